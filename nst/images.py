@@ -1,0 +1,178 @@
+"""Image input and output: any path, PIL image or array in; RGB tensors in [0, 1] inside."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = [
+    "ImageInput",
+    "ImageError",
+    "MAX_INPUT_PIXELS",
+    "load_image",
+    "resize_to_long_side",
+    "resize_to_pixels",
+    "to_tensor",
+    "to_pil",
+]
+
+ImageInput = Union[str, Path, Image.Image, np.ndarray]
+
+# Decoding more than this is refused before any pixel data is read: a tiny file can
+# declare a 40000×40000 canvas. A 60 Mpx photo (e.g. 9504×6336) still loads and is downscaled.
+MAX_INPUT_PIXELS = 64_000_000
+
+
+class ImageError(ValueError):
+    """An image that cannot be used, with a message meant for the person who gave it."""
+
+
+def load_image(src: ImageInput, what: str = "image") -> Image.Image:
+    """Read ``src`` as an 8-bit RGB PIL image.
+
+    Honours EXIF orientation and converts every mode Pillow reads (L, LA, P, RGBA, CMYK,
+    I;16, I, F, ...) to RGB; transparent areas are composited on white. An animated image
+    contributes its first frame.
+
+    Args:
+        src: a file path, a PIL image, or an ``(H, W)``, ``(H, W, 1|3|4)`` array
+            (uint8, uint16, or float in [0, 1]).
+        what: how to name the image in error messages, e.g. ``"content image"``.
+
+    Raises:
+        ImageError: the input is missing, unreadable, too large or of an unknown kind.
+    """
+    if isinstance(src, np.ndarray):
+        img = _from_array(src, what)
+    elif isinstance(src, Image.Image):
+        img = src
+    elif isinstance(src, (str, Path)):
+        img = _open(Path(src), what)
+    elif src is None:
+        raise ImageError(f"no {what} was given")
+    else:
+        raise ImageError(f"the {what} must be a file path, a PIL image or an array, not {type(src).__name__}")
+    if img.width * img.height > MAX_INPUT_PIXELS:
+        raise ImageError(
+            f"the {what} is {img.width}×{img.height} pixels, more than the "
+            f"{MAX_INPUT_PIXELS // 1_000_000} Mpx nst accepts; downscale it first"
+        )
+    try:
+        img = ImageOps.exif_transpose(img)
+        return _to_rgb(img)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"the {what} could not be decoded ({_short(exc)})") from None
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:120] if text else type(exc).__name__
+
+
+def _open(path: Path, what: str) -> Image.Image:
+    if not path.exists():
+        raise ImageError(f"the {what} {path.name!r} does not exist")
+    if not path.is_file():
+        raise ImageError(f"the {what} {path.name!r} is not a file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            if img.width * img.height > MAX_INPUT_PIXELS:
+                raise ImageError(
+                    f"the {what} {path.name!r} declares {img.width}×{img.height} pixels, more than "
+                    f"the {MAX_INPUT_PIXELS // 1_000_000} Mpx nst accepts"
+                )
+            img.load()
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"the {what} {path.name!r} is too large to decode safely") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"the {what} {path.name!r} is not an image file nst can read") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"the {what} {path.name!r} is damaged or truncated ({_short(exc)})") from None
+    return img
+
+
+def _from_array(arr: np.ndarray, what: str) -> Image.Image:
+    a = np.asarray(arr)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
+        raise ImageError(f"the {what} array has shape {a.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
+    if a.size == 0:
+        raise ImageError(f"the {what} array is empty")
+    if a.dtype == np.uint8:
+        pass
+    elif a.dtype == np.uint16:
+        a = (a.astype(np.float32) / 257.0).round().astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.floating) or a.dtype == bool:
+        a = a.astype(np.float32)
+        if not np.isfinite(a).all():
+            raise ImageError(f"the {what} array contains NaN or infinite values")
+        a = (np.clip(a, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    else:
+        raise ImageError(f"the {what} array has dtype {a.dtype}; use uint8, uint16 or float in [0, 1]")
+    return Image.fromarray(np.ascontiguousarray(a))
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # Pillow's own conversion of deep greyscale to RGB clips at 255 (mostly white).
+        a = np.asarray(img, dtype=np.float32)
+        peak = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        a = np.clip(a / peak * 255.0, 0, 255).round().astype(np.uint8)
+        return Image.fromarray(a).convert("RGB")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def resize_to_long_side(img: Image.Image, size: int) -> Image.Image:
+    """Resize so the longer side is ``size`` pixels, keeping the aspect ratio."""
+    scale = size / max(img.size)
+    return _resize(img, (img.width * scale, img.height * scale))
+
+
+def resize_to_pixels(img: Image.Image, pixels: float) -> Image.Image:
+    """Resize to about ``pixels`` pixels in all, keeping the aspect ratio."""
+    scale = math.sqrt(pixels / (img.width * img.height))
+    return _resize(img, (img.width * scale, img.height * scale))
+
+
+def _resize(img: Image.Image, wh: tuple[float, float]) -> Image.Image:
+    w, h = max(1, round(wh[0])), max(1, round(wh[1]))
+    if (w, h) == img.size:
+        return img
+    # Reduce in integer steps first: fast on huge photos, and no aliasing.
+    factor = min(img.width // w, img.height // h)
+    if factor >= 2:
+        img = img.reduce(factor)
+    return img.resize((w, h), Image.Resampling.LANCZOS)
+
+
+def to_tensor(img: Image.Image, device: torch.device | str = "cpu") -> torch.Tensor:
+    """An RGB PIL image as a ``(1, 3, H, W)`` float32 tensor in [0, 1]."""
+    a = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0).contiguous().to(device)
+
+
+def to_pil(x: torch.Tensor) -> Image.Image:
+    """A ``(1, 3, H, W)`` or ``(3, H, W)`` tensor in [0, 1] as an RGB PIL image (clamped)."""
+    if x.dim() == 4:
+        x = x[0]
+    a = x.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(a, "RGB")

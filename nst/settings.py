@@ -1,0 +1,190 @@
+"""Every run setting, its default and its valid range, in one place.
+
+The Python API, the CLI (``python -m nst``) and the app read their defaults, choices,
+help texts and limits from :class:`Settings`; nothing else states a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .vgg import check_layer_names, LAYER_NAMES
+
+__all__ = ["Settings", "SettingsError", "DEFAULT", "LIMITS", "RELU_LAYERS"]
+
+RELU_LAYERS: tuple[str, ...] = tuple(n for n in LAYER_NAMES if n.startswith("relu"))
+
+
+class SettingsError(ValueError):
+    """A setting with a value that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds that keep a run finite, on any machine."""
+
+    max_steps: int = 5000
+    min_size: int = 32
+    max_size_cpu: int = 1024
+    max_size_gpu: int = 2048
+    max_style_weight: float = 1e9
+    max_time_limit: float = 24 * 3600
+
+
+LIMITS = Limits()
+
+
+def _opt(default: Any, help: str, choices: tuple | None = None, **meta: Any) -> Any:
+    """A dataclass field carrying its CLI/UI help text and choices."""
+    metadata = {"help": help, "choices": choices, **meta}
+    if isinstance(default, (list, tuple)):
+        return field(default=tuple(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings of one style-transfer run. Every field has a working default."""
+
+    steps: int = _opt(300, "optimisation steps (one forward and backward pass each)")
+    size: int = _opt(512, "long side of the output in pixels; the aspect ratio is kept")
+    style_weight: float = _opt(
+        1e-3, "style-to-content weight ratio β/α; higher looks more painted", log_scale=True
+    )
+    content_layer: str = _opt("relu4_2", "VGG19 layer whose activations the content cost matches", ui_choices=RELU_LAYERS)
+    style_layers: tuple[str, ...] = _opt(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        "VGG19 layers whose Gram matrices the style cost matches",
+        ui_choices=RELU_LAYERS,
+    )
+    style_layer_weights: tuple[float, ...] | None = _opt(
+        None, "weight λ of each style layer (normalised to sum 1; equal when not given)"
+    )
+    init: str = _opt("content", "starting image", ("content", "noise", "style"))
+    optimizer: str = _opt("lbfgs", "optimiser of the pixels", ("lbfgs", "adam"))
+    learning_rate: float | None = _opt(None, "step size (default: 1 for L-BFGS, 0.02 for Adam)")
+    seed: int = _opt(0, "random seed; the same seed gives the same image on the same device")
+    device: str = _opt("auto", "auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps")
+    weights: str = _opt("embedded", "VGG19 weights: embedded, torchvision, hf:OWNER/REPO/FILE, or a file")
+    pooling: str = _opt("max", "VGG19 pooling", ("max", "avg"))
+    preview_every: int = _opt(10, "yield a preview image every this many steps (0: final image only)")
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied and validated."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise SettingsError(f"unknown setting {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        return dataclasses.replace(self, **changes).validated()
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
+        return cls().replace(**dict(values))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in dataclasses.fields(self)}
+
+    def validated(self) -> Settings:
+        """Check and normalise every field; raise :class:`SettingsError` naming the bad one."""
+        s = self
+        steps = _int(s.steps, "steps", 1, LIMITS.max_steps)
+        size = _int(s.size, "size", LIMITS.min_size, LIMITS.max_size_gpu)
+        ratio = _float(s.style_weight, "style_weight", 0.0, LIMITS.max_style_weight)
+        content_layer = _layers([s.content_layer], "content_layer")[0]
+        style_layers = tuple(_layers(s.style_layers, "style_layers"))
+        if not style_layers:
+            raise SettingsError("style_layers is empty: choose at least one style layer")
+        if len(set(style_layers)) != len(style_layers):
+            raise SettingsError("style_layers names a layer twice")
+        lw = s.style_layer_weights
+        if lw is not None:
+            lw = tuple(_float(w, "style_layer_weights", 0.0, 1e9) for w in _seq(lw, "style_layer_weights"))
+            if len(lw) != len(style_layers):
+                raise SettingsError(
+                    f"style_layer_weights has {len(lw)} values for {len(style_layers)} style layers"
+                )
+            if sum(lw) <= 0:
+                raise SettingsError("style_layer_weights must not all be zero")
+        lr = None if s.learning_rate is None else _float(s.learning_rate, "learning_rate", 1e-6, 1e3)
+        if lr == 0:
+            raise SettingsError("learning_rate must be positive")
+        preview = _int(s.preview_every, "preview_every", 0, LIMITS.max_steps)
+        seed = _int(s.seed, "seed", 0, 2**63 - 1)
+        for name in ("init", "optimizer", "pooling"):
+            _choice(getattr(s, name), name)
+        if not isinstance(s.device, str) or not s.device:
+            raise SettingsError("device must be a name such as auto, cpu or cuda")
+        if not isinstance(s.weights, str) or not s.weights:
+            raise SettingsError("weights must be embedded, torchvision, hf:OWNER/REPO/FILE or a path")
+        return dataclasses.replace(
+            s, steps=steps, size=size, style_weight=ratio, content_layer=content_layer,
+            style_layers=style_layers, style_layer_weights=lw, learning_rate=lr,
+            preview_every=preview, seed=seed,
+        )
+
+
+DEFAULT = Settings()
+
+
+def choices(name: str) -> tuple | None:
+    return Settings.__dataclass_fields__[name].metadata.get("choices")
+
+
+def help_text(name: str) -> str:
+    return Settings.__dataclass_fields__[name].metadata.get("help", "")
+
+
+def _choice(value: Any, name: str) -> None:
+    options = choices(name)
+    if value not in options:
+        raise SettingsError(f"{name} must be one of {', '.join(options)}, not {value!r}")
+
+
+def _seq(value: Any, name: str) -> list:
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    try:
+        return list(value)
+    except TypeError:
+        raise SettingsError(f"{name} must be a list") from None
+
+
+def _layers(value: Any, name: str) -> list[str]:
+    names = [str(v).strip() for v in _seq(value, name)]
+    try:
+        return check_layer_names(names)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool):
+        raise SettingsError(f"{name} must be a number, not {value!r}")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name} must be a number, not {value!r}") from None
+    if not math.isfinite(x):
+        raise SettingsError(f"{name} must be a finite number, not {value!r}")
+    return x
+
+
+def _float(value: Any, name: str, lo: float, hi: float) -> float:
+    x = _number(value, name)
+    if not lo <= x <= hi:
+        raise SettingsError(f"{name} must be between {lo:g} and {hi:g}, not {x:g}")
+    return x
+
+
+def _int(value: Any, name: str, lo: int, hi: int) -> int:
+    x = _number(value, name)
+    if x != int(x):
+        raise SettingsError(f"{name} must be a whole number, not {value!r}")
+    if not lo <= x <= hi:
+        raise SettingsError(f"{name} must be between {lo} and {hi}, not {int(x)}")
+    return int(x)

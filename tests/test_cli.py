@@ -1,0 +1,64 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst.cli import main
+
+from .conftest import ROOT
+
+
+def test_cli_writes_the_result_and_intermediates(tmp_path, content_path, style_path, capsys):
+    out = tmp_path / "out.png"
+    code = main([str(content_path), str(style_path), "-o", str(out), "--steps", "4", "--size", "64",
+                 "--save-every", "2", "--style-layers", "relu1_1", "relu3_1"])
+    assert code == 0
+    img = Image.open(out)
+    assert img.size == (64, 48)
+    assert (tmp_path / "out_0002.png").is_file()
+    assert not (tmp_path / "out_0004.png").exists()  # the final step is the output itself
+    assert "saved" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.jpg", "{style}"], "content image 'missing.jpg' does not exist"),
+        (["{content}", "{style}", "--style-layers", "relu1_1", "relu6_1"], "unknown VGG19 layer 'relu6_1'"),
+        (["{content}", "{style}", "--content-layer", "fc7"], "unknown VGG19 layer 'fc7'"),
+        (["{content}", "{style}", "--steps", "0"], "steps must be between"),
+        (["{content}", "{style}", "--style-weight", "nan"], "finite"),
+        (["{content}", "{style}", "-o", "{tmp}/out.jpg"], "must be a .png"),
+        (["{content}", "{style}", "--weights", "{tmp}/nothing.pth"], "does not exist"),
+    ],
+)
+def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, content_path, style_path, args, message):
+    argv = [a.format(content=content_path, style=style_path, tmp=tmp_path) for a in args]
+    # Quick defaults first; the case's own options come later and win.
+    quick = ["--size", "64", "--steps", "1", "-o", str(tmp_path / "o.png")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "nst", *quick, *argv],
+        capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_cli_unreadable_image(tmp_path, style_path):
+    bad = tmp_path / "bad.png"
+    bad.write_text("not a png")
+    assert main([str(bad), str(style_path), "-o", str(tmp_path / "o.png")]) == 2
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_cli_help_lists_the_api_defaults(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert "relu4_2" in text and "--style-weight" in text and "--save-every" in text

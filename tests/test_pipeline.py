@@ -1,0 +1,82 @@
+"""Real-weights runs on the shared images, kept at ≤128 px and few steps."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import nst
+from nst.images import ImageError
+
+
+def test_short_run_lowers_style_and_content_cost(content_path, style_path):
+    # From noise both costs start high; a low ratio makes both terms matter.
+    events = list(
+        nst.stylize(content_path, style_path, steps=12, size=96, init="noise", style_weight=1e-5, preview_every=4)
+    )
+    first, last = events[0], events[-1]
+    assert last.losses["style"] < 0.85 * first.losses["style"]
+    assert last.losses["content"] < 0.9 * first.losses["content"]
+    assert [e.step for e in events] == list(range(1, 13))
+    assert [e.step for e in events if e.image is not None] == [4, 8, 12]
+    assert last.done and last.image.size == (96, 72)
+    assert all(e.elapsed >= 0 for e in events) and events[-1].elapsed >= events[0].elapsed
+
+
+def test_default_run_moves_the_image_towards_the_style(content_path, style_path):
+    content = nst.load_image(content_path).resize((96, 72))
+    out = nst.stylize_image(content_path, style_path, steps=10, size=96)
+    diff = np.abs(np.asarray(out, float) - np.asarray(content, float)).mean()
+    assert diff > 10  # visibly changed, not a copy of the content
+
+
+def test_same_seed_same_image(content_path, style_path):
+    kw = dict(steps=4, size=64, init="noise", seed=3)
+    a = nst.stylize_image(content_path, style_path, **kw)
+    b = nst.stylize_image(content_path, style_path, **kw)
+    c = nst.stylize_image(content_path, style_path, **{**kw, "seed": 4})
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(c))
+
+
+def test_adam_and_style_init(content_path, style_path):
+    events = list(nst.stylize(content_path, style_path, steps=6, size=64, optimizer="adam", init="style"))
+    assert events[-1].losses["total"] < events[0].losses["total"]
+    arr = np.asarray(events[-1].image)
+    assert arr.min() >= 0 and arr.max() <= 255
+
+
+def test_stopping_early_keeps_the_last_preview(content_path, style_path):
+    gen = nst.stylize(content_path, style_path, steps=50, size=64, preview_every=2)
+    kept = None
+    for event in gen:
+        if event.image is not None:
+            kept = event.image
+        if event.step == 4:
+            gen.close()
+            break
+    assert kept is not None and kept.size == (64, 48)
+
+
+def test_style_is_resized_to_the_output_pixel_count(content_path):
+    # A tall style image of a different size still gives an output of the content's shape.
+    style = Image.new("RGB", (300, 500), (10, 200, 30))
+    out = nst.stylize_image(content_path, style, steps=2, size=64)
+    assert out.size == (64, 48)
+
+
+def test_too_small_for_the_layers_is_explained():
+    tiny = Image.new("RGB", (40, 12), "red")
+    with pytest.raises(ImageError, match="need at least 32 px"):
+        nst.stylize_image(tiny, tiny, steps=1, size=40)
+    # Shallow layers only need a few pixels.
+    out = nst.stylize_image(tiny, tiny, steps=1, size=40, style_layers=["relu1_1"], content_layer="relu1_2")
+    assert out.size == (40, 12)
+
+
+def test_bad_settings_fail_before_any_work(content_path, style_path):
+    with pytest.raises(nst.SettingsError, match="style_layers"):
+        next(nst.stylize(content_path, style_path, style_layers=["relu1_1", "nope"]))
+    with pytest.raises(nst.SettingsError, match="CPU limit"):
+        next(nst.stylize(content_path, style_path, size=2048, device="cpu"))
+    with pytest.raises(nst.SettingsError, match="unknown device"):
+        next(nst.stylize(content_path, style_path, device="tpu"))
