@@ -48,8 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     for f in dataclasses.fields(Settings):
         if f.name in _NOT_OPTIONS:
             continue
-        kind, nargs = _option_type(f.name)
         default = getattr(DEFAULT, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=f"{f.metadata['help']} (default: {'on' if default else 'off'})")
+            continue
+        kind, nargs = _option_type(f.name)
         shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
         kwargs: dict[str, Any] = {
             "type": kind,
@@ -62,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         if f.metadata.get("choices") and kind is str and not nargs:
             kwargs["choices"] = f.metadata["choices"]
             kwargs.pop("metavar")
-        parser.add_argument("--" + f.name.replace("_", "-"), **kwargs)
+        parser.add_argument(flag, **kwargs)
     return parser
 
 

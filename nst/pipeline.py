@@ -6,6 +6,7 @@ the app and Python callers all consume. :func:`stylize_image` runs it to the end
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,8 @@ import torch
 from PIL import Image
 
 from . import images as im
-from .losses import ContentLoss, GramStyleLoss
+from .losses import ContentLoss, GramStyleLoss, tv_loss
+from .schedule import SECONDS_PER_MEGAPIXEL_STEP, Scale, megapixels, plan_scales
 from .settings import DEFAULT, LIMITS, Settings, SettingsError
 from .vgg import VGG19Features, deepest, min_input_size
 from .weights import load_model
@@ -36,6 +38,7 @@ class Progress:
         size: ``(width, height)`` of the image being optimised.
         image: a preview (every ``preview_every`` steps) or, when ``done``, the result.
         done: True on the last event, whose ``image`` is the final result.
+        scale: ``(index, count)`` of the coarse-to-fine scale being optimised, from 1.
     """
 
     step: int
@@ -46,6 +49,7 @@ class Progress:
     image: Image.Image | None = None
     done: bool = False
     settings: Settings = field(default=DEFAULT, repr=False)
+    scale: tuple[int, int] = (1, 1)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -84,23 +88,40 @@ def _check(settings: Settings | None, overrides: dict[str, Any]) -> tuple[Settin
 
 
 class _Objective:
-    """J = J_content + β·J_style at one image size, with targets computed once."""
+    """J = J_content + β·J_style (+ TV) at one image size, with targets computed once.
 
-    def __init__(self, model: VGG19Features, s: Settings, content: torch.Tensor, style: torch.Tensor) -> None:
+    Several style images are blended in target space: each layer's target Gram matrix is
+    the weighted mean of the styles' (normalised) Gram matrices.
+    """
+
+    def __init__(
+        self, model: VGG19Features, s: Settings, content: torch.Tensor, styles: list[torch.Tensor],
+        blend: list[float], autocast: torch.dtype | None,
+    ) -> None:
         self.model = model
         self.s = s
+        self.autocast = autocast
         self.layers = [s.content_layer, *[l for l in s.style_layers if l != s.content_layer]]
         lw = s.style_layer_weights or (1.0,) * len(s.style_layers)
         # λ normalised to sum 1, so the ratio means the same with 1 or 5 layers.
         self.layer_weights = {l: w / sum(lw) for l, w in zip(s.style_layers, lw)}
         with torch.no_grad():
-            c_feats = model(content, [s.content_layer])
-            s_feats = model(style, list(s.style_layers))
-        self.content_loss = ContentLoss(c_feats[s.content_layer])
-        self.style_losses = {l: GramStyleLoss(GramStyleLoss.target_from(s_feats[l])) for l in s.style_layers}
+            self.content_loss = ContentLoss(self._features(content, [s.content_layer])[s.content_layer])
+            targets = {l: 0.0 for l in s.style_layers}
+            for style, weight in zip(styles, blend):
+                if weight == 0:
+                    continue
+                feats = self._features(style, list(s.style_layers))
+                for l in s.style_layers:
+                    targets[l] = targets[l] + weight * GramStyleLoss.target_from(feats[l])
+        self.style_losses = {l: GramStyleLoss(t) for l, t in targets.items()}
+
+    def _features(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        with torch.autocast(image.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
+            return self.model(image, layers)
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        feats = self.model(image, self.layers)
+        feats = self._features(image, self.layers)
         terms = {"content": self.content_loss(feats[self.s.content_layer])}
         style = image.new_zeros((), dtype=torch.float32)
         for layer, loss in self.style_losses.items():
@@ -109,6 +130,10 @@ class _Objective:
             style = style + self.layer_weights[layer] * value
         terms["style"] = style
         total = terms["content"] + self.s.style_weight * style
+        if self.s.tv_weight:
+            # On the 0–255 scale, so the weight compares with the content cost's units.
+            terms["tv"] = tv_loss(image * 255.0)
+            total = total + self.s.tv_weight * terms["tv"]
         terms["total"] = total
         return total, terms
 
@@ -117,10 +142,16 @@ def _initial_image(s: Settings, content: torch.Tensor, style: torch.Tensor, gen:
     if s.init == "content":
         return content.clone()
     if s.init == "style":
-        return torch.nn.functional.interpolate(style, size=content.shape[-2:], mode="bilinear", align_corners=False)
+        return _resize(style, content.shape[-2:])
     # Noise around mid-grey, as in Gatys et al.'s random initialisation.
     noise = torch.randn(content.shape, generator=gen, device=gen.device)
     return (0.5 + 0.1 * noise).clamp(0, 1).to(content.device)
+
+
+def _resize(x: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == tuple(hw):
+        return x.clone()
+    return torch.nn.functional.interpolate(x, size=tuple(hw), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
 def _make_optimizer(s: Settings, image: torch.Tensor) -> torch.optim.Optimizer:
@@ -135,9 +166,51 @@ def _make_optimizer(s: Settings, image: torch.Tensor) -> torch.optim.Optimizer:
     return torch.optim.Adam([image], lr=s.learning_rate or 0.02, betas=(0.9, 0.99))
 
 
+@functools.lru_cache(maxsize=None)
+def _cpu_bf16_is_faster() -> bool:
+    """Time one VGG-sized conv step in both precisions; bf16 only pays on CPUs with native
+    bf16 (AMX, AVX512-BF16). Without it oneDNN emulates bf16 and runs ~4× slower than fp32."""
+    conv = torch.nn.Conv2d(128, 128, 3, padding=1).requires_grad_(False)
+    x = torch.rand(1, 128, 48, 64, requires_grad=True)
+
+    def timed(dtype: torch.dtype | None) -> float:
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+                y = conv(x)
+            y.float().sum().backward()
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    timed(None), timed(torch.bfloat16)  # warm-up: oneDNN builds its kernels on first use
+    return timed(torch.bfloat16) < 0.8 * timed(None)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for the network (None: plain fp32). Losses always stay fp32."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if device.type == "cpu":
+        return torch.bfloat16 if _cpu_bf16_is_faster() else None
+    return None
+
+
+def _styles(style: im.ImageInput | list[im.ImageInput]) -> list[im.ImageInput]:
+    if isinstance(style, (list, tuple)):
+        if not style:
+            raise im.ImageError("no style image was given")
+        return list(style)
+    return [style]
+
+
 def stylize(
     content: im.ImageInput,
-    style: im.ImageInput,
+    style: im.ImageInput | list[im.ImageInput],
     settings: Settings | None = None,
     /,
     **overrides: Any,
@@ -146,14 +219,16 @@ def stylize(
 
     Args:
         content: the image whose layout is kept (path, PIL image or array).
-        style: the image whose look is taken (path, PIL image or array).
+        style: the image whose look is taken (path, PIL image or array), or a list of
+            them, blended with the ``style_blend`` weights.
         settings: a :class:`~nst.Settings`; defaults to :data:`~nst.DEFAULT`.
         **overrides: any :class:`~nst.Settings` field, e.g. ``steps=200, size=384``.
 
     Yields:
         :class:`Progress` after every step; ``image`` is set every ``preview_every`` steps
-        and on the last event (``done=True``), whose image is the result. Closing the
-        generator early stops the run; the last preview received is the current image.
+        and on the last event (``done=True``), whose image is the result at full size.
+        Closing the generator early stops the run; the last preview received is the
+        current image.
 
     Raises:
         SettingsError: a setting is out of range or unknown.
@@ -163,34 +238,103 @@ def stylize(
     t0 = time.perf_counter()
     # 1. Validate.
     s, device = _check(settings, overrides)
-    content_img = im.load_image(content, "content image")
-    style_img = im.load_image(style, "style image")
+    content_full = im.load_image(content, "content image")
+    style_inputs = _styles(style)
+    blend = list(s.style_blend or (1.0,) * len(style_inputs))
+    if len(blend) != len(style_inputs):
+        raise SettingsError(f"style_blend has {len(blend)} weights for {len(style_inputs)} style images")
+    blend = [w / sum(blend) for w in blend]
+    what = ["style image"] if len(style_inputs) == 1 else [f"style image {i + 1}" for i in range(len(style_inputs))]
+    styles_full = [im.load_image(x, w) for x, w in zip(style_inputs, what)]
 
-    # 2. Prepare images, network and targets.
-    content_img = im.resize_to_long_side(content_img, s.size)
-    # The style is resized to the output's pixel count, so its features have the scale
-    # of the content's whatever the two original sizes.
-    style_img = im.resize_to_pixels(style_img, content_img.width * content_img.height)
+    # 2. Prepare the schedule, the network and the first scale's images.
+    out_img = im.resize_to_long_side(content_full, s.size)
     needed = min_input_size([s.content_layer, *s.style_layers])
-    for what, img in (("content image", content_img), ("style image", style_img)):
-        if min(img.size) < needed:
+    scales = [sc for sc in plan_scales(s.size, s.steps, multiscale=s.multiscale)]
+    # Coarse scales too small for the deepest layer are skipped (their steps move on).
+    while len(scales) > 1 and min(im.resize_to_long_side(content_full, scales[0].size).size) < needed:
+        scales = [Scale(scales[1].size, scales[0].steps + scales[1].steps), *scales[2:]]
+    for label, img in (("content image", out_img), *zip(what, styles_full)):
+        scaled = out_img if img is out_img else im.resize_to_pixels(img, s.style_scale**2 * out_img.width * out_img.height)
+        if min(scaled.size) < needed:
             raise im.ImageError(
-                f"the {what} is {img.width}×{img.height} px at this size; the layers chosen "
+                f"the {label} is {scaled.width}×{scaled.height} px at this size; the layers chosen "
                 f"need at least {needed} px on each side (raise size or use shallower layers)"
             )
     model = load_model(s.weights, s.pooling, str(device))
     model = model.truncated(deepest([s.content_layer, *s.style_layers]))
+    amp = autocast_dtype(s.precision, device)
     gen = torch.Generator(device="cpu").manual_seed(s.seed)
-    c = im.to_tensor(content_img, device)
-    st = im.to_tensor(style_img, device)
-    objective = _Objective(model, s, c, st)
-    image = _initial_image(s, c, st, gen).requires_grad_(True)
-    optimizer = _make_optimizer(s, image)
-    size = (content_img.width, content_img.height)
+    total = sum(sc.steps for sc in scales)
+    deadline = None if s.time_limit is None else t0 + s.time_limit
+    rate = SECONDS_PER_MEGAPIXEL_STEP.get(device.type, 5.0)  # s per megapixel-step, refined live
 
-    # 3. Optimise.
+    # 3. Optimise, scale by scale.
+    image: torch.Tensor | None = None
+    step = 0
+    stopped = False
+    try:
+        for index, scale in enumerate(scales):
+            content_img = out_img if scale.size == s.size else im.resize_to_long_side(content_full, scale.size)
+            pixels = content_img.width * content_img.height
+            c = im.to_tensor(content_img, device)
+            # Each style is resized to the scale's pixel count (times style_scale²), so
+            # its features keep the same scale relative to the content at every scale.
+            st = [im.to_tensor(im.resize_to_pixels(x, s.style_scale**2 * pixels), device) for x in styles_full]
+            objective = _Objective(model, s, c, st, blend, amp)
+            if image is None:
+                image = _initial_image(s, c, st[0], gen)
+            else:
+                image = _resize(image.detach(), c.shape[-2:])
+            image.requires_grad_(True)
+            # A fresh optimiser per scale: L-BFGS's curvature pairs and Adam's moments
+            # belong to the previous pixel grid.
+            optimizer = _make_optimizer(s, image)
+            steps_here = scale.steps
+            if deadline is not None:
+                steps_here = _fit_steps(scales[index:], rate, deadline - time.perf_counter(), c.shape[-2:], s.size)
+            closure, last = _closure(objective, optimizer, image)
+            for _ in range(steps_here):
+                t_step = time.perf_counter()
+                optimizer.step(closure)
+                if s.optimizer == "adam":
+                    with torch.no_grad():
+                        image.clamp_(0, 1)  # box constraint; L-BFGS would lose its curvature
+                step += 1
+                dt = time.perf_counter() - t_step
+                rate = dt / (pixels / 1e6)
+                losses = {k: float(v.detach()) for k, v in last.items()}
+                if not all(map(_finite, losses.values())):
+                    raise FloatingPointError(
+                        "the optimisation diverged (non-finite loss); lower style_weight or learning_rate"
+                    )
+                # Stop early when the next step would overrun the time limit.
+                stopped = deadline is not None and time.perf_counter() + dt > deadline - 0.05 * s.time_limit
+                done = step == total or stopped
+                if done:
+                    break
+                if s.preview_every and step % s.preview_every == 0:
+                    yield Progress(step, total, losses, time.perf_counter() - t0, content_img.size,
+                                   im.to_pil(image), False, s, (index + 1, len(scales)))
+                else:
+                    yield Progress(step, total, losses, time.perf_counter() - t0, content_img.size,
+                                   None, False, s, (index + 1, len(scales)))
+            if stopped:
+                break
+
+        # 4. Post-process: the result at the output size.
+        result = _resize(image.detach(), (out_img.height, out_img.width))
+        yield Progress(step, step, losses, time.perf_counter() - t0, out_img.size,
+                       im.to_pil(result), True, s, (len(scales), len(scales)))
+    finally:
+        # Free per-run tensors promptly, also when the consumer stops early.
+        image = optimizer = objective = None
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def _closure(objective: _Objective, optimizer: torch.optim.Optimizer, image: torch.Tensor):
     last: dict[str, torch.Tensor] = {}
-
     loss_scale: list[float] = []
 
     def closure() -> torch.Tensor:
@@ -201,32 +345,23 @@ def stylize(
         # 0–255 Caffe network, J starts around 1e10 and L-BFGS's second step overflows.)
         if not loss_scale:
             loss_scale.append(max(float(loss.detach()), 1e-12))
-        (loss / loss_scale[0]).backward()
+        scaled = loss / loss_scale[0]
+        scaled.backward()
         last.update(terms)
-        return loss / loss_scale[0]
+        return scaled
 
-    try:
-        for step in range(1, s.steps + 1):
-            optimizer.step(closure)
-            if s.optimizer == "adam":
-                with torch.no_grad():
-                    image.clamp_(0, 1)  # box constraint; L-BFGS would lose its curvature
-            losses = {k: float(v.detach()) for k, v in last.items()}
-            if not all(map(_finite, losses.values())):
-                raise FloatingPointError(
-                    "the optimisation diverged (non-finite loss); lower style_weight or learning_rate"
-                )
-            done = step == s.steps
-            preview = done or (s.preview_every and step % s.preview_every == 0)
-            yield Progress(
-                step=step, total=s.steps, losses=losses, elapsed=time.perf_counter() - t0,
-                size=size, image=im.to_pil(image) if preview else None, done=done, settings=s,
-            )
-    finally:
-        # Free per-run tensors promptly, also when the consumer stops early.
-        del optimizer, objective, image, last
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+    return closure, last
+
+
+def _fit_steps(remaining: list[Scale], rate: float, budget: float, hw: tuple[int, int], size: int) -> int:
+    """Steps for the current scale so that all remaining scales fit in ``budget`` seconds.
+
+    Every remaining scale is cut by the same factor; ``rate`` is seconds per megapixel-step.
+    """
+    aspect = hw[0] * hw[1] / max(hw) ** 2
+    work = sum(megapixels(sc.size, aspect) * sc.steps for sc in remaining)
+    factor = min(1.0, max(0.0, budget * 0.9) / max(rate * work, 1e-9))
+    return max(1, int(remaining[0].steps * factor))
 
 
 def _finite(x: float) -> bool:

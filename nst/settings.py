@@ -64,6 +64,11 @@ class Settings:
     style_layer_weights: tuple[float, ...] | None = _opt(
         None, "weight λ of each style layer (normalised to sum 1; equal when not given)"
     )
+    style_blend: tuple[float, ...] | None = _opt(
+        None, "with several style images, the weight of each (normalised; equal when not given)"
+    )
+    style_scale: float = _opt(1.0, "size of the style image relative to the output: larger gives bigger strokes")
+    tv_weight: float = _opt(0.0, "total-variation weight, relative to the content cost: smooths noise")
     init: str = _opt("content", "starting image", ("content", "noise", "style"))
     optimizer: str = _opt("lbfgs", "optimiser of the pixels", ("lbfgs", "adam"))
     learning_rate: float | None = _opt(None, "step size (default: 1 for L-BFGS, 0.02 for Adam)")
@@ -72,6 +77,12 @@ class Settings:
     weights: str = _opt("embedded", "VGG19 weights: embedded, torchvision, hf:OWNER/REPO/FILE, or a file")
     pooling: str = _opt("max", "VGG19 pooling", ("max", "avg"))
     preview_every: int = _opt(10, "yield a preview image every this many steps (0: final image only)")
+    multiscale: bool = _opt(True, "coarse-to-fine: start small and grow by √2 per scale to the output size")
+    precision: str = _opt(
+        "auto", "network precision: auto (bf16 where the hardware runs it faster), fp32 or bf16",
+        ("auto", "fp32", "bf16"),
+    )
+    time_limit: float | None = _opt(None, "stop within this many seconds, adapting the schedule to fit")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -110,12 +121,20 @@ class Settings:
                 )
             if sum(lw) <= 0:
                 raise SettingsError("style_layer_weights must not all be zero")
+        blend = s.style_blend
+        if blend is not None:
+            blend = tuple(_float(w, "style_blend", 0.0, 1e9) for w in _seq(blend, "style_blend"))
+            if not blend or sum(blend) <= 0:
+                raise SettingsError("style_blend must have a positive weight")
+        style_scale = _float(s.style_scale, "style_scale", 0.1, 4.0)
+        tv_weight = _float(s.tv_weight, "tv_weight", 0.0, 1e12)
         lr = None if s.learning_rate is None else _float(s.learning_rate, "learning_rate", 1e-6, 1e3)
         if lr == 0:
             raise SettingsError("learning_rate must be positive")
         preview = _int(s.preview_every, "preview_every", 0, LIMITS.max_steps)
         seed = _int(s.seed, "seed", 0, 2**63 - 1)
-        for name in ("init", "optimizer", "pooling"):
+        time_limit = None if s.time_limit is None else _float(s.time_limit, "time_limit", 0.5, LIMITS.max_time_limit)
+        for name in ("init", "optimizer", "pooling", "precision"):
             _choice(getattr(s, name), name)
         if not isinstance(s.device, str) or not s.device:
             raise SettingsError("device must be a name such as auto, cpu or cuda")
@@ -124,7 +143,8 @@ class Settings:
         return dataclasses.replace(
             s, steps=steps, size=size, style_weight=ratio, content_layer=content_layer,
             style_layers=style_layers, style_layer_weights=lw, learning_rate=lr,
-            preview_every=preview, seed=seed,
+            style_blend=blend, style_scale=style_scale, tv_weight=tv_weight,
+            preview_every=preview, seed=seed, time_limit=time_limit, multiscale=_bool(s.multiscale, "multiscale"),
         )
 
 
@@ -143,6 +163,16 @@ def _choice(value: Any, name: str) -> None:
     options = choices(name)
     if value not in options:
         raise SettingsError(f"{name} must be one of {', '.join(options)}, not {value!r}")
+
+
+def _bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+        return value.lower() in ("true", "1", "yes", "on")
+    if value in (0, 1):
+        return bool(value)
+    raise SettingsError(f"{name} must be true or false, not {value!r}")
 
 
 def _seq(value: Any, name: str) -> list:
