@@ -12,7 +12,7 @@ output's size:
 - style distance: Σ over relu1_1…relu5_1 of ‖Gram/(C·H·W) difference‖²_F against the
   style image, divided by the same for the content image.
 
-nst runs with its defaults and a time limit of a quarter of pastiche's wall time (less
+nst runs with its defaults (steps capped at 1000) and a time limit of a quarter of pastiche's wall time (less
 its own start-up), then pastiche runs again for the wall time nst took: the side-by-side
 image shows the two at equal time. Writes bench/results/<pair>.json and .png.
 """
@@ -171,8 +171,9 @@ def bench_pair(content: str, style: str, size: int, pastiche_steps: int, out_dir
     startup = run_measured([py, "-c", "import nst, torch; nst.load_model()"])["wall_s"]
     budget = 0.25 * res["pastiche"]["wall_s"] - startup
     n_out = out_dir / f"{name}-nst.png"
+    # Steps are only a cap here: the time limit decides how many fit.
     n_cmd = [py, "-m", "nst", str(c), str(s), "-o", str(n_out), "--size", str(size),
-             "--time-limit", f"{budget:.1f}"]
+             "--steps", "1000", "--time-limit", f"{budget:.1f}"]
     res["nst"] = {**run_measured(n_cmd), "time_limit_s": budget, **judge(n_out)}
     print(f"nst (time limit {budget:.1f} s): {res['nst']}", flush=True)
 

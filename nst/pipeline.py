@@ -130,10 +130,6 @@ class _Objective:
             style = style + self.layer_weights[layer] * value
         terms["style"] = style
         total = terms["content"] + self.s.style_weight * style
-        if self.s.tv_weight:
-            # On the 0–255 scale, so the weight compares with the content cost's units.
-            terms["tv"] = tv_loss(image * 255.0)
-            total = total + self.s.tv_weight * terms["tv"]
         terms["total"] = total
         return total, terms
 
@@ -272,7 +268,6 @@ def stylize(
     # 3. Optimise, scale by scale.
     image: torch.Tensor | None = None
     step = 0
-    stopped = False
     try:
         for index, scale in enumerate(scales):
             content_img = out_img if scale.size == s.size else im.resize_to_long_side(content_full, scale.size)
@@ -290,10 +285,14 @@ def stylize(
             # A fresh optimiser per scale: L-BFGS's curvature pairs and Adam's moments
             # belong to the previous pixel grid.
             optimizer = _make_optimizer(s, image)
-            steps_here = scale.steps
+            steps_here, scale_deadline = scale.steps, None
             if deadline is not None:
-                steps_here = _fit_steps(scales[index:], rate, deadline - time.perf_counter(), c.shape[-2:], s.size)
-            closure, last = _closure(objective, optimizer, image)
+                # Each scale gets its share of the time left, so a run cut short still
+                # finishes at the output size instead of upsampling a coarse image.
+                left = deadline - time.perf_counter()
+                steps_here, share = _fit_steps(scales[index:], rate, left, c.shape[-2:])
+                scale_deadline = time.perf_counter() + left * share
+            closure, last = _closure(objective, optimizer, image, s.tv_weight)
             for _ in range(steps_here):
                 t_step = time.perf_counter()
                 optimizer.step(closure)
@@ -308,10 +307,10 @@ def stylize(
                     raise FloatingPointError(
                         "the optimisation diverged (non-finite loss); lower style_weight or learning_rate"
                     )
-                # Stop early when the next step would overrun the time limit.
-                stopped = deadline is not None and time.perf_counter() + dt > deadline - 0.05 * s.time_limit
-                done = step == total or stopped
-                if done:
+                if step == total:
+                    break
+                # Move on (or finish) when the next step would overrun this scale's time.
+                if scale_deadline is not None and time.perf_counter() + dt > scale_deadline:
                     break
                 if s.preview_every and step % s.preview_every == 0:
                     yield Progress(step, total, losses, time.perf_counter() - t0, content_img.size,
@@ -319,8 +318,6 @@ def stylize(
                 else:
                     yield Progress(step, total, losses, time.perf_counter() - t0, content_img.size,
                                    None, False, s, (index + 1, len(scales)))
-            if stopped:
-                break
 
         # 4. Post-process: the result at the output size.
         result = _resize(image.detach(), (out_img.height, out_img.width))
@@ -333,7 +330,7 @@ def stylize(
             torch.cuda.empty_cache()
 
 
-def _closure(objective: _Objective, optimizer: torch.optim.Optimizer, image: torch.Tensor):
+def _closure(objective: _Objective, optimizer: torch.optim.Optimizer, image: torch.Tensor, tv_weight: float):
     last: dict[str, torch.Tensor] = {}
     loss_scale: list[float] = []
 
@@ -346,6 +343,11 @@ def _closure(objective: _Objective, optimizer: torch.optim.Optimizer, image: tor
         if not loss_scale:
             loss_scale.append(max(float(loss.detach()), 1e-12))
         scaled = loss / loss_scale[0]
+        if tv_weight:
+            # TV is weighed against the normalised cost (1 at the start of each scale), so
+            # one tv_weight smooths alike whatever style_weight and the image size are.
+            terms["tv"] = tv_loss(image)
+            scaled = scaled + tv_weight * terms["tv"]
         scaled.backward()
         last.update(terms)
         return scaled
@@ -353,15 +355,17 @@ def _closure(objective: _Objective, optimizer: torch.optim.Optimizer, image: tor
     return closure, last
 
 
-def _fit_steps(remaining: list[Scale], rate: float, budget: float, hw: tuple[int, int], size: int) -> int:
-    """Steps for the current scale so that all remaining scales fit in ``budget`` seconds.
+def _fit_steps(remaining: list[Scale], rate: float, budget: float, hw: tuple[int, int]) -> tuple[int, float]:
+    """Steps for the current scale, and its share of ``budget``, so that all remaining
+    scales fit in ``budget`` seconds.
 
     Every remaining scale is cut by the same factor; ``rate`` is seconds per megapixel-step.
     """
     aspect = hw[0] * hw[1] / max(hw) ** 2
-    work = sum(megapixels(sc.size, aspect) * sc.steps for sc in remaining)
-    factor = min(1.0, max(0.0, budget * 0.9) / max(rate * work, 1e-9))
-    return max(1, int(remaining[0].steps * factor))
+    work = [megapixels(sc.size, aspect) * sc.steps for sc in remaining]
+    # 10% of the budget is kept for targets, image transfers and the final encoding.
+    factor = min(1.0, max(0.0, budget * 0.9) / max(rate * sum(work), 1e-9))
+    return max(1, int(remaining[0].steps * factor)), work[0] / sum(work)
 
 
 def _finite(x: float) -> bool:

@@ -39,6 +39,7 @@ def plan_scales(size: int, steps: int, *, multiscale: bool = True, start: int = 
         multiscale: False gives the single scale ``[Scale(size, steps)]``.
         start: long side of the first scale (no scale is smaller than this).
     """
+    start = min(start, size // 2)  # small outputs still get a few coarser scales
     if not multiscale or size <= start * 1.2 or steps < 8:
         return [Scale(size, steps)]
     n = 1 + math.ceil(math.log(size / start, math.sqrt(2)) - 0.25)

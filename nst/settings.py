@@ -68,7 +68,7 @@ class Settings:
         None, "with several style images, the weight of each (normalised; equal when not given)"
     )
     style_scale: float = _opt(1.0, "size of the style image relative to the output: larger gives bigger strokes")
-    tv_weight: float = _opt(0.0, "total-variation weight, relative to the content cost: smooths noise")
+    tv_weight: float = _opt(0.0, "total-variation weight, relative to the initial cost: smooths noise (try 1–100)")
     init: str = _opt("content", "starting image", ("content", "noise", "style"))
     optimizer: str = _opt("lbfgs", "optimiser of the pixels", ("lbfgs", "adam"))
     learning_rate: float | None = _opt(None, "step size (default: 1 for L-BFGS, 0.02 for Adam)")
@@ -127,7 +127,7 @@ class Settings:
             if not blend or sum(blend) <= 0:
                 raise SettingsError("style_blend must have a positive weight")
         style_scale = _float(s.style_scale, "style_scale", 0.1, 4.0)
-        tv_weight = _float(s.tv_weight, "tv_weight", 0.0, 1e12)
+        tv_weight = _float(s.tv_weight, "tv_weight", 0.0, 1e6)
         lr = None if s.learning_rate is None else _float(s.learning_rate, "learning_rate", 1e-6, 1e3)
         if lr == 0:
             raise SettingsError("learning_rate must be positive")

@@ -11,7 +11,8 @@ from nst.images import ImageError
 def test_short_run_lowers_style_and_content_cost(content_path, style_path):
     # From noise both costs start high; a low ratio makes both terms matter.
     events = list(
-        nst.stylize(content_path, style_path, steps=12, size=96, init="noise", style_weight=1e-5, preview_every=4)
+        nst.stylize(content_path, style_path, steps=12, size=96, init="noise", style_weight=1e-5, preview_every=4,
+                    multiscale=False)
     )
     first, last = events[0], events[-1]
     assert last.losses["style"] < 0.85 * first.losses["style"]
@@ -80,3 +81,51 @@ def test_bad_settings_fail_before_any_work(content_path, style_path):
         next(nst.stylize(content_path, style_path, size=2048, device="cpu"))
     with pytest.raises(nst.SettingsError, match="unknown device"):
         next(nst.stylize(content_path, style_path, device="tpu"))
+
+
+def test_multiscale_run_ends_at_the_output_size(content_path, style_path):
+    events = list(nst.stylize(content_path, style_path, steps=10, size=128, multiscale=True, preview_every=1))
+    scales = {e.scale for e in events}
+    assert len(scales) >= 2 and events[-1].scale[0] == events[-1].scale[1]
+    assert events[0].size[0] < 128 and events[-1].image.size == (128, 96)
+
+
+def test_time_limit_is_kept(content_path, style_path):
+    import time
+
+    t = time.perf_counter()
+    events = list(nst.stylize(content_path, style_path, steps=5000, size=128, time_limit=3))
+    took = time.perf_counter() - t
+    assert took < 4.5
+    assert events[-1].done and events[-1].image.size == (128, 96)
+    assert 1 <= events[-1].step < 5000
+
+
+def test_style_blend_one_zero_equals_the_first_style(content_path, style_path, images):
+    other = images / "shipwreck.jpg"
+    kw = dict(steps=3, size=64)
+    alone = nst.stylize_image(content_path, style_path, **kw)
+    blended = nst.stylize_image(content_path, [style_path, other], style_blend=[1, 0], **kw)
+    half = nst.stylize_image(content_path, [style_path, other], style_blend=[0.5, 0.5], **kw)
+    only_other = nst.stylize_image(content_path, other, **kw)
+    assert np.array_equal(np.asarray(alone), np.asarray(blended))
+    assert not np.array_equal(np.asarray(half), np.asarray(alone))
+    assert not np.array_equal(np.asarray(half), np.asarray(only_other))
+
+
+@pytest.mark.parametrize("change", [{"style_scale": 2.0}, {"tv_weight": 10.0}])
+def test_style_scale_and_tv_change_the_result(content_path, style_path, change):
+    kw = dict(steps=8, size=96, multiscale=False)
+    base = np.asarray(nst.stylize_image(content_path, style_path, **kw), float)
+    other = np.asarray(nst.stylize_image(content_path, style_path, **kw, **change), float)
+    assert np.abs(base - other).mean() > 1.0
+
+
+def test_tv_weight_smooths_the_result(content_path, style_path):
+    from nst.losses import tv_loss
+    from nst.images import to_tensor
+
+    kw = dict(steps=8, size=96, multiscale=False)
+    rough = nst.stylize_image(content_path, style_path, **kw)
+    smooth = nst.stylize_image(content_path, style_path, tv_weight=10.0, **kw)
+    assert tv_loss(to_tensor(smooth)) < tv_loss(to_tensor(rough))
