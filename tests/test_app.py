@@ -1,0 +1,156 @@
+"""The web app through its API, as gradio_client sees it (app launched in-process).
+
+Runs are tiny (64–128 px, a few steps): on a 2-core CPU a 128 px step takes about 1–2 s.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from .app_server import served  # before `app`: it sets Gradio's folders
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with served() as url:
+        c = Client(url, verbose=False)
+        yield c
+        c.close()
+
+
+def _files(content, style) -> dict:
+    return {"content": handle_file(str(content)), "style": handle_file(str(style))}
+
+
+def _previews(outputs: list) -> list[str]:
+    """The distinct preview images among a job's outputs (skipped outputs are dicts)."""
+    seen: list[str] = []
+    for out in outputs:
+        if isinstance(out[0], str) and out[0] not in seen:
+            seen.append(out[0])
+    return seen
+
+
+def test_api_names_the_parameters():
+    import app
+
+    params = [p["parameter_name"] for p in app.demo.get_api_info()["named_endpoints"]["/stylize"]["parameters"]]
+    assert params[:2] == ["content", "style"]
+    assert {"steps", "style_weight", "style_layers", "content_layer", "size", "init", "optimizer", "seed"} <= set(params)
+
+
+def test_run_streams_previews_and_ends_with_a_png(client, content_path, style_path):
+    job = client.submit(**_files(content_path, style_path), steps=6, size=128, api_name="/stylize")
+    job.result(timeout=180)
+    outputs = job.outputs()
+    assert len(_previews(outputs[:-1])) >= 3
+    assert any(isinstance(o[1], str) and o[1].startswith("step ") and "ETA" in o[1] for o in outputs)
+    image, status, curve, pair, png = outputs[-1]
+    assert status.startswith("**Done**") and "6 steps" in status
+    assert Path(png).suffix == ".png"
+    with Image.open(png) as result:
+        assert result.format == "PNG" and result.size == (128, 96)
+    with Image.open(image) as shown:
+        assert shown.size == (128, 96)
+    assert len(pair) == 2  # before/after
+    assert curve["data"]  # the loss curve has points
+
+
+def test_cancel_stops_the_run_and_the_next_run_works(client, content_path, style_path):
+    job = client.submit(**_files(content_path, style_path), steps=400, size=128, api_name="/stylize")
+    deadline = time.monotonic() + 90
+    while not _previews(job.outputs()):
+        assert time.monotonic() < deadline, "no preview within 90 s"
+        assert not job.done(), f"the run ended early: {job.status()}"
+        time.sleep(0.2)
+    t0 = time.monotonic()
+    job.cancel()
+    while not job.done():
+        assert time.monotonic() - t0 < 15, "cancel did not end the job"
+        time.sleep(0.1)
+    # concurrency_limit=1: this run can only start once the cancelled one has stopped.
+    t0 = time.monotonic()
+    _, status, *_, png = client.predict(
+        **_files(content_path, style_path), steps=2, size=64, api_name="/stylize"
+    )
+    assert status.startswith("**Done**") and Path(png).is_file()
+    assert time.monotonic() - t0 < 60
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bad")
+    text = folder / "notes.txt"
+    text.write_text("not an image\n")
+    fake = folder / "photo.png"
+    fake.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)  # a PNG signature, then garbage
+    bomb = folder / "huge.png"
+    Image.new("1", (12_000, 9_000)).save(bomb)  # 108 Mpx that compress to a few KB
+    assert bomb.stat().st_size < 100_000
+    return {"text": text, "fake": fake, "bomb": bomb}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"style": None}, "Upload a style image"),
+        ({"content": None}, "Upload a content image"),
+        ({"style_layers": []}, "style_layers is empty"),
+        ({"style_layers": ["relu9_9"]}, "unknown VGG19 layer 'relu9_9'"),
+        ({"content_layer": "fc7"}, "unknown VGG19 layer 'fc7'"),
+        ({"steps": 0}, "steps must be between 1 and"),
+        ({"steps": 10**7}, "steps must be between 1 and"),
+        ({"steps": 2.5}, "steps must be a whole number"),
+        # JSON has no NaN, so an API caller's NaN arrives as text (see also the test below).
+        ({"style_weight": "nan"}, "style_weight must be a finite number"),
+        ({"style_weight": "inf"}, "style_weight must be a finite number"),
+        ({"style_weight": -1}, "style_weight must be between 0"),
+        ({"size": 100_000}, "size must be"),
+        ({"init": "banana"}, "init must be one of"),
+        ({"time_limit": 0}, "time_limit must be between"),
+        ({"style": "text"}, "is not an image file nst can read"),
+        ({"content": "fake"}, "content image"),
+        ({"style": "bomb"}, "style image"),
+    ],
+)
+def test_bad_input_gets_its_message(client, content_path, style_path, bad_files, change, message):
+    args = {**_files(content_path, style_path), "steps": 2, "size": 64}
+    for key, value in change.items():
+        if isinstance(value, str) and value in bad_files:
+            value = handle_file(str(bad_files[value]))
+        args[key] = value
+    with pytest.raises(AppError) as info:
+        client.predict(**args, api_name="/stylize")
+    text = str(info.value)
+    assert message in text
+    assert "Traceback" not in text and "/tmp/" not in text and str(Path.home()) not in text
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_non_finite_ratio_is_refused_before_any_work(content_path, style_path, value):
+    import gradio as gr
+
+    import app
+
+    with pytest.raises(gr.Error, match="style_weight must be a finite number"):
+        next(app.stylize(str(content_path), str(style_path), style_weight=value))
+
+
+def test_oversized_images_are_refused_for_their_pixels(client, content_path, bad_files):
+    with pytest.raises(AppError, match="style image 'huge.png'.*(too large|Mpx)"):
+        client.predict(**_files(content_path, bad_files["bomb"]), steps=2, size=64, api_name="/stylize")
+
+
+def test_still_serves_after_refusals(client, content_path, style_path):
+    *_, png = client.predict(**_files(content_path, style_path), steps=2, size=64, api_name="/stylize")
+    with Image.open(png) as result:
+        assert result.size == (64, 48)

@@ -1,0 +1,115 @@
+"""The web app in a real browser: Playwright driving Debian's Chromium.
+
+Chromium comes from the system (``apt-get install -y chromium``; .ci/run installs it);
+Playwright's own browser download is not used. Screenshots go to ``$NST_SCREENSHOT_DIR``
+when it is set, else to pytest's temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from .app_server import served  # before `app`: it sets Gradio's folders
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def url():
+    with served() as u:
+        yield u
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get("NST_SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _set_number(page, elem_id: str, value: int) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def test_a_run_in_the_browser(browser, url, content_path, style_path, shots):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url)
+    page.locator("#nst-content input[type=file]").set_input_files(str(content_path))
+    page.locator("#nst-style input[type=file]").set_input_files(str(style_path))
+    expect(page.locator("#nst-content img")).to_be_visible(timeout=20_000)
+    expect(page.locator("#nst-style img")).to_be_visible(timeout=20_000)
+
+    _set_number(page, "nst-steps", 12)
+    page.locator("#nst-advanced").get_by_text("Advanced").click()
+    _set_number(page, "nst-size", 128)
+    expect(page.locator("#nst-estimate")).to_contain_text("12 steps at 128 px", timeout=10_000)
+
+    page.locator("#nst-run").click()
+    # A preview while the run is under way ("step i/N"), then the result.
+    status = page.locator("#nst-status")
+    expect(status).to_have_text(re.compile(r"step \d+/12 .*ETA"), timeout=90_000)
+    expect(page.locator("#nst-result img")).to_be_visible()
+    expect(status).to_contain_text("Done", timeout=120_000)
+    expect(page.locator("#nst-compare")).to_be_visible(timeout=20_000)
+    expect(page.locator("#nst-download")).to_contain_text(".png", timeout=20_000)
+    page.wait_for_timeout(500)  # let the last images paint
+    page.screenshot(path=str(shots / "finished-1280.png"), full_page=True)
+
+    page.set_viewport_size({"width": 400, "height": 860})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shots / "finished-400.png"), full_page=True)
+    assert (shots / "finished-1280.png").stat().st_size > 10_000
+    page.close()
+
+
+def test_stop_keeps_the_current_image(browser, url, content_path, style_path):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url)
+    page.locator("#nst-content input[type=file]").set_input_files(str(content_path))
+    page.locator("#nst-style input[type=file]").set_input_files(str(style_path))
+    expect(page.locator("#nst-style img")).to_be_visible(timeout=20_000)
+    _set_number(page, "nst-steps", 1000)
+    page.locator("#nst-advanced").get_by_text("Advanced").click()
+    _set_number(page, "nst-size", 128)
+    expect(page.locator("#nst-estimate")).to_contain_text("1000 steps at 128 px", timeout=10_000)
+
+    page.locator("#nst-run").click()
+    status = page.locator("#nst-status")
+    expect(status).to_have_text(re.compile(r"step \d+/1000"), timeout=90_000)
+    expect(page.locator("#nst-result img")).to_be_visible()
+    page.locator("#nst-stop").click()
+    expect(status).to_contain_text("Stopped at step", timeout=20_000)
+    expect(page.locator("#nst-download")).to_contain_text(".png", timeout=20_000)
+    expect(page.locator("#nst-compare")).to_be_visible()
+    stopped = status.inner_text()
+    page.wait_for_timeout(3000)
+    assert status.inner_text() == stopped  # no more updates: the run is over
+    page.close()
