@@ -39,7 +39,9 @@ def plan_scales(size: int, steps: int, *, multiscale: bool = True, start: int = 
         multiscale: False gives the single scale ``[Scale(size, steps)]``.
         start: long side of the first scale (no scale is smaller than this).
     """
-    start = min(start, size // 2)  # small outputs still get a few coarser scales
+    # Small outputs still get coarser scales, but none below 128 px: on tinier images
+    # L-BFGS's early curvature guesses overshoot and leave saturated noise.
+    start = max(128, min(start, size // 2))
     if not multiscale or size <= start * 1.2 or steps < 8:
         return [Scale(size, steps)]
     n = 1 + math.ceil(math.log(size / start, math.sqrt(2)) - 0.25)

@@ -50,66 +50,80 @@ def shots(tmp_path) -> Path:
 
 
 def _set_number(page, elem_id: str, value: int) -> None:
+    from playwright.sync_api import expect
+
     box = page.locator(f"#{elem_id} input[type=number]")
+    expect(box).to_be_editable()
     box.fill(str(value))
     box.press("Enter")
+    expect(box).to_have_value(str(value))
+
+
+def _start(page, url, content_path, style_path, steps: int, size: int) -> None:
+    """Open the app, upload the two images, set steps and size, and press Run."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    page.locator("#nst-content input[type=file]").set_input_files(str(content_path))
+    page.locator("#nst-style input[type=file]").set_input_files(str(style_path))
+    expect(page.locator("#nst-content img")).to_be_visible(timeout=20_000)
+    expect(page.locator("#nst-style img")).to_be_visible(timeout=20_000)
+    page.locator("#nst-advanced").get_by_text("Advanced").click()
+    _set_number(page, "nst-size", size)
+    _set_number(page, "nst-steps", steps)
+    # The estimate follows the two values once the server has them.
+    expect(page.locator("#nst-estimate")).to_contain_text(f"{steps} steps at {size} px", timeout=10_000)
+    page.locator("#nst-run").click()
 
 
 def test_a_run_in_the_browser(browser, url, content_path, style_path, shots):
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(url)
-    page.locator("#nst-content input[type=file]").set_input_files(str(content_path))
-    page.locator("#nst-style input[type=file]").set_input_files(str(style_path))
-    expect(page.locator("#nst-content img")).to_be_visible(timeout=20_000)
-    expect(page.locator("#nst-style img")).to_be_visible(timeout=20_000)
-
-    _set_number(page, "nst-steps", 12)
-    page.locator("#nst-advanced").get_by_text("Advanced").click()
-    _set_number(page, "nst-size", 128)
-    expect(page.locator("#nst-estimate")).to_contain_text("12 steps at 128 px", timeout=10_000)
-
-    page.locator("#nst-run").click()
-    # A preview while the run is under way ("step i/N"), then the result.
-    status = page.locator("#nst-status")
-    expect(status).to_have_text(re.compile(r"step \d+/12 .*ETA"), timeout=90_000)
-    expect(page.locator("#nst-result img")).to_be_visible()
-    expect(status).to_contain_text("Done", timeout=120_000)
-    expect(page.locator("#nst-compare")).to_be_visible(timeout=20_000)
-    expect(page.locator("#nst-download")).to_contain_text(".png", timeout=20_000)
-    page.wait_for_timeout(500)  # let the last images paint
-    page.screenshot(path=str(shots / "finished-1280.png"), full_page=True)
-
-    page.set_viewport_size({"width": 400, "height": 860})
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(shots / "finished-400.png"), full_page=True)
-    assert (shots / "finished-1280.png").stat().st_size > 10_000
-    page.close()
+    try:
+        _start(page, url, content_path, style_path, steps=16, size=128)
+        # A preview while the run is under way ("step i/N"), then the result.
+        status = page.locator("#nst-status")
+        expect(status).to_have_text(re.compile(r"step \d+/16 .*ETA"), timeout=90_000)
+        preview = page.locator("#nst-result img")
+        expect(preview).to_be_visible(timeout=30_000)
+        first = preview.get_attribute("src")
+        expect(status).to_contain_text("Done", timeout=120_000)
+        expect(preview).not_to_have_attribute("src", first, timeout=10_000)  # the result, not a preview
+        expect(page.locator("#nst-compare")).to_be_visible(timeout=20_000)
+        expect(page.locator("#nst-download")).to_contain_text(".png", timeout=20_000)
+        page.wait_for_timeout(500)  # let the last images paint
+        page.screenshot(path=str(shots / "finished-1280.png"), full_page=True)
+        page.set_viewport_size({"width": 400, "height": 860})
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(shots / "finished-400.png"), full_page=True)
+        assert (shots / "finished-1280.png").stat().st_size > 10_000
+    except Exception:
+        page.screenshot(path=str(shots / "failed-run.png"), full_page=True)
+        raise
+    finally:
+        page.close()
 
 
-def test_stop_keeps_the_current_image(browser, url, content_path, style_path):
+def test_stop_keeps_the_current_image(browser, url, content_path, style_path, shots):
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(url)
-    page.locator("#nst-content input[type=file]").set_input_files(str(content_path))
-    page.locator("#nst-style input[type=file]").set_input_files(str(style_path))
-    expect(page.locator("#nst-style img")).to_be_visible(timeout=20_000)
-    _set_number(page, "nst-steps", 1000)
-    page.locator("#nst-advanced").get_by_text("Advanced").click()
-    _set_number(page, "nst-size", 128)
-    expect(page.locator("#nst-estimate")).to_contain_text("1000 steps at 128 px", timeout=10_000)
-
-    page.locator("#nst-run").click()
-    status = page.locator("#nst-status")
-    expect(status).to_have_text(re.compile(r"step \d+/1000"), timeout=90_000)
-    expect(page.locator("#nst-result img")).to_be_visible()
-    page.locator("#nst-stop").click()
-    expect(status).to_contain_text("Stopped at step", timeout=20_000)
-    expect(page.locator("#nst-download")).to_contain_text(".png", timeout=20_000)
-    expect(page.locator("#nst-compare")).to_be_visible()
-    stopped = status.inner_text()
-    page.wait_for_timeout(3000)
-    assert status.inner_text() == stopped  # no more updates: the run is over
-    page.close()
+    try:
+        _start(page, url, content_path, style_path, steps=1000, size=128)
+        status = page.locator("#nst-status")
+        expect(status).to_have_text(re.compile(r"step \d+/1000"), timeout=90_000)
+        expect(page.locator("#nst-result img")).to_be_visible(timeout=60_000)  # a first preview
+        page.locator("#nst-stop").click()
+        expect(status).to_contain_text("Stopped at step", timeout=20_000)
+        expect(page.locator("#nst-download")).to_contain_text(".png", timeout=20_000)
+        expect(page.locator("#nst-compare")).to_be_visible()
+        stopped = status.inner_text()
+        page.wait_for_timeout(3000)
+        assert status.inner_text() == stopped  # nothing more comes: the run is over
+        assert "Error" not in stopped
+    except Exception:
+        page.screenshot(path=str(shots / "failed-stop.png"), full_page=True)
+        raise
+    finally:
+        page.close()

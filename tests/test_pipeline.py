@@ -84,10 +84,13 @@ def test_bad_settings_fail_before_any_work(content_path, style_path):
 
 
 def test_multiscale_run_ends_at_the_output_size(content_path, style_path):
-    events = list(nst.stylize(content_path, style_path, steps=10, size=128, multiscale=True, preview_every=1))
+    events = list(nst.stylize(content_path, style_path, steps=10, size=192, multiscale=True, preview_every=1))
     scales = {e.scale for e in events}
     assert len(scales) >= 2 and events[-1].scale[0] == events[-1].scale[1]
-    assert events[0].size[0] < 128 and events[-1].image.size == (128, 96)
+    assert events[0].size[0] < 192 and events[-1].image.size == (192, 144)
+    assert all(e.image.size == (192, 144) for e in events if e.image is not None)
+    # No overshoot into saturated noise: the result stays close to the content's range.
+    assert events[-1].losses["content"] < 5 * max(e.losses["content"] for e in events[:3] if e.losses["content"]) + 1e6
 
 
 def test_time_limit_is_kept(content_path, style_path):

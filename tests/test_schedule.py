@@ -4,7 +4,7 @@ from nst.schedule import estimate_seconds, plan_scales
 
 
 def test_single_scale_when_small_or_off():
-    assert [(s.size, s.steps) for s in plan_scales(128, 5)] == [(128, 5)]
+    assert [(s.size, s.steps) for s in plan_scales(128, 50)] == [(128, 50)]
     assert [(s.size, s.steps) for s in plan_scales(512, 50, multiscale=False)] == [(512, 50)]
 
 

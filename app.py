@@ -1,0 +1,631 @@
+"""The nst web app: Gatys-style neural style transfer in the browser, with live previews.
+
+Run it with ``python app.py`` (http://127.0.0.1:7860; ``GRADIO_SERVER_NAME`` and
+``GRADIO_SERVER_PORT`` move it, ``--share`` or ``NST_SHARE=1`` asks for a public link).
+On Hugging Face Spaces the same file is the Space's ``app_file``.
+
+The app is thin: every default, range, choice and help text comes from :class:`nst.Settings`
+and :data:`nst.LIMITS`, and every refusal is one of nst's own messages, shown as a ``gr.Error``.
+The run itself is :func:`nst.stylize` inside ``spaces.GPU`` (a no-op off ZeroGPU), which
+yields only CPU-side objects (:class:`nst.Progress` with PIL images) to the UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import inspect
+import math
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import closing
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+import spaces
+import torch
+from PIL import Image
+
+import nst
+from nst.images import MAX_INPUT_PIXELS
+from nst.schedule import estimate_seconds, plan_scales
+
+# Uploads that declare more pixels than nst accepts are refused when Pillow reads their
+# header, before any decoding (a small file can declare a huge canvas).
+Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
+warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+MAX_FILE_SIZE = "20mb"  # per upload; pixels are capped separately (above)
+QUEUE_SIZE = 16  # waiting runs; more get "queue full" rather than a long wait
+PREVIEWS = 20  # about how many previews a run streams
+STATUS_EVERY = 1.0  # seconds between status/plot updates when there is no new preview
+PLOT_POINTS = 200  # at most this many steps per loss term in the live curve
+MAX_GPU_SECONDS = 300  # the longest ZeroGPU reservation one run asks for
+GPU_MARGIN = 10  # seconds of a reservation kept for set-up and the last image
+ON_ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
+EXAMPLE_PAIRS = (("chelsea.jpg", "swirls.jpg"), ("coffee.jpg", "mosaic.jpg"), ("astronaut.jpg", "waves.jpg"))
+EXAMPLE_RUN = {"steps": 100, "size": 256}  # cheap enough to cache lazily on a CPU
+
+DEVICE = nst.resolve_device("auto")
+DEVICE_LABEL = {"cuda": "GPU", "mps": "Apple GPU"}.get(DEVICE.type, "CPU")
+MAX_SIZE = nst.LIMITS.max_size_cpu if DEVICE.type == "cpu" else nst.LIMITS.max_size_gpu
+
+# Load the weights once, at start-up (on ZeroGPU, placing them on "cuda" here is the
+# documented pattern); every run shares this read-only model through nst's cache.
+nst.load_model(nst.DEFAULT.weights, nst.DEFAULT.pooling, str(DEVICE))
+
+# The controls of the page and of the /stylize API, in order; each is a Settings field.
+# Adding a setting to the Advanced section is adding its name here and a parameter of the
+# same name to `stylize` (its component comes from the field's metadata: see `_control`).
+MAIN_SETTINGS = ("steps", "style_weight", "content_layer", "style_layers")
+ADVANCED_SETTINGS = ("size", "init", "optimizer", "seed", "multiscale", "style_scale", "tv_weight", "time_limit")
+
+LABELS = {  # UI wording only; anything not here is labelled from its field name
+    "steps": "Steps",
+    "style_weight": "Style weight β/α",
+    "content_layer": "Content layer",
+    "style_layers": "Style layers",
+    "size": "Output size (px, long side)",
+    "init": "Start from",
+    "optimizer": "Optimiser",
+    "seed": "Seed",
+    "multiscale": "Coarse to fine",
+    "style_scale": "Style scale",
+    "tv_weight": "Smoothing (TV weight)",
+    "time_limit": "Time limit (s)",
+}
+
+INTRO = """
+# Neural style transfer
+Repaint a **content** photo in the manner of a **style** image (Gatys et al., 2016): the pixels are
+optimised until a VGG19 network sees the layout of the content and the textures of the style.
+Choose two images, press **Run** and watch it paint; **Stop** keeps the image as it is.
+"""
+
+HELP = """
+- **Steps**: optimisation steps; more steps go further from the photo, and take longer.
+- **Style weight β/α**: how much the style counts against the content, on a log scale
+  (each notch right is ×10^0.1). Higher looks more painted, lower keeps more of the photo.
+- **Content layer**: the VGG19 layer whose activations are kept from the photo. Deeper layers
+  (relu4_x, relu5_x) keep the objects but free the details.
+- **Style layers**: the layers whose feature correlations (Gram matrices) are copied from the
+  style. Shallow layers give colours and fine strokes, deep ones larger motifs.
+- **Advanced**: output size (run time grows with its square), the starting image, the
+  optimiser (L-BFGS converges fastest; Adam is steadier), and the random seed.
+- The curve shows log₁₀ of the content term, the weighted style term and their sum, J.
+  The result is a full-resolution PNG below the before/after slider.
+"""
+
+# The loss curve's terms: colour, the colour's name, and what the term is.
+TERMS = {
+    "content": ("#2563eb", "blue", "content"),
+    "style": ("#ea580c", "orange", "style × β"),
+    "total": ("#16a34a", "green", "total J"),
+}
+
+CSS = """
+#nst-status { min-height: 1.5em; }
+#nst-estimate p { margin: 0; opacity: 0.8; }
+/* Previews of the coarse scales are small: show every preview at the full width. */
+#nst-result .image-container > button, #nst-result .image-frame { width: 100%; }
+#nst-result .image-frame img { width: 100%; height: auto; max-height: 480px; object-fit: contain; }
+"""
+
+
+def launch_kwargs(share: bool = False) -> dict[str, Any]:
+    """Keyword arguments for ``demo.launch``, shared by ``python app.py`` and the tests.
+
+    Server name and port are left to ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``
+    (127.0.0.1:7860 when unset).
+    """
+    return {
+        "theme": gr.themes.Soft(primary_hue="indigo"),
+        "css": CSS,
+        "max_file_size": MAX_FILE_SIZE,
+        "share": share,
+        # Uploaded photos and results are not kept in the browser's run history.
+        "run_history": False,
+        "footer_links": ["api", "gradio", "settings"],
+    }
+
+
+# --- Components whose value reaches the run function as submitted ----------------------
+#
+# Gradio checks slider ranges and dropdown choices itself, with messages that do not name
+# the setting ("Value 0 is less than minimum value 1"), and opens uploads with Pillow,
+# failing with a bare "Error" on a file that is not an image. For the run's inputs these
+# checks are switched off, per component, so that nst checks the values and its messages
+# name what is wrong. (Per instance, not by subclassing: Gradio writes a .pyi file beside
+# the module of every Component subclass.)
+
+
+def _as_sent(component: gr.components.Component) -> gr.components.Component:
+    """``component``, handing its value to the event function exactly as submitted."""
+    component.preprocess = lambda payload: payload
+    return component
+
+
+def _as_path(component: gr.Image) -> gr.Image:
+    """An Image input whose value is the uploaded file's path, unopened: nst reads it."""
+    stock = component.preprocess
+
+    def preprocess(payload: Any) -> str | None:
+        if payload is None or (payload.path is None and not payload.url):
+            return None
+        if payload.url and payload.url.startswith("data:"):  # an API caller's data URL
+            try:
+                return stock(payload)
+            except Exception:
+                raise gr.Error(f"The {component.label or 'image'} could not be read as an image.") from None
+        return payload.path
+
+    component.preprocess = preprocess
+    return component
+
+
+# --- Settings, estimates, formatting -----------------------------------------------------
+
+
+def _meta(name: str) -> dict[str, Any]:
+    return dict(nst.Settings.__dataclass_fields__[name].metadata)
+
+
+def _control(name: str, **kw: Any) -> gr.components.Component:
+    """A component for the Settings field ``name``: its default, choices and help text.
+
+    ``kw`` overrides the component's keyword arguments (and ``cls`` the component class).
+    """
+    meta, default = _meta(name), getattr(nst.DEFAULT, name)
+    choices = meta.get("ui_choices") or meta.get("choices")
+    kw = {"label": LABELS.get(name, name.replace("_", " ").capitalize()), "info": meta.get("help"), **kw}
+    if "cls" in kw:
+        cls = kw.pop("cls")
+    elif isinstance(default, tuple):
+        cls, kw = gr.CheckboxGroup, {"choices": list(choices or ()), **kw}
+    elif choices:
+        cls, kw = gr.Dropdown, {"choices": list(choices), **kw}
+    elif isinstance(default, bool):
+        cls = gr.Checkbox
+    elif default is None:  # gr.Number would show (and send) 0 for "not set"
+        cls, kw = gr.Textbox, {"placeholder": "none", **kw}
+    else:
+        cls = gr.Number
+        if isinstance(default, int):
+            kw.setdefault("precision", 0)
+    value = list(default) if isinstance(default, tuple) else default
+    return _as_sent(cls(value=value, elem_id=f"nst-{name.replace('_', '-')}", **kw))
+
+
+def _settings(values: dict[str, Any]) -> nst.Settings:
+    """nst.DEFAULT with the submitted values, checked by nst; a gr.Error if one is bad."""
+    try:
+        s = nst.DEFAULT.replace(**values)
+    except nst.SettingsError as exc:
+        raise _error(exc) from None
+    if s.size > MAX_SIZE:  # nst would refuse it too, but only once the run has started
+        raise gr.Error(f"size must be at most {MAX_SIZE} px on this {DEVICE_LABEL}, not {s.size}", print_exception=False)
+    return s.replace(preview_every=max(1, math.ceil(s.steps / PREVIEWS)))
+
+
+def _error(exc: Exception) -> gr.Error:
+    """A gr.Error with nst's message, escaped: gr.Error renders its message as HTML."""
+    return gr.Error(html.escape(str(exc), quote=False), print_exception=False)
+
+
+def _estimate(s: nst.Settings, device_type: str, aspect: float = 0.75) -> float:
+    return estimate_seconds(s.size, s.steps, device_type, multiscale=s.multiscale, aspect=aspect)
+
+
+def _aspect(path: str | None) -> float:
+    """Short side / long side of an uploaded image, from its header only."""
+    try:
+        with Image.open(path) as img:
+            return min(img.size) / max(img.size)
+    except Exception:
+        return 0.75
+
+
+def _duration(s: float) -> str:
+    s = max(0.0, s)
+    if s < 1:
+        return "<1 s"
+    if s < 60:
+        return f"{s:.0f} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {int(s % 60):02d} s"
+    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
+
+
+def estimate_text(content: str | None, steps: Any, size: Any) -> str:
+    """The 'estimated time' line shown under the Run button."""
+    try:
+        s = nst.DEFAULT.replace(steps=steps, size=size)
+    except nst.SettingsError as exc:
+        return html.escape(f"⚠️ {exc}", quote=False)
+    secs = _estimate(s, DEVICE.type, _aspect(content))
+    return f"Estimated time: about {_duration(secs)} ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})."
+
+
+def _terms(ev: nst.Progress) -> dict[str, float]:
+    """The content term, the weighted style term β·J_style, and J = their sum."""
+    return {
+        "content": ev.losses["content"],
+        "style": ev.settings.style_weight * ev.losses["style"],
+        "total": ev.losses["total"],
+    }
+
+
+def _work(s: nst.Settings, aspect: float) -> list[float]:
+    """Megapixel-steps done after each step of the run's schedule (index 0: none).
+
+    Coarse scales are cheap, so the ETA counts work rather than steps.
+    """
+    done = [0.0]
+    for scale in plan_scales(s.size, s.steps, multiscale=s.multiscale):
+        mpx = scale.size**2 * aspect / 1e6
+        done += [done[-1] + mpx * (i + 1) for i in range(scale.steps)]
+    return done
+
+
+def _status(ev: nst.Progress, t1: float | None, work: list[float], stopped: bool = False) -> str:
+    """'step i/N · content … · style … · total … · elapsed … · ETA …'."""
+    terms = " · ".join(f"{k} {v:.3g}" for k, v in _terms(ev).items())
+    if ev.done:
+        return f"**Done** · {ev.step} steps in {_duration(ev.elapsed)} · {terms} · {ev.size[0]}×{ev.size[1]} px"
+    where = f"step {ev.step}/{ev.total}"
+    if ev.scale[1] > 1:
+        where += f" (scale {ev.scale[0]}/{ev.scale[1]}, {ev.size[0]}×{ev.size[1]} px)"
+    if stopped:
+        return f"**Stopped** at {where} · {terms} · after {_duration(ev.elapsed)}; the last preview is the result"
+    # The rate is measured from step 1 on: step 1 also paid for the set-up.
+    i, n = min(ev.step, len(work) - 1), len(work) - 1
+    if t1 is not None and i > 1 and work[i] > work[1]:
+        eta_s = (ev.elapsed - t1) / (work[i] - work[1]) * (work[n] - work[i])
+        if ev.settings.time_limit:
+            eta_s = min(eta_s, ev.settings.time_limit - ev.elapsed)
+        eta = _duration(eta_s)
+    else:
+        eta = "…"
+    return f"{where} · {terms} · elapsed {_duration(ev.elapsed)} · ETA {eta}"
+
+
+def _plot(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The loss-curve data; typed even when empty, so the plot's axes are numeric from the start."""
+    frame = pd.DataFrame(rows, columns=["step", "loss", "term"])
+    return frame.astype({"step": "int64", "loss": "float64", "term": "string"})
+
+
+@cache
+def _results_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="nst-app-"))
+
+
+def _save_png(img: Image.Image) -> str:
+    """Write ``img`` as a PNG under a fresh name; files older than an hour are removed."""
+    folder = _results_dir()
+    for old in folder.glob("*.png"):
+        try:
+            if time.time() - old.stat().st_mtime > 3600:
+                old.unlink()
+        except OSError:
+            pass
+    fd, path = tempfile.mkstemp(prefix="stylized-", suffix=".png", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        img.save(f, format="PNG")
+    return path
+
+
+def _load(path: str | None, what: str) -> Image.Image:
+    if path is None:
+        raise gr.Error(f"Upload a {what} first.", print_exception=False)
+    try:
+        return nst.load_image(path, what)
+    except nst.ImageError as exc:
+        raise _error(exc) from None
+
+
+# --- The run ---------------------------------------------------------------------------
+
+
+def _gpu_seconds(content: Image.Image, style: Image.Image, s: nst.Settings) -> int:
+    """ZeroGPU reservation for one run: the GPU estimate with a margin, capped."""
+    aspect = min(content.size) / max(content.size)
+    return int(min(MAX_GPU_SECONDS, 15 + 3 * _estimate(s, "cuda", aspect)))
+
+
+@spaces.GPU(duration=_gpu_seconds)
+def _optimise(content: Image.Image, style: Image.Image, s: nst.Settings) -> Iterator[nst.Progress]:
+    """nst.stylize on the GPU when there is one; yields Progress (floats and PIL images)."""
+    yield from nst.stylize(content, style, s)
+
+
+def stylize(
+    content: str | None,
+    style: str | None,
+    steps: int | None = None,
+    style_weight: float | None = None,
+    content_layer: str | None = None,
+    style_layers: list[str] | None = None,
+    size: int | None = None,
+    init: str | None = None,
+    optimizer: str | None = None,
+    seed: int | None = None,
+    multiscale: bool | None = None,
+    style_scale: float | None = None,
+    tv_weight: float | None = None,
+    time_limit: float | None = None,
+    request: gr.Request | None = None,
+) -> Iterator[tuple]:
+    """Transfer the style of `style` onto `content`, streaming previews.
+
+    Args:
+        content: the photo whose layout is kept (an image file).
+        style: the image whose look is taken (an image file).
+        steps ... time_limit: the nst.Settings fields of the same names (listed with
+            their meaning on the API page); None, or leaving one out, takes nst's default.
+
+    Yields:
+        (image, status, loss curve, (content, result) pair, PNG file). Previews fill the
+        image every few steps; the last output has the result, the before/after pair and
+        the full-resolution PNG file. Stop (in the page) or cancelling the job ends the run;
+        after Stop, the last output has the image on show as the result.
+    """
+    values = dict(locals())
+    session = getattr(request, "session_hash", None)
+    settings = {
+        k: v for k, v in values.items()
+        if k in nst.Settings.__dataclass_fields__ and v is not None
+        and not (getattr(nst.DEFAULT, k) is None and isinstance(v, str) and not v.strip())  # a blank box
+    }
+    s = _settings(settings)
+    content_img = _load(content, "content image")
+    style_img = _load(style, "style image")
+    if ON_ZERO_GPU:  # end inside the GPU reservation, with the best image so far
+        budget = _gpu_seconds(content_img, style_img, s) - GPU_MARGIN
+        s = s.replace(time_limit=min(s.time_limit or budget, budget))
+    yield None, f"Preparing… ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})", None, None, None
+
+    rows: list[dict[str, Any]] = []
+    every = max(1, math.ceil(s.steps / PLOT_POINTS))
+    t1: float | None = None
+    work = _work(s, min(content_img.size) / max(content_img.size))
+    ev: nst.Progress | None = None
+    shown: Image.Image | None = None  # the last preview: the result if the run is stopped
+    last_update = 0.0
+    try:
+        with closing(_optimise(content_img, style_img, s)) as events:
+            for ev in events:
+                if ev.step == 1:
+                    t1 = ev.elapsed
+                terms = _terms(ev)
+                # The curve starts once every term is positive (the content term is 0 at
+                # step 1 when starting from the content): Gradio fixes a plot's series at
+                # its first data.
+                if (rows or min(terms.values()) > 0) and (ev.step % every == 0 or ev.done):
+                    rows += [{"step": ev.step, "loss": math.log10(v) if v > 0 else math.nan, "term": k}
+                             for k, v in terms.items()]
+                if ev.image is not None:
+                    shown = ev.image
+                if ev.done or _stop_requested(session):
+                    break
+                now = time.monotonic()
+                if ev.image is not None or now - last_update >= STATUS_EVERY:
+                    last_update = now
+                    image = ev.image if ev.image is not None else gr.skip()
+                    yield image, _status(ev, t1, work), _plot(rows) if rows else gr.skip(), gr.skip(), gr.skip()
+    except (nst.SettingsError, nst.ImageError, nst.WeightsError, FloatingPointError) as exc:
+        error = _error(exc)
+    except torch.OutOfMemoryError:
+        error = gr.Error(f"Out of memory at {s.size} px: lower the output size.", print_exception=False)
+    else:
+        plot = _plot(rows) if rows else gr.skip()
+        if ev is not None and ev.done:
+            result, status = ev.image, _status(ev, t1, work)
+        elif shown is not None:  # stopped: the image on show is the result
+            result, status = shown, _status(ev, t1, work, stopped=True)
+        else:
+            yield gr.skip(), "**Stopped** before the first preview.", plot, None, None
+            return
+        before = content_img.resize(result.size, Image.Resampling.LANCZOS)
+        yield result, status, plot, (before, result), _save_png(result)
+        return
+    yield gr.skip(), f"⚠️ {error.message}", gr.skip(), gr.skip(), gr.skip()
+    raise error
+
+
+# Stop: a run ends itself, between two steps, once its session has pressed Stop since it
+# pressed Run. (Gradio's own cancellation, which API clients' job.cancel() uses, also stops
+# it, but in Gradio 6.31 a cancelled stream sometimes leaves "Error" on its outputs, and
+# yields nothing more: no final image or PNG.)
+_run_clicked: dict[str, float] = {}
+_stop_clicked: dict[str, float] = {}
+
+
+def _stop_requested(session: str | None) -> bool:
+    return session in _run_clicked and _stop_clicked.get(session, -math.inf) > _run_clicked[session]
+
+
+def _clicked(table: dict[str, float]):
+    def record(request: gr.Request) -> None:
+        if request.session_hash:
+            table[request.session_hash] = time.monotonic()
+
+    return record
+
+
+def _forget(request: gr.Request) -> None:
+    _run_clicked.pop(request.session_hash, None)
+    _stop_clicked.pop(request.session_hash, None)
+
+
+def run_example(content: str, style: str, steps: int, size: int) -> tuple:
+    """The final outputs of a run of an example pair (cached after its first use)."""
+    *_, (result, status, _, pair, png) = stylize(content, style, steps=steps, size=size)
+    return result, status, pair, png
+
+
+def _api_description() -> str:
+    lines = [stylize.__doc__.split("\n\n")[0], "", "Settings (all optional):"]
+    for name in MAIN_SETTINGS + ADVANCED_SETTINGS:
+        lines.append(f"- {name}: {_meta(name).get('help')}")
+    return "\n".join(lines)
+
+
+# --- The page --------------------------------------------------------------------------
+
+
+def build_demo() -> gr.Blocks:
+    """The app's Blocks, with its queue set; launch it with ``launch_kwargs()``."""
+    with gr.Blocks(title="Neural style transfer", delete_cache=(3600, 7200)) as demo:
+        gr.Markdown(INTRO)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=320):
+                with gr.Row():
+                    content = _as_path(gr.Image(
+                        label="Content image", type="filepath", image_mode=None, min_width=200,
+                        sources=["upload", "clipboard"], height=240, elem_id="nst-content",
+                    ))
+                    style = _as_path(gr.Image(
+                        label="Style image", type="filepath", image_mode=None, min_width=200,
+                        sources=["upload", "clipboard"], height=240, elem_id="nst-style",
+                    ))
+                controls: dict[str, gr.components.Component] = {}
+                controls["steps"] = _control(
+                    "steps", cls=gr.Slider, minimum=1, maximum=nst.LIMITS.max_steps, step=1
+                )
+                log_weight = math.log10(nst.DEFAULT.style_weight)
+                lo, hi = round(log_weight) - 4, round(log_weight) + 4
+                with gr.Row(equal_height=True):
+                    weight_slider = gr.Slider(
+                        lo, hi, value=log_weight, step=0.1, scale=3, min_width=250,
+                        label="Style weight (log₁₀ scale)", info=_meta("style_weight").get("help"),
+                        elem_id="nst-style-weight-log",
+                    )
+                    controls["style_weight"] = _control("style_weight", info=None, scale=1, min_width=110)
+                controls["content_layer"] = _control("content_layer")
+                controls["style_layers"] = _control("style_layers")
+                with gr.Accordion("Advanced", open=False, elem_id="nst-advanced"):
+                    controls["size"] = _control(
+                        "size", cls=gr.Slider, minimum=nst.LIMITS.min_size, maximum=MAX_SIZE, step=16
+                    )
+                    with gr.Row():  # two columns on a laptop, one on a phone
+                        for name in ADVANCED_SETTINGS:
+                            if name != "size":
+                                controls[name] = _control(name, min_width=200)
+                with gr.Row():
+                    run_btn = gr.Button("Run", variant="primary", elem_id="nst-run")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="nst-stop")
+                estimate = gr.Markdown(
+                    estimate_text(None, nst.DEFAULT.steps, nst.DEFAULT.size), elem_id="nst-estimate"
+                )
+                examples_here = gr.Column()
+                with gr.Accordion("What the controls do", open=False):
+                    gr.Markdown(HELP)
+            with gr.Column(scale=1, min_width=320):
+                result = gr.Image(
+                    label="Result (live preview)", type="filepath", format="png", interactive=False,
+                    buttons=["download", "fullscreen"], elem_id="nst-result",
+                )
+                status = gr.Markdown("", elem_id="nst-status")
+                # Starts as None: Gradio 6.31 draws no lines into a plot mounted with an empty
+                # frame, and shows no legend for data that came later, so the label has it.
+                curve = gr.LinePlot(
+                    None, x="step", y="loss", color="term", color_map={t: c for t, (c, _, _) in TERMS.items()},
+                    label="Loss curve (log₁₀) · " + " · ".join(f"{name}: {what}" for _, name, what in TERMS.values()),
+                    x_title="step", y_title="log₁₀ loss", color_title=" ", height=220, elem_id="nst-curve",
+                )
+                # Shown once there is a result (see download.change below).
+                with gr.Column(visible=False, elem_id="nst-finished") as finished:
+                    compare = gr.ImageSlider(
+                        label="Before / after (drag the handle)", type="pil", interactive=False,
+                        max_height=480, elem_id="nst-compare",
+                    )
+                    download = gr.File(
+                        label="Full-resolution PNG", interactive=False, height=90, elem_id="nst-download"
+                    )
+
+        examples = _examples()
+        if examples:
+            with examples_here:
+                gr.Examples(
+                    examples=examples,
+                    inputs=[content, style, controls["steps"], controls["size"]],
+                    outputs=[result, status, compare, download],
+                    fn=run_example,
+                    cache_examples=True,
+                    cache_mode="lazy",
+                    example_labels=[f"{Path(c).stem} × {Path(s).stem}" for c, s, *_ in examples],
+                    visible_columns=[0, 1],
+                    label=f"Examples ({EXAMPLE_RUN['size']} px, {EXAMPLE_RUN['steps']} steps; "
+                    "computed once, on first use)",
+                )
+
+        # The ratio is shown and sent as itself; the slider moves it by powers of ten.
+        weight_slider.input(
+            None, [weight_slider], [controls["style_weight"]],
+            js="(x) => Number(Math.pow(10, x).toPrecision(3))", api_visibility="private",
+        )
+        controls["style_weight"].input(
+            None, [controls["style_weight"], weight_slider], [weight_slider],
+            js=f"(r, cur) => (r > 0 ? Math.min({hi}, Math.max({lo}, Math.round(Math.log10(r) * 10) / 10)) : cur)",
+            api_visibility="private",
+        )
+        gr.on(
+            [content.change, controls["steps"].change, controls["size"].change],
+            estimate_text, [content, controls["steps"], controls["size"]], [estimate],
+            queue=False, show_progress="hidden", api_visibility="private", trigger_mode="always_last",
+        )
+        download.change(
+            lambda path: gr.Column(visible=path is not None), [download], [finished],
+            queue=False, show_progress="hidden", api_visibility="private",
+        )
+        missing = set(controls) - set(inspect.signature(stylize).parameters)
+        assert not missing, f"stylize() needs a parameter for each control; add {missing}"
+        run = run_btn.click(
+            _clicked(_run_clicked), None, None, queue=False, api_visibility="private"
+        ).then(
+            stylize,
+            [content, style],
+            [result, status, curve, compare, download],
+            inputs_kwargs=controls,
+            api_name="stylize",
+            api_description=_api_description(),
+            concurrency_limit=1,
+            concurrency_id="gpu",
+            show_progress="minimal",
+            scroll_to_output=True,
+        )
+        stop_btn.click(_clicked(_stop_clicked), None, None, queue=False, api_visibility="private")
+        demo.unload(_forget)
+    demo.queue(max_size=QUEUE_SIZE)
+    return demo
+
+
+def _examples() -> list[list[Any]]:
+    """(content, style, steps, size) rows for the example pairs whose files are present."""
+    return [
+        [str(EXAMPLES_DIR / c), str(EXAMPLES_DIR / s), EXAMPLE_RUN["steps"], EXAMPLE_RUN["size"]]
+        for c, s in EXAMPLE_PAIRS
+        if (EXAMPLES_DIR / c).is_file() and (EXAMPLES_DIR / s).is_file()
+    ]
+
+
+demo = build_demo()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the nst web app (127.0.0.1:7860 by default).")
+    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (or NST_SHARE=1)")
+    args = parser.parse_args(argv)
+    demo.launch(**launch_kwargs(share=args.share or os.environ.get("NST_SHARE") == "1"))
+
+
+if __name__ == "__main__":
+    main()
