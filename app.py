@@ -91,16 +91,19 @@ Choose two images, press **Run** and watch it paint; **Stop** keeps the image as
 
 HELP = """
 - **Steps**: optimisation steps; more steps go further from the photo, and take longer.
-- **Style weight β/α**: how much the style counts against the content, on a log scale
-  (each notch right is ×10^0.1). Higher looks more painted, lower keeps more of the photo.
+- **Style weight β/α**: how much the style counts against the content. The slider moves it in
+  powers of ten; the box beside it shows (and takes) the ratio itself. Higher looks more
+  painted, lower keeps more of the photo.
 - **Content layer**: the VGG19 layer whose activations are kept from the photo. Deeper layers
-  (relu4_x, relu5_x) keep the objects but free the details.
+  (relu4_x, relu5_x) keep the objects but let the details go.
 - **Style layers**: the layers whose feature correlations (Gram matrices) are copied from the
   style. Shallow layers give colours and fine strokes, deep ones larger motifs.
-- **Advanced**: output size (run time grows with its square), the starting image, the
-  optimiser (L-BFGS converges fastest; Adam is steadier), and the random seed.
-- The curve shows log₁₀ of the content term, the weighted style term and their sum, J.
-  The result is a full-resolution PNG below the before/after slider.
+- **Advanced**: the output size (run time grows with its square), where the image starts, the
+  optimiser, the seed, and more; each control says what it does.
+- **While it runs**: the result fills in every few steps, the status line gives the loss terms
+  and the time left, and the curve shows log₁₀ of the content term, the weighted style term
+  and their sum J. **Stop** ends the run and keeps the image on show.
+- **At the end**: drag the before/after slider to compare, and download the full-resolution PNG.
 """
 
 # The loss curve's terms: colour, the colour's name, and what the term is.
@@ -466,9 +469,13 @@ def _forget(request: gr.Request) -> None:
 
 
 def run_example(content: str, style: str, steps: int, size: int) -> tuple:
-    """The final outputs of a run of an example pair (cached after its first use)."""
+    """The final outputs of a run of an example pair (cached after its first use).
+
+    The loss curve is cleared rather than cached: Gradio 6.31's example cache does not
+    restore a plot (and then leaves the outputs after it unset).
+    """
     *_, (result, status, _, pair, png) = stylize(content, style, steps=steps, size=size)
-    return result, status, pair, png
+    return result, status, None, pair, png
 
 
 def _api_description() -> str:
@@ -533,7 +540,7 @@ def build_demo() -> gr.Blocks:
                     label="Result (live preview)", type="filepath", format="png", interactive=False,
                     buttons=["download", "fullscreen"], elem_id="nst-result",
                 )
-                status = gr.Markdown("", elem_id="nst-status")
+                status = gr.Markdown("", label="Status", elem_id="nst-status")
                 # Starts as None: Gradio 6.31 draws no lines into a plot mounted with an empty
                 # frame, and shows no legend for data that came later, so the label has it.
                 curve = gr.LinePlot(
@@ -557,7 +564,7 @@ def build_demo() -> gr.Blocks:
                 gr.Examples(
                     examples=examples,
                     inputs=[content, style, controls["steps"], controls["size"]],
-                    outputs=[result, status, compare, download],
+                    outputs=[result, status, curve, compare, download],
                     fn=run_example,
                     cache_examples=True,
                     cache_mode="lazy",

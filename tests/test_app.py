@@ -1,6 +1,7 @@
 """The web app through its API, as gradio_client sees it (app launched in-process).
 
-Runs are tiny (64–128 px, a few steps): on a 2-core CPU a 128 px step takes about 1–2 s.
+Runs are tiny (64–128 px, a few steps) so that the file takes well under a minute on a
+2-core CPU.
 """
 
 from __future__ import annotations
@@ -46,6 +47,21 @@ def test_api_names_the_parameters():
     params = [p["parameter_name"] for p in app.demo.get_api_info()["named_endpoints"]["/stylize"]["parameters"]]
     assert params[:2] == ["content", "style"]
     assert {"steps", "style_weight", "style_layers", "content_layer", "size", "init", "optimizer", "seed"} <= set(params)
+
+
+def test_launch_settings(monkeypatch):
+    import app
+
+    kwargs = app.launch_kwargs()
+    assert kwargs["share"] is False and kwargs["max_file_size"] == app.MAX_FILE_SIZE
+    assert "server_name" not in kwargs and "server_port" not in kwargs  # GRADIO_SERVER_* decide
+    launched = {}
+    monkeypatch.setattr(app.demo, "launch", lambda **kw: launched.update(kw))
+    monkeypatch.delenv("NST_SHARE", raising=False)
+    app.main([])
+    assert launched["share"] is False
+    app.main(["--share"])
+    assert launched["share"] is True
 
 
 def test_run_streams_previews_and_ends_with_a_png(client, content_path, style_path):
@@ -148,6 +164,13 @@ def test_non_finite_ratio_is_refused_before_any_work(content_path, style_path, v
 def test_oversized_images_are_refused_for_their_pixels(client, content_path, bad_files):
     with pytest.raises(AppError, match="style image 'huge.png'.*(too large|Mpx)"):
         client.predict(**_files(content_path, bad_files["bomb"]), steps=2, size=64, api_name="/stylize")
+
+
+def test_uploads_over_the_size_limit_are_refused(client, content_path, tmp_path):
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\0" * (21 * 1024 * 1024))
+    with pytest.raises(ValueError, match="maximum file size"):
+        client.predict(**_files(content_path, big), steps=2, size=64, api_name="/stylize")
 
 
 def test_still_serves_after_refusals(client, content_path, style_path):
