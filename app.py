@@ -595,7 +595,7 @@ def build_demo() -> gr.Blocks:
         )
         missing = set(controls) - set(inspect.signature(stylize).parameters)
         assert not missing, f"stylize() needs a parameter for each control; add {missing}"
-        run = run_btn.click(
+        run_btn.click(
             _clicked(_run_clicked), None, None, queue=False, api_visibility="private"
         ).then(
             stylize,

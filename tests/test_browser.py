@@ -7,6 +7,7 @@ when it is set, else to pytest's temporary folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -76,11 +77,23 @@ def _start(page, url, content_path, style_path, steps: int, size: int) -> None:
     page.locator("#nst-run").click()
 
 
+@contextlib.contextmanager
+def _page(browser, shots, failure_shot: str):
+    """A laptop-sized page; on failure, a full-page screenshot named ``failure_shot``."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        yield page
+    except Exception:
+        page.screenshot(path=str(shots / failure_shot), full_page=True)
+        raise
+    finally:
+        page.close()
+
+
 def test_a_run_in_the_browser(browser, url, content_path, style_path, shots):
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    try:
+    with _page(browser, shots, "failed-run.png") as page:
         _start(page, url, content_path, style_path, steps=16, size=128)
         # A preview while the run is under way ("step i/N"), then the result.
         status = page.locator("#nst-status")
@@ -98,18 +111,12 @@ def test_a_run_in_the_browser(browser, url, content_path, style_path, shots):
         page.wait_for_timeout(500)
         page.screenshot(path=str(shots / "finished-400.png"), full_page=True)
         assert (shots / "finished-1280.png").stat().st_size > 10_000
-    except Exception:
-        page.screenshot(path=str(shots / "failed-run.png"), full_page=True)
-        raise
-    finally:
-        page.close()
 
 
 def test_stop_keeps_the_current_image(browser, url, content_path, style_path, shots):
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    try:
+    with _page(browser, shots, "failed-stop.png") as page:
         _start(page, url, content_path, style_path, steps=1000, size=128)
         status = page.locator("#nst-status")
         expect(status).to_have_text(re.compile(r"step \d+/1000"), timeout=90_000)
@@ -122,8 +129,3 @@ def test_stop_keeps_the_current_image(browser, url, content_path, style_path, sh
         page.wait_for_timeout(3000)
         assert status.inner_text() == stopped  # nothing more comes: the run is over
         assert "Error" not in stopped
-    except Exception:
-        page.screenshot(path=str(shots / "failed-stop.png"), full_page=True)
-        raise
-    finally:
-        page.close()
