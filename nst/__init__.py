@@ -8,6 +8,7 @@
 
 from .images import ImageError, load_image
 from .pipeline import Progress, resolve_device, stylize, stylize_image
+from .recipe import RecipeError, read_recipe, save_png
 from .settings import DEFAULT, LIMITS, Settings, SettingsError
 from .vgg import LAYER_NAMES, VGG19Features
 from .weights import WeightsError, load_model, load_weights
@@ -20,6 +21,7 @@ __all__ = [
     "LIMITS",
     "ImageError",
     "Progress",
+    "RecipeError",
     "Settings",
     "SettingsError",
     "VGG19Features",
@@ -28,7 +30,9 @@ __all__ = [
     "load_image",
     "load_model",
     "load_weights",
+    "read_recipe",
     "resolve_device",
+    "save_png",
     "stylize",
     "stylize_image",
 ]

@@ -1,7 +1,8 @@
-"""``python -m nst CONTENT STYLE -o OUT.png``: the command line over :func:`nst.stylize`.
+"""``python -m nst CONTENT STYLE [STYLE ...] -o OUT.png``: the command line over :func:`nst.stylize`.
 
 Options are generated from :class:`nst.Settings`, so their defaults, choices and help
-texts are the API's own.
+texts are the API's own. ``--recipe PNG`` takes the settings stored in an earlier result;
+options after it override them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,22 @@ __all__ = ["build_parser", "main"]
 
 # Settings that are not options of their own on the command line.
 _NOT_OPTIONS = {"preview_every"}
+
+
+class _RecipeAction(argparse.Action):
+    """``--recipe PNG``: set every option to the recipe's value, in command-line order, so
+    that options before it are replaced by the recipe and options after it win."""
+
+    def __call__(self, parser, namespace, value, option_string=None) -> None:
+        from .recipe import RecipeError, read_recipe
+
+        try:
+            values = read_recipe(value)["settings"]
+        except RecipeError as exc:
+            parser.exit(2, f"nst: error: {exc}\n")
+        for name, v in values.items():
+            if name not in _NOT_OPTIONS:
+                setattr(namespace, name, tuple(v) if isinstance(v, list) else v)
 
 
 def _option_type(name: str) -> tuple[Any, str | None]:
@@ -39,8 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural style transfer (Gatys et al.) on a frozen VGG19.",
     )
     parser.add_argument("content", help="content image (its layout is kept)")
-    parser.add_argument("style", help="style image (its look is taken)")
-    parser.add_argument("-o", "--output", default="out.png", help="output PNG (default: out.png)")
+    parser.add_argument("style", nargs="+", help="style image(s) (their look is taken; several are blended)")
+    parser.add_argument("-o", "--output", default="out.png", help="output PNG, with its recipe (default: out.png)")
+    parser.add_argument(
+        "--recipe", action=_RecipeAction, metavar="PNG",
+        help="re-use the settings stored in an nst result PNG; options after it override them",
+    )
     parser.add_argument(
         "--save-every", type=int, default=0, metavar="K",
         help="also save the image every K steps, as OUTPUT_<step>.png",
@@ -79,13 +100,14 @@ def _fail(message: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 done, 1 interrupted, 2 bad input)."""
     args = build_parser().parse_args(argv)
-    overrides = {k: v for k, v in vars(args).items() if k not in ("content", "style", "output", "save_every")}
+    overrides = {k: v for k, v in vars(args).items() if k not in ("content", "style", "output", "save_every", "recipe")}
 
     # Heavy imports after parsing, so that --help is instant.
     from tqdm import tqdm
 
     from .images import ImageError
     from .pipeline import stylize
+    from .recipe import save_png
     from .settings import SettingsError
     from .weights import WeightsError
 
@@ -101,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     bar = None
     last_image = None
     try:
-        for event in stylize(args.content, args.style, **overrides):
+        style = args.style[0] if len(args.style) == 1 else args.style
+        for event in stylize(args.content, style, **overrides):
             if bar is None:
                 bar = tqdm(total=event.total, unit="step", dynamic_ncols=True)
             bar.update(event.step - bar.n)
@@ -114,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not event.done:
                     event.image.save(output.with_name(f"{output.stem}_{event.step:04d}.png"))
         bar.close()
-        last_image.save(output)
+        save_png(last_image, output)
         print(f"saved {output} ({last_image.width}×{last_image.height})", file=sys.stderr)
         return 0
     except (ImageError, SettingsError, WeightsError, FloatingPointError) as exc:

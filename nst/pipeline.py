@@ -7,6 +7,7 @@ the app and Python callers all consume. :func:`stylize_image` runs it to the end
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,8 +16,10 @@ from typing import Any
 import torch
 from PIL import Image
 
+from . import color
 from . import images as im
-from .losses import ContentLoss, GramStyleLoss, tv_loss
+from .losses import ContentLoss, GramStyleLoss, SlicedWassersteinStyleLoss, tv_loss
+from .recipe import RECIPE_KEY, make_recipe
 from .schedule import SECONDS_PER_MEGAPIXEL_STEP, Scale, megapixels, plan_scales
 from .settings import DEFAULT, LIMITS, Settings, SettingsError
 from .vgg import VGG19Features, deepest, min_input_size
@@ -90,13 +93,15 @@ def _check(settings: Settings | None, overrides: dict[str, Any]) -> tuple[Settin
 class _Objective:
     """J = J_content + β·J_style (+ TV) at one image size, with targets computed once.
 
-    Several style images are blended in target space: each layer's target Gram matrix is
-    the weighted mean of the styles' (normalised) Gram matrices.
+    Several style images are blended in target space: with the Gram loss each layer's
+    target is the weighted mean of the styles' (normalised) Gram matrices; with sliced
+    Wasserstein it is the weighted mixture of their feature distributions. A style of
+    weight 0 is left out, so weights 1 0 give exactly the first style's result.
     """
 
     def __init__(
         self, model: VGG19Features, s: Settings, content: torch.Tensor, styles: list[torch.Tensor],
-        blend: list[float], autocast: torch.dtype | None,
+        blend: list[float], autocast: torch.dtype | None, gen: torch.Generator,
     ) -> None:
         self.model = model
         self.s = s
@@ -105,16 +110,22 @@ class _Objective:
         lw = s.style_layer_weights or (1.0,) * len(s.style_layers)
         # λ normalised to sum 1, so the ratio means the same with 1 or 5 layers.
         self.layer_weights = {l: w / sum(lw) for l, w in zip(s.style_layers, lw)}
+        used = [(x, w) for x, w in zip(styles, blend) if w > 0]
+        self.style_losses: dict[str, torch.nn.Module] = {}
         with torch.no_grad():
-            self.content_loss = ContentLoss(self._features(content, [s.content_layer])[s.content_layer])
-            targets = {l: 0.0 for l in s.style_layers}
-            for style, weight in zip(styles, blend):
-                if weight == 0:
-                    continue
-                feats = self._features(style, list(s.style_layers))
-                for l in s.style_layers:
-                    targets[l] = targets[l] + weight * GramStyleLoss.target_from(feats[l])
-        self.style_losses = {l: GramStyleLoss(t) for l, t in targets.items()}
+            content_feats = self._features(content, self.layers)
+            self.content_loss = ContentLoss(content_feats[s.content_layer])
+            style_feats = [self._features(x, list(s.style_layers)) for x, _ in used]
+            weights = [w for _, w in used]
+            for l in s.style_layers:
+                if s.style_loss == "gram":
+                    target = sum(w * GramStyleLoss.target_from(f[l]) for f, w in zip(style_feats, weights))
+                    self.style_losses[l] = GramStyleLoss(target / sum(weights))
+                else:
+                    positions = content_feats[l].shape[-1] * content_feats[l].shape[-2]
+                    self.style_losses[l] = SlicedWassersteinStyleLoss(
+                        [f[l] for f in style_feats], weights, positions, gen
+                    )
 
     def _features(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
         with torch.autocast(image.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
@@ -246,6 +257,7 @@ def stylize(
 
     # 2. Prepare the schedule, the network and the first scale's images.
     out_img = im.resize_to_long_side(content_full, s.size)
+    out_tensor = im.to_tensor(out_img)  # the chroma source of swap and luminance modes
     needed = min_input_size([s.content_layer, *s.style_layers])
     scales = [sc for sc in plan_scales(s.size, s.steps, multiscale=s.multiscale)]
     # Coarse scales too small for the deepest layer are skipped (their steps move on).
@@ -261,6 +273,18 @@ def stylize(
     model = load_model(s.weights, s.pooling, str(device))
     model = model.truncated(deepest([s.content_layer, *s.style_layers]))
     amp = autocast_dtype(s.precision, device)
+    recipe = json.dumps(make_recipe(
+        s, device=device.type, precision="bf16" if amp == torch.bfloat16 else "fp32",
+        weights_preprocessing=model.preprocessing, styles=len(styles_full),
+    ))
+
+    def finish(x: torch.Tensor) -> Image.Image:
+        """The image as shown: at the output size, with the content's chroma if asked."""
+        x = _resize(x.detach(), (out_img.height, out_img.width)).cpu()
+        if s.preserve_color in ("swap", "luminance"):
+            x = color.swap_chroma(x, out_tensor)
+        return im.to_pil(x)
+
     gen = torch.Generator(device="cpu").manual_seed(s.seed)
     total = sum(sc.steps for sc in scales)
     deadline = None if s.time_limit is None else t0 + s.time_limit
@@ -277,7 +301,8 @@ def stylize(
             # Each style is resized to the scale's pixel count (times style_scale²), so
             # its features keep the same scale relative to the content at every scale.
             st = [im.to_tensor(im.resize_to_pixels(x, s.style_scale**2 * pixels), device) for x in styles_full]
-            objective = _Objective(model, s, c, st, blend, amp)
+            c, st = _recolor(s.preserve_color, c, st)
+            objective = _Objective(model, s, c, st, blend, amp, gen)
             if image is None:
                 image = _initial_image(s, c, st[0], gen)
             else:
@@ -315,7 +340,7 @@ def stylize(
                     break
                 if s.preview_every and step % s.preview_every == 0:
                     # Previews are shown at the output size, whatever the current scale.
-                    preview = im.to_pil(_resize(image.detach(), (out_img.height, out_img.width)))
+                    preview = finish(image)
                     yield Progress(step, total, losses, time.perf_counter() - t0, content_img.size,
                                    preview, False, s, (index + 1, len(scales)))
                 else:
@@ -323,14 +348,30 @@ def stylize(
                                    None, False, s, (index + 1, len(scales)))
 
         # 4. Post-process: the result at the output size.
-        result = _resize(image.detach(), (out_img.height, out_img.width))
+        result = finish(image)
+        result.info[RECIPE_KEY] = recipe  # written by nst.save_png (and the CLI and app)
         yield Progress(step, step, losses, time.perf_counter() - t0, out_img.size,
-                       im.to_pil(result), True, s, (len(scales), len(scales)))
+                       result, True, s, (len(scales), len(scales)))
     finally:
         # Free per-run tensors promptly, also when the consumer stops early.
         image = optimizer = objective = None
         if device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def _recolor(mode: str, content: torch.Tensor, styles: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The content and styles the network sees under colour mode ``mode``.
+
+    ``luminance``: both as grey images, each style's luminance matched to the content's
+    mean and spread; ``match``: the styles recoloured to the content's colour statistics;
+    otherwise unchanged (``swap`` acts on the result only).
+    """
+    if mode == "luminance":
+        y = color.luminance(content)
+        return color.grey(y), [color.grey(color.match_luminance(color.luminance(x), y)) for x in styles]
+    if mode == "match":
+        return content, [color.match_color(x, content) for x in styles]
+    return content, styles
 
 
 def _closure(objective: _Objective, optimizer: torch.optim.Optimizer, image: torch.Tensor, tv_weight: float):

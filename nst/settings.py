@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .color import COLOR_MODES
 from .vgg import check_layer_names, LAYER_NAMES
 
 __all__ = ["Settings", "SettingsError", "DEFAULT", "LIMITS", "RELU_LAYERS"]
@@ -69,6 +70,14 @@ class Settings:
     )
     style_scale: float = _opt(1.0, "size of the style image relative to the output: larger gives bigger strokes")
     tv_weight: float = _opt(0.0, "total-variation weight, relative to the initial cost: smooths noise (try 1–100)")
+    style_loss: str = _opt(
+        "gram", "style cost: gram (Gatys et al.) or sliced-wasserstein (whole feature distributions, "
+        "Heitz et al. 2021)", ("gram", "sliced-wasserstein"),
+    )
+    preserve_color: str = _opt(
+        "none", "keep the content's colours: none (take the style's), swap (content chroma on the result), "
+        "luminance (transfer luminance only), match (recolour the style to the content first)", COLOR_MODES,
+    )
     init: str = _opt("content", "starting image", ("content", "noise", "style"))
     optimizer: str = _opt("lbfgs", "optimiser of the pixels", ("lbfgs", "adam"))
     learning_rate: float | None = _opt(None, "step size (default: 1 for L-BFGS, 0.02 for Adam)")
@@ -134,7 +143,7 @@ class Settings:
         preview = _int(s.preview_every, "preview_every", 0, LIMITS.max_steps)
         seed = _int(s.seed, "seed", 0, 2**63 - 1)
         time_limit = None if s.time_limit is None else _float(s.time_limit, "time_limit", 0.5, LIMITS.max_time_limit)
-        for name in ("init", "optimizer", "pooling", "precision"):
+        for name in ("init", "optimizer", "pooling", "precision", "style_loss", "preserve_color"):
             _choice(getattr(s, name), name)
         if not isinstance(s.device, str) or not s.device:
             raise SettingsError("device must be a name such as auto, cpu or cuda")

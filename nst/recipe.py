@@ -1,0 +1,90 @@
+"""Reproducible recipes: every result PNG carries the settings that made it.
+
+The recipe is a JSON object in the PNG text chunk ``nst-recipe``::
+
+    {"nst": "0.1.0", "settings": {...every Settings field...},
+     "device": "cpu", "precision": "fp32", "weights": "embedded (Caffe VGG19, ...)",
+     "styles": 1}
+
+``settings`` is what :func:`read_recipe` gives back; the rest records where the image was
+made, since the same settings reproduce an image only on the same device and precision.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, PngImagePlugin
+
+from .settings import Settings, SettingsError
+
+__all__ = ["RECIPE_KEY", "RecipeError", "make_recipe", "save_png", "read_recipe"]
+
+RECIPE_KEY = "nst-recipe"
+# Settings that change how a run reports, not what it makes.
+_NOT_RECORDED = {"preview_every"}
+
+
+class RecipeError(ValueError):
+    """A file that has no nst recipe, or one that cannot be used."""
+
+
+def make_recipe(settings: Settings, **where: Any) -> dict[str, Any]:
+    """The recipe of a run: its settings and ``where`` (device, precision, weights, ...)."""
+    from . import __version__
+
+    values = {k: v for k, v in settings.to_dict().items() if k not in _NOT_RECORDED}
+    return {"nst": __version__, "settings": values, **where}
+
+
+def save_png(image: Image.Image, path: str | Path, recipe: dict[str, Any] | None = None) -> None:
+    """Save ``image`` as a PNG with its recipe (``recipe``, else ``image.info``'s) as text.
+
+    Results of :func:`nst.stylize` carry their recipe in ``image.info["nst-recipe"]``,
+    which Pillow's own ``save`` does not write; this does.
+    """
+    text = json.dumps(recipe) if recipe is not None else image.info.get(RECIPE_KEY)
+    info = PngImagePlugin.PngInfo()
+    if text:
+        info.add_text(RECIPE_KEY, text)
+        info.add_text("Software", f"nst {json.loads(text).get('nst', '')}".strip())
+    image.save(path, format="PNG", pnginfo=info)
+
+
+def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
+    """The full recipe stored in an nst PNG (see the module docstring).
+
+    Raises:
+        RecipeError: the file cannot be read, or holds no valid nst recipe.
+    """
+    if isinstance(source, Image.Image):
+        text = source.info.get(RECIPE_KEY)
+        name = "the image"
+    else:
+        name = repr(Path(source).name)
+        try:
+            with Image.open(source) as img:
+                text = img.info.get(RECIPE_KEY)
+        except FileNotFoundError:
+            raise RecipeError(f"recipe file {name} does not exist") from None
+        except (OSError, ValueError, SyntaxError):
+            raise RecipeError(f"recipe file {name} is not an image nst can read") from None
+    if not text:
+        raise RecipeError(f"{name} carries no nst recipe (only PNGs saved by nst do)")
+    try:
+        recipe = json.loads(text)
+        values = recipe["settings"]
+        if not isinstance(values, dict):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise RecipeError(f"the recipe in {name} is damaged") from None
+    # Settings from a newer or older nst: known ones are used, the others named.
+    known = {k: v for k, v in values.items() if k in Settings.__dataclass_fields__}
+    try:
+        Settings.from_mapping(known)
+    except SettingsError as exc:
+        raise RecipeError(f"the recipe in {name} has a bad setting: {exc}") from None
+    recipe["settings"] = known
+    return recipe
