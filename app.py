@@ -65,7 +65,10 @@ nst.load_model(nst.DEFAULT.weights, nst.DEFAULT.pooling, str(DEVICE))
 # Adding a setting to the Advanced section is adding its name here and a parameter of the
 # same name to `stylize` (its component comes from the field's metadata: see `_control`).
 MAIN_SETTINGS = ("steps", "style_weight", "content_layer", "style_layers")
-ADVANCED_SETTINGS = ("size", "init", "optimizer", "seed", "multiscale", "style_scale", "tv_weight", "time_limit")
+ADVANCED_SETTINGS = (
+    "size", "preserve_color", "style_loss", "style_scale", "tv_weight", "style_blend",
+    "init", "optimizer", "seed", "multiscale", "time_limit",
+)
 
 LABELS = {  # UI wording only; anything not here is labelled from its field name
     "steps": "Steps",
@@ -80,6 +83,9 @@ LABELS = {  # UI wording only; anything not here is labelled from its field name
     "style_scale": "Style scale",
     "tv_weight": "Smoothing (TV weight)",
     "time_limit": "Time limit (s)",
+    "preserve_color": "Keep the content's colours",
+    "style_loss": "Style loss",
+    "style_blend": "Style blend weights",
 }
 
 INTRO = """
@@ -98,8 +104,12 @@ HELP = """
   (relu4_x, relu5_x) keep the objects but let the details go.
 - **Style layers**: the layers whose feature correlations (Gram matrices) are copied from the
   style. Shallow layers give colours and fine strokes, deep ones larger motifs.
-- **Advanced**: the output size (run time grows with its square), where the image starts, the
-  optimiser, the seed, and more; each control says what it does.
+- **Advanced**: the output size (run time grows with its square), colour modes, more style
+  images to blend, the style loss, stroke size (style scale), smoothing, where the image
+  starts, the optimiser, the seed, and more; each control says what it does.
+- **Recipes**: every PNG the app gives you carries its settings. Drop one on *Load settings
+  from an nst PNG* to set the controls as they were (the images are not stored: add them
+  again).
 - **While it runs**: the result fills in every few steps, the status line gives the loss terms
   and the time left, and the curve shows log₁₀ of the content term, the weighted style term
   and their sum J. **Stop** ends the run and keeps the image on show.
@@ -311,7 +321,8 @@ def _results_dir() -> Path:
 
 
 def _save_png(img: Image.Image) -> str:
-    """Write ``img`` as a PNG under a fresh name; files older than an hour are removed."""
+    """Write ``img`` as a PNG, with its recipe, under a fresh name; files older than an hour
+    are removed."""
     folder = _results_dir()
     for old in folder.glob("*.png"):
         try:
@@ -321,7 +332,7 @@ def _save_png(img: Image.Image) -> str:
             pass
     fd, path = tempfile.mkstemp(prefix="stylized-", suffix=".png", dir=folder)
     with os.fdopen(fd, "wb") as f:
-        img.save(f, format="PNG")
+        nst.save_png(img, f)
     return path
 
 
@@ -337,16 +348,16 @@ def _load(path: str | None, what: str) -> Image.Image:
 # --- The run ---------------------------------------------------------------------------
 
 
-def _gpu_seconds(content: Image.Image, style: Image.Image, s: nst.Settings) -> int:
+def _gpu_seconds(content: Image.Image, styles: list[Image.Image], s: nst.Settings) -> int:
     """ZeroGPU reservation for one run: the GPU estimate with a margin, capped."""
     aspect = min(content.size) / max(content.size)
     return int(min(MAX_GPU_SECONDS, 15 + 3 * _estimate(s, "cuda", aspect)))
 
 
 @spaces.GPU(duration=_gpu_seconds)
-def _optimise(content: Image.Image, style: Image.Image, s: nst.Settings) -> Iterator[nst.Progress]:
+def _optimise(content: Image.Image, styles: list[Image.Image], s: nst.Settings) -> Iterator[nst.Progress]:
     """nst.stylize on the GPU when there is one; yields Progress (floats and PIL images)."""
-    yield from nst.stylize(content, style, s)
+    yield from nst.stylize(content, styles, s)
 
 
 def stylize(
@@ -364,6 +375,10 @@ def stylize(
     style_scale: float | None = None,
     tv_weight: float | None = None,
     time_limit: float | None = None,
+    preserve_color: str | None = None,
+    style_loss: str | None = None,
+    style_blend: str | list[float] | None = None,
+    more_styles: list[str] | None = None,
     request: gr.Request | None = None,
 ) -> Iterator[tuple]:
     """Transfer the style of `style` onto `content`, streaming previews.
@@ -371,8 +386,9 @@ def stylize(
     Args:
         content: the photo whose layout is kept (an image file).
         style: the image whose look is taken (an image file).
-        steps ... time_limit: the nst.Settings fields of the same names (listed with
+        steps ... style_blend: the nst.Settings fields of the same names (listed with
             their meaning on the API page); None, or leaving one out, takes nst's default.
+        more_styles: further style images, blended with ``style`` by ``style_blend``.
 
     Yields:
         (image, status, loss curve, (content, result) pair, PNG file). Previews fill the
@@ -389,9 +405,12 @@ def stylize(
     }
     s = _settings(settings)
     content_img = _load(content, "content image")
-    style_img = _load(style, "style image")
+    extra = [p for p in (more_styles or []) if p]
+    style_imgs = [_load(style, "style image")] + [
+        _load(p, f"style image {i + 2}") for i, p in enumerate(extra)
+    ]
     if ON_ZERO_GPU:  # end inside the GPU reservation, with the best image so far
-        budget = _gpu_seconds(content_img, style_img, s) - GPU_MARGIN
+        budget = _gpu_seconds(content_img, style_imgs, s) - GPU_MARGIN
         s = s.replace(time_limit=min(s.time_limit or budget, budget))
     yield None, f"Preparing… ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})", None, None, None
 
@@ -403,7 +422,7 @@ def stylize(
     shown: Image.Image | None = None  # the last preview: the result if the run is stopped
     last_update = 0.0
     try:
-        with closing(_optimise(content_img, style_img, s)) as events:
+        with closing(_optimise(content_img, style_imgs, s)) as events:
             for ev in events:
                 if ev.step == 1:
                     t1 = ev.elapsed
@@ -468,6 +487,35 @@ def _forget(request: gr.Request) -> None:
     _stop_clicked.pop(request.session_hash, None)
 
 
+def load_recipe(path: str | None) -> list[Any]:
+    """The controls' values from the recipe in an nst PNG (then the log-weight slider's).
+
+    Settings without a control on the page keep their defaults; a file without a recipe
+    leaves the controls as they are, with a notice.
+    """
+    names = [*MAIN_SETTINGS, *ADVANCED_SETTINGS]
+    try:
+        recipe = nst.read_recipe(path) if path else None
+    except nst.RecipeError as exc:
+        gr.Warning(html.escape(str(exc), quote=False))
+        recipe = None
+    if recipe is None:
+        return [gr.skip()] * (len(names) + 1)
+    s = nst.DEFAULT.replace(**recipe["settings"])
+    shown = []
+    for name in names:
+        v = getattr(s, name)
+        if isinstance(v, tuple) and _meta(name).get("ui_choices") is None:
+            v = " ".join(f"{x:g}" for x in v)  # a text box, e.g. style_blend
+        elif isinstance(v, tuple):
+            v = list(v)
+        elif v is None:
+            v = ""
+        shown.append(v)
+    gr.Info(f"Settings loaded from the recipe (made by nst {html.escape(str(recipe.get('nst', '?')))}).")
+    return [*shown, round(math.log10(s.style_weight), 1) if s.style_weight > 0 else gr.skip()]
+
+
 def run_example(content: str, style: str, steps: int, size: int) -> tuple:
     """The final outputs of a run of an example pair (cached after its first use).
 
@@ -526,6 +574,15 @@ def build_demo() -> gr.Blocks:
                         for name in ADVANCED_SETTINGS:
                             if name != "size":
                                 controls[name] = _control(name, min_width=200)
+                    more_styles = gr.File(
+                        label="More style images (blended with the first by the blend weights)",
+                        file_count="multiple", file_types=["image"], type="filepath", height=140,
+                        elem_id="nst-more-styles",
+                    )
+                    recipe_file = gr.File(
+                        label="Load settings from an nst PNG (its recipe)", file_types=[".png"],
+                        type="filepath", height=140, elem_id="nst-recipe",
+                    )
                 with gr.Row():
                     run_btn = gr.Button("Run", variant="primary", elem_id="nst-run")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="nst-stop")
@@ -593,6 +650,10 @@ def build_demo() -> gr.Blocks:
             lambda path: gr.Column(visible=path is not None), [download], [finished],
             queue=False, show_progress="hidden", api_visibility="private",
         )
+        recipe_file.upload(
+            load_recipe, [recipe_file], [*(controls[n] for n in (*MAIN_SETTINGS, *ADVANCED_SETTINGS)), weight_slider],
+            queue=False, show_progress="hidden", api_visibility="private",
+        )
         missing = set(controls) - set(inspect.signature(stylize).parameters)
         assert not missing, f"stylize() needs a parameter for each control; add {missing}"
         run_btn.click(
@@ -601,7 +662,7 @@ def build_demo() -> gr.Blocks:
             stylize,
             [content, style],
             [result, status, curve, compare, download],
-            inputs_kwargs=controls,
+            inputs_kwargs={**controls, "more_styles": more_styles},
             api_name="stylize",
             api_description=_api_description(),
             concurrency_limit=1,

@@ -273,10 +273,10 @@ def stylize(
     model = load_model(s.weights, s.pooling, str(device))
     model = model.truncated(deepest([s.content_layer, *s.style_layers]))
     amp = autocast_dtype(s.precision, device)
-    recipe = json.dumps(make_recipe(
+    recipe = make_recipe(
         s, device=device.type, precision="bf16" if amp == torch.bfloat16 else "fp32",
         weights_preprocessing=model.preprocessing, styles=len(styles_full),
-    ))
+    )
 
     def finish(x: torch.Tensor) -> Image.Image:
         """The image as shown: at the output size, with the content's chroma if asked."""
@@ -339,8 +339,10 @@ def stylize(
                 if scale_deadline is not None and time.perf_counter() + dt > scale_deadline:
                     break
                 if s.preview_every and step % s.preview_every == 0:
-                    # Previews are shown at the output size, whatever the current scale.
+                    # Previews are shown at the output size, whatever the current scale, and
+                    # carry the recipe with the steps done, should the run be stopped here.
                     preview = finish(image)
+                    preview.info[RECIPE_KEY] = json.dumps({**recipe, "steps_done": step})
                     yield Progress(step, total, losses, time.perf_counter() - t0, content_img.size,
                                    preview, False, s, (index + 1, len(scales)))
                 else:
@@ -349,7 +351,7 @@ def stylize(
 
         # 4. Post-process: the result at the output size.
         result = finish(image)
-        result.info[RECIPE_KEY] = recipe  # written by nst.save_png (and the CLI and app)
+        result.info[RECIPE_KEY] = json.dumps(recipe)  # written by nst.save_png (and the CLI and app)
         yield Progress(step, step, losses, time.perf_counter() - t0, out_img.size,
                        result, True, s, (len(scales), len(scales)))
     finally:

@@ -177,3 +177,42 @@ def test_still_serves_after_refusals(client, content_path, style_path):
     *_, png = client.predict(**_files(content_path, style_path), steps=2, size=64, api_name="/stylize")
     with Image.open(png) as result:
         assert result.size == (64, 48)
+
+
+def test_more_styles_colour_mode_and_recipe_through_the_api(client, content_path, style_path, images):
+    import nst
+
+    other = images / "picasso_selfport1907.jpg"
+    _, status, _, _, png = client.predict(
+        **_files(content_path, style_path), more_styles=[handle_file(str(other))], style_blend="3 1",
+        preserve_color="luminance", style_loss="sliced-wasserstein", steps=3, size=64, seed=2, api_name="/stylize",
+    )
+    assert status.startswith("**Done**")
+    recipe = nst.read_recipe(png)
+    assert recipe["styles"] == 2
+    assert {k: recipe["settings"][k] for k in ("style_blend", "preserve_color", "style_loss", "steps", "seed")} == {
+        "style_blend": [3, 1], "preserve_color": "luminance", "style_loss": "sliced-wasserstein", "steps": 3, "seed": 2,
+    }
+
+
+def test_blend_weights_must_match_the_styles(client, content_path, style_path):
+    with pytest.raises(AppError, match="style_blend has 3 weights for 1 style image"):
+        client.predict(**_files(content_path, style_path), style_blend="1 2 3", steps=1, size=64, api_name="/stylize")
+
+
+def test_load_recipe_fills_the_controls(tmp_path):
+    import app
+    import nst
+    from nst.recipe import make_recipe
+
+    made = nst.DEFAULT.replace(steps=42, style_layers=("relu1_1", "relu2_1"), style_blend=(1, 2), time_limit=30,
+                               preserve_color="match", style_weight=0.05)
+    png = tmp_path / "r.png"
+    nst.save_png(Image.new("RGB", (4, 4)), png, make_recipe(made))
+    values = dict(zip([*app.MAIN_SETTINGS, *app.ADVANCED_SETTINGS, "log_weight"], app.load_recipe(str(png))))
+    assert values["steps"] == 42 and values["style_layers"] == ["relu1_1", "relu2_1"]
+    assert values["style_blend"] == "1 2" and values["time_limit"] == 30 and values["preserve_color"] == "match"
+    assert values["log_weight"] == round(math.log10(0.05), 1)
+    # The values are what the controls send back: the run takes them as they are.
+    sent = {k: v for k, v in values.items() if k != "log_weight"}
+    assert app._settings(sent).replace(preview_every=nst.DEFAULT.preview_every) == made

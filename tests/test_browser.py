@@ -129,3 +129,26 @@ def test_stop_keeps_the_current_image(browser, url, content_path, style_path, sh
         page.wait_for_timeout(3000)
         assert status.inner_text() == stopped  # nothing more comes: the run is over
         assert "Error" not in stopped
+
+
+def test_a_recipe_sets_the_controls(browser, url, tmp_path, shots):
+    from playwright.sync_api import expect
+    from PIL import Image
+
+    import nst
+    from nst.recipe import make_recipe
+
+    made = nst.DEFAULT.replace(steps=77, style_weight=0.01, preserve_color="luminance", style_blend=(2, 1), seed=9)
+    png = tmp_path / "earlier-result.png"
+    nst.save_png(Image.new("RGB", (16, 12), "teal"), png, make_recipe(made, device="cpu"))
+    with _page(browser, shots, "failed-recipe.png") as page:
+        page.goto(url)
+        page.locator("#nst-advanced").get_by_text("Advanced").click()
+        page.locator("#nst-recipe input[type=file]").set_input_files(str(png))
+        expect(page.locator("#nst-steps input[type=number]")).to_have_value("77", timeout=20_000)
+        expect(page.locator("#nst-style-weight input")).to_have_value("0.01")
+        expect(page.locator("#nst-seed input")).to_have_value("9")
+        expect(page.locator("#nst-preserve-color input")).to_have_value("luminance")
+        expect(page.locator("#nst-style-blend textarea")).to_have_value("2 1")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(shots / "recipe-loaded.png"), full_page=True)

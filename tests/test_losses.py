@@ -55,3 +55,42 @@ def test_losses_accumulate_in_float32_from_bfloat16_activations():
 def test_tv_loss_is_zero_on_flat_images_and_positive_on_noise():
     assert tv_loss(torch.full((1, 3, 8, 8), 0.3)).item() == 0
     assert tv_loss(torch.rand(1, 3, 8, 8)).item() > 0
+
+
+def _sw(targets, weights, positions, seed=0):
+    from nst.losses import SlicedWassersteinStyleLoss
+
+    return SlicedWassersteinStyleLoss(targets, weights, positions, torch.Generator().manual_seed(seed))
+
+
+def test_sliced_wasserstein_is_zero_on_the_style_and_positive_elsewhere():
+    torch.manual_seed(0)
+    s = torch.rand(1, 8, 6, 7)
+    loss = _sw([s], [1.0], 42)
+    assert loss(s).item() < 1e-10
+    # A permutation of the positions has the same distribution: the loss cannot tell.
+    shuffled = s.flatten(2)[..., torch.randperm(42)].reshape(1, 8, 6, 7)
+    assert loss(shuffled).item() < 1e-10
+    assert loss(torch.rand(1, 8, 6, 7) * 2).item() > 1e-3
+
+
+def test_sliced_wasserstein_sees_more_than_a_gram_matrix():
+    # Two distributions with the same second moments (Gram) but different shapes.
+    torch.manual_seed(0)
+    n = 4096
+    gauss = torch.randn(1, 2, 64, 64)
+    signs = torch.where(torch.rand(1, 2, 64, 64) < 0.5, -1.0, 1.0)  # ±1: also E[x²] = 1
+    gram = GramStyleLoss(GramStyleLoss.target_from(gauss))(signs).item()
+    sw = _sw([gauss], [1.0], n)(signs).item()
+    assert gram < 0.01 * sw
+
+
+def test_sliced_wasserstein_blend_weights():
+    torch.manual_seed(0)
+    a, b = torch.rand(1, 4, 8, 8), torch.rand(1, 4, 8, 8) + 1
+    only_a = _sw([a], [1.0], 64)
+    assert torch.equal(only_a.target, _sw([a, b], [1.0, 0.0], 64).target)  # the weight-0 style adds nothing
+    half = _sw([a, b], [0.5, 0.5], 64)
+    assert half(a).item() > 0 and half(b).item() > 0
+    # The mixture's quantiles: the lower half comes from a, the upper from b.
+    assert torch.equal(half.target, _sw([torch.cat([a, b], -1)], [1.0], 64).target)

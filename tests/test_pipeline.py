@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import nst
@@ -132,3 +133,69 @@ def test_tv_weight_smooths_the_result(content_path, style_path):
     rough = nst.stylize_image(content_path, style_path, **kw)
     smooth = nst.stylize_image(content_path, style_path, tv_weight=10.0, **kw)
     assert tv_loss(to_tensor(smooth)) < tv_loss(to_tensor(rough))
+
+
+# --- Controls: each test measures the control's effect -------------------------------
+
+QUICK = dict(steps=8, size=64, preview_every=0)
+
+
+def _chroma(img: Image.Image | str) -> torch.Tensor:
+    """Cb and Cr (−½…½) of an image at 64 px, ``(2, H, W)``."""
+    from nst.color import rgb_to_ycbcr
+    from nst.images import resize_to_long_side, to_tensor
+
+    return rgb_to_ycbcr(to_tensor(resize_to_long_side(nst.load_image(img), 64)))[0, 1:]
+
+
+@pytest.fixture(scope="module")
+def red_style(style_path) -> Image.Image:
+    """Starry Night with red and blue swapped: far from Tübingen's colours."""
+    r, g, b = nst.load_image(style_path).split()
+    return Image.merge("RGB", (b, g, r))
+
+
+def test_swap_and_luminance_keep_the_content_chroma(content_path, red_style):
+    content = _chroma(content_path)
+    gap = {m: float((_chroma(nst.stylize_image(content_path, red_style, preserve_color=m, **QUICK)) - content)
+                    .abs().mean()) for m in ("none", "swap", "luminance")}
+    # The content's chroma comes back exactly, up to 8-bit rounding and clamping.
+    assert gap["swap"] < 0.002 and gap["luminance"] < 0.002 < 0.01 < gap["none"]
+
+
+def test_luminance_mode_is_not_swap(content_path, red_style):
+    # luminance transfers onto a grey problem, with the style's brightness matched first.
+    a, b = (np.asarray(nst.stylize_image(content_path, red_style, preserve_color=m, **QUICK), float)
+            for m in ("swap", "luminance"))
+    assert np.abs(a - b).mean() > 2
+
+
+def test_match_takes_the_content_palette(content_path, red_style):
+    # Starting from the (recoloured) style image, the result's mean chroma is the content's.
+    content = _chroma(content_path).mean((1, 2))
+    dist = {m: float((_chroma(nst.stylize_image(content_path, red_style, preserve_color=m, init="style", **QUICK))
+                      .mean((1, 2)) - content).norm()) for m in ("none", "match")}
+    assert dist["match"] < 0.2 * dist["none"]
+
+
+def test_blend_needs_one_weight_per_style(content_path, style_path):
+    with pytest.raises(nst.SettingsError, match="2 weights for 1 style"):
+        nst.stylize_image(content_path, style_path, style_blend=(1, 1), **QUICK)
+
+
+def test_sliced_wasserstein_lowers_its_cost_and_differs_from_gram(content_path, style_path):
+    events = list(nst.stylize(content_path, style_path, style_loss="sliced-wasserstein", **QUICK))
+    assert events[-1].losses["style"] < 0.7 * events[1].losses["style"]
+    gram = np.asarray(nst.stylize_image(content_path, style_path, **QUICK), float)
+    assert np.abs(np.asarray(events[-1].image, float) - gram).mean() > 2
+
+
+def test_results_and_previews_carry_their_recipe(content_path, style_path):
+    from nst.recipe import RECIPE_KEY
+
+    events = list(nst.stylize(content_path, style_path, steps=4, size=64, preview_every=2, seed=7))
+    final = nst.read_recipe(events[-1].image)
+    assert final["settings"]["seed"] == 7 and final["settings"]["steps"] == 4
+    assert final["device"] == "cpu" and final["precision"] in ("fp32", "bf16") and final["nst"] == nst.__version__
+    preview = [e for e in events if e.image is not None and not e.done][0]
+    assert '"steps_done": 2' in preview.image.info[RECIPE_KEY]

@@ -1,0 +1,67 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, PngImagePlugin
+
+import nst
+from nst.cli import main
+from nst.recipe import RECIPE_KEY, make_recipe
+
+
+def test_recipe_round_trips_every_setting(tmp_path):
+    s = nst.DEFAULT.replace(steps=123, size=200, seed=5, style_layers=("relu2_1", "relu3_1"),
+                            style_layer_weights=(1, 3), preserve_color="match", style_loss="sliced-wasserstein",
+                            style_blend=(2, 1), weights="embedded", tv_weight=3.5, time_limit=60)
+    path = tmp_path / "r.png"
+    nst.save_png(Image.new("RGB", (4, 4)), path, make_recipe(s, device="cpu"))
+    back = nst.read_recipe(path)
+    assert nst.DEFAULT.replace(**back["settings"]) == s.replace(preview_every=nst.DEFAULT.preview_every)
+    assert back["nst"] == nst.__version__ and back["device"] == "cpu"
+    assert Image.open(path).info["Software"] == f"nst {nst.__version__}"
+
+
+@pytest.mark.parametrize("text, message", [
+    (None, "carries no nst recipe"),
+    ("{not json", "damaged"),
+    (json.dumps({"settings": {"steps": -4}}), "bad setting: steps must be between"),
+])
+def test_bad_recipes_are_named(tmp_path, text, message):
+    path = tmp_path / "r.png"
+    info = PngImagePlugin.PngInfo()
+    if text is not None:
+        info.add_text(RECIPE_KEY, text)
+    Image.new("RGB", (4, 4)).save(path, pnginfo=info)
+    with pytest.raises(nst.RecipeError, match=message):
+        nst.read_recipe(path)
+
+
+def test_unknown_settings_from_another_version_are_dropped(tmp_path):
+    path = tmp_path / "r.png"
+    nst.save_png(Image.new("RGB", (4, 4)), path, {"nst": "9.0", "settings": {"steps": 9, "warp_factor": 3}})
+    assert nst.read_recipe(path)["settings"] == {"steps": 9}
+
+
+def test_cli_recipe_reproduces_and_later_options_override(tmp_path, content_path, style_path, images):
+    other = images / "picasso_selfport1907.jpg"
+    first, again, larger, before = (tmp_path / f"{n}.png" for n in ("first", "again", "larger", "before"))
+    assert main([str(content_path), str(style_path), str(other), "--style-blend", "3", "1", "--steps", "5",
+                 "--size", "64", "--seed", "4", "--init", "noise", "--preserve-color", "swap", "-o", str(first)]) == 0
+    assert main([str(content_path), str(style_path), str(other), "--recipe", str(first), "-o", str(again)]) == 0
+    assert np.array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(again)))
+    # Options after --recipe win; options before it are replaced by the recipe.
+    assert main([str(content_path), str(style_path), str(other), "--recipe", str(first), "--size", "80",
+                 "-o", str(larger)]) == 0
+    assert main([str(content_path), str(style_path), str(other), "--size", "80", "--recipe", str(first),
+                 "-o", str(before)]) == 0
+    assert Image.open(larger).size == (80, 60) and Image.open(before).size == (64, 48)
+    redo = nst.read_recipe(larger)["settings"]
+    assert redo["size"] == 80 and redo["style_blend"] == [3, 1] and redo["preserve_color"] == "swap"
+
+
+def test_cli_recipe_errors_are_one_line(tmp_path, content_path, style_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([str(content_path), str(style_path), "--recipe", str(content_path)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "nst: error: 'tubingen.jpg' carries no nst recipe (only PNGs saved by nst do)"
