@@ -530,6 +530,7 @@ def _api_description() -> str:
     lines = [stylize.__doc__.split("\n\n")[0], "", "Settings (all optional):"]
     for name in MAIN_SETTINGS + ADVANCED_SETTINGS:
         lines.append(f"- {name}: {_meta(name).get('help')}")
+    lines.append("- more_styles: further style image files, blended with `style` by style_blend")
     return "\n".join(lines)
 
 
