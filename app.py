@@ -18,7 +18,9 @@ import html
 import inspect
 import math
 import os
+import queue
 import tempfile
+import threading
 import time
 import traceback
 import warnings
@@ -52,7 +54,7 @@ CONCURRENCY = 1
 PREVIEWS = 20  # about how many previews a run streams
 STATUS_EVERY = 1.0  # seconds between status/plot updates when there is no new preview
 # Gradio can end a generator (Stop, job.cancel(), a closed tab) only between two of its
-# yields, so the run hands control back at least this often, one step at most apart.
+# yields, so the run hands control back at least this often (see `_events`).
 YIELD_EVERY = 0.1
 OOM_RETRIES = 2  # after running out of memory, retry at 1/√2 of the size this many times
 PLOT_POINTS = 200  # at most this many steps per loss term in the live curve
@@ -362,6 +364,86 @@ def _optimise(content: Image.Image, style: Image.Image, s: nst.Settings) -> Iter
     yield from nst.stylize(content, style, s)
 
 
+# Ending a run at once. Gradio ends a generator (Stop, job.cancel(), a closed tab) only
+# between two of its yields, and one step of a large image on a CPU takes seconds. So the
+# optimisation runs in a thread of its own, `stylize` hears from it at least every
+# YIELD_EVERY, and a run that nobody waits for any more is aborted inside its step: hooks
+# on the network's convolutions check the run's flag, on the way forward and back. (On
+# ZeroGPU the run is in another process, and ends at the next step instead.)
+
+
+class _Aborted(Exception):
+    """Raised inside a step of a run that is no longer wanted."""
+
+
+_this_run = threading.local()  # .abort: the threading.Event of the run on this thread
+_hooks_lock = threading.Lock()
+
+
+def _abortable(model: torch.nn.Module) -> None:
+    """Let runs on ``model`` be aborted mid-step (once per model; nst caches the models)."""
+    with _hooks_lock:
+        if not getattr(model, "_nst_abortable", False):
+            _add_abort_hooks(model)
+            model._nst_abortable = True
+
+
+def _add_abort_hooks(model: torch.nn.Module) -> None:
+
+    def check(flag: threading.Event | None) -> None:
+        if flag is not None and flag.is_set():
+            raise _Aborted
+
+    def hook(module: torch.nn.Module, args: Any, output: torch.Tensor) -> None:
+        flag = getattr(_this_run, "abort", None)
+        check(flag)
+        if flag is not None and output.requires_grad:  # the backward pass may run on another thread
+            output.register_hook(lambda grad: check(flag))
+
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.Conv2d):
+            layer.register_forward_hook(hook)
+
+
+def _events(content: Image.Image, style: Image.Image, s: nst.Settings) -> Iterator[nst.Progress | None]:
+    """The run's Progress events, from a thread of its own, and None after every YIELD_EVERY
+    without one. Closing this generator aborts the run within a layer's time."""
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    abort = threading.Event()
+    done = object()
+
+    def work() -> None:
+        _this_run.abort = abort
+        try:
+            _abortable(nst.load_model(s.weights, s.pooling, str(DEVICE)))
+            with closing(_optimise(content, style, s)) as run:
+                for ev in run:
+                    events.put(ev)
+                    if abort.is_set():
+                        break
+            events.put(done)
+        except _Aborted:
+            pass  # nobody is listening any more
+        except BaseException as exc:  # handed to the consumer, who decides
+            events.put(exc)
+
+    threading.Thread(target=work, name="nst-run", daemon=True).start()
+    try:
+        while True:
+            try:
+                item = events.get(timeout=YIELD_EVERY)
+            except queue.Empty:
+                yield None
+                continue
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        abort.set()
+
+
 def stylize(
     content: str | None,
     style: str | None,
@@ -443,8 +525,15 @@ def _run(content_img: Image.Image, style_img: Image.Image, s: nst.Settings, sess
     shown: Image.Image | None = None  # the last preview: the result if the run is stopped
     last_update = last_yield = 0.0
     try:
-        with closing(_optimise(content_img, style_img, s)) as events:
-            for ev in events:
+        with closing(_events(content_img, style_img, s)) as events:
+            for item in events:
+                if item is None:  # no step has ended since: a chance to be stopped all the same
+                    if _stop_requested(session):
+                        break
+                    last_yield = time.monotonic()
+                    yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    continue
+                ev = item
                 if ev.step == 1:
                     t1 = ev.elapsed
                 terms = _terms(ev)
