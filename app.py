@@ -13,6 +13,7 @@ yields only CPU-side objects (:class:`nst.Progress` with PIL images) to the UI.
 from __future__ import annotations
 
 import argparse
+import contextvars
 import gc
 import html
 import inspect
@@ -389,6 +390,7 @@ def _abortable(model: torch.nn.Module) -> None:
 
 
 def _add_abort_hooks(model: torch.nn.Module) -> None:
+    """Hooks on every convolution: raise _Aborted once the run's flag is set."""
 
     def check(flag: threading.Event | None) -> None:
         if flag is not None and flag.is_set():
@@ -427,7 +429,8 @@ def _events(content: Image.Image, style: Image.Image, s: nst.Settings) -> Iterat
         except BaseException as exc:  # handed to the consumer, who decides
             events.put(exc)
 
-    threading.Thread(target=work, name="nst-run", daemon=True).start()
+    # In Gradio's context (its request, for ZeroGPU's per-user quota, among others).
+    threading.Thread(target=contextvars.copy_context().run, args=(work,), name="nst-run", daemon=True).start()
     try:
         while True:
             try:
@@ -605,8 +608,8 @@ def _failure(exc: Exception, s: nst.Settings) -> gr.Error:
     )
 
 
-# Stop: a run ends itself, between two steps, once its session has pressed Stop since it
-# pressed Run. (Gradio's own cancellation, which API clients' job.cancel() uses, also stops
+# Stop: a run ends itself (at once: see `_events`) once its session has pressed Stop since
+# it pressed Run. (Gradio's own cancellation, which API clients' job.cancel() uses, also stops
 # it, but in Gradio 6.31 a cancelled stream sometimes leaves "Error" on its outputs, and
 # yields nothing more: no final image or PNG.)
 _run_clicked: dict[str, float] = {}

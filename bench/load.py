@@ -324,9 +324,12 @@ def _page_run(page, url: str, steps: int, size: int) -> None:
     page.locator("#nst-advanced").get_by_text("Advanced").click()
     for elem, value in (("nst-size", size), ("nst-steps", steps)):
         box = page.locator(f"#{elem} input[type=number]")
+        expect(box).to_be_editable()
         box.fill(str(value))
         box.press("Enter")
+        expect(box).to_have_value(str(value))
     expect(page.locator("#nst-estimate")).to_contain_text(f"{steps} steps at {size} px", timeout=15_000)
+    page.locator("#nst-multiscale input[type=checkbox]").uncheck()  # every step at the full size
     page.locator("#nst-run").click()
 
 
@@ -425,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-runs", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--cancel-repeats", type=int, default=5)
-    parser.add_argument("--cancel-size", type=int, default=128, help="size of the runs that are cancelled")
+    parser.add_argument("--cancel-size", type=int, default=512,
+                        help="size of the runs that are cancelled (every step at this size)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["bad", "concurrent", "memory", "cancel", "browser"])
     args = parser.parse_args(argv)
     if args.quick:
@@ -446,35 +450,47 @@ def main(argv: list[str] | None = None) -> int:
                    f"torch {torch.__version__}, " + (torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"),
     }
     tmp = Path(tempfile.mkdtemp(prefix="nst-load-"))
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"load-{res['date']}.json"
     t0 = time.monotonic()
+
+    def part(key: str, title: str, fn: Callable[[], Any]) -> None:
+        """Run one part; a failure is recorded and the others still run. Saves as it goes."""
+        log(title)
+        try:
+            res[key] = fn()
+        except Exception as exc:
+            res.setdefault("failures", {})[key] = f"{type(exc).__name__}: {exc}"
+            log(f"  FAILED: {type(exc).__name__}: {exc}")
+        path.write_text(json.dumps(res, indent=2, default=str))
+
     try:
         with serve(tmp) as (url, proc):
             log(f"serving {url} (pid {proc.pid})")
             if "bad" not in args.skip:
-                log("1. bad input through the API, the CLI and the app")
-                res["bad_input"] = bad_input(url, tmp, log)
+                part("bad_input", "1. bad input through the API, the CLI and the app", lambda: bad_input(url, tmp, log))
             if "concurrent" not in args.skip:
-                log(f"2. {args.users} concurrent users × {args.runs} runs at 128 px")
-                res["concurrent"] = concurrent(url, args.users, args.runs, args.steps, 128, log)
+                part("concurrent", f"2. {args.users} concurrent users × {args.runs} runs at 128 px",
+                     lambda: concurrent(url, args.users, args.runs, args.steps, 128, log))
             if "memory" not in args.skip:
-                log(f"3. memory over {args.memory_runs} runs")
-                res["memory"] = memory(url, proc, args.memory_runs, args.warmup, 5, 128, log)
+                part("memory", f"3. memory over {args.memory_runs} runs",
+                     lambda: memory(url, proc, args.memory_runs, args.warmup, 5, 128, log))
             if "cancel" not in args.skip:
-                log("4. job.cancel() → next run")
-                res["cancel_api_s"] = cancel_api(url, args.cancel_repeats, args.cancel_size, log)
+                part("cancel_api_s", "4. job.cancel() → next run",
+                     lambda: cancel_api(url, args.cancel_repeats, args.cancel_size, log))
             if "browser" not in args.skip and CHROMIUM.is_file():
-                log("5. Stop button and closed tab (Chromium)")
-                res["browser"] = browser(url, args.cancel_repeats, args.cancel_size, log)
+                part("browser", "5. Stop button and closed tab (Chromium)",
+                     lambda: browser(url, args.cancel_repeats, args.cancel_size, log))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     res["wall_s"] = time.monotonic() - t0
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"load-{res['date']}.json"
     path.write_text(json.dumps(res, indent=2, default=str))
     print("\n" + _table(res))
+    for key, error in res.get("failures", {}).items():
+        print(f"FAILED {key}: {error}")
     print(f"\n{res['machine']}; {res['wall_s'] / 60:.1f} min; details in {path.relative_to(ROOT)}")
-    return 0
+    return 1 if res.get("failures") else 0
 
 
 if __name__ == "__main__":

@@ -162,6 +162,24 @@ def test_waiting_users_see_their_position(url, content_path, style_path):
         c.close()
 
 
+def test_a_full_queue_says_so(url, content_path, style_path, monkeypatch):
+    import app
+    from gradio_client.utils import QueueError
+
+    monkeypatch.setattr(app.demo._queue, "max_size", 1)  # QUEUE_SIZE, made small
+    c1, running = _submit(url, content_path, style_path, steps=2000, size=64)
+    _wait(lambda: running.status().code in (Status.PROCESSING, Status.ITERATING), 60, "the first run starts")
+    c2, waiting = _submit(url, content_path, style_path, steps=1, size=64)
+    _wait(lambda: waiting.status().code == Status.IN_QUEUE, 10, "the second run queues")
+    c3, refused = _submit(url, content_path, style_path, steps=1, size=64)
+    with pytest.raises(QueueError, match="Queue is full"):
+        refused.result(timeout=30)
+    running.cancel()
+    assert waiting.result(timeout=60)[1].startswith("**Done**")
+    for c in (c1, c2, c3):
+        c.close()
+
+
 def test_cancel_frees_the_worker_within_a_second(url, content_path, style_path):
     c1, running = _submit(url, content_path, style_path, steps=2000, size=64)
     _wait(lambda: any(isinstance(o[1], str) and o[1].startswith("step ") for o in running.outputs()), 90,
@@ -291,6 +309,13 @@ def test_server_serves_no_file_outside_its_outputs(url, path):
         r = httpx.get(url + prefix + target)
         assert r.status_code in (403, 404), (prefix + target, r.status_code, r.text[:200])
         assert "root:" not in r.text and "import" not in r.text
+
+
+def test_server_refuses_uploads_over_the_cap(url):
+    import httpx
+
+    r = httpx.post(url + "gradio_api/upload", files=[("files", ("big.png", b"\0" * (21 * 2**20)))])
+    assert r.status_code == 413 and "maximum allowed size" in r.text
 
 
 def test_server_uses_only_uploaded_files(url):
