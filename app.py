@@ -13,12 +13,17 @@ yields only CPU-side objects (:class:`nst.Progress` with PIL images) to the UI.
 from __future__ import annotations
 
 import argparse
+import contextvars
+import gc
 import html
 import inspect
 import math
 import os
+import queue
 import tempfile
+import threading
 import time
+import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import closing
@@ -44,8 +49,15 @@ warnings.simplefilter("error", Image.DecompressionBombWarning)
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 MAX_FILE_SIZE = "20mb"  # per upload; pixels are capped separately (above)
 QUEUE_SIZE = 16  # waiting runs; more get "queue full" rather than a long wait
+# One run at a time per device: a run already keeps every CPU core (or the GPU) busy, so two
+# would each take twice as long and hold twice the memory.
+CONCURRENCY = 1
 PREVIEWS = 20  # about how many previews a run streams
 STATUS_EVERY = 1.0  # seconds between status/plot updates when there is no new preview
+# Gradio can end a generator (Stop, job.cancel(), a closed tab) only between two of its
+# yields, so the run hands control back at least this often (see `_events`).
+YIELD_EVERY = 0.1
+OOM_RETRIES = 2  # after running out of memory, retry at 1/√2 of the size this many times
 PLOT_POINTS = 200  # at most this many steps per loss term in the live curve
 MAX_GPU_SECONDS = 300  # the longest ZeroGPU reservation one run asks for
 GPU_MARGIN = 10  # seconds of a reservation kept for set-up and the last image
@@ -143,6 +155,10 @@ def launch_kwargs(share: bool = False) -> dict[str, Any]:
         "css": CSS,
         "max_file_size": MAX_FILE_SIZE,
         "share": share,
+        # Requests that Gradio itself refuses (a path that was not uploaded, a string where a
+        # file belongs, an unreachable URL) then say why instead of a bare "Error". The run's
+        # own failures are all gr.Error with nst's messages (see `stylize`).
+        "show_error": True,
         # Uploaded photos and results are not kept in the browser's run history.
         "run_history": False,
         "footer_links": ["api", "gradio", "settings"],
@@ -360,6 +376,88 @@ def _optimise(content: Image.Image, styles: list[Image.Image], s: nst.Settings) 
     yield from nst.stylize(content, styles, s)
 
 
+# Ending a run at once. Gradio ends a generator (Stop, job.cancel(), a closed tab) only
+# between two of its yields, and one step of a large image on a CPU takes seconds. So the
+# optimisation runs in a thread of its own, `stylize` hears from it at least every
+# YIELD_EVERY, and a run that nobody waits for any more is aborted inside its step: hooks
+# on the network's convolutions check the run's flag, on the way forward and back. (On
+# ZeroGPU the run is in another process, and ends at the next step instead.)
+
+
+class _Aborted(Exception):
+    """Raised inside a step of a run that is no longer wanted."""
+
+
+_this_run = threading.local()  # .abort: the threading.Event of the run on this thread
+_hooks_lock = threading.Lock()
+
+
+def _abortable(model: torch.nn.Module) -> None:
+    """Let runs on ``model`` be aborted mid-step (once per model; nst caches the models)."""
+    with _hooks_lock:
+        if not getattr(model, "_nst_abortable", False):
+            _add_abort_hooks(model)
+            model._nst_abortable = True
+
+
+def _add_abort_hooks(model: torch.nn.Module) -> None:
+    """Hooks on every convolution: raise _Aborted once the run's flag is set."""
+
+    def check(flag: threading.Event | None) -> None:
+        if flag is not None and flag.is_set():
+            raise _Aborted
+
+    def hook(module: torch.nn.Module, args: Any, output: torch.Tensor) -> None:
+        flag = getattr(_this_run, "abort", None)
+        check(flag)
+        if flag is not None and output.requires_grad:  # the backward pass may run on another thread
+            output.register_hook(lambda grad: check(flag))
+
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.Conv2d):
+            layer.register_forward_hook(hook)
+
+
+def _events(content: Image.Image, styles: list[Image.Image], s: nst.Settings) -> Iterator[nst.Progress | None]:
+    """The run's Progress events, from a thread of its own, and None after every YIELD_EVERY
+    without one. Closing this generator aborts the run within a layer's time."""
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    abort = threading.Event()
+    done = object()
+
+    def work() -> None:
+        _this_run.abort = abort
+        try:
+            _abortable(nst.load_model(s.weights, s.pooling, str(DEVICE)))
+            with closing(_optimise(content, styles, s)) as run:
+                for ev in run:
+                    events.put(ev)
+                    if abort.is_set():
+                        break
+            events.put(done)
+        except _Aborted:
+            pass  # nobody is listening any more
+        except BaseException as exc:  # handed to the consumer, who decides
+            events.put(exc)
+
+    # In Gradio's context (its request, for ZeroGPU's per-user quota, among others).
+    threading.Thread(target=contextvars.copy_context().run, args=(work,), name="nst-run", daemon=True).start()
+    try:
+        while True:
+            try:
+                item = events.get(timeout=YIELD_EVERY)
+            except queue.Empty:
+                yield None
+                continue
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        abort.set()
+
+
 def stylize(
     content: str | None,
     style: str | None,
@@ -413,17 +511,51 @@ def stylize(
         budget = _gpu_seconds(content_img, style_imgs, s) - GPU_MARGIN
         s = s.replace(time_limit=min(s.time_limit or budget, budget))
     yield None, f"Preparing… ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})", None, None, None
+    note = ""  # after an out-of-memory retry, said before every status line
+    for attempt in range(OOM_RETRIES + 1):
+        try:
+            yield from _run(content_img, style_imgs, s, session, note)
+            return
+        except gr.Error:
+            raise
+        except Exception as exc:  # never a dead worker, a traceback or a bare "Error"
+            smaller = _smaller(s.size)
+            if not _out_of_memory(exc) or attempt == OOM_RETRIES or smaller is None:
+                error = _failure(exc, s)
+                break
+        # Out of memory: free what the failed attempt held (its frames are gone with the
+        # exception), then try again at half the pixels.
+        _free_memory()
+        note = f"Out of memory at {s.size} px: made at {smaller} px instead · "
+        yield gr.skip(), f"⚠️ Out of memory at {s.size} px: retrying at {smaller} px…", gr.skip(), gr.skip(), gr.skip()
+        s = s.replace(size=smaller)
+    yield gr.skip(), f"⚠️ {error.message}", gr.skip(), gr.skip(), gr.skip()
+    raise error
 
+
+def _run(content_img: Image.Image, style_imgs: list[Image.Image], s: nst.Settings, session: str | None,
+         note: str) -> Iterator[tuple]:
+    """One attempt of `stylize`'s run: its updates, then the result or a gr.Error.
+
+    Exceptions other than nst's own (out of memory, above all) are left to the caller.
+    """
     rows: list[dict[str, Any]] = []
     every = max(1, math.ceil(s.steps / PLOT_POINTS))
     t1: float | None = None
     work = _work(s, min(content_img.size) / max(content_img.size))
     ev: nst.Progress | None = None
     shown: Image.Image | None = None  # the last preview: the result if the run is stopped
-    last_update = 0.0
+    last_update = last_yield = 0.0
     try:
-        with closing(_optimise(content_img, style_imgs, s)) as events:
-            for ev in events:
+        with closing(_events(content_img, style_imgs, s)) as events:
+            for item in events:
+                if item is None:  # no step has ended since: a chance to be stopped all the same
+                    if _stop_requested(session):
+                        break
+                    last_yield = time.monotonic()
+                    yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    continue
+                ev = item
                 if ev.step == 1:
                     t1 = ev.elapsed
                 terms = _terms(ev)
@@ -439,19 +571,20 @@ def stylize(
                     break
                 now = time.monotonic()
                 if ev.image is not None or now - last_update >= STATUS_EVERY:
-                    last_update = now
+                    last_update = last_yield = now
                     image = ev.image if ev.image is not None else gr.skip()
-                    yield image, _status(ev, t1, work), _plot(rows) if rows else gr.skip(), gr.skip(), gr.skip()
+                    yield image, note + _status(ev, t1, work), _plot(rows) if rows else gr.skip(), gr.skip(), gr.skip()
+                elif now - last_yield >= YIELD_EVERY:  # nothing new, but a chance to be stopped
+                    last_yield = now
+                    yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
     except (nst.SettingsError, nst.ImageError, nst.WeightsError, FloatingPointError) as exc:
         error = _error(exc)
-    except torch.OutOfMemoryError:
-        error = gr.Error(f"Out of memory at {s.size} px: lower the output size.", print_exception=False)
     else:
         plot = _plot(rows) if rows else gr.skip()
         if ev is not None and ev.done:
-            result, status = ev.image, _status(ev, t1, work)
+            result, status = ev.image, note + _status(ev, t1, work)
         elif shown is not None:  # stopped: the image on show is the result
-            result, status = shown, _status(ev, t1, work, stopped=True)
+            result, status = shown, note + _status(ev, t1, work, stopped=True)
         else:
             yield gr.skip(), "**Stopped** before the first preview.", plot, None, None
             return
@@ -462,8 +595,40 @@ def stylize(
     raise error
 
 
-# Stop: a run ends itself, between two steps, once its session has pressed Stop since it
-# pressed Run. (Gradio's own cancellation, which API clients' job.cancel() uses, also stops
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a device (or host) running out of memory."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()  # CPU and MPS allocators raise plain RuntimeErrors
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def _smaller(size: int) -> int | None:
+    """The size to retry at after running out of memory (half the pixels), or None."""
+    smaller = int(size / math.sqrt(2)) // 16 * 16
+    return smaller if smaller >= nst.LIMITS.min_size else None
+
+
+def _free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _failure(exc: Exception, s: nst.Settings) -> gr.Error:
+    """The message for a run that failed on something other than its input."""
+    if _out_of_memory(exc):
+        return gr.Error(f"Out of memory at {s.size} px: lower the output size.", print_exception=False)
+    # Unforeseen: the details go to the server's log, not to the person (they may hold paths).
+    traceback.print_exception(exc)
+    return gr.Error(
+        f"The run stopped on an unexpected error ({type(exc).__name__}). Try again; if it happens "
+        "again, try a smaller size or other settings.", print_exception=False,
+    )
+
+
+# Stop: a run ends itself (at once: see `_events`) once its session has pressed Stop since
+# it pressed Run. (Gradio's own cancellation, which API clients' job.cancel() uses, also stops
 # it, but in Gradio 6.31 a cancelled stream sometimes leaves "Error" on its outputs, and
 # yields nothing more: no final image or PNG.)
 _run_clicked: dict[str, float] = {}
@@ -567,6 +732,13 @@ def build_demo() -> gr.Blocks:
                     controls["style_weight"] = _control("style_weight", info=None, scale=1, min_width=110)
                 controls["content_layer"] = _control("content_layer")
                 controls["style_layers"] = _control("style_layers")
+                # Run sits above Advanced, so that it stays in reach when Advanced is open.
+                with gr.Row():
+                    run_btn = gr.Button("Run", variant="primary", elem_id="nst-run")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="nst-stop")
+                estimate = gr.Markdown(
+                    estimate_text(None, nst.DEFAULT.steps, nst.DEFAULT.size), elem_id="nst-estimate"
+                )
                 with gr.Accordion("Advanced", open=False, elem_id="nst-advanced"):
                     controls["size"] = _control(
                         "size", cls=gr.Slider, minimum=nst.LIMITS.min_size, maximum=MAX_SIZE, step=16
@@ -584,12 +756,6 @@ def build_demo() -> gr.Blocks:
                         label="Load settings from an nst PNG (its recipe)", file_types=[".png"],
                         type="filepath", height=140, elem_id="nst-recipe",
                     )
-                with gr.Row():
-                    run_btn = gr.Button("Run", variant="primary", elem_id="nst-run")
-                    stop_btn = gr.Button("Stop", variant="stop", elem_id="nst-stop")
-                estimate = gr.Markdown(
-                    estimate_text(None, nst.DEFAULT.steps, nst.DEFAULT.size), elem_id="nst-estimate"
-                )
                 examples_here = gr.Column()
                 with gr.Accordion("What the controls do", open=False):
                     gr.Markdown(HELP)
@@ -666,7 +832,7 @@ def build_demo() -> gr.Blocks:
             inputs_kwargs={**controls, "more_styles": more_styles},
             api_name="stylize",
             api_description=_api_description(),
-            concurrency_limit=1,
+            concurrency_limit=CONCURRENCY,
             concurrency_id="gpu",
             show_progress="minimal",
             scroll_to_output=True,

@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in vars(args).items() if k not in ("content", "style", "output", "save_every", "recipe")}
 
     # Heavy imports after parsing, so that --help is instant.
+    import torch
     from tqdm import tqdm
 
     from .images import ImageError
@@ -151,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
             last_image.save(output)
             print(f"interrupted; saved the last image to {output}", file=sys.stderr)
         return 1
+    except (torch.OutOfMemoryError, MemoryError):
+        if bar is not None:
+            bar.close()
+        return _fail(f"out of memory at {overrides.get('size', DEFAULT.size)} px: lower --size")
     except OSError as exc:
         return _fail(f"cannot write {output}: {exc.strerror or exc}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 from typing import Union
@@ -28,6 +29,9 @@ ImageInput = Union[str, Path, Image.Image, np.ndarray]
 # declare a 40000×40000 canvas. A 60 Mpx photo (e.g. 9504×6336) still loads and is downscaled.
 MAX_INPUT_PIXELS = 64_000_000
 
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+_VECTOR = {".svg": "SVG", ".svgz": "SVG", ".pdf": "PDF", ".eps": "EPS", ".ai": "Illustrator"}
+
 
 class ImageError(ValueError):
     """An image that cannot be used, with a message meant for the person who gave it."""
@@ -52,6 +56,10 @@ def load_image(src: ImageInput, what: str = "image") -> Image.Image:
         img = _from_array(src, what)
     elif isinstance(src, Image.Image):
         img = src
+    elif isinstance(src, str) and not src.strip():
+        raise ImageError(f"no {what} was given")
+    elif isinstance(src, str) and _URL.match(src):
+        raise ImageError(f"the {what} {src!r} is a web address; nst reads local files only, so download it first")
     elif isinstance(src, (str, Path)):
         img = _open(Path(src), what)
     elif src is None:
@@ -80,6 +88,8 @@ def _open(path: Path, what: str) -> Image.Image:
         raise ImageError(f"the {what} {path.name!r} does not exist")
     if not path.is_file():
         raise ImageError(f"the {what} {path.name!r} is not a file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"the {what} {path.name!r} is empty (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -92,12 +102,22 @@ def _open(path: Path, what: str) -> Image.Image:
             img.load()
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"the {what} {path.name!r} is too large to decode safely") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow refused it from its header; its message holds the pixel count.
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = f"declares {int(pixels.group(1)) / 1e6:,.0f} Mpx" if pixels else "is too large to decode safely"
+        raise ImageError(
+            f"the {what} {path.name!r} {declared}, more than the {MAX_INPUT_PIXELS // 1_000_000} Mpx nst accepts"
+        ) from None
     except UnidentifiedImageError:
-        raise ImageError(f"the {what} {path.name!r} is not an image file nst can read") from None
+        kind = _VECTOR.get(path.suffix.lower())
+        hint = f": {kind} is a vector format, so export it as PNG or JPEG first" if kind else ""
+        raise ImageError(f"the {what} {path.name!r} is not an image file nst can read{hint}") from None
+    except PermissionError:
+        raise ImageError(f"the {what} {path.name!r} cannot be read (permission denied)") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"the {what} {path.name!r} is damaged or truncated ({_short(exc)})") from None
+        reason = _short(exc).replace(str(path), path.name)  # no server paths in messages
+        raise ImageError(f"the {what} {path.name!r} is damaged or truncated ({reason})") from None
     return img
 
 

@@ -263,12 +263,15 @@ def stylize(
     # Coarse scales too small for the deepest layer are skipped (their steps move on).
     while len(scales) > 1 and min(im.resize_to_long_side(content_full, scales[0].size).size) < needed:
         scales = [Scale(scales[1].size, scales[0].steps + scales[1].steps), *scales[2:]]
-    for label, img in (("content image", out_img), *zip(what, styles_full)):
-        scaled = out_img if img is out_img else im.resize_to_pixels(img, s.style_scale**2 * out_img.width * out_img.height)
+    for i, (label, img) in enumerate((("content image", content_full), *zip(what, styles_full))):
+        scaled = out_img if i == 0 else im.resize_to_pixels(img, s.style_scale**2 * out_img.width * out_img.height)
         if min(scaled.size) < needed:
+            # A long thin strip is too narrow at any size: say so rather than suggest a larger one.
+            thin = min(img.size) / max(img.size) * LIMITS.max_size_cpu < needed
             raise im.ImageError(
-                f"the {label} is {scaled.width}×{scaled.height} px at this size; the layers chosen "
-                f"need at least {needed} px on each side (raise size or use shallower layers)"
+                f"the {label} ({img.width}×{img.height} px) is {scaled.width}×{scaled.height} px at this size; "
+                f"the layers chosen need at least {needed} px on each side "
+                + ("(crop it closer to a square, or use shallower layers)" if thin else "(raise size or use shallower layers)")
             )
     model = load_model(s.weights, s.pooling, str(device))
     model = model.truncated(deepest([s.content_layer, *s.style_layers]))

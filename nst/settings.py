@@ -194,7 +194,9 @@ def _seq(value: Any, name: str) -> list:
 
 
 def _layers(value: Any, name: str) -> list[str]:
-    names = [str(v).strip() for v in _seq(value, name)]
+    # "relu1_1,relu3_1" names two layers also inside a list (as one CLI argument does).
+    names = [n.strip() for v in _seq(value, name) for n in str(v).split(",")]
+    names = [n for n in names if n] or names  # a blank name alone stays, to be reported
     try:
         return check_layer_names(names)
     except ValueError as exc:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,13 @@ def _read_file(path: Path) -> dict[str, torch.Tensor]:
             data = load_file(str(path))
         else:
             data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # torch's own text suggests weights_only=False: not ours
+        if "Unsupported global" in str(exc):
+            raise WeightsError(
+                f"cannot read weights file {path.name}: it holds Python objects besides tensors, which "
+                "nst never unpickles (they could run code); save a plain state dict or safetensors"
+            ) from None
+        raise WeightsError(f"cannot read weights file {path.name}: it is damaged or not a PyTorch checkpoint") from None
     except Exception as exc:  # torch and safetensors raise many kinds for a bad file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(f"cannot read weights file {path.name}: {reason[:200]}") from None

@@ -99,6 +99,7 @@ def test_a_run_in_the_browser(browser, url, content_path, style_path, shots):
         status = page.locator("#nst-status")
         expect(status).to_have_text(re.compile(r"step \d+/16 .*ETA"), timeout=90_000)
         preview = page.locator("#nst-result img")
+        page.locator("#nst-result").scroll_into_view_if_needed()  # as a user would: images load lazily
         expect(preview).to_be_visible(timeout=30_000)
         first = preview.get_attribute("src")
         expect(status).to_contain_text("Done", timeout=120_000)
@@ -120,6 +121,7 @@ def test_stop_keeps_the_current_image(browser, url, content_path, style_path, sh
         _start(page, url, content_path, style_path, steps=1000, size=128)
         status = page.locator("#nst-status")
         expect(status).to_have_text(re.compile(r"step \d+/1000"), timeout=90_000)
+        page.locator("#nst-result").scroll_into_view_if_needed()
         expect(page.locator("#nst-result img")).to_be_visible(timeout=60_000)  # a first preview
         page.locator("#nst-stop").click()
         expect(status).to_contain_text("Stopped at step", timeout=20_000)

@@ -1,0 +1,396 @@
+"""Reliability and security: bad input on every surface, queue, cancellation, memory errors,
+and what the server refuses to serve.
+
+This is the fast part (CI); ``bench/load.py`` is the soak (all cases through the three
+surfaces with counts, 8 concurrent users, memory over 50 runs, cancel timings).
+Runs are tiny (64–96 px, a few steps).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from . import bad_inputs as bi
+from .app_server import served  # before `app`: it sets Gradio's folders
+from .conftest import ROOT
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+from gradio_client.utils import Status  # noqa: E402
+
+CASES = {c.name: c for c in bi.build(Path("/nonexistent"), write=False)}
+SUBPROCESS_CASES = ["truncated-jpeg", "steps-text", "weights-pickle-payload"]  # a real `python -m nst`
+
+
+@pytest.fixture(scope="module")
+def case_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("bad-inputs")
+    bi.build(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cases(case_dir) -> dict[str, bi.Case]:
+    return {c.name: c for c in bi.build(case_dir, write=False)}
+
+
+@pytest.fixture(scope="module")
+def url():
+    with served() as u:
+        yield u
+
+
+@pytest.fixture(scope="module")
+def client(url):
+    c = Client(url, verbose=False)
+    yield c
+    c.close()
+
+
+def _server_paths() -> list[str]:
+    """Text that no message from the server may show: its own folders."""
+    return [str(ROOT), os.environ["GRADIO_TEMP_DIR"], "nst-app-", str(Path.home()) + "/"]
+
+
+def test_there_are_at_least_40_kinds():
+    assert len(CASES) >= 40
+    assert {"file", "path", "type", "parameter", "weights"} <= {c.group for c in CASES.values()}
+    assert {c.expect for c in CASES.values()} == {"result", "message"}
+
+
+# --- Bad input, three surfaces -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_api(name, cases, content_path, style_path):
+    case = cases[name]
+    outcome = bi.try_api(case, content_path, style_path)
+    assert bi.judge(case, "api", outcome) is None
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_cli(name, cases, content_path, style_path, tmp_path):
+    case = cases[name]
+    outcome = bi.try_cli(case, content_path, style_path, tmp_path)
+    assert bi.judge(case, "cli", outcome) is None
+
+
+@pytest.mark.parametrize("name", SUBPROCESS_CASES)
+def test_cli_subprocess(name, cases, content_path, style_path, tmp_path):
+    case = cases[name]
+    outcome = bi.try_cli(case, content_path, style_path, tmp_path, subprocess_=True)
+    assert bi.judge(case, "cli", outcome) is None
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_app(name, cases, client, content_path, style_path):
+    case = cases[name]
+    outcome = bi.try_app(case, client, content_path, style_path, timeout=120)
+    assert bi.judge(case, "app", outcome, _server_paths()) is None
+
+
+def test_pickled_code_never_ran(case_dir, tmp_path):
+    # After every surface has been handed evil.pth, its payload has not run...
+    assert not (case_dir / "pickle-ran").exists()
+    # ...though it is real: plain unpickling runs it (here, on a copy with its own marker).
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (exec, (f"open({str(marker)!r}, 'w').close()",))
+
+    data = pickle.dumps({"conv1_1.weight": Payload()})
+    pickle.loads(data)
+    assert marker.exists()
+
+
+def test_still_serves_after_the_bad_input(client, content_path, style_path):
+    *_, status, _, _, png = client.predict(
+        content=handle_file(str(content_path)), style=handle_file(str(style_path)), steps=3, size=96,
+        api_name="/stylize",
+    )
+    assert status.startswith("**Done**")
+    with Image.open(png) as img:
+        assert img.size == (96, 72)
+
+
+# --- Queue and cancellation ----------------------------------------------------------------
+
+
+def _submit(url: str, content_path, style_path, **kw):
+    c = Client(url, verbose=False)
+    job = c.submit(content=handle_file(str(content_path)), style=handle_file(str(style_path)),
+                   api_name="/stylize", **kw)
+    return c, job
+
+
+def _wait(predicate, timeout: float, what: str, poll: float = 0.01) -> float:
+    t0 = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - t0 < timeout, f"{what} within {timeout} s"
+        time.sleep(poll)
+    return time.monotonic()
+
+
+def test_waiting_users_see_their_position(url, content_path, style_path):
+    jobs = [_submit(url, content_path, style_path, steps=6, size=64) for _ in range(3)]
+    seen: set[tuple[int, int]] = set()
+    deadline = time.monotonic() + 120
+    while not all(job.done() for _, job in jobs):
+        assert time.monotonic() < deadline
+        for _, job in jobs:
+            st = job.status()
+            if st.code == Status.IN_QUEUE and st.rank is not None:
+                seen.add((st.rank, st.queue_size))
+        time.sleep(0.02)
+    # One runs at a time: someone waited behind someone else and was told where.
+    assert any(rank >= 1 for rank, _ in seen), seen
+    for c, job in jobs:
+        assert job.outputs()[-1][1].startswith("**Done**")
+        c.close()
+
+
+def test_a_full_queue_says_so(url, content_path, style_path, monkeypatch):
+    import app
+    from gradio_client.utils import QueueError
+
+    monkeypatch.setattr(app.demo._queue, "max_size", 1)  # QUEUE_SIZE, made small
+    c1, running = _submit(url, content_path, style_path, steps=2000, size=64)
+    _wait(lambda: running.status().code in (Status.PROCESSING, Status.ITERATING), 60, "the first run starts")
+    c2, waiting = _submit(url, content_path, style_path, steps=1, size=64)
+    _wait(lambda: waiting.status().code == Status.IN_QUEUE, 10, "the second run queues")
+    c3, refused = _submit(url, content_path, style_path, steps=1, size=64)
+    with pytest.raises(QueueError, match="Queue is full"):
+        refused.result(timeout=30)
+    running.cancel()
+    assert waiting.result(timeout=60)[1].startswith("**Done**")
+    for c in (c1, c2, c3):
+        c.close()
+
+
+def test_cancel_frees_the_worker_within_a_second(url, content_path, style_path):
+    c1, running = _submit(url, content_path, style_path, steps=2000, size=64)
+    _wait(lambda: any(isinstance(o[1], str) and o[1].startswith("step ") for o in running.outputs()), 90,
+          "the long run reports a step")
+    c2, waiting = _submit(url, content_path, style_path, steps=2, size=64)
+    _wait(lambda: waiting.status().code == Status.IN_QUEUE, 10, "the second run queues")
+    t0 = time.monotonic()
+    running.cancel()
+    started = _wait(lambda: waiting.status().code in (Status.PROCESSING, Status.ITERATING, Status.FINISHED), 30,
+                    "the next run starts")
+    assert started - t0 < 1.0, f"the worker was freed {started - t0:.2f} s after cancel"
+    assert waiting.result(timeout=60)[1].startswith("**Done**")
+    # The cancelled run's computation has ended too, not only its place in the queue.
+    _wait(lambda: not any(t.name == "nst-run" for t in threading.enumerate()), 2, "no run thread left")
+    c1.close()
+    c2.close()
+
+
+def test_closed_connection_frees_the_worker(url, content_path, style_path):
+    """A closed tab: the page's event stream goes away in the middle of a run."""
+    import httpx
+
+    import app
+
+    base = url + "gradio_api"
+    fn = next(d for d in httpx.get(url + "config").json()["dependencies"] if d.get("api_name") == "stylize")
+    params = [p["parameter_name"] for p in app.demo.get_api_info()["named_endpoints"]["/stylize"]["parameters"]]
+    with open(content_path, "rb") as c, open(style_path, "rb") as st:
+        uploaded = httpx.post(base + "/upload", files=[("files", c), ("files", st)]).json()
+    data = [{"path": p, "meta": {"_type": "gradio.FileData"}} for p in uploaded] + [None] * (len(params) - 2)
+    data[params.index("steps")], data[params.index("size")] = 2000, 64
+    session = uuid.uuid4().hex[:11]
+    joined = httpx.post(base + "/queue/join", json={"data": data, "fn_index": fn["id"], "session_hash": session,
+                                                    "trigger_id": None, "event_data": None})
+    assert joined.status_code == 200, joined.text
+    with httpx.stream("GET", base + f"/queue/data?session_hash={session}", timeout=60) as stream:
+        for line in stream.iter_lines():
+            if '"process_generating"' in line and "step " in line:
+                break  # running: now close the "tab"
+    c2, waiting = _submit(url, content_path, style_path, steps=2, size=64)
+    t0 = time.monotonic()
+    started = _wait(lambda: waiting.status().code in (Status.PROCESSING, Status.ITERATING, Status.FINISHED), 30,
+                    "the next run starts after the page went away")
+    assert started - t0 < 1.0, f"the worker was freed {started - t0:.2f} s after the page closed"
+    assert waiting.result(timeout=60)[1].startswith("**Done**")
+    _wait(lambda: not any(t.name == "nst-run" for t in threading.enumerate()), 2, "no run thread left")
+    c2.close()
+
+
+# --- Out of memory and the unexpected --------------------------------------------------------
+
+
+def _failing_optimise(fail: BaseException, below: int | None = None):
+    """An app._optimise that raises ``fail`` unless the size is below ``below``."""
+    import nst
+
+    def optimise(content, style, s):
+        if below is None or s.size >= below:
+            raise fail
+        yield from nst.stylize(content, style, s)
+
+    return optimise
+
+
+def test_out_of_memory_retries_at_a_smaller_size(client, content_path, style_path, monkeypatch):
+    import app
+
+    monkeypatch.setattr(app, "_optimise", _failing_optimise(torch.OutOfMemoryError("CUDA out of memory"), below=96))
+    job = client.submit(content=handle_file(str(content_path)), style=handle_file(str(style_path)),
+                        steps=2, size=128, api_name="/stylize")
+    *_, status, _, _, png = job.result(timeout=120)
+    notices = [o[1] for o in job.outputs() if isinstance(o[1], str) and "retrying" in o[1]]
+    assert notices and "Out of memory at 128 px: retrying at 80 px" in notices[0]
+    assert status.startswith("Out of memory at 128 px: made at 80 px instead") and "**Done**" in status
+    with Image.open(png) as img:
+        assert img.size == (80, 60)
+
+
+def test_out_of_memory_at_every_size_gives_a_message(client, content_path, style_path, monkeypatch):
+    import app
+
+    monkeypatch.setattr(app, "_optimise", _failing_optimise(torch.OutOfMemoryError("CUDA out of memory")))
+    with pytest.raises(AppError, match=r"Out of memory at \d+ px: lower the output size"):
+        client.predict(content=handle_file(str(content_path)), style=handle_file(str(style_path)),
+                       steps=2, size=128, api_name="/stylize")
+
+
+def test_an_unexpected_error_gets_a_message_without_details(client, content_path, style_path, monkeypatch):
+    import app
+
+    secret = RuntimeError(f"cuDNN error in {ROOT}/nst/losses.py")
+    monkeypatch.setattr(app, "_optimise", _failing_optimise(secret))
+    with pytest.raises(AppError) as info:
+        client.predict(content=handle_file(str(content_path)), style=handle_file(str(style_path)),
+                       steps=2, size=64, api_name="/stylize")
+    text = str(info.value)
+    assert "unexpected error (RuntimeError)" in text and "Try again" in text
+    assert str(ROOT) not in text and "Traceback" not in text
+
+
+def test_cli_out_of_memory_is_a_message(content_path, style_path, tmp_path, monkeypatch, capsys):
+    import nst.pipeline
+    from nst.cli import main
+
+    def boom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+        yield  # a generator, like stylize
+
+    monkeypatch.setattr(nst.pipeline, "stylize", boom)
+    assert main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), "--size", "96"]) == 2
+    assert "out of memory at 96 px: lower --size" in capsys.readouterr().err
+
+
+# --- Security ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/etc/passwd", "{root}/app.py", "{root}/nst/weights.py", "{root}/README.md", "../../../../etc/passwd",
+     "{root}/.git/config", "{tmp}/../../etc/hostname"],
+)
+def test_server_serves_no_file_outside_its_outputs(url, path):
+    import httpx
+
+    target = path.format(root=ROOT, tmp=os.environ["GRADIO_TEMP_DIR"])
+    for prefix in ("gradio_api/file=", "file="):
+        r = httpx.get(url + prefix + target)
+        assert r.status_code in (403, 404), (prefix + target, r.status_code, r.text[:200])
+        assert "root:" not in r.text and "import" not in r.text
+
+
+def test_server_refuses_uploads_over_the_cap(url):
+    import httpx
+
+    r = httpx.post(url + "gradio_api/upload", files=[("files", ("big.png", b"\0" * (21 * 2**20)))])
+    assert r.status_code == 413 and "maximum allowed size" in r.text
+
+
+def test_server_uses_only_uploaded_files(url):
+    """A request naming a server path directly (not an upload) is refused, with a reason."""
+    import httpx
+
+    base = url + "gradio_api"
+    cfg = httpx.get(url + "config").json()
+    fn = next(d for d in cfg["dependencies"] if d.get("api_name") == "stylize")
+    for target in ("/etc/passwd", str(ROOT / "examples" / "chelsea.jpg")):
+        file = {"path": target, "meta": {"_type": "gradio.FileData"}}
+        session = uuid.uuid4().hex[:11]
+        data = [file, file] + [None] * (len(fn["inputs"]) - 2)
+        httpx.post(base + "/queue/join", json={"data": data, "fn_index": fn["id"], "session_hash": session,
+                                               "trigger_id": None, "event_data": None}).raise_for_status()
+        with httpx.stream("GET", base + f"/queue/data?session_hash={session}", timeout=60) as stream:
+            done = next(json.loads(line[5:]) for line in stream.iter_lines() if '"process_completed"' in line)
+        assert done["success"] is False, done
+        assert "not uploaded by a user" in done["output"]["error"]
+
+
+def test_sharing_is_off_and_uploads_are_capped(monkeypatch):
+    import app
+
+    monkeypatch.setenv("GRADIO_SHARE", "True")  # an environment cannot turn it on behind our back
+    kwargs = app.launch_kwargs()
+    assert kwargs["share"] is False
+    assert kwargs["max_file_size"] == app.MAX_FILE_SIZE == "20mb"
+    assert kwargs["show_error"] is True  # Gradio's own refusals say why (see the cases)
+
+
+def test_pillow_pixel_limit_is_lowered():
+    import app  # sets the limit
+    import nst.images
+
+    assert Image.MAX_IMAGE_PIXELS == app.MAX_INPUT_PIXELS == nst.images.MAX_INPUT_PIXELS < 89_478_485  # Pillow's
+
+
+def test_queue_is_bounded_with_one_run_per_device():
+    import app
+
+    assert app.demo._queue.max_size == app.QUEUE_SIZE
+    fn = next(f for f in app.demo.fns.values() if f.api_name == "stylize")
+    assert fn.concurrency_limit == app.CONCURRENCY == 1 and fn.concurrency_id == "gpu"
+
+
+def test_weights_are_never_unpickled():
+    """Every torch.load in the code asks for weights_only=True; nothing calls pickle."""
+    for path in [ROOT / "app.py", *sorted((ROOT / "nst").glob("*.py"))]:
+        text = path.read_text()
+        for call in re.finditer(r"torch\.load\(([^)]*)\)", text):
+            assert "weights_only=True" in call.group(1), f"{path.name}: {call.group(0)}"
+        assert not re.search(r"\bpickle\.loads?\(|\bdill\b|\bjoblib\.load", text), path.name
+
+
+def _just_below(floor: str) -> str:
+    major, minor = map(int, floor.split("."))
+    return f"{major}.{minor - 1}.99" if minor else f"{major - 1}.99.99"
+
+
+def test_dependency_floors_have_no_known_advisories():
+    from importlib.metadata import version
+
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    floors = {"gradio": "6.25", "pillow": "12.2"}  # earlier releases have published advisories
+    specs = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        m = re.match(r"^\s*([A-Za-z0-9_.-]+)\s*([<>=!~].*)?$", line.split("#")[0])
+        if m:
+            specs[m.group(1).lower()] = SpecifierSet(m.group(2) or "")
+    for name, floor in floors.items():
+        assert name in specs, f"requirements.txt does not name {name}"
+        assert not specs[name].contains(_just_below(floor)), f"requirements.txt allows {name} below {floor}"
+        assert Version(version(name)) >= Version(floor), f"installed {name} {version(name)} is below {floor}"
+    sdk = re.search(r"^sdk_version:\s*(\S+)", (ROOT / "README.md").read_text(), re.M).group(1)
+    assert Version(sdk) >= Version(floors["gradio"]), f"the Space's sdk_version {sdk} is below the floor"
