@@ -8,7 +8,7 @@ the requested activations, stopping after the deepest one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -205,19 +205,28 @@ class VGG19Features(nn.Module):
         Returns:
             ``{name: activation}`` for each requested name.
         """
+        return dict(self.iter_features(image, layers))
+
+    def iter_features(self, image: torch.Tensor, layers: Sequence[str]) -> Iterator[tuple[str, torch.Tensor]]:
+        """Like :meth:`forward`, but yields ``(name, activation)`` as soon as each is computed.
+
+        A cost taken on an activation before the pass goes deeper is, in autograd's
+        backward order, differentiated just before that layer, not first: its gradient is
+        not held in memory while the deeper layers' backward runs.
+        """
         wanted = set(check_layer_names(layers))
         missing = wanted - set(self.layers.keys())
         if missing:
             raise ValueError(f"this network ends at {self.last_layer}; cannot reach {sorted(missing)}")
-        out: dict[str, torch.Tensor] = {}
+        found = 0
         x = self.preprocess(image)
         for name, layer in self.layers.items():
             x = layer(x)
             if name in wanted:
-                out[name] = x
-                if len(out) == len(wanted):
+                yield name, x
+                found += 1
+                if found == len(wanted):
                     break
-        return out
 
 
 def deepest(names: Iterable[str]) -> str:
