@@ -126,9 +126,12 @@ class VGG19Features(nn.Module):
         self.register_buffer("shift", mean.view(1, 3, 1, 1), persistent=False)
 
         self.layers = nn.ModuleDict()
+        # With weights given, the convs are made on the meta device (no memory, no random
+        # init) and then take the given tensors themselves, without a copy.
+        conv_device = "meta" if state_dict is not None else None
         for name, kind, in_ch, out_ch in _TABLE:
             if kind == "conv":
-                layer: nn.Module = nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1)
+                layer: nn.Module = nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1, device=conv_device)
             elif kind == "relu":
                 # Never in place: conv outputs may be requested alongside their ReLUs.
                 layer = nn.ReLU(inplace=False)
@@ -149,7 +152,10 @@ class VGG19Features(nn.Module):
         return next(reversed(self.layers.keys()))
 
     def load_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
-        """Copy conv weights in, checking names and shapes; extra deeper layers are ignored."""
+        """Copy conv weights in, checking names and shapes; extra deeper layers are ignored.
+
+        Parameters still on the meta device take the given tensors (as float32) instead.
+        """
         for name, layer in self.layers.items():
             if not isinstance(layer, nn.Conv2d):
                 continue
@@ -163,6 +169,9 @@ class VGG19Features(nn.Module):
                     raise ValueError(
                         f"{key!r} has shape {tuple(src.shape)}, expected {tuple(dst.shape)}"
                     )
+                if dst.is_meta:
+                    setattr(layer, part, nn.Parameter(src.to(dst.dtype), requires_grad=False))
+                    continue
                 with torch.no_grad():
                     dst.copy_(src.to(dst.dtype))
 
