@@ -132,11 +132,24 @@ class _Objective:
             return self.model(image, layers)
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        feats = self._features(image, self.layers)
-        terms = {"content": self.content_loss(feats[self.s.content_layer])}
+        # Each term is taken as soon as its layer is reached, so that backward differentiates
+        # it just before that layer: holding every layer's cost gradient from the start of
+        # backward cost ~180 MB more at 512 px. The terms run outside autocast, in fp32.
+        values: dict[str, torch.Tensor] = {}
+        layers = self.model.iter_features(image, self.layers)
+        while True:
+            with torch.autocast(image.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
+                layer, a = next(layers, (None, None))
+            if layer is None:
+                break
+            if layer == self.s.content_layer:
+                values["content"] = self.content_loss(a)
+            if layer in self.style_losses:
+                values[layer] = self.style_losses[layer](a)
+        terms = {"content": values["content"]}
         style = image.new_zeros((), dtype=torch.float32)
-        for layer, loss in self.style_losses.items():
-            value = loss(feats[layer])
+        for layer in self.style_losses:
+            value = values[layer]
             terms[f"style:{layer}"] = value
             style = style + self.layer_weights[layer] * value
         terms["style"] = style

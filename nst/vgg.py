@@ -8,7 +8,7 @@ the requested activations, stopping after the deepest one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -126,9 +126,12 @@ class VGG19Features(nn.Module):
         self.register_buffer("shift", mean.view(1, 3, 1, 1), persistent=False)
 
         self.layers = nn.ModuleDict()
+        # With weights given, the convs are made on the meta device (no memory, no random
+        # init) and then take the given tensors themselves, without a copy.
+        conv_device = "meta" if state_dict is not None else None
         for name, kind, in_ch, out_ch in _TABLE:
             if kind == "conv":
-                layer: nn.Module = nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1)
+                layer: nn.Module = nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1, device=conv_device)
             elif kind == "relu":
                 # Never in place: conv outputs may be requested alongside their ReLUs.
                 layer = nn.ReLU(inplace=False)
@@ -149,7 +152,10 @@ class VGG19Features(nn.Module):
         return next(reversed(self.layers.keys()))
 
     def load_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
-        """Copy conv weights in, checking names and shapes; extra deeper layers are ignored."""
+        """Copy conv weights in, checking names and shapes; extra deeper layers are ignored.
+
+        Parameters still on the meta device take the given tensors (as float32) instead.
+        """
         for name, layer in self.layers.items():
             if not isinstance(layer, nn.Conv2d):
                 continue
@@ -163,6 +169,9 @@ class VGG19Features(nn.Module):
                     raise ValueError(
                         f"{key!r} has shape {tuple(src.shape)}, expected {tuple(dst.shape)}"
                     )
+                if dst.is_meta:
+                    setattr(layer, part, nn.Parameter(src.to(dst.dtype), requires_grad=False))
+                    continue
                 with torch.no_grad():
                     dst.copy_(src.to(dst.dtype))
 
@@ -205,19 +214,28 @@ class VGG19Features(nn.Module):
         Returns:
             ``{name: activation}`` for each requested name.
         """
+        return dict(self.iter_features(image, layers))
+
+    def iter_features(self, image: torch.Tensor, layers: Sequence[str]) -> Iterator[tuple[str, torch.Tensor]]:
+        """Like :meth:`forward`, but yields ``(name, activation)`` as soon as each is computed.
+
+        A cost taken on an activation before the pass goes deeper is, in autograd's
+        backward order, differentiated just before that layer, not first: its gradient is
+        not held in memory while the deeper layers' backward runs.
+        """
         wanted = set(check_layer_names(layers))
         missing = wanted - set(self.layers.keys())
         if missing:
             raise ValueError(f"this network ends at {self.last_layer}; cannot reach {sorted(missing)}")
-        out: dict[str, torch.Tensor] = {}
+        found = 0
         x = self.preprocess(image)
         for name, layer in self.layers.items():
             x = layer(x)
             if name in wanted:
-                out[name] = x
-                if len(out) == len(wanted):
+                yield name, x
+                found += 1
+                if found == len(wanted):
                     break
-        return out
 
 
 def deepest(names: Iterable[str]) -> str:
