@@ -55,8 +55,13 @@ def _set_number(page, elem_id: str, value: int) -> None:
 
     box = page.locator(f"#{elem_id} input[type=number]")
     expect(box).to_be_editable()
-    box.fill(str(value))
-    box.press("Enter")
+    # On a loaded machine the page may still be rendering the control and reset it: retry.
+    for _ in range(4):
+        box.fill(str(value))
+        box.press("Enter")
+        page.wait_for_timeout(300)
+        if box.input_value() == str(value):
+            break
     expect(box).to_have_value(str(value))
 
 
