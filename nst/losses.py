@@ -20,24 +20,59 @@ __all__ = [
 
 
 def gram_matrix(a: torch.Tensor) -> torch.Tensor:
-    """Gram matrix ``G_kk' = Σ_ij a_ijk · a_ijk'`` of ``(N, C, H, W)`` activations, ``(N, C, C)``."""
-    return _Gram.apply(a.float().flatten(2))
+    """Gram matrix ``G_kk' = Σ_ij a_ijk · a_ijk'`` of ``(N, C, H, W)`` activations, ``(N, C, C)``.
+
+    Always float32. Low-precision (bf16/fp16) activations are multiplied in their own
+    precision, at the bf16 matmul rate (4× faster than casting to fp32 here), over blocks
+    of 1024 positions whose partial Gram matrices are summed in fp32: the sum over H·W
+    (200k terms for relu1_1 at 512 px) accumulates in fp32 throughout, and only each
+    block's result is rounded (2⁻⁹ relative, averaging out over the blocks).
+    """
+    return _Gram.apply(a)
+
+
+# Positions per block in low precision: measured fastest on a 2-core CPU (one batched
+# matmul over the blocks), and the smallest rounding error of the sizes tried.
+_GRAM_BLOCK = 1024
 
 
 class _Gram(torch.autograd.Function):
-    """``F Fᵀ`` with a one-matmul backward, ``(dG + dGᵀ) F``. Autograd's own ``F @ Fᵀ``
-    makes one gradient per operand and then their sum: three activation-sized tensors
-    at once (150 MB for relu1_1 at 512 px) where this makes one."""
+    """``F Fᵀ`` with a one-matmul backward, ``(dG + dGᵀ) F``, in ``a``'s memory format.
+
+    Autograd's own ``F @ Fᵀ`` on ``a.float()`` makes one gradient per operand, then their
+    sum, then a cast back: four activation-sized tensors (150 MB for relu1_1 at 512 px)
+    where this makes one, already in the activation's dtype and layout, so that adding it
+    to the gradient from the deeper layers is a plain vectorised add.
+    """
 
     @staticmethod
-    def forward(ctx, f: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(f)
-        return f @ f.transpose(1, 2)
+    def forward(ctx, a: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(a)
+        n, c = a.shape[:2]
+        ft = a.flatten(2).transpose(1, 2)  # (N, H·W, C): a view in either memory format
+        if a.dtype == torch.float32:
+            return ft.transpose(1, 2) @ ft
+        # One batched matmul over blocks of positions, each block's Gram summed in fp32.
+        ft = ft.contiguous()  # free for channels-last activations
+        k = ft.shape[1] // _GRAM_BLOCK
+        g = a.new_zeros(n, c, c, dtype=torch.float32)
+        if k:
+            blocks = ft[:, : k * _GRAM_BLOCK].reshape(n * k, _GRAM_BLOCK, c)
+            g += (blocks.transpose(1, 2) @ blocks).view(n, k, c, c).sum(1, dtype=torch.float32)
+        if k * _GRAM_BLOCK < ft.shape[1]:
+            rest = ft[:, k * _GRAM_BLOCK:]
+            g += (rest.transpose(1, 2) @ rest).float()
+        return g
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (f,) = ctx.saved_tensors
-        return (grad + grad.transpose(1, 2)) @ f
+        (a,) = ctx.saved_tensors
+        sym = (grad + grad.transpose(1, 2)).to(a.dtype)
+        n, c, h, w = a.shape
+        if a.is_contiguous(memory_format=torch.channels_last) and not a.is_contiguous():
+            # (N, H·W, C) rows: the gradient comes out channels-last, like ``a``.
+            return (a.flatten(2).transpose(1, 2) @ sym).transpose(1, 2).view(n, c, h, w)
+        return (sym @ a.flatten(2)).view(n, c, h, w)
 
 
 class ContentLoss(nn.Module):

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from nst.losses import ContentLoss, GramStyleLoss, gram_matrix, tv_loss
@@ -50,6 +51,28 @@ def test_losses_accumulate_in_float32_from_bfloat16_activations():
     a = torch.rand(1, 8, 4, 4).bfloat16()
     assert gram_matrix(a).dtype == torch.float32
     assert ContentLoss(a)(a).dtype == torch.float32
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_gram_matrix_and_its_gradient_in_every_dtype_and_layout(dtype, layout):
+    # 2·1030 positions: two low-precision blocks of 1024, then a partial one.
+    torch.manual_seed(0)
+    a64 = torch.rand(1, 16, 2, 1030, dtype=torch.float64)
+    a = a64.to(dtype).contiguous(memory_format=layout).requires_grad_(True)
+    ref = a.detach().double().requires_grad_(True)
+    want = ref.flatten(2) @ ref.flatten(2).transpose(1, 2)
+    got = gram_matrix(a)
+    assert got.dtype == torch.float32
+    # bf16: each block's Gram is rounded once (2⁻⁹), the blocks summed in fp32.
+    rtol = 1e-5 if dtype == torch.float32 else 5e-3
+    assert torch.allclose(got.double(), want, rtol=rtol)
+    weight = torch.rand(1, 16, 16, dtype=torch.float64)
+    (got.double() * weight).sum().backward()
+    (want * weight).sum().backward()
+    assert a.grad.dtype == dtype and a.grad.shape == a.shape
+    assert a.grad.is_contiguous(memory_format=layout)
+    assert torch.allclose(a.grad.double(), ref.grad, rtol=1e-4 if dtype == torch.float32 else 2e-2)
 
 
 def test_tv_loss_is_zero_on_flat_images_and_positive_on_noise():
