@@ -38,6 +38,7 @@ import torch
 from PIL import Image
 
 import nst
+from nst.device import autocast_dtype, seconds_per_megapixel_step
 from nst.images import MAX_INPUT_PIXELS
 from nst.schedule import estimate_seconds, plan_scales
 
@@ -248,8 +249,11 @@ def _error(exc: Exception) -> gr.Error:
     return gr.Error(html.escape(str(exc), quote=False), print_exception=False)
 
 
-def _estimate(s: nst.Settings, device_type: str, aspect: float = 0.75) -> float:
-    return estimate_seconds(s.size, s.steps, device_type, multiscale=s.multiscale, aspect=aspect)
+def _estimate(s: nst.Settings, device: torch.device, aspect: float = 0.75) -> float:
+    # On ZeroGPU this process has no GPU: for "cuda", take bf16 without asking CUDA.
+    amp = torch.bfloat16 if device.type == "cuda" else autocast_dtype(s.precision, device)
+    rate = seconds_per_megapixel_step(device, amp)
+    return estimate_seconds(s.size, s.steps, rate, multiscale=s.multiscale, aspect=aspect)
 
 
 def _aspect(path: str | None) -> float:
@@ -278,7 +282,7 @@ def estimate_text(content: str | None, steps: Any, size: Any) -> str:
         s = nst.DEFAULT.replace(steps=steps, size=size)
     except nst.SettingsError as exc:
         return html.escape(f"⚠️ {exc}", quote=False)
-    secs = _estimate(s, DEVICE.type, _aspect(content))
+    secs = _estimate(s, DEVICE, _aspect(content))
     return f"Estimated time: about {_duration(secs)} ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})."
 
 
@@ -367,7 +371,7 @@ def _load(path: str | None, what: str) -> Image.Image:
 def _gpu_seconds(content: Image.Image, styles: list[Image.Image], s: nst.Settings) -> int:
     """ZeroGPU reservation for one run: the GPU estimate with a margin, capped."""
     aspect = min(content.size) / max(content.size)
-    return int(min(MAX_GPU_SECONDS, 15 + 3 * _estimate(s, "cuda", aspect)))
+    return int(min(MAX_GPU_SECONDS, 15 + 3 * _estimate(s, torch.device("cuda"), aspect)))
 
 
 @spaces.GPU(duration=_gpu_seconds)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import threading
@@ -129,18 +130,23 @@ def matmul_peak(dtype: torch.dtype) -> float:
     return 2 * 3072 * 4608 * 512 / best
 
 
-def step_time(width: int, height: int, amp: torch.dtype | None) -> float:
-    """Median seconds of one forward+backward step at the given size, as nst runs it."""
-    model = nst.load_model().truncated("relu5_1")
-    x = torch.rand(1, 3, height, width, requires_grad=True)
+def step_time(content: Path, style: Path, size: int, amp: torch.dtype | None, repeats: int = 7) -> tuple[float, tuple[int, int]]:
+    """Median seconds of one full-size step of nst's own objective (forward to relu5_1,
+    the content and Gram costs, backward to the pixels), and the image's (width, height)."""
+    from nst.pipeline import _Objective
+
+    s = nst.Settings(size=size)
+    c = to_tensor(resize_to_long_side(nst.load_image(content), size))
+    st = to_tensor(resize_to_pixels(nst.load_image(style), c.shape[-1] * c.shape[-2]))
+    objective = _Objective(nst.load_model().truncated("relu5_1"), s, c, [st], [1.0], amp, torch.Generator())
+    x = c.clone().requires_grad_(True)
     times = []
-    for _ in range(4):
+    for _ in range(repeats + 1):
+        x.grad = None
         t = time.perf_counter()
-        with torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
-            feats = model(x, ["relu4_2", *STYLE_LAYERS])
-        sum(f.float().pow(2).mean() for f in feats.values()).backward()
+        objective(x)[0].backward()
         times.append(time.perf_counter() - t)
-    return sorted(times[1:])[1]
+    return statistics.median(times[1:]), (c.shape[-1], c.shape[-2])
 
 
 def side_by_side(left: Path, right: Path, labels: tuple[str, str], out: Path) -> None:
@@ -203,11 +209,10 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
-    w = args.size
-    h = resize_to_long_side(nst.load_image(IMAGES / "tubingen.jpg"), w).height
-    amp = nst.pipeline.autocast_dtype("auto", torch.device("cpu"))
+    amp = nst.device.autocast_dtype("auto", torch.device("cpu"))
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
-    t_step = step_time(w, h, amp)
+    first = args.pairs[0].split(":")
+    t_step, (w, h) = step_time(IMAGES / f"{first[0]}.jpg", IMAGES / f"{first[1]}.jpg", args.size, amp)
     flops = flops_per_step(w, h)
     used = "bf16" if amp is not None else "fp32"
     compute = {

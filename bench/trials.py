@@ -1,7 +1,11 @@
-"""Trials of speed-ups and of iterate averaging, kept or dropped on these figures.
+"""Trials of speed-ups, of the defaults and of iterate averaging, kept or dropped on these figures.
 
     python bench/trials.py step      # one full-size step: eager, channels_last, torch.compile
     python bench/trials.py ema       # iterate averaging (EMA) against the last iterate, same run
+    python bench/trials.py defaults  # each default (coarse to fine, L-BFGS, bf16, max pooling)
+                                     # against its alternative, at equal time
+    python bench/trials.py schedule  # how the steps are spread over the scales, at equal time
+    python bench/trials.py range     # pixels clamped to [0, 1] after each step, or not
     python bench/trials.py timing    # seconds per step against pixels, for nst.schedule's estimate
 
 Each writes bench/results/trials-<name>.json and prints it. ``ema`` runs nst with a time
@@ -30,8 +34,10 @@ sys.path.insert(0, str(HERE))
 
 import nst  # noqa: E402
 from bench import IMAGES, Judge, flops_per_step, machine  # noqa: E402
+from nst.device import autocast_dtype, seconds_per_megapixel_step  # noqa: E402
 from nst.images import resize_to_long_side, to_tensor  # noqa: E402
 from nst.pipeline import _Objective  # noqa: E402
+from nst.schedule import estimate_seconds  # noqa: E402
 
 OUT = HERE / "results"
 
@@ -61,7 +67,7 @@ def trial_step(size: int, repeats: int) -> dict:
     objective, content = _objective(size)
     h, w = content.shape[-2:]
     out: dict = {"size": [w, h], "gflop_per_step": flops_per_step(w, h) / 1e9,
-                 "auto_precision": str(nst.pipeline.autocast_dtype("auto", torch.device("cpu")))}
+                 "auto_precision": str(nst.device.autocast_dtype("auto", torch.device("cpu")))}
     x = content.clone().requires_grad_(True)
     step = lambda im: objective(im)[0]  # noqa: E731
     for precision, amp in (("fp32", None), ("bf16", torch.bfloat16)):
@@ -78,7 +84,7 @@ def trial_step(size: int, repeats: int) -> dict:
     import os
     import tempfile
 
-    objective.autocast = nst.pipeline.autocast_dtype("auto", torch.device("cpu"))
+    objective.autocast = nst.device.autocast_dtype("auto", torch.device("cpu"))
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-")
     compiled = torch.compile(step)
     t = time.perf_counter()
@@ -127,26 +133,123 @@ def trial_ema(size: int, seconds: float, decays: list[float], optimizers: list[s
     return results
 
 
-def trial_timing(sizes: list[int], steps: int) -> dict:
-    """Seconds per step at several sizes (single scale), fitted as a + b·megapixels."""
+VARIANTS = {
+    "defaults": {},
+    "single scale": {"multiscale": False},
+    "adam": {"optimizer": "adam"},
+    "fp32": {"precision": "fp32"},
+    "avg pooling": {"pooling": "avg"},
+}
+
+
+def trial_defaults(size: int, seconds: float, names: list[str]) -> dict:
+    """Each default against its alternative, at equal time (the same time limit)."""
+    content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
+    judge = Judge(content, style, size)
+    rows = []
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        steps = {"n": 0}
+        t0 = time.perf_counter()
+        for ev in nst.stylize(content, style, size=size, steps=2000, time_limit=seconds, preview_every=0,
+                              **VARIANTS[name]):
+            steps["n"] = ev.step
+            result = ev.image
+        path = OUT / f"trial-defaults-{name.replace(' ', '-')}.png"
+        result.save(path)
+        rows.append({"variant": name, "changes": VARIANTS[name], "steps": steps["n"],
+                     "wall_s": time.perf_counter() - t0, **judge(path)})
+        print(rows[-1], flush=True)
+    return {"size": size, "time_limit_s": seconds, "rows": rows}
+
+
+def trial_range(size: int, steps: int) -> dict:
+    """The box constraint (pixels clamped to [0, 1] after each step) on and off."""
+    content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
+    judge = Judge(content, style, size)
+    rows = []
+    OUT.mkdir(parents=True, exist_ok=True)
+    seen: dict = {}
+    to_pil = nst.pipeline.im.to_pil
+
+    def spy(x: torch.Tensor) -> Image.Image:  # the result before it is clipped to 8 bits
+        seen["outside"] = float(((x < -0.02) | (x > 1.02)).float().mean())
+        return to_pil(x)
+
+    nst.pipeline.im.to_pil = spy
+    try:
+        for box in (True, False):
+            nst.pipeline.BOX_CONSTRAINT = box
+            t0 = time.perf_counter()
+            result = nst.stylize_image(content, style, size=size, steps=steps)
+            path = OUT / f"trial-range-{'clamped' if box else 'free'}.png"
+            result.save(path)
+            rows.append({"box_constraint": box, "wall_s": time.perf_counter() - t0,
+                         "pixels_outside": seen["outside"], **judge(path)})
+            print(rows[-1], flush=True)
+    finally:
+        nst.pipeline.BOX_CONSTRAINT = True
+        nst.pipeline.im.to_pil = to_pil
+    return {"size": size, "steps": steps, "rows": rows}
+
+
+def trial_schedule(sizes: list[int], seconds: list[float], decays: list[float]) -> dict:
+    """Coarse-to-fine schedules at equal time: each finer scale gets ``decay`` times the
+    previous one's steps (½: equal time per scale; 1: equal steps, as crowsonkb's)."""
+    import functools
+
     content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
     rows = []
+    OUT.mkdir(parents=True, exist_ok=True)
+    plan = nst.pipeline.plan_scales
+    try:
+        for size, limit in zip(sizes, seconds):
+            judge = Judge(content, style, size)
+            for decay in decays:
+                nst.pipeline.plan_scales = functools.partial(plan, decay=decay)
+                t0 = time.perf_counter()
+                for ev in nst.stylize(content, style, size=size, steps=5000, time_limit=limit, preview_every=0):
+                    pass
+                path = OUT / f"trial-schedule-{size}-{decay}.png"
+                ev.image.save(path)
+                rows.append({"size": size, "decay": decay, "steps": ev.step, "wall_s": time.perf_counter() - t0,
+                             **judge(path)})
+                print(rows[-1], flush=True)
+    finally:
+        nst.pipeline.plan_scales = plan
+    return {"time_limits_s": seconds, "rows": rows}
+
+
+def trial_timing(sizes: list[int], steps: int, runs: list[tuple[int, int]]) -> dict:
+    """Seconds per step at several sizes (single scale), fitted as a + b·megapixels; then
+    whole default runs (coarse to fine) against the estimate the app shows before them."""
+    content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
+    device = torch.device("cpu")
+    rate = seconds_per_megapixel_step(device, autocast_dtype("auto", device))
+    rows = []
     for size in sizes:
-        t0 = time.perf_counter()
         times, prev = [], None
         for ev in nst.stylize(content, style, size=size, steps=steps, multiscale=False, preview_every=0):
             if prev is not None and not ev.done:
                 times.append(ev.elapsed - prev)
             prev = ev.elapsed
             w, h = ev.size
-        wall = time.perf_counter() - t0
-        rows.append({"size": size, "megapixels": w * h / 1e6, "step_s": statistics.median(times),
-                     "run_s": wall, "first_step_s": None})
+        rows.append({"size": size, "megapixels": w * h / 1e6, "step_s": statistics.median(times)})
         print(rows[-1], flush=True)
     mp = np.array([r["megapixels"] for r in rows])
-    t = np.array([r["step_s"] for r in rows])
-    b, a = np.polyfit(mp, t, 1)
-    return {"steps": steps, "rows": rows, "fit": {"seconds_per_step": a, "seconds_per_megapixel_step": b}}
+    b, a = np.polyfit(mp, np.array([r["step_s"] for r in rows]), 1)
+    whole = []
+    nst.load_model()  # as in the app, the weights are loaded before the run
+    for size, n in runs:
+        t0 = time.perf_counter()
+        result = nst.stylize_image(content, style, size=size, steps=n)
+        wall = time.perf_counter() - t0
+        aspect = min(result.size) / max(result.size)
+        whole.append({"size": size, "steps": n, "wall_s": wall,
+                      "estimate_s": estimate_seconds(size, n, rate, aspect=aspect)})
+        print(whole[-1], flush=True)
+    return {"steps": steps, "rows": rows, "runs": whole, "probe_seconds_per_megapixel_step": rate,
+            "fit": {"seconds_per_step": a, "seconds_per_megapixel_step": b}}
 
 
 def main() -> None:
@@ -160,17 +263,36 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--decays", type=float, nargs="+", default=[0.5, 0.8, 0.9, 0.95])
     p.add_argument("--optimizers", nargs="+", default=["lbfgs", "adam"])
+    p = sub.add_parser("defaults")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--seconds", type=float, default=48)
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p = sub.add_parser("schedule")
+    p.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
+    p.add_argument("--seconds", type=float, nargs="+", default=[48, 96])
+    p.add_argument("--decays", type=float, nargs="+", default=[0.5, 0.71, 1.0])
+    p = sub.add_parser("range")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--steps", type=int, default=150)
     p = sub.add_parser("timing")
     p.add_argument("--sizes", type=int, nargs="+", default=[128, 192, 256, 384, 512, 768])
     p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--runs", nargs="+", default=["256:100", "512:100", "512:300"],
+                   help="SIZE:STEPS of whole default runs to time against the estimate")
     args = parser.parse_args()
     torch.manual_seed(0)
     if args.trial == "step":
         res = trial_step(args.size, args.repeats)
     elif args.trial == "ema":
         res = trial_ema(args.size, args.seconds, args.decays, args.optimizers)
+    elif args.trial == "schedule":
+        res = trial_schedule(args.sizes, args.seconds, args.decays)
+    elif args.trial == "range":
+        res = trial_range(args.size, args.steps)
+    elif args.trial == "defaults":
+        res = trial_defaults(args.size, args.seconds, args.variants)
     else:
-        res = trial_timing(args.sizes, args.steps)
+        res = trial_timing(args.sizes, args.steps, [tuple(map(int, r.split(":"))) for r in args.runs])
     res = {"machine": machine(), "torch": torch.__version__, **res}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"trials-{args.trial}.json").write_text(json.dumps(res, indent=1))

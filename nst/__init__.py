@@ -7,7 +7,8 @@
 """
 
 from .images import ImageError, load_image
-from .pipeline import Progress, resolve_device, stylize, stylize_image
+from .device import resolve_device
+from .pipeline import Progress, stylize, stylize_image
 from .recipe import RecipeError, read_recipe, save_png
 from .settings import DEFAULT, LIMITS, Settings, SettingsError
 from .vgg import LAYER_NAMES, VGG19Features

@@ -6,7 +6,6 @@ the app and Python callers all consume. :func:`stylize_image` runs it to the end
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from collections.abc import Iterator
@@ -19,13 +18,20 @@ from PIL import Image
 from . import color
 from . import images as im
 from .losses import ContentLoss, GramStyleLoss, SlicedWassersteinStyleLoss, tv_loss
+from .device import autocast_dtype, resolve_device, seconds_per_megapixel_step
 from .recipe import RECIPE_KEY, make_recipe
-from .schedule import SECONDS_PER_MEGAPIXEL_STEP, Scale, megapixels, plan_scales
+from .schedule import Scale, megapixels, plan_scales
 from .settings import DEFAULT, LIMITS, Settings, SettingsError
 from .vgg import VGG19Features, deepest, min_input_size
 from .weights import load_model
 
-__all__ = ["Progress", "stylize", "stylize_image", "resolve_device"]
+__all__ = ["Progress", "stylize", "stylize_image"]
+
+# The box constraint 0 ≤ pixel ≤ 1, by projection after each step. Without it L-BFGS
+# leaves ~2% of the pixels outside [0, 1] for good, which show clipped, as bright
+# speckles; with it the style distance halves for 3% more content distance
+# (`python bench/trials.py range` turns it off to compare).
+BOX_CONSTRAINT = True
 
 
 @dataclass
@@ -53,30 +59,6 @@ class Progress:
     done: bool = False
     settings: Settings = field(default=DEFAULT, repr=False)
     scale: tuple[int, int] = (1, 1)
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then MPS, then the CPU; other names are checked to exist."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise SettingsError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SettingsError("device cuda was asked for, but no CUDA GPU is available")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise SettingsError(f"device {name} does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise SettingsError("device mps was asked for, but MPS is not available")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise SettingsError(f"unsupported device {name!r}; use auto, cpu, cuda or mps")
-    return device
 
 
 def _check(settings: Settings | None, overrides: dict[str, Any]) -> tuple[Settings, torch.device]:
@@ -187,40 +169,6 @@ def _make_optimizer(s: Settings, image: torch.Tensor) -> torch.optim.Optimizer:
     return torch.optim.Adam([image], lr=s.learning_rate or 0.02, betas=(0.9, 0.99))
 
 
-@functools.lru_cache(maxsize=None)
-def _cpu_bf16_is_faster() -> bool:
-    """Time one VGG-sized conv step in both precisions; bf16 only pays on CPUs with native
-    bf16 (AMX, AVX512-BF16). Without it oneDNN emulates bf16 and runs ~4× slower than fp32."""
-    conv = torch.nn.Conv2d(128, 128, 3, padding=1).requires_grad_(False)
-    x = torch.rand(1, 128, 48, 64, requires_grad=True)
-
-    def timed(dtype: torch.dtype | None) -> float:
-        best = float("inf")
-        for _ in range(3):
-            t = time.perf_counter()
-            with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
-                y = conv(x)
-            y.float().sum().backward()
-            best = min(best, time.perf_counter() - t)
-        return best
-
-    timed(None), timed(torch.bfloat16)  # warm-up: oneDNN builds its kernels on first use
-    return timed(torch.bfloat16) < 0.8 * timed(None)
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for the network (None: plain fp32). Losses always stay fp32."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    if device.type == "cpu":
-        return torch.bfloat16 if _cpu_bf16_is_faster() else None
-    return None
-
-
 def _styles(style: im.ImageInput | list[im.ImageInput]) -> list[im.ImageInput]:
     if isinstance(style, (list, tuple)):
         if not style:
@@ -304,7 +252,7 @@ def stylize(
     gen = torch.Generator(device="cpu").manual_seed(s.seed)
     total = sum(sc.steps for sc in scales)
     deadline = None if s.time_limit is None else t0 + s.time_limit
-    rate = SECONDS_PER_MEGAPIXEL_STEP.get(device.type, 5.0)  # s per megapixel-step, refined live
+    rate = seconds_per_megapixel_step(device, amp)  # refined live from each step
 
     # 3. Optimise, scale by scale.
     image: torch.Tensor | None = None
@@ -338,9 +286,9 @@ def stylize(
             for _ in range(steps_here):
                 t_step = time.perf_counter()
                 optimizer.step(closure)
-                if s.optimizer == "adam":
+                if BOX_CONSTRAINT:
                     with torch.no_grad():
-                        image.clamp_(0, 1)  # box constraint; L-BFGS would lose its curvature
+                        image.clamp_(0, 1)
                 step += 1
                 dt = time.perf_counter() - t_step
                 rate = dt / (pixels / 1e6)

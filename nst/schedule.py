@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Scale", "plan_scales", "estimate_seconds", "SECONDS_PER_MEGAPIXEL_STEP"]
+__all__ = ["Scale", "plan_scales", "estimate_seconds"]
 
-# Seconds for one forward+backward step through VGG19 to relu5_1 per megapixel, measured
-# (bench/bench.py) on: 2-core x86 CPU (fp32, faster than its emulated bf16) and an H100 (bf16 autocast).
-SECONDS_PER_MEGAPIXEL_STEP = {"cpu": 6.4, "cuda": 0.012, "mps": 0.5}
-# Fixed cost of a run: targets, first-step overheads, image encoding.
-_OVERHEAD_SECONDS = {"cpu": 1.5, "cuda": 1.0, "mps": 2.0}
+# Each finer scale gets this fraction of the previous one's steps. ½: every scale costs
+# about the same time, as the pixels double from one to the next.
+STEP_DECAY = 0.5
+# Fixed cost of a run: loading the images, encoding the result.
+_OVERHEAD_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,9 @@ class Scale:
     steps: int
 
 
-def plan_scales(size: int, steps: int, *, multiscale: bool = True, start: int = 192) -> list[Scale]:
+def plan_scales(
+    size: int, steps: int, *, multiscale: bool = True, start: int = 192, decay: float = STEP_DECAY
+) -> list[Scale]:
     """Spread ``steps`` over sizes growing by about √2 from ``start`` up to ``size``.
 
     Coarse scales are cheap and settle the large structures of the style, so they get
@@ -47,7 +49,7 @@ def plan_scales(size: int, steps: int, *, multiscale: bool = True, start: int = 
     n = 1 + math.ceil(math.log(size / start, math.sqrt(2)) - 0.25)
     sizes = [round(size / math.sqrt(2) ** (n - 1 - i)) for i in range(n)]
     # Weights halve with each finer scale: 8:4:2:1 ... of the steps, at least 2 each.
-    weights = [2.0 ** (n - 1 - i) for i in range(n)]
+    weights = [decay ** (i - n + 1) for i in range(n)]
     raw = [steps * w / sum(weights) for w in weights]
     counts = [max(2, int(r)) for r in raw]
     counts[0] += steps - sum(counts)  # rounding goes to the cheapest scale
@@ -62,17 +64,18 @@ def megapixels(size: int, aspect: float = 0.75) -> float:
 
 
 def estimate_seconds(
-    size: int, steps: int, device_type: str = "cpu", *, multiscale: bool = True, aspect: float = 0.75
+    size: int, steps: int, rate: float, *, multiscale: bool = True, aspect: float = 0.75
 ) -> float:
-    """Rough wall time of a run, for progress ETAs and GPU reservations.
+    """Expected wall time of a run, for the app's estimate and ZeroGPU reservations.
 
     Args:
         size: long side of the output.
         steps: total steps.
-        device_type: ``"cpu"``, ``"cuda"`` or ``"mps"``.
+        rate: seconds per step per megapixel (:func:`nst.device.seconds_per_megapixel_step`).
         multiscale: whether the run is coarse-to-fine.
         aspect: short side / long side of the image.
     """
-    k = SECONDS_PER_MEGAPIXEL_STEP.get(device_type, SECONDS_PER_MEGAPIXEL_STEP["cpu"])
-    work = sum(megapixels(sc.size, aspect) * sc.steps for sc in plan_scales(size, steps, multiscale=multiscale))
-    return _OVERHEAD_SECONDS.get(device_type, 2.0) + k * work
+    # Each scale also computes its targets: a forward pass of the content and of the
+    # style image, about one step's work.
+    work = sum(megapixels(sc.size, aspect) * (sc.steps + 1) for sc in plan_scales(size, steps, multiscale=multiscale))
+    return _OVERHEAD_SECONDS + rate * work

@@ -19,6 +19,6 @@ def test_scales_grow_by_about_sqrt2_and_spend_exactly_the_steps(size, steps):
         assert a.steps >= b.steps  # finer scales get fewer steps
 
 
-def test_estimates_grow_with_size_and_steps():
-    assert estimate_seconds(512, 300) > estimate_seconds(256, 300) > estimate_seconds(256, 100)
-    assert estimate_seconds(512, 300, "cuda") < estimate_seconds(512, 300, "cpu")
+def test_estimates_grow_with_size_steps_and_rate():
+    assert estimate_seconds(512, 300, 4.0) > estimate_seconds(256, 300, 4.0) > estimate_seconds(256, 100, 4.0)
+    assert estimate_seconds(512, 300, 0.012) < estimate_seconds(512, 300, 4.0)

@@ -64,3 +64,15 @@ def test_min_input_size_and_deepest():
     assert min_input_size(["relu1_1"]) == 2
     assert min_input_size(["relu5_1"]) == 32
     assert deepest(["relu1_1", "relu4_2", "relu3_1"]) == "relu4_2"
+
+
+def test_channels_last_weights_give_the_same_features_in_channels_last():
+    torch.manual_seed(0)
+    net = VGG19Features(last_layer="relu3_1")
+    x = torch.rand(1, 3, 40, 56)
+    want = net(x, ["relu1_1", "relu3_1"])
+    net.to(memory_format=torch.channels_last)
+    got = net(x, ["relu1_1", "relu3_1"])
+    for name in want:
+        assert got[name].is_contiguous(memory_format=torch.channels_last)
+        assert torch.allclose(got[name], want[name], rtol=1e-4, atol=1e-4)

@@ -145,3 +145,11 @@ def test_pickled_code_is_never_run(tmp_path):
 def test_missing_file():
     with pytest.raises(WeightsError, match="does not exist"):
         load_weights("/nonexistent/vgg.pth")
+
+
+def test_the_cpu_model_is_built_channels_last():
+    from nst.weights import load_model
+
+    model = load_model("embedded", "max", "cpu")
+    assert model.layers["conv1_1"].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not model.layers["conv1_1"].weight.is_contiguous()

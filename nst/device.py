@@ -1,0 +1,98 @@
+"""The machine a run uses: its device, its network precision, and how fast it steps.
+
+The CPU's speed is measured once per process with one VGG-sized convolution (about
+50 ms), in each precision: that decides whether bf16 pays (only with native bf16, AMX or
+AVX512-BF16) and gives the estimate of a run's time before it starts.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import torch
+
+from .settings import SettingsError
+
+__all__ = ["resolve_device", "autocast_dtype", "seconds_per_megapixel_step"]
+
+# VGG19 to conv5_1, forward plus backward to the input, per megapixel of image.
+GFLOP_PER_MEGAPIXEL_STEP = 1444.6
+# A whole step (the costs, the Gram matrices, ReLU, pooling, L-BFGS) against the probe
+# convolution alone, per GFLOP, measured with bench/trials.py timing on a 2-core CPU.
+_STEP_OVER_PROBE = {torch.float32: 1.15, torch.bfloat16: 0.9}
+# Where no probe runs: seconds per megapixel-step, bf16 autocast on an H100; MPS a guess.
+_SECONDS_PER_MEGAPIXEL_STEP = {"cuda": 0.012, "mps": 0.5}
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then MPS, then the CPU; other names are checked to exist."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise SettingsError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SettingsError("device cuda was asked for, but no CUDA GPU is available")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise SettingsError(f"device {name} does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise SettingsError("device mps was asked for, but MPS is not available")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise SettingsError(f"unsupported device {name!r}; use auto, cpu, cuda or mps")
+    return device
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_seconds_per_gflop(dtype: torch.dtype | None) -> float:
+    """Seconds per GFLOP of a 128-channel 3×3 convolution at 96×128 (as relu3 sees at
+    512 px), forward and backward to its input, channels-last, as the network runs."""
+    conv = torch.nn.Conv2d(128, 128, 3, padding=1).requires_grad_(False).to(memory_format=torch.channels_last)
+    x = torch.rand(1, 128, 96, 128).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    gflop = 2 * 2 * 96 * 128 * 128 * 128 * 9 / 1e9
+
+    def timed() -> float:
+        t = time.perf_counter()
+        with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+            y = conv(x)
+        y.float().sum().backward()
+        return time.perf_counter() - t
+
+    timed(), timed()  # warm-up: oneDNN builds its kernels on first use
+    return min(timed() for _ in range(3)) / gflop
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for the network (None: plain fp32). Losses always stay fp32.
+
+    ``auto`` takes bf16 on CUDA GPUs that support it, and on CPUs where it measures at
+    least 1.25× faster than fp32: with native bf16 it is ~1.7× faster; without, oneDNN
+    emulates it and it runs ~4× slower.
+    """
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if device.type == "cpu":
+        faster = _cpu_seconds_per_gflop(torch.bfloat16) < 0.8 * _cpu_seconds_per_gflop(None)
+        return torch.bfloat16 if faster else None
+    return None
+
+
+def seconds_per_megapixel_step(device: torch.device, amp: torch.dtype | None) -> float:
+    """Expected seconds of one step per megapixel of image, on ``device`` in ``amp``.
+
+    Measured on the CPU (once per process); a constant for GPUs.
+    """
+    if device.type == "cpu":
+        factor = _STEP_OVER_PROBE.get(amp or torch.float32, 1.0)
+        return _cpu_seconds_per_gflop(amp) * GFLOP_PER_MEGAPIXEL_STEP * factor
+    return _SECONDS_PER_MEGAPIXEL_STEP.get(device.type, 0.5)
