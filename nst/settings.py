@@ -51,7 +51,7 @@ def _opt(default: Any, help: str, choices: tuple | None = None, **meta: Any) -> 
 class Settings:
     """The settings of one style-transfer run. Every field has a working default."""
 
-    steps: int = _opt(300, "optimisation steps (one forward and backward pass each)")
+    steps: int = _opt(200, "optimisation steps (one forward and backward pass each)")
     size: int = _opt(512, "long side of the output in pixels; the aspect ratio is kept")
     style_weight: float = _opt(
         1e-3, "style-to-content weight ratio β/α; higher looks more painted", log_scale=True

@@ -12,14 +12,15 @@ from nst.images import ImageError
 def test_short_run_lowers_style_and_content_cost(content_path, style_path):
     # From noise both costs start high; a low ratio makes both terms matter.
     events = list(
-        nst.stylize(content_path, style_path, steps=12, size=96, init="noise", style_weight=1e-5, preview_every=4,
+        nst.stylize(content_path, style_path, steps=24, size=96, init="noise", style_weight=1e-5, preview_every=8,
                     multiscale=False)
     )
     first, last = events[0], events[-1]
-    assert last.losses["style"] < 0.85 * first.losses["style"]
-    assert last.losses["content"] < 0.9 * first.losses["content"]
-    assert [e.step for e in events] == list(range(1, 13))
-    assert [e.step for e in events if e.image is not None] == [4, 8, 12]
+    # Measured: about 0.2 and 0.5 of the first values after 24 steps (L-BFGS starts slowly).
+    assert last.losses["style"] < 0.5 * first.losses["style"]
+    assert last.losses["content"] < 0.8 * first.losses["content"]
+    assert [e.step for e in events] == list(range(1, 25))
+    assert [e.step for e in events if e.image is not None] == [8, 16, 24]
     assert last.done and last.image.size == (96, 72)
     assert all(e.elapsed >= 0 for e in events) and events[-1].elapsed >= events[0].elapsed
 
