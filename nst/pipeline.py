@@ -32,6 +32,8 @@ __all__ = ["Progress", "stylize", "stylize_image"]
 # speckles; with it the style distance halves for 3% more content distance
 # (`python bench/trials.py range` turns it off to compare).
 BOX_CONSTRAINT = True
+# A step whose cost is this many times the lowest of its scale so far is undone.
+BLOWUP = 3.0
 
 
 @dataclass
@@ -283,9 +285,25 @@ def stylize(
                 steps_here, share = _fit_steps(scales[index:], rate, left, c.shape[-2:])
                 scale_deadline = time.perf_counter() + left * share
             closure, last = _closure(objective, optimizer, image, s.tv_weight)
+            best_loss, best_image = float("inf"), None
             for _ in range(steps_here):
                 t_step = time.perf_counter()
-                optimizer.step(closure)
+                before = image.detach().clone()
+                optimizer.step(closure)  # evaluates J at `before`, then moves the image
+                loss = float(last["total"].detach())
+                if loss > BLOWUP * best_loss:
+                    # Without a line search, L-BFGS now and then takes a step far too long
+                    # (J ×100 at the 512 px scale of a 1024 px run, and the content never
+                    # came back). Return to the best iterate and restart its curvature
+                    # history, whose first step is a short gradient step.
+                    with torch.no_grad():
+                        image.copy_(best_image)
+                    optimizer = _make_optimizer(s, image)
+                    closure, last_new = _closure(objective, optimizer, image, s.tv_weight)
+                    last_new.update(last)
+                    last = last_new
+                elif loss < best_loss:
+                    best_loss, best_image = loss, before
                 if BOX_CONSTRAINT:
                     with torch.no_grad():
                         image.clamp_(0, 1)
