@@ -32,8 +32,11 @@ __all__ = ["Progress", "stylize", "stylize_image"]
 # speckles; with it the style distance halves for 3% more content distance
 # (`python bench/trials.py range` turns it off to compare).
 BOX_CONSTRAINT = True
-# A step whose cost is this many times the lowest of its scale so far is undone.
-BLOWUP = 3.0
+# The longest L-BFGS step, as the RMS change of the pixels (in [0, 1]). Without a line
+# search, L-BFGS's early curvature guesses at a new scale now and then step far too
+# long: RMS 0.3 (pixels moved by up to 2.2) and J ×30 in one step, where its other steps
+# are below 0.02; at 1024 px such a step (J ×100) wiped out the content for good.
+MAX_STEP_RMS = 0.05
 
 
 @dataclass
@@ -285,25 +288,12 @@ def stylize(
                 steps_here, share = _fit_steps(scales[index:], rate, left, c.shape[-2:])
                 scale_deadline = time.perf_counter() + left * share
             closure, last = _closure(objective, optimizer, image, s.tv_weight)
-            best_loss, best_image = float("inf"), None
             for _ in range(steps_here):
                 t_step = time.perf_counter()
-                before = image.detach().clone()
-                optimizer.step(closure)  # evaluates J at `before`, then moves the image
-                loss = float(last["total"].detach())
-                if loss > BLOWUP * best_loss:
-                    # Without a line search, L-BFGS now and then takes a step far too long
-                    # (J ×100 at the 512 px scale of a 1024 px run, and the content never
-                    # came back). Return to the best iterate and restart its curvature
-                    # history, whose first step is a short gradient step.
-                    with torch.no_grad():
-                        image.copy_(best_image)
-                    optimizer = _make_optimizer(s, image)
-                    closure, last_new = _closure(objective, optimizer, image, s.tv_weight)
-                    last_new.update(last)
-                    last = last_new
-                elif loss < best_loss:
-                    best_loss, best_image = loss, before
+                before = image.detach().clone() if s.optimizer == "lbfgs" else None
+                optimizer.step(closure)
+                if before is not None:
+                    _limit_step(optimizer, image, before)
                 if BOX_CONSTRAINT:
                     with torch.no_grad():
                         image.clamp_(0, 1)
@@ -381,6 +371,22 @@ def _closure(objective: _Objective, optimizer: torch.optim.Optimizer, image: tor
         return scaled
 
     return closure, last
+
+
+def _limit_step(optimizer: torch.optim.Optimizer, image: torch.Tensor, before: torch.Tensor) -> None:
+    """Shorten the L-BFGS step just taken to :data:`MAX_STEP_RMS`, a trust region.
+
+    L-BFGS's next curvature pair is (gradient change, ``d·t``): scaling its step length
+    ``t`` alike keeps that pair true to the step actually taken.
+    """
+    with torch.no_grad():
+        delta = image - before
+        rms = float(delta.pow(2).mean().sqrt())
+        if rms > MAX_STEP_RMS:
+            factor = MAX_STEP_RMS / rms
+            image.copy_(before + delta * factor)
+            state = optimizer.state[image]
+            state["t"] = state["t"] * factor
 
 
 def _fit_steps(remaining: list[Scale], rate: float, budget: float, hw: tuple[int, int]) -> tuple[int, float]:
