@@ -17,8 +17,8 @@ from PIL import Image
 
 from . import color
 from . import images as im
-from .losses import ContentLoss, GramStyleLoss, SlicedWassersteinStyleLoss, tv_loss
 from .device import autocast_dtype, resolve_device, seconds_per_megapixel_step
+from .losses import ContentLoss, GramStyleLoss, SlicedWassersteinStyleLoss, tv_loss
 from .recipe import RECIPE_KEY, make_recipe
 from .schedule import Scale, megapixels, plan_scales
 from .settings import DEFAULT, LIMITS, Settings, SettingsError

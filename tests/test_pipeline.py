@@ -200,3 +200,20 @@ def test_results_and_previews_carry_their_recipe(content_path, style_path):
     assert final["device"] == "cpu" and final["precision"] in ("fp32", "bf16") and final["nst"] == nst.__version__
     preview = [e for e in events if e.image is not None and not e.done][0]
     assert '"steps_done": 2' in preview.image.info[RECIPE_KEY]
+
+
+def test_a_long_lbfgs_step_is_shortened_and_lbfgs_told_its_length():
+    from nst.pipeline import MAX_STEP_RMS, _limit_step
+
+    before = torch.zeros(1, 3, 8, 8)
+    image = (before + 0.5).requires_grad_(True)  # an RMS step of 0.5
+    optimizer = torch.optim.LBFGS([image])
+    optimizer.state[image]["t"] = 1.0
+    _limit_step(optimizer, image, before)
+    assert float((image.detach() - before).pow(2).mean().sqrt()) == pytest.approx(MAX_STEP_RMS)
+    assert optimizer.state[image]["t"] == pytest.approx(MAX_STEP_RMS / 0.5)
+    short = (before + 0.01).requires_grad_(True)
+    optimizer = torch.optim.LBFGS([short])
+    optimizer.state[short]["t"] = 1.0
+    _limit_step(optimizer, short, before)
+    assert torch.equal(short.detach(), before + 0.01) and optimizer.state[short]["t"] == 1.0
