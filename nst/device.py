@@ -1,7 +1,7 @@
 """The machine a run uses: its device, its network precision, and how fast it steps.
 
-The CPU's speed is measured once per process with one VGG-sized convolution (about
-50 ms), in each precision: that decides whether bf16 pays (only with native bf16, AMX or
+The CPU's speed is measured once per process with one VGG-sized convolution (0.2 s
+per precision on a 2-core CPU): that decides whether bf16 pays (only with native bf16, AMX or
 AVX512-BF16) and gives the estimate of a run's time before it starts.
 """
 
@@ -21,7 +21,8 @@ GFLOP_PER_MEGAPIXEL_STEP = 1444.6
 # A whole step (the costs, the Gram matrices, ReLU, pooling, L-BFGS) against the probe
 # convolution alone, per GFLOP, measured with bench/trials.py timing on a 2-core CPU.
 _STEP_OVER_PROBE = {torch.float32: 1.15, torch.bfloat16: 0.9}
-# Where no probe runs: seconds per megapixel-step, bf16 autocast on an H100; MPS a guess.
+# Where no probe runs, seconds per megapixel-step. Not measured (no GPU was available):
+# CUDA assumes ~120 TFLOP/s effective in bf16 (an H100-class GPU); MPS is a guess.
 _SECONDS_PER_MEGAPIXEL_STEP = {"cuda": 0.012, "mps": 0.5}
 
 

@@ -257,7 +257,8 @@ def stylize(
     gen = torch.Generator(device="cpu").manual_seed(s.seed)
     total = sum(sc.steps for sc in scales)
     deadline = None if s.time_limit is None else t0 + s.time_limit
-    rate = seconds_per_megapixel_step(device, amp)  # refined live from each step
+    # Seconds per megapixel-step, for fitting a time limit; refined live from each step.
+    rate = seconds_per_megapixel_step(device, amp) if deadline is not None else 0.0
 
     # 3. Optimise, scale by scale.
     image: torch.Tensor | None = None
