@@ -133,12 +133,12 @@ def matmul_peak(dtype: torch.dtype) -> float:
 def step_time(content: Path, style: Path, size: int, amp: torch.dtype | None, repeats: int = 7) -> tuple[float, tuple[int, int]]:
     """Median seconds of one full-size step of nst's own objective (forward to relu5_1,
     the content and Gram costs, backward to the pixels), and the image's (width, height)."""
-    from nst.pipeline import _Objective
+    from nst.objective import Objective
 
     s = nst.Settings(size=size)
     c = to_tensor(resize_to_long_side(nst.load_image(content), size))
     st = to_tensor(resize_to_pixels(nst.load_image(style), c.shape[-1] * c.shape[-2]))
-    objective = _Objective(nst.load_model().truncated("relu5_1"), s, c, [st], [1.0], amp, torch.Generator())
+    objective = Objective(nst.load_model().truncated("relu5_1"), s, c, [st], [1.0], amp, torch.Generator())
     x = c.clone().requires_grad_(True)
     times = []
     for _ in range(repeats + 1):

@@ -36,19 +36,19 @@ import nst  # noqa: E402
 from bench import IMAGES, Judge, flops_per_step, machine  # noqa: E402
 from nst.device import autocast_dtype, seconds_per_megapixel_step  # noqa: E402
 from nst.images import resize_to_long_side, to_tensor  # noqa: E402
-from nst.pipeline import _Objective  # noqa: E402
+from nst.objective import Objective  # noqa: E402
 from nst.schedule import estimate_seconds  # noqa: E402
 
 OUT = HERE / "results"
 
 
-def _objective(size: int) -> tuple[_Objective, torch.Tensor]:
+def _objective(size: int) -> tuple[Objective, torch.Tensor]:
     s = nst.Settings(size=size)
     content = to_tensor(resize_to_long_side(nst.load_image(IMAGES / "tubingen.jpg"), size))
     style = to_tensor(resize_to_long_side(nst.load_image(IMAGES / "starry_night.jpg"), size))
     model = nst.load_model().truncated("relu5_1")
     gen = torch.Generator().manual_seed(0)
-    return _Objective(model, s, content, [style], [1.0], None, gen), content
+    return Objective(model, s, content, [style], [1.0], None, gen), content
 
 
 def _time_steps(fn, x: torch.Tensor, n: int) -> list[float]:

@@ -18,11 +18,12 @@ from PIL import Image
 from . import color
 from . import images as im
 from .device import autocast_dtype, resolve_device, seconds_per_megapixel_step
-from .losses import ContentLoss, GramStyleLoss, SlicedWassersteinStyleLoss, tv_loss
+from .losses import tv_loss
+from .objective import Objective
 from .recipe import RECIPE_KEY, make_recipe
 from .schedule import Scale, megapixels, plan_scales
 from .settings import DEFAULT, LIMITS, Settings, SettingsError
-from .vgg import VGG19Features, deepest, min_input_size
+from .vgg import deepest, min_input_size
 from .weights import load_model
 
 __all__ = ["Progress", "stylize", "stylize_image"]
@@ -75,74 +76,6 @@ def _check(settings: Settings | None, overrides: dict[str, Any]) -> tuple[Settin
             f"sizes up to {LIMITS.max_size_gpu} px need a GPU"
         )
     return s, device
-
-
-class _Objective:
-    """J = J_content + β·J_style (+ TV) at one image size, with targets computed once.
-
-    Several style images are blended in target space: with the Gram loss each layer's
-    target is the weighted mean of the styles' (normalised) Gram matrices; with sliced
-    Wasserstein it is the weighted mixture of their feature distributions. A style of
-    weight 0 is left out, so weights 1 0 give exactly the first style's result.
-    """
-
-    def __init__(
-        self, model: VGG19Features, s: Settings, content: torch.Tensor, styles: list[torch.Tensor],
-        blend: list[float], autocast: torch.dtype | None, gen: torch.Generator,
-    ) -> None:
-        self.model = model
-        self.s = s
-        self.autocast = autocast
-        self.layers = [s.content_layer, *[l for l in s.style_layers if l != s.content_layer]]
-        lw = s.style_layer_weights or (1.0,) * len(s.style_layers)
-        # λ normalised to sum 1, so the ratio means the same with 1 or 5 layers.
-        self.layer_weights = {l: w / sum(lw) for l, w in zip(s.style_layers, lw)}
-        used = [(x, w) for x, w in zip(styles, blend) if w > 0]
-        self.style_losses: dict[str, torch.nn.Module] = {}
-        with torch.no_grad():
-            content_feats = self._features(content, self.layers)
-            self.content_loss = ContentLoss(content_feats[s.content_layer])
-            style_feats = [self._features(x, list(s.style_layers)) for x, _ in used]
-            weights = [w for _, w in used]
-            for l in s.style_layers:
-                if s.style_loss == "gram":
-                    target = sum(w * GramStyleLoss.target_from(f[l]) for f, w in zip(style_feats, weights))
-                    self.style_losses[l] = GramStyleLoss(target / sum(weights))
-                else:
-                    positions = content_feats[l].shape[-1] * content_feats[l].shape[-2]
-                    self.style_losses[l] = SlicedWassersteinStyleLoss(
-                        [f[l] for f in style_feats], weights, positions, gen
-                    )
-
-    def _features(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
-        with torch.autocast(image.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
-            return self.model(image, layers)
-
-    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        # Each term is taken as soon as its layer is reached, so that backward differentiates
-        # it just before that layer: holding every layer's cost gradient from the start of
-        # backward cost ~180 MB more at 512 px. The terms run outside autocast, in fp32.
-        values: dict[str, torch.Tensor] = {}
-        layers = self.model.iter_features(image, self.layers)
-        while True:
-            with torch.autocast(image.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
-                layer, a = next(layers, (None, None))
-            if layer is None:
-                break
-            if layer == self.s.content_layer:
-                values["content"] = self.content_loss(a)
-            if layer in self.style_losses:
-                values[layer] = self.style_losses[layer](a)
-        terms = {"content": values["content"]}
-        style = image.new_zeros((), dtype=torch.float32)
-        for layer in self.style_losses:
-            value = values[layer]
-            terms[f"style:{layer}"] = value
-            style = style + self.layer_weights[layer] * value
-        terms["style"] = style
-        total = terms["content"] + self.s.style_weight * style
-        terms["total"] = total
-        return total, terms
 
 
 def _initial_image(s: Settings, content: torch.Tensor, style: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -272,7 +205,7 @@ def stylize(
             # its features keep the same scale relative to the content at every scale.
             st = [im.to_tensor(im.resize_to_pixels(x, s.style_scale**2 * pixels), device) for x in styles_full]
             c, st = _recolor(s.preserve_color, c, st)
-            objective = _Objective(model, s, c, st, blend, amp, gen)
+            objective = Objective(model, s, c, st, blend, amp, gen)
             if image is None:
                 image = _initial_image(s, c, st[0], gen)
             else:
@@ -349,7 +282,7 @@ def _recolor(mode: str, content: torch.Tensor, styles: list[torch.Tensor]) -> tu
     return content, styles
 
 
-def _closure(objective: _Objective, optimizer: torch.optim.Optimizer, image: torch.Tensor, tv_weight: float):
+def _closure(objective: Objective, optimizer: torch.optim.Optimizer, image: torch.Tensor, tv_weight: float):
     last: dict[str, torch.Tensor] = {}
     loss_scale: list[float] = []
 
