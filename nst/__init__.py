@@ -14,7 +14,7 @@ from .settings import DEFAULT, LIMITS, Settings, SettingsError
 from .vgg import LAYER_NAMES, VGG19Features
 from .weights import WeightsError, load_model, load_weights
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "DEFAULT",

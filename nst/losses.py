@@ -7,6 +7,8 @@ All reductions run in float32, whatever precision the network ran in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -14,7 +16,9 @@ __all__ = [
     "ContentLoss",
     "GramStyleLoss",
     "SlicedWassersteinStyleLoss",
+    "NORMALIZATIONS",
     "gram_matrix",
+    "pair_scales",
     "tv_loss",
 ]
 
@@ -183,3 +187,60 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
     return dx.float().pow(2).mean() + dy.float().pow(2).mean()
+
+
+# How the costs are scaled per image pair (Settings.normalization); see pair_scales.
+NORMALIZATIONS = ("pair", "style", "content", "none")
+
+
+def pair_scales(
+    mode: str,
+    content_feats: dict[str, torch.Tensor],
+    style_content_feats: Callable[[], list[tuple[torch.Tensor, float]]],
+    content_loss: ContentLoss,
+    style_losses: dict[str, nn.Module],
+) -> dict[str, float]:
+    """The scale each cost term is divided by, so that one β/α paints alike for any pair.
+
+    Where we depart from Gatys et al.: their J = α·J_content + β·J_style is in the network's
+    units, and the size of each term depends on the images. The style term's size follows
+    the Gram statistics of both the painting and the photo (a high-contrast painting over a
+    flat photo starts 100× further away than a muted one), the content term's the photo's
+    activation energy. So one β/α gave some pairs a painting and others a faint texture.
+    We measure each term at the two ends of the path the optimisation travels:
+
+    - ``style``: each style layer's J_style^l divided by its value at the content image,
+      ``J_style^l(C)``: the distance the generated image has to travel, 1 at the start.
+    - ``content``: J_content divided by ``J_content(S)``, the content cost of the style
+      image itself (resized onto the content's grid): 1 is "as far from the photo as the
+      painting", whatever the photo's contrast.
+    - ``pair`` (the default): both. Both terms then run from 0 to about 1 between photo
+      and painting, and β/α weighs fractions of those distances.
+    - ``none``: Gatys's units (recipes made before nst 0.2 were run so).
+
+    Args:
+        mode: one of :data:`NORMALIZATIONS`.
+        content_feats: the content image's activations at the content and style layers.
+        style_content_feats: gives each style's activations at the content layer, on the
+            content's grid, with its blend weight (called only when needed: a forward pass).
+        content_loss: the content term, holding the content target.
+        style_losses: the style term of each style layer, holding its targets.
+
+    Returns:
+        ``{"content": scale, layer: scale, ...}``; every scale is positive.
+    """
+    scales = {"content": 1.0, **{layer: 1.0 for layer in style_losses}}
+    if mode in ("pair", "style"):
+        for layer, loss in style_losses.items():
+            scales[layer] = _positive(loss(content_feats[layer]))
+    if mode in ("pair", "content"):
+        pairs = style_content_feats()
+        total = sum(w for _, w in pairs)
+        scales["content"] = _positive(sum(w * content_loss(a) for a, w in pairs) / total)
+    return scales
+
+
+def _positive(value: torch.Tensor | float) -> float:
+    # A style identical to the photo is no distance at all: its term then stays unscaled.
+    value = float(value)
+    return value if value > 1e-12 else 1.0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .losses import ContentLoss, GramStyleLoss, SlicedWassersteinStyleLoss
+from .losses import ContentLoss, GramStyleLoss, SlicedWassersteinStyleLoss, pair_scales
 from .settings import Settings
 from .vgg import VGG19Features
 
@@ -16,6 +16,9 @@ __all__ = ["Objective"]
 
 class Objective:
     """J = J_content + β·J_style (+ TV) at one image size, with targets computed once.
+
+    With ``normalization="pair"`` (the default) each term is divided by its per-pair scale
+    (:func:`nst.losses.pair_scales`), so the costs reported and weighed are unit-free.
 
     Several style images are blended in target space: with the Gram loss each layer's
     target is the weighted mean of the styles' (normalised) Gram matrices; with sliced
@@ -50,6 +53,15 @@ class Objective:
                     self.style_losses[l] = SlicedWassersteinStyleLoss(
                         [f[l] for f in style_feats], weights, positions, gen
                     )
+            # The per-pair scales of each term (1 where the normalisation leaves it as is).
+            self.scales = pair_scales(
+                s.normalization,
+                content_feats,
+                lambda: [(self._features(_resize_to(x, content.shape[-2:]), [s.content_layer])[s.content_layer], w)
+                         for x, w in used],
+                self.content_loss,
+                self.style_losses,
+            )
 
     def _features(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
         with torch.autocast(image.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
@@ -67,9 +79,9 @@ class Objective:
             if layer is None:
                 break
             if layer == self.s.content_layer:
-                values["content"] = self.content_loss(a)
+                values["content"] = self.content_loss(a) / self.scales["content"]
             if layer in self.style_losses:
-                values[layer] = self.style_losses[layer](a)
+                values[layer] = self.style_losses[layer](a) / self.scales[layer]
         terms = {"content": values["content"]}
         style = image.new_zeros((), dtype=torch.float32)
         for layer in self.style_losses:
@@ -80,3 +92,10 @@ class Objective:
         total = terms["content"] + self.s.style_weight * style
         terms["total"] = total
         return total, terms
+
+
+def _resize_to(x: torch.Tensor, hw: torch.Size) -> torch.Tensor:
+    """``x`` resized to ``hw`` (aspect not kept): a style image on the content's grid."""
+    if tuple(x.shape[-2:]) == tuple(hw):
+        return x
+    return torch.nn.functional.interpolate(x, size=tuple(hw), mode="bicubic", align_corners=False).clamp(0, 1)

@@ -82,6 +82,8 @@ def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
         raise RecipeError(f"the recipe in {name} is damaged") from None
     # Settings from a newer or older nst: known ones are used, the others named.
     known = {k: v for k, v in values.items() if k in Settings.__dataclass_fields__}
+    # Recipes from before the per-pair normalisation (nst 0.1) ran in Gatys's units.
+    known.setdefault("normalization", "none")
     try:
         Settings.from_mapping(known)
     except SettingsError as exc:

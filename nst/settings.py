@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .color import COLOR_MODES
+from .losses import NORMALIZATIONS
 from .vgg import check_layer_names, LAYER_NAMES
 
 __all__ = ["Settings", "SettingsError", "DEFAULT", "LIMITS", "RELU_LAYERS"]
@@ -54,7 +55,12 @@ class Settings:
     steps: int = _opt(200, "optimisation steps (one forward and backward pass each)")
     size: int = _opt(512, "long side of the output in pixels; the aspect ratio is kept")
     style_weight: float = _opt(
-        1e-3, "style-to-content weight ratio β/α; higher looks more painted", log_scale=True
+        20.0, "style-to-content weight ratio β/α; higher looks more painted", log_scale=True
+    )
+    normalization: str = _opt(
+        "pair", "how the costs are scaled per image pair: pair (each term by its distance between photo "
+        "and painting, so one ratio paints alike for any pair), style, content, or none (Gatys's units)",
+        NORMALIZATIONS,
     )
     content_layer: str = _opt("relu4_2", "VGG19 layer whose activations the content cost matches", ui_choices=RELU_LAYERS)
     style_layers: tuple[str, ...] = _opt(
@@ -143,7 +149,7 @@ class Settings:
         preview = _int(s.preview_every, "preview_every", 0, LIMITS.max_steps)
         seed = _int(s.seed, "seed", 0, 2**63 - 1)
         time_limit = None if s.time_limit is None else _float(s.time_limit, "time_limit", 0.5, LIMITS.max_time_limit)
-        for name in ("init", "optimizer", "pooling", "precision", "style_loss", "preserve_color"):
+        for name in ("init", "optimizer", "pooling", "precision", "style_loss", "preserve_color", "normalization"):
             _choice(getattr(s, name), name)
         if not isinstance(s.device, str) or not s.device:
             raise SettingsError("device must be a name such as auto, cpu or cuda")
