@@ -50,7 +50,7 @@ def test_api_names_the_parameters():
     assert {"steps", "style_weight", "style_layers", "content_layer", "size", "init", "optimizer", "seed"} <= set(params)
 
 
-def test_launch_settings(monkeypatch):
+def test_launch_settings(monkeypatch, capsys):
     import app
 
     kwargs = app.launch_kwargs()
@@ -58,11 +58,21 @@ def test_launch_settings(monkeypatch):
     assert "server_name" not in kwargs and "server_port" not in kwargs  # GRADIO_SERVER_* decide
     launched = {}
     monkeypatch.setattr(app.demo, "launch", lambda **kw: launched.update(kw))
+    monkeypatch.setattr(app.demo, "block_thread", lambda: None)
+    monkeypatch.setattr(app.demo, "local_url", "http://127.0.0.1:7860/", raising=False)
     monkeypatch.delenv("NST_SHARE", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    capsys.readouterr()  # what importing app printed
     app.main([])
     assert launched["share"] is False
+    # Gradio's own start-up lines (its `share=True` hint) are off; the app says its own.
+    assert launched["quiet"] is True
+    assert capsys.readouterr().out.splitlines() == [
+        "nst is serving on http://127.0.0.1:7860/", "For a public link as well, run: python app.py --share",
+    ]
     app.main(["--share"])
     assert launched["share"] is True
+    assert "--share" not in capsys.readouterr().out
 
 
 def test_run_streams_previews_and_ends_with_a_png(client, content_path, style_path):
