@@ -17,6 +17,9 @@ from typing import Any
 
 from .settings import DEFAULT, Settings
 
+if typing.TYPE_CHECKING:
+    from .pipeline import Progress
+
 __all__ = ["build_parser", "main"]
 
 # Settings that are not options of their own on the command line.
@@ -108,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _terms(event) -> dict[str, float]:
+def _terms(event: Progress) -> dict[str, float]:
     """What the bar shows, as the app's status does: the content term J_content, the
     weighted style term β·J_style (``style``) and J (``total``)."""
     return {
