@@ -61,9 +61,10 @@ def test_cli_recipe_reproduces_and_later_options_override(tmp_path, content_path
     assert redo["size"] == 80 and redo["style_blend"] == [3, 1] and redo["preserve_color"] == "swap"
 
 
-def test_cli_recipe_errors_are_one_line(tmp_path, content_path, style_path, capsys):
+def test_cli_recipe_errors_are_one_line(content_path, style_path, capsys, monkeypatch):
+    monkeypatch.chdir(content_path.parent)
     with pytest.raises(SystemExit) as exc:
-        main([str(content_path), str(style_path), "--recipe", str(content_path)])
+        main([content_path.name, style_path.name, "--recipe", content_path.name])
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"nst: error: '{content_path}' carries no nst recipe (only PNGs saved by nst do)"
+    assert err == f"nst: error: '{content_path.name}' carries no nst recipe (only PNGs saved by nst do)"
