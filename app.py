@@ -863,7 +863,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the nst web app (127.0.0.1:7860 by default).")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (or NST_SHARE=1)")
     args = parser.parse_args(argv)
-    demo.launch(**launch_kwargs(share=args.share or os.environ.get("NST_SHARE") == "1"))
+    share = args.share or os.environ.get("NST_SHARE") == "1"
+    # quiet: Gradio's own lines would say to set `share=True` in `launch()`; the app says
+    # where it serves and its own switch instead (Gradio still prints a public link it makes).
+    demo.launch(**launch_kwargs(share=share), quiet=True, prevent_thread_lock=True)
+    print(f"nst is serving on {demo.local_url}")
+    if not share and not os.environ.get("SPACE_ID"):
+        print("For a public link as well, run: python app.py --share")
+    demo.block_thread()
 
 
 if __name__ == "__main__":

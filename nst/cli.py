@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import sys
 import typing
 from pathlib import Path
 from typing import Any
 
 from .settings import DEFAULT, Settings
+
+if typing.TYPE_CHECKING:
+    from .pipeline import Progress
 
 __all__ = ["build_parser", "main"]
 
@@ -50,14 +54,29 @@ def _option_type(name: str) -> tuple[Any, str | None]:
     return str, None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with nst's one error prefix: ``nst: error: …`` after the usage line."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        unknown = [a.split("=")[0] for a in message.partition("unrecognized arguments: ")[2].split() if a[:2] == "--"]
+        options = [o for action in self._actions for o in action.option_strings]
+        near = [m for a in unknown for m in difflib.get_close_matches(a, options, n=1)]
+        if near:
+            message += f" (did you mean {', '.join(near)}?)"
+        self.print_usage(sys.stderr)
+        self.exit(2, f"nst: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m nst",
         description="Neural style transfer (Gatys et al.) on a frozen VGG19.",
+        allow_abbrev=False,  # --step is a typo, not --steps
     )
     parser.add_argument("content", help="content image (its layout is kept)")
     parser.add_argument("style", nargs="+", help="style image(s) (their look is taken; several are blended)")
-    parser.add_argument("-o", "--output", default="out.png", help="output PNG, with its recipe (default: out.png)")
+    parser.add_argument("-o", "--output", default="out.png", metavar="OUT.png",
+                        help="output PNG, with its recipe (default: out.png)")
     parser.add_argument(
         "--recipe", action=_RecipeAction, metavar="PNG",
         help="re-use the settings stored in an nst result PNG; options after it override them",
@@ -92,6 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terms(event: Progress) -> dict[str, float]:
+    """What the bar shows, as the app's status does: the content term J_content, the
+    weighted style term β·J_style (``style``) and J (``total``)."""
+    return {
+        "content": event.losses["content"],
+        "style": event.settings.style_weight * event.losses["style"],
+        "total": event.losses["total"],
+    }
+
+
 def _fail(message: str) -> int:
     print(f"nst: error: {message}", file=sys.stderr)
     return 2
@@ -114,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
     output = Path(args.output)
     if output.suffix.lower() != ".png":
-        return _fail(f"the output must be a .png file, not {output.name!r}")
+        return _fail(f"the output must be a .png file, not {args.output!r}")
     if not output.parent.is_dir():
         return _fail(f"the output folder {str(output.parent)!r} does not exist")
     if args.save_every < 0:
@@ -129,10 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             if bar is None:
                 bar = tqdm(total=event.total, unit="step", dynamic_ncols=True)
             bar.update(event.step - bar.n)
-            bar.set_postfix(
-                content=f"{event.losses['content']:.3g}", style=f"{event.losses['style']:.3g}",
-                refresh=False,
-            )
+            bar.set_postfix({k: f"{v:.3g}" for k, v in _terms(event).items()}, refresh=False)
             if event.image is not None:
                 last_image = event.image
                 if not event.done:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import re
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Union
@@ -83,20 +85,36 @@ def _short(exc: Exception) -> str:
     return text[0][:120] if text else type(exc).__name__
 
 
+def shown_path(path: Path) -> str:
+    """``path`` as the person gave it (``sub/x.jpg`` stays ``sub/x.jpg``), except an absolute
+    path in the temporary folder, where front ends such as the app keep uploads: its folder
+    is the server's, not the person's, so only the file name is shown."""
+    if not path.is_absolute():
+        return str(path)
+    temp = [tempfile.gettempdir(), os.environ.get("GRADIO_TEMP_DIR")]
+    try:
+        if any(t and path.resolve().is_relative_to(Path(t).resolve()) for t in temp):
+            return path.name
+    except (OSError, RuntimeError):
+        return path.name
+    return str(path)
+
+
 def _open(path: Path, what: str) -> Image.Image:
+    name = shown_path(path)
     if not path.exists():
-        raise ImageError(f"the {what} {path.name!r} does not exist")
+        raise ImageError(f"the {what} {name!r} does not exist")
     if not path.is_file():
-        raise ImageError(f"the {what} {path.name!r} is not a file")
+        raise ImageError(f"the {what} {name!r} is not a file")
     if path.stat().st_size == 0:
-        raise ImageError(f"the {what} {path.name!r} is empty (0 bytes)")
+        raise ImageError(f"the {what} {name!r} is empty (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(path)
             if img.width * img.height > MAX_INPUT_PIXELS:
                 raise ImageError(
-                    f"the {what} {path.name!r} declares {img.width}×{img.height} pixels, more than "
+                    f"the {what} {name!r} declares {img.width}×{img.height} pixels, more than "
                     f"the {MAX_INPUT_PIXELS // 1_000_000} Mpx nst accepts"
                 )
             img.load()
@@ -107,17 +125,17 @@ def _open(path: Path, what: str) -> Image.Image:
         pixels = re.search(r"\((\d+) pixels\)", str(exc))
         declared = f"declares {int(pixels.group(1)) / 1e6:,.0f} Mpx" if pixels else "is too large to decode safely"
         raise ImageError(
-            f"the {what} {path.name!r} {declared}, more than the {MAX_INPUT_PIXELS // 1_000_000} Mpx nst accepts"
+            f"the {what} {name!r} {declared}, more than the {MAX_INPUT_PIXELS // 1_000_000} Mpx nst accepts"
         ) from None
     except UnidentifiedImageError:
         kind = _VECTOR.get(path.suffix.lower())
         hint = f": {kind} is a vector format, so export it as PNG or JPEG first" if kind else ""
-        raise ImageError(f"the {what} {path.name!r} is not an image file nst can read{hint}") from None
+        raise ImageError(f"the {what} {name!r} is not an image file nst can read{hint}") from None
     except PermissionError:
-        raise ImageError(f"the {what} {path.name!r} cannot be read (permission denied)") from None
+        raise ImageError(f"the {what} {name!r} cannot be read (permission denied)") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        reason = _short(exc).replace(str(path), path.name)  # no server paths in messages
-        raise ImageError(f"the {what} {path.name!r} is damaged or truncated ({reason})") from None
+        reason = _short(exc).replace(str(path), name)  # no server paths in messages
+        raise ImageError(f"the {what} {name!r} is damaged or truncated ({reason})") from None
     return img
 
 

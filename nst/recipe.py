@@ -18,6 +18,7 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
+from .images import shown_path
 from .settings import Settings, SettingsError
 
 __all__ = ["RECIPE_KEY", "RecipeError", "make_recipe", "save_png", "read_recipe"]
@@ -63,7 +64,7 @@ def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
         text = source.info.get(RECIPE_KEY)
         name = "the image"
     else:
-        name = repr(Path(source).name)
+        name = repr(shown_path(Path(source)))
         try:
             with Image.open(source) as img:
                 text = img.info.get(RECIPE_KEY)

@@ -452,8 +452,9 @@ def app_kwargs(case: Case, content: Path, style: Path) -> dict[str, Any] | None:
 
     def image(value: Any, good: Path) -> Any:
         if value is GOOD:
-            # "plain-string-path": the path itself, without handle_file.
-            return str(good) if case.name == "plain-string-path" and good == content else handle_file(str(good))
+            # "plain-string-path": a path string, without handle_file. Gradio's refusal echoes
+            # what it was sent, so a relative one: the test images lie in the server's folder.
+            return good.name if case.name == "plain-string-path" and good == content else handle_file(str(good))
         if isinstance(value, Path) or (isinstance(value, str) and value):
             return handle_file(str(value))  # a missing path or a folder fails here, in the client
         return value

@@ -1,26 +1,36 @@
-import os
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-# The shared test images sit beside the checkout; NST_TEST_IMAGES points elsewhere.
-IMAGES = Path(os.environ.get("NST_TEST_IMAGES", ROOT.parent / "shared" / "images"))
+# Tests read only what the repository holds: the CC0 photo and the two public-domain
+# paintings in examples/ (see examples/README.md), or images they draw themselves.
+EXAMPLES = ROOT / "examples"
+CONTENT = EXAMPLES / "chelsea.jpg"  # 451×300
+STYLE = EXAMPLES / "starry_night.jpg"
+OTHER_STYLE = EXAMPLES / "shipwreck.jpg"
+
+
+def fitted(long_side: int) -> tuple[int, int]:
+    """The output size for the content image at ``size=long_side`` (aspect ratio kept)."""
+    with Image.open(CONTENT) as img:
+        w, h = img.size
+    scale = long_side / max(w, h)
+    return round(w * scale), round(h * scale)
 
 
 @pytest.fixture(scope="session")
-def images() -> Path:
-    """The shared test images (development only; never copied into the project)."""
-    if not (IMAGES / "tubingen.jpg").is_file():
-        pytest.fail(f"test images not found in {IMAGES}; set NST_TEST_IMAGES to their folder")
-    return IMAGES
+def content_path() -> Path:
+    return CONTENT
 
 
 @pytest.fixture(scope="session")
-def content_path(images: Path) -> Path:
-    return images / "tubingen.jpg"
+def style_path() -> Path:
+    return STYLE
 
 
 @pytest.fixture(scope="session")
-def style_path(images: Path) -> Path:
-    return images / "starry_night.jpg"
+def other_style_path() -> Path:
+    """A second style, for blends."""
+    return OTHER_STYLE

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from .app_server import served  # before `app`: it sets Gradio's folders
+from .conftest import fitted
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -49,7 +50,7 @@ def test_api_names_the_parameters():
     assert {"steps", "style_weight", "style_layers", "content_layer", "size", "init", "optimizer", "seed"} <= set(params)
 
 
-def test_launch_settings(monkeypatch):
+def test_launch_settings(monkeypatch, capsys):
     import app
 
     kwargs = app.launch_kwargs()
@@ -57,11 +58,21 @@ def test_launch_settings(monkeypatch):
     assert "server_name" not in kwargs and "server_port" not in kwargs  # GRADIO_SERVER_* decide
     launched = {}
     monkeypatch.setattr(app.demo, "launch", lambda **kw: launched.update(kw))
+    monkeypatch.setattr(app.demo, "block_thread", lambda: None)
+    monkeypatch.setattr(app.demo, "local_url", "http://127.0.0.1:7860/", raising=False)
     monkeypatch.delenv("NST_SHARE", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    capsys.readouterr()  # what importing app printed
     app.main([])
     assert launched["share"] is False
+    # Gradio's own start-up lines (its `share=True` hint) are off; the app says its own.
+    assert launched["quiet"] is True
+    assert capsys.readouterr().out.splitlines() == [
+        "nst is serving on http://127.0.0.1:7860/", "For a public link as well, run: python app.py --share",
+    ]
     app.main(["--share"])
     assert launched["share"] is True
+    assert "--share" not in capsys.readouterr().out
 
 
 def test_run_streams_previews_and_ends_with_a_png(client, content_path, style_path):
@@ -74,9 +85,9 @@ def test_run_streams_previews_and_ends_with_a_png(client, content_path, style_pa
     assert status.startswith("**Done**") and "6 steps" in status
     assert Path(png).suffix == ".png"
     with Image.open(png) as result:
-        assert result.format == "PNG" and result.size == (128, 96)
+        assert result.format == "PNG" and result.size == fitted(128)
     with Image.open(image) as shown:
-        assert shown.size == (128, 96)
+        assert shown.size == fitted(128)
     assert len(pair) == 2  # before/after
     assert curve["data"]  # the loss curve has points
 
@@ -176,13 +187,13 @@ def test_uploads_over_the_size_limit_are_refused(client, content_path, tmp_path)
 def test_still_serves_after_refusals(client, content_path, style_path):
     *_, png = client.predict(**_files(content_path, style_path), steps=2, size=64, api_name="/stylize")
     with Image.open(png) as result:
-        assert result.size == (64, 48)
+        assert result.size == fitted(64)
 
 
-def test_more_styles_colour_mode_and_recipe_through_the_api(client, content_path, style_path, images):
+def test_more_styles_colour_mode_and_recipe_through_the_api(client, content_path, style_path, other_style_path):
     import nst
 
-    other = images / "picasso_selfport1907.jpg"
+    other = other_style_path
     _, status, _, _, png = client.predict(
         **_files(content_path, style_path), more_styles=[handle_file(str(other))], style_blend="3 1",
         preserve_color="luminance", style_loss="sliced-wasserstein", steps=3, size=64, seed=2, api_name="/stylize",

@@ -6,7 +6,7 @@ from PIL import Image
 
 from nst.cli import main
 
-from .conftest import ROOT
+from .conftest import ROOT, fitted
 
 
 def test_cli_writes_the_result_and_intermediates(tmp_path, content_path, style_path, capsys):
@@ -15,7 +15,7 @@ def test_cli_writes_the_result_and_intermediates(tmp_path, content_path, style_p
                  "--save-every", "2", "--style-layers", "relu1_1", "relu3_1"])
     assert code == 0
     img = Image.open(out)
-    assert img.size == (64, 48)
+    assert img.size == fitted(64)
     assert (tmp_path / "out_0002.png").is_file()
     assert not (tmp_path / "out_0004.png").exists()  # the final step is the output itself
     assert "saved" in capsys.readouterr().err
@@ -61,3 +61,70 @@ def test_cli_help_lists_the_api_defaults(capsys):
     assert exc.value.code == 0
     text = capsys.readouterr().out
     assert "relu4_2" in text and "--style-weight" in text and "--save-every" in text
+
+
+# --- Messages as a newcomer reads them -------------------------------------------------
+
+
+def _run_cli(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nst", *args], capture_output=True, text=True, cwd=cwd,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+
+
+def test_abbreviated_options_are_refused(tmp_path):
+    # argparse would take --step as --steps; a typo must not run with a silently changed meaning.
+    proc = _run_cli("a.jpg", "b.jpg", "--step", "5", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1] == "nst: error: unrecognized arguments: --step 5 (did you mean --steps?)"
+    assert "python -m nst: error" not in proc.stderr
+
+
+def test_argparse_and_nst_errors_share_one_prefix(tmp_path, content_path, style_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([str(content_path), str(style_path), "--steps", "many"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == "nst: error: argument --steps: invalid int value: 'many'"
+    assert main([str(content_path), str(style_path), "--steps", "0", "-o", str(tmp_path / "o.png")]) == 2
+    assert capsys.readouterr().err.startswith("nst: error: steps must be between")
+
+
+def test_paths_are_named_as_typed(tmp_path, monkeypatch, style_path, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    assert main(["sub/x.jpg", str(style_path), "-o", "o.png"]) == 2
+    assert capsys.readouterr().err == "nst: error: the content image 'sub/x.jpg' does not exist\n"
+    (tmp_path / "sub" / "x.jpg").write_text("not a picture")
+    assert main([str(style_path), "sub/x.jpg", "-o", "o.png"]) == 2
+    assert capsys.readouterr().err == "nst: error: the style image 'sub/x.jpg' is not an image file nst can read\n"
+    assert main([str(style_path), str(style_path), "-o", "sub/out.jpg"]) == 2
+    assert capsys.readouterr().err == "nst: error: the output must be a .png file, not 'sub/out.jpg'\n"
+    with pytest.raises(SystemExit):
+        main([str(style_path), str(style_path), "--recipe", "sub/earlier.png"])
+    assert capsys.readouterr().err == "nst: error: recipe file 'sub/earlier.png' does not exist\n"
+
+
+def test_the_bar_shows_the_terms_the_app_shows(tmp_path, content_path, style_path, capsys):
+    # content J_content, style β·J_style and total J, named as in the app's status line.
+    import nst
+
+    kw = dict(steps=2, size=64, style_weight=0.01, seed=1)
+    assert main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), "--steps", "2", "--size", "64",
+                 "--style-weight", "0.01", "--seed", "1"]) == 0
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    last = list(nst.stylize(content_path, style_path, **kw))[-1]
+    beta_style = 0.01 * last.losses["style"]
+    assert last.losses["style"] > 10 * beta_style  # so the two cannot be mistaken for each other
+    shown = f"content={last.losses['content']:.3g}, style={beta_style:.3g}, total={last.losses['total']:.3g}"
+    assert any(line.rstrip().endswith(shown + "]") for line in bar), bar[-3:]
+
+
+def test_the_readme_synopsis_is_the_usage(monkeypatch):
+    import re
+
+    from nst.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Command line\n\n((?:    .*\n)+)", readme).group(1)
+    monkeypatch.setenv("COLUMNS", "100")
+    usage = build_parser().format_usage()
+    assert block.split() == usage.split()

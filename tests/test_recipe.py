@@ -8,6 +8,8 @@ import nst
 from nst.cli import main
 from nst.recipe import RECIPE_KEY, make_recipe
 
+from .conftest import fitted
+
 
 def test_recipe_round_trips_every_setting(tmp_path):
     s = nst.DEFAULT.replace(steps=123, size=200, seed=5, style_layers=("relu2_1", "relu3_1"),
@@ -42,8 +44,8 @@ def test_unknown_settings_from_another_version_are_dropped(tmp_path):
     assert nst.read_recipe(path)["settings"] == {"steps": 9}
 
 
-def test_cli_recipe_reproduces_and_later_options_override(tmp_path, content_path, style_path, images):
-    other = images / "picasso_selfport1907.jpg"
+def test_cli_recipe_reproduces_and_later_options_override(tmp_path, content_path, style_path, other_style_path):
+    other = other_style_path
     first, again, larger, before = (tmp_path / f"{n}.png" for n in ("first", "again", "larger", "before"))
     assert main([str(content_path), str(style_path), str(other), "--style-blend", "3", "1", "--steps", "5",
                  "--size", "64", "--seed", "4", "--init", "noise", "--preserve-color", "swap", "-o", str(first)]) == 0
@@ -54,14 +56,15 @@ def test_cli_recipe_reproduces_and_later_options_override(tmp_path, content_path
                  "-o", str(larger)]) == 0
     assert main([str(content_path), str(style_path), str(other), "--size", "80", "--recipe", str(first),
                  "-o", str(before)]) == 0
-    assert Image.open(larger).size == (80, 60) and Image.open(before).size == (64, 48)
+    assert Image.open(larger).size == fitted(80) and Image.open(before).size == fitted(64)
     redo = nst.read_recipe(larger)["settings"]
     assert redo["size"] == 80 and redo["style_blend"] == [3, 1] and redo["preserve_color"] == "swap"
 
 
-def test_cli_recipe_errors_are_one_line(tmp_path, content_path, style_path, capsys):
+def test_cli_recipe_errors_are_one_line(content_path, style_path, capsys, monkeypatch):
+    monkeypatch.chdir(content_path.parent)
     with pytest.raises(SystemExit) as exc:
-        main([str(content_path), str(style_path), "--recipe", str(content_path)])
+        main([content_path.name, style_path.name, "--recipe", content_path.name])
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err == "nst: error: 'tubingen.jpg' carries no nst recipe (only PNGs saved by nst do)"
+    assert err == f"nst: error: '{content_path.name}' carries no nst recipe (only PNGs saved by nst do)"

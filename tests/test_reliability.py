@@ -23,7 +23,7 @@ from PIL import Image
 
 from . import bad_inputs as bi
 from .app_server import served  # before `app`: it sets Gradio's folders
-from .conftest import ROOT
+from .conftest import ROOT, fitted
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -123,7 +123,7 @@ def test_still_serves_after_the_bad_input(client, content_path, style_path):
     )
     assert status.startswith("**Done**")
     with Image.open(png) as img:
-        assert img.size == (96, 72)
+        assert img.size == fitted(96)
 
 
 # --- Queue and cancellation ----------------------------------------------------------------
@@ -255,7 +255,7 @@ def test_out_of_memory_retries_at_a_smaller_size(client, content_path, style_pat
     assert notices and "Out of memory at 128 px: retrying at 80 px" in notices[0]
     assert status.startswith("Out of memory at 128 px: made at 80 px instead") and "**Done**" in status
     with Image.open(png) as img:
-        assert img.size == (80, 60)
+        assert img.size == fitted(80)
 
 
 def test_out_of_memory_at_every_size_gives_a_message(client, content_path, style_path, monkeypatch):
