@@ -18,6 +18,7 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
+from . import png
 from .settings import Settings, SettingsError
 
 __all__ = ["RECIPE_KEY", "RecipeError", "make_recipe", "save_png", "read_recipe"]
@@ -53,6 +54,23 @@ def save_png(image: Image.Image, path: str | Path, recipe: dict[str, Any] | None
     image.save(path, format="PNG", pnginfo=info)
 
 
+def _recipe_text(path: Path) -> str | None:
+    try:
+        with Image.open(path) as img:
+            img.load()  # text after the pixels is read with them
+            return img.info.get(RECIPE_KEY)
+    except ValueError as exc:
+        if not png.is_metadata_limit(exc):
+            raise
+    # Another text chunk is over Pillow's limit: find the recipe's own chunk, reading no other.
+    return png.find_text(path.read_bytes(), RECIPE_KEY, limit=png_limit())
+
+
+def png_limit() -> int:
+    """The most a recipe's text may unpack to: Pillow's limit for one text chunk."""
+    return PngImagePlugin.MAX_TEXT_CHUNK
+
+
 def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
     """The full recipe stored in an nst PNG (see the module docstring).
 
@@ -65,8 +83,7 @@ def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
     else:
         name = repr(Path(source).name)
         try:
-            with Image.open(source) as img:
-                text = img.info.get(RECIPE_KEY)
+            text = _recipe_text(Path(source))
         except FileNotFoundError:
             raise RecipeError(f"recipe file {name} does not exist") from None
         except (OSError, ValueError, SyntaxError):

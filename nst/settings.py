@@ -7,7 +7,9 @@ help texts and limits from :class:`Settings`; nothing else states a default.
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -207,7 +209,9 @@ def _number(value: Any, name: str) -> float:
     if isinstance(value, bool):
         raise SettingsError(f"{name} must be a number, not {value!r}")
     try:
-        x = float(value)
+        x = float(value.strip() if isinstance(value, str) else value)
+    except OverflowError:  # an int beyond float's range
+        raise SettingsError(f"{name} must be a finite number, not a {len(str(value))}-digit one") from None
     except (TypeError, ValueError):
         raise SettingsError(f"{name} must be a number, not {value!r}") from None
     if not math.isfinite(x):
@@ -222,10 +226,36 @@ def _float(value: Any, name: str, lo: float, hi: float) -> float:
     return x
 
 
+# Floats hold every whole number up to 2**53 exactly; past it a float may already be a
+# rounded version of what was meant, so larger ones must come as ints or digits.
+_EXACT_FLOAT = 2**53
+
+
 def _int(value: Any, name: str, lo: int, hi: int) -> int:
-    x = _number(value, name)
-    if x != int(x):
+    """``value`` as an exact int in [lo, hi]: an int, a whole float, or a whole number in a
+    string ("12", "+12", "12.0", "1e3"); ints and strings never go through float."""
+    if isinstance(value, bool):
         raise SettingsError(f"{name} must be a whole number, not {value!r}")
+    try:
+        x: int | float | decimal.Decimal = operator.index(value)  # int, numpy integers
+    except TypeError:
+        if isinstance(value, str):
+            try:
+                x = decimal.Decimal(value.strip())
+            except decimal.InvalidOperation:
+                raise SettingsError(f"{name} must be a number, not {value!r}") from None
+            if not x.is_finite():
+                raise SettingsError(f"{name} must be a finite number, not {value!r}")
+        else:
+            x = _number(value, name)
+        if x != int(x) if not isinstance(x, decimal.Decimal) else x != x.to_integral_value():
+            raise SettingsError(f"{name} must be a whole number, not {value!r}")
     if not lo <= x <= hi:
-        raise SettingsError(f"{name} must be between {lo} and {hi}, not {int(x)}")
+        shown = x if isinstance(x, int) and len(str(x)) <= 40 else value if isinstance(value, str) else f"{x:g}"
+        raise SettingsError(f"{name} must be between {lo} and {hi}, not {shown}")
+    if isinstance(x, float) and abs(x) > _EXACT_FLOAT:
+        raise SettingsError(
+            f"{name} {x:.17g} is past 2**53, where floating-point numbers skip whole numbers; "
+            "give it as an integer (digits, not a float)"
+        )
     return int(x)
