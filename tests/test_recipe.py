@@ -65,3 +65,28 @@ def test_cli_recipe_errors_are_one_line(tmp_path, content_path, style_path, caps
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err == "nst: error: 'tubingen.jpg' carries no nst recipe (only PNGs saved by nst do)"
+
+
+@pytest.mark.parametrize("seed", [2**63 - 1, 2**53 + 1])
+def test_recipes_keep_whole_numbers_exact(tmp_path, seed):
+    path = tmp_path / "r.png"
+    nst.save_png(Image.new("RGB", (4, 4)), path, make_recipe(nst.DEFAULT.replace(seed=seed), device="cpu"))
+    assert nst.read_recipe(path)["settings"]["seed"] == seed
+    assert nst.DEFAULT.replace(**nst.read_recipe(path)["settings"]).seed == seed
+
+
+@pytest.mark.parametrize("after_pixels", [False, True])
+def test_recipe_is_read_beside_text_over_pillows_limit(tmp_path, after_pixels):
+    """Another text chunk that unpacks to megabytes does not hide the recipe."""
+    import struct
+    import zlib
+
+    path = tmp_path / "r.png"
+    nst.save_png(Image.new("RGB", (4, 4), "red"), path, make_recipe(nst.DEFAULT.replace(steps=77), device="cpu"))
+    png = path.read_bytes()
+    body = b"Comment\0\0" + zlib.compress(b"x" * (5 * 2**20))
+    chunk = struct.pack(">I", len(body)) + b"zTXt" + body + struct.pack(">I", zlib.crc32(b"zTXt" + body))
+    at = png.rindex(b"IEND") - 4 if after_pixels else png.index(b"IDAT") - 4
+    path.write_bytes(png[:at] + chunk + png[at:])
+    assert nst.read_recipe(path)["settings"]["steps"] == 77
+    assert nst.load_image(path).getpixel((0, 0)) == (255, 0, 0)
