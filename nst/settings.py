@@ -117,6 +117,8 @@ class Settings:
         steps = _int(s.steps, "steps", 1, LIMITS.max_steps)
         size = _int(s.size, "size", LIMITS.min_size, LIMITS.max_size_gpu)
         ratio = _float(s.style_weight, "style_weight", 0.0, LIMITS.max_style_weight)
+        if not isinstance(s.content_layer, str):
+            raise SettingsError(f"content_layer must be one layer's name, such as relu4_2, not {s.content_layer!r}")
         content_layer = _layers([s.content_layer], "content_layer")[0]
         style_layers = tuple(_layers(s.style_layers, "style_layers"))
         if not style_layers:
@@ -189,6 +191,8 @@ def _bool(value: Any, name: str) -> bool:
 def _seq(value: Any, name: str) -> list:
     if isinstance(value, str):
         value = value.replace(",", " ").split()
+    if isinstance(value, (Mapping, set, frozenset, bytes)):  # no order, or not a list of values
+        raise SettingsError(f"{name} must be a list, not {value!r}")
     try:
         return list(value)
     except TypeError:
@@ -197,7 +201,10 @@ def _seq(value: Any, name: str) -> list:
 
 def _layers(value: Any, name: str) -> list[str]:
     # "relu1_1,relu3_1" names two layers also inside a list (as one CLI argument does).
-    names = [n.strip() for v in _seq(value, name) for n in str(v).split(",")]
+    items = _seq(value, name)
+    if any(isinstance(v, (list, tuple, Mapping)) for v in items):
+        raise SettingsError(f"{name} must be a list of layer names, not {value!r}")
+    names = [n.strip() for v in items for n in str(v).split(",")]
     names = [n for n in names if n] or names  # a blank name alone stays, to be reported
     try:
         return check_layer_names(names)
