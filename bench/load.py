@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests import bad_inputs as bi  # noqa: E402
 
-IMAGES = ROOT.parent / "shared" / "images"
+IMAGES = Path(os.environ.get("NST_TEST_IMAGES", ROOT.parent / "shared" / "images"))  # as tests/conftest.py
 PAIRS = [("tubingen.jpg", "starry_night.jpg"), ("hoovertowernight.jpg", "shipwreck.jpg"),
          ("tubingen.jpg", "picasso_selfport1907.jpg")]
 CHROMIUM = Path("/usr/bin/chromium")

@@ -25,6 +25,7 @@ __all__ = [
     "resize_to_pixels",
     "to_tensor",
     "to_pil",
+    "to_uint8",
 ]
 
 ImageInput = Union[str, Path, Image.Image, np.ndarray]

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from types import FrameType
 
 __all__ = ["OWNER", "claim", "release", "sweep", "is_alive"]
 
@@ -146,7 +147,7 @@ def _remove_on(sig: int) -> None:
     if previous is signal.SIG_IGN or getattr(previous, "_nst_workdir", False):
         return  # ignored on purpose (e.g. nohup), or handled already
 
-    def handler(signum: int, frame) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
         with _lock:
             folders = list(_claimed)
         for folder in folders:
