@@ -27,20 +27,27 @@ import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import closing
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
-import pandas as pd
-import spaces
-import torch
-from PIL import Image
+from nst import workdir
 
-import nst
-from nst.device import autocast_dtype, seconds_per_megapixel_step
-from nst.images import MAX_INPUT_PIXELS
-from nst.schedule import estimate_seconds, plan_scales
+# This process's own temporary folder (results, and Gradio's uploads): removed when the
+# server stops, and by the next start after a kill. Made before Gradio is imported, which
+# reads GRADIO_TEMP_DIR then.
+WORKDIR = workdir.claim("nst-app-", uploads_env="GRADIO_TEMP_DIR")
+
+import gradio as gr  # noqa: E402
+import pandas as pd  # noqa: E402
+import pydantic  # noqa: E402
+import spaces  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import nst  # noqa: E402
+from nst.device import autocast_dtype, seconds_per_megapixel_step  # noqa: E402
+from nst.images import MAX_INPUT_PIXELS  # noqa: E402
+from nst.schedule import estimate_seconds, plan_scales  # noqa: E402
 
 # Uploads that declare more pixels than nst accepts are refused when Pillow reads their
 # header, before any decoding (a small file can declare a huge canvas).
@@ -182,8 +189,50 @@ def _as_sent(component: gr.components.Component) -> gr.components.Component:
     return component
 
 
-def _as_path(component: gr.Image) -> gr.Image:
-    """An Image input whose value is the uploaded file's path, unopened: nst reads it."""
+class _Shaped:
+    """A component's data model that refuses a value of the wrong shape with a message
+    naming the parameter, instead of pydantic's (Gradio validates file inputs against
+    their model before any preprocessing). Everything else is the model's own."""
+
+    def __init__(self, model: Any, name: str, expected: str) -> None:
+        self._model, self._name, self._expected = model, name, expected
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._model, attr)
+
+    def model_validate(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._model.model_validate(obj, *args, **kwargs)
+        except pydantic.ValidationError:
+            raise gr.Error(f"{self._name} must be {self._expected}, not {_shape(obj)}", print_exception=False) from None
+
+
+def _shape(value: Any) -> str:
+    """What was sent, in a few words: 'text ('abc')', 'a number (5)', 'a list', ..."""
+    if isinstance(value, str):
+        if "/" in value or "\\" in value:  # a path, as text: its file name only
+            return f"text (a path ending in {Path(value).name[:60]!r})"
+        return f"text ({value[:60]!r})"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r})"
+    if isinstance(value, dict):
+        return "an object without a file path" if "path" not in value else "an object whose path is not text"
+    if isinstance(value, list):
+        return "a list holding " + ", ".join(sorted({_shape(v).split(" (")[0] for v in value})) if value else "an empty list"
+    return type(value).__name__
+
+
+_FILE = "an image file (in gradio_client: handle_file(path))"
+
+
+def _as_path(component: gr.Image, name: str) -> gr.Image:
+    """An Image input whose value is the uploaded file's path, unopened: nst reads it.
+
+    ``name`` is the /stylize parameter, for the message when the value has the wrong shape.
+    """
+    component.data_model = _Shaped(component.data_model, name, _FILE)
     stock = component.preprocess
 
     def preprocess(payload: Any) -> str | None:
@@ -197,6 +246,14 @@ def _as_path(component: gr.Image) -> gr.Image:
         return payload.path
 
     component.preprocess = preprocess
+    return component
+
+
+def _as_paths(component: gr.File, name: str) -> gr.File:
+    """A multiple-file input whose wrong-shaped values get a message naming ``name``."""
+    component.data_model = _Shaped(
+        component.data_model, name, "a list of image files (in gradio_client: [handle_file(path), ...])"
+    )
     return component
 
 
@@ -244,9 +301,26 @@ def _settings(values: dict[str, Any]) -> nst.Settings:
     return s.replace(preview_every=max(1, math.ceil(s.steps / PREVIEWS)))
 
 
-def _error(exc: Exception) -> gr.Error:
-    """A gr.Error with nst's message, escaped: gr.Error renders its message as HTML."""
-    return gr.Error(html.escape(str(exc), quote=False), print_exception=False)
+def _error(exc: Exception, *uploads: str) -> gr.Error:
+    """A gr.Error with nst's message as plain text, for API clients as for the page (which
+    shows a gr.Error's message through Gradio's HTML sanitiser: markup in a file name is
+    shown harmlessly, never run).
+
+    ``uploads`` are the uploaded files the message may name; they are named as their
+    owner named them (see `_shown_name`).
+    """
+    text = str(exc)
+    for path in uploads:
+        stored, shown = Path(path).name, _shown_name(path)
+        if stored != shown:
+            text = text.replace(stored, shown)
+    return gr.Error(text, print_exception=False)
+
+
+def _shown_name(path: str) -> str:
+    """An upload's file name as its owner wrote it: browsers and httpx send ``"`` in a file
+    name as ``%22`` (the HTML form encoding), and Gradio keeps that in the stored name."""
+    return Path(path).name.replace("%22", '"')
 
 
 def _estimate(s: nst.Settings, device: torch.device, aspect: float = 0.75) -> float:
@@ -335,9 +409,10 @@ def _plot(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame.astype({"step": "int64", "loss": "float64", "term": "string"})
 
 
-@cache
 def _results_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="nst-app-"))
+    folder = WORKDIR / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _save_png(img: Image.Image) -> str:
@@ -362,7 +437,7 @@ def _load(path: str | None, what: str) -> Image.Image:
     try:
         return nst.load_image(path, what)
     except nst.ImageError as exc:
-        raise _error(exc) from None
+        raise _error(exc, path) from None
 
 
 # --- The run ---------------------------------------------------------------------------
@@ -716,11 +791,11 @@ def build_demo() -> gr.Blocks:
                     content = _as_path(gr.Image(
                         label="Content image", type="filepath", image_mode=None, min_width=200,
                         sources=["upload", "clipboard"], height=240, elem_id="nst-content",
-                    ))
+                    ), "content")
                     style = _as_path(gr.Image(
                         label="Style image", type="filepath", image_mode=None, min_width=200,
                         sources=["upload", "clipboard"], height=240, elem_id="nst-style",
-                    ))
+                    ), "style")
                 controls: dict[str, gr.components.Component] = {}
                 controls["steps"] = _control(
                     "steps", cls=gr.Slider, minimum=1, maximum=nst.LIMITS.max_steps, step=1
@@ -751,11 +826,11 @@ def build_demo() -> gr.Blocks:
                         for name in ADVANCED_SETTINGS:
                             if name != "size":
                                 controls[name] = _control(name, min_width=200)
-                    more_styles = gr.File(
+                    more_styles = _as_paths(gr.File(
                         label="More style images (blended with the first by the blend weights)",
                         file_count="multiple", file_types=["image"], type="filepath", height=140,
                         elem_id="nst-more-styles",
-                    )
+                    ), "more_styles")
                     recipe_file = gr.File(
                         label="Load settings from an nst PNG (its recipe)", file_types=[".png"],
                         type="filepath", height=140, elem_id="nst-recipe",

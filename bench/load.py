@@ -2,6 +2,7 @@
 
     python bench/load.py                 # everything (about 15 min on a 2-core CPU)
     python bench/load.py --quick         # fewer runs, no browser: a smoke test of this script
+    python bench/load.py --only restart  # the restart cycle alone (about 2 min)
 
 It serves app.py in a subprocess (so that the server's own memory is measured) and:
 
@@ -14,7 +15,11 @@ It serves app.py in a subprocess (so that the server's own memory is measured) a
    memory where ``nvidia-smi`` answers) growth after ``--warmup`` runs;
 4. times how long the worker stays busy after ``job.cancel()``, the page's Stop button and
    a closed tab (Playwright with Debian's Chromium): from the request to the start of the
-   run queued behind it.
+   run queued behind it;
+5. (``--only restart``) starts the app with a temporary folder of its own, runs, SIGKILLs
+   it, ``--restart-cycles`` times, then starts, runs and stops it with SIGTERM, and reports
+   the temporary disk space in use after each step (``--app`` serves another checkout's
+   app.py, to compare).
 
 Prints a table and writes ``bench/results/load-<date>.json`` (not committed).
 """
@@ -46,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests import bad_inputs as bi  # noqa: E402
 
-IMAGES = ROOT.parent / "shared" / "images"
+IMAGES = Path(os.environ.get("NST_TEST_IMAGES", ROOT.parent / "shared" / "images"))  # as tests/conftest.py
 PAIRS = [("tubingen.jpg", "starry_night.jpg"), ("hoovertowernight.jpg", "shipwreck.jpg"),
          ("tubingen.jpg", "picasso_selfport1907.jpg")]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -64,14 +69,24 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(tmp: Path) -> Iterator[tuple[str, psutil.Process]]:
-    """``python app.py`` on a free port: its URL and process."""
+def serve(tmp: Path, own_temp: bool = False, app: Path = ROOT / "app.py") -> Iterator[tuple[str, psutil.Process]]:
+    """``python app.py`` on a free port: its URL and process.
+
+    Args:
+        own_temp: leave the app's temporary folders to the app, with ``tmp`` as its system
+            temporary folder (TMPDIR), as on a Space; else Gradio's caches go to ``tmp``.
+        app: the app file to serve (another checkout's, to compare).
+    """
     port = _free_port()
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_TEMP_DIR": str(tmp / "gradio"), "GRADIO_EXAMPLES_CACHE": str(tmp / "examples"),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = open(tmp / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=tmp, env=env, stdout=log,
+           "GRADIO_EXAMPLES_CACHE": str(tmp / "examples"), "GRADIO_ANALYTICS_ENABLED": "False"}
+    if own_temp:
+        env.pop("GRADIO_TEMP_DIR", None)
+        env["TMPDIR"] = str(tmp)
+    else:
+        env["GRADIO_TEMP_DIR"] = str(tmp / "gradio")
+    log = open(tmp / "server.log", "a")
+    proc = subprocess.Popen([sys.executable, str(app)], cwd=tmp, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -376,6 +391,63 @@ def browser(url: str, repeats: int, size: int, log: Callable[[str], None]) -> di
     return out
 
 
+# --- 6. Restarts ----------------------------------------------------------------------------
+
+
+def _disk_used(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (the servers' temporary folder), logs aside."""
+    total = 0
+    for p in folder.rglob("*"):
+        with contextlib.suppress(OSError):
+            if p.is_file() and not p.is_symlink() and p.name != "server.log":
+                total += p.stat().st_size
+    return total
+
+
+def restarts(cycles: int, app: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """Start, run, SIGKILL, ``cycles`` times; then start, run and stop with SIGTERM. The
+    temporary disk space in use (the servers' own TMPDIR) after each step."""
+    from gradio_client import handle_file
+
+    tmp = Path(tempfile.mkdtemp(prefix="nst-restarts-"))
+    files = {"content": handle_file(str(ROOT / "examples" / "chelsea.jpg")),
+             "style": handle_file(str(ROOT / "examples" / "waves.jpg"))}
+    steps: list[dict[str, Any]] = [{"step": "before the first start", "bytes": _disk_used(tmp)}]
+
+    def note(step: str) -> None:
+        folders = sorted(p.name for p in tmp.iterdir() if p.is_dir() and p.name != "examples")
+        steps.append({"step": step, "bytes": _disk_used(tmp), "folders": folders})
+        log(f"  {step}: {steps[-1]['bytes'] / 1e6:.2f} MB in {len(folders)} folder(s)")
+
+    def run(url: str) -> None:
+        client = _client(url)
+        _, status, *_ = client.predict(**files, steps=2, size=128, api_name="/stylize")
+        client.close()
+        assert status.startswith("**Done**"), status
+
+    try:
+        for i in range(cycles):
+            with serve(tmp, own_temp=True, app=app) as (url, proc):
+                note(f"start {i + 1}")
+                run(url)
+                note(f"start {i + 1}, after a run")
+                proc.kill()  # SIGKILL: no clean-up of its own is possible
+                proc.wait(30)
+            note(f"start {i + 1}, after SIGKILL")
+        with serve(tmp, own_temp=True, app=app) as (url, proc):
+            note(f"start {cycles + 1}")
+            run(url)
+            note(f"start {cycles + 1}, after a run")
+            proc.terminate()  # SIGTERM
+            proc.wait(60)
+        note(f"start {cycles + 1}, after SIGTERM")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"cycles": cycles, "app": str(app), "steps": steps,
+            "bytes_after_sigkills": steps[-4]["bytes"] if cycles else None, "bytes_at_last_start": steps[-3]["bytes"],
+            "bytes_at_the_end": steps[-1]["bytes"], "folders_at_the_end": steps[-1]["folders"]}
+
+
 # --- Report --------------------------------------------------------------------------------
 
 
@@ -415,6 +487,18 @@ def _table(res: dict[str, Any]) -> str:
             rows.append((label, f"max {max(values):.2f} s, median {statistics.median(values):.2f} s (n={len(values)})"))
     if res.get("browser", {}).get("queue_text_shown"):
         rows.append(("a waiting page shows", repr(res["browser"]["queue_text_shown"])))
+    if "restarts" in res:
+        r = res["restarts"]
+        mb = {x["step"]: x["bytes"] / 1e6 for x in r["steps"]}
+        last = f"start {r['cycles'] + 1}"
+        rows += [
+            (f"temporary disk, {r['cycles']} × (start, run, SIGKILL)",
+             f"{mb['before the first start']:.2f} MB before → "
+             + ", ".join(f"{mb[f'start {i + 1}, after SIGKILL']:.2f}" for i in range(r["cycles"])) + " MB after each kill"),
+            ("  at the next start (earlier folders swept)", f"{r['bytes_at_last_start'] / 1e6:.2f} MB"),
+            ("  after a run, then SIGTERM", f"{mb[last + ', after a run']:.2f} MB → "
+             f"{r['bytes_at_the_end'] / 1e6:.2f} MB ({len(r['folders_at_the_end'])} folders left)"),
+        ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
@@ -430,12 +514,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cancel-repeats", type=int, default=5)
     parser.add_argument("--cancel-size", type=int, default=512,
                         help="size of the runs that are cancelled (every step at this size)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["bad", "concurrent", "memory", "cancel", "browser"])
+    parser.add_argument("--restart-cycles", type=int, default=3, help="start, run, SIGKILL this many times")
+    parser.add_argument("--app", type=Path, default=ROOT / "app.py",
+                        help="the app the restart cycle serves (another checkout's app.py, to compare)")
+    parts = ["bad", "concurrent", "memory", "cancel", "browser", "restart"]
+    parser.add_argument("--skip", nargs="*", default=[], choices=parts)
+    parser.add_argument("--only", nargs="*", default=None, choices=parts, help="run only these parts")
     args = parser.parse_args(argv)
     if args.quick:
         args.users, args.runs, args.memory_runs, args.warmup, args.cancel_repeats = 3, 1, 8, 3, 2
+        args.restart_cycles = 1
         args.skip = [*args.skip, "browser"]
-    if not (IMAGES / "tubingen.jpg").is_file():
+    if args.only is not None:
+        args.skip = [p for p in parts if p not in args.only]
+    served = {"bad", "concurrent", "memory", "cancel", "browser"} - set(args.skip)
+    if served and not (IMAGES / "tubingen.jpg").is_file():
         print(f"test images not found in {IMAGES}", file=sys.stderr)
         return 2
 
@@ -466,8 +559,12 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(json.dumps(res, indent=2, default=str))
 
     try:
-        with serve(tmp) as (url, proc):
-            log(f"serving {url} (pid {proc.pid})")
+        if "restart" not in args.skip:
+            part("restarts", f"5. restarts: {args.restart_cycles} × (start, run, SIGKILL), then start, run, SIGTERM",
+                 lambda: restarts(args.restart_cycles, args.app.resolve(), log))
+        with serve(tmp) if served else contextlib.nullcontext((None, None)) as (url, proc):
+            if served:
+                log(f"serving {url} (pid {proc.pid})")
             if "bad" not in args.skip:
                 part("bad_input", "1. bad input through the API, the CLI and the app", lambda: bad_input(url, tmp, log))
             if "concurrent" not in args.skip:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
+import struct
 import tempfile
 import warnings
 from pathlib import Path
@@ -13,6 +15,8 @@ from typing import Union
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from . import png, tiff
 
 __all__ = [
     "ImageInput",
@@ -23,6 +27,7 @@ __all__ = [
     "resize_to_pixels",
     "to_tensor",
     "to_pil",
+    "to_uint8",
 ]
 
 ImageInput = Union[str, Path, Image.Image, np.ndarray]
@@ -43,12 +48,14 @@ def load_image(src: ImageInput, what: str = "image") -> Image.Image:
     """Read ``src`` as an 8-bit RGB PIL image.
 
     Honours EXIF orientation and converts every mode Pillow reads (L, LA, P, RGBA, CMYK,
-    I;16, I, F, ...) to RGB; transparent areas are composited on white. An animated image
+    I;16, I, F, ...) to RGB, and also reads the float and 32-bit TIFFs with several bands
+    that Pillow cannot (:mod:`nst.tiff`); transparent areas are composited on white. An animated image
     contributes its first frame.
 
     Args:
-        src: a file path, a PIL image, or an ``(H, W)``, ``(H, W, 1|3|4)`` array
-            (uint8, uint16, or float in [0, 1]).
+        src: a file path, a PIL image, or an ``(H, W)``, ``(H, W, 1|2|3|4)`` array of
+            integers or floats (scaled as :func:`to_uint8` says; a file of the same samples
+            gives the same image).
         what: how to name the image in error messages, e.g. ``"content image"``.
 
     Raises:
@@ -75,7 +82,9 @@ def load_image(src: ImageInput, what: str = "image") -> Image.Image:
         )
     try:
         img = ImageOps.exif_transpose(img)
-        return _to_rgb(img)
+        return _to_rgb(img, what)
+    except ImageError:
+        raise
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"the {what} could not be decoded ({_short(exc)})") from None
 
@@ -108,16 +117,27 @@ def _open(path: Path, what: str) -> Image.Image:
         raise ImageError(f"the {what} {name!r} is not a file")
     if path.stat().st_size == 0:
         raise ImageError(f"the {what} {name!r} is empty (0 bytes)")
+    deep = None
+    if _is_tiff(path):
+        # Deep samples (float, 16 and 32 bits) are read by nst.tiff where it can: Pillow has
+        # no mode for several such bands, reads unsigned 32-bit samples as signed, and
+        # compressed big-endian ones in the wrong byte order.
+        try:
+            return _from_array(tiff.read_array(path, MAX_INPUT_PIXELS), f"{what} {name!r}")
+        except tiff.NotDeep:
+            pass
+        except ImageError:
+            raise
+        except (tiff.TiffError, ValueError, struct.error) as exc:
+            deep = f"the {what} {name!r} is a TIFF nst cannot read: {exc}"  # unless Pillow can
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
-            if img.width * img.height > MAX_INPUT_PIXELS:
-                raise ImageError(
-                    f"the {what} {name!r} declares {img.width}×{img.height} pixels, more than "
-                    f"the {MAX_INPUT_PIXELS // 1_000_000} Mpx nst accepts"
-                )
-            img.load()
+        try:
+            img = _decode(path, what, name)
+        except ValueError as exc:
+            if not png.is_metadata_limit(exc):
+                raise
+            # Text or a colour profile too large for Pillow's guard: nst needs neither.
+            img = _decode(io.BytesIO(png.without_metadata(path.read_bytes())), what, name)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -128,48 +148,98 @@ def _open(path: Path, what: str) -> Image.Image:
             f"the {what} {name!r} {declared}, more than the {MAX_INPUT_PIXELS // 1_000_000} Mpx nst accepts"
         ) from None
     except UnidentifiedImageError:
+        if deep:
+            raise ImageError(deep) from None
         kind = _VECTOR.get(path.suffix.lower())
         hint = f": {kind} is a vector format, so export it as PNG or JPEG first" if kind else ""
         raise ImageError(f"the {what} {name!r} is not an image file nst can read{hint}") from None
     except PermissionError:
         raise ImageError(f"the {what} {name!r} cannot be read (permission denied)") from None
     except (OSError, ValueError, SyntaxError) as exc:
+        if deep:
+            raise ImageError(deep) from None
         reason = _short(exc).replace(str(path), name)  # no server paths in messages
         raise ImageError(f"the {what} {name!r} is damaged or truncated ({reason})") from None
     return img
+
+
+def _decode(src: Path | io.BytesIO, what: str, name: str | None = None) -> Image.Image:
+    """Open and load ``src`` with Pillow, refusing a declared size over the limit first."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        img = Image.open(src)
+        if img.width * img.height > MAX_INPUT_PIXELS:
+            raise ImageError(
+                f"the {what} {name or Path(src).name!r} declares {img.width}×{img.height} pixels, more than "
+                f"the {MAX_INPUT_PIXELS // 1_000_000} Mpx nst accepts"
+            )
+        img.load()
+    return img
+
+
+def _is_tiff(path: Path) -> bool:
+    with path.open("rb") as f:
+        return tiff.is_tiff(f.read(4))
 
 
 def _from_array(arr: np.ndarray, what: str) -> Image.Image:
     a = np.asarray(arr)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
-        raise ImageError(f"the {what} array has shape {a.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (2, 3, 4)):
+        raise ImageError(f"the {what} array has shape {a.shape}; expected (H, W), (H, W, 2), (H, W, 3) or (H, W, 4)")
     if a.size == 0:
         raise ImageError(f"the {what} array is empty")
+    if not (a.dtype == bool or np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ImageError(f"the {what} array has dtype {a.dtype}; use unsigned or signed integers, or floats")
+    a = to_uint8(a, what)
+    return Image.fromarray(np.ascontiguousarray(a))  # L, LA, RGB or RGBA
+
+
+def to_uint8(a: np.ndarray, what: str = "image") -> np.ndarray:
+    """Samples of any depth as 8-bit, by one rule for arrays and files alike.
+
+    - uint8 as is; bool as 0/255; uint16 (and Pillow's I;16 modes) by its high byte, as
+      Pillow reads 16-bit colour PNGs and TIFFs.
+    - Other integers (Pillow's 32-bit mode I holds 8-, 16- and 32-bit files): negative
+      values are black; the scale is 8-bit if no value is above 255, else 16-bit if none is
+      above 65535, else 32-bit.
+    - Floats on a 0–1 scale if no value is above 1 (what most tools write); else on 0–255
+      (Pillow's mode F of an 8-bit image) if none is above 255, else on 0–65535. Values
+      outside the scale are clipped; NaN or infinity is refused.
+
+    Args:
+        a: the samples, of any shape.
+        what: how to name the image in error messages.
+    """
     if a.dtype == np.uint8:
-        pass
-    elif a.dtype == np.uint16:
-        a = (a.astype(np.float32) / 257.0).round().astype(np.uint8)
-    elif np.issubdtype(a.dtype, np.floating) or a.dtype == bool:
-        a = a.astype(np.float32)
-        if not np.isfinite(a).all():
-            raise ImageError(f"the {what} array contains NaN or infinite values")
-        a = (np.clip(a, 0.0, 1.0) * 255.0).round().astype(np.uint8)
-    else:
-        raise ImageError(f"the {what} array has dtype {a.dtype}; use uint8, uint16 or float in [0, 1]")
-    return Image.fromarray(np.ascontiguousarray(a))
+        return a
+    if a.dtype == bool:
+        return a.astype(np.uint8) * 255
+    if a.dtype == np.uint16:
+        return (a >> 8).astype(np.uint8)
+    if np.issubdtype(a.dtype, np.integer):
+        top = int(a.max())
+        shift = 0 if top <= 255 else 8 if top <= 65535 else 24
+        return (np.clip(a, 0, None).astype(np.uint64) >> shift).clip(0, 255).astype(np.uint8)
+    a = a.astype(np.float64)
+    if not np.isfinite(a).all():
+        raise ImageError(f"the {what} contains NaN or infinite values")
+    top = float(a.max())
+    scale = 1.0 if top <= 1.0 else 255.0 if top <= 255.0 else 65535.0
+    return (np.clip(a / scale, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def _to_rgb(img: Image.Image, what: str) -> Image.Image:
     if img.mode == "RGB":
         return img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # Pillow's own conversion of deep greyscale to RGB clips at 255 (mostly white).
-        a = np.asarray(img, dtype=np.float32)
-        peak = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
-        a = np.clip(a / peak * 255.0, 0, 255).round().astype(np.uint8)
-        return Image.fromarray(a).convert("RGB")
+    if img.mode.startswith(("I;16", "I", "F")):
+        # Pillow's own conversion of deep greyscale to RGB clips at 255 (mostly white), and
+        # reads floats on a 0–255 scale: these follow the rule of arrays instead.
+        a = np.asarray(img)
+        if img.mode.startswith("I;16"):
+            a = a.astype(np.uint16)  # native byte order (I;16B is big-endian)
+        return Image.fromarray(to_uint8(a, what)).convert("RGB")
     if img.mode == "P":
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "La", "RGBa", "PA"):

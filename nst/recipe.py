@@ -18,6 +18,7 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
+from . import png
 from .images import shown_path
 from .settings import Settings, SettingsError
 
@@ -54,6 +55,23 @@ def save_png(image: Image.Image, path: str | Path, recipe: dict[str, Any] | None
     image.save(path, format="PNG", pnginfo=info)
 
 
+def _recipe_text(path: Path) -> str | None:
+    try:
+        with Image.open(path) as img:
+            img.load()  # text after the pixels is read with them
+            return img.info.get(RECIPE_KEY)
+    except ValueError as exc:
+        if not png.is_metadata_limit(exc):
+            raise
+    # Another text chunk is over Pillow's limit: find the recipe's own chunk, reading no other.
+    return png.find_text(path.read_bytes(), RECIPE_KEY, limit=png_limit())
+
+
+def png_limit() -> int:
+    """The most a recipe's text may unpack to: Pillow's limit for one text chunk."""
+    return PngImagePlugin.MAX_TEXT_CHUNK
+
+
 def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
     """The full recipe stored in an nst PNG (see the module docstring).
 
@@ -66,8 +84,7 @@ def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
     else:
         name = repr(shown_path(Path(source)))
         try:
-            with Image.open(source) as img:
-                text = img.info.get(RECIPE_KEY)
+            text = _recipe_text(Path(source))
         except FileNotFoundError:
             raise RecipeError(f"recipe file {name} does not exist") from None
         except (OSError, ValueError, SyntaxError):
@@ -83,11 +100,20 @@ def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
         raise RecipeError(f"the recipe in {name} is damaged") from None
     # Settings from a newer or older nst: known ones are used, the others named.
     known = {k: v for k, v in values.items() if k in Settings.__dataclass_fields__}
-    # Recipes from before the per-pair normalisation (nst 0.1) ran in Gatys's units.
-    known.setdefault("normalization", "none")
+    if _version(recipe.get("nst")) < (0, 2):
+        # Made before the per-pair normalisation (nst 0.1): it ran in Gatys's units.
+        known.setdefault("normalization", "none")
     try:
         Settings.from_mapping(known)
     except SettingsError as exc:
         raise RecipeError(f"the recipe in {name} has a bad setting: {exc}") from None
     recipe["settings"] = known
     return recipe
+
+
+def _version(text: Any) -> tuple[int, ...]:
+    """``"0.1.0"`` as ``(0, 1, 0)``; a missing or odd version counts as the oldest."""
+    try:
+        return tuple(int(part) for part in str(text).split(".")[:3])
+    except ValueError:
+        return (0,)

@@ -7,7 +7,9 @@ help texts and limits from :class:`Settings`; nothing else states a default.
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,6 +123,8 @@ class Settings:
         steps = _int(s.steps, "steps", 1, LIMITS.max_steps)
         size = _int(s.size, "size", LIMITS.min_size, LIMITS.max_size_gpu)
         ratio = _float(s.style_weight, "style_weight", 0.0, LIMITS.max_style_weight)
+        if not isinstance(s.content_layer, str):
+            raise SettingsError(f"content_layer must be one layer's name, such as relu4_2, not {s.content_layer!r}")
         content_layer = _layers([s.content_layer], "content_layer")[0]
         style_layers = tuple(_layers(s.style_layers, "style_layers"))
         if not style_layers:
@@ -193,6 +197,8 @@ def _bool(value: Any, name: str) -> bool:
 def _seq(value: Any, name: str) -> list:
     if isinstance(value, str):
         value = value.replace(",", " ").split()
+    if isinstance(value, (Mapping, set, frozenset, bytes)):  # no order, or not a list of values
+        raise SettingsError(f"{name} must be a list, not {value!r}")
     try:
         return list(value)
     except TypeError:
@@ -201,7 +207,10 @@ def _seq(value: Any, name: str) -> list:
 
 def _layers(value: Any, name: str) -> list[str]:
     # "relu1_1,relu3_1" names two layers also inside a list (as one CLI argument does).
-    names = [n.strip() for v in _seq(value, name) for n in str(v).split(",")]
+    items = _seq(value, name)
+    if any(isinstance(v, (list, tuple, Mapping)) for v in items):
+        raise SettingsError(f"{name} must be a list of layer names, not {value!r}")
+    names = [n.strip() for v in items for n in str(v).split(",")]
     names = [n for n in names if n] or names  # a blank name alone stays, to be reported
     try:
         return check_layer_names(names)
@@ -213,7 +222,9 @@ def _number(value: Any, name: str) -> float:
     if isinstance(value, bool):
         raise SettingsError(f"{name} must be a number, not {value!r}")
     try:
-        x = float(value)
+        x = float(value.strip() if isinstance(value, str) else value)
+    except OverflowError:  # an int beyond float's range
+        raise SettingsError(f"{name} must be a finite number, not a {len(str(value))}-digit one") from None
     except (TypeError, ValueError):
         raise SettingsError(f"{name} must be a number, not {value!r}") from None
     if not math.isfinite(x):
@@ -228,10 +239,36 @@ def _float(value: Any, name: str, lo: float, hi: float) -> float:
     return x
 
 
+# Floats hold every whole number up to 2**53 exactly; past it a float may already be a
+# rounded version of what was meant, so larger ones must come as ints or digits.
+_EXACT_FLOAT = 2**53
+
+
 def _int(value: Any, name: str, lo: int, hi: int) -> int:
-    x = _number(value, name)
-    if x != int(x):
+    """``value`` as an exact int in [lo, hi]: an int, a whole float, or a whole number in a
+    string ("12", "+12", "12.0", "1e3"); ints and strings never go through float."""
+    if isinstance(value, bool):
         raise SettingsError(f"{name} must be a whole number, not {value!r}")
+    try:
+        x: int | float | decimal.Decimal = operator.index(value)  # int, numpy integers
+    except TypeError:
+        if isinstance(value, str):
+            try:
+                x = decimal.Decimal(value.strip())
+            except decimal.InvalidOperation:
+                raise SettingsError(f"{name} must be a number, not {value!r}") from None
+            if not x.is_finite():
+                raise SettingsError(f"{name} must be a finite number, not {value!r}")
+        else:
+            x = _number(value, name)
+        if x != int(x) if not isinstance(x, decimal.Decimal) else x != x.to_integral_value():
+            raise SettingsError(f"{name} must be a whole number, not {value!r}")
     if not lo <= x <= hi:
-        raise SettingsError(f"{name} must be between {lo} and {hi}, not {int(x)}")
+        shown = x if isinstance(x, int) and len(str(x)) <= 40 else value if isinstance(value, str) else f"{x:g}"
+        raise SettingsError(f"{name} must be between {lo} and {hi}, not {shown}")
+    if isinstance(x, float) and abs(x) > _EXACT_FLOAT:
+        raise SettingsError(
+            f"{name} {x:.17g} is past 2**53, where floating-point numbers skip whole numbers; "
+            "give it as an integer (digits, not a float)"
+        )
     return int(x)

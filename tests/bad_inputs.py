@@ -151,6 +151,17 @@ def _write_files(d: Path, marker: Path) -> None:
     save("grey-alpha.png", _photo(96, 72).convert("LA"))
     save("bilevel.png", _photo(96, 72).convert("1"))
     save("float.tif", _photo(96, 72).convert("F"))
+    # Found by an outside probe: floats on a 0–1 scale (came out black), float RGB (Pillow
+    # cannot open it) and a PNG whose text unpacks to megabytes (called damaged).
+    save("float01.tif", Image.fromarray(np.asarray(_photo(96, 72).convert("L"), np.float32) / 255))
+    from .tiffs import write_tiff
+
+    write_tiff(d / "float-rgb.tif", np.asarray(_photo(96, 72), np.float32) / 255, deflate=True, predictor=3)
+    png = io.BytesIO()
+    _photo(96, 72).save(png, "PNG")
+    body = b"Comment\0\0" + zlib.compress(b"notes " * 800_000)
+    at = png.getvalue().index(b"IDAT") - 4
+    put("big-text.png", png.getvalue()[:at] + _png_chunk(b"zTXt", body) + png.getvalue()[at:])
     frames = [Image.new("RGB", (96, 72), c) for c in ("red", "green", "blue")]
     save("animated.gif", frames[0], save_all=True, append_images=frames[1:], duration=100, loop=0)
     exif = Image.Exif()
@@ -237,6 +248,9 @@ def build(folder: Path, write: bool = True) -> list[Case]:
         Case("grey-alpha", "file", "a greyscale PNG with alpha", "result", style=f["grey-alpha.png"]),
         Case("bilevel", "file", "a 1-bit PNG", "result", content=f["bilevel.png"]),
         Case("float-tiff", "file", "a 32-bit float TIFF", "result", style=f["float.tif"]),
+        Case("float-tiff-0-1", "file", "a float TIFF with values in 0–1", "result", content=f["float01.tif"]),
+        Case("float-rgb-tiff", "file", "a 3-band float TIFF (Deflate, predictor 3)", "result", style=f["float-rgb.tif"]),
+        Case("png-big-text", "file", "a PNG whose text chunk unpacks to 4.8 MB", "result", content=f["big-text.png"]),
         Case("animated-gif", "file", "an animated GIF (first frame used)", "result", style=f["animated.gif"]),
         Case("exif-rotated", "file", "a JPEG with EXIF orientation 6", "result", content=f["rotated.jpg"],
              size=(43, 64)),
@@ -252,16 +266,16 @@ def build(folder: Path, write: bool = True) -> list[Case]:
         Case("url", "path", "a web address", "message", content="https://example.invalid/photo.jpg",
              match=r"web address.*download it first", match_app=r"example.invalid"),
         Case("blank-path", "path", "an empty string as the content", "message", content="",
-             match=r"no content image was given", match_app=r"ImageData|valid dictionary"),
+             match=r"no content image was given", match_app=r"content must be an image file.*not text \(''\)"),
         Case("none", "type", "None as the style", "message", style=None,
              match=r"no style image was given|Upload a style image", cli=False),
         Case("number-as-image", "type", "the number 42 as the content", "message", content=42,
              match=r"must be a file path, a PIL image or an array|'42' does not exist",
-             match_app=r"ImageData|valid dictionary"),
+             match_app=r"content must be an image file.*not a number \(42\)"),
         Case("bytes-as-image", "type", "the file's bytes instead of its path", "message", content=b"\x89PNG...",
              match=r"must be a file path, a PIL image or an array, not bytes", cli=False, app=False),
         Case("plain-string-path", "type", "a path string without handle_file (app) / the plain path",
-             "result", expect_app="message", match_app=r"ImageData|valid dictionary"),
+             "result", expect_app="message", match_app=r"content must be an image file \(in gradio_client: handle_file"),
         # Parameters.
         Case("steps-0", "parameter", "steps 0", "message", params={"steps": 0}, match=r"steps must be between 1 and"),
         Case("steps-negative", "parameter", "steps -5", "message", params={"steps": -5},
@@ -318,6 +332,9 @@ def build(folder: Path, write: bool = True) -> list[Case]:
              match=r"style_blend must have a positive weight"),
         Case("blend-junk", "parameter", "blend weight 'heavy'", "message", params={"style_blend": "heavy"},
              match=r"style_blend must be a number", match_cli=r"--style-blend: invalid float value: 'heavy'"),
+        Case("seed-largest", "parameter", "seed 2⁶³ − 1 (the largest)", "result", params={"seed": 2**63 - 1}),
+        Case("seed-past-largest", "parameter", "seed 2⁶³", "message", params={"seed": 2**63},
+             match=r"seed must be between 0 and 9223372036854775807, not 9223372036854775808"),
         Case("seed-negative", "parameter", "seed -1", "message", params={"seed": -1}, match=r"seed must be between 0"),
         Case("time-limit-0", "parameter", "time limit 0 s", "message", params={"time_limit": 0},
              match=r"time_limit must be between"),

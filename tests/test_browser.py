@@ -163,3 +163,39 @@ def test_a_recipe_sets_the_controls(browser, url, tmp_path, shots):
         expect(page.locator("#nst-style-blend textarea")).to_have_value("2 1")
         page.wait_for_timeout(500)
         page.screenshot(path=str(shots / "recipe-loaded.png"), full_page=True)
+
+
+def test_messages_show_as_written_and_markup_never_runs(browser, url, tmp_path, shots):
+    """The page shows nst's plain-text messages through Gradio's sanitiser: markup in a
+    value is not run (it shows as a harmless element), and a file name with & and quotes
+    reads as it was written."""
+    from playwright.sync_api import expect
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    data = (examples / "chelsea.jpg").read_bytes()
+    cut = tmp_path / 'Tom & Jerry "q".jpg'
+    cut.write_bytes(data[: len(data) * 2 // 3])  # a truncated JPEG: shown, but nst refuses it
+    dialogs: list[str] = []
+    with _page(browser, shots, "failed-messages.png") as page:
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(url)
+        page.locator("#nst-advanced").get_by_text("Advanced").click()
+        blend = page.locator("#nst-style-blend textarea")
+        blend.fill("<img/src/onerror=alert(document.domain)>")  # no spaces: one value, and live markup
+        blend.press("Tab")
+        page.locator("#nst-run").click()
+        toast = page.locator('[data-testid="toast-text"]').last
+        expect(toast).to_contain_text("style_blend must be a number, not", timeout=30_000)
+        page.wait_for_timeout(1000)  # time for an injected handler to have run
+        page.screenshot(path=str(shots / "message-markup.png"), full_page=False)
+        assert dialogs == [] and toast.locator("[onerror]").count() == 0
+        blend.fill("")
+        blend.press("Tab")
+        page.locator("#nst-content input[type=file]").set_input_files(str(cut))
+        page.locator("#nst-style input[type=file]").set_input_files(str(examples / "waves.jpg"))
+        expect(page.locator("#nst-style img")).to_be_visible(timeout=20_000)
+        page.locator("#nst-run").click()
+        toast = page.locator('[data-testid="toast-text"]', has_text="damaged or truncated")
+        expect(toast).to_contain_text("""content image 'Tom & Jerry "q".jpg' is damaged or truncated""", timeout=30_000)
+        page.screenshot(path=str(shots / "message-name.png"), full_page=False)
+        assert dialogs == []

@@ -3,7 +3,7 @@ import io
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from nst.images import ImageError, load_image, resize_to_long_side, resize_to_pixels, to_pil, to_tensor
 
@@ -109,3 +109,149 @@ def test_tensor_round_trip_is_lossless_for_8_bit_images():
     t = to_tensor(img)
     assert t.shape == (1, 3, 7, 9) and t.dtype == torch.float32 and 0 <= t.min() and t.max() <= 1
     assert np.array_equal(np.asarray(to_pil(t)), np.asarray(img))
+
+
+# --- Deep images: a file and an array with the same samples give the same image ----------
+
+from .tiffs import write_tiff  # noqa: E402
+
+
+def _samples(dtype, shape, top: float | None = None, seed: int = 0) -> np.ndarray:
+    """Random samples of ``dtype`` over its whole range, or over [0, top]."""
+    rng = np.random.default_rng(seed)
+    if np.issubdtype(dtype, np.floating):
+        return (rng.random(shape) * (top or 1.0)).astype(dtype)
+    hi = top if top is not None else np.iinfo(dtype).max
+    return rng.integers(0, int(hi) + 1, shape, dtype=np.int64).astype(dtype)
+
+
+def _same(a, b) -> bool:
+    return np.array_equal(np.asarray(load_image(a)), np.asarray(load_image(b)))
+
+
+# (dtype, top): floats on each of their scales, and integers in each range Pillow's mode I
+# holds (8-bit, 16-bit and 32-bit files all open as I).
+DEEP = [
+    (np.float32, 1.0), (np.float32, 255.0), (np.float32, 60000.0), (np.float64, 1.0),
+    (np.uint16, None), (np.int16, None), (np.int32, 255), (np.int32, 65535), (np.int32, None),
+    (np.uint32, None),
+]
+
+
+@pytest.mark.parametrize("dtype, top", DEEP, ids=lambda v: getattr(v, "__name__", str(v)))
+@pytest.mark.parametrize("bands", [1, 2, 3, 4])
+@pytest.mark.parametrize("layout", ["plain", "big-endian", "deflate+predictor", "planar"])
+def test_deep_tiffs_load_as_their_array_twins(tmp_path, dtype, top, bands, layout):
+    a = _samples(dtype, (9, 7) if bands == 1 else (9, 7, bands), top)
+    predictor = (3 if np.issubdtype(dtype, np.floating) else 2) if "predictor" in layout else 1
+    path = write_tiff(tmp_path / "deep.tif", a, big_endian=layout == "big-endian", deflate="deflate" in layout,
+                      predictor=predictor, planar=layout == "planar", rows_per_strip=4)
+    assert _same(path, a)
+
+
+@pytest.mark.parametrize("mode, dtype, top", [
+    ("F", np.float32, 1.0), ("F", np.float32, 255.0), ("F", np.float32, 60000.0),
+    ("I", np.int32, 255), ("I", np.int32, 65535), ("I", np.int32, 2**31 - 1),
+    ("I;16", np.uint16, None), ("I;16B", np.uint16, None), ("I;16L", np.uint16, None), ("I;16N", np.uint16, None),
+])
+def test_pillow_deep_modes_load_as_their_array_twins(tmp_path, mode, dtype, top):
+    """Pillow's own deep modes: as PIL images, and as the files Pillow writes (TIFF, with
+    and without compression, and 16-bit PNG)."""
+    a = _samples(dtype, (9, 7), top)
+    raw = a.astype(">u2" if mode == "I;16B" else a.dtype.newbyteorder("<")).tobytes()
+    img = Image.frombytes(mode, (7, 9), raw)
+    assert img.mode == mode and _same(img, a)
+    from PIL import TiffImagePlugin
+
+    for name, kw in (("p.tif", {}), ("lzw.tif", {"compression": "tiff_lzw"}), ("d.tif", {"compression": "tiff_adobe_deflate"})):
+        if mode not in TiffImagePlugin.SAVE_INFO or (mode == "I;16B" and kw):
+            continue  # modes Pillow does not write (so)
+        img.save(tmp_path / name, **kw)
+        assert _same(tmp_path / name, a), name
+    if mode == "I;16":
+        img.save(tmp_path / "g16.png")
+        with Image.open(tmp_path / "g16.png") as back:
+            assert back.mode == "I;16"
+        assert _same(tmp_path / "g16.png", a)
+
+
+def test_float_file_on_a_0_1_scale_is_not_black(tmp_path):
+    """The probe's case: a float greyscale TIFF with values in 0–1 came out near black."""
+    a = np.full((8, 8), 0.5, np.float32)
+    Image.fromarray(a).save(tmp_path / "half.tif")
+    assert load_image(tmp_path / "half.tif").getpixel((0, 0)) == (128, 128, 128)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_deep_tiffs_are_turned_upright_as_pillow_turns_images(tmp_path, orientation):
+    a = _samples(np.float32, (6, 4))
+    Image.fromarray(a).save(tmp_path / "o.tif", tiffinfo={274: orientation})
+    with Image.open(tmp_path / "o.tif") as img:
+        upright = np.asarray(ImageOps.exif_transpose(img))  # Pillow's own reading, turned
+    assert _same(tmp_path / "o.tif", upright)
+
+
+def test_deep_files_with_nan_are_refused_by_name(tmp_path):
+    a = _samples(np.float32, (6, 5, 3))
+    a[2, 2, 1] = np.nan
+    with pytest.raises(ImageError, match=r"'nan.tif' contains NaN"):
+        load_image(write_tiff(tmp_path / "nan.tif", a), "style image")
+    Image.fromarray(a[..., 1]).save(tmp_path / "nan1.tif")
+    with pytest.raises(ImageError, match=r"style image contains NaN|'nan1.tif' contains NaN"):
+        load_image(tmp_path / "nan1.tif", "style image")
+
+
+def test_a_deep_tiff_nst_cannot_read_says_why(tmp_path):
+    path = write_tiff(tmp_path / "rgbf.tif", _samples(np.float32, (6, 5, 3)))
+    data = bytearray(path.read_bytes())
+    # Mark it LZW-compressed (TIFF code 5): neither nst.tiff nor Pillow reads 3-band floats so.
+    i = data.index(bytes([0x03, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00]))
+    data[i + 8] = 5
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageError, match=r"'rgbf.tif' is a TIFF nst cannot read: its compression \(TIFF code 5\)"):
+        load_image(path, "content image")
+
+
+def test_integer_arrays_of_every_width_are_accepted():
+    for dtype in (np.int8, np.int16, np.int32, np.int64, np.uint32, np.uint64, bool):
+        assert load_image(np.ones((3, 4), dtype)).size == (4, 3)
+    assert load_image(np.full((2, 2), -7, np.int32)).getpixel((0, 0)) == (0, 0, 0)  # negative: black
+
+
+# --- PNG metadata over Pillow's limits ------------------------------------------------------
+
+
+def _with_chunk(png: bytes, kind: bytes, body: bytes, after_pixels: bool) -> bytes:
+    import struct
+    import zlib
+
+    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    at = png.rindex(b"IEND") - 4 if after_pixels else png.index(b"IDAT") - 4
+    return png[:at] + chunk + png[at:]
+
+
+@pytest.mark.parametrize("kind", ["zTXt", "iTXt", "iCCP", "many tEXt"])
+@pytest.mark.parametrize("after_pixels", [False, True])
+def test_png_metadata_over_pillows_limit_still_loads(tmp_path, kind, after_pixels):
+    """A valid PNG whose text (or colour profile) unpacks to megabytes: the pixels load."""
+    import zlib
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 6), (10, 200, 30)).save(buf, "PNG")
+    png = buf.getvalue()
+    big = zlib.compress(b"lorem ipsum " * 400_000)  # 4.8 MB unpacked, a few kB packed
+    if kind == "zTXt":
+        png = _with_chunk(png, b"zTXt", b"Comment\0\0" + big, after_pixels)
+    elif kind == "iTXt":
+        png = _with_chunk(png, b"iTXt", b"Comment\0\1\0\0\0" + big, after_pixels)
+    elif kind == "iCCP":
+        png = _with_chunk(png, b"iCCP", b"huge profile\0\0" + big, False)
+    else:  # 70 chunks of 1 MB each: over MAX_TEXT_MEMORY in all
+        for i in range(70):
+            png = _with_chunk(png, b"zTXt", f"c{i}".encode() + b"\0\0" + zlib.compress(b"x" * 2**20), after_pixels)
+    path = tmp_path / "notes.png"
+    path.write_bytes(png)
+    with pytest.raises(ValueError, match="MAX_TEXT"):  # what Pillow says alone
+        with Image.open(path) as img:
+            img.load()
+    assert load_image(path).getpixel((0, 0)) == (10, 200, 30)

@@ -44,6 +44,16 @@ def test_unknown_settings_from_another_version_are_dropped(tmp_path):
     assert nst.read_recipe(path)["settings"] == {"steps": 9}
 
 
+def test_a_recipe_from_before_the_pair_normalisation_runs_as_it_was_made(tmp_path):
+    """nst 0.1 weighed the costs in Gatys's units: its recipes re-run with normalization none."""
+    path = tmp_path / "r.png"
+    nst.save_png(Image.new("RGB", (4, 4)), path, {"nst": "0.1.0", "settings": {"steps": 9, "style_weight": 1e-3}})
+    settings = nst.DEFAULT.replace(**nst.read_recipe(path)["settings"])
+    assert (settings.normalization, settings.style_weight) == ("none", 1e-3)
+    nst.save_png(Image.new("RGB", (4, 4)), path, make_recipe(nst.DEFAULT.replace(steps=9), device="cpu"))
+    assert nst.read_recipe(path)["settings"]["normalization"] == "pair"
+
+
 def test_cli_recipe_reproduces_and_later_options_override(tmp_path, content_path, style_path, other_style_path):
     other = other_style_path
     first, again, larger, before = (tmp_path / f"{n}.png" for n in ("first", "again", "larger", "before"))
@@ -68,3 +78,28 @@ def test_cli_recipe_errors_are_one_line(content_path, style_path, capsys, monkey
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err == f"nst: error: '{content_path.name}' carries no nst recipe (only PNGs saved by nst do)"
+
+
+@pytest.mark.parametrize("seed", [2**63 - 1, 2**53 + 1])
+def test_recipes_keep_whole_numbers_exact(tmp_path, seed):
+    path = tmp_path / "r.png"
+    nst.save_png(Image.new("RGB", (4, 4)), path, make_recipe(nst.DEFAULT.replace(seed=seed), device="cpu"))
+    assert nst.read_recipe(path)["settings"]["seed"] == seed
+    assert nst.DEFAULT.replace(**nst.read_recipe(path)["settings"]).seed == seed
+
+
+@pytest.mark.parametrize("after_pixels", [False, True])
+def test_recipe_is_read_beside_text_over_pillows_limit(tmp_path, after_pixels):
+    """Another text chunk that unpacks to megabytes does not hide the recipe."""
+    import struct
+    import zlib
+
+    path = tmp_path / "r.png"
+    nst.save_png(Image.new("RGB", (4, 4), "red"), path, make_recipe(nst.DEFAULT.replace(steps=77), device="cpu"))
+    png = path.read_bytes()
+    body = b"Comment\0\0" + zlib.compress(b"x" * (5 * 2**20))
+    chunk = struct.pack(">I", len(body)) + b"zTXt" + body + struct.pack(">I", zlib.crc32(b"zTXt" + body))
+    at = png.rindex(b"IEND") - 4 if after_pixels else png.index(b"IDAT") - 4
+    path.write_bytes(png[:at] + chunk + png[at:])
+    assert nst.read_recipe(path)["settings"]["steps"] == 77
+    assert nst.load_image(path).getpixel((0, 0)) == (255, 0, 0)

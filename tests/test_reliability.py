@@ -394,3 +394,80 @@ def test_dependency_floors_have_no_known_advisories():
         assert Version(version(name)) >= Version(floor), f"installed {name} {version(name)} is below {floor}"
     sdk = re.search(r"^sdk_version:\s*(\S+)", (ROOT / "README.md").read_text(), re.M).group(1)
     assert Version(sdk) >= Version(floors["gradio"]), f"the Space's sdk_version {sdk} is below the floor"
+
+
+# --- Every /stylize parameter, sent with the wrong shape -------------------------------------
+
+EXAMPLES = ROOT / "examples"
+# Values no parameter of /stylize accepts: each must get nst's kind of message, naming the
+# parameter, whatever Gradio would make of it.
+WRONG_SHAPES = {"an object": {"not": "this"}, "a nested list": [[1, 2]], "text": "photo.jpg"}
+NOT_SHAPE_ERRORS = {("text", "content_layer"), ("text", "init"), ("text", "optimizer"), ("text", "style_loss"),
+                    ("text", "preserve_color"), ("text", "style_layers")}  # text they take, a wrong value
+
+
+def _stylize_params() -> list[str]:
+    import app
+
+    return [p["parameter_name"] for p in app.demo.get_api_info()["named_endpoints"]["/stylize"]["parameters"]]
+
+
+def _raw_stylize(url: str, changes: dict) -> dict:
+    """/stylize through Gradio's HTTP queue, as any client may send it: the final message."""
+    import httpx
+
+    base = url + "gradio_api"
+    fn = next(d for d in httpx.get(url + "config").json()["dependencies"] if d.get("api_name") == "stylize")
+    params = _stylize_params()
+    with open(EXAMPLES / "chelsea.jpg", "rb") as c, open(EXAMPLES / "waves.jpg", "rb") as s:
+        uploaded = httpx.post(base + "/upload", files=[("files", c), ("files", s)]).json()
+    values = {"content": {"path": uploaded[0], "meta": {"_type": "gradio.FileData"}},
+              "style": {"path": uploaded[1], "meta": {"_type": "gradio.FileData"}}, "steps": 1, "size": 64, **changes}
+    data = [values.get(p) for p in params]
+    session = uuid.uuid4().hex[:11]
+    joined = httpx.post(base + "/queue/join", json={"data": data, "fn_index": fn["id"], "session_hash": session,
+                                                    "trigger_id": None, "event_data": None})
+    assert joined.status_code == 200, joined.text
+    with httpx.stream("GET", base + f"/queue/data?session_hash={session}", timeout=120) as stream:
+        return next(json.loads(line[5:]) for line in stream.iter_lines() if '"process_completed"' in line)
+
+
+def test_every_stylize_parameter_has_a_shape_case():
+    import app
+
+    params = _stylize_params()
+    assert set(params) == {*app.MAIN_SETTINGS, *app.ADVANCED_SETTINGS, "content", "style", "more_styles"}
+
+
+@pytest.mark.parametrize("param", ["content", "style", "steps", "style_weight", "content_layer", "style_layers",
+                                   "size", "preserve_color", "style_loss", "style_scale", "tv_weight", "style_blend",
+                                   "init", "optimizer", "seed", "multiscale", "time_limit", "more_styles"])
+def test_a_wrong_shape_for_any_parameter_is_named(url, param):
+    for shape, value in WRONG_SHAPES.items():
+        if (shape, param) in NOT_SHAPE_ERRORS:
+            continue
+        done = _raw_stylize(url, {param: value})
+        assert done["success"] is False, (param, shape, done)
+        message = done["output"]["error"]
+        assert param in message or param.replace("_", " ") in message, (param, shape, message)
+        for leak in ("validation error", "pydantic", "Traceback", "ImageData", "ListFiles", "FileData"):
+            assert leak not in message, (param, shape, message)
+
+
+# --- Messages are plain text for API clients ----------------------------------------------------
+
+
+def test_api_messages_are_plain_text(client, tmp_path):
+    """A name with & and quotes comes back as it was written: not &amp; nor %22."""
+    bad = tmp_path / 'Tom & Jerry "at the beach".heic'
+    bad.write_text("not an image")
+    with pytest.raises(AppError) as info:
+        client.predict(content=handle_file(str(bad)), style=handle_file(str(EXAMPLES / "waves.jpg")),
+                       steps=1, size=64, api_name="/stylize")
+    text = str(info.value)
+    assert "content image 'Tom & Jerry \"at the beach\".heic' is not an image file" in text, text
+    assert "&amp;" not in text and "%22" not in text
+    with pytest.raises(AppError) as info:
+        client.predict(content=handle_file(str(EXAMPLES / "chelsea.jpg")), style=handle_file(str(EXAMPLES / "waves.jpg")),
+                       steps=1, size=64, style_blend="<b>&", api_name="/stylize")
+    assert "style_blend must be a number, not '<b>&'" in str(info.value)

@@ -43,3 +43,51 @@ def test_strings_from_forms_are_accepted():
 def test_round_trip_through_a_dict():
     s = DEFAULT.replace(steps=7, style_layers=["relu3_1"])
     assert Settings.from_mapping(s.to_dict()) == s
+
+
+# --- Whole numbers are checked and kept exactly ----------------------------------------------
+
+
+@pytest.mark.parametrize("value, seed", [
+    (2**63 - 1, 2**63 - 1),  # the largest seed the message allows
+    (2**53 + 1, 2**53 + 1),  # the first whole number a float cannot hold
+    ("9223372036854775807", 2**63 - 1), (" 9007199254740993 ", 2**53 + 1), ("+12", 12), ("12.0", 12),
+    ("1e3", 1000), (1000.0, 1000), (float(2**53), 2**53),
+])
+def test_whole_numbers_are_kept_exactly(value, seed):
+    import numpy as np
+
+    assert DEFAULT.replace(seed=value).seed == seed
+    assert type(DEFAULT.replace(seed=value).seed) is int
+    if isinstance(value, int):
+        assert DEFAULT.replace(seed=np.uint64(value)).seed == seed
+
+
+@pytest.mark.parametrize("value, message", [
+    (2**63, "seed must be between 0 and 9223372036854775807, not 9223372036854775808"),
+    ("9223372036854775808", "not 9223372036854775808"),
+    (-1, "not -1"),
+    (float(2**60), r"past 2\*\*53.*give it as an integer"),
+    (1e30, "must be between 0 and 9223372036854775807, not 1e\\+30"),
+    ("1e999999999", "must be between"),
+    ("2.5", "whole number"), (2.5, "whole number"), ("abc", "must be a number"), ("inf", "finite"),
+    (True, "whole number"), ([1], "must be a number"),
+])
+def test_bad_whole_numbers_are_named_exactly(value, message):
+    with pytest.raises(SettingsError, match=message):
+        DEFAULT.replace(seed=value)
+
+
+def test_a_huge_integer_where_a_float_belongs_is_a_message():
+    with pytest.raises(SettingsError, match="style_weight must be a finite number, not a 401-digit one"):
+        DEFAULT.replace(style_weight=10**400)
+
+
+def test_json_numbers_are_exact():
+    """Settings sent as JSON (the API, recipes) keep their integers exact."""
+    import json
+
+    values = json.loads('{"seed": 9223372036854775807, "steps": 2e2, "size": 256.0}')
+    s = Settings.from_mapping(values)
+    assert (s.seed, s.steps, s.size) == (2**63 - 1, 200, 256)
+    assert json.loads(json.dumps(s.to_dict()))["seed"] == 2**63 - 1
