@@ -18,7 +18,7 @@ from .color import COLOR_MODES
 from .losses import NORMALIZATIONS
 from .vgg import check_layer_names, LAYER_NAMES
 
-__all__ = ["Settings", "SettingsError", "DEFAULT", "LIMITS", "RELU_LAYERS"]
+__all__ = ["Settings", "SettingsError", "DEFAULT", "LIMITS", "RELU_LAYERS", "STRENGTHS", "strength"]
 
 RELU_LAYERS: tuple[str, ...] = tuple(n for n in LAYER_NAMES if n.startswith("relu"))
 
@@ -168,6 +168,27 @@ class Settings:
 
 
 DEFAULT = Settings()
+
+# What the style weight looks like under the default per-pair normalisation, as words for
+# the app's slider: each word's ratio, from bench/pairs.py's sheets. Between two marks the
+# nearer one (on a log scale) names the ratio.
+STRENGTHS: tuple[tuple[str, float], ...] = (
+    ("subtle", 2.0), ("balanced", DEFAULT.style_weight), ("strong", 200.0), ("style only", 1e4),
+)
+
+
+def strength(style_weight: float, normalization: str = DEFAULT.normalization) -> str:
+    """The word for ``style_weight``: ``subtle``, ``balanced``, ``strong`` or ``style only``.
+
+    Only the per-pair normalisation gives a ratio the same look for every pair; in other
+    units the ratio has no word, and ``""`` is returned.
+    """
+    if normalization != "pair":
+        return ""
+    if style_weight <= 0:
+        return "photo only"
+    x = math.log10(style_weight)
+    return min(STRENGTHS, key=lambda mark: abs(math.log10(mark[1]) - x))[0]
 
 
 def choices(name: str) -> tuple | None:

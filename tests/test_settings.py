@@ -91,3 +91,12 @@ def test_json_numbers_are_exact():
     s = Settings.from_mapping(values)
     assert (s.seed, s.steps, s.size) == (2**63 - 1, 200, 256)
     assert json.loads(json.dumps(s.to_dict()))["seed"] == 2**63 - 1
+
+
+def test_strength_words_follow_the_ratio():
+    from nst.settings import STRENGTHS, strength
+
+    assert [strength(w) for _, w in STRENGTHS] == [word for word, _ in STRENGTHS]
+    assert strength(DEFAULT.style_weight) == "balanced"
+    assert strength(0.01) == "subtle" and strength(1e8) == "style only" and strength(0) == "photo only"
+    assert strength(1e-3, "none") == ""  # Gatys's units: a ratio means another look per pair
