@@ -1,8 +1,10 @@
-"""The machine a run uses: its device, its network precision, and how fast it steps.
+"""The machine a run uses: its device, its network precision, its size limit, and a first
+guess of how fast it steps.
 
-The CPU's speed is measured once per process with one VGG-sized convolution (0.2 s
-per precision on a 2-core CPU): that decides whether bf16 pays (only with native bf16, AMX or
-AVX512-BF16) and gives the estimate of a run's time before it starts.
+The CPU's speed is probed once per process with one VGG-sized convolution (0.2 s per
+precision on a 2-core CPU): that decides whether bf16 pays (only with native bf16, AMX or
+AVX512-BF16) and gives a prior rate. Estimates that must hold come from whole steps
+instead (:func:`nst.pipeline.calibrate`, kept in :mod:`nst.schedule`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import time
 
 import torch
 
-from .settings import SettingsError
+from .settings import LIMITS, SettingsError
 
-__all__ = ["resolve_device", "autocast_dtype", "seconds_per_megapixel_step"]
+__all__ = ["resolve_device", "autocast_dtype", "dtype_name", "max_size", "seconds_per_megapixel_step"]
 
 # VGG19 to conv5_1, forward plus backward to the input, per megapixel of image.
 GFLOP_PER_MEGAPIXEL_STEP = 1444.6
@@ -48,6 +50,17 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type not in ("cpu", "cuda", "mps"):
         raise SettingsError(f"unsupported device {name!r}; use auto, cpu, cuda or mps")
     return device
+
+
+def max_size(device: torch.device | str) -> int:
+    """The largest output size (long side, px) nst runs at on ``device``: CPUs are slow."""
+    kind = device if isinstance(device, str) else device.type
+    return LIMITS.max_size_cpu if kind == "cpu" else LIMITS.max_size_gpu
+
+
+def dtype_name(amp: torch.dtype | None) -> str:
+    """``"bf16"`` or ``"fp32"``: the network precision of a run, as recipes record it."""
+    return "bf16" if amp == torch.bfloat16 else "fp32"
 
 
 @functools.lru_cache(maxsize=None)
@@ -89,9 +102,10 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 def seconds_per_megapixel_step(device: torch.device, amp: torch.dtype | None) -> float:
-    """Expected seconds of one step per megapixel of image, on ``device`` in ``amp``.
+    """A prior of the seconds of one step per megapixel of image, on ``device`` in ``amp``.
 
-    Measured on the CPU (once per process); a constant for GPUs.
+    From the convolution probe on the CPU (once per process); a constant for GPUs. Used
+    until whole steps have been timed (:func:`nst.pipeline.calibrate`).
     """
     if device.type == "cpu":
         factor = _STEP_OVER_PROBE.get(amp or torch.float32, 1.0)

@@ -27,13 +27,12 @@ RECIPE_KEY = "nst-recipe"
 _NOT_RECORDED = {"preview_every"}
 
 
-class RecipeError(ValueError):
-    """A file that has no nst recipe, or one that cannot be used."""
+from .errors import RecipeError  # noqa: E402  (defined with nst's other errors)
 
 
 def make_recipe(settings: Settings, **where: Any) -> dict[str, Any]:
     """The recipe of a run: its settings and ``where`` (device, precision, weights, ...)."""
-    from . import __version__
+    from ._version import __version__
 
     values = {k: v for k, v in settings.to_dict().items() if k not in _NOT_RECORDED}
     return {"nst": __version__, "settings": values, **where}
