@@ -326,9 +326,12 @@ def _run(
     if state.image is None:  # stopped before the first scale had an image: the start image
         c = im.to_tensor(run.output, run.device)
         state.image = _initial_image(s, c, _resize(im.to_tensor(run.styles[0], run.device), c.shape[-2:]), engine.gen)
+    t_finish = time.perf_counter()
     result = _finish(state.image, run, out_tensor, run.output.size)
     recipe = engine.recipe if not stopped else {**engine.recipe, "steps_done": state.step}
     result.info[RECIPE_KEY] = json.dumps(recipe)  # written by nst.save_png (and the CLI and app)
+    if not stopped:
+        _learn(run.device, engine, state.timings, time.perf_counter() - t_finish)
     final = event(index, run.output.size, 0, result, done=True, stopped=stopped)
     final.total = state.step if not stopped else total
     state.image = None
@@ -343,6 +346,8 @@ class _State:
     step: int
     losses: dict[str, float]
     next_preview: float
+    # Per scale index: (megapixels, seconds of its targets, seconds of each step).
+    timings: dict[int, tuple[float, float, list[float]]] = field(default_factory=dict)
 
 
 def _optimise_scale(
@@ -353,6 +358,7 @@ def _optimise_scale(
     """Phase 3 for one scale: targets, then its steps. Returns True if the run was stopped."""
     s = run.settings
     device = run.device
+    t_scale = time.perf_counter()
     content_img = run.output if scale.wh == run.output.size else im.resize_to_long_side(run.content, max(scale.wh))
     pixels = content_img.width * content_img.height
     c = im.to_tensor(content_img, device)
@@ -383,6 +389,7 @@ def _optimise_scale(
         eta.replan(index, steps_here)
     closure, last = _closure(objective, optimizer, image, s.tv_weight)
     total = run.total_steps
+    times = state.timings.setdefault(index, (scale.mpx, time.perf_counter() - t_scale, []))[2]
     for done_here in range(1, steps_here + 1):
         t_step = time.perf_counter()
         before = image.detach().clone() if s.optimizer == "lbfgs" else None
@@ -400,6 +407,7 @@ def _optimise_scale(
         state.step += 1
         eta.step_done(index)
         dt = time.perf_counter() - t_step
+        times.append(dt)
         state.losses = {k: float(v.detach()) for k, v in last.items()}
         if not all(map(_finite, state.losses.values())):
             raise DivergedError("the optimisation diverged (non-finite loss); lower style_weight or learning_rate")
@@ -557,8 +565,8 @@ def stylize_image(
 
 # The sizes (long side, px) whose whole steps calibrate the cost model, and the steps
 # timed at each: two sizes give the fixed and the per-pixel part of a step.
-CALIBRATION_SIZES = (192, 320)
-CALIBRATION_STEPS = 6
+CALIBRATION_SIZES = (160, 256)
+CALIBRATION_STEPS = 5
 _calibrate_lock = threading.Lock()
 
 
@@ -601,6 +609,35 @@ def calibrate(device: torch.device | str = "auto", precision: str = "auto") -> C
         model = CostModel(step=step_fit, scale=scale_fit, finish=(0.02, f2 / m2), setup=setup, measured=True)
         remember_cost(*key, model)
         return model
+
+
+def _learn(device: torch.device, engine: _Engine, timings: dict[int, tuple[float, float, list[float]]],
+           finish: float) -> None:
+    """Refine the process's cost model from a finished run's own timings.
+
+    Every run measures its steps anyway: with two scales or more they give both parts of
+    a step (fixed and per pixel) and of a scale's extra; one scale rescales the model.
+    The next estimate (the app's, above all) then follows the machine as it is now.
+    """
+    rows = []
+    for mpx, targets, times in timings.values():
+        if len(times) >= 3:
+            warm = sorted(times[1:])[len(times[1:]) // 2]
+            rows.append((mpx, warm, targets + max(0.0, times[0] - warm)))
+    if not rows:
+        return
+    old = engine.cost
+    if len(rows) >= 2 and rows[-1][0] > 1.5 * rows[0][0]:
+        (m1, s1, o1), (m2, s2, o2) = rows[0], rows[-1]
+        step, scale = _line(m1, s1, m2, s2), _line(m1, o1, m2, o2)
+    else:
+        mpx, warm, extra = rows[-1]
+        k, k2 = warm / old.step_seconds(mpx), extra / max(old.scale_seconds(mpx), 1e-9)
+        step, scale = (old.step[0] * k, old.step[1] * k), (old.scale[0] * k2, old.scale[1] * k2)
+    m_out = rows[-1][0]
+    finish_fit = (0.02, max(0.0, finish - 0.02) / m_out)
+    remember_cost(device.type, dtype_name(engine.amp),
+                  CostModel(step=step, scale=scale, finish=finish_fit, setup=old.setup, measured=True))
 
 
 def _line(x1: float, y1: float, x2: float, y2: float) -> tuple[float, float]:
