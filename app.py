@@ -4,17 +4,18 @@ Run it with ``python app.py`` (http://127.0.0.1:7860; ``GRADIO_SERVER_NAME`` and
 ``GRADIO_SERVER_PORT`` move it, ``--share`` or ``NST_SHARE=1`` asks for a public link).
 On Hugging Face Spaces the same file is the Space's ``app_file``.
 
-The app is thin: every default, range, choice and help text comes from :class:`nst.Settings`
-and :data:`nst.LIMITS`, and every refusal is one of nst's own messages, shown as a ``gr.Error``.
-The run itself is :func:`nst.stylize` inside ``spaces.GPU`` (a no-op off ZeroGPU), which
-yields only CPU-side objects (:class:`nst.Progress` with PIL images) to the UI.
+The app is the page only: every default, range, choice and help text comes from
+:class:`nst.Settings` (``nst.field_info``) and :data:`nst.LIMITS`; every refusal is one of
+nst's own errors (``nst.Error``), shown as a ``gr.Error``; the estimate, the ETA, stopping
+and out-of-memory detection are nst's. The run is ``nst.prepare(...).events(...)`` inside
+``spaces.GPU`` (a no-op off ZeroGPU), which yields only CPU-side objects
+(:class:`nst.Progress` with PIL images) to the UI.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextvars
-import gc
 import html
 import inspect
 import math
@@ -34,13 +35,10 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 import spaces
-import torch
 from PIL import Image
 
 import nst
-from nst.device import autocast_dtype, seconds_per_megapixel_step
 from nst.images import MAX_INPUT_PIXELS
-from nst.schedule import estimate_seconds, plan_scales
 
 # Uploads that declare more pixels than nst accepts are refused when Pillow reads their
 # header, before any decoding (a small file can declare a huge canvas).
@@ -53,7 +51,10 @@ QUEUE_SIZE = 16  # waiting runs; more get "queue full" rather than a long wait
 # One run at a time per device: a run already keeps every CPU core (or the GPU) busy, so two
 # would each take twice as long and hold twice the memory.
 CONCURRENCY = 1
-PREVIEWS = 20  # about how many previews a run streams
+# Previews by time, at display size: the same small share of a run at any size; the
+# full-resolution image comes once, with the result.
+PREVIEW_SECONDS = 0.5
+PREVIEW_SIZE = 512
 STATUS_EVERY = 1.0  # seconds between status/plot updates when there is no new preview
 # Gradio can end a generator (Stop, job.cancel(), a closed tab) only between two of its
 # yields, so the run hands control back at least this often (see `_events`).
@@ -68,7 +69,8 @@ EXAMPLE_RUN = {"steps": 100, "size": 256}  # cheap enough to cache lazily on a C
 
 DEVICE = nst.resolve_device("auto")
 DEVICE_LABEL = {"cuda": "GPU", "mps": "Apple GPU"}.get(DEVICE.type, "CPU")
-MAX_SIZE = nst.LIMITS.max_size_cpu if DEVICE.type == "cpu" else nst.LIMITS.max_size_gpu
+MAX_SIZE = nst.max_size(DEVICE)
+_PLACEHOLDER = Image.new("RGB", (640, 480))  # the image the estimate assumes before an upload
 
 # Load the weights once, at start-up (on ZeroGPU, placing them on "cuda" here is the
 # documented pattern); every run shares this read-only model through nst's cache.
@@ -203,31 +205,27 @@ def _as_path(component: gr.Image) -> gr.Image:
 # --- Settings, estimates, formatting -----------------------------------------------------
 
 
-def _meta(name: str) -> dict[str, Any]:
-    return dict(nst.Settings.__dataclass_fields__[name].metadata)
-
-
 def _control(name: str, **kw: Any) -> gr.components.Component:
     """A component for the Settings field ``name``: its default, choices and help text.
 
     ``kw`` overrides the component's keyword arguments (and ``cls`` the component class).
     """
-    meta, default = _meta(name), getattr(nst.DEFAULT, name)
-    choices = meta.get("ui_choices") or meta.get("choices")
-    kw = {"label": LABELS.get(name, name.replace("_", " ").capitalize()), "info": meta.get("help"), **kw}
+    info = nst.field_info(name)
+    default, choices = info.default, info.ui_choices or info.choices
+    kw = {"label": LABELS.get(name, name.replace("_", " ").capitalize()), "info": info.help, **kw}
     if "cls" in kw:
         cls = kw.pop("cls")
-    elif isinstance(default, tuple):
-        cls, kw = gr.CheckboxGroup, {"choices": list(choices or ()), **kw}
+    elif info.many and choices:
+        cls, kw = gr.CheckboxGroup, {"choices": list(choices), **kw}
     elif choices:
         cls, kw = gr.Dropdown, {"choices": list(choices), **kw}
-    elif isinstance(default, bool):
+    elif info.kind is bool:
         cls = gr.Checkbox
     elif default is None:  # gr.Number would show (and send) 0 for "not set"
         cls, kw = gr.Textbox, {"placeholder": "none", **kw}
     else:
         cls = gr.Number
-        if isinstance(default, int):
+        if info.kind is int:
             kw.setdefault("precision", 0)
     value = list(default) if isinstance(default, tuple) else default
     return _as_sent(cls(value=value, elem_id=f"nst-{name.replace('_', '-')}", **kw))
@@ -236,33 +234,14 @@ def _control(name: str, **kw: Any) -> gr.components.Component:
 def _settings(values: dict[str, Any]) -> nst.Settings:
     """nst.DEFAULT with the submitted values, checked by nst; a gr.Error if one is bad."""
     try:
-        s = nst.DEFAULT.replace(**values)
+        return nst.DEFAULT.replace(**values)
     except nst.SettingsError as exc:
         raise _error(exc) from None
-    if s.size > MAX_SIZE:  # nst would refuse it too, but only once the run has started
-        raise gr.Error(f"size must be at most {MAX_SIZE} px on this {DEVICE_LABEL}, not {s.size}", print_exception=False)
-    return s.replace(preview_every=max(1, math.ceil(s.steps / PREVIEWS)))
 
 
 def _error(exc: Exception) -> gr.Error:
     """A gr.Error with nst's message, escaped: gr.Error renders its message as HTML."""
     return gr.Error(html.escape(str(exc), quote=False), print_exception=False)
-
-
-def _estimate(s: nst.Settings, device: torch.device, aspect: float = 0.75) -> float:
-    # On ZeroGPU this process has no GPU: for "cuda", take bf16 without asking CUDA.
-    amp = torch.bfloat16 if device.type == "cuda" else autocast_dtype(s.precision, device)
-    rate = seconds_per_megapixel_step(device, amp)
-    return estimate_seconds(s.size, s.steps, rate, multiscale=s.multiscale, aspect=aspect)
-
-
-def _aspect(path: str | None) -> float:
-    """Short side / long side of an uploaded image, from its header only."""
-    try:
-        with Image.open(path) as img:
-            return min(img.size) / max(img.size)
-    except Exception:
-        return 0.75
 
 
 def _duration(s: float) -> str:
@@ -277,17 +256,20 @@ def _duration(s: float) -> str:
 
 
 def estimate_text(content: str | None, steps: Any, size: Any) -> str:
-    """The 'estimated time' line shown under the Run button."""
+    """The 'estimated time' line shown under the Run button: nst's estimate for this image."""
     try:
         s = nst.DEFAULT.replace(steps=steps, size=size)
-    except nst.SettingsError as exc:
+        image = content or _PLACEHOLDER  # before an upload: a 4:3 photo
+        secs = nst.prepare(image, image, s).estimate(calibrated=False)
+    except nst.Error as exc:
         return html.escape(f"⚠️ {exc}", quote=False)
-    secs = _estimate(s, DEVICE, _aspect(content))
     return f"Estimated time: about {_duration(secs)} ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})."
 
 
 def _terms(ev: nst.Progress) -> dict[str, float]:
     """The content term, the weighted style term β·J_style, and J = their sum."""
+    if not ev.losses:  # stopped before the first step
+        return {}
     return {
         "content": ev.losses["content"],
         "style": ev.settings.style_weight * ev.losses["style"],
@@ -295,38 +277,19 @@ def _terms(ev: nst.Progress) -> dict[str, float]:
     }
 
 
-def _work(s: nst.Settings, aspect: float) -> list[float]:
-    """Megapixel-steps done after each step of the run's schedule (index 0: none).
-
-    Coarse scales are cheap, so the ETA counts work rather than steps.
-    """
-    done = [0.0]
-    for scale in plan_scales(s.size, s.steps, multiscale=s.multiscale):
-        mpx = scale.size**2 * aspect / 1e6
-        done += [done[-1] + mpx * (i + 1) for i in range(scale.steps)]
-    return done
-
-
-def _status(ev: nst.Progress, t1: float | None, work: list[float], stopped: bool = False) -> str:
-    """'step i/N · content … · style … · total … · elapsed … · ETA …'."""
+def _status(ev: nst.Progress, stopped: bool = False) -> str:
+    """'step i/N · content … · style … · total … · elapsed … · ETA …' (nst's ETA)."""
     terms = " · ".join(f"{k} {v:.3g}" for k, v in _terms(ev).items())
-    if ev.done:
+    if ev.done and not ev.stopped:
         return f"**Done** · {ev.step} steps in {_duration(ev.elapsed)} · {terms} · {ev.size[0]}×{ev.size[1]} px"
     where = f"step {ev.step}/{ev.total}"
     if ev.scale[1] > 1:
         where += f" (scale {ev.scale[0]}/{ev.scale[1]}, {ev.size[0]}×{ev.size[1]} px)"
-    if stopped:
-        return f"**Stopped** at {where} · {terms} · after {_duration(ev.elapsed)}; the last preview is the result"
-    # The rate is measured from step 1 on: step 1 also paid for the set-up.
-    i, n = min(ev.step, len(work) - 1), len(work) - 1
-    if t1 is not None and i > 1 and work[i] > work[1]:
-        eta_s = (ev.elapsed - t1) / (work[i] - work[1]) * (work[n] - work[i])
-        if ev.settings.time_limit:
-            eta_s = min(eta_s, ev.settings.time_limit - ev.elapsed)
-        eta = _duration(eta_s)
-    else:
-        eta = "…"
-    return f"{where} · {terms} · elapsed {_duration(ev.elapsed)} · ETA {eta}"
+    if stopped or ev.stopped:
+        return f"**Stopped** at {where} · {terms} · after {_duration(ev.elapsed)}; the image as it was is the result"
+    eta = _duration(ev.eta) if ev.eta is not None and ev.step > 1 else "…"  # step 1 also paid the set-up
+    done = f" ({100 * ev.work_done / ev.work_total:.0f}%)" if ev.work_total else ""
+    return f"{where}{done} · {terms} · elapsed {_duration(ev.elapsed)} · ETA {eta}"
 
 
 def _plot(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -368,79 +331,35 @@ def _load(path: str | None, what: str) -> Image.Image:
 # --- The run ---------------------------------------------------------------------------
 
 
-def _gpu_seconds(content: Image.Image, styles: list[Image.Image], s: nst.Settings) -> int:
-    """ZeroGPU reservation for one run: the GPU estimate with a margin, capped."""
-    aspect = min(content.size) / max(content.size)
-    return int(min(MAX_GPU_SECONDS, 15 + 3 * _estimate(s, torch.device("cuda"), aspect)))
+def _gpu_seconds(run: nst.PreparedRun, stop: Any = None) -> int:
+    """ZeroGPU reservation for one run (nst's GPU estimate with a margin, capped)."""
+    return run.reservation_seconds(cap=MAX_GPU_SECONDS)
 
 
 @spaces.GPU(duration=_gpu_seconds)
-def _optimise(content: Image.Image, styles: list[Image.Image], s: nst.Settings) -> Iterator[nst.Progress]:
-    """nst.stylize on the GPU when there is one; yields Progress (floats and PIL images)."""
-    yield from nst.stylize(content, styles, s)
+def _optimise(run: nst.PreparedRun, stop: threading.Event | None = None) -> Iterator[nst.Progress]:
+    """The run on the GPU when there is one; yields Progress (floats and PIL images).
+
+    Previews come about twice a second at display size; the full-size image only at the end.
+    """
+    yield from run.events(stop=stop, preview_seconds=PREVIEW_SECONDS, preview_size=PREVIEW_SIZE)
 
 
-# Ending a run at once. Gradio ends a generator (Stop, job.cancel(), a closed tab) only
-# between two of its yields, and one step of a large image on a CPU takes seconds. So the
-# optimisation runs in a thread of its own, `stylize` hears from it at least every
-# YIELD_EVERY, and a run that nobody waits for any more is aborted inside its step: hooks
-# on the network's convolutions check the run's flag, on the way forward and back. (On
-# ZeroGPU the run is in another process, and ends at the next step instead.)
-
-
-class _Aborted(Exception):
-    """Raised inside a step of a run that is no longer wanted."""
-
-
-_this_run = threading.local()  # .abort: the threading.Event of the run on this thread
-_hooks_lock = threading.Lock()
-
-
-def _abortable(model: torch.nn.Module) -> None:
-    """Let runs on ``model`` be aborted mid-step (once per model; nst caches the models)."""
-    with _hooks_lock:
-        if not getattr(model, "_nst_abortable", False):
-            _add_abort_hooks(model)
-            model._nst_abortable = True
-
-
-def _add_abort_hooks(model: torch.nn.Module) -> None:
-    """Hooks on every convolution: raise _Aborted once the run's flag is set."""
-
-    def check(flag: threading.Event | None) -> None:
-        if flag is not None and flag.is_set():
-            raise _Aborted
-
-    def hook(module: torch.nn.Module, args: Any, output: torch.Tensor) -> None:
-        flag = getattr(_this_run, "abort", None)
-        check(flag)
-        if flag is not None and output.requires_grad:  # the backward pass may run on another thread
-            output.register_hook(lambda grad: check(flag))
-
-    for layer in model.modules():
-        if isinstance(layer, torch.nn.Conv2d):
-            layer.register_forward_hook(hook)
-
-
-def _events(content: Image.Image, styles: list[Image.Image], s: nst.Settings) -> Iterator[nst.Progress | None]:
-    """The run's Progress events, from a thread of its own, and None after every YIELD_EVERY
-    without one. Closing this generator aborts the run within a layer's time."""
+def _events(run: nst.PreparedRun, stop: threading.Event) -> Iterator[nst.Progress | None]:
+    """The run's Progress events from a thread of its own, and None after every YIELD_EVERY
+    without one: Gradio ends a generator (job.cancel(), a closed tab) only between two of its
+    yields. Setting ``stop``, or closing this generator, ends the run within a layer (nst's
+    stop=). (On ZeroGPU the run is in another process, and ends at its next event.)"""
     events: queue.SimpleQueue = queue.SimpleQueue()
-    abort = threading.Event()
     done = object()
 
     def work() -> None:
-        _this_run.abort = abort
         try:
-            _abortable(nst.load_model(s.weights, s.pooling, str(DEVICE)))
-            with closing(_optimise(content, styles, s)) as run:
-                for ev in run:
-                    events.put(ev)
-                    if abort.is_set():
-                        break
+            for ev in _optimise(run, None if ON_ZERO_GPU else stop):
+                events.put(ev)
+                if stop.is_set() and ON_ZERO_GPU:
+                    break
             events.put(done)
-        except _Aborted:
-            pass  # nobody is listening any more
         except BaseException as exc:  # handed to the consumer, who decides
             events.put(exc)
 
@@ -459,7 +378,7 @@ def _events(content: Image.Image, styles: list[Image.Image], s: nst.Settings) ->
                 raise item
             yield item
     finally:
-        abort.set()
+        stop.set()
 
 
 def stylize(
@@ -494,136 +413,110 @@ def stylize(
 
     Yields:
         (image, status, loss curve, (content, result) pair, PNG file). Previews fill the
-        image every few steps; the last output has the result, the before/after pair and
-        the full-resolution PNG file. Stop (in the page) or cancelling the job ends the run;
-        after Stop, the last output has the image on show as the result.
+        image about twice a second; the last output has the result, the before/after pair
+        and the full-resolution PNG file. Stop (in the page) or cancelling the job ends the
+        run; after Stop, the last output has the image as it was as the result.
     """
     values = dict(locals())
     session = getattr(request, "session_hash", None)
     settings = {
         k: v for k, v in values.items()
-        if k in nst.Settings.__dataclass_fields__ and v is not None
-        and not (getattr(nst.DEFAULT, k) is None and isinstance(v, str) and not v.strip())  # a blank box
+        if k in nst.field_names() and v is not None
+        and not (nst.field_info(k).default is None and isinstance(v, str) and not v.strip())  # a blank box
     }
     s = _settings(settings)
     content_img = _load(content, "content image")
     extra = [p for p in (more_styles or []) if p]
-    style_imgs = [_load(style, "style image")] + [
-        _load(p, f"style image {i + 2}") for i, p in enumerate(extra)
-    ]
+    style_imgs = [_load(style, "style image")] + [_load(p, f"style image {i + 2}") for i, p in enumerate(extra)]
+    run = _prepare(content_img, style_imgs, s)
     if ON_ZERO_GPU:  # end inside the GPU reservation, with the best image so far
-        budget = _gpu_seconds(content_img, style_imgs, s) - GPU_MARGIN
-        s = s.replace(time_limit=min(s.time_limit or budget, budget))
+        budget = _gpu_seconds(run) - GPU_MARGIN
+        run = _prepare(content_img, style_imgs, s.replace(time_limit=min(s.time_limit or budget, budget)))
     yield None, f"Preparing… ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})", None, None, None
     note = ""  # after an out-of-memory retry, said before every status line
     for attempt in range(OOM_RETRIES + 1):
         try:
-            yield from _run(content_img, style_imgs, s, session, note)
+            yield from _run(run, session, note)
             return
         except gr.Error:
             raise
-        except Exception as exc:  # never a dead worker, a traceback or a bare "Error"
-            smaller = _smaller(s.size)
-            if not _out_of_memory(exc) or attempt == OOM_RETRIES or smaller is None:
-                error = _failure(exc, s)
+        except nst.OutOfMemoryError as exc:
+            if attempt == OOM_RETRIES or exc.smaller is None:
+                error = _error(exc)
                 break
-        # Out of memory: free what the failed attempt held (its frames are gone with the
-        # exception), then try again at half the pixels.
-        _free_memory()
-        note = f"Out of memory at {s.size} px: made at {smaller} px instead · "
-        yield gr.skip(), f"⚠️ Out of memory at {s.size} px: retrying at {smaller} px…", gr.skip(), gr.skip(), gr.skip()
-        s = s.replace(size=smaller)
+            smaller = exc.smaller
+        except nst.Error as exc:
+            error = _error(exc)
+            break
+        except Exception as exc:  # never a dead worker, a traceback or a bare "Error"
+            error = _failure(exc)
+            break
+        # Out of memory (nst has freed what the attempt held): try again at half the pixels.
+        note = f"Out of memory at {run.settings.size} px: made at {smaller} px instead · "
+        yield gr.skip(), f"⚠️ Out of memory at {run.settings.size} px: retrying at {smaller} px…", *[gr.skip()] * 3
+        run = _prepare(content_img, style_imgs, run.settings.replace(size=smaller))
     yield gr.skip(), f"⚠️ {error.message}", gr.skip(), gr.skip(), gr.skip()
     raise error
 
 
-def _run(content_img: Image.Image, style_imgs: list[Image.Image], s: nst.Settings, session: str | None,
-         note: str) -> Iterator[tuple]:
-    """One attempt of `stylize`'s run: its updates, then the result or a gr.Error.
+def _prepare(content: Image.Image, styles: list[Image.Image], s: nst.Settings) -> nst.PreparedRun:
+    try:
+        return nst.prepare(content, styles, s)  # nst checks everything here, before any work
+    except nst.Error as exc:
+        raise _error(exc) from None
 
-    Exceptions other than nst's own (out of memory, above all) are left to the caller.
+
+def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple]:
+    """One attempt of `stylize`'s run: its updates, then the result (also when stopped).
+
+    nst's errors (out of memory, above all) are left to the caller.
     """
     rows: list[dict[str, Any]] = []
-    every = max(1, math.ceil(s.steps / PLOT_POINTS))
-    t1: float | None = None
-    work = _work(s, min(content_img.size) / max(content_img.size))
+    every = max(1, math.ceil(run.total_steps / PLOT_POINTS))
     ev: nst.Progress | None = None
-    shown: Image.Image | None = None  # the last preview: the result if the run is stopped
+    shown: Image.Image | None = None  # the last preview: the result if stopped on ZeroGPU
+    stop = threading.Event()
     last_update = last_yield = 0.0
-    try:
-        with closing(_events(content_img, style_imgs, s)) as events:
-            for item in events:
-                if item is None:  # no step has ended since: a chance to be stopped all the same
-                    if _stop_requested(session):
-                        break
-                    last_yield = time.monotonic()
-                    yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-                    continue
-                ev = item
-                if ev.step == 1:
-                    t1 = ev.elapsed
-                terms = _terms(ev)
-                # The curve starts once every term is positive (the content term is 0 at
-                # step 1 when starting from the content): Gradio fixes a plot's series at
-                # its first data.
-                if (rows or min(terms.values()) > 0) and (ev.step % every == 0 or ev.done):
-                    rows += [{"step": ev.step, "loss": math.log10(v) if v > 0 else math.nan, "term": k}
-                             for k, v in terms.items()]
-                if ev.image is not None:
-                    shown = ev.image
-                if ev.done or _stop_requested(session):
-                    break
-                now = time.monotonic()
-                if ev.image is not None or now - last_update >= STATUS_EVERY:
-                    last_update = last_yield = now
-                    image = ev.image if ev.image is not None else gr.skip()
-                    yield image, note + _status(ev, t1, work), _plot(rows) if rows else gr.skip(), gr.skip(), gr.skip()
-                elif now - last_yield >= YIELD_EVERY:  # nothing new, but a chance to be stopped
-                    last_yield = now
-                    yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    except (nst.SettingsError, nst.ImageError, nst.WeightsError, FloatingPointError) as exc:
-        error = _error(exc)
-    else:
-        plot = _plot(rows) if rows else gr.skip()
-        if ev is not None and ev.done:
-            result, status = ev.image, note + _status(ev, t1, work)
-        elif shown is not None:  # stopped: the image on show is the result
-            result, status = shown, note + _status(ev, t1, work, stopped=True)
-        else:
-            yield gr.skip(), "**Stopped** before the first preview.", plot, None, None
-            return
-        before = content_img.resize(result.size, Image.Resampling.LANCZOS)
-        yield result, status, plot, (before, result), _save_png(result)
+    with closing(_events(run, stop)) as events:
+        for item in events:
+            if _stop_requested(session):
+                stop.set()  # nst ends the run within a layer, with the image as it was
+            if stop.is_set() and (item is None or not item.done):
+                continue
+            if item is None:  # no step has ended since: a chance to be stopped all the same
+                last_yield = time.monotonic()
+                yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                continue
+            ev = item
+            shown = ev.image if ev.image is not None else shown
+            terms = _terms(ev)
+            # The curve starts once every term is positive (the content term is 0 at step 1
+            # when starting from the content): Gradio fixes a plot's series at its first data.
+            if terms and (rows or min(terms.values()) > 0) and (ev.step % every == 0 or ev.done):
+                rows += [{"step": ev.step, "loss": math.log10(v) if v > 0 else math.nan, "term": k}
+                         for k, v in terms.items()]
+            if ev.done:
+                break
+            now = time.monotonic()
+            if ev.image is not None or now - last_update >= STATUS_EVERY:
+                last_update = last_yield = now
+                image = ev.image if ev.image is not None else gr.skip()
+                yield image, note + _status(ev), _plot(rows) if rows else gr.skip(), gr.skip(), gr.skip()
+            elif now - last_yield >= YIELD_EVERY:  # nothing new, but a chance to be stopped
+                last_yield = now
+                yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    plot = _plot(rows) if rows else gr.skip()
+    if ev is None or (not ev.done and shown is None):
+        yield gr.skip(), "**Stopped** before the first preview.", plot, None, None
         return
-    yield gr.skip(), f"⚠️ {error.message}", gr.skip(), gr.skip(), gr.skip()
-    raise error
+    result = ev.image if ev.done else shown
+    before = run.content.resize(result.size, Image.Resampling.LANCZOS)
+    yield result, note + _status(ev, stopped=not ev.done), plot, (before, result), _save_png(result)
 
 
-def _out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is a device (or host) running out of memory."""
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
-        return True
-    text = str(exc).lower()  # CPU and MPS allocators raise plain RuntimeErrors
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
-
-
-def _smaller(size: int) -> int | None:
-    """The size to retry at after running out of memory (half the pixels), or None."""
-    smaller = int(size / math.sqrt(2)) // 16 * 16
-    return smaller if smaller >= nst.LIMITS.min_size else None
-
-
-def _free_memory() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def _failure(exc: Exception, s: nst.Settings) -> gr.Error:
-    """The message for a run that failed on something other than its input."""
-    if _out_of_memory(exc):
-        return gr.Error(f"Out of memory at {s.size} px: lower the output size.", print_exception=False)
-    # Unforeseen: the details go to the server's log, not to the person (they may hold paths).
+def _failure(exc: Exception) -> gr.Error:
+    """The message for a run that failed on something nst did not foresee."""
+    # The details go to the server's log, not to the person (they may hold paths).
     traceback.print_exception(exc)
     return gr.Error(
         f"The run stopped on an unexpected error ({type(exc).__name__}). Try again; if it happens "
@@ -631,10 +524,10 @@ def _failure(exc: Exception, s: nst.Settings) -> gr.Error:
     )
 
 
-# Stop: a run ends itself (at once: see `_events`) once its session has pressed Stop since
-# it pressed Run. (Gradio's own cancellation, which API clients' job.cancel() uses, also stops
-# it, but in Gradio 6.31 a cancelled stream sometimes leaves "Error" on its outputs, and
-# yields nothing more: no final image or PNG.)
+# Stop: the page's Stop button records the time; a run whose session pressed Stop since it
+# pressed Run sets nst's stop event and ends with the image as it was. (Gradio's own
+# cancellation, which API clients' job.cancel() uses, also stops it, but in Gradio 6.31 a
+# cancelled stream sometimes leaves "Error" on its outputs, and yields nothing more.)
 _run_clicked: dict[str, float] = {}
 _stop_clicked: dict[str, float] = {}
 
@@ -674,7 +567,7 @@ def load_recipe(path: str | None) -> list[Any]:
     shown = []
     for name in names:
         v = getattr(s, name)
-        if isinstance(v, tuple) and _meta(name).get("ui_choices") is None:
+        if isinstance(v, tuple) and nst.field_info(name).ui_choices is None:
             v = " ".join(f"{x:g}" for x in v)  # a text box, e.g. style_blend
         elif isinstance(v, tuple):
             v = list(v)
@@ -698,7 +591,7 @@ def run_example(content: str, style: str, steps: int, size: int) -> tuple:
 def _api_description() -> str:
     lines = [stylize.__doc__.split("\n\n")[0], "", "Settings (all optional):"]
     for name in MAIN_SETTINGS + ADVANCED_SETTINGS:
-        lines.append(f"- {name}: {_meta(name).get('help')}")
+        lines.append(f"- {name}: {nst.field_info(name).help}")
     lines.append("- more_styles: further style image files, blended with `style` by style_blend")
     return "\n".join(lines)
 
@@ -730,7 +623,7 @@ def build_demo() -> gr.Blocks:
                 with gr.Row(equal_height=True):
                     weight_slider = gr.Slider(
                         lo, hi, value=log_weight, step=0.1, scale=3, min_width=250,
-                        label="Style weight (log₁₀ scale)", info=_meta("style_weight").get("help"),
+                        label="Style weight (log₁₀ scale)", info=nst.field_info("style_weight").help,
                         elem_id="nst-style-weight-log",
                     )
                     controls["style_weight"] = _control("style_weight", info=None, scale=1, min_width=110)

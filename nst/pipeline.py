@@ -114,11 +114,30 @@ class PreparedRun:
     def total_steps(self) -> int:
         return sum(sc.steps for sc in self.plan)
 
+    def events(
+        self, *, stop: threading.Event | None = None, preview_seconds: float | None = None,
+        preview_size: int | None = None,
+    ) -> Iterator[Progress]:
+        """Run it: phases 2–4 of :func:`stylize`, which takes the same keyword arguments."""
+        if preview_seconds is not None and not preview_seconds >= 0:
+            raise SettingsError(f"preview_seconds must be 0 or more, not {preview_seconds!r}")
+        if preview_size is not None and not (isinstance(preview_size, int) and preview_size >= 16):
+            raise SettingsError(f"preview_size must be a whole number of at least 16 px, not {preview_size!r}")
+        return _events(self, stop, preview_seconds, preview_size)
+
+    def reservation_seconds(self, cap: float = 300) -> int:
+        """Seconds of GPU time to reserve for this run on a shared GPU (ZeroGPU): the GPU
+        estimate with a wide margin, capped at ``cap``. Needs no GPU in this process."""
+        gpu = torch.device("cuda")
+        cost = cost_model("cuda", "bf16", seconds_per_megapixel_step(gpu, torch.bfloat16))
+        return int(min(cap, 15 + 3 * estimate_seconds(self.plan, cost, time_limit=self.settings.time_limit)))
+
     def estimate(self, *, setup: bool = False, calibrated: bool = True) -> float:
         """Expected seconds of the run (with ``setup``: also loading the network).
 
         ``calibrated`` times whole steps on this device first (once per process, a few
-        seconds on a CPU); otherwise the prior from the convolution probe is used.
+        seconds on a CPU); otherwise the cost model this process has (refined by every
+        run that ended: see :func:`_learn`), else the prior from the convolution probe.
         """
         amp = _amp(self.settings, self.device)
         cost = calibrate(self.device, self.settings.precision) if calibrated else _cost(self.device, amp)
@@ -220,11 +239,7 @@ def stylize(
         DivergedError: the cost became NaN or infinite.
     """
     run = prepare(content, style, settings, **overrides)
-    if preview_seconds is not None and not preview_seconds >= 0:
-        raise SettingsError(f"preview_seconds must be 0 or more, not {preview_seconds!r}")
-    if preview_size is not None and not (isinstance(preview_size, int) and preview_size >= 16):
-        raise SettingsError(f"preview_size must be a whole number of at least 16 px, not {preview_size!r}")
-    return _events(run, stop, preview_seconds, preview_size)
+    return run.events(stop=stop, preview_seconds=preview_seconds, preview_size=preview_size)
 
 
 class _Stopped(Exception):
