@@ -15,12 +15,10 @@ and out-of-memory detection are nst's. The run is ``nst.prepare(...).events(...)
 from __future__ import annotations
 
 import argparse
-import contextvars
 import html
 import inspect
 import math
 import os
-import queue
 import tempfile
 import threading
 import time
@@ -38,7 +36,9 @@ import spaces
 from PIL import Image
 
 import nst
+from nst.background import in_thread
 from nst.images import MAX_INPUT_PIXELS
+from nst.schedule import format_seconds
 
 # Uploads that declare more pixels than nst accepts are refused when Pillow reads their
 # header, before any decoding (a small file can declare a huge canvas).
@@ -86,21 +86,9 @@ ADVANCED_SETTINGS = (
 )
 
 LABELS = {  # UI wording only; anything not here is labelled from its field name
-    "steps": "Steps",
-    "style_weight": "Style weight β/α",
-    "content_layer": "Content layer",
-    "style_layers": "Style layers",
-    "size": "Output size (px, long side)",
-    "init": "Start from",
-    "optimizer": "Optimiser",
-    "seed": "Seed",
-    "multiscale": "Coarse to fine",
-    "style_scale": "Style scale",
-    "tv_weight": "Smoothing (TV weight)",
-    "time_limit": "Time limit (s)",
-    "preserve_color": "Keep the content's colours",
-    "style_loss": "Style loss",
-    "style_blend": "Style blend weights",
+    "style_weight": "Style weight β/α", "size": "Output size (px, long side)", "init": "Start from",
+    "optimizer": "Optimiser", "multiscale": "Coarse to fine", "tv_weight": "Smoothing (TV weight)",
+    "time_limit": "Time limit (s)", "preserve_color": "Keep the content's colours",
 }
 
 INTRO = """
@@ -244,17 +232,6 @@ def _error(exc: Exception) -> gr.Error:
     return gr.Error(html.escape(str(exc), quote=False), print_exception=False)
 
 
-def _duration(s: float) -> str:
-    s = max(0.0, s)
-    if s < 1:
-        return "<1 s"
-    if s < 60:
-        return f"{s:.0f} s"
-    if s < 3600:
-        return f"{int(s // 60)} min {int(s % 60):02d} s"
-    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
-
-
 def estimate_text(content: str | None, steps: Any, size: Any) -> str:
     """The 'estimated time' line shown under the Run button: nst's estimate for this image."""
     try:
@@ -263,7 +240,7 @@ def estimate_text(content: str | None, steps: Any, size: Any) -> str:
         secs = nst.prepare(image, image, s).estimate(calibrated=False)
     except nst.Error as exc:
         return html.escape(f"⚠️ {exc}", quote=False)
-    return f"Estimated time: about {_duration(secs)} ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})."
+    return f"Estimated time: about {format_seconds(secs)} ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})."
 
 
 def _terms(ev: nst.Progress) -> dict[str, float]:
@@ -281,15 +258,15 @@ def _status(ev: nst.Progress, stopped: bool = False) -> str:
     """'step i/N · content … · style … · total … · elapsed … · ETA …' (nst's ETA)."""
     terms = " · ".join(f"{k} {v:.3g}" for k, v in _terms(ev).items())
     if ev.done and not ev.stopped:
-        return f"**Done** · {ev.step} steps in {_duration(ev.elapsed)} · {terms} · {ev.size[0]}×{ev.size[1]} px"
+        return f"**Done** · {ev.step} steps in {format_seconds(ev.elapsed)} · {terms} · {ev.size[0]}×{ev.size[1]} px"
     where = f"step {ev.step}/{ev.total}"
     if ev.scale[1] > 1:
         where += f" (scale {ev.scale[0]}/{ev.scale[1]}, {ev.size[0]}×{ev.size[1]} px)"
     if stopped or ev.stopped:
-        return f"**Stopped** at {where} · {terms} · after {_duration(ev.elapsed)}; the image as it was is the result"
-    eta = _duration(ev.eta) if ev.eta is not None and ev.step > 1 else "…"  # step 1 also paid the set-up
+        return f"**Stopped** at {where} · {terms} · after {format_seconds(ev.elapsed)}; the image as it was is the result"
+    eta = format_seconds(ev.eta) if ev.eta is not None and ev.step > 1 else "…"  # step 1 also paid the set-up
     done = f" ({100 * ev.work_done / ev.work_total:.0f}%)" if ev.work_total else ""
-    return f"{where}{done} · {terms} · elapsed {_duration(ev.elapsed)} · ETA {eta}"
+    return f"{where}{done} · {terms} · elapsed {format_seconds(ev.elapsed)} · ETA {eta}"
 
 
 def _plot(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -345,61 +322,13 @@ def _optimise(run: nst.PreparedRun, stop: threading.Event | None = None) -> Iter
     yield from run.events(stop=stop, preview_seconds=PREVIEW_SECONDS, preview_size=PREVIEW_SIZE)
 
 
-def _events(run: nst.PreparedRun, stop: threading.Event) -> Iterator[nst.Progress | None]:
-    """The run's Progress events from a thread of its own, and None after every YIELD_EVERY
-    without one: Gradio ends a generator (job.cancel(), a closed tab) only between two of its
-    yields. Setting ``stop``, or closing this generator, ends the run within a layer (nst's
-    stop=). (On ZeroGPU the run is in another process, and ends at its next event.)"""
-    events: queue.SimpleQueue = queue.SimpleQueue()
-    done = object()
-
-    def work() -> None:
-        try:
-            for ev in _optimise(run, None if ON_ZERO_GPU else stop):
-                events.put(ev)
-                if stop.is_set() and ON_ZERO_GPU:
-                    break
-            events.put(done)
-        except BaseException as exc:  # handed to the consumer, who decides
-            events.put(exc)
-
-    # In Gradio's context (its request, for ZeroGPU's per-user quota, among others).
-    threading.Thread(target=contextvars.copy_context().run, args=(work,), name="nst-run", daemon=True).start()
-    try:
-        while True:
-            try:
-                item = events.get(timeout=YIELD_EVERY)
-            except queue.Empty:
-                yield None
-                continue
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-
-
 def stylize(
-    content: str | None,
-    style: str | None,
-    steps: int | None = None,
-    style_weight: float | None = None,
-    content_layer: str | None = None,
-    style_layers: list[str] | None = None,
-    size: int | None = None,
-    init: str | None = None,
-    optimizer: str | None = None,
-    seed: int | None = None,
-    multiscale: bool | None = None,
-    style_scale: float | None = None,
-    tv_weight: float | None = None,
-    time_limit: float | None = None,
-    preserve_color: str | None = None,
-    style_loss: str | None = None,
-    style_blend: str | list[float] | None = None,
-    more_styles: list[str] | None = None,
+    content: str | None, style: str | None, steps: int | None = None, style_weight: float | None = None,
+    content_layer: str | None = None, style_layers: list[str] | None = None, size: int | None = None,
+    init: str | None = None, optimizer: str | None = None, seed: int | None = None,
+    multiscale: bool | None = None, style_scale: float | None = None, tv_weight: float | None = None,
+    time_limit: float | None = None, preserve_color: str | None = None, style_loss: str | None = None,
+    style_blend: str | list[float] | None = None, more_styles: list[str] | None = None,
     request: gr.Request | None = None,
 ) -> Iterator[tuple]:
     """Transfer the style of `style` onto `content`, streaming previews.
@@ -477,7 +406,11 @@ def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple
     shown: Image.Image | None = None  # the last preview: the result if stopped on ZeroGPU
     stop = threading.Event()
     last_update = last_yield = 0.0
-    with closing(_events(run, stop)) as events:
+    # On a thread of its own, heard from every YIELD_EVERY: Gradio ends a generator (cancel,
+    # a closed tab) only between two yields; closing it sets `stop`. (On ZeroGPU the run is
+    # in another process: stop= cannot reach it, and it ends at its next event.)
+    start = (lambda stop: _optimise(run, None if ON_ZERO_GPU else stop))
+    with closing(in_thread(start, YIELD_EVERY, stop)) as events:
         for item in events:
             if _stop_requested(session):
                 stop.set()  # nst ends the run within a layer, with the image as it was
@@ -601,30 +534,24 @@ def _api_description() -> str:
 
 def build_demo() -> gr.Blocks:
     """The app's Blocks, with its queue set; launch it with ``launch_kwargs()``."""
+    private = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
     with gr.Blocks(title="Neural style transfer", delete_cache=(3600, 7200)) as demo:
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=320):
                 with gr.Row():
-                    content = _as_path(gr.Image(
-                        label="Content image", type="filepath", image_mode=None, min_width=200,
-                        sources=["upload", "clipboard"], height=240, elem_id="nst-content",
-                    ))
-                    style = _as_path(gr.Image(
-                        label="Style image", type="filepath", image_mode=None, min_width=200,
-                        sources=["upload", "clipboard"], height=240, elem_id="nst-style",
-                    ))
+                    content, style = (_as_path(gr.Image(
+                        label=f"{what.capitalize()} image", type="filepath", image_mode=None, min_width=200,
+                        sources=["upload", "clipboard"], height=240, elem_id=f"nst-{what}",
+                    )) for what in ("content", "style"))
                 controls: dict[str, gr.components.Component] = {}
-                controls["steps"] = _control(
-                    "steps", cls=gr.Slider, minimum=1, maximum=nst.LIMITS.max_steps, step=1
-                )
+                controls["steps"] = _control("steps", cls=gr.Slider, minimum=1, maximum=nst.LIMITS.max_steps, step=1)
                 log_weight = math.log10(nst.DEFAULT.style_weight)
                 lo, hi = round(log_weight) - 4, round(log_weight) + 4
                 with gr.Row(equal_height=True):
                     weight_slider = gr.Slider(
-                        lo, hi, value=log_weight, step=0.1, scale=3, min_width=250,
-                        label="Style weight (log₁₀ scale)", info=nst.field_info("style_weight").help,
-                        elem_id="nst-style-weight-log",
+                        lo, hi, value=log_weight, step=0.1, scale=3, min_width=250, label="Style weight (log₁₀ scale)",
+                        info=nst.field_info("style_weight").help, elem_id="nst-style-weight-log",
                     )
                     controls["style_weight"] = _control("style_weight", info=None, scale=1, min_width=110)
                 controls["content_layer"] = _control("content_layer")
@@ -633,34 +560,25 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     run_btn = gr.Button("Run", variant="primary", elem_id="nst-run")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="nst-stop")
-                estimate = gr.Markdown(
-                    estimate_text(None, nst.DEFAULT.steps, nst.DEFAULT.size), elem_id="nst-estimate"
-                )
+                estimate = gr.Markdown(estimate_text(None, nst.DEFAULT.steps, nst.DEFAULT.size), elem_id="nst-estimate")
                 with gr.Accordion("Advanced", open=False, elem_id="nst-advanced"):
-                    controls["size"] = _control(
-                        "size", cls=gr.Slider, minimum=nst.LIMITS.min_size, maximum=MAX_SIZE, step=16
-                    )
+                    controls["size"] = _control("size", cls=gr.Slider, minimum=nst.LIMITS.min_size, maximum=MAX_SIZE,
+                                                step=16)
                     with gr.Row():  # two columns on a laptop, one on a phone
-                        for name in ADVANCED_SETTINGS:
-                            if name != "size":
-                                controls[name] = _control(name, min_width=200)
+                        for name in ADVANCED_SETTINGS[1:]:
+                            controls[name] = _control(name, min_width=200)
                     more_styles = gr.File(
-                        label="More style images (blended with the first by the blend weights)",
-                        file_count="multiple", file_types=["image"], type="filepath", height=140,
-                        elem_id="nst-more-styles",
+                        label="More style images (blended with the first by the blend weights)", height=140,
+                        file_count="multiple", file_types=["image"], type="filepath", elem_id="nst-more-styles",
                     )
-                    recipe_file = gr.File(
-                        label="Load settings from an nst PNG (its recipe)", file_types=[".png"],
-                        type="filepath", height=140, elem_id="nst-recipe",
-                    )
+                    recipe_file = gr.File(label="Load settings from an nst PNG (its recipe)", file_types=[".png"],
+                                          type="filepath", height=140, elem_id="nst-recipe")
                 examples_here = gr.Column()
                 with gr.Accordion("What the controls do", open=False):
                     gr.Markdown(HELP)
             with gr.Column(scale=1, min_width=320):
-                result = gr.Image(
-                    label="Result (live preview)", type="filepath", format="png", interactive=False,
-                    buttons=["download", "fullscreen"], elem_id="nst-result",
-                )
+                result = gr.Image(label="Result (live preview)", type="filepath", format="png", interactive=False,
+                                  buttons=["download", "fullscreen"], elem_id="nst-result")
                 status = gr.Markdown("", label="Status", elem_id="nst-status")
                 # Starts as None: Gradio 6.31 draws no lines into a plot mounted with an empty
                 # frame, and shows no legend for data that came later, so the label has it.
@@ -671,68 +589,38 @@ def build_demo() -> gr.Blocks:
                 )
                 # Shown once there is a result (see download.change below).
                 with gr.Column(visible=False, elem_id="nst-finished") as finished:
-                    compare = gr.ImageSlider(
-                        label="Before / after (drag the handle)", type="pil", interactive=False,
-                        max_height=480, elem_id="nst-compare",
-                    )
-                    download = gr.File(
-                        label="Full-resolution PNG", interactive=False, height=90, elem_id="nst-download"
-                    )
-
+                    compare = gr.ImageSlider(label="Before / after (drag the handle)", type="pil", interactive=False,
+                                             max_height=480, elem_id="nst-compare")
+                    download = gr.File(label="Full-resolution PNG", interactive=False, height=90, elem_id="nst-download")
+        outputs = [result, status, curve, compare, download]
         examples = _examples()
         if examples:
             with examples_here:
                 gr.Examples(
-                    examples=examples,
-                    inputs=[content, style, controls["steps"], controls["size"]],
-                    outputs=[result, status, curve, compare, download],
-                    fn=run_example,
-                    cache_examples=True,
-                    cache_mode="lazy",
+                    examples=examples, inputs=[content, style, controls["steps"], controls["size"]], outputs=outputs,
+                    fn=run_example, cache_examples=True, cache_mode="lazy", visible_columns=[0, 1],
                     example_labels=[f"{Path(c).stem} × {Path(s).stem}" for c, s, *_ in examples],
-                    visible_columns=[0, 1],
-                    label=f"Examples ({EXAMPLE_RUN['size']} px, {EXAMPLE_RUN['steps']} steps; "
-                    "computed once, on first use)",
+                    label=f"Examples ({EXAMPLE_RUN['size']} px, {EXAMPLE_RUN['steps']} steps; computed once, on first use)",
                 )
 
         # The ratio is shown and sent as itself; the slider moves it by powers of ten.
-        weight_slider.input(
-            None, [weight_slider], [controls["style_weight"]],
-            js="(x) => Number(Math.pow(10, x).toPrecision(3))", api_visibility="private",
-        )
+        weight_slider.input(None, [weight_slider], [controls["style_weight"]],
+                            js="(x) => Number(Math.pow(10, x).toPrecision(3))", api_visibility="private")
         controls["style_weight"].input(
-            None, [controls["style_weight"], weight_slider], [weight_slider],
+            None, [controls["style_weight"], weight_slider], [weight_slider], api_visibility="private",
             js=f"(r, cur) => (r > 0 ? Math.min({hi}, Math.max({lo}, Math.round(Math.log10(r) * 10) / 10)) : cur)",
-            api_visibility="private",
         )
-        gr.on(
-            [content.change, controls["steps"].change, controls["size"].change],
-            estimate_text, [content, controls["steps"], controls["size"]], [estimate],
-            queue=False, show_progress="hidden", api_visibility="private", trigger_mode="always_last",
-        )
-        download.change(
-            lambda path: gr.Column(visible=path is not None), [download], [finished],
-            queue=False, show_progress="hidden", api_visibility="private",
-        )
-        recipe_file.upload(
-            load_recipe, [recipe_file], [*(controls[n] for n in (*MAIN_SETTINGS, *ADVANCED_SETTINGS)), weight_slider],
-            queue=False, show_progress="hidden", api_visibility="private",
-        )
+        gr.on([content.change, controls["steps"].change, controls["size"].change], estimate_text,
+              [content, controls["steps"], controls["size"]], [estimate], trigger_mode="always_last", **private)
+        download.change(lambda path: gr.Column(visible=path is not None), [download], [finished], **private)
+        recipe_file.upload(load_recipe, [recipe_file],
+                           [*(controls[n] for n in (*MAIN_SETTINGS, *ADVANCED_SETTINGS)), weight_slider], **private)
         missing = set(controls) - set(inspect.signature(stylize).parameters)
         assert not missing, f"stylize() needs a parameter for each control; add {missing}"
-        run_btn.click(
-            _clicked(_run_clicked), None, None, queue=False, api_visibility="private"
-        ).then(
-            stylize,
-            [content, style],
-            [result, status, curve, compare, download],
-            inputs_kwargs={**controls, "more_styles": more_styles},
-            api_name="stylize",
-            api_description=_api_description(),
-            concurrency_limit=CONCURRENCY,
-            concurrency_id="gpu",
-            show_progress="minimal",
-            scroll_to_output=True,
+        run_btn.click(_clicked(_run_clicked), None, None, queue=False, api_visibility="private").then(
+            stylize, [content, style], outputs, inputs_kwargs={**controls, "more_styles": more_styles},
+            api_name="stylize", api_description=_api_description(), concurrency_limit=CONCURRENCY,
+            concurrency_id="gpu", show_progress="minimal", scroll_to_output=True,
         )
         stop_btn.click(_clicked(_stop_clicked), None, None, queue=False, api_visibility="private")
         demo.unload(_forget)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "Scale", "ScalePlan", "CostModel", "Eta", "plan_scales", "plan_run", "megapixels",
-    "estimate_seconds", "fit_steps", "cost_model", "remember_cost",
+    "estimate_seconds", "fit_steps", "cost_model", "remember_cost", "format_seconds",
 ]
 
 # Each finer scale gets this fraction of the previous one's steps. At equal time, the
@@ -246,3 +246,15 @@ class Eta:
         left += self.cost.finish_seconds(self.plan[-1].mpx)
         eta = left * self.pace
         return eta if time_limit_left is None else max(0.0, min(eta, time_limit_left))
+
+
+def format_seconds(s: float) -> str:
+    """A duration for people: ``<1 s``, ``42 s``, ``3 min 07 s``, ``2 h 05 min``."""
+    s = max(0.0, s)
+    if s < 1:
+        return "<1 s"
+    if s < 60:
+        return f"{s:.0f} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {int(s % 60):02d} s"
+    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
