@@ -1,15 +1,12 @@
 """The nst web app: Gatys-style neural style transfer in the browser, with live previews.
 
-Run it with ``python app.py`` (http://127.0.0.1:7860; ``GRADIO_SERVER_NAME`` and
-``GRADIO_SERVER_PORT`` move it, ``--share`` or ``NST_SHARE=1`` asks for a public link).
-On Hugging Face Spaces the same file is the Space's ``app_file``.
+Run it with ``python app.py`` (http://127.0.0.1:7860; ``GRADIO_SERVER_NAME`` and ``GRADIO_SERVER_PORT``
+move it, ``--share`` or ``NST_SHARE=1`` asks for a public link); on Spaces it is the ``app_file``.
 
-The app is the page only: every default, range, choice and help text comes from
-:class:`nst.Settings` (``nst.field_info``) and :data:`nst.LIMITS`; every refusal is one of
-nst's own errors (``nst.Error``), shown as a ``gr.Error``; the estimate, the ETA, stopping
-and out-of-memory detection are nst's. The run is ``nst.prepare(...).events(...)`` inside
-``spaces.GPU`` (a no-op off ZeroGPU), which yields only CPU-side objects
-(:class:`nst.Progress` with PIL images) to the UI.
+This file is the page, a view over :func:`nst.stylize`: defaults, ranges, choices and help
+come from ``nst.field_info``; refusals are nst's errors, shown as ``gr.Error``; the estimate,
+the ETA, stopping and out-of-memory detection are nst's. The run is ``nst.prepare(...).events()``
+inside ``spaces.GPU`` (a no-op off ZeroGPU), which yields Progress with PIL images.
 """
 
 from __future__ import annotations
@@ -48,17 +45,12 @@ warnings.simplefilter("error", Image.DecompressionBombWarning)
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 MAX_FILE_SIZE = "20mb"  # per upload; pixels are capped separately (above)
 QUEUE_SIZE = 16  # waiting runs; more get "queue full" rather than a long wait
-# One run at a time per device: a run already keeps every CPU core (or the GPU) busy, so two
-# would each take twice as long and hold twice the memory.
-CONCURRENCY = 1
-# Previews by time, at display size: the same small share of a run at any size; the
+CONCURRENCY = 1  # one run per device: a run keeps every core (or the GPU) busy already
+# Previews by time, at display size (the same small share of a run at any size); the
 # full-resolution image comes once, with the result.
-PREVIEW_SECONDS = 0.5
-PREVIEW_SIZE = 512
+PREVIEW_SECONDS, PREVIEW_SIZE = 0.5, 512
 STATUS_EVERY = 1.0  # seconds between status/plot updates when there is no new preview
-# Gradio can end a generator (Stop, job.cancel(), a closed tab) only between two of its
-# yields, so the run hands control back at least this often (see `_events`).
-YIELD_EVERY = 0.1
+YIELD_EVERY = 0.1  # Gradio can end a generator only between yields: yield at least this often
 OOM_RETRIES = 2  # after running out of memory, retry at 1/√2 of the size this many times
 PLOT_POINTS = 200  # at most this many steps per loss term in the live curve
 MAX_GPU_SECONDS = 300  # the longest ZeroGPU reservation one run asks for
@@ -71,9 +63,10 @@ DEVICE = nst.resolve_device("auto")
 DEVICE_LABEL = {"cuda": "GPU", "mps": "Apple GPU"}.get(DEVICE.type, "CPU")
 MAX_SIZE = nst.max_size(DEVICE)
 _PLACEHOLDER = Image.new("RGB", (640, 480))  # the image the estimate assumes before an upload
+SKIP = (gr.skip(),) * 5  # an update that changes none of the run's five outputs
 
-# Load the weights once, at start-up (on ZeroGPU, placing them on "cuda" here is the
-# documented pattern); every run shares this read-only model through nst's cache.
+# The weights, loaded once at start-up (on ZeroGPU, onto "cuda" here: the documented
+# pattern); every run shares this read-only model through nst's cache.
 nst.load_model(nst.DEFAULT.weights, nst.DEFAULT.pooling, str(DEVICE))
 
 # The controls of the page and of the /stylize API, in order; each is a Settings field.
@@ -91,40 +84,13 @@ LABELS = {  # UI wording only; anything not here is labelled from its field name
     "time_limit": "Time limit (s)", "preserve_color": "Keep the content's colours",
 }
 
-INTRO = """
-# Neural style transfer
-Repaint a **content** photo in the manner of a **style** image (Gatys et al., 2016): the pixels are
-optimised until a VGG19 network sees the layout of the content and the textures of the style.
-Choose two images, press **Run** and watch it paint; **Stop** keeps the image as it is.
-"""
+# The page's text: the introduction, and the help of the controls (Markdown).
+_PAGE = (Path(__file__).parent / "app.md").read_text().split("-->", 1)[1]
+INTRO, HELP = (part.strip() for part in _PAGE.split("\n---\n", 1))
 
-HELP = """
-- **Steps**: optimisation steps; more steps go further from the photo, and take longer.
-- **Style weight β/α**: how much the style counts against the content. The slider moves it in
-  powers of ten; the box beside it shows (and takes) the ratio itself. Higher looks more
-  painted, lower keeps more of the photo.
-- **Content layer**: the VGG19 layer whose activations are kept from the photo. Deeper layers
-  (relu4_x, relu5_x) keep the objects but let the details go.
-- **Style layers**: the layers whose feature correlations (Gram matrices) are copied from the
-  style. Shallow layers give colours and fine strokes, deep ones larger motifs.
-- **Advanced**: the output size (run time grows with its square), colour modes, more style
-  images to blend, the style loss, stroke size (style scale), smoothing, where the image
-  starts, the optimiser, the seed, and more; each control says what it does.
-- **Recipes**: every PNG the app gives you carries its settings. Drop one on *Load settings
-  from an nst PNG* to set the controls as they were (the images are not stored: add them
-  again).
-- **While it runs**: the result fills in every few steps, the status line gives the loss terms
-  and the time left, and the curve shows log₁₀ of the content term, the weighted style term
-  and their sum J. **Stop** ends the run and keeps the image on show.
-- **At the end**: drag the before/after slider to compare, and download the full-resolution PNG.
-"""
-
-# The loss curve's terms: colour, the colour's name, and what the term is.
-TERMS = {
-    "content": ("#2563eb", "blue", "content"),
-    "style": ("#ea580c", "orange", "style × β"),
-    "total": ("#16a34a", "green", "total J"),
-}
+# The loss curve's terms (nst.Progress.terms): colour, the colour's name, and what the term is.
+TERMS = {"content": ("#2563eb", "blue", "content"), "style": ("#ea580c", "orange", "style × β"),
+         "total": ("#16a34a", "green", "total J")}
 
 CSS = """
 #nst-status { min-height: 1.5em; }
@@ -136,22 +102,17 @@ CSS = """
 
 
 def launch_kwargs(share: bool = False) -> dict[str, Any]:
-    """Keyword arguments for ``demo.launch``, shared by ``python app.py`` and the tests.
-
-    Server name and port are left to ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``
-    (127.0.0.1:7860 when unset).
-    """
+    """Keyword arguments for ``demo.launch``, shared by ``python app.py`` and the tests (server
+    name and port are left to ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``)."""
     return {
         "theme": gr.themes.Soft(primary_hue="indigo"),
         "css": CSS,
         "max_file_size": MAX_FILE_SIZE,
         "share": share,
-        # Requests that Gradio itself refuses (a path that was not uploaded, a string where a
-        # file belongs, an unreachable URL) then say why instead of a bare "Error". The run's
-        # own failures are all gr.Error with nst's messages (see `stylize`).
+        # Gradio's own refusals (a path not uploaded, a string where a file belongs) say why
+        # instead of a bare "Error"; the run's failures are gr.Errors with nst's messages.
         "show_error": True,
-        # Uploaded photos and results are not kept in the browser's run history.
-        "run_history": False,
+        "run_history": False,  # uploaded photos and results are not kept in the browser
         "footer_links": ["api", "gradio", "settings"],
     }
 
@@ -194,10 +155,8 @@ def _as_path(component: gr.Image) -> gr.Image:
 
 
 def _control(name: str, **kw: Any) -> gr.components.Component:
-    """A component for the Settings field ``name``: its default, choices and help text.
-
-    ``kw`` overrides the component's keyword arguments (and ``cls`` the component class).
-    """
+    """A component for the Settings field ``name``, from its metadata (default, choices, help);
+    ``kw`` overrides its keyword arguments (``cls``: the component class)."""
     info = nst.field_info(name)
     default, choices = info.default, info.ui_choices or info.choices
     kw = {"label": LABELS.get(name, name.replace("_", " ").capitalize()), "info": info.help, **kw}
@@ -243,20 +202,9 @@ def estimate_text(content: str | None, steps: Any, size: Any) -> str:
     return f"Estimated time: about {format_seconds(secs)} ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})."
 
 
-def _terms(ev: nst.Progress) -> dict[str, float]:
-    """The content term, the weighted style term β·J_style, and J = their sum."""
-    if not ev.losses:  # stopped before the first step
-        return {}
-    return {
-        "content": ev.losses["content"],
-        "style": ev.settings.style_weight * ev.losses["style"],
-        "total": ev.losses["total"],
-    }
-
-
 def _status(ev: nst.Progress, stopped: bool = False) -> str:
     """'step i/N · content … · style … · total … · elapsed … · ETA …' (nst's ETA)."""
-    terms = " · ".join(f"{k} {v:.3g}" for k, v in _terms(ev).items())
+    terms = " · ".join(f"{k} {v:.3g}" for k, v in ev.terms.items())
     if ev.done and not ev.stopped:
         return f"**Done** · {ev.step} steps in {format_seconds(ev.elapsed)} · {terms} · {ev.size[0]}×{ev.size[1]} px"
     where = f"step {ev.step}/{ev.total}"
@@ -281,8 +229,7 @@ def _results_dir() -> Path:
 
 
 def _save_png(img: Image.Image) -> str:
-    """Write ``img`` as a PNG, with its recipe, under a fresh name; files older than an hour
-    are removed."""
+    """Write ``img`` as a PNG with its recipe, under a fresh name; remove those over an hour old."""
     folder = _results_dir()
     for old in folder.glob("*.png"):
         try:
@@ -296,15 +243,6 @@ def _save_png(img: Image.Image) -> str:
     return path
 
 
-def _load(path: str | None, what: str) -> Image.Image:
-    if path is None:
-        raise gr.Error(f"Upload a {what} first.", print_exception=False)
-    try:
-        return nst.load_image(path, what)
-    except nst.ImageError as exc:
-        raise _error(exc) from None
-
-
 # --- The run ---------------------------------------------------------------------------
 
 
@@ -315,10 +253,7 @@ def _gpu_seconds(run: nst.PreparedRun, stop: Any = None) -> int:
 
 @spaces.GPU(duration=_gpu_seconds)
 def _optimise(run: nst.PreparedRun, stop: threading.Event | None = None) -> Iterator[nst.Progress]:
-    """The run on the GPU when there is one; yields Progress (floats and PIL images).
-
-    Previews come about twice a second at display size; the full-size image only at the end.
-    """
+    """The run, on the GPU when there is one; yields Progress (floats and PIL images)."""
     yield from run.events(stop=stop, preview_seconds=PREVIEW_SECONDS, preview_size=PREVIEW_SIZE)
 
 
@@ -333,18 +268,10 @@ def stylize(
 ) -> Iterator[tuple]:
     """Transfer the style of `style` onto `content`, streaming previews.
 
-    Args:
-        content: the photo whose layout is kept (an image file).
-        style: the image whose look is taken (an image file).
-        steps ... style_blend: the nst.Settings fields of the same names (listed with
-            their meaning on the API page); None, or leaving one out, takes nst's default.
-        more_styles: further style images, blended with ``style`` by ``style_blend``.
-
-    Yields:
-        (image, status, loss curve, (content, result) pair, PNG file). Previews fill the
-        image about twice a second; the last output has the result, the before/after pair
-        and the full-resolution PNG file. Stop (in the page) or cancelling the job ends the
-        run; after Stop, the last output has the image as it was as the result.
+    `content` and `style` are image files; the other parameters are the nst.Settings fields
+    of the same names (None takes nst's default); `more_styles` are further style images,
+    blended by `style_blend`. Yields (image, status, loss curve, before/after pair, PNG):
+    previews twice a second, then the result with its full-resolution PNG (also on Stop).
     """
     values = dict(locals())
     session = getattr(request, "session_hash", None)
@@ -354,77 +281,73 @@ def stylize(
         and not (nst.field_info(k).default is None and isinstance(v, str) and not v.strip())  # a blank box
     }
     s = _settings(settings)
-    content_img = _load(content, "content image")
-    extra = [p for p in (more_styles or []) if p]
-    style_imgs = [_load(style, "style image")] + [_load(p, f"style image {i + 2}") for i, p in enumerate(extra)]
-    run = _prepare(content_img, style_imgs, s)
+    for path, what in ((content, "content"), (style, "style")):
+        if path is None:
+            raise gr.Error(f"Upload a {what} image first.", print_exception=False)
+    styles = [style, *(p for p in (more_styles or []) if p)]
+    run = _prepare(content, styles, s)  # nst opens the images and checks everything now
     if ON_ZERO_GPU:  # end inside the GPU reservation, with the best image so far
         budget = _gpu_seconds(run) - GPU_MARGIN
-        run = _prepare(content_img, style_imgs, s.replace(time_limit=min(s.time_limit or budget, budget)))
+        run = _prepare(run.content, run.styles, s.replace(time_limit=min(s.time_limit or budget, budget)))
     yield None, f"Preparing… ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})", None, None, None
     note = ""  # after an out-of-memory retry, said before every status line
     for attempt in range(OOM_RETRIES + 1):
         try:
             yield from _run(run, session, note)
             return
-        except gr.Error:
-            raise
-        except nst.OutOfMemoryError as exc:
-            if attempt == OOM_RETRIES or exc.smaller is None:
-                error = _error(exc)
+        except nst.OutOfMemoryError as exc:  # nst has freed what the attempt held
+            error, smaller = _error(exc), exc.smaller
+            if attempt == OOM_RETRIES or smaller is None:
                 break
-            smaller = exc.smaller
         except nst.Error as exc:
             error = _error(exc)
             break
+        except gr.Error:
+            raise
         except Exception as exc:  # never a dead worker, a traceback or a bare "Error"
             error = _failure(exc)
             break
-        # Out of memory (nst has freed what the attempt held): try again at half the pixels.
+        # Out of memory: try again at half the pixels.
         note = f"Out of memory at {run.settings.size} px: made at {smaller} px instead · "
         yield gr.skip(), f"⚠️ Out of memory at {run.settings.size} px: retrying at {smaller} px…", *[gr.skip()] * 3
-        run = _prepare(content_img, style_imgs, run.settings.replace(size=smaller))
+        run = _prepare(run.content, run.styles, run.settings.replace(size=smaller))
     yield gr.skip(), f"⚠️ {error.message}", gr.skip(), gr.skip(), gr.skip()
     raise error
 
 
-def _prepare(content: Image.Image, styles: list[Image.Image], s: nst.Settings) -> nst.PreparedRun:
+def _prepare(content: Any, styles: list[Any], s: nst.Settings) -> nst.PreparedRun:
     try:
-        return nst.prepare(content, styles, s)  # nst checks everything here, before any work
+        return nst.prepare(content, styles if len(styles) > 1 else styles[0], s)
     except nst.Error as exc:
         raise _error(exc) from None
 
 
 def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple]:
-    """One attempt of `stylize`'s run: its updates, then the result (also when stopped).
-
-    nst's errors (out of memory, above all) are left to the caller.
-    """
+    """One attempt of `stylize`'s run: its updates, then the result (also when stopped)."""
     rows: list[dict[str, Any]] = []
     every = max(1, math.ceil(run.total_steps / PLOT_POINTS))
     ev: nst.Progress | None = None
     shown: Image.Image | None = None  # the last preview: the result if stopped on ZeroGPU
     stop = threading.Event()
     last_update = last_yield = 0.0
-    # On a thread of its own, heard from every YIELD_EVERY: Gradio ends a generator (cancel,
-    # a closed tab) only between two yields; closing it sets `stop`. (On ZeroGPU the run is
-    # in another process: stop= cannot reach it, and it ends at its next event.)
+    # On a thread of its own, heard from every YIELD_EVERY; closing it (cancel, a closed tab)
+    # sets `stop`. (On ZeroGPU the run is in another process, out of stop='s reach.)
     start = (lambda stop: _optimise(run, None if ON_ZERO_GPU else stop))
     with closing(in_thread(start, YIELD_EVERY, stop)) as events:
         for item in events:
-            if _stop_requested(session):
+            if session in _stopping:
                 stop.set()  # nst ends the run within a layer, with the image as it was
             if stop.is_set() and (item is None or not item.done):
                 continue
             if item is None:  # no step has ended since: a chance to be stopped all the same
                 last_yield = time.monotonic()
-                yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                yield SKIP
                 continue
             ev = item
             shown = ev.image if ev.image is not None else shown
-            terms = _terms(ev)
-            # The curve starts once every term is positive (the content term is 0 at step 1
-            # when starting from the content): Gradio fixes a plot's series at its first data.
+            terms = ev.terms
+            # The curve starts once every term is positive (Gradio fixes a plot's series at its
+            # first data, and the content term is 0 at step 1 when starting from the content).
             if terms and (rows or min(terms.values()) > 0) and (ev.step % every == 0 or ev.done):
                 rows += [{"step": ev.step, "loss": math.log10(v) if v > 0 else math.nan, "term": k}
                          for k, v in terms.items()]
@@ -437,7 +360,7 @@ def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple
                 yield image, note + _status(ev), _plot(rows) if rows else gr.skip(), gr.skip(), gr.skip()
             elif now - last_yield >= YIELD_EVERY:  # nothing new, but a chance to be stopped
                 last_yield = now
-                yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                yield SKIP
     plot = _plot(rows) if rows else gr.skip()
     if ev is None or (not ev.done and shown is None):
         yield gr.skip(), "**Stopped** before the first preview.", plot, None, None
@@ -448,8 +371,7 @@ def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple
 
 
 def _failure(exc: Exception) -> gr.Error:
-    """The message for a run that failed on something nst did not foresee."""
-    # The details go to the server's log, not to the person (they may hold paths).
+    """The message for a failure nst did not foresee; the details (paths) go to the server's log."""
     traceback.print_exception(exc)
     return gr.Error(
         f"The run stopped on an unexpected error ({type(exc).__name__}). Try again; if it happens "
@@ -457,37 +379,24 @@ def _failure(exc: Exception) -> gr.Error:
     )
 
 
-# Stop: the page's Stop button records the time; a run whose session pressed Stop since it
-# pressed Run sets nst's stop event and ends with the image as it was. (Gradio's own
-# cancellation, which API clients' job.cancel() uses, also stops it, but in Gradio 6.31 a
-# cancelled stream sometimes leaves "Error" on its outputs, and yields nothing more.)
-_run_clicked: dict[str, float] = {}
-_stop_clicked: dict[str, float] = {}
+# Stop: the sessions that pressed Stop since they pressed Run. Their run sets nst's stop
+# event and ends with the image as it was. (Gradio's own cancellation, which job.cancel()
+# uses, also stops it, but in Gradio 6.31 a cancelled stream sometimes leaves "Error" on its
+# outputs, and yields nothing more.)
+_stopping: set[str] = set()
 
 
-def _stop_requested(session: str | None) -> bool:
-    return session in _run_clicked and _stop_clicked.get(session, -math.inf) > _run_clicked[session]
-
-
-def _clicked(table: dict[str, float]):
+def _pressed(stop: bool):
     def record(request: gr.Request) -> None:
         if request.session_hash:
-            table[request.session_hash] = time.monotonic()
+            (_stopping.add if stop else _stopping.discard)(request.session_hash)
 
     return record
 
 
-def _forget(request: gr.Request) -> None:
-    _run_clicked.pop(request.session_hash, None)
-    _stop_clicked.pop(request.session_hash, None)
-
-
 def load_recipe(path: str | None) -> list[Any]:
-    """The controls' values from the recipe in an nst PNG (then the log-weight slider's).
-
-    Settings without a control on the page keep their defaults; a file without a recipe
-    leaves the controls as they are, with a notice.
-    """
+    """The controls' values from the recipe in an nst PNG (then the log-weight slider's); a
+    file without a recipe leaves the controls as they are, with a notice."""
     names = [*MAIN_SETTINGS, *ADVANCED_SETTINGS]
     try:
         recipe = nst.read_recipe(path) if path else None
@@ -497,36 +406,29 @@ def load_recipe(path: str | None) -> list[Any]:
     if recipe is None:
         return [gr.skip()] * (len(names) + 1)
     s = nst.DEFAULT.replace(**recipe["settings"])
-    shown = []
-    for name in names:
-        v = getattr(s, name)
-        if isinstance(v, tuple) and nst.field_info(name).ui_choices is None:
-            v = " ".join(f"{x:g}" for x in v)  # a text box, e.g. style_blend
-        elif isinstance(v, tuple):
-            v = list(v)
-        elif v is None:
-            v = ""
-        shown.append(v)
     gr.Info(f"Settings loaded from the recipe (made by nst {html.escape(str(recipe.get('nst', '?')))}).")
-    return [*shown, round(math.log10(s.style_weight), 1) if s.style_weight > 0 else gr.skip()]
+    return [*(_shown(name, getattr(s, name)) for name in names),
+            round(math.log10(s.style_weight), 1) if s.style_weight > 0 else gr.skip()]
+
+
+def _shown(name: str, v: Any) -> Any:
+    """A setting's value as its control shows it (see `_control`)."""
+    if isinstance(v, tuple):  # a text box (e.g. style_blend) or a checkbox group
+        return list(v) if nst.field_info(name).ui_choices else " ".join(f"{x:g}" for x in v)
+    return "" if v is None else v
 
 
 def run_example(content: str, style: str, steps: int, size: int) -> tuple:
-    """The final outputs of a run of an example pair (cached after its first use).
-
-    The loss curve is cleared rather than cached: Gradio 6.31's example cache does not
-    restore a plot (and then leaves the outputs after it unset).
-    """
+    """The final outputs of a run of an example pair (cached after its first use). The curve
+    is not cached: Gradio 6.31's example cache does not restore a plot (nor what follows it)."""
     *_, (result, status, _, pair, png) = stylize(content, style, steps=steps, size=size)
     return result, status, None, pair, png
 
 
 def _api_description() -> str:
-    lines = [stylize.__doc__.split("\n\n")[0], "", "Settings (all optional):"]
-    for name in MAIN_SETTINGS + ADVANCED_SETTINGS:
-        lines.append(f"- {name}: {nst.field_info(name).help}")
-    lines.append("- more_styles: further style image files, blended with `style` by style_blend")
-    return "\n".join(lines)
+    lines = [f"- {name}: {nst.field_info(name).help}" for name in MAIN_SETTINGS + ADVANCED_SETTINGS]
+    return "\n".join([stylize.__doc__.split("\n\n")[0], "", "Settings (all optional):", *lines,
+                      "- more_styles: further style image files, blended with `style` by style_blend"])
 
 
 # --- The page --------------------------------------------------------------------------
@@ -617,24 +519,21 @@ def build_demo() -> gr.Blocks:
                            [*(controls[n] for n in (*MAIN_SETTINGS, *ADVANCED_SETTINGS)), weight_slider], **private)
         missing = set(controls) - set(inspect.signature(stylize).parameters)
         assert not missing, f"stylize() needs a parameter for each control; add {missing}"
-        run_btn.click(_clicked(_run_clicked), None, None, queue=False, api_visibility="private").then(
+        run_btn.click(_pressed(False), None, None, queue=False, api_visibility="private").then(
             stylize, [content, style], outputs, inputs_kwargs={**controls, "more_styles": more_styles},
             api_name="stylize", api_description=_api_description(), concurrency_limit=CONCURRENCY,
             concurrency_id="gpu", show_progress="minimal", scroll_to_output=True,
         )
-        stop_btn.click(_clicked(_stop_clicked), None, None, queue=False, api_visibility="private")
-        demo.unload(_forget)
+        stop_btn.click(_pressed(True), None, None, queue=False, api_visibility="private")
+        demo.unload(_pressed(False))
     demo.queue(max_size=QUEUE_SIZE)
     return demo
 
 
 def _examples() -> list[list[Any]]:
     """(content, style, steps, size) rows for the example pairs whose files are present."""
-    return [
-        [str(EXAMPLES_DIR / c), str(EXAMPLES_DIR / s), EXAMPLE_RUN["steps"], EXAMPLE_RUN["size"]]
-        for c, s in EXAMPLE_PAIRS
-        if (EXAMPLES_DIR / c).is_file() and (EXAMPLES_DIR / s).is_file()
-    ]
+    return [[str(EXAMPLES_DIR / c), str(EXAMPLES_DIR / s), EXAMPLE_RUN["steps"], EXAMPLE_RUN["size"]]
+            for c, s in EXAMPLE_PAIRS if (EXAMPLES_DIR / c).is_file() and (EXAMPLES_DIR / s).is_file()]
 
 
 demo = build_demo()

@@ -87,6 +87,15 @@ class Progress:
     work_total: float = 0.0
     eta: float | None = None
 
+    @property
+    def terms(self) -> dict[str, float]:
+        """What J sums: ``content``, the weighted style term ``style`` (β·J_style) and
+        ``total`` (J); empty before the first step."""
+        if not self.losses:
+            return {}
+        return {"content": self.losses["content"], "style": self.settings.style_weight * self.losses["style"],
+                "total": self.losses["total"]}
+
 
 @dataclass
 class PreparedRun:
