@@ -37,8 +37,7 @@ from nst.background import in_thread
 from nst.images import MAX_INPUT_PIXELS
 from nst.schedule import format_seconds
 
-# Uploads that declare more pixels than nst accepts are refused when Pillow reads their
-# header, before any decoding (a small file can declare a huge canvas).
+# Uploads that declare more pixels than nst accepts are refused from their header, undecoded.
 Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 
@@ -65,8 +64,7 @@ MAX_SIZE = nst.max_size(DEVICE)
 _PLACEHOLDER = Image.new("RGB", (640, 480))  # the image the estimate assumes before an upload
 SKIP = (gr.skip(),) * 5  # an update that changes none of the run's five outputs
 
-# The weights, loaded once at start-up (on ZeroGPU, onto "cuda" here: the documented
-# pattern); every run shares this read-only model through nst's cache.
+# The weights, loaded once (on ZeroGPU onto "cuda" here, as documented), shared by every run.
 nst.load_model(nst.DEFAULT.weights, nst.DEFAULT.pooling, str(DEVICE))
 
 # The controls of the page and of the /stylize API, in order; each is a Settings field.
@@ -543,6 +541,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the nst web app (127.0.0.1:7860 by default).")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (or NST_SHARE=1)")
     args = parser.parse_args(argv)
+    if not ON_ZERO_GPU:  # time a few whole steps, so that the first estimate holds (ZeroGPU: no GPU here)
+        nst.calibrate(DEVICE)
     demo.launch(**launch_kwargs(share=args.share or os.environ.get("NST_SHARE") == "1"))
 
 

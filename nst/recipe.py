@@ -18,7 +18,7 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
-from .settings import Settings, SettingsError
+from .settings import Settings, SettingsError, field_names
 
 __all__ = ["RECIPE_KEY", "RecipeError", "make_recipe", "save_png", "read_recipe"]
 
@@ -80,7 +80,7 @@ def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
     except (ValueError, KeyError, TypeError):
         raise RecipeError(f"the recipe in {name} is damaged") from None
     # Settings from a newer or older nst: known ones are used, the others named.
-    known = {k: v for k, v in values.items() if k in Settings.__dataclass_fields__}
+    known = {k: v for k, v in values.items() if k in field_names()}
     try:
         Settings.from_mapping(known)
     except SettingsError as exc:
