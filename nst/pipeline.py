@@ -307,10 +307,12 @@ def _events(
             raise
         oom = True  # raised below, outside this block: the failed attempt's frames go with `exc`
     finally:
-        gc.collect()
         if run.device.type == "cuda":
             torch.cuda.empty_cache()
     if oom:
+        gc.collect()  # what the failed attempt held, before anyone retries
+        if run.device.type == "cuda":
+            torch.cuda.empty_cache()
         raise OutOfMemoryError(run.settings.size, run.device.type, LIMITS.min_size)
 
 

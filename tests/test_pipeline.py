@@ -249,8 +249,9 @@ def test_stop_ends_the_run_within_a_step_with_the_image(content_path, style_path
     last = events[-1]
     assert last.done and last.stopped and last.image.size == (128, 96)
     assert last.step in (3, 4) and len(events) <= 5
-    step_time = events[2].elapsed - events[1].elapsed
-    assert took < 0.02 + step_time + 0.5  # within the step under way (slack for a busy CI)
+    step_time = max(b.elapsed - a.elapsed for a, b in zip(events, events[1:]))
+    # Within the step under way (and the finish), not after 500 steps; slack for a busy CI.
+    assert took < 2 * step_time + 1.0, (took, step_time)
     assert '"steps_done"' in last.image.info["nst-recipe"]
 
 
