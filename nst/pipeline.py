@@ -324,7 +324,6 @@ def _run(
     engine = _setup(run, stop)
     deadline = None if s.time_limit is None else t0 + s.time_limit
     eta = Eta(run.plan, engine.cost)
-    eta.start()
     out_tensor = im.to_tensor(run.output)  # the chroma source of swap and luminance modes
     total = run.total_steps
     state = _State(image=None, step=0, losses={}, next_preview=0.0)
@@ -431,8 +430,8 @@ def _optimise_scale(
             with torch.no_grad():
                 image.clamp_(0, 1)
         state.step += 1
-        eta.step_done(index)
         dt = time.perf_counter() - t_step
+        eta.step_done(index, dt, first=done_here == 1)
         times.append(dt)
         state.losses = {k: float(v.detach()) for k, v in last.items()}
         if not all(map(_finite, state.losses.values())):

