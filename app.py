@@ -1,25 +1,21 @@
 """The nst web app: Gatys-style neural style transfer in the browser, with live previews.
 
-Run it with ``python app.py`` (http://127.0.0.1:7860; ``GRADIO_SERVER_NAME`` and
-``GRADIO_SERVER_PORT`` move it, ``--share`` or ``NST_SHARE=1`` asks for a public link).
-On Hugging Face Spaces the same file is the Space's ``app_file``.
+Run it with ``python app.py`` (http://127.0.0.1:7860; ``GRADIO_SERVER_NAME`` and ``GRADIO_SERVER_PORT``
+move it, ``--share`` or ``NST_SHARE=1`` asks for a public link); on Spaces it is the ``app_file``.
 
-The app is thin: every default, range, choice and help text comes from :class:`nst.Settings`
-and :data:`nst.LIMITS`, and every refusal is one of nst's own messages, shown as a ``gr.Error``.
-The run itself is :func:`nst.stylize` inside ``spaces.GPU`` (a no-op off ZeroGPU), which
-yields only CPU-side objects (:class:`nst.Progress` with PIL images) to the UI.
+This file is the page, a view over :func:`nst.stylize`: defaults, ranges, choices and help
+come from ``nst.field_info``; refusals are nst's errors, shown as ``gr.Error``; the estimate,
+the ETA, stopping and out-of-memory detection are nst's. The run is ``nst.prepare(...).events()``
+inside ``spaces.GPU`` (a no-op off ZeroGPU), which yields Progress with PIL images.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextvars
-import gc
 import html
 import inspect
 import math
 import os
-import queue
 import tempfile
 import threading
 import time
@@ -41,30 +37,26 @@ import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 import pydantic  # noqa: E402
 import spaces  # noqa: E402
-import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import nst  # noqa: E402
-from nst.device import autocast_dtype, seconds_per_megapixel_step  # noqa: E402
+from nst.background import in_thread  # noqa: E402
 from nst.images import MAX_INPUT_PIXELS  # noqa: E402
-from nst.schedule import estimate_seconds, plan_scales  # noqa: E402
+from nst.schedule import format_seconds  # noqa: E402
 
-# Uploads that declare more pixels than nst accepts are refused when Pillow reads their
-# header, before any decoding (a small file can declare a huge canvas).
+# Uploads that declare more pixels than nst accepts are refused from their header, undecoded.
 Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 MAX_FILE_SIZE = "20mb"  # per upload; pixels are capped separately (above)
 QUEUE_SIZE = 16  # waiting runs; more get "queue full" rather than a long wait
-# One run at a time per device: a run already keeps every CPU core (or the GPU) busy, so two
-# would each take twice as long and hold twice the memory.
-CONCURRENCY = 1
-PREVIEWS = 20  # about how many previews a run streams
+CONCURRENCY = 1  # one run per device: a run keeps every core (or the GPU) busy already
+# Previews by time, at display size (the same small share of a run at any size); the
+# full-resolution image comes once, with the result.
+PREVIEW_SECONDS, PREVIEW_SIZE = 0.5, 512
 STATUS_EVERY = 1.0  # seconds between status/plot updates when there is no new preview
-# Gradio can end a generator (Stop, job.cancel(), a closed tab) only between two of its
-# yields, so the run hands control back at least this often (see `_events`).
-YIELD_EVERY = 0.1
+YIELD_EVERY = 0.1  # Gradio can end a generator only between yields: yield at least this often
 OOM_RETRIES = 2  # after running out of memory, retry at 1/√2 of the size this many times
 PLOT_POINTS = 200  # at most this many steps per loss term in the live curve
 MAX_GPU_SECONDS = 300  # the longest ZeroGPU reservation one run asks for
@@ -75,10 +67,11 @@ EXAMPLE_RUN = {"steps": 100, "size": 256}  # cheap enough to cache lazily on a C
 
 DEVICE = nst.resolve_device("auto")
 DEVICE_LABEL = {"cuda": "GPU", "mps": "Apple GPU"}.get(DEVICE.type, "CPU")
-MAX_SIZE = nst.LIMITS.max_size_cpu if DEVICE.type == "cpu" else nst.LIMITS.max_size_gpu
+MAX_SIZE = nst.max_size(DEVICE)
+_PLACEHOLDER = Image.new("RGB", (640, 480))  # the image the estimate assumes before an upload
+SKIP = (gr.skip(),) * 5  # an update that changes none of the run's five outputs
 
-# Load the weights once, at start-up (on ZeroGPU, placing them on "cuda" here is the
-# documented pattern); every run shares this read-only model through nst's cache.
+# The weights, loaded once (on ZeroGPU onto "cuda" here, as documented), shared by every run.
 nst.load_model(nst.DEFAULT.weights, nst.DEFAULT.pooling, str(DEVICE))
 
 # The controls of the page and of the /stylize API, in order; each is a Settings field.
@@ -91,57 +84,18 @@ ADVANCED_SETTINGS = (
 )
 
 LABELS = {  # UI wording only; anything not here is labelled from its field name
-    "steps": "Steps",
-    "style_weight": "Style weight β/α",
-    "content_layer": "Content layer",
-    "style_layers": "Style layers",
-    "size": "Output size (px, long side)",
-    "init": "Start from",
-    "optimizer": "Optimiser",
-    "seed": "Seed",
-    "multiscale": "Coarse to fine",
-    "style_scale": "Style scale",
-    "tv_weight": "Smoothing (TV weight)",
-    "time_limit": "Time limit (s)",
-    "preserve_color": "Keep the content's colours",
-    "style_loss": "Style loss",
-    "style_blend": "Style blend weights",
+    "style_weight": "Style weight β/α", "size": "Output size (px, long side)", "init": "Start from",
+    "optimizer": "Optimiser", "multiscale": "Coarse to fine", "tv_weight": "Smoothing (TV weight)",
+    "time_limit": "Time limit (s)", "preserve_color": "Keep the content's colours",
 }
 
-INTRO = """
-# Neural style transfer
-Repaint a **content** photo in the manner of a **style** image (Gatys et al., 2016): the pixels are
-optimised until a VGG19 network sees the layout of the content and the textures of the style.
-Choose two images, press **Run** and watch it paint; **Stop** keeps the image as it is.
-"""
+# The page's text: the introduction, and the help of the controls (Markdown).
+_PAGE = (Path(__file__).parent / "app.md").read_text().split("-->", 1)[1]
+INTRO, HELP = (part.strip() for part in _PAGE.split("\n---\n", 1))
 
-HELP = """
-- **Steps**: optimisation steps; more steps go further from the photo, and take longer.
-- **Style weight β/α**: how much the style counts against the content. The slider moves it in
-  powers of ten; the box beside it shows (and takes) the ratio itself. Higher looks more
-  painted, lower keeps more of the photo.
-- **Content layer**: the VGG19 layer whose activations are kept from the photo. Deeper layers
-  (relu4_x, relu5_x) keep the objects but let the details go.
-- **Style layers**: the layers whose feature correlations (Gram matrices) are copied from the
-  style. Shallow layers give colours and fine strokes, deep ones larger motifs.
-- **Advanced**: the output size (run time grows with its square), colour modes, more style
-  images to blend, the style loss, stroke size (style scale), smoothing, where the image
-  starts, the optimiser, the seed, and more; each control says what it does.
-- **Recipes**: every PNG the app gives you carries its settings. Drop one on *Load settings
-  from an nst PNG* to set the controls as they were (the images are not stored: add them
-  again).
-- **While it runs**: the result fills in every few steps, the status line gives the loss terms
-  and the time left, and the curve shows log₁₀ of the content term, the weighted style term
-  and their sum J. **Stop** ends the run and keeps the image on show.
-- **At the end**: drag the before/after slider to compare, and download the full-resolution PNG.
-"""
-
-# The loss curve's terms: colour, the colour's name, and what the term is.
-TERMS = {
-    "content": ("#2563eb", "blue", "content"),
-    "style": ("#ea580c", "orange", "style × β"),
-    "total": ("#16a34a", "green", "total J"),
-}
+# The loss curve's terms (nst.Progress.terms): colour, the colour's name, and what the term is.
+TERMS = {"content": ("#2563eb", "blue", "content"), "style": ("#ea580c", "orange", "style × β"),
+         "total": ("#16a34a", "green", "total J")}
 
 CSS = """
 #nst-status { min-height: 1.5em; }
@@ -153,22 +107,17 @@ CSS = """
 
 
 def launch_kwargs(share: bool = False) -> dict[str, Any]:
-    """Keyword arguments for ``demo.launch``, shared by ``python app.py`` and the tests.
-
-    Server name and port are left to ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``
-    (127.0.0.1:7860 when unset).
-    """
+    """Keyword arguments for ``demo.launch``, shared by ``python app.py`` and the tests (server
+    name and port are left to ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``)."""
     return {
         "theme": gr.themes.Soft(primary_hue="indigo"),
         "css": CSS,
         "max_file_size": MAX_FILE_SIZE,
         "share": share,
-        # Requests that Gradio itself refuses (a path that was not uploaded, a string where a
-        # file belongs, an unreachable URL) then say why instead of a bare "Error". The run's
-        # own failures are all gr.Error with nst's messages (see `stylize`).
+        # Gradio's own refusals (a path not uploaded, a string where a file belongs) say why
+        # instead of a bare "Error"; the run's failures are gr.Errors with nst's messages.
         "show_error": True,
-        # Uploaded photos and results are not kept in the browser's run history.
-        "run_history": False,
+        "run_history": False,  # uploaded photos and results are not kept in the browser
         "footer_links": ["api", "gradio", "settings"],
     }
 
@@ -260,31 +209,25 @@ def _as_paths(component: gr.File, name: str) -> gr.File:
 # --- Settings, estimates, formatting -----------------------------------------------------
 
 
-def _meta(name: str) -> dict[str, Any]:
-    return dict(nst.Settings.__dataclass_fields__[name].metadata)
-
-
 def _control(name: str, **kw: Any) -> gr.components.Component:
-    """A component for the Settings field ``name``: its default, choices and help text.
-
-    ``kw`` overrides the component's keyword arguments (and ``cls`` the component class).
-    """
-    meta, default = _meta(name), getattr(nst.DEFAULT, name)
-    choices = meta.get("ui_choices") or meta.get("choices")
-    kw = {"label": LABELS.get(name, name.replace("_", " ").capitalize()), "info": meta.get("help"), **kw}
+    """A component for the Settings field ``name``, from its metadata (default, choices, help);
+    ``kw`` overrides its keyword arguments (``cls``: the component class)."""
+    info = nst.field_info(name)
+    default, choices = info.default, info.ui_choices or info.choices
+    kw = {"label": LABELS.get(name, name.replace("_", " ").capitalize()), "info": info.help, **kw}
     if "cls" in kw:
         cls = kw.pop("cls")
-    elif isinstance(default, tuple):
-        cls, kw = gr.CheckboxGroup, {"choices": list(choices or ()), **kw}
+    elif info.many and choices:
+        cls, kw = gr.CheckboxGroup, {"choices": list(choices), **kw}
     elif choices:
         cls, kw = gr.Dropdown, {"choices": list(choices), **kw}
-    elif isinstance(default, bool):
+    elif info.kind is bool:
         cls = gr.Checkbox
     elif default is None:  # gr.Number would show (and send) 0 for "not set"
         cls, kw = gr.Textbox, {"placeholder": "none", **kw}
     else:
         cls = gr.Number
-        if isinstance(default, int):
+        if info.kind is int:
             kw.setdefault("precision", 0)
     value = list(default) if isinstance(default, tuple) else default
     return _as_sent(cls(value=value, elem_id=f"nst-{name.replace('_', '-')}", **kw))
@@ -293,12 +236,9 @@ def _control(name: str, **kw: Any) -> gr.components.Component:
 def _settings(values: dict[str, Any]) -> nst.Settings:
     """nst.DEFAULT with the submitted values, checked by nst; a gr.Error if one is bad."""
     try:
-        s = nst.DEFAULT.replace(**values)
+        return nst.DEFAULT.replace(**values)
     except nst.SettingsError as exc:
         raise _error(exc) from None
-    if s.size > MAX_SIZE:  # nst would refuse it too, but only once the run has started
-        raise gr.Error(f"size must be at most {MAX_SIZE} px on this {DEVICE_LABEL}, not {s.size}", print_exception=False)
-    return s.replace(preview_every=max(1, math.ceil(s.steps / PREVIEWS)))
 
 
 def _error(exc: Exception, *uploads: str) -> gr.Error:
@@ -323,84 +263,30 @@ def _shown_name(path: str) -> str:
     return Path(path).name.replace("%22", '"')
 
 
-def _estimate(s: nst.Settings, device: torch.device, aspect: float = 0.75) -> float:
-    # On ZeroGPU this process has no GPU: for "cuda", take bf16 without asking CUDA.
-    amp = torch.bfloat16 if device.type == "cuda" else autocast_dtype(s.precision, device)
-    rate = seconds_per_megapixel_step(device, amp)
-    return estimate_seconds(s.size, s.steps, rate, multiscale=s.multiscale, aspect=aspect)
-
-
-def _aspect(path: str | None) -> float:
-    """Short side / long side of an uploaded image, from its header only."""
-    try:
-        with Image.open(path) as img:
-            return min(img.size) / max(img.size)
-    except Exception:
-        return 0.75
-
-
-def _duration(s: float) -> str:
-    s = max(0.0, s)
-    if s < 1:
-        return "<1 s"
-    if s < 60:
-        return f"{s:.0f} s"
-    if s < 3600:
-        return f"{int(s // 60)} min {int(s % 60):02d} s"
-    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
-
-
 def estimate_text(content: str | None, steps: Any, size: Any) -> str:
-    """The 'estimated time' line shown under the Run button."""
+    """The 'estimated time' line shown under the Run button: nst's estimate for this image."""
     try:
         s = nst.DEFAULT.replace(steps=steps, size=size)
-    except nst.SettingsError as exc:
+        image = content or _PLACEHOLDER  # before an upload: a 4:3 photo
+        secs = nst.prepare(image, image, s).estimate(calibrated=False)
+    except nst.Error as exc:
         return html.escape(f"⚠️ {exc}", quote=False)
-    secs = _estimate(s, DEVICE, _aspect(content))
-    return f"Estimated time: about {_duration(secs)} ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})."
+    return f"Estimated time: about {format_seconds(secs)} ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})."
 
 
-def _terms(ev: nst.Progress) -> dict[str, float]:
-    """The content term, the weighted style term β·J_style, and J = their sum."""
-    return {
-        "content": ev.losses["content"],
-        "style": ev.settings.style_weight * ev.losses["style"],
-        "total": ev.losses["total"],
-    }
-
-
-def _work(s: nst.Settings, aspect: float) -> list[float]:
-    """Megapixel-steps done after each step of the run's schedule (index 0: none).
-
-    Coarse scales are cheap, so the ETA counts work rather than steps.
-    """
-    done = [0.0]
-    for scale in plan_scales(s.size, s.steps, multiscale=s.multiscale):
-        mpx = scale.size**2 * aspect / 1e6
-        done += [done[-1] + mpx * (i + 1) for i in range(scale.steps)]
-    return done
-
-
-def _status(ev: nst.Progress, t1: float | None, work: list[float], stopped: bool = False) -> str:
-    """'step i/N · content … · style … · total … · elapsed … · ETA …'."""
-    terms = " · ".join(f"{k} {v:.3g}" for k, v in _terms(ev).items())
-    if ev.done:
-        return f"**Done** · {ev.step} steps in {_duration(ev.elapsed)} · {terms} · {ev.size[0]}×{ev.size[1]} px"
+def _status(ev: nst.Progress, stopped: bool = False) -> str:
+    """'step i/N · content … · style … · total … · elapsed … · ETA …' (nst's ETA)."""
+    terms = " · ".join(f"{k} {v:.3g}" for k, v in ev.terms.items())
+    if ev.done and not ev.stopped:
+        return f"**Done** · {ev.step} steps in {format_seconds(ev.elapsed)} · {terms} · {ev.size[0]}×{ev.size[1]} px"
     where = f"step {ev.step}/{ev.total}"
     if ev.scale[1] > 1:
         where += f" (scale {ev.scale[0]}/{ev.scale[1]}, {ev.size[0]}×{ev.size[1]} px)"
-    if stopped:
-        return f"**Stopped** at {where} · {terms} · after {_duration(ev.elapsed)}; the last preview is the result"
-    # The rate is measured from step 1 on: step 1 also paid for the set-up.
-    i, n = min(ev.step, len(work) - 1), len(work) - 1
-    if t1 is not None and i > 1 and work[i] > work[1]:
-        eta_s = (ev.elapsed - t1) / (work[i] - work[1]) * (work[n] - work[i])
-        if ev.settings.time_limit:
-            eta_s = min(eta_s, ev.settings.time_limit - ev.elapsed)
-        eta = _duration(eta_s)
-    else:
-        eta = "…"
-    return f"{where} · {terms} · elapsed {_duration(ev.elapsed)} · ETA {eta}"
+    if stopped or ev.stopped:
+        return f"**Stopped** at {where} · {terms} · after {format_seconds(ev.elapsed)}; the image as it was is the result"
+    eta = format_seconds(ev.eta) if ev.eta is not None and ev.step > 1 else "…"  # step 1 also paid the set-up
+    done = f" ({100 * ev.work_done / ev.work_total:.0f}%)" if ev.work_total else ""
+    return f"{where}{done} · {terms} · elapsed {format_seconds(ev.elapsed)} · ETA {eta}"
 
 
 def _plot(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -416,8 +302,7 @@ def _results_dir() -> Path:
 
 
 def _save_png(img: Image.Image) -> str:
-    """Write ``img`` as a PNG, with its recipe, under a fresh name; files older than an hour
-    are removed."""
+    """Write ``img`` as a PNG with its recipe, under a fresh name; remove those over an hour old."""
     folder = _results_dir()
     for old in folder.glob("*.png"):
         try:
@@ -431,274 +316,135 @@ def _save_png(img: Image.Image) -> str:
     return path
 
 
-def _load(path: str | None, what: str) -> Image.Image:
-    if path is None:
-        raise gr.Error(f"Upload a {what} first.", print_exception=False)
-    try:
-        return nst.load_image(path, what)
-    except nst.ImageError as exc:
-        raise _error(exc, path) from None
-
-
 # --- The run ---------------------------------------------------------------------------
 
 
-def _gpu_seconds(content: Image.Image, styles: list[Image.Image], s: nst.Settings) -> int:
-    """ZeroGPU reservation for one run: the GPU estimate with a margin, capped."""
-    aspect = min(content.size) / max(content.size)
-    return int(min(MAX_GPU_SECONDS, 15 + 3 * _estimate(s, torch.device("cuda"), aspect)))
+def _gpu_seconds(run: nst.PreparedRun, stop: Any = None) -> int:
+    """ZeroGPU reservation for one run (nst's GPU estimate with a margin, capped)."""
+    return run.reservation_seconds(cap=MAX_GPU_SECONDS)
 
 
 @spaces.GPU(duration=_gpu_seconds)
-def _optimise(content: Image.Image, styles: list[Image.Image], s: nst.Settings) -> Iterator[nst.Progress]:
-    """nst.stylize on the GPU when there is one; yields Progress (floats and PIL images)."""
-    yield from nst.stylize(content, styles, s)
-
-
-# Ending a run at once. Gradio ends a generator (Stop, job.cancel(), a closed tab) only
-# between two of its yields, and one step of a large image on a CPU takes seconds. So the
-# optimisation runs in a thread of its own, `stylize` hears from it at least every
-# YIELD_EVERY, and a run that nobody waits for any more is aborted inside its step: hooks
-# on the network's convolutions check the run's flag, on the way forward and back. (On
-# ZeroGPU the run is in another process, and ends at the next step instead.)
-
-
-class _Aborted(Exception):
-    """Raised inside a step of a run that is no longer wanted."""
-
-
-_this_run = threading.local()  # .abort: the threading.Event of the run on this thread
-_hooks_lock = threading.Lock()
-
-
-def _abortable(model: torch.nn.Module) -> None:
-    """Let runs on ``model`` be aborted mid-step (once per model; nst caches the models)."""
-    with _hooks_lock:
-        if not getattr(model, "_nst_abortable", False):
-            _add_abort_hooks(model)
-            model._nst_abortable = True
-
-
-def _add_abort_hooks(model: torch.nn.Module) -> None:
-    """Hooks on every convolution: raise _Aborted once the run's flag is set."""
-
-    def check(flag: threading.Event | None) -> None:
-        if flag is not None and flag.is_set():
-            raise _Aborted
-
-    def hook(module: torch.nn.Module, args: Any, output: torch.Tensor) -> None:
-        flag = getattr(_this_run, "abort", None)
-        check(flag)
-        if flag is not None and output.requires_grad:  # the backward pass may run on another thread
-            output.register_hook(lambda grad: check(flag))
-
-    for layer in model.modules():
-        if isinstance(layer, torch.nn.Conv2d):
-            layer.register_forward_hook(hook)
-
-
-def _events(content: Image.Image, styles: list[Image.Image], s: nst.Settings) -> Iterator[nst.Progress | None]:
-    """The run's Progress events, from a thread of its own, and None after every YIELD_EVERY
-    without one. Closing this generator aborts the run within a layer's time."""
-    events: queue.SimpleQueue = queue.SimpleQueue()
-    abort = threading.Event()
-    done = object()
-
-    def work() -> None:
-        _this_run.abort = abort
-        try:
-            _abortable(nst.load_model(s.weights, s.pooling, str(DEVICE)))
-            with closing(_optimise(content, styles, s)) as run:
-                for ev in run:
-                    events.put(ev)
-                    if abort.is_set():
-                        break
-            events.put(done)
-        except _Aborted:
-            pass  # nobody is listening any more
-        except BaseException as exc:  # handed to the consumer, who decides
-            events.put(exc)
-
-    # In Gradio's context (its request, for ZeroGPU's per-user quota, among others).
-    threading.Thread(target=contextvars.copy_context().run, args=(work,), name="nst-run", daemon=True).start()
-    try:
-        while True:
-            try:
-                item = events.get(timeout=YIELD_EVERY)
-            except queue.Empty:
-                yield None
-                continue
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        abort.set()
+def _optimise(run: nst.PreparedRun, stop: threading.Event | None = None) -> Iterator[nst.Progress]:
+    """The run, on the GPU when there is one; yields Progress (floats and PIL images)."""
+    yield from run.events(stop=stop, preview_seconds=PREVIEW_SECONDS, preview_size=PREVIEW_SIZE)
 
 
 def stylize(
-    content: str | None,
-    style: str | None,
-    steps: int | None = None,
-    style_weight: float | None = None,
-    content_layer: str | None = None,
-    style_layers: list[str] | None = None,
-    size: int | None = None,
-    init: str | None = None,
-    optimizer: str | None = None,
-    seed: int | None = None,
-    multiscale: bool | None = None,
-    style_scale: float | None = None,
-    tv_weight: float | None = None,
-    time_limit: float | None = None,
-    preserve_color: str | None = None,
-    style_loss: str | None = None,
-    style_blend: str | list[float] | None = None,
-    more_styles: list[str] | None = None,
+    content: str | None, style: str | None, steps: int | None = None, style_weight: float | None = None,
+    content_layer: str | None = None, style_layers: list[str] | None = None, size: int | None = None,
+    init: str | None = None, optimizer: str | None = None, seed: int | None = None,
+    multiscale: bool | None = None, style_scale: float | None = None, tv_weight: float | None = None,
+    time_limit: float | None = None, preserve_color: str | None = None, style_loss: str | None = None,
+    style_blend: str | list[float] | None = None, more_styles: list[str] | None = None,
     request: gr.Request | None = None,
 ) -> Iterator[tuple]:
     """Transfer the style of `style` onto `content`, streaming previews.
 
-    Args:
-        content: the photo whose layout is kept (an image file).
-        style: the image whose look is taken (an image file).
-        steps ... style_blend: the nst.Settings fields of the same names (listed with
-            their meaning on the API page); None, or leaving one out, takes nst's default.
-        more_styles: further style images, blended with ``style`` by ``style_blend``.
-
-    Yields:
-        (image, status, loss curve, (content, result) pair, PNG file). Previews fill the
-        image every few steps; the last output has the result, the before/after pair and
-        the full-resolution PNG file. Stop (in the page) or cancelling the job ends the run;
-        after Stop, the last output has the image on show as the result.
+    `content` and `style` are image files; the other parameters are the nst.Settings fields
+    of the same names (None takes nst's default); `more_styles` are further style images,
+    blended by `style_blend`. Yields (image, status, loss curve, before/after pair, PNG):
+    previews twice a second, then the result with its full-resolution PNG (also on Stop).
     """
     values = dict(locals())
     session = getattr(request, "session_hash", None)
     settings = {
         k: v for k, v in values.items()
-        if k in nst.Settings.__dataclass_fields__ and v is not None
-        and not (getattr(nst.DEFAULT, k) is None and isinstance(v, str) and not v.strip())  # a blank box
+        if k in nst.field_names() and v is not None
+        and not (nst.field_info(k).default is None and isinstance(v, str) and not v.strip())  # a blank box
     }
     s = _settings(settings)
-    content_img = _load(content, "content image")
-    extra = [p for p in (more_styles or []) if p]
-    style_imgs = [_load(style, "style image")] + [
-        _load(p, f"style image {i + 2}") for i, p in enumerate(extra)
-    ]
+    for path, what in ((content, "content"), (style, "style")):
+        if path is None:
+            raise gr.Error(f"Upload a {what} image first.", print_exception=False)
+    styles = [style, *(p for p in (more_styles or []) if p)]
+    run = _prepare(content, styles, s)  # nst opens the images and checks everything now
     if ON_ZERO_GPU:  # end inside the GPU reservation, with the best image so far
-        budget = _gpu_seconds(content_img, style_imgs, s) - GPU_MARGIN
-        s = s.replace(time_limit=min(s.time_limit or budget, budget))
+        budget = _gpu_seconds(run) - GPU_MARGIN
+        run = _prepare(run.content, run.styles, s.replace(time_limit=min(s.time_limit or budget, budget)))
     yield None, f"Preparing… ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})", None, None, None
     note = ""  # after an out-of-memory retry, said before every status line
     for attempt in range(OOM_RETRIES + 1):
         try:
-            yield from _run(content_img, style_imgs, s, session, note)
+            yield from _run(run, session, note)
             return
+        except nst.OutOfMemoryError as exc:  # nst has freed what the attempt held
+            error, smaller = _error(exc), exc.smaller
+            if attempt == OOM_RETRIES or smaller is None:
+                break
+        except nst.Error as exc:
+            error = _error(exc)
+            break
         except gr.Error:
             raise
         except Exception as exc:  # never a dead worker, a traceback or a bare "Error"
-            smaller = _smaller(s.size)
-            if not _out_of_memory(exc) or attempt == OOM_RETRIES or smaller is None:
-                error = _failure(exc, s)
-                break
-        # Out of memory: free what the failed attempt held (its frames are gone with the
-        # exception), then try again at half the pixels.
-        _free_memory()
-        note = f"Out of memory at {s.size} px: made at {smaller} px instead · "
-        yield gr.skip(), f"⚠️ Out of memory at {s.size} px: retrying at {smaller} px…", gr.skip(), gr.skip(), gr.skip()
-        s = s.replace(size=smaller)
+            error = _failure(exc)
+            break
+        # Out of memory: try again at half the pixels.
+        note = f"Out of memory at {run.settings.size} px: made at {smaller} px instead · "
+        yield gr.skip(), f"⚠️ Out of memory at {run.settings.size} px: retrying at {smaller} px…", *[gr.skip()] * 3
+        run = _prepare(run.content, run.styles, run.settings.replace(size=smaller))
     yield gr.skip(), f"⚠️ {error.message}", gr.skip(), gr.skip(), gr.skip()
     raise error
 
 
-def _run(content_img: Image.Image, style_imgs: list[Image.Image], s: nst.Settings, session: str | None,
-         note: str) -> Iterator[tuple]:
-    """One attempt of `stylize`'s run: its updates, then the result or a gr.Error.
-
-    Exceptions other than nst's own (out of memory, above all) are left to the caller.
-    """
-    rows: list[dict[str, Any]] = []
-    every = max(1, math.ceil(s.steps / PLOT_POINTS))
-    t1: float | None = None
-    work = _work(s, min(content_img.size) / max(content_img.size))
-    ev: nst.Progress | None = None
-    shown: Image.Image | None = None  # the last preview: the result if the run is stopped
-    last_update = last_yield = 0.0
+def _prepare(content: Any, styles: list[Any], s: nst.Settings) -> nst.PreparedRun:
     try:
-        with closing(_events(content_img, style_imgs, s)) as events:
-            for item in events:
-                if item is None:  # no step has ended since: a chance to be stopped all the same
-                    if _stop_requested(session):
-                        break
-                    last_yield = time.monotonic()
-                    yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-                    continue
-                ev = item
-                if ev.step == 1:
-                    t1 = ev.elapsed
-                terms = _terms(ev)
-                # The curve starts once every term is positive (the content term is 0 at
-                # step 1 when starting from the content): Gradio fixes a plot's series at
-                # its first data.
-                if (rows or min(terms.values()) > 0) and (ev.step % every == 0 or ev.done):
-                    rows += [{"step": ev.step, "loss": math.log10(v) if v > 0 else math.nan, "term": k}
-                             for k, v in terms.items()]
-                if ev.image is not None:
-                    shown = ev.image
-                if ev.done or _stop_requested(session):
-                    break
-                now = time.monotonic()
-                if ev.image is not None or now - last_update >= STATUS_EVERY:
-                    last_update = last_yield = now
-                    image = ev.image if ev.image is not None else gr.skip()
-                    yield image, note + _status(ev, t1, work), _plot(rows) if rows else gr.skip(), gr.skip(), gr.skip()
-                elif now - last_yield >= YIELD_EVERY:  # nothing new, but a chance to be stopped
-                    last_yield = now
-                    yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    except (nst.SettingsError, nst.ImageError, nst.WeightsError, FloatingPointError) as exc:
-        error = _error(exc)
-    else:
-        plot = _plot(rows) if rows else gr.skip()
-        if ev is not None and ev.done:
-            result, status = ev.image, note + _status(ev, t1, work)
-        elif shown is not None:  # stopped: the image on show is the result
-            result, status = shown, note + _status(ev, t1, work, stopped=True)
-        else:
-            yield gr.skip(), "**Stopped** before the first preview.", plot, None, None
-            return
-        before = content_img.resize(result.size, Image.Resampling.LANCZOS)
-        yield result, status, plot, (before, result), _save_png(result)
+        return nst.prepare(content, styles if len(styles) > 1 else styles[0], s)
+    except nst.Error as exc:
+        raise _error(exc, *(p for p in (content, *styles) if isinstance(p, str))) from None
+
+
+def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple]:
+    """One attempt of `stylize`'s run: its updates, then the result (also when stopped)."""
+    rows: list[dict[str, Any]] = []
+    every = max(1, math.ceil(run.total_steps / PLOT_POINTS))
+    ev: nst.Progress | None = None
+    shown: Image.Image | None = None  # the last preview: the result if stopped on ZeroGPU
+    stop = threading.Event()
+    last_update = last_yield = 0.0
+    # On a thread of its own, heard from every YIELD_EVERY; closing it (cancel, a closed tab)
+    # sets `stop`. (On ZeroGPU the run is in another process, out of stop='s reach.)
+    start = (lambda stop: _optimise(run, None if ON_ZERO_GPU else stop))
+    with closing(in_thread(start, YIELD_EVERY, stop)) as events:
+        for item in events:
+            if session in _stopping:
+                stop.set()  # nst ends the run within a layer, with the image as it was
+            if stop.is_set() and (item is None or not item.done):
+                continue
+            if item is None:  # no step has ended since: a chance to be stopped all the same
+                last_yield = time.monotonic()
+                yield SKIP
+                continue
+            ev = item
+            shown = ev.image if ev.image is not None else shown
+            terms = ev.terms
+            # The curve starts once every term is positive (Gradio fixes a plot's series at its
+            # first data, and the content term is 0 at step 1 when starting from the content).
+            if terms and (rows or min(terms.values()) > 0) and (ev.step % every == 0 or ev.done):
+                rows += [{"step": ev.step, "loss": math.log10(v) if v > 0 else math.nan, "term": k}
+                         for k, v in terms.items()]
+            if ev.done:
+                break
+            now = time.monotonic()
+            if ev.image is not None or now - last_update >= STATUS_EVERY:
+                last_update = last_yield = now
+                image = ev.image if ev.image is not None else gr.skip()
+                yield image, note + _status(ev), _plot(rows) if rows else gr.skip(), gr.skip(), gr.skip()
+            elif now - last_yield >= YIELD_EVERY:  # nothing new, but a chance to be stopped
+                last_yield = now
+                yield SKIP
+    plot = _plot(rows) if rows else gr.skip()
+    if ev is None or (not ev.done and shown is None):
+        yield gr.skip(), "**Stopped** before the first preview.", plot, None, None
         return
-    yield gr.skip(), f"⚠️ {error.message}", gr.skip(), gr.skip(), gr.skip()
-    raise error
+    result = ev.image if ev.done else shown
+    before = run.content.resize(result.size, Image.Resampling.LANCZOS)
+    yield result, note + _status(ev, stopped=not ev.done), plot, (before, result), _save_png(result)
 
 
-def _out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is a device (or host) running out of memory."""
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
-        return True
-    text = str(exc).lower()  # CPU and MPS allocators raise plain RuntimeErrors
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
-
-
-def _smaller(size: int) -> int | None:
-    """The size to retry at after running out of memory (half the pixels), or None."""
-    smaller = int(size / math.sqrt(2)) // 16 * 16
-    return smaller if smaller >= nst.LIMITS.min_size else None
-
-
-def _free_memory() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def _failure(exc: Exception, s: nst.Settings) -> gr.Error:
-    """The message for a run that failed on something other than its input."""
-    if _out_of_memory(exc):
-        return gr.Error(f"Out of memory at {s.size} px: lower the output size.", print_exception=False)
-    # Unforeseen: the details go to the server's log, not to the person (they may hold paths).
+def _failure(exc: Exception) -> gr.Error:
+    """The message for a failure nst did not foresee; the details (paths) go to the server's log."""
     traceback.print_exception(exc)
     return gr.Error(
         f"The run stopped on an unexpected error ({type(exc).__name__}). Try again; if it happens "
@@ -706,37 +452,24 @@ def _failure(exc: Exception, s: nst.Settings) -> gr.Error:
     )
 
 
-# Stop: a run ends itself (at once: see `_events`) once its session has pressed Stop since
-# it pressed Run. (Gradio's own cancellation, which API clients' job.cancel() uses, also stops
-# it, but in Gradio 6.31 a cancelled stream sometimes leaves "Error" on its outputs, and
-# yields nothing more: no final image or PNG.)
-_run_clicked: dict[str, float] = {}
-_stop_clicked: dict[str, float] = {}
+# Stop: the sessions that pressed Stop since they pressed Run. Their run sets nst's stop
+# event and ends with the image as it was. (Gradio's own cancellation, which job.cancel()
+# uses, also stops it, but in Gradio 6.31 a cancelled stream sometimes leaves "Error" on its
+# outputs, and yields nothing more.)
+_stopping: set[str] = set()
 
 
-def _stop_requested(session: str | None) -> bool:
-    return session in _run_clicked and _stop_clicked.get(session, -math.inf) > _run_clicked[session]
-
-
-def _clicked(table: dict[str, float]):
+def _pressed(stop: bool):
     def record(request: gr.Request) -> None:
         if request.session_hash:
-            table[request.session_hash] = time.monotonic()
+            (_stopping.add if stop else _stopping.discard)(request.session_hash)
 
     return record
 
 
-def _forget(request: gr.Request) -> None:
-    _run_clicked.pop(request.session_hash, None)
-    _stop_clicked.pop(request.session_hash, None)
-
-
 def load_recipe(path: str | None) -> list[Any]:
-    """The controls' values from the recipe in an nst PNG (then the log-weight slider's).
-
-    Settings without a control on the page keep their defaults; a file without a recipe
-    leaves the controls as they are, with a notice.
-    """
+    """The controls' values from the recipe in an nst PNG (then the log-weight slider's); a
+    file without a recipe leaves the controls as they are, with a notice."""
     names = [*MAIN_SETTINGS, *ADVANCED_SETTINGS]
     try:
         recipe = nst.read_recipe(path) if path else None
@@ -746,36 +479,29 @@ def load_recipe(path: str | None) -> list[Any]:
     if recipe is None:
         return [gr.skip()] * (len(names) + 1)
     s = nst.DEFAULT.replace(**recipe["settings"])
-    shown = []
-    for name in names:
-        v = getattr(s, name)
-        if isinstance(v, tuple) and _meta(name).get("ui_choices") is None:
-            v = " ".join(f"{x:g}" for x in v)  # a text box, e.g. style_blend
-        elif isinstance(v, tuple):
-            v = list(v)
-        elif v is None:
-            v = ""
-        shown.append(v)
     gr.Info(f"Settings loaded from the recipe (made by nst {html.escape(str(recipe.get('nst', '?')))}).")
-    return [*shown, round(math.log10(s.style_weight), 1) if s.style_weight > 0 else gr.skip()]
+    return [*(_shown(name, getattr(s, name)) for name in names),
+            round(math.log10(s.style_weight), 1) if s.style_weight > 0 else gr.skip()]
+
+
+def _shown(name: str, v: Any) -> Any:
+    """A setting's value as its control shows it (see `_control`)."""
+    if isinstance(v, tuple):  # a text box (e.g. style_blend) or a checkbox group
+        return list(v) if nst.field_info(name).ui_choices else " ".join(f"{x:g}" for x in v)
+    return "" if v is None else v
 
 
 def run_example(content: str, style: str, steps: int, size: int) -> tuple:
-    """The final outputs of a run of an example pair (cached after its first use).
-
-    The loss curve is cleared rather than cached: Gradio 6.31's example cache does not
-    restore a plot (and then leaves the outputs after it unset).
-    """
+    """The final outputs of a run of an example pair (cached after its first use). The curve
+    is not cached: Gradio 6.31's example cache does not restore a plot (nor what follows it)."""
     *_, (result, status, _, pair, png) = stylize(content, style, steps=steps, size=size)
     return result, status, None, pair, png
 
 
 def _api_description() -> str:
-    lines = [stylize.__doc__.split("\n\n")[0], "", "Settings (all optional):"]
-    for name in MAIN_SETTINGS + ADVANCED_SETTINGS:
-        lines.append(f"- {name}: {_meta(name).get('help')}")
-    lines.append("- more_styles: further style image files, blended with `style` by style_blend")
-    return "\n".join(lines)
+    lines = [f"- {name}: {nst.field_info(name).help}" for name in MAIN_SETTINGS + ADVANCED_SETTINGS]
+    return "\n".join([stylize.__doc__.split("\n\n")[0], "", "Settings (all optional):", *lines,
+                      "- more_styles: further style image files, blended with `style` by style_blend"])
 
 
 # --- The page --------------------------------------------------------------------------
@@ -783,6 +509,7 @@ def _api_description() -> str:
 
 def build_demo() -> gr.Blocks:
     """The app's Blocks, with its queue set; launch it with ``launch_kwargs()``."""
+    private = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
     with gr.Blocks(title="Neural style transfer", delete_cache=(3600, 7200)) as demo:
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
@@ -797,16 +524,13 @@ def build_demo() -> gr.Blocks:
                         sources=["upload", "clipboard"], height=240, elem_id="nst-style",
                     ), "style")
                 controls: dict[str, gr.components.Component] = {}
-                controls["steps"] = _control(
-                    "steps", cls=gr.Slider, minimum=1, maximum=nst.LIMITS.max_steps, step=1
-                )
+                controls["steps"] = _control("steps", cls=gr.Slider, minimum=1, maximum=nst.LIMITS.max_steps, step=1)
                 log_weight = math.log10(nst.DEFAULT.style_weight)
                 lo, hi = round(log_weight) - 4, round(log_weight) + 4
                 with gr.Row(equal_height=True):
                     weight_slider = gr.Slider(
-                        lo, hi, value=log_weight, step=0.1, scale=3, min_width=250,
-                        label="Style weight (log₁₀ scale)", info=_meta("style_weight").get("help"),
-                        elem_id="nst-style-weight-log",
+                        lo, hi, value=log_weight, step=0.1, scale=3, min_width=250, label="Style weight (log₁₀ scale)",
+                        info=nst.field_info("style_weight").help, elem_id="nst-style-weight-log",
                     )
                     controls["style_weight"] = _control("style_weight", info=None, scale=1, min_width=110)
                 controls["content_layer"] = _control("content_layer")
@@ -815,34 +539,25 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     run_btn = gr.Button("Run", variant="primary", elem_id="nst-run")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="nst-stop")
-                estimate = gr.Markdown(
-                    estimate_text(None, nst.DEFAULT.steps, nst.DEFAULT.size), elem_id="nst-estimate"
-                )
+                estimate = gr.Markdown(estimate_text(None, nst.DEFAULT.steps, nst.DEFAULT.size), elem_id="nst-estimate")
                 with gr.Accordion("Advanced", open=False, elem_id="nst-advanced"):
-                    controls["size"] = _control(
-                        "size", cls=gr.Slider, minimum=nst.LIMITS.min_size, maximum=MAX_SIZE, step=16
-                    )
+                    controls["size"] = _control("size", cls=gr.Slider, minimum=nst.LIMITS.min_size, maximum=MAX_SIZE,
+                                                step=16)
                     with gr.Row():  # two columns on a laptop, one on a phone
-                        for name in ADVANCED_SETTINGS:
-                            if name != "size":
-                                controls[name] = _control(name, min_width=200)
+                        for name in ADVANCED_SETTINGS[1:]:
+                            controls[name] = _control(name, min_width=200)
                     more_styles = _as_paths(gr.File(
-                        label="More style images (blended with the first by the blend weights)",
-                        file_count="multiple", file_types=["image"], type="filepath", height=140,
-                        elem_id="nst-more-styles",
+                        label="More style images (blended with the first by the blend weights)", height=140,
+                        file_count="multiple", file_types=["image"], type="filepath", elem_id="nst-more-styles",
                     ), "more_styles")
-                    recipe_file = gr.File(
-                        label="Load settings from an nst PNG (its recipe)", file_types=[".png"],
-                        type="filepath", height=140, elem_id="nst-recipe",
-                    )
+                    recipe_file = gr.File(label="Load settings from an nst PNG (its recipe)", file_types=[".png"],
+                                          type="filepath", height=140, elem_id="nst-recipe")
                 examples_here = gr.Column()
                 with gr.Accordion("What the controls do", open=False):
                     gr.Markdown(HELP)
             with gr.Column(scale=1, min_width=320):
-                result = gr.Image(
-                    label="Result (live preview)", type="filepath", format="png", interactive=False,
-                    buttons=["download", "fullscreen"], elem_id="nst-result",
-                )
+                result = gr.Image(label="Result (live preview)", type="filepath", format="png", interactive=False,
+                                  buttons=["download", "fullscreen"], elem_id="nst-result")
                 status = gr.Markdown("", label="Status", elem_id="nst-status")
                 # Starts as None: Gradio 6.31 draws no lines into a plot mounted with an empty
                 # frame, and shows no legend for data that came later, so the label has it.
@@ -853,82 +568,49 @@ def build_demo() -> gr.Blocks:
                 )
                 # Shown once there is a result (see download.change below).
                 with gr.Column(visible=False, elem_id="nst-finished") as finished:
-                    compare = gr.ImageSlider(
-                        label="Before / after (drag the handle)", type="pil", interactive=False,
-                        max_height=480, elem_id="nst-compare",
-                    )
-                    download = gr.File(
-                        label="Full-resolution PNG", interactive=False, height=90, elem_id="nst-download"
-                    )
-
+                    compare = gr.ImageSlider(label="Before / after (drag the handle)", type="pil", interactive=False,
+                                             max_height=480, elem_id="nst-compare")
+                    download = gr.File(label="Full-resolution PNG", interactive=False, height=90, elem_id="nst-download")
+        outputs = [result, status, curve, compare, download]
         examples = _examples()
         if examples:
             with examples_here:
                 gr.Examples(
-                    examples=examples,
-                    inputs=[content, style, controls["steps"], controls["size"]],
-                    outputs=[result, status, curve, compare, download],
-                    fn=run_example,
-                    cache_examples=True,
-                    cache_mode="lazy",
+                    examples=examples, inputs=[content, style, controls["steps"], controls["size"]], outputs=outputs,
+                    fn=run_example, cache_examples=True, cache_mode="lazy", visible_columns=[0, 1],
                     example_labels=[f"{Path(c).stem} × {Path(s).stem}" for c, s, *_ in examples],
-                    visible_columns=[0, 1],
-                    label=f"Examples ({EXAMPLE_RUN['size']} px, {EXAMPLE_RUN['steps']} steps; "
-                    "computed once, on first use)",
+                    label=f"Examples ({EXAMPLE_RUN['size']} px, {EXAMPLE_RUN['steps']} steps; computed once, on first use)",
                 )
 
         # The ratio is shown and sent as itself; the slider moves it by powers of ten.
-        weight_slider.input(
-            None, [weight_slider], [controls["style_weight"]],
-            js="(x) => Number(Math.pow(10, x).toPrecision(3))", api_visibility="private",
-        )
+        weight_slider.input(None, [weight_slider], [controls["style_weight"]],
+                            js="(x) => Number(Math.pow(10, x).toPrecision(3))", api_visibility="private")
         controls["style_weight"].input(
-            None, [controls["style_weight"], weight_slider], [weight_slider],
+            None, [controls["style_weight"], weight_slider], [weight_slider], api_visibility="private",
             js=f"(r, cur) => (r > 0 ? Math.min({hi}, Math.max({lo}, Math.round(Math.log10(r) * 10) / 10)) : cur)",
-            api_visibility="private",
         )
-        gr.on(
-            [content.change, controls["steps"].change, controls["size"].change],
-            estimate_text, [content, controls["steps"], controls["size"]], [estimate],
-            queue=False, show_progress="hidden", api_visibility="private", trigger_mode="always_last",
-        )
-        download.change(
-            lambda path: gr.Column(visible=path is not None), [download], [finished],
-            queue=False, show_progress="hidden", api_visibility="private",
-        )
-        recipe_file.upload(
-            load_recipe, [recipe_file], [*(controls[n] for n in (*MAIN_SETTINGS, *ADVANCED_SETTINGS)), weight_slider],
-            queue=False, show_progress="hidden", api_visibility="private",
-        )
+        gr.on([content.change, controls["steps"].change, controls["size"].change], estimate_text,
+              [content, controls["steps"], controls["size"]], [estimate], trigger_mode="always_last", **private)
+        download.change(lambda path: gr.Column(visible=path is not None), [download], [finished], **private)
+        recipe_file.upload(load_recipe, [recipe_file],
+                           [*(controls[n] for n in (*MAIN_SETTINGS, *ADVANCED_SETTINGS)), weight_slider], **private)
         missing = set(controls) - set(inspect.signature(stylize).parameters)
         assert not missing, f"stylize() needs a parameter for each control; add {missing}"
-        run_btn.click(
-            _clicked(_run_clicked), None, None, queue=False, api_visibility="private"
-        ).then(
-            stylize,
-            [content, style],
-            [result, status, curve, compare, download],
-            inputs_kwargs={**controls, "more_styles": more_styles},
-            api_name="stylize",
-            api_description=_api_description(),
-            concurrency_limit=CONCURRENCY,
-            concurrency_id="gpu",
-            show_progress="minimal",
-            scroll_to_output=True,
+        run_btn.click(_pressed(False), None, None, queue=False, api_visibility="private").then(
+            stylize, [content, style], outputs, inputs_kwargs={**controls, "more_styles": more_styles},
+            api_name="stylize", api_description=_api_description(), concurrency_limit=CONCURRENCY,
+            concurrency_id="gpu", show_progress="minimal", scroll_to_output=True,
         )
-        stop_btn.click(_clicked(_stop_clicked), None, None, queue=False, api_visibility="private")
-        demo.unload(_forget)
+        stop_btn.click(_pressed(True), None, None, queue=False, api_visibility="private")
+        demo.unload(_pressed(False))
     demo.queue(max_size=QUEUE_SIZE)
     return demo
 
 
 def _examples() -> list[list[Any]]:
     """(content, style, steps, size) rows for the example pairs whose files are present."""
-    return [
-        [str(EXAMPLES_DIR / c), str(EXAMPLES_DIR / s), EXAMPLE_RUN["steps"], EXAMPLE_RUN["size"]]
-        for c, s in EXAMPLE_PAIRS
-        if (EXAMPLES_DIR / c).is_file() and (EXAMPLES_DIR / s).is_file()
-    ]
+    return [[str(EXAMPLES_DIR / c), str(EXAMPLES_DIR / s), EXAMPLE_RUN["steps"], EXAMPLE_RUN["size"]]
+            for c, s in EXAMPLE_PAIRS if (EXAMPLES_DIR / c).is_file() and (EXAMPLES_DIR / s).is_file()]
 
 
 demo = build_demo()
@@ -938,6 +620,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the nst web app (127.0.0.1:7860 by default).")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (or NST_SHARE=1)")
     args = parser.parse_args(argv)
+    if not ON_ZERO_GPU:  # time a few whole steps, so that the first estimate holds (ZeroGPU: no GPU here)
+        nst.calibrate(DEVICE)
     share = args.share or os.environ.get("NST_SHARE") == "1"
     # quiet: Gradio's own lines would say to set `share=True` in `launch()`; the app says
     # where it serves and its own switch instead (Gradio still prints a public link it makes).

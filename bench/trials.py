@@ -37,7 +37,7 @@ from bench import IMAGES, Judge, flops_per_step, machine  # noqa: E402
 from nst.device import autocast_dtype, seconds_per_megapixel_step  # noqa: E402
 from nst.images import resize_to_long_side, to_tensor  # noqa: E402
 from nst.objective import Objective  # noqa: E402
-from nst.schedule import estimate_seconds  # noqa: E402
+import nst.schedule  # noqa: E402
 
 OUT = HERE / "results"
 
@@ -201,12 +201,12 @@ def trial_schedule(sizes: list[int], seconds: list[float], decays: list[float]) 
     content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
     rows = []
     OUT.mkdir(parents=True, exist_ok=True)
-    plan = nst.pipeline.plan_scales
+    plan = nst.schedule.plan_scales
     try:
         for size, limit in zip(sizes, seconds):
             judge = Judge(content, style, size)
             for decay in decays:
-                nst.pipeline.plan_scales = functools.partial(plan, decay=decay)
+                nst.schedule.plan_scales = functools.partial(plan, decay=decay)
                 t0 = time.perf_counter()
                 for ev in nst.stylize(content, style, size=size, steps=5000, time_limit=limit, preview_every=0):
                     pass
@@ -216,16 +216,18 @@ def trial_schedule(sizes: list[int], seconds: list[float], decays: list[float]) 
                              **judge(path)})
                 print(rows[-1], flush=True)
     finally:
-        nst.pipeline.plan_scales = plan
+        nst.schedule.plan_scales = plan
     return {"time_limits_s": seconds, "rows": rows}
 
 
 def trial_timing(sizes: list[int], steps: int, runs: list[tuple[int, int]]) -> dict:
     """Seconds per step at several sizes (single scale), fitted as a + b·megapixels; then
-    whole default runs (coarse to fine) against the estimate the app shows before them."""
+    whole default runs (coarse to fine) against nst's calibrated estimate before them
+    (bench/estimate.py checks the CLI's and the app's estimates end to end)."""
     content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
     device = torch.device("cpu")
     rate = seconds_per_megapixel_step(device, autocast_dtype("auto", device))
+    cost = nst.calibrate(device)
     rows = []
     for size in sizes:
         times, prev = [], None
@@ -241,14 +243,14 @@ def trial_timing(sizes: list[int], steps: int, runs: list[tuple[int, int]]) -> d
     whole = []
     nst.load_model()  # as in the app, the weights are loaded before the run
     for size, n in runs:
+        estimate = nst.prepare(content, style, size=size, steps=n).estimate()
         t0 = time.perf_counter()
-        result = nst.stylize_image(content, style, size=size, steps=n)
+        nst.stylize_image(content, style, size=size, steps=n)
         wall = time.perf_counter() - t0
-        aspect = min(result.size) / max(result.size)
-        whole.append({"size": size, "steps": n, "wall_s": wall,
-                      "estimate_s": estimate_seconds(size, n, rate, aspect=aspect)})
+        whole.append({"size": size, "steps": n, "wall_s": wall, "estimate_s": estimate})
         print(whole[-1], flush=True)
     return {"steps": steps, "rows": rows, "runs": whole, "probe_seconds_per_megapixel_step": rate,
+            "calibrated": {"step": cost.step, "scale": cost.scale},
             "fit": {"seconds_per_step": a, "seconds_per_megapixel_step": b}}
 
 

@@ -3,24 +3,40 @@
     >>> import nst
     >>> result = nst.stylize_image("photo.jpg", "painting.jpg", steps=200, size=512)
     >>> for event in nst.stylize("photo.jpg", "painting.jpg"):
-    ...     print(event.step, event.losses["total"])
+    ...     print(event.step, event.losses["total"], event.eta)
+
+Every error nst raises on purpose is an :class:`nst.Error`.
 """
 
-from .images import ImageError, load_image
-from .device import resolve_device
-from .pipeline import Progress, stylize, stylize_image
-from .recipe import RecipeError, read_recipe, save_png
-from .settings import DEFAULT, LIMITS, Settings, SettingsError
+from ._version import __version__
+from .errors import (
+    DivergedError,
+    Error,
+    ImageError,
+    OutOfMemoryError,
+    RecipeError,
+    SettingsError,
+    WeightsError,
+    is_out_of_memory,
+)
+from .images import load_image
+from .device import max_size, resolve_device
+from .pipeline import PreparedRun, Progress, calibrate, estimate, prepare, stylize, stylize_image
+from .recipe import read_recipe, save_png
+from .settings import DEFAULT, LIMITS, FieldInfo, Settings, field_info, field_names
 from .vgg import LAYER_NAMES, VGG19Features
-from .weights import WeightsError, load_model, load_weights
-
-__version__ = "0.2.0"
+from .weights import load_model, load_weights
 
 __all__ = [
     "DEFAULT",
     "LAYER_NAMES",
     "LIMITS",
+    "DivergedError",
+    "Error",
+    "FieldInfo",
     "ImageError",
+    "OutOfMemoryError",
+    "PreparedRun",
     "Progress",
     "RecipeError",
     "Settings",
@@ -28,9 +44,16 @@ __all__ = [
     "VGG19Features",
     "WeightsError",
     "__version__",
+    "calibrate",
+    "estimate",
+    "field_info",
+    "field_names",
+    "is_out_of_memory",
     "load_image",
     "load_model",
     "load_weights",
+    "max_size",
+    "prepare",
     "read_recipe",
     "resolve_device",
     "save_png",

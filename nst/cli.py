@@ -8,17 +8,14 @@ options after it override them.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import difflib
 import sys
+import time
 import typing
 from pathlib import Path
 from typing import Any
 
-from .settings import DEFAULT, Settings
-
-if typing.TYPE_CHECKING:
-    from .pipeline import Progress
+from .settings import field_info, field_names
 
 __all__ = ["build_parser", "main"]
 
@@ -40,18 +37,6 @@ class _RecipeAction(argparse.Action):
         for name, v in values.items():
             if name not in _NOT_OPTIONS:
                 setattr(namespace, name, tuple(v) if isinstance(v, list) else v)
-
-
-def _option_type(name: str) -> tuple[Any, str | None]:
-    """(argparse type, nargs) for a Settings field, from its annotation."""
-    hint = str(typing.get_type_hints(Settings)[name])
-    if "tuple" in hint:
-        return (float if "float" in hint else str), "+"
-    if "int" in hint and "float" not in hint:
-        return int, None
-    if "float" in hint:
-        return float, None
-    return str, None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,40 +70,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--save-every", type=int, default=0, metavar="K",
         help="also save the image every K steps, as OUTPUT_<step>.png",
     )
-    for f in dataclasses.fields(Settings):
-        if f.name in _NOT_OPTIONS:
+    parser.add_argument(
+        "--dry-run", action="store_true",
+        help="print the plan (each scale's size and steps) and the estimated seconds of the whole command; "
+        "write no image",
+    )
+    for name in field_names():
+        if name in _NOT_OPTIONS:
             continue
-        default = getattr(DEFAULT, f.name)
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(default, bool):
+        info = field_info(name)
+        default = info.default
+        flag = "--" + name.replace("_", "-")
+        if info.kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                help=f"{f.metadata['help']} (default: {'on' if default else 'off'})")
+                                help=f"{info.help} (default: {'on' if default else 'off'})")
             continue
-        kind, nargs = _option_type(f.name)
+        kind, nargs = info.kind, ("+" if info.many else None)
         shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
         kwargs: dict[str, Any] = {
             "type": kind,
             "default": argparse.SUPPRESS,
-            "help": f.metadata["help"] + ("" if default is None else f" (default: {shown})"),
-            "metavar": f.name.split("_")[-1].upper(),
+            "help": info.help + ("" if default is None else f" (default: {shown})"),
+            "metavar": name.split("_")[-1].upper(),
         }
         if nargs:
             kwargs["nargs"] = nargs
-        if f.metadata.get("choices") and kind is str and not nargs:
-            kwargs["choices"] = f.metadata["choices"]
+        if info.choices and kind is str and not nargs:
+            kwargs["choices"] = info.choices
             kwargs.pop("metavar")
         parser.add_argument(flag, **kwargs)
     return parser
-
-
-def _terms(event: Progress) -> dict[str, float]:
-    """What the bar shows, as the app's status does: the content term J_content, the
-    weighted style term β·J_style (``style``) and J (``total``)."""
-    return {
-        "content": event.losses["content"],
-        "style": event.settings.style_weight * event.losses["style"],
-        "total": event.losses["total"],
-    }
 
 
 def _fail(message: str) -> int:
@@ -126,20 +107,59 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _process_seconds() -> float:
+    """Seconds since this process started (Python's start-up and imports), where Linux says."""
+    try:
+        with open("/proc/self/stat") as f:
+            started = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            up = float(f.read().split()[0])
+        import os
+
+        return max(0.0, up - started / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 2.0  # a typical start-up with torch imported
+
+
+def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    """Print the plan and, last, ``estimated seconds: N`` of the same command without --dry-run."""
+    from .pipeline import calibrate, prepare
+    from .schedule import estimate_seconds
+
+    style = args.style[0] if len(args.style) == 1 else args.style
+    run = prepare(args.content, style, **overrides)
+    before = _process_seconds()  # start-up, imports, the images: paid again by the real command
+    t = time.perf_counter()
+    cost = calibrate(run.device, run.settings.precision)  # loads the network and times whole steps
+    s = run.settings
+    print(f"plan: {s.steps} steps to {run.output.width}×{run.output.height} px on {run.device.type}"
+          f"{' (coarse to fine)' if len(run.plan) > 1 else ''}")
+    for i, sc in enumerate(run.plan, 1):
+        print(f"  scale {i}/{len(run.plan)}: {sc.wh[0]}×{sc.wh[1]} px, {sc.steps} steps")
+    if s.time_limit is not None:
+        print(f"  time limit: {s.time_limit:g} s (steps are cut to fit)")
+    print(f"cost: {cost.step[1]:.3g} s per megapixel-step + {cost.step[0]:.3g} s per step "
+          f"({'measured' if cost.measured else 'assumed'} in {time.perf_counter() - t:.1f} s)")
+    seconds = before + estimate_seconds(run.plan, cost, setup=True, time_limit=s.time_limit)
+    print(f"estimated seconds: {seconds:.0f}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 done, 1 interrupted, 2 bad input)."""
     args = build_parser().parse_args(argv)
-    overrides = {k: v for k, v in vars(args).items() if k not in ("content", "style", "output", "save_every", "recipe")}
+    overrides = {k: v for k, v in vars(args).items()
+                 if k not in ("content", "style", "output", "save_every", "recipe", "dry_run")}
 
     # Heavy imports after parsing, so that --help is instant.
-    import torch
+    import signal
+    import threading
+
     from tqdm import tqdm
 
-    from .images import ImageError
+    from .errors import Error, OutOfMemoryError, is_out_of_memory
     from .pipeline import stylize
     from .recipe import save_png
-    from .settings import SettingsError
-    from .weights import WeightsError
 
     output = Path(args.output)
     if output.suffix.lower() != ".png":
@@ -151,39 +171,65 @@ def main(argv: list[str] | None = None) -> int:
     overrides["preview_every"] = args.save_every
 
     bar = None
-    last_image = None
+    last = None
+    # Ctrl-C stops the run at once (within a layer) and keeps the image as it is; a second
+    # Ctrl-C interrupts outright.
+    stop = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def on_interrupt(signum, frame):
+            if stop.is_set():
+                raise KeyboardInterrupt
+            stop.set()
+
+        previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
+        if args.dry_run:
+            return _dry_run(args, overrides)
         style = args.style[0] if len(args.style) == 1 else args.style
-        for event in stylize(args.content, style, **overrides):
+        for event in stylize(args.content, style, stop=stop, **overrides):
             if bar is None:
                 bar = tqdm(total=event.total, unit="step", dynamic_ncols=True)
             bar.update(event.step - bar.n)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in _terms(event).items()}, refresh=False)
+            if event.losses:
+                # The terms as the app's status shows them (content, β·J_style, total), and nst's ETA.
+                bar.set_postfix({**{k: f"{v:.3g}" for k, v in event.terms.items()}, "left": f"{event.eta:.0f}s"},
+                                refresh=False)
             if event.image is not None:
-                last_image = event.image
+                last = event
                 if not event.done:
                     event.image.save(output.with_name(f"{output.stem}_{event.step:04d}.png"))
         bar.close()
-        save_png(last_image, output)
-        print(f"saved {output} ({last_image.width}×{last_image.height})", file=sys.stderr)
+        save_png(last.image, output)
+        if last.stopped:
+            print(f"interrupted at step {last.step}; saved the image as it was to {output}", file=sys.stderr)
+            return 1
+        print(f"saved {output} ({last.image.width}×{last.image.height})", file=sys.stderr)
         return 0
-    except (ImageError, SettingsError, WeightsError, FloatingPointError) as exc:
+    except Error as exc:  # every refusal and failure nst foresees: one line, no traceback
         if bar is not None:
             bar.close()
         return _fail(str(exc))
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
-        if last_image is not None:
-            last_image.save(output)
+        if last is not None:
+            save_png(last.image, output)
             print(f"interrupted; saved the last image to {output}", file=sys.stderr)
         return 1
-    except (torch.OutOfMemoryError, MemoryError):
+    except (RuntimeError, MemoryError) as exc:
+        if not is_out_of_memory(exc):  # out of memory outside the run itself, e.g. saving
+            raise
         if bar is not None:
             bar.close()
-        return _fail(f"out of memory at {overrides.get('size', DEFAULT.size)} px: lower --size")
+        from .settings import DEFAULT
+
+        return _fail(str(OutOfMemoryError(overrides.get("size", DEFAULT.size), "cpu")))
     except OSError as exc:
         return _fail(f"cannot write {output}: {exc.strerror or exc}")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,8 +1,10 @@
-"""The machine a run uses: its device, its network precision, and how fast it steps.
+"""The machine a run uses: its device, its network precision, its size limit, and a first
+guess of how fast it steps.
 
-The CPU's speed is measured once per process with one VGG-sized convolution (0.2 s
-per precision on a 2-core CPU): that decides whether bf16 pays (only with native bf16, AMX or
-AVX512-BF16) and gives the estimate of a run's time before it starts.
+The CPU's speed is probed once per process with one VGG-sized convolution (0.2 s per
+precision on a 2-core CPU): that decides whether bf16 pays (only with native bf16, AMX or
+AVX512-BF16) and gives a prior rate. Estimates that must hold come from whole steps
+instead (:func:`nst.pipeline.calibrate`, kept in :mod:`nst.schedule`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import time
 
 import torch
 
-from .settings import SettingsError
+from .settings import LIMITS, SettingsError
 
-__all__ = ["resolve_device", "autocast_dtype", "seconds_per_megapixel_step"]
+__all__ = ["resolve_device", "autocast_dtype", "dtype_name", "max_size", "seconds_per_megapixel_step"]
 
 # VGG19 to conv5_1, forward plus backward to the input, per megapixel of image.
 GFLOP_PER_MEGAPIXEL_STEP = 1444.6
@@ -50,6 +52,17 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def max_size(device: torch.device | str) -> int:
+    """The largest output size (long side, px) nst runs at on ``device``: CPUs are slow."""
+    kind = device if isinstance(device, str) else device.type
+    return LIMITS.max_size_cpu if kind == "cpu" else LIMITS.max_size_gpu
+
+
+def dtype_name(amp: torch.dtype | None) -> str:
+    """``"bf16"`` or ``"fp32"``: the network precision of a run, as recipes record it."""
+    return "bf16" if amp == torch.bfloat16 else "fp32"
+
+
 @functools.lru_cache(maxsize=None)
 def _cpu_seconds_per_gflop(dtype: torch.dtype | None) -> float:
     """Seconds per GFLOP of a 128-channel 3×3 convolution at 96×128 (as relu3 sees at
@@ -72,9 +85,9 @@ def _cpu_seconds_per_gflop(dtype: torch.dtype | None) -> float:
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for the network (None: plain fp32). Losses always stay fp32.
 
-    ``auto`` takes bf16 on CUDA GPUs that support it, and on CPUs where it measures at
-    least 1.25× faster than fp32: with native bf16 it is ~1.7× faster; without, oneDNN
-    emulates it and it runs ~4× slower.
+    ``auto`` takes bf16 on CUDA GPUs that support it, on CPUs with native bf16 (AMX or
+    AVX512-BF16: ~1.7× faster), and on other CPUs where it measures at least 1.25× faster
+    than fp32 (without native bf16 oneDNN emulates it, and it usually runs ~4× slower).
     """
     if precision == "fp32":
         return None
@@ -83,15 +96,32 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     if device.type == "cpu":
+        if _native_bf16():
+            # Decided by the CPU's flags, not by timing: on a busy machine the probe can come
+            # out either way, and two processes (a --dry-run and its run, say) then run in
+            # different precisions, ~1.7× apart.
+            return torch.bfloat16
         faster = _cpu_seconds_per_gflop(torch.bfloat16) < 0.8 * _cpu_seconds_per_gflop(None)
         return torch.bfloat16 if faster else None
     return None
 
 
-def seconds_per_megapixel_step(device: torch.device, amp: torch.dtype | None) -> float:
-    """Expected seconds of one step per megapixel of image, on ``device`` in ``amp``.
+@functools.lru_cache(maxsize=None)
+def _native_bf16() -> bool:
+    """Whether the CPU computes bf16 natively (AMX or AVX512-BF16), from Linux's CPU flags."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
-    Measured on the CPU (once per process); a constant for GPUs.
+
+def seconds_per_megapixel_step(device: torch.device, amp: torch.dtype | None) -> float:
+    """A prior of the seconds of one step per megapixel of image, on ``device`` in ``amp``.
+
+    From the convolution probe on the CPU (once per process); a constant for GPUs. Used
+    until whole steps have been timed (:func:`nst.pipeline.calibrate`).
     """
     if device.type == "cpu":
         factor = _STEP_OVER_PROBE.get(amp or torch.float32, 1.0)

@@ -40,8 +40,7 @@ _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _VECTOR = {".svg": "SVG", ".svgz": "SVG", ".pdf": "PDF", ".eps": "EPS", ".ai": "Illustrator"}
 
 
-class ImageError(ValueError):
-    """An image that cannot be used, with a message meant for the person who gave it."""
+from .errors import ImageError  # noqa: E402  (defined with nst's other errors)
 
 
 def load_image(src: ImageInput, what: str = "image") -> Image.Image:

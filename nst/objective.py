@@ -5,6 +5,8 @@ Public for the benches, which time and probe the cost the optimiser sees.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from .losses import ContentLoss, GramStyleLoss, SlicedWassersteinStyleLoss, pair_scales
@@ -32,6 +34,9 @@ class Objective:
     ) -> None:
         self.model = model
         self.s = s
+        # Called after every layer, forward and back (see VGG19Features.iter_features):
+        # the pipeline's stop= check.
+        self.check: Callable[[], None] | None = None
         self.autocast = autocast
         self.layers = [s.content_layer, *[l for l in s.style_layers if l != s.content_layer]]
         lw = s.style_layer_weights or (1.0,) * len(s.style_layers)
@@ -72,7 +77,7 @@ class Objective:
         # it just before that layer: holding every layer's cost gradient from the start of
         # backward cost ~180 MB more at 512 px. The terms run outside autocast, in fp32.
         values: dict[str, torch.Tensor] = {}
-        layers = self.model.iter_features(image, self.layers)
+        layers = self.model.iter_features(image, self.layers, self.check)
         while True:
             with torch.autocast(image.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
                 layer, a = next(layers, (None, None))

@@ -1,14 +1,23 @@
-"""The style-transfer run: validate, prepare, optimise, post-process.
+"""The style-transfer run: validate, prepare, optimise scale by scale, finish.
 
-:func:`stylize` is a generator of :class:`Progress` events, the one stream that the CLI,
-the app and Python callers all consume. :func:`stylize_image` runs it to the end.
+:func:`stylize` checks its settings and opens its images when it is called, then returns
+a generator of :class:`Progress` events, the one stream that the CLI, the app and Python
+callers all consume. :func:`stylize_image` runs it to the end. The phases:
+
+1. :func:`prepare` (at the call): settings, device, images and the plan of scales, as a
+   :class:`PreparedRun`; no network work yet, so a bad input fails at once.
+2. :func:`_setup` (at the first ``next()``): the network, the precision, the recipe.
+3. :func:`_optimise_scale`, once per scale: targets, then the steps, yielding progress.
+4. :func:`_finish`: the image at the output (or preview) size, in its colour mode.
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,16 +26,17 @@ from PIL import Image
 
 from . import color
 from . import images as im
-from .device import autocast_dtype, resolve_device, seconds_per_megapixel_step
+from .device import autocast_dtype, dtype_name, max_size, resolve_device, seconds_per_megapixel_step
+from .errors import DivergedError, Error, OutOfMemoryError, SettingsError, is_out_of_memory
 from .losses import tv_loss
 from .objective import Objective
 from .recipe import RECIPE_KEY, make_recipe
-from .schedule import Scale, megapixels, plan_scales
-from .settings import DEFAULT, LIMITS, Settings, SettingsError
+from .schedule import CostModel, Eta, ScalePlan, cost_model, estimate_seconds, fit_steps, plan_run, remember_cost
+from .settings import DEFAULT, LIMITS, Settings
 from .vgg import deepest, min_input_size
 from .weights import load_model
 
-__all__ = ["Progress", "stylize", "stylize_image"]
+__all__ = ["Progress", "PreparedRun", "prepare", "stylize", "stylize_image", "calibrate", "estimate"]
 
 # The box constraint 0 ≤ pixel ≤ 1, by projection after each step. Without it L-BFGS
 # leaves ~2% of the pixels outside [0, 1] for good, which show clipped, as bright
@@ -40,7 +50,7 @@ BOX_CONSTRAINT = True
 MAX_STEP_RMS = 0.05
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Progress:
     """One event of a run.
 
@@ -48,12 +58,19 @@ class Progress:
         step: optimisation steps done so far.
         total: steps the run will take.
         losses: ``content`` (J_content), ``style`` (J_style), ``total`` (J) and
-            ``style:<layer>`` (each J_style^l), as floats, at this step.
+            ``style:<layer>`` (each J_style^l), as floats, at this step (empty if the
+            run was stopped before its first step).
         elapsed: seconds since the run started.
         size: ``(width, height)`` of the image being optimised.
-        image: a preview (every ``preview_every`` steps) or, when ``done``, the result.
-        done: True on the last event, whose ``image`` is the final result.
+        image: a preview or, when ``done``, the result at the output size.
+        done: True on the last event, whose ``image`` is the result.
+        stopped: True on the last event of a run ended by ``stop=``; its image is the
+            image as it was after the last whole step.
         scale: ``(index, count)`` of the coarse-to-fine scale being optimised, from 1.
+        work_done: megapixel-steps done so far (coarse steps are cheap: this is the
+            measure of progress).
+        work_total: megapixel-steps of the whole run, as planned.
+        eta: seconds until the result, from the plan and the pace measured so far.
     """
 
     step: int
@@ -63,21 +80,383 @@ class Progress:
     size: tuple[int, int]
     image: Image.Image | None = None
     done: bool = False
+    stopped: bool = False
     settings: Settings = field(default=DEFAULT, repr=False)
     scale: tuple[int, int] = (1, 1)
+    work_done: float = 0.0
+    work_total: float = 0.0
+    eta: float | None = None
+
+    @property
+    def terms(self) -> dict[str, float]:
+        """What J sums: ``content``, the weighted style term ``style`` (β·J_style) and
+        ``total`` (J); empty before the first step."""
+        if not self.losses:
+            return {}
+        return {"content": self.losses["content"], "style": self.settings.style_weight * self.losses["style"],
+                "total": self.losses["total"]}
 
 
-def _check(settings: Settings | None, overrides: dict[str, Any]) -> tuple[Settings, torch.device]:
+@dataclass
+class PreparedRun:
+    """A run checked and planned, before any network work: what :func:`stylize` validated.
+
+    Attributes:
+        settings: the validated settings.
+        device: where the run computes.
+        content: the content image, as given (RGB).
+        styles: the style images, as given (RGB).
+        blend: each style's weight, normalised to sum 1.
+        output: the content at the output size: the result's size and chroma source.
+        plan: the scales, coarse to fine, with their pixel sizes and steps.
+    """
+
+    settings: Settings
+    device: torch.device
+    content: Image.Image
+    styles: list[Image.Image]
+    blend: list[float]
+    output: Image.Image
+    plan: list[ScalePlan]
+
+    @property
+    def total_steps(self) -> int:
+        return sum(sc.steps for sc in self.plan)
+
+    def events(
+        self, *, stop: threading.Event | None = None, preview_seconds: float | None = None,
+        preview_size: int | None = None,
+    ) -> Iterator[Progress]:
+        """Run it: phases 2–4 of :func:`stylize`, which takes the same keyword arguments."""
+        if preview_seconds is not None and not preview_seconds >= 0:
+            raise SettingsError(f"preview_seconds must be 0 or more, not {preview_seconds!r}")
+        if preview_size is not None and not (isinstance(preview_size, int) and preview_size >= 16):
+            raise SettingsError(f"preview_size must be a whole number of at least 16 px, not {preview_size!r}")
+        return _events(self, stop, preview_seconds, preview_size)
+
+    def reservation_seconds(self, cap: float = 300) -> int:
+        """Seconds of GPU time to reserve for this run on a shared GPU (ZeroGPU): the GPU
+        estimate with a wide margin, capped at ``cap``. Needs no GPU in this process."""
+        gpu = torch.device("cuda")
+        cost = cost_model("cuda", "bf16", seconds_per_megapixel_step(gpu, torch.bfloat16))
+        return int(min(cap, 15 + 3 * estimate_seconds(self.plan, cost, time_limit=self.settings.time_limit)))
+
+    def estimate(self, *, setup: bool = False, calibrated: bool = True) -> float:
+        """Expected seconds of the run (with ``setup``: also loading the network).
+
+        ``calibrated`` times whole steps on this device first (once per process, a few
+        seconds on a CPU); otherwise the cost model this process has (refined by every
+        run that ended: see :func:`_learn`), else the prior from the convolution probe.
+        """
+        amp = _amp(self.settings, self.device)
+        cost = calibrate(self.device, self.settings.precision) if calibrated else _cost(self.device, amp)
+        return estimate_seconds(self.plan, cost, setup=setup, time_limit=self.settings.time_limit)
+
+
+def _styles(style: im.ImageInput | list[im.ImageInput]) -> list[im.ImageInput]:
+    if isinstance(style, (list, tuple)):
+        if not style:
+            raise im.ImageError("no style image was given")
+        return list(style)
+    return [style]
+
+
+def prepare(
+    content: im.ImageInput,
+    style: im.ImageInput | list[im.ImageInput],
+    settings: Settings | None = None,
+    /,
+    **overrides: Any,
+) -> PreparedRun:
+    """Check the settings, open the images and plan the scales (phase 1 of :func:`stylize`).
+
+    Takes :func:`stylize`'s arguments; raises its errors, and nothing else is done.
+    """
     s = (settings or DEFAULT).replace(**overrides)
     device = resolve_device(s.device)
-    if device.type == "cpu" and s.size > LIMITS.max_size_cpu:
+    if s.size > max_size(device):
         raise SettingsError(
             f"size {s.size} is above the CPU limit of {LIMITS.max_size_cpu} px; "
             f"sizes up to {LIMITS.max_size_gpu} px need a GPU"
         )
-    return s, device
+    content_full = im.load_image(content, "content image")
+    style_inputs = _styles(style)
+    blend = list(s.style_blend or (1.0,) * len(style_inputs))
+    if len(blend) != len(style_inputs):
+        raise SettingsError(f"style_blend has {len(blend)} weights for {len(style_inputs)} style images")
+    blend = [w / sum(blend) for w in blend]
+    what = ["style image"] if len(style_inputs) == 1 else [f"style image {i + 1}" for i in range(len(style_inputs))]
+    styles_full = [im.load_image(x, w) for x, w in zip(style_inputs, what)]
+    out_img = im.resize_to_long_side(content_full, s.size)
+    needed = min_input_size([s.content_layer, *s.style_layers])
+    # Coarse scales too small for the deepest layer are skipped (their steps move on).
+    plan = plan_run(content_full.size, s.size, s.steps, multiscale=s.multiscale, min_side=needed)
+    for i, (label, img) in enumerate((("content image", content_full), *zip(what, styles_full))):
+        scaled = out_img if i == 0 else im.resize_to_pixels(img, s.style_scale**2 * out_img.width * out_img.height)
+        if min(scaled.size) < needed:
+            # A long thin strip is too narrow at any size: say so rather than suggest a larger one.
+            thin = min(img.size) / max(img.size) * LIMITS.max_size_cpu < needed
+            raise im.ImageError(
+                f"the {label} ({img.width}×{img.height} px) is {scaled.width}×{scaled.height} px at this size; "
+                f"the layers chosen need at least {needed} px on each side "
+                + ("(crop it closer to a square, or use shallower layers)" if thin else "(raise size or use shallower layers)")
+            )
+    return PreparedRun(s, device, content_full, styles_full, blend, out_img, plan)
 
 
+def stylize(
+    content: im.ImageInput,
+    style: im.ImageInput | list[im.ImageInput],
+    settings: Settings | None = None,
+    /,
+    *,
+    stop: threading.Event | None = None,
+    preview_seconds: float | None = None,
+    preview_size: int | None = None,
+    **overrides: Any,
+) -> Iterator[Progress]:
+    """Transfer the style of ``style`` onto ``content``, yielding progress as it goes.
+
+    The settings are checked and the images opened now, at the call; the work starts at
+    the first ``next()``.
+
+    Args:
+        content: the image whose layout is kept (path, PIL image or array).
+        style: the image whose look is taken (path, PIL image or array), or a list of
+            them, blended with the ``style_blend`` weights.
+        settings: a :class:`~nst.Settings`; defaults to :data:`~nst.DEFAULT`.
+        stop: once set, the run ends within one layer of the current step and yields
+            the image as it was after the last whole step, with ``stopped=True``.
+        preview_seconds: send a preview at the first step and then at most this often
+            (instead of every ``preview_every`` steps): previews by time cost the same
+            share of a run at any size.
+        preview_size: the long side of previews, at most (the result is always at the
+            output size).
+        **overrides: any :class:`~nst.Settings` field, e.g. ``steps=200, size=384``.
+
+    Yields:
+        :class:`Progress` after every step, with a preview now and then; the last event
+        (``done=True``) holds the result at the output size. Closing the generator early
+        also stops the run.
+
+    Raises:
+        SettingsError: a setting is out of range or unknown (at the call).
+        ImageError: an image is missing, unreadable or too small for the chosen layers
+            (at the call).
+        WeightsError: the weights cannot be loaded.
+        OutOfMemoryError: the device ran out of memory; the message says what to lower.
+        DivergedError: the cost became NaN or infinite.
+    """
+    run = prepare(content, style, settings, **overrides)
+    return run.events(stop=stop, preview_seconds=preview_seconds, preview_size=preview_size)
+
+
+class _Stopped(Exception):
+    """Raised inside a step (by the objective's layer check) once the run's stop is set."""
+
+
+@dataclass
+class _Engine:
+    """What a run computes with (phase 2): the network, its precision, the recipe, the costs."""
+
+    model: Any
+    amp: torch.dtype | None
+    recipe: dict[str, Any]
+    cost: CostModel
+    gen: torch.Generator
+    check: Callable[[], None] | None
+
+
+def _amp(s: Settings, device: torch.device) -> torch.dtype | None:
+    return autocast_dtype(s.precision, device)
+
+
+def _cost(device: torch.device, amp: torch.dtype | None) -> CostModel:
+    return cost_model(device.type, dtype_name(amp), seconds_per_megapixel_step(device, amp))
+
+
+def _setup(run: PreparedRun, stop: threading.Event | None) -> _Engine:
+    s = run.settings
+    model = load_model(s.weights, s.pooling, str(run.device))
+    model = model.truncated(deepest([s.content_layer, *s.style_layers]))
+    amp = _amp(s, run.device)
+    recipe = make_recipe(
+        s, device=run.device.type, precision=dtype_name(amp),
+        weights_preprocessing=model.preprocessing, styles=len(run.styles),
+    )
+
+    def check() -> None:
+        if stop.is_set():
+            raise _Stopped
+
+    gen = torch.Generator(device="cpu").manual_seed(s.seed)
+    return _Engine(model, amp, recipe, _cost(run.device, amp), gen, check if stop is not None else None)
+
+
+def _events(
+    run: PreparedRun, stop: threading.Event | None, preview_seconds: float | None, preview_size: int | None
+) -> Iterator[Progress]:
+    """Phases 2–4 of :func:`stylize`; a device's out-of-memory becomes :class:`OutOfMemoryError`."""
+    oom = False
+    try:
+        yield from _run(run, stop, preview_seconds, preview_size)
+    except Error:
+        raise
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        oom = True  # raised below, outside this block: the failed attempt's frames go with `exc`
+    finally:
+        if run.device.type == "cuda":
+            torch.cuda.empty_cache()
+    if oom:
+        gc.collect()  # what the failed attempt held, before anyone retries
+        if run.device.type == "cuda":
+            torch.cuda.empty_cache()
+        raise OutOfMemoryError(run.settings.size, run.device.type, LIMITS.min_size)
+
+
+def _run(
+    run: PreparedRun, stop: threading.Event | None, preview_seconds: float | None, preview_size: int | None
+) -> Iterator[Progress]:
+    t0 = time.perf_counter()
+    s = run.settings
+    engine = _setup(run, stop)
+    deadline = None if s.time_limit is None else t0 + s.time_limit
+    eta = Eta(run.plan, engine.cost)
+    out_tensor = im.to_tensor(run.output)  # the chroma source of swap and luminance modes
+    total = run.total_steps
+    state = _State(image=None, step=0, losses={}, next_preview=0.0)
+
+    def event(index: int, wh: tuple[int, int], done_here: int, image: Image.Image | None, **kw: Any) -> Progress:
+        left = None if deadline is None else deadline - time.perf_counter()
+        return Progress(
+            step=state.step, total=total, losses=dict(state.losses), elapsed=time.perf_counter() - t0, size=wh,
+            image=image, settings=s, scale=(index + 1, len(run.plan)), work_done=eta.work_done,
+            work_total=eta.work_total, eta=0.0 if kw.get("done") else eta.seconds_left(index, done_here, left), **kw,
+        )
+
+    index = 0
+    for index, scale in enumerate(run.plan):
+        stopped = yield from _optimise_scale(run, engine, index, scale, state, eta, deadline, out_tensor,
+                                             stop, preview_seconds, preview_size, event)
+        if stopped or state.step >= total:
+            break
+        if stop is not None and stop.is_set():
+            stopped = True
+            break
+    else:
+        stopped = False
+    # 4. Finish: the result at the output size (also when stopped: the image after the last whole step).
+    if state.image is None:  # stopped before the first scale had an image: the start image
+        c = im.to_tensor(run.output, run.device)
+        state.image = _initial_image(s, c, _resize(im.to_tensor(run.styles[0], run.device), c.shape[-2:]), engine.gen)
+    t_finish = time.perf_counter()
+    result = _finish(state.image, run, out_tensor, run.output.size)
+    recipe = engine.recipe if not stopped else {**engine.recipe, "steps_done": state.step}
+    result.info[RECIPE_KEY] = json.dumps(recipe)  # written by nst.save_png (and the CLI and app)
+    if not stopped:
+        _learn(run.device, engine, state.timings, time.perf_counter() - t_finish)
+    final = event(index, run.output.size, 0, result, done=True, stopped=stopped)
+    final.total = state.step if not stopped else total
+    state.image = None
+    yield final
+
+
+@dataclass
+class _State:
+    """What carries from one scale to the next."""
+
+    image: torch.Tensor | None
+    step: int
+    losses: dict[str, float]
+    next_preview: float
+    # Per scale index: (megapixels, seconds of its targets, seconds of each step).
+    timings: dict[int, tuple[float, float, list[float]]] = field(default_factory=dict)
+
+
+def _optimise_scale(
+    run: PreparedRun, engine: _Engine, index: int, scale: ScalePlan, state: _State, eta: Eta,
+    deadline: float | None, out_tensor: torch.Tensor, stop: threading.Event | None,
+    preview_seconds: float | None, preview_size: int | None, event: Callable[..., Progress],
+) -> Iterator[Progress]:
+    """Phase 3 for one scale: targets, then its steps. Returns True if the run was stopped."""
+    s = run.settings
+    device = run.device
+    t_scale = time.perf_counter()
+    content_img = run.output if scale.wh == run.output.size else im.resize_to_long_side(run.content, max(scale.wh))
+    pixels = content_img.width * content_img.height
+    c = im.to_tensor(content_img, device)
+    # Each style is resized to the scale's pixel count (times style_scale²), so its
+    # features keep the same scale relative to the content at every scale.
+    st = [im.to_tensor(im.resize_to_pixels(x, s.style_scale**2 * pixels), device) for x in run.styles]
+    c, st = _recolor(s.preserve_color, c, st)
+    eta.scale_started(index)
+    objective = Objective(engine.model, s, c, st, run.blend, engine.amp, engine.gen)
+    objective.check = engine.check
+    if state.image is None:
+        image = _initial_image(s, c, st[0], engine.gen)
+    else:
+        image = _resize(state.image.detach(), c.shape[-2:])
+    del c, st
+    image.requires_grad_(True)
+    state.image = image
+    # A fresh optimiser per scale: L-BFGS's curvature pairs and Adam's moments belong to
+    # the previous pixel grid.
+    optimizer = _make_optimizer(s, image)
+    steps_here, scale_deadline = scale.steps, None
+    if deadline is not None:
+        # Each scale gets its share of the time left, so a run cut short still finishes
+        # at the output size instead of upsampling a coarse image.
+        left = deadline - time.perf_counter()
+        steps_here, share = fit_steps(run.plan[index:], engine.cost, left, eta.pace)
+        scale_deadline = time.perf_counter() + left * share
+        eta.replan(index, steps_here)
+    closure, last = _closure(objective, optimizer, image, s.tv_weight)
+    total = run.total_steps
+    times = state.timings.setdefault(index, (scale.mpx, time.perf_counter() - t_scale, []))[2]
+    for done_here in range(1, steps_here + 1):
+        t_step = time.perf_counter()
+        before = image.detach().clone() if s.optimizer == "lbfgs" else None
+        try:
+            optimizer.step(closure)
+        except _Stopped:
+            # The closure runs before L-BFGS or Adam moves the pixels: the image is as
+            # the last whole step left it.
+            return True
+        if before is not None:
+            _limit_step(optimizer, image, before)
+        if BOX_CONSTRAINT:
+            with torch.no_grad():
+                image.clamp_(0, 1)
+        state.step += 1
+        dt = time.perf_counter() - t_step
+        eta.step_done(index, dt, first=done_here == 1)
+        times.append(dt)
+        state.losses = {k: float(v.detach()) for k, v in last.items()}
+        if not all(map(_finite, state.losses.values())):
+            raise DivergedError("the optimisation diverged (non-finite loss); lower style_weight or learning_rate")
+        if state.step >= total:
+            return False
+        if stop is not None and stop.is_set():
+            return True
+        # Move on (or finish) when the next step would overrun this scale's time.
+        if scale_deadline is not None and time.perf_counter() + dt > scale_deadline:
+            return False
+        preview = None
+        now = time.perf_counter()
+        if preview_seconds is not None:
+            want = now >= state.next_preview
+        else:
+            want = bool(s.preview_every) and state.step % s.preview_every == 0
+        if want:
+            # Previews carry the recipe with the steps done, should the run be stopped here.
+            wh = run.output.size if preview_size is None else _fit(run.output.size, preview_size)
+            preview = _finish(image, run, out_tensor, wh)
+            preview.info[RECIPE_KEY] = json.dumps({**engine.recipe, "steps_done": state.step})
+            state.next_preview = time.perf_counter() + (preview_seconds or 0.0)
+        yield event(index, content_img.size, done_here, preview)
+    return False
 def _initial_image(s: Settings, content: torch.Tensor, style: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     if s.init == "content":
         return content.clone()
@@ -94,6 +473,32 @@ def _resize(x: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Tensor:
     return torch.nn.functional.interpolate(x, size=tuple(hw), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
+def _fit(wh: tuple[int, int], longest: int) -> tuple[int, int]:
+    """``wh`` shrunk (never enlarged) so that its long side is at most ``longest``."""
+    if max(wh) <= longest:
+        return wh
+    k = longest / max(wh)
+    return max(1, round(wh[0] * k)), max(1, round(wh[1] * k))
+
+
+def _finish(x: torch.Tensor, run: PreparedRun, out_tensor: torch.Tensor, wh: tuple[int, int]) -> Image.Image:
+    """Phase 4: the image as shown, at ``wh`` (the output size, or a preview's), with the
+    content's chroma if the colour mode asks for it."""
+    x = x.detach()
+    if tuple(x.shape[-2:]) != (wh[1], wh[0]):
+        # Antialiased when shrinking (a preview below the optimised size), bicubic when growing.
+        smaller = wh[1] < x.shape[-2]
+        x = torch.nn.functional.interpolate(
+            x, size=(wh[1], wh[0]), mode="bilinear" if smaller else "bicubic", align_corners=False, antialias=smaller
+        ).clamp(0, 1)
+    x = x.cpu()
+    if run.settings.preserve_color in ("swap", "luminance"):
+        chroma = out_tensor if tuple(out_tensor.shape[-2:]) == (wh[1], wh[0]) else torch.nn.functional.interpolate(
+            out_tensor, size=(wh[1], wh[0]), mode="bilinear", align_corners=False, antialias=True)
+        x = color.swap_chroma(x, chroma)
+    return im.to_pil(x)
+
+
 def _make_optimizer(s: Settings, image: torch.Tensor) -> torch.optim.Optimizer:
     if s.optimizer == "lbfgs":
         # One function evaluation per step, so that a step costs the same with either
@@ -105,166 +510,6 @@ def _make_optimizer(s: Settings, image: torch.Tensor) -> torch.optim.Optimizer:
             tolerance_grad=-1, tolerance_change=-1,
         )
     return torch.optim.Adam([image], lr=s.learning_rate or 0.02, betas=(0.9, 0.99))
-
-
-def _styles(style: im.ImageInput | list[im.ImageInput]) -> list[im.ImageInput]:
-    if isinstance(style, (list, tuple)):
-        if not style:
-            raise im.ImageError("no style image was given")
-        return list(style)
-    return [style]
-
-
-def stylize(
-    content: im.ImageInput,
-    style: im.ImageInput | list[im.ImageInput],
-    settings: Settings | None = None,
-    /,
-    **overrides: Any,
-) -> Iterator[Progress]:
-    """Transfer the style of ``style`` onto ``content``, yielding progress as it goes.
-
-    Args:
-        content: the image whose layout is kept (path, PIL image or array).
-        style: the image whose look is taken (path, PIL image or array), or a list of
-            them, blended with the ``style_blend`` weights.
-        settings: a :class:`~nst.Settings`; defaults to :data:`~nst.DEFAULT`.
-        **overrides: any :class:`~nst.Settings` field, e.g. ``steps=200, size=384``.
-
-    Yields:
-        :class:`Progress` after every step; ``image`` is set every ``preview_every`` steps
-        and on the last event (``done=True``), whose image is the result at full size.
-        Closing the generator early stops the run; the last preview received is the
-        current image.
-
-    Raises:
-        SettingsError: a setting is out of range or unknown.
-        ImageError: an image is missing, unreadable or too small for the chosen layers.
-        WeightsError: the weights cannot be loaded.
-    """
-    t0 = time.perf_counter()
-    # 1. Validate.
-    s, device = _check(settings, overrides)
-    content_full = im.load_image(content, "content image")
-    style_inputs = _styles(style)
-    blend = list(s.style_blend or (1.0,) * len(style_inputs))
-    if len(blend) != len(style_inputs):
-        raise SettingsError(f"style_blend has {len(blend)} weights for {len(style_inputs)} style images")
-    blend = [w / sum(blend) for w in blend]
-    what = ["style image"] if len(style_inputs) == 1 else [f"style image {i + 1}" for i in range(len(style_inputs))]
-    styles_full = [im.load_image(x, w) for x, w in zip(style_inputs, what)]
-
-    # 2. Prepare the schedule, the network and the first scale's images.
-    out_img = im.resize_to_long_side(content_full, s.size)
-    out_tensor = im.to_tensor(out_img)  # the chroma source of swap and luminance modes
-    needed = min_input_size([s.content_layer, *s.style_layers])
-    scales = [sc for sc in plan_scales(s.size, s.steps, multiscale=s.multiscale)]
-    # Coarse scales too small for the deepest layer are skipped (their steps move on).
-    while len(scales) > 1 and min(im.resize_to_long_side(content_full, scales[0].size).size) < needed:
-        scales = [Scale(scales[1].size, scales[0].steps + scales[1].steps), *scales[2:]]
-    for i, (label, img) in enumerate((("content image", content_full), *zip(what, styles_full))):
-        scaled = out_img if i == 0 else im.resize_to_pixels(img, s.style_scale**2 * out_img.width * out_img.height)
-        if min(scaled.size) < needed:
-            # A long thin strip is too narrow at any size: say so rather than suggest a larger one.
-            thin = min(img.size) / max(img.size) * LIMITS.max_size_cpu < needed
-            raise im.ImageError(
-                f"the {label} ({img.width}×{img.height} px) is {scaled.width}×{scaled.height} px at this size; "
-                f"the layers chosen need at least {needed} px on each side "
-                + ("(crop it closer to a square, or use shallower layers)" if thin else "(raise size or use shallower layers)")
-            )
-    model = load_model(s.weights, s.pooling, str(device))
-    model = model.truncated(deepest([s.content_layer, *s.style_layers]))
-    amp = autocast_dtype(s.precision, device)
-    recipe = make_recipe(
-        s, device=device.type, precision="bf16" if amp == torch.bfloat16 else "fp32",
-        weights_preprocessing=model.preprocessing, styles=len(styles_full),
-    )
-
-    def finish(x: torch.Tensor) -> Image.Image:
-        """The image as shown: at the output size, with the content's chroma if asked."""
-        x = _resize(x.detach(), (out_img.height, out_img.width)).cpu()
-        if s.preserve_color in ("swap", "luminance"):
-            x = color.swap_chroma(x, out_tensor)
-        return im.to_pil(x)
-
-    gen = torch.Generator(device="cpu").manual_seed(s.seed)
-    total = sum(sc.steps for sc in scales)
-    deadline = None if s.time_limit is None else t0 + s.time_limit
-    # Seconds per megapixel-step, for fitting a time limit; refined live from each step.
-    rate = seconds_per_megapixel_step(device, amp) if deadline is not None else 0.0
-
-    # 3. Optimise, scale by scale.
-    image: torch.Tensor | None = None
-    step = 0
-    try:
-        for index, scale in enumerate(scales):
-            content_img = out_img if scale.size == s.size else im.resize_to_long_side(content_full, scale.size)
-            pixels = content_img.width * content_img.height
-            c = im.to_tensor(content_img, device)
-            # Each style is resized to the scale's pixel count (times style_scale²), so
-            # its features keep the same scale relative to the content at every scale.
-            st = [im.to_tensor(im.resize_to_pixels(x, s.style_scale**2 * pixels), device) for x in styles_full]
-            c, st = _recolor(s.preserve_color, c, st)
-            objective = Objective(model, s, c, st, blend, amp, gen)
-            if image is None:
-                image = _initial_image(s, c, st[0], gen)
-            else:
-                image = _resize(image.detach(), c.shape[-2:])
-            image.requires_grad_(True)
-            # A fresh optimiser per scale: L-BFGS's curvature pairs and Adam's moments
-            # belong to the previous pixel grid.
-            optimizer = _make_optimizer(s, image)
-            steps_here, scale_deadline = scale.steps, None
-            if deadline is not None:
-                # Each scale gets its share of the time left, so a run cut short still
-                # finishes at the output size instead of upsampling a coarse image.
-                left = deadline - time.perf_counter()
-                steps_here, share = _fit_steps(scales[index:], rate, left, c.shape[-2:])
-                scale_deadline = time.perf_counter() + left * share
-            closure, last = _closure(objective, optimizer, image, s.tv_weight)
-            for _ in range(steps_here):
-                t_step = time.perf_counter()
-                before = image.detach().clone() if s.optimizer == "lbfgs" else None
-                optimizer.step(closure)
-                if before is not None:
-                    _limit_step(optimizer, image, before)
-                if BOX_CONSTRAINT:
-                    with torch.no_grad():
-                        image.clamp_(0, 1)
-                step += 1
-                dt = time.perf_counter() - t_step
-                rate = dt / (pixels / 1e6)
-                losses = {k: float(v.detach()) for k, v in last.items()}
-                if not all(map(_finite, losses.values())):
-                    raise FloatingPointError(
-                        "the optimisation diverged (non-finite loss); lower style_weight or learning_rate"
-                    )
-                if step == total:
-                    break
-                # Move on (or finish) when the next step would overrun this scale's time.
-                if scale_deadline is not None and time.perf_counter() + dt > scale_deadline:
-                    break
-                if s.preview_every and step % s.preview_every == 0:
-                    # Previews are shown at the output size, whatever the current scale, and
-                    # carry the recipe with the steps done, should the run be stopped here.
-                    preview = finish(image)
-                    preview.info[RECIPE_KEY] = json.dumps({**recipe, "steps_done": step})
-                    yield Progress(step, total, losses, time.perf_counter() - t0, content_img.size,
-                                   preview, False, s, (index + 1, len(scales)))
-                else:
-                    yield Progress(step, total, losses, time.perf_counter() - t0, content_img.size,
-                                   None, False, s, (index + 1, len(scales)))
-
-        # 4. Post-process: the result at the output size.
-        result = finish(image)
-        result.info[RECIPE_KEY] = json.dumps(recipe)  # written by nst.save_png (and the CLI and app)
-        yield Progress(step, step, losses, time.perf_counter() - t0, out_img.size,
-                       result, True, s, (len(scales), len(scales)))
-    finally:
-        # Free per-run tensors promptly, also when the consumer stops early.
-        image = optimizer = objective = None
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
 
 
 def _recolor(mode: str, content: torch.Tensor, styles: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -323,29 +568,121 @@ def _limit_step(optimizer: torch.optim.Optimizer, image: torch.Tensor, before: t
             state["t"] = state["t"] * factor
 
 
-def _fit_steps(remaining: list[Scale], rate: float, budget: float, hw: tuple[int, int]) -> tuple[int, float]:
-    """Steps for the current scale, and its share of ``budget``, so that all remaining
-    scales fit in ``budget`` seconds.
-
-    Every remaining scale is cut by the same factor; ``rate`` is seconds per megapixel-step.
-    """
-    aspect = hw[0] * hw[1] / max(hw) ** 2
-    work = [megapixels(sc.size, aspect) * sc.steps for sc in remaining]
-    # 10% of the budget is kept for targets, image transfers and the final encoding.
-    factor = min(1.0, max(0.0, budget * 0.9) / max(rate * sum(work), 1e-9))
-    return max(1, int(remaining[0].steps * factor)), work[0] / sum(work)
-
-
 def _finite(x: float) -> bool:
     return x == x and abs(x) != float("inf")
 
 
+
+
 def stylize_image(
-    content: im.ImageInput, style: im.ImageInput, settings: Settings | None = None, /, **overrides: Any
+    content: im.ImageInput, style: im.ImageInput, settings: Settings | None = None, /,
+    *, stop: threading.Event | None = None, **overrides: Any,
 ) -> Image.Image:
     """Run :func:`stylize` to the end and return the result; takes the same arguments."""
     overrides.setdefault("preview_every", 0)
-    for event in stylize(content, style, settings, **overrides):
+    for event in stylize(content, style, settings, stop=stop, **overrides):
         if event.done:
             return event.image
     raise RuntimeError("the run ended without a result")  # unreachable: steps ≥ 1
+
+
+# --- Time ------------------------------------------------------------------------------
+
+# The sizes (long side, px) whose whole steps calibrate the cost model, and the steps
+# timed at each: two sizes give the fixed and the per-pixel part of a step.
+CALIBRATION_SIZES = (160, 256)
+CALIBRATION_STEPS = 5
+_calibrate_lock = threading.Lock()
+
+
+def calibrate(device: torch.device | str = "auto", precision: str = "auto") -> CostModel:
+    """Time whole steps of a real run on ``device`` (once per process), for the estimates.
+
+    Two short single-scale runs (at :data:`CALIBRATION_SIZES`) of the real pipeline
+    give each part of :class:`~nst.schedule.CostModel`: a step's fixed and per-pixel
+    seconds (the median of its warm steps), a scale's extra (targets and the first pass
+    at a new shape: the first event's time less a warm step) and the finish. Runs that
+    follow in this process then use it (see :func:`nst.schedule.cost_model`).
+    """
+    dev = resolve_device(device) if isinstance(device, str) else device
+    amp = autocast_dtype(precision, dev)
+    key = (dev.type, dtype_name(amp))
+    with _calibrate_lock:
+        from .schedule import _MEASURED
+
+        if key in _MEASURED:
+            return _MEASURED[key]
+        t = time.perf_counter()
+        load_model(DEFAULT.weights, DEFAULT.pooling, str(dev))
+        setup = time.perf_counter() - t
+        gen = torch.Generator().manual_seed(0)
+        # A smooth random picture: texture at several scales, like a photo.
+        small = torch.rand(1, 3, 12, 16, generator=gen)
+        picture = im.to_pil(torch.nn.functional.interpolate(small, size=(480, 640), mode="bicubic").clamp(0, 1))
+        rows = []
+        for size in CALIBRATION_SIZES:
+            events = list(stylize(picture, picture, steps=CALIBRATION_STEPS, size=size, multiscale=False,
+                                  preview_every=0, device=str(dev), precision=precision))
+            times = [e.elapsed for e in events]
+            warm = sorted(b - a for a, b in zip(times[:-2], times[1:-1]))
+            step = warm[len(warm) // 2]
+            mpx = events[-1].image.width * events[-1].image.height / 1e6
+            rows.append((mpx, step, max(0.0, times[0] - step), max(0.0, times[-1] - times[-2] - step)))
+        (m1, s1, o1, _), (m2, s2, o2, f2) = rows
+        step_fit = _line(m1, s1, m2, s2)
+        scale_fit = _line(m1, o1, m2, o2)
+        model = CostModel(step=step_fit, scale=scale_fit, finish=(0.02, f2 / m2), setup=setup, measured=True)
+        remember_cost(*key, model)
+        return model
+
+
+def _learn(device: torch.device, engine: _Engine, timings: dict[int, tuple[float, float, list[float]]],
+           finish: float) -> None:
+    """Refine the process's cost model from a finished run's own timings.
+
+    Every run measures its steps anyway: with two scales or more they give both parts of
+    a step (fixed and per pixel) and of a scale's extra; one scale rescales the model.
+    The next estimate (the app's, above all) then follows the machine as it is now.
+    """
+    rows = []
+    for mpx, targets, times in timings.values():
+        if len(times) >= 3:
+            warm = sorted(times[1:])[len(times[1:]) // 2]
+            rows.append((mpx, warm, targets + max(0.0, times[0] - warm)))
+    if not rows:
+        return
+    old = engine.cost
+    if len(rows) >= 2 and rows[-1][0] > 1.5 * rows[0][0]:
+        (m1, s1, o1), (m2, s2, o2) = rows[0], rows[-1]
+        step, scale = _line(m1, s1, m2, s2), _line(m1, o1, m2, o2)
+    else:
+        mpx, warm, extra = rows[-1]
+        k, k2 = warm / old.step_seconds(mpx), extra / max(old.scale_seconds(mpx), 1e-9)
+        step, scale = (old.step[0] * k, old.step[1] * k), (old.scale[0] * k2, old.scale[1] * k2)
+    m_out = rows[-1][0]
+    finish_fit = (0.02, max(0.0, finish - 0.02) / m_out)
+    remember_cost(device.type, dtype_name(engine.amp),
+                  CostModel(step=step, scale=scale, finish=finish_fit, setup=old.setup, measured=True))
+
+
+def _line(x1: float, y1: float, x2: float, y2: float) -> tuple[float, float]:
+    """(intercept, slope) through two points, both ≥ 0 (noise can tilt a line below 0)."""
+    slope = (y2 - y1) / (x2 - x1)
+    if slope <= 0:
+        return 0.0, y2 / x2
+    intercept = y1 - slope * x1
+    if intercept < 0:
+        return 0.0, y2 / x2
+    return intercept, slope
+
+
+def estimate(
+    content: im.ImageInput, style: im.ImageInput | list[im.ImageInput], settings: Settings | None = None, /,
+    *, setup: bool = False, **overrides: Any,
+) -> float:
+    """Expected seconds of :func:`stylize` with these arguments, from timed whole steps.
+
+    Args:
+        setup: also count loading the network (a fresh process).
+    """
+    return prepare(content, style, settings, **overrides).estimate(setup=setup)

@@ -20,7 +20,7 @@ from PIL import Image, PngImagePlugin
 
 from . import png
 from .images import shown_path
-from .settings import Settings, SettingsError
+from .settings import Settings, SettingsError, field_names
 
 __all__ = ["RECIPE_KEY", "RecipeError", "make_recipe", "save_png", "read_recipe"]
 
@@ -29,13 +29,12 @@ RECIPE_KEY = "nst-recipe"
 _NOT_RECORDED = {"preview_every"}
 
 
-class RecipeError(ValueError):
-    """A file that has no nst recipe, or one that cannot be used."""
+from .errors import RecipeError  # noqa: E402  (defined with nst's other errors)
 
 
 def make_recipe(settings: Settings, **where: Any) -> dict[str, Any]:
     """The recipe of a run: its settings and ``where`` (device, precision, weights, ...)."""
-    from . import __version__
+    from ._version import __version__
 
     values = {k: v for k, v in settings.to_dict().items() if k not in _NOT_RECORDED}
     return {"nst": __version__, "settings": values, **where}
@@ -99,7 +98,7 @@ def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
     except (ValueError, KeyError, TypeError):
         raise RecipeError(f"the recipe in {name} is damaged") from None
     # Settings from a newer or older nst: known ones are used, the others named.
-    known = {k: v for k, v in values.items() if k in Settings.__dataclass_fields__}
+    known = {k: v for k, v in values.items() if k in field_names()}
     if _version(recipe.get("nst")) < (0, 2):
         # Made before the per-pair normalisation (nst 0.1): it ran in Gatys's units.
         known.setdefault("normalization", "none")

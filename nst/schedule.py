@@ -1,15 +1,24 @@
-"""Run-time estimates, and how a run's steps are spread over image scales.
+"""How a run's steps are spread over image scales, and how long they take: nst's one source for time.
 
-A step's cost is nearly proportional to the pixel count (VGG19 is all convolutions), so a
-schedule is planned in units of "full-size steps" and timed with one per-device constant.
+A step's cost is nearly proportional to the pixel count (VGG19 is all convolutions), plus
+a small fixed part per step; each scale also pays once for its targets and for the first
+pass at a new image shape. :class:`CostModel` holds those four numbers for one device and
+precision, measured from whole steps by :func:`nst.pipeline.calibrate` (else a prior from
+the convolution probe). The plan of a run (:func:`plan_scales`), its estimate
+(:func:`estimate_seconds`), a time limit's fitting of steps (:func:`fit_steps`) and the
+ETA of a run under way (:class:`Eta`) all use it.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
-__all__ = ["Scale", "plan_scales", "estimate_seconds"]
+__all__ = [
+    "Scale", "ScalePlan", "CostModel", "Eta", "plan_scales", "plan_run", "megapixels",
+    "estimate_seconds", "fit_steps", "cost_model", "remember_cost", "format_seconds",
+]
 
 # Each finer scale gets this fraction of the previous one's steps. At equal time, the
 # more time the fine scales get, the better both distances (bench/trials.py schedule:
@@ -17,8 +26,9 @@ __all__ = ["Scale", "plan_scales", "estimate_seconds"]
 # 96 s, ½: 0.91, 0.85: 0.74, 1: 0.73). 0.85 keeps finer scales on fewer steps than
 # coarse ones, and ends with enough steps at the output size to sharpen its texture.
 STEP_DECAY = 0.85
-# Fixed cost of a run: loading the images, encoding the result.
-_OVERHEAD_SECONDS = 1.0
+# A time limit keeps this fraction of its budget for what the plan cannot foresee
+# (a busy machine, the final encoding).
+BUDGET_MARGIN = 0.9
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,18 @@ class Scale:
 
     size: int
     steps: int
+
+
+@dataclass(frozen=True)
+class ScalePlan:
+    """A scale of a run on a given image: its pixel size ``(width, height)`` and steps."""
+
+    wh: tuple[int, int]
+    steps: int
+
+    @property
+    def mpx(self) -> float:
+        return self.wh[0] * self.wh[1] / 1e6
 
 
 def plan_scales(
@@ -62,24 +84,188 @@ def plan_scales(
     return [Scale(s, c) for s, c in zip(sizes, counts)]
 
 
+def long_side(wh: tuple[int, int], size: int) -> tuple[int, int]:
+    """``wh`` resized so that its long side is ``size`` (as :func:`nst.images.resize_to_long_side`)."""
+    scale = size / max(wh)
+    return max(1, round(wh[0] * scale)), max(1, round(wh[1] * scale))
+
+
+def plan_run(
+    content_wh: tuple[int, int], size: int, steps: int, *, multiscale: bool = True, min_side: int = 1
+) -> list[ScalePlan]:
+    """The scales of a run on a content image of ``content_wh`` pixels.
+
+    Coarse scales whose short side is below ``min_side`` (what the deepest layer needs)
+    are skipped, their steps moving on to the next scale.
+    """
+    scales = plan_scales(size, steps, multiscale=multiscale)
+    while len(scales) > 1 and min(long_side(content_wh, scales[0].size)) < min_side:
+        scales = [Scale(scales[1].size, scales[0].steps + scales[1].steps), *scales[2:]]
+    return [ScalePlan(long_side(content_wh, sc.size), sc.steps) for sc in scales]
+
+
 def megapixels(size: int, aspect: float = 0.75) -> float:
     """Pixels (in millions) of an image whose long side is ``size`` at the given aspect."""
     return size * size * aspect / 1e6
 
 
-def estimate_seconds(
-    size: int, steps: int, rate: float, *, multiscale: bool = True, aspect: float = 0.75
-) -> float:
-    """Expected wall time of a run, for the app's estimate and ZeroGPU reservations.
+@dataclass(frozen=True)
+class CostModel:
+    """Seconds of a run's parts on one device and precision, each ``fixed + per_mpx × megapixels``.
+
+    Attributes:
+        step: (fixed, per megapixel) seconds of one optimisation step, all of it: forward
+            and backward of the objective, the optimiser, the box constraint.
+        scale: (fixed, per megapixel) seconds paid once per scale beyond its steps: the
+            targets (a forward pass of the content and of each style) and the first pass
+            at a new image shape (oneDNN builds its kernels then).
+        finish: (fixed, per megapixel of output) seconds to make and save the result.
+        setup: seconds to load the network, where it is not loaded yet.
+        measured: whether the numbers come from timed steps on this machine.
+    """
+
+    step: tuple[float, float]
+    scale: tuple[float, float]
+    finish: tuple[float, float] = (0.05, 0.5)
+    setup: float = 1.0
+    measured: bool = False
+
+    def step_seconds(self, mpx: float) -> float:
+        return self.step[0] + self.step[1] * mpx
+
+    def scale_seconds(self, mpx: float) -> float:
+        return self.scale[0] + self.scale[1] * mpx
+
+    def finish_seconds(self, mpx: float) -> float:
+        return self.finish[0] + self.finish[1] * mpx
+
+
+# Measured cost models, per (device type, autocast dtype name): see nst.pipeline.calibrate.
+_MEASURED: dict[tuple[str, str], CostModel] = {}
+
+
+def remember_cost(device: str, dtype: str, model: CostModel) -> None:
+    """Keep a measured cost model for this process (:func:`cost_model` returns it)."""
+    _MEASURED[(device, dtype)] = model
+
+
+def cost_model(device: str, dtype: str, prior_rate: float) -> CostModel:
+    """The measured cost model for ``device`` in ``dtype``, else a prior from ``prior_rate``.
 
     Args:
-        size: long side of the output.
-        steps: total steps.
-        rate: seconds per step per megapixel (:func:`nst.device.seconds_per_megapixel_step`).
-        multiscale: whether the run is coarse-to-fine.
-        aspect: short side / long side of the image.
+        device: ``"cpu"``, ``"cuda"`` or ``"mps"``.
+        dtype: ``"fp32"`` or ``"bf16"``.
+        prior_rate: seconds per megapixel-step expected without a measurement
+            (:func:`nst.device.seconds_per_megapixel_step`).
     """
-    # Each scale also computes its targets: a forward pass of the content and of the
-    # style image, about one step's work.
-    work = sum(megapixels(sc.size, aspect) * (sc.steps + 1) for sc in plan_scales(size, steps, multiscale=multiscale))
-    return _OVERHEAD_SECONDS + rate * work
+    if (device, dtype) in _MEASURED:
+        return _MEASURED[(device, dtype)]
+    # A scale's targets are about one forward pass of two images: about one step's work.
+    fixed = 0.01 if device == "cpu" else 0.005
+    return CostModel(step=(fixed, prior_rate), scale=(0.05, prior_rate))
+
+
+def estimate_seconds(
+    plan: list[ScalePlan], cost: CostModel, *, setup: bool = False, time_limit: float | None = None
+) -> float:
+    """Expected wall time of a run of ``plan``: its scales, its steps and its result.
+
+    Args:
+        plan: the run's scales (:func:`plan_run`).
+        cost: the device's cost model.
+        setup: add the loading of the network (a fresh process, as the CLI is).
+        time_limit: the run's time limit, if any: it ends then.
+    """
+    run = sum(cost.scale_seconds(sc.mpx) + sc.steps * cost.step_seconds(sc.mpx) for sc in plan)
+    run += cost.finish_seconds(plan[-1].mpx)
+    if time_limit is not None:
+        run = min(run, time_limit)
+    return run + (cost.setup if setup else 0.0)
+
+
+def fit_steps(remaining: list[ScalePlan], cost: CostModel, budget: float, ratio: float = 1.0) -> tuple[int, float]:
+    """Steps for the current scale, and its share of ``budget``, so that all ``remaining``
+    scales (the current one first, its targets already computed) fit in ``budget`` seconds.
+
+    Every remaining scale is cut by the same factor, so that a run cut short still ends
+    at the output size. ``ratio`` is measured time over the model's, so far in the run.
+    """
+    later = sum(ratio * cost.scale_seconds(sc.mpx) for sc in remaining[1:])
+    later += ratio * cost.finish_seconds(remaining[-1].mpx)
+    work = [ratio * sc.steps * cost.step_seconds(sc.mpx) for sc in remaining]
+    factor = min(1.0, max(0.0, budget * BUDGET_MARGIN - later) / max(sum(work), 1e-9))
+    return max(1, int(remaining[0].steps * factor)), work[0] / max(sum(work), 1e-9)
+
+
+class Eta:
+    """The time left of a run under way, from its plan, corrected by the measured pace.
+
+    The cost model gives the shape (a fine scale's step costs more than a coarse one's);
+    the paces are the wall times measured so far over the model's, kept apart for warm
+    steps and for a scale's one-off costs (its targets and first step), so that neither
+    skews the other; a busy machine or a wrong prior is corrected as the run goes.
+    """
+
+    def __init__(self, plan: list[ScalePlan], cost: CostModel) -> None:
+        self.plan, self.cost = plan, cost
+        self.work_total = sum(sc.mpx * sc.steps for sc in plan)
+        self.work_done = 0.0
+        self._scale_t0 = 0.0
+        self._steps = [0.0, 0.0]  # warm steps: measured, predicted seconds
+        self._scales = [0.0, 0.0]  # a scale's targets and first step: measured, predicted
+
+    def scale_started(self, index: int) -> None:
+        self._scale_t0 = time.perf_counter()
+
+    def step_done(self, index: int, seconds: float, first: bool) -> None:
+        """A step of scale ``index`` took ``seconds`` (``first``: the scale's first step)."""
+        sc = self.plan[index]
+        self.work_done += sc.mpx
+        if first:  # with the targets computed since the scale started
+            self._scales[0] += time.perf_counter() - self._scale_t0
+            self._scales[1] += self.cost.scale_seconds(sc.mpx) + self.cost.step_seconds(sc.mpx)
+        else:
+            self._steps[0] += seconds
+            self._steps[1] += self.cost.step_seconds(sc.mpx)
+
+    def replan(self, index: int, steps: int) -> None:
+        """Scale ``index`` will take ``steps`` in all (a time limit cut it)."""
+        old = self.plan[index]
+        self.work_total += (steps - old.steps) * old.mpx
+        self.plan = [*self.plan[:index], ScalePlan(old.wh, steps), *self.plan[index + 1:]]
+
+    @property
+    def pace(self) -> float:
+        """Measured seconds per predicted second of warm steps so far (else of scales; else 1)."""
+        for measured, predicted in (self._steps, self._scales):
+            if predicted > 0 and measured > 0:
+                return max(1e-3, measured / predicted)
+        return 1.0
+
+    @property
+    def scale_pace(self) -> float:
+        measured, predicted = self._scales
+        return max(1e-3, measured / predicted) if predicted > 0 and measured > 0 else self.pace
+
+    def seconds_left(self, index: int, steps_done_here: int, time_limit_left: float | None = None) -> float:
+        """Seconds until the result, with ``steps_done_here`` steps of scale ``index`` done."""
+        c, sc = self.cost, self.plan[index]
+        steps = max(0, sc.steps - steps_done_here) * c.step_seconds(sc.mpx) + c.finish_seconds(self.plan[-1].mpx)
+        scales = 0.0
+        for s in self.plan[index + 1:]:
+            scales += c.scale_seconds(s.mpx) + c.step_seconds(s.mpx)
+            steps += (s.steps - 1) * c.step_seconds(s.mpx)
+        eta = steps * self.pace + scales * self.scale_pace
+        return eta if time_limit_left is None else max(0.0, min(eta, time_limit_left))
+
+
+def format_seconds(s: float) -> str:
+    """A duration for people: ``<1 s``, ``42 s``, ``3 min 07 s``, ``2 h 05 min``."""
+    s = max(0.0, s)
+    if s < 1:
+        return "<1 s"
+    if s < 60:
+        return f"{s:.0f} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {int(s % 60):02d} s"
+    return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"

@@ -18,13 +18,15 @@ from .color import COLOR_MODES
 from .losses import NORMALIZATIONS
 from .vgg import check_layer_names, LAYER_NAMES
 
-__all__ = ["Settings", "SettingsError", "DEFAULT", "LIMITS", "RELU_LAYERS", "STRENGTHS", "strength"]
+__all__ = [
+    "Settings", "SettingsError", "DEFAULT", "LIMITS", "RELU_LAYERS", "STRENGTHS", "FieldInfo",
+    "field_info", "field_names", "strength",
+]
 
 RELU_LAYERS: tuple[str, ...] = tuple(n for n in LAYER_NAMES if n.startswith("relu"))
 
 
-class SettingsError(ValueError):
-    """A setting with a value that cannot be used; the message names it."""
+from .errors import SettingsError  # noqa: E402  (defined with nst's other errors)
 
 
 @dataclass(frozen=True)
@@ -191,12 +193,64 @@ def strength(style_weight: float, normalization: str = DEFAULT.normalization) ->
     return min(STRENGTHS, key=lambda mark: abs(math.log10(mark[1]) - x))[0]
 
 
+@dataclass(frozen=True)
+class FieldInfo:
+    """What a front end needs to know of one setting, from :class:`Settings` alone.
+
+    Attributes:
+        name: the field's name, e.g. ``"style_weight"``.
+        default: its value in :data:`DEFAULT`.
+        help: one line saying what it does.
+        kind: ``int``, ``float``, ``str`` or ``bool`` (of each item, for a sequence).
+        many: a sequence of values (a tuple field).
+        optional: None is a valid value ("not set").
+        choices: the valid values, where there is a fixed set.
+        ui_choices: the values a UI offers, where they differ from ``choices`` (layers).
+        log_scale: moves in powers of ten (a UI slider may show its log).
+    """
+
+    name: str
+    default: Any
+    help: str
+    kind: type
+    many: bool = False
+    optional: bool = False
+    choices: tuple | None = None
+    ui_choices: tuple | None = None
+    log_scale: bool = False
+
+
+def field_info(name: str) -> FieldInfo:
+    """The metadata of the setting ``name``: the one accessor the CLI, the app and recipes use.
+
+    Raises:
+        SettingsError: there is no such setting.
+    """
+    try:
+        f = Settings.__dataclass_fields__[name]
+    except KeyError:
+        raise SettingsError(f"unknown setting {name}") from None
+    hint = str(f.type)
+    kind = bool if "bool" in hint else int if "int" in hint and "float" not in hint else float if "float" in hint else str
+    meta = f.metadata
+    return FieldInfo(
+        name=name, default=getattr(DEFAULT, name), help=meta.get("help", ""), kind=kind,
+        many="tuple" in hint, optional="None" in hint, choices=meta.get("choices"),
+        ui_choices=meta.get("ui_choices"), log_scale=bool(meta.get("log_scale")),
+    )
+
+
+def field_names() -> tuple[str, ...]:
+    """Every setting's name, in declaration order."""
+    return tuple(f.name for f in dataclasses.fields(Settings))
+
+
 def choices(name: str) -> tuple | None:
-    return Settings.__dataclass_fields__[name].metadata.get("choices")
+    return field_info(name).choices
 
 
 def help_text(name: str) -> str:
-    return Settings.__dataclass_fields__[name].metadata.get("help", "")
+    return field_info(name).help
 
 
 def _choice(value: Any, name: str) -> None:

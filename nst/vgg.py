@@ -8,7 +8,7 @@ the requested activations, stopping after the deepest one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -216,12 +216,21 @@ class VGG19Features(nn.Module):
         """
         return dict(self.iter_features(image, layers))
 
-    def iter_features(self, image: torch.Tensor, layers: Sequence[str]) -> Iterator[tuple[str, torch.Tensor]]:
+    def iter_features(
+        self, image: torch.Tensor, layers: Sequence[str], check: Callable[[], None] | None = None
+    ) -> Iterator[tuple[str, torch.Tensor]]:
         """Like :meth:`forward`, but yields ``(name, activation)`` as soon as each is computed.
 
         A cost taken on an activation before the pass goes deeper is, in autograd's
         backward order, differentiated just before that layer, not first: its gradient is
         not held in memory while the deeper layers' backward runs.
+
+        Args:
+            image: ``(N, 3, H, W)`` in [0, 1].
+            layers: the layers to yield, in any order.
+            check: called after every layer, on the way forward and (for an input that
+                needs gradients) back; what it raises ends the pass, so that a run can be
+                stopped within one layer's time.
         """
         wanted = set(check_layer_names(layers))
         missing = wanted - set(self.layers.keys())
@@ -235,6 +244,10 @@ class VGG19Features(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         for name, layer in self.layers.items():
             x = layer(x)
+            if check is not None:
+                check()
+                if x.requires_grad:
+                    x.register_hook(lambda grad: check())  # returns None: the gradient is kept
             if name in wanted:
                 yield name, x
                 found += 1

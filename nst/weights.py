@@ -40,8 +40,7 @@ _TORCHVISION_CONV_INDEX = dict(
 )
 
 
-class WeightsError(ValueError):
-    """A weights source that cannot be found, read or understood."""
+from .errors import WeightsError  # noqa: E402  (defined with nst's other errors)
 
 
 @dataclass(frozen=True)

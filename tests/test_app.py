@@ -76,13 +76,18 @@ def test_launch_settings(monkeypatch, capsys):
 
 
 def test_run_streams_previews_and_ends_with_a_png(client, content_path, style_path):
-    job = client.submit(**_files(content_path, style_path), steps=6, size=128, api_name="/stylize")
+    import app
+
+    t0 = time.monotonic()
+    job = client.submit(**_files(content_path, style_path), steps=12, size=128, api_name="/stylize")
     job.result(timeout=180)
+    took = time.monotonic() - t0
     outputs = job.outputs()
-    assert len(_previews(outputs[:-1])) >= 3
+    # Previews by time: the first at step 1, then at most one per PREVIEW_SECONDS.
+    assert 2 <= len(_previews(outputs[:-1])) <= took / app.PREVIEW_SECONDS + 2
     assert any(isinstance(o[1], str) and o[1].startswith("step ") and "ETA" in o[1] for o in outputs)
     image, status, curve, pair, png = outputs[-1]
-    assert status.startswith("**Done**") and "6 steps" in status
+    assert status.startswith("**Done**") and "12 steps" in status
     assert Path(png).suffix == ".png"
     with Image.open(png) as result:
         assert result.format == "PNG" and result.size == fitted(128)

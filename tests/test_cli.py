@@ -128,3 +128,13 @@ def test_the_readme_synopsis_is_the_usage(monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
     usage = build_parser().format_usage()
     assert block.split() == usage.split()
+
+
+def test_dry_run_prints_the_plan_and_the_estimate_last(tmp_path, content_path, style_path, capsys):
+    out = tmp_path / "out.png"
+    assert main([str(content_path), str(style_path), "-o", str(out), "--size", "256", "--steps", "30",
+                 "--dry-run"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert any("scale 1/" in l and "px" in l and "steps" in l for l in lines)
+    assert lines[-1].startswith("estimated seconds: ") and int(lines[-1].split(": ")[1]) >= 1
+    assert not out.exists()

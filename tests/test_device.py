@@ -32,8 +32,15 @@ def test_explicit_precisions_are_obeyed():
 @pytest.mark.parametrize("bf16_seconds, expected", [(0.002, torch.bfloat16), (0.016, None), (0.0038, None)])
 def test_auto_takes_bf16_on_the_cpu_only_where_it_measures_faster(monkeypatch, bf16_seconds, expected):
     probe = {None: 0.004, torch.bfloat16: bf16_seconds}
+    monkeypatch.setattr(dev, "_native_bf16", lambda: False)
     monkeypatch.setattr(dev, "_cpu_seconds_per_gflop", lambda dtype: probe[dtype])
     assert dev.autocast_dtype("auto", torch.device("cpu")) is expected
+
+
+def test_native_bf16_is_taken_without_timing(monkeypatch):
+    monkeypatch.setattr(dev, "_native_bf16", lambda: True)
+    monkeypatch.setattr(dev, "_cpu_seconds_per_gflop", lambda dtype: 1 / 0)  # must not be called
+    assert dev.autocast_dtype("auto", torch.device("cpu")) is torch.bfloat16
 
 
 def test_cpu_rate_follows_the_probe_and_the_probe_is_measured_once():

@@ -232,22 +232,27 @@ def test_closed_connection_frees_the_worker(url, content_path, style_path):
 # --- Out of memory and the unexpected --------------------------------------------------------
 
 
-def _failing_optimise(fail: BaseException, below: int | None = None):
-    """An app._optimise that raises ``fail`` unless the size is below ``below``."""
-    import nst
+def _failing_objective(monkeypatch, fail: BaseException, below: int | None = None) -> None:
+    """Make nst's objective raise ``fail`` inside every step, unless the image's long side is
+    below ``below``: the failure then comes from where a real one would, mid-run."""
+    from nst.objective import Objective
 
-    def optimise(content, style, s):
-        if below is None or s.size >= below:
+    real = Objective.__call__
+
+    def call(self, image):
+        if below is None or max(image.shape[-2:]) >= below:
             raise fail
-        yield from nst.stylize(content, style, s)
+        return real(self, image)
 
-    return optimise
+    monkeypatch.setattr(Objective, "__call__", call)
 
 
-def test_out_of_memory_retries_at_a_smaller_size(client, content_path, style_path, monkeypatch):
-    import app
+CPU_OOM = "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: you tried to allocate 4 GB"
 
-    monkeypatch.setattr(app, "_optimise", _failing_optimise(torch.OutOfMemoryError("CUDA out of memory"), below=96))
+
+@pytest.mark.parametrize("fail", [torch.OutOfMemoryError("CUDA out of memory"), RuntimeError(CPU_OOM)])
+def test_out_of_memory_retries_at_a_smaller_size(client, content_path, style_path, monkeypatch, fail):
+    _failing_objective(monkeypatch, fail, below=96)
     job = client.submit(content=handle_file(str(content_path)), style=handle_file(str(style_path)),
                         steps=2, size=128, api_name="/stylize")
     *_, status, _, _, png = job.result(timeout=120)
@@ -259,19 +264,15 @@ def test_out_of_memory_retries_at_a_smaller_size(client, content_path, style_pat
 
 
 def test_out_of_memory_at_every_size_gives_a_message(client, content_path, style_path, monkeypatch):
-    import app
-
-    monkeypatch.setattr(app, "_optimise", _failing_optimise(torch.OutOfMemoryError("CUDA out of memory")))
-    with pytest.raises(AppError, match=r"Out of memory at \d+ px: lower the output size"):
+    _failing_objective(monkeypatch, torch.OutOfMemoryError("CUDA out of memory"))
+    with pytest.raises(AppError, match=r"out of memory at \d+ px .*: lower size"):
         client.predict(content=handle_file(str(content_path)), style=handle_file(str(style_path)),
                        steps=2, size=128, api_name="/stylize")
 
 
 def test_an_unexpected_error_gets_a_message_without_details(client, content_path, style_path, monkeypatch):
-    import app
-
     secret = RuntimeError(f"cuDNN error in {ROOT}/nst/losses.py")
-    monkeypatch.setattr(app, "_optimise", _failing_optimise(secret))
+    _failing_objective(monkeypatch, secret)
     with pytest.raises(AppError) as info:
         client.predict(content=handle_file(str(content_path)), style=handle_file(str(style_path)),
                        steps=2, size=64, api_name="/stylize")
@@ -290,7 +291,19 @@ def test_cli_out_of_memory_is_a_message(content_path, style_path, tmp_path, monk
 
     monkeypatch.setattr(nst.pipeline, "stylize", boom)
     assert main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), "--size", "96"]) == 2
-    assert "out of memory at 96 px: lower --size" in capsys.readouterr().err
+    assert "out of memory at 96 px" in capsys.readouterr().err
+
+
+def test_cli_cpu_out_of_memory_mid_run_is_one_line(content_path, style_path, tmp_path, monkeypatch, capsys):
+    """A CPU allocator's RuntimeError inside a step: nst names it, the CLI prints one line."""
+    from nst.cli import main
+
+    _failing_objective(monkeypatch, RuntimeError(CPU_OOM))
+    assert main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), "--size", "96",
+                 "--steps", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("nst: error: out of memory at 96 px in the computer's memory: lower size")
+    assert "Traceback" not in "\n".join(err) and not (tmp_path / "o.png").exists()
 
 
 # --- Security ------------------------------------------------------------------------------

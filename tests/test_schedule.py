@@ -1,6 +1,6 @@
 import pytest
 
-from nst.schedule import estimate_seconds, plan_scales
+from nst.schedule import CostModel, Eta, ScalePlan, estimate_seconds, fit_steps, format_seconds, plan_run, plan_scales
 
 
 def test_single_scale_when_small_or_off():
@@ -19,6 +19,47 @@ def test_scales_grow_by_about_sqrt2_and_spend_exactly_the_steps(size, steps):
         assert a.steps >= b.steps  # finer scales get fewer steps
 
 
+COST = CostModel(step=(0.01, 4.0), scale=(0.1, 4.0), finish=(0.02, 0.5), setup=2.0)
+
+
+def test_plans_keep_the_aspect_and_skip_scales_too_small_for_the_layers():
+    plan = plan_run((640, 480), 512, 200)
+    assert plan[-1].wh == (512, 384) and sum(sc.steps for sc in plan) == 200
+    thin = plan_run((1000, 100), 512, 200, min_side=32)
+    assert all(min(sc.wh) >= 32 for sc in thin) and sum(sc.steps for sc in thin) == 200
+
+
 def test_estimates_grow_with_size_steps_and_rate():
-    assert estimate_seconds(512, 300, 4.0) > estimate_seconds(256, 300, 4.0) > estimate_seconds(256, 100, 4.0)
-    assert estimate_seconds(512, 300, 0.012) < estimate_seconds(512, 300, 4.0)
+    est = lambda size, steps, cost=COST: estimate_seconds(plan_run((640, 480), size, steps), cost)  # noqa: E731
+    assert est(512, 300) > est(256, 300) > est(256, 100)
+    fast = CostModel(step=(0.001, 0.012), scale=(0.01, 0.012))
+    assert est(512, 300, fast) < est(512, 300)
+    plan = plan_run((640, 480), 512, 300)
+    assert estimate_seconds(plan, COST, setup=True) == pytest.approx(estimate_seconds(plan, COST) + 2.0)
+    assert estimate_seconds(plan, COST, time_limit=5) == 5
+
+
+def test_fit_steps_cuts_every_scale_alike_to_the_budget():
+    plan = plan_run((640, 480), 512, 300)
+    steps, share = fit_steps(plan, COST, estimate_seconds(plan, COST) * 10)
+    assert steps == plan[0].steps  # time to spare: no cut
+    steps, share = fit_steps(plan, COST, 5.0)
+    assert 1 <= steps < plan[0].steps and 0 < share < 1
+
+
+def test_eta_follows_the_measured_pace():
+    plan = [ScalePlan((100, 100), 10)]
+    eta = Eta(plan, COST)
+    eta.scale_started(0)
+    eta.step_done(0, 0.05, first=True)
+    eta.step_done(0, 0.05, first=False)
+    assert eta.pace == pytest.approx(0.05 / COST.step_seconds(0.01))  # measured over predicted
+    eta.work_done -= 0.01  # as after one step
+    assert eta.work_done == pytest.approx(0.01) and eta.work_total == pytest.approx(0.1)
+    left = eta.seconds_left(0, 1)
+    assert left > 0 and eta.seconds_left(0, 9) < left
+    assert eta.seconds_left(0, 1, time_limit_left=0.001) <= 0.001  # never past the time limit
+
+
+def test_format_seconds():
+    assert [format_seconds(x) for x in (0.2, 42, 187, 7500)] == ["<1 s", "42 s", "3 min 07 s", "2 h 05 min"]
