@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import html
 import inspect
+import json
 import math
 import os
 import tempfile
@@ -43,6 +44,7 @@ import nst  # noqa: E402
 from nst.background import in_thread  # noqa: E402
 from nst.images import MAX_INPUT_PIXELS  # noqa: E402
 from nst.schedule import format_seconds  # noqa: E402
+from nst.settings import STRENGTHS  # noqa: E402
 
 # Uploads that declare more pixels than nst accepts are refused from their header, undecoded.
 Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
@@ -80,11 +82,11 @@ nst.load_model(nst.DEFAULT.weights, nst.DEFAULT.pooling, str(DEVICE))
 MAIN_SETTINGS = ("steps", "style_weight", "content_layer", "style_layers")
 ADVANCED_SETTINGS = (
     "size", "preserve_color", "style_loss", "style_scale", "tv_weight", "style_blend",
-    "init", "optimizer", "seed", "multiscale", "time_limit",
+    "init", "optimizer", "seed", "multiscale", "time_limit", "normalization",
 )
 
 LABELS = {  # UI wording only; anything not here is labelled from its field name
-    "style_weight": "Style weight β/α", "size": "Output size (px, long side)", "init": "Start from",
+    "style_weight": "β/α", "normalization": "Cost normalisation", "size": "Output size (px, long side)", "init": "Start from",
     "optimizer": "Optimiser", "multiscale": "Coarse to fine", "tv_weight": "Smoothing (TV weight)",
     "time_limit": "Time limit (s)", "preserve_color": "Keep the content's colours",
 }
@@ -336,7 +338,8 @@ def stylize(
     init: str | None = None, optimizer: str | None = None, seed: int | None = None,
     multiscale: bool | None = None, style_scale: float | None = None, tv_weight: float | None = None,
     time_limit: float | None = None, preserve_color: str | None = None, style_loss: str | None = None,
-    style_blend: str | list[float] | None = None, more_styles: list[str] | None = None,
+    style_blend: str | list[float] | None = None, normalization: str | None = None,
+    more_styles: list[str] | None = None,
     request: gr.Request | None = None,
 ) -> Iterator[tuple]:
     """Transfer the style of `style` onto `content`, streaming previews.
@@ -484,6 +487,11 @@ def load_recipe(path: str | None) -> list[Any]:
             round(math.log10(s.style_weight), 1) if s.style_weight > 0 else gr.skip()]
 
 
+def _strength_text(style_weight: float) -> str:
+    """What the slider's position looks like, in nst's words (the JS twin is in build_demo)."""
+    return f"**{nst.settings.strength(style_weight)}**"
+
+
 def _shown(name: str, v: Any) -> Any:
     """A setting's value as its control shows it (see `_control`)."""
     if isinstance(v, tuple):  # a text box (e.g. style_blend) or a checkbox group
@@ -525,14 +533,18 @@ def build_demo() -> gr.Blocks:
                     ), "style")
                 controls: dict[str, gr.components.Component] = {}
                 controls["steps"] = _control("steps", cls=gr.Slider, minimum=1, maximum=nst.LIMITS.max_steps, step=1)
-                log_weight = math.log10(nst.DEFAULT.style_weight)
-                lo, hi = round(log_weight) - 4, round(log_weight) + 4
+                # A strength slider over log₁₀ β/α, marked with nst's words; the ratio itself
+                # is in the box beside it, and is what is sent.
+                marks = [(word, math.log10(w)) for word, w in STRENGTHS]
+                log_weight, lo, hi = math.log10(nst.DEFAULT.style_weight), math.floor(marks[0][1]) - 1, marks[-1][1]
                 with gr.Row(equal_height=True):
                     weight_slider = gr.Slider(
-                        lo, hi, value=log_weight, step=0.1, scale=3, min_width=250, label="Style weight (log₁₀ scale)",
-                        info=nst.field_info("style_weight").help, elem_id="nst-style-weight-log",
+                        lo, hi, value=log_weight, step=0.1, scale=3, min_width=250, label="Style strength",
+                        info=" · ".join(f"{word} {w:g}" for word, w in STRENGTHS) + " (β/α, log scale)",
+                        elem_id="nst-style-weight-log",
                     )
                     controls["style_weight"] = _control("style_weight", info=None, scale=1, min_width=110)
+                strength_word = gr.Markdown(_strength_text(nst.DEFAULT.style_weight), elem_id="nst-strength")
                 controls["content_layer"] = _control("content_layer")
                 controls["style_layers"] = _control("style_layers")
                 # Run sits above Advanced, so that it stays in reach when Advanced is open.
@@ -589,6 +601,14 @@ def build_demo() -> gr.Blocks:
             None, [controls["style_weight"], weight_slider], [weight_slider], api_visibility="private",
             js=f"(r, cur) => (r > 0 ? Math.min({hi}, Math.max({lo}, Math.round(Math.log10(r) * 10) / 10)) : cur)",
         )
+        # The word under the slider: the nearest mark on the log scale (nst.settings.strength).
+        gr.on([controls["style_weight"].change, controls["normalization"].change], None,
+              [controls["style_weight"], controls["normalization"]], [strength_word], api_visibility="private",
+              js=f"""(r, norm) => {{ if (norm !== "pair") return "(in " + norm + " units a ratio has no fixed look)";
+                   if (!(r > 0)) return "**photo only**"; const m = {json.dumps(marks)};
+                   const x = Math.log10(r); let best = m[0];
+                   for (const k of m) if (Math.abs(k[1] - x) < Math.abs(best[1] - x)) best = k;
+                   return "**" + best[0] + "**"; }}""")
         gr.on([content.change, controls["steps"].change, controls["size"].change], estimate_text,
               [content, controls["steps"], controls["size"]], [estimate], trigger_mode="always_last", **private)
         download.change(lambda path: gr.Column(visible=path is not None), [download], [finished], **private)
