@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -20,7 +22,7 @@ from . import images as im
 from .device import autocast_dtype, resolve_device, seconds_per_megapixel_step
 from .losses import tv_loss
 from .objective import Objective
-from .recipe import RECIPE_KEY, make_recipe
+from .recipe import RECIPE_KEY, input_reference, make_recipe
 from .schedule import Scale, megapixels, plan_scales
 from .settings import DEFAULT, LIMITS, Settings, SettingsError
 from .vgg import deepest, min_input_size
@@ -120,6 +122,8 @@ def stylize(
     style: im.ImageInput | list[im.ImageInput],
     settings: Settings | None = None,
     /,
+    *,
+    masks: list[im.ImageInput | torch.Tensor] | None = None,
     **overrides: Any,
 ) -> Iterator[Progress]:
     """Transfer the style of ``style`` onto ``content``, yielding progress as it goes.
@@ -128,6 +132,11 @@ def stylize(
         content: the image whose layout is kept (path, PIL image or array).
         style: the image whose look is taken (path, PIL image or array), or a list of
             them, blended with the ``style_blend`` weights.
+        masks: where each style goes: one greyscale mask per style image, in the
+            content image's frame (any size of its aspect ratio; soft edges allowed).
+            White is "this style here"; where no mask is white the result is the photo.
+            Each style's Gram matrices are then matched over its own region only, and
+            ``style_blend`` is each region's strength. ``None``: the whole image.
         settings: a :class:`~nst.Settings`; defaults to :data:`~nst.DEFAULT`.
         **overrides: any :class:`~nst.Settings` field, e.g. ``steps=200, size=384``.
 
@@ -139,7 +148,8 @@ def stylize(
 
     Raises:
         SettingsError: a setting is out of range or unknown.
-        ImageError: an image is missing, unreadable or too small for the chosen layers.
+        ImageError: an image or mask is missing, unreadable, too small for the chosen
+            layers, or (a mask) in colour, of another shape, or one too many or few.
         WeightsError: the weights cannot be loaded.
     """
     t0 = time.perf_counter()
@@ -153,6 +163,10 @@ def stylize(
     blend = [w / sum(blend) for w in blend]
     what = ["style image"] if len(style_inputs) == 1 else [f"style image {i + 1}" for i in range(len(style_inputs))]
     styles_full = [im.load_image(x, w) for x, w in zip(style_inputs, what)]
+    # [regions] The masks, checked against the content and the styles (None: no masks).
+    if masks is not None and not isinstance(masks, (list, tuple)):
+        masks = [masks]
+    masks_full = _load_masks(masks, content_full, len(styles_full), s)
 
     # 2. Prepare the schedule, the network and the first scale's images.
     out_img = im.resize_to_long_side(content_full, s.size)
@@ -175,16 +189,24 @@ def stylize(
     model = load_model(s.weights, s.pooling, str(device))
     model = model.truncated(deepest([s.content_layer, *s.style_layers]))
     amp = autocast_dtype(s.precision, device)
+    # [regions] Masks are recorded by reference (file names, or "mask N"), not as pixels.
+    where = {} if masks_full is None else {"masks": [input_reference(m, f"mask {i + 1}") for i, m in enumerate(masks)]}
     recipe = make_recipe(
         s, device=device.type, precision="bf16" if amp == torch.bfloat16 else "fp32",
-        weights_preprocessing=model.preprocessing, styles=len(styles_full),
+        weights_preprocessing=model.preprocessing, styles=len(styles_full), **where,
     )
+    # [regions] The masks at the output size, (1, 1, H, W) each, and their union.
+    masks_out = None if masks_full is None else [_mask_tensor(m, out_img.size) for m in masks_full]
+    union = None if masks_out is None else torch.stack(masks_out).sum(0).clamp(0, 1)
 
     def finish(x: torch.Tensor) -> Image.Image:
         """The image as shown: at the output size, with the content's chroma if asked."""
         x = _resize(x.detach(), (out_img.height, out_img.width)).cpu()
         if s.preserve_color in ("swap", "luminance"):
             x = color.swap_chroma(x, out_tensor)
+        if union is not None:
+            # [regions] Where no mask is white the result is the photo.
+            x = union * x + (1 - union) * out_tensor
         return im.to_pil(x)
 
     gen = torch.Generator(device="cpu").manual_seed(s.seed)
@@ -205,7 +227,9 @@ def stylize(
             # its features keep the same scale relative to the content at every scale.
             st = [im.to_tensor(im.resize_to_pixels(x, s.style_scale**2 * pixels), device) for x in styles_full]
             c, st = _recolor(s.preserve_color, c, st)
-            objective = Objective(model, s, c, st, blend, amp, gen)
+            # [regions] The masks at this scale's size (area-averaged: no ringing, same mass).
+            ms = None if masks_out is None else [_resize_mask(m, c.shape[-2:]).to(device) for m in masks_out]
+            objective = Objective(model, s, c, st, blend, amp, gen, masks=ms)
             if image is None:
                 image = _initial_image(s, c, st[0], gen)
             else:
@@ -265,6 +289,57 @@ def stylize(
         image = optimizer = objective = None
         if device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+# --- [regions] Masks: one per style, in the content's frame ---------------------------
+
+
+def _load_masks(
+    masks: list[Any] | None, content: Image.Image, n_styles: int, s: Settings
+) -> list[Image.Image] | None:
+    """The masks as greyscale images, after every check that needs no network."""
+    if masks is None:
+        return None
+    if len(masks) != n_styles:
+        raise im.ImageError(
+            f"{len(masks)} mask{'s' if len(masks) != 1 else ''} for {n_styles} style image"
+            f"{'s' if n_styles != 1 else ''}: give one mask per style image, in the same order"
+        )
+    if s.style_loss != "gram":
+        raise SettingsError("masks work with style_loss gram only, not sliced-wasserstein")
+    what = ["mask"] if n_styles == 1 else [f"mask {i + 1}" for i in range(n_styles)]
+    out = [im.load_mask(m, w) for m, w in zip(masks, what)]
+    cw, ch = content.size
+    for m, w in zip(out, what):
+        # Any size, but the content's shape: a mask of another shape is another picture's.
+        if abs(m.height - m.width * ch / cw) > max(1.0, 0.01 * m.height):
+            raise im.ImageError(
+                f"the {w} is {m.width}×{m.height} px, not the shape of the content image ({cw}×{ch} px); "
+                "a mask is drawn in the content image's frame (any size, same aspect ratio)"
+            )
+    empty = [w for m, w in zip(out, what) if m.getextrema()[1] == 0]
+    if len(empty) == len(out):
+        raise im.ImageError(
+            ("the mask is" if len(out) == 1 else "every mask is") + " all black: no style goes anywhere, "
+            "so the result would be the photo; paint white where the style goes"
+        )
+    for w in empty:
+        warnings.warn(f"the {w} is all black: its style image is not used", stacklevel=3)
+    return out
+
+
+def _mask_tensor(mask: Image.Image, wh: tuple[int, int]) -> torch.Tensor:
+    """A greyscale mask at ``wh`` as a ``(1, 1, H, W)`` float tensor in [0, 1]."""
+    if mask.size != wh:
+        # Bilinear: antialiased when shrinking, and no overshoot at hard edges (Lanczos rings).
+        mask = mask.resize(wh, Image.Resampling.BILINEAR)
+    return torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255.0)[None, None]
+
+
+def _resize_mask(mask: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Tensor:
+    if tuple(mask.shape[-2:]) == tuple(hw):
+        return mask
+    return torch.nn.functional.interpolate(mask, size=tuple(hw), mode="area")
 
 
 def _recolor(mode: str, content: torch.Tensor, styles: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -343,7 +418,8 @@ def _finite(x: float) -> bool:
 def stylize_image(
     content: im.ImageInput, style: im.ImageInput, settings: Settings | None = None, /, **overrides: Any
 ) -> Image.Image:
-    """Run :func:`stylize` to the end and return the result; takes the same arguments."""
+    """Run :func:`stylize` to the end and return the result; takes the same arguments
+    (``masks=`` too)."""
     overrides.setdefault("preview_every", 0)
     for event in stylize(content, style, settings, **overrides):
         if event.done:
