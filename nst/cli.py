@@ -1,4 +1,5 @@
-"""``python -m nst CONTENT STYLE [STYLE ...] -o OUT.png``: the command line over :func:`nst.stylize`.
+"""``python -m nst CONTENT STYLE [STYLE ...] [--mask M [M ...]] -o OUT.png``: the command line over
+:func:`nst.stylize`.
 
 Options are generated from :class:`nst.Settings`, so their defaults, choices and help
 texts are the API's own. ``--recipe PNG`` takes the settings stored in an earlier result;
@@ -11,6 +12,7 @@ import argparse
 import dataclasses
 import sys
 import typing
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("content", help="content image (its layout is kept)")
     parser.add_argument("style", nargs="+", help="style image(s) (their look is taken; several are blended)")
+    parser.add_argument(
+        "--mask", nargs="+", metavar="M", dest="masks", default=None,
+        help="where each style goes: one greyscale mask per style image, in order, in the content "
+        "image's frame; white is painted with that style, and where no mask is white the photo is kept",
+    )
     parser.add_argument("-o", "--output", default="out.png", help="output PNG, with its recipe (default: out.png)")
     parser.add_argument(
         "--recipe", action=_RecipeAction, metavar="PNG",
@@ -92,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn_line(message, *_: Any, **__: Any) -> None:
+    print(f"nst: warning: {message}", file=sys.stderr)
+
+
 def _fail(message: str) -> int:
     print(f"nst: error: {message}", file=sys.stderr)
     return 2
@@ -100,7 +111,7 @@ def _fail(message: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 done, 1 interrupted, 2 bad input)."""
     args = build_parser().parse_args(argv)
-    overrides = {k: v for k, v in vars(args).items() if k not in ("content", "style", "output", "save_every", "recipe")}
+    overrides = {k: v for k, v in vars(args).items() if k not in ("content", "style", "output", "save_every", "recipe", "masks")}
 
     # Heavy imports after parsing, so that --help is instant.
     import torch
@@ -123,9 +134,11 @@ def main(argv: list[str] | None = None) -> int:
 
     bar = None
     last_image = None
+    previous = warnings.showwarning
     try:
+        warnings.showwarning = _warn_line  # nst's warnings (an all-black mask) as one line each
         style = args.style[0] if len(args.style) == 1 else args.style
-        for event in stylize(args.content, style, **overrides):
+        for event in stylize(args.content, style, masks=args.masks, **overrides):
             if bar is None:
                 bar = tqdm(total=event.total, unit="step", dynamic_ncols=True)
             bar.update(event.step - bar.n)
@@ -158,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"out of memory at {overrides.get('size', DEFAULT.size)} px: lower --size")
     except OSError as exc:
         return _fail(f"cannot write {output}: {exc.strerror or exc}")
+    finally:
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":  # pragma: no cover
