@@ -1,0 +1,153 @@
+"""The pieces of app.py that are not the page: components that hand nst the values as sent,
+controls made from Settings metadata, nst's messages as gr.Errors, the status line and the
+loss curve's data, and the result PNGs. Gradio here, no torch.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+import time
+import traceback
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+from PIL import Image
+
+import nst
+from nst.schedule import format_seconds
+
+LABELS = {  # UI wording only; anything not here is labelled from its field name
+    "style_weight": "Style weight β/α", "size": "Output size (px, long side)", "init": "Start from",
+    "optimizer": "Optimiser", "multiscale": "Coarse to fine", "tv_weight": "Smoothing (TV weight)",
+    "time_limit": "Time limit (s)", "preserve_color": "Keep the content's colours",
+}
+
+
+# --- Components whose value reaches the run function as submitted ----------------------
+#
+# Gradio checks slider ranges and dropdown choices itself, with messages that do not name
+# the setting ("Value 0 is less than minimum value 1"), and opens uploads with Pillow,
+# failing with a bare "Error" on a file that is not an image. For the run's inputs these
+# checks are switched off, per component, so that nst checks the values and its messages
+# name what is wrong. (Per instance, not by subclassing: Gradio writes a .pyi file beside
+# the module of every Component subclass.)
+
+
+def as_sent(component: gr.components.Component) -> gr.components.Component:
+    """``component``, handing its value to the event function exactly as submitted."""
+    component.preprocess = lambda payload: payload
+    return component
+
+
+def as_path(component: gr.Image) -> gr.Image:
+    """An Image input whose value is the uploaded file's path, unopened: nst reads it."""
+    stock = component.preprocess
+
+    def preprocess(payload: Any) -> str | None:
+        if payload is None or (payload.path is None and not payload.url):
+            return None
+        if payload.url and payload.url.startswith("data:"):  # an API caller's data URL
+            try:
+                return stock(payload)
+            except Exception:
+                raise gr.Error(f"The {component.label or 'image'} could not be read as an image.") from None
+        return payload.path
+
+    component.preprocess = preprocess
+    return component
+
+
+
+def control(name: str, **kw: Any) -> gr.components.Component:
+    """A component for the Settings field ``name``, from its metadata (default, choices, help);
+    ``kw`` overrides its keyword arguments (``cls``: the component class)."""
+    info = nst.field_info(name)
+    default, choices = info.default, info.ui_choices or info.choices
+    kw = {"label": LABELS.get(name, name.replace("_", " ").capitalize()), "info": info.help, **kw}
+    if "cls" in kw:
+        cls = kw.pop("cls")
+    elif info.many and choices:
+        cls, kw = gr.CheckboxGroup, {"choices": list(choices), **kw}
+    elif choices:
+        cls, kw = gr.Dropdown, {"choices": list(choices), **kw}
+    elif info.kind is bool:
+        cls = gr.Checkbox
+    elif default is None:  # gr.Number would show (and send) 0 for "not set"
+        cls, kw = gr.Textbox, {"placeholder": "none", **kw}
+    else:
+        cls = gr.Number
+        if info.kind is int:
+            kw.setdefault("precision", 0)
+    value = list(default) if isinstance(default, tuple) else default
+    return as_sent(cls(value=value, elem_id=f"nst-{name.replace('_', '-')}", **kw))
+
+
+
+def nst_error(exc: Exception) -> gr.Error:
+    """A gr.Error with nst's message, escaped: gr.Error renders its message as HTML."""
+    return gr.Error(html.escape(str(exc), quote=False), print_exception=False)
+
+
+
+def status_line(ev: nst.Progress, stopped: bool = False) -> str:
+    """'step i/N · content … · style … · total … · elapsed … · ETA …' (nst's ETA)."""
+    terms = " · ".join(f"{k} {v:.3g}" for k, v in ev.terms.items())
+    if ev.done and not ev.stopped:
+        return f"**Done** · {ev.step} steps in {format_seconds(ev.elapsed)} · {terms} · {ev.size[0]}×{ev.size[1]} px"
+    where = f"step {ev.step}/{ev.total}"
+    if ev.scale[1] > 1:
+        where += f" (scale {ev.scale[0]}/{ev.scale[1]}, {ev.size[0]}×{ev.size[1]} px)"
+    if stopped or ev.stopped:
+        return f"**Stopped** at {where} · {terms} · after {format_seconds(ev.elapsed)}; the image as it was is the result"
+    eta = format_seconds(ev.eta) if ev.eta is not None and ev.step > 1 else "…"  # step 1 also paid the set-up
+    done = f" ({100 * ev.work_done / ev.work_total:.0f}%)" if ev.work_total else ""
+    return f"{where}{done} · {terms} · elapsed {format_seconds(ev.elapsed)} · ETA {eta}"
+
+
+def loss_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The loss-curve data; typed even when empty, so the plot's axes are numeric from the start."""
+    frame = pd.DataFrame(rows, columns=["step", "loss", "term"])
+    return frame.astype({"step": "int64", "loss": "float64", "term": "string"})
+
+
+@cache
+def results_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="nst-app-"))
+
+
+def save_result(img: Image.Image) -> str:
+    """Write ``img`` as a PNG with its recipe, under a fresh name; remove those over an hour old."""
+    folder = results_dir()
+    for old in folder.glob("*.png"):
+        try:
+            if time.time() - old.stat().st_mtime > 3600:
+                old.unlink()
+        except OSError:
+            pass
+    fd, path = tempfile.mkstemp(prefix="stylized-", suffix=".png", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        nst.save_png(img, f)
+    return path
+
+
+
+def failure(exc: Exception) -> gr.Error:
+    """The message for a failure nst did not foresee; the details (paths) go to the server's log."""
+    traceback.print_exception(exc)
+    return gr.Error(
+        f"The run stopped on an unexpected error ({type(exc).__name__}). Try again; if it happens "
+        "again, try a smaller size or other settings.", print_exception=False,
+    )
+
+
+
+def shown(name: str, v: Any) -> Any:
+    """A setting's value as its control shows it (see `control`)."""
+    if isinstance(v, tuple):  # a text box (e.g. style_blend) or a checkbox group
+        return list(v) if nst.field_info(name).ui_choices else " ".join(f"{x:g}" for x in v)
+    return "" if v is None else v
