@@ -43,7 +43,7 @@ def _rgba(layer: Image.Image | np.ndarray) -> np.ndarray:
 
 def masks_from_strokes(
     layers: Sequence[Image.Image | np.ndarray], n_styles: int, size: tuple[int, int] | None = None,
-    feather: float = 0.004,
+    feather: float = 0.01,
 ) -> list[Image.Image] | None:
     """One mask per style from the editor's layers; ``None`` when nothing is painted.
 
