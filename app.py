@@ -30,7 +30,7 @@ import spaces
 from PIL import Image
 
 import nst
-from app_parts import as_path, control, failure, loss_frame, nst_error, results_dir, save_result, shown, status_line
+from app_parts import as_path, as_paths, control, failure, loss_frame, nst_error, results_dir, save_result, shown, status_line
 from nst import brush
 from nst.background import in_thread
 from nst.gallery import Gallery
@@ -405,10 +405,10 @@ def build_demo() -> gr.Blocks:
                         label="More style images (blended with the first by the blend weights)", height=140,
                         file_count="multiple", file_types=["image"], type="filepath", elem_id="nst-more-styles",
                     )
-                    masks = gr.File(
+                    masks = as_paths(gr.File(
                         label="Masks, one per style (painted ones appear here at Run; or upload greyscale PNGs)",
                         file_count="multiple", file_types=["image"], type="filepath", height=140, elem_id="nst-masks",
-                    )
+                    ), "masks")
                     recipe_file = gr.File(label="Load settings from an nst PNG (its recipe)", file_types=[".png"],
                                           type="filepath", height=140, elem_id="nst-recipe")
                 examples_here = gr.Column()

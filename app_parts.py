@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 import pandas as pd
+import pydantic
 from PIL import Image
 
 import nst
@@ -61,6 +62,45 @@ def as_path(component: gr.Image) -> gr.Image:
     component.preprocess = preprocess
     return component
 
+
+
+class _Shaped:
+    """A component's data model that refuses a value of the wrong shape with a message naming
+    the parameter, instead of pydantic's (Gradio validates file inputs against their model
+    before any preprocessing). As main's app.py has it; everything else is the model's own."""
+
+    def __init__(self, model: Any, name: str, expected: str) -> None:
+        self._model, self._name, self._expected = model, name, expected
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._model, attr)
+
+    def model_validate(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._model.model_validate(obj, *args, **kwargs)
+        except pydantic.ValidationError:
+            raise gr.Error(f"{self._name} must be {self._expected}, not {_shape(obj)}", print_exception=False) from None
+
+
+def _shape(value: Any) -> str:
+    """What was sent, in a few words: 'text (...)', 'a number (5)', 'a list holding ...'."""
+    if isinstance(value, str):
+        return f"text ({Path(value).name[:60]!r})" if "/" in value or "\\" in value else f"text ({value[:60]!r})"
+    if isinstance(value, (bool, int, float)):
+        return str(value).lower() if isinstance(value, bool) else f"a number ({value!r})"
+    if isinstance(value, dict):
+        return "an object without a file path" if "path" not in value else "an object whose path is not text"
+    if isinstance(value, list):
+        return "a list holding " + ", ".join(sorted({_shape(v).split(" (")[0] for v in value})) if value else "an empty list"
+    return type(value).__name__
+
+
+def as_paths(component: gr.File, name: str) -> gr.File:
+    """A multiple-file input whose wrong-shaped values get a message naming ``name``."""
+    component.data_model = _Shaped(
+        component.data_model, name, "a list of image files (in gradio_client: [handle_file(path), ...])"
+    )
+    return component
 
 
 def control(name: str, **kw: Any) -> gr.components.Component:

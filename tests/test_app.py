@@ -270,6 +270,15 @@ def test_bad_masks_get_nst_messages(client, tmp_path, masks, message):
     assert message in str(info.value) and "/tmp/" not in str(info.value)
 
 
+@pytest.mark.parametrize("value, shown", [("some/dir/m.png", "text ('m.png')"), (5, "a number (5)"),
+                                          ([5], "a list holding a number")])
+def test_masks_of_the_wrong_shape_are_named(client, value, shown):
+    content, style = EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg"
+    with pytest.raises(AppError) as info:
+        client.predict(**_files(content, style), masks=value, steps=1, size=64, api_name="/stylize")
+    assert f"masks must be a list of image files (in gradio_client: [handle_file(path), ...]), not {shown}" in str(info.value)
+
+
 def test_painted_strokes_become_mask_files_and_clear_again(tmp_path):
     import numpy as np
 
