@@ -159,3 +159,76 @@ def test_a_recipe_sets_the_controls(browser, url, tmp_path, shots):
         expect(page.locator("#nst-style-blend textarea")).to_have_value("2 1")
         page.wait_for_timeout(500)
         page.screenshot(path=str(shots / "recipe-loaded.png"), full_page=True)
+
+
+def _fetch_image(page, link):
+    """The image behind a file component's download link, fetched as the browser would."""
+    import io
+
+    from PIL import Image
+
+    body = page.request.get(link.get_attribute("href")).body()
+    return Image.open(io.BytesIO(body))
+
+
+def test_a_painted_stroke_keeps_the_photo_outside_it(browser, url, shots):
+    """Issue 14: paint a stroke on the content image, run, and the result is painted inside the
+    stroke and the photo outside it; the run goes into this visit's gallery."""
+    import numpy as np
+    from playwright.sync_api import expect
+    from PIL import Image
+
+    import nst
+    from nst.images import resize_to_long_side
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    content, style = examples / "chelsea.jpg", examples / "starry_night.jpg"  # 451×300: the editor shows it at 100%
+    with _page(browser, shots, "failed-paint.png") as page:
+        page.goto(url)
+        page.locator("#nst-content input[type=file]").set_input_files(str(content))
+        page.locator("#nst-style input[type=file]").set_input_files(str(style))
+        expect(page.locator("#nst-style img")).to_be_visible(timeout=20_000)
+        page.locator("#nst-paint").get_by_text("Paint where").click()
+        editor = page.locator("#nst-painter")
+        expect(editor.locator("canvas").first).to_be_visible(timeout=20_000)
+        page.wait_for_timeout(1500)  # the photo onto the canvas
+        editor.get_by_role("button", name="Brush").first.click()
+        # A thick stroke across the upper left of the photo (centred on the canvas, at 100%).
+        box = editor.locator("canvas").first.bounding_box()
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(cx - 180, cy - 70)
+        page.mouse.down()
+        for i in range(1, 31):
+            page.mouse.move(cx - 180 + 6 * i, cy - 70 + (i % 2), steps=2)
+        page.mouse.up()
+        page.wait_for_timeout(500)
+        page.locator("#nst-advanced").get_by_text("Advanced").click()
+        _set_number(page, "nst-size", 96)
+        _set_number(page, "nst-steps", 10)
+        page.locator("#nst-multiscale input").uncheck()
+        page.locator("#nst-run").click()
+        status = page.locator("#nst-status")
+        expect(status).to_contain_text("Done", timeout=180_000)
+        expect(page.locator("#nst-download a").first).to_be_visible(timeout=20_000)
+        expect(page.locator("#nst-masks")).to_contain_text("painted-mask-1", timeout=20_000)
+        result = _fetch_image(page, page.locator("#nst-download a").first)
+        mask = _fetch_image(page, page.locator("#nst-masks a").first).convert("L")
+        expect(page.locator("#nst-gallery")).to_contain_text("10 steps", timeout=20_000)
+        expect(page.locator("#nst-gallery")).to_contain_text("painted")
+        # The page as the README shows it: the painted mask beside the result.
+        page.locator("#nst-result").scroll_into_view_if_needed()
+        page.wait_for_timeout(800)
+        top = page.locator("#nst-content").bounding_box()["y"]
+        bottom = editor.bounding_box()["y"] + editor.bounding_box()["height"]
+        page.screenshot(path=str(shots / "regions-app.png"), full_page=True,
+                        clip={"x": 0, "y": max(0, top - 10), "width": 1280, "height": bottom - top + 20})
+
+    assert nst.read_recipe(result)["masks"] == ["painted-mask-1.png"]
+    assert mask.width / mask.height == pytest.approx(451 / 300, rel=0.01)
+    m = np.asarray(mask.resize(result.size, Image.Resampling.BILINEAR), float) / 255
+    out = np.asarray(result.convert("RGB"), float)
+    photo = np.asarray(resize_to_long_side(nst.load_image(content), 96), float)
+    inside, outside = m > 0.95, m == 0
+    assert 0.05 < inside.mean() < 0.5 and outside.mean() > 0.4, (inside.mean(), outside.mean())  # a stroke, not all
+    assert np.abs(out[inside] - photo[inside]).mean() > 5  # painted inside the stroke
+    assert np.abs(out[outside] - photo[outside]).max() <= 1  # the photo outside it
