@@ -171,6 +171,51 @@ def _fetch_image(page, link):
     return Image.open(io.BytesIO(body))
 
 
+def paint_and_run(page, url, content: Path, style: Path, size: int, steps: int, shot: Path | None = None):
+    """Upload the images, paint over the left third of the photo in the editor, run at ``size`` px for ``steps`` steps; the result and the painted mask (PIL).
+    With ``shot``: a screenshot of the painted mask beside the result. (Also bench/regions_app.py.)"""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    page.locator("#nst-content input[type=file]").set_input_files(str(content))
+    page.locator("#nst-style input[type=file]").set_input_files(str(style))
+    expect(page.locator("#nst-style img")).to_be_visible(timeout=20_000)
+    page.locator("#nst-paint").get_by_text("Paint where").click()
+    editor = page.locator("#nst-painter")
+    expect(editor.locator("canvas").first).to_be_visible(timeout=20_000)
+    page.wait_for_timeout(1500)  # the photo onto the canvas
+    editor.get_by_role("button", name="Brush").first.click()
+    # Centred on the canvas, which shows a photo of up to 576×360 px at 100%: strokes up and
+    # down over the left third of the photo.
+    box = editor.locator("canvas").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    for x in range(-200, -79, 40):
+        page.mouse.move(cx + x, cy - 125)
+        page.mouse.down()
+        for i in range(1, 26):
+            page.mouse.move(cx + x + (i % 2), cy - 125 + 10 * i, steps=2)
+        page.mouse.up()
+    page.wait_for_timeout(500)
+    page.locator("#nst-advanced").get_by_text("Advanced").click()
+    _set_number(page, "nst-size", size)
+    _set_number(page, "nst-steps", steps)
+    page.locator("#nst-multiscale input").uncheck()
+    page.locator("#nst-run").click()
+    expect(page.locator("#nst-status")).to_contain_text("Done", timeout=600_000)
+    expect(page.locator("#nst-download a").first).to_be_visible(timeout=20_000)
+    expect(page.locator("#nst-masks")).to_contain_text("painted-mask-1", timeout=20_000)
+    result = _fetch_image(page, page.locator("#nst-download a").first)
+    mask = _fetch_image(page, page.locator("#nst-masks a").first).convert("L")
+    if shot is not None:
+        page.locator("#nst-result").scroll_into_view_if_needed()
+        page.wait_for_timeout(800)
+        top = page.locator("#nst-content").bounding_box()["y"]
+        bottom = editor.bounding_box()["y"] + editor.bounding_box()["height"]
+        page.screenshot(path=str(shot), full_page=True,
+                        clip={"x": 0, "y": max(0, top - 10), "width": 1280, "height": bottom - top + 20})
+    return result, mask
+
+
 def test_a_painted_stroke_keeps_the_photo_outside_it(browser, url, shots):
     """Issue 14: paint a stroke on the content image, run, and the result is painted inside the
     stroke and the photo outside it; the run goes into this visit's gallery."""
@@ -182,46 +227,11 @@ def test_a_painted_stroke_keeps_the_photo_outside_it(browser, url, shots):
     from nst.images import resize_to_long_side
 
     examples = Path(__file__).resolve().parents[1] / "examples"
-    content, style = examples / "chelsea.jpg", examples / "starry_night.jpg"  # 451×300: the editor shows it at 100%
+    content, style = examples / "chelsea.jpg", examples / "starry_night.jpg"  # 451×300: shown at 100%
     with _page(browser, shots, "failed-paint.png") as page:
-        page.goto(url)
-        page.locator("#nst-content input[type=file]").set_input_files(str(content))
-        page.locator("#nst-style input[type=file]").set_input_files(str(style))
-        expect(page.locator("#nst-style img")).to_be_visible(timeout=20_000)
-        page.locator("#nst-paint").get_by_text("Paint where").click()
-        editor = page.locator("#nst-painter")
-        expect(editor.locator("canvas").first).to_be_visible(timeout=20_000)
-        page.wait_for_timeout(1500)  # the photo onto the canvas
-        editor.get_by_role("button", name="Brush").first.click()
-        # A thick stroke across the upper left of the photo (centred on the canvas, at 100%).
-        box = editor.locator("canvas").first.bounding_box()
-        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        page.mouse.move(cx - 180, cy - 70)
-        page.mouse.down()
-        for i in range(1, 31):
-            page.mouse.move(cx - 180 + 6 * i, cy - 70 + (i % 2), steps=2)
-        page.mouse.up()
-        page.wait_for_timeout(500)
-        page.locator("#nst-advanced").get_by_text("Advanced").click()
-        _set_number(page, "nst-size", 96)
-        _set_number(page, "nst-steps", 10)
-        page.locator("#nst-multiscale input").uncheck()
-        page.locator("#nst-run").click()
-        status = page.locator("#nst-status")
-        expect(status).to_contain_text("Done", timeout=180_000)
-        expect(page.locator("#nst-download a").first).to_be_visible(timeout=20_000)
-        expect(page.locator("#nst-masks")).to_contain_text("painted-mask-1", timeout=20_000)
-        result = _fetch_image(page, page.locator("#nst-download a").first)
-        mask = _fetch_image(page, page.locator("#nst-masks a").first).convert("L")
+        result, mask = paint_and_run(page, url, content, style, 96, 10, shots / "regions-app.png")
         expect(page.locator("#nst-gallery")).to_contain_text("10 steps", timeout=20_000)
         expect(page.locator("#nst-gallery")).to_contain_text("painted")
-        # The page as the README shows it: the painted mask beside the result.
-        page.locator("#nst-result").scroll_into_view_if_needed()
-        page.wait_for_timeout(800)
-        top = page.locator("#nst-content").bounding_box()["y"]
-        bottom = editor.bounding_box()["y"] + editor.bounding_box()["height"]
-        page.screenshot(path=str(shots / "regions-app.png"), full_page=True,
-                        clip={"x": 0, "y": max(0, top - 10), "width": 1280, "height": bottom - top + 20})
 
     assert nst.read_recipe(result)["masks"] == ["painted-mask-1.png"]
     assert mask.width / mask.height == pytest.approx(451 / 300, rel=0.01)
