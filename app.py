@@ -344,8 +344,8 @@ def pick_result(visit: Gallery, evt: gr.SelectData) -> list[Any]:
     entry = visit.at(evt.index)
     if not Path(entry.path).is_file():
         gr.Warning(f"Result #{entry.number} is no longer on the server (results are kept for an hour).")
-        return [gr.skip()] * (3 + len(MAIN_SETTINGS) + len(ADVANCED_SETTINGS))
-    return [entry.path, entry.path, *load_recipe(entry.path)]
+        return [gr.skip()] * (4 + len(MAIN_SETTINGS) + len(ADVANCED_SETTINGS))
+    return [entry.path, entry.path, f"Showing result {html.escape(entry.caption)}", *load_recipe(entry.path)]
 
 
 def compare_results(a: int | None, b: int | None, visit: Gallery) -> Any:
@@ -433,7 +433,7 @@ def build_demo() -> gr.Blocks:
         with gr.Accordion("This visit's results (gone when the tab closes)", open=True, elem_id="nst-visit"):
             visit = gr.State(Gallery())  # per tab: nothing is shared between visitors
             gallery = gr.Gallery(label="Pick one to see it again with its settings", columns=6, height=220,
-                                 allow_preview=False, interactive=False, elem_id="nst-gallery")
+                                 allow_preview=False, interactive=False, object_fit="contain", elem_id="nst-gallery")
             with gr.Row():
                 compare_a, compare_b = (gr.Dropdown(label=f"Compare {side} (on the before/after slider)",
                                                     choices=[], elem_id=f"nst-compare-{side.lower()}")
@@ -462,7 +462,7 @@ def build_demo() -> gr.Blocks:
         settings_out = [*(controls[n] for n in (*MAIN_SETTINGS, *ADVANCED_SETTINGS)), weight_slider]
         recipe_file.upload(load_recipe, [recipe_file], settings_out, **private)
         content.change(paint_on, [content], [painter], **private)
-        gallery.select(pick_result, [visit], [result, download, *settings_out], **private)
+        gallery.select(pick_result, [visit], [result, download, status, *settings_out], **private)
         gr.on([compare_a.input, compare_b.input], compare_results, [compare_a, compare_b, visit], [compare], **private)
         missing = set(controls) - set(inspect.signature(stylize).parameters)
         assert not missing, f"stylize() needs a parameter for each control; add {missing}"

@@ -314,7 +314,7 @@ def test_gallery_results_are_picked_and_compared(tmp_path):
     assert [c.split(" · ")[:2] for _, c in items] == [["#2", "22 steps"], ["#1", "11 steps"]]
     assert [n for _, n in menu_a.choices] == [2, 1]
     picked = app.pick_result(visit, gr.SelectData(None, {"index": 1, "value": None}))
-    assert picked[0] == picked[1] == str(tmp_path / "0.png")
-    assert picked[2 + app.MAIN_SETTINGS.index("steps")] == 11  # its settings, into the controls
+    assert picked[0] == picked[1] == str(tmp_path / "0.png") and picked[2].startswith("Showing result #1 · 11 steps")
+    assert picked[3 + app.MAIN_SETTINGS.index("steps")] == 11  # its settings, into the controls
     a, b = app.compare_results(1, 2, visit)
     assert a.getpixel((0, 0)) == (255, 0, 0) and b.getpixel((0, 0)) == (0, 0, 255)
