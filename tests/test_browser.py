@@ -242,3 +242,42 @@ def test_a_painted_stroke_keeps_the_photo_outside_it(browser, url, shots):
     assert 0.05 < inside.mean() < 0.5 and outside.mean() > 0.4, (inside.mean(), outside.mean())  # a stroke, not all
     assert np.abs(out[inside] - photo[inside]).mean() > 5  # painted inside the stroke
     assert np.abs(out[outside] - photo[outside]).max() <= 1  # the photo outside it
+
+
+def test_the_gallery_keeps_this_visits_runs_to_pick_and_compare(browser, url, shots):
+    from playwright.sync_api import expect
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    with _page(browser, shots, "failed-gallery.png") as page:
+        page.goto(url)
+        page.locator("#nst-content input[type=file]").set_input_files(str(examples / "chelsea.jpg"))
+        page.locator("#nst-style input[type=file]").set_input_files(str(examples / "starry_night.jpg"))
+        expect(page.locator("#nst-style img")).to_be_visible(timeout=20_000)
+        page.locator("#nst-advanced").get_by_text("Advanced").click()
+        _set_number(page, "nst-size", 64)
+        for steps in (3, 6):
+            _set_number(page, "nst-steps", steps)
+            page.locator("#nst-run").click()
+            expect(page.locator("#nst-status")).to_contain_text(f"Done · {steps} steps", timeout=120_000)
+            expect(page.locator("#nst-gallery")).to_contain_text(f"{steps} steps", timeout=20_000)
+        thumbs = page.locator("#nst-gallery button").filter(has_text=" steps · ")
+        expect(thumbs).to_have_count(2)
+        thumbs.filter(has_text="#1 ").first.click()  # the older run: its settings come back
+        expect(page.locator("#nst-steps input[type=number]")).to_have_value("3", timeout=20_000)
+        expect(page.locator("#nst-status")).to_contain_text("Showing result #1 · 3 steps")
+        pair = page.locator("#nst-compare img")
+        before = [pair.nth(i).get_attribute("src") for i in range(2)]  # the photo and run #2
+        for side, number in (("a", "#1 "), ("b", "#2 ")):
+            page.locator(f"#nst-compare-{side} input").click()
+            page.get_by_role("option").filter(has_text=number).first.click()
+        expect(pair.first).not_to_have_attribute("src", before[0], timeout=20_000)  # run #1 instead of the photo
+        expect(pair.nth(1)).to_have_attribute("src", re.compile(r"."))
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(shots / "gallery.png"), full_page=True)
+        other = page.context.browser.new_page()  # another visitor: an empty gallery
+        try:
+            other.goto(url)
+            expect(other.locator("#nst-gallery")).to_be_visible(timeout=20_000)
+            expect(other.locator("#nst-gallery button").filter(has_text=" steps · ")).to_have_count(0)
+        finally:
+            other.close()
