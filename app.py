@@ -90,6 +90,8 @@ CSS = """
 /* Previews of the coarse scales are small: show every preview at the full width. */
 #nst-result .image-container > button, #nst-result .image-frame { width: 100%; }
 #nst-result .image-frame img { width: 100%; height: auto; max-height: 480px; object-fit: contain; }
+/* The visit's gallery: small thumbnails from the first run on (Gradio widens a few to fill the row). */
+#nst-gallery .grid-container { grid-template-columns: repeat(auto-fill, minmax(120px, 180px)); grid-auto-rows: 120px; }
 """
 
 
@@ -432,7 +434,7 @@ def build_demo() -> gr.Blocks:
                     download = gr.File(label="Full-resolution PNG", interactive=False, height=90, elem_id="nst-download")
         with gr.Accordion("This visit's results (gone when the tab closes)", open=True, elem_id="nst-visit"):
             visit = gr.State(Gallery())  # per tab: nothing is shared between visitors
-            gallery = gr.Gallery(label="Pick one to see it again with its settings", columns=6, height=220,
+            gallery = gr.Gallery(label="Pick one to see it again with its settings", columns=6, height=200,
                                  allow_preview=False, interactive=False, object_fit="contain", elem_id="nst-gallery")
             with gr.Row():
                 compare_a, compare_b = (gr.Dropdown(label=f"Compare {side} (on the before/after slider)",
