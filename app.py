@@ -6,7 +6,9 @@ move it, ``--share`` or ``NST_SHARE=1`` asks for a public link); on Spaces it is
 This file is the page, a view over :func:`nst.stylize`: defaults, ranges, choices and help
 come from ``nst.field_info``; refusals are nst's errors, shown as ``gr.Error``; the estimate,
 the ETA, stopping and out-of-memory detection are nst's. The run is ``nst.prepare(...).events()``
-inside ``spaces.GPU`` (a no-op off ZeroGPU), which yields Progress with PIL images.
+inside ``spaces.GPU`` (a no-op off ZeroGPU), which yields Progress with PIL images. The
+brush's strokes become masks in ``nst.brush``; the visit's gallery is ``nst.gallery``; the
+Gradio helpers that are not the page are in ``app_parts.py``.
 """
 
 from __future__ import annotations
@@ -161,8 +163,9 @@ def stylize(
     `content` and `style` are image files; the other parameters are the nst.Settings fields
     of the same names (None takes nst's default); `more_styles` are further style images,
     blended by `style_blend`; `masks` are greyscale mask files, one per style image in order
-    (white: that style here; where no mask is white the photo is kept). Yields (image, status, loss curve, before/after pair, PNG):
-    previews twice a second, then the result with its full-resolution PNG (also on Stop).
+    (white: that style here; where no mask is white the photo is kept). Yields (image,
+    status, loss curve, before/after pair, PNG): previews twice a second, then the result
+    with its full-resolution PNG (also on Stop).
     """
     values = dict(locals())
     session = getattr(request, "session_hash", None)
