@@ -6,7 +6,9 @@ move it, ``--share`` or ``NST_SHARE=1`` asks for a public link); on Spaces it is
 This file is the page, a view over :func:`nst.stylize`: defaults, ranges, choices and help
 come from ``nst.field_info``; refusals are nst's errors, shown as ``gr.Error``; the estimate,
 the ETA, stopping and out-of-memory detection are nst's. The run is ``nst.prepare(...).events()``
-inside ``spaces.GPU`` (a no-op off ZeroGPU), which yields Progress with PIL images.
+inside ``spaces.GPU`` (a no-op off ZeroGPU), which yields Progress with PIL images. The
+brush's strokes become masks in ``nst.brush``; the visit's gallery is ``nst.gallery``; the
+Gradio helpers that are not the page are in ``app_parts.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import os
 import tempfile
 import threading
 import time
-import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import closing
@@ -35,16 +36,20 @@ from nst import workdir
 WORKDIR = workdir.claim("nst-app-", uploads_env="GRADIO_TEMP_DIR")
 
 import gradio as gr  # noqa: E402
-import pandas as pd  # noqa: E402
-import pydantic  # noqa: E402
 import spaces  # noqa: E402
 from PIL import Image  # noqa: E402
 
+import app_parts  # noqa: E402
 import nst  # noqa: E402
+from app_parts import as_path, as_paths, control, failure, loss_frame, nst_error, results_dir, save_result, shown, status_line  # noqa: E402
+from nst import brush  # noqa: E402
 from nst.background import in_thread  # noqa: E402
+from nst.gallery import Gallery  # noqa: E402
 from nst.images import MAX_INPUT_PIXELS  # noqa: E402
 from nst.schedule import format_seconds  # noqa: E402
-from nst.settings import STRENGTHS  # noqa: E402
+from nst.settings import STRENGTHS, strength  # noqa: E402
+
+app_parts.WORKDIR = WORKDIR
 
 # Uploads that declare more pixels than nst accepts are refused from their header, undecoded.
 Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
@@ -78,22 +83,16 @@ nst.load_model(nst.DEFAULT.weights, nst.DEFAULT.pooling, str(DEVICE))
 
 # The controls of the page and of the /stylize API, in order; each is a Settings field.
 # Adding a setting to the Advanced section is adding its name here and a parameter of the
-# same name to `stylize` (its component comes from the field's metadata: see `_control`).
+# same name to `stylize` (its component comes from the field's metadata: see `control`).
 MAIN_SETTINGS = ("steps", "style_weight", "content_layer", "style_layers")
 ADVANCED_SETTINGS = (
     "size", "preserve_color", "style_loss", "style_scale", "tv_weight", "style_blend",
     "init", "optimizer", "seed", "multiscale", "time_limit", "normalization",
 )
 
-LABELS = {  # UI wording only; anything not here is labelled from its field name
-    "style_weight": "β/α", "normalization": "Cost normalisation", "size": "Output size (px, long side)", "init": "Start from",
-    "optimizer": "Optimiser", "multiscale": "Coarse to fine", "tv_weight": "Smoothing (TV weight)",
-    "time_limit": "Time limit (s)", "preserve_color": "Keep the content's colours",
-}
-
 # The page's text: the introduction, and the help of the controls (Markdown).
 _PAGE = (Path(__file__).parent / "app.md").read_text().split("-->", 1)[1]
-INTRO, HELP = (part.strip() for part in _PAGE.split("\n---\n", 1))
+INTRO, HELP, PAINT_HELP = (part.strip() for part in _PAGE.split("\n---\n", 2))
 
 # The loss curve's terms (nst.Progress.terms): colour, the colour's name, and what the term is.
 TERMS = {"content": ("#2563eb", "blue", "content"), "style": ("#ea580c", "orange", "style × β"),
@@ -105,6 +104,8 @@ CSS = """
 /* Previews of the coarse scales are small: show every preview at the full width. */
 #nst-result .image-container > button, #nst-result .image-frame { width: 100%; }
 #nst-result .image-frame img { width: 100%; height: auto; max-height: 480px; object-fit: contain; }
+/* The visit's gallery: small thumbnails from the first run on (Gradio widens a few to fill the row). */
+#nst-gallery .grid-container { grid-template-columns: repeat(auto-fill, minmax(120px, 180px)); grid-auto-rows: 120px; }
 """
 
 
@@ -124,115 +125,7 @@ def launch_kwargs(share: bool = False) -> dict[str, Any]:
     }
 
 
-# --- Components whose value reaches the run function as submitted ----------------------
-#
-# Gradio checks slider ranges and dropdown choices itself, with messages that do not name
-# the setting ("Value 0 is less than minimum value 1"), and opens uploads with Pillow,
-# failing with a bare "Error" on a file that is not an image. For the run's inputs these
-# checks are switched off, per component, so that nst checks the values and its messages
-# name what is wrong. (Per instance, not by subclassing: Gradio writes a .pyi file beside
-# the module of every Component subclass.)
-
-
-def _as_sent(component: gr.components.Component) -> gr.components.Component:
-    """``component``, handing its value to the event function exactly as submitted."""
-    component.preprocess = lambda payload: payload
-    return component
-
-
-class _Shaped:
-    """A component's data model that refuses a value of the wrong shape with a message
-    naming the parameter, instead of pydantic's (Gradio validates file inputs against
-    their model before any preprocessing). Everything else is the model's own."""
-
-    def __init__(self, model: Any, name: str, expected: str) -> None:
-        self._model, self._name, self._expected = model, name, expected
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(self._model, attr)
-
-    def model_validate(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return self._model.model_validate(obj, *args, **kwargs)
-        except pydantic.ValidationError:
-            raise gr.Error(f"{self._name} must be {self._expected}, not {_shape(obj)}", print_exception=False) from None
-
-
-def _shape(value: Any) -> str:
-    """What was sent, in a few words: 'text ('abc')', 'a number (5)', 'a list', ..."""
-    if isinstance(value, str):
-        if "/" in value or "\\" in value:  # a path, as text: its file name only
-            return f"text (a path ending in {Path(value).name[:60]!r})"
-        return f"text ({value[:60]!r})"
-    if isinstance(value, bool):
-        return f"{str(value).lower()}"
-    if isinstance(value, (int, float)):
-        return f"a number ({value!r})"
-    if isinstance(value, dict):
-        return "an object without a file path" if "path" not in value else "an object whose path is not text"
-    if isinstance(value, list):
-        return "a list holding " + ", ".join(sorted({_shape(v).split(" (")[0] for v in value})) if value else "an empty list"
-    return type(value).__name__
-
-
-_FILE = "an image file (in gradio_client: handle_file(path))"
-
-
-def _as_path(component: gr.Image, name: str) -> gr.Image:
-    """An Image input whose value is the uploaded file's path, unopened: nst reads it.
-
-    ``name`` is the /stylize parameter, for the message when the value has the wrong shape.
-    """
-    component.data_model = _Shaped(component.data_model, name, _FILE)
-    stock = component.preprocess
-
-    def preprocess(payload: Any) -> str | None:
-        if payload is None or (payload.path is None and not payload.url):
-            return None
-        if payload.url and payload.url.startswith("data:"):  # an API caller's data URL
-            try:
-                return stock(payload)
-            except Exception:
-                raise gr.Error(f"The {component.label or 'image'} could not be read as an image.") from None
-        return payload.path
-
-    component.preprocess = preprocess
-    return component
-
-
-def _as_paths(component: gr.File, name: str) -> gr.File:
-    """A multiple-file input whose wrong-shaped values get a message naming ``name``."""
-    component.data_model = _Shaped(
-        component.data_model, name, "a list of image files (in gradio_client: [handle_file(path), ...])"
-    )
-    return component
-
-
 # --- Settings, estimates, formatting -----------------------------------------------------
-
-
-def _control(name: str, **kw: Any) -> gr.components.Component:
-    """A component for the Settings field ``name``, from its metadata (default, choices, help);
-    ``kw`` overrides its keyword arguments (``cls``: the component class)."""
-    info = nst.field_info(name)
-    default, choices = info.default, info.ui_choices or info.choices
-    kw = {"label": LABELS.get(name, name.replace("_", " ").capitalize()), "info": info.help, **kw}
-    if "cls" in kw:
-        cls = kw.pop("cls")
-    elif info.many and choices:
-        cls, kw = gr.CheckboxGroup, {"choices": list(choices), **kw}
-    elif choices:
-        cls, kw = gr.Dropdown, {"choices": list(choices), **kw}
-    elif info.kind is bool:
-        cls = gr.Checkbox
-    elif default is None:  # gr.Number would show (and send) 0 for "not set"
-        cls, kw = gr.Textbox, {"placeholder": "none", **kw}
-    else:
-        cls = gr.Number
-        if info.kind is int:
-            kw.setdefault("precision", 0)
-    value = list(default) if isinstance(default, tuple) else default
-    return _as_sent(cls(value=value, elem_id=f"nst-{name.replace('_', '-')}", **kw))
 
 
 def _settings(values: dict[str, Any]) -> nst.Settings:
@@ -240,29 +133,7 @@ def _settings(values: dict[str, Any]) -> nst.Settings:
     try:
         return nst.DEFAULT.replace(**values)
     except nst.SettingsError as exc:
-        raise _error(exc) from None
-
-
-def _error(exc: Exception, *uploads: str) -> gr.Error:
-    """A gr.Error with nst's message as plain text, for API clients as for the page (which
-    shows a gr.Error's message through Gradio's HTML sanitiser: markup in a file name is
-    shown harmlessly, never run).
-
-    ``uploads`` are the uploaded files the message may name; they are named as their
-    owner named them (see `_shown_name`).
-    """
-    text = str(exc)
-    for path in uploads:
-        stored, shown = Path(path).name, _shown_name(path)
-        if stored != shown:
-            text = text.replace(stored, shown)
-    return gr.Error(text, print_exception=False)
-
-
-def _shown_name(path: str) -> str:
-    """An upload's file name as its owner wrote it: browsers and httpx send ``"`` in a file
-    name as ``%22`` (the HTML form encoding), and Gradio keeps that in the stored name."""
-    return Path(path).name.replace("%22", '"')
+        raise nst_error(exc) from None
 
 
 def estimate_text(content: str | None, steps: Any, size: Any) -> str:
@@ -274,48 +145,6 @@ def estimate_text(content: str | None, steps: Any, size: Any) -> str:
     except nst.Error as exc:
         return html.escape(f"⚠️ {exc}", quote=False)
     return f"Estimated time: about {format_seconds(secs)} ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})."
-
-
-def _status(ev: nst.Progress, stopped: bool = False) -> str:
-    """'step i/N · content … · style … · total … · elapsed … · ETA …' (nst's ETA)."""
-    terms = " · ".join(f"{k} {v:.3g}" for k, v in ev.terms.items())
-    if ev.done and not ev.stopped:
-        return f"**Done** · {ev.step} steps in {format_seconds(ev.elapsed)} · {terms} · {ev.size[0]}×{ev.size[1]} px"
-    where = f"step {ev.step}/{ev.total}"
-    if ev.scale[1] > 1:
-        where += f" (scale {ev.scale[0]}/{ev.scale[1]}, {ev.size[0]}×{ev.size[1]} px)"
-    if stopped or ev.stopped:
-        return f"**Stopped** at {where} · {terms} · after {format_seconds(ev.elapsed)}; the image as it was is the result"
-    eta = format_seconds(ev.eta) if ev.eta is not None and ev.step > 1 else "…"  # step 1 also paid the set-up
-    done = f" ({100 * ev.work_done / ev.work_total:.0f}%)" if ev.work_total else ""
-    return f"{where}{done} · {terms} · elapsed {format_seconds(ev.elapsed)} · ETA {eta}"
-
-
-def _plot(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The loss-curve data; typed even when empty, so the plot's axes are numeric from the start."""
-    frame = pd.DataFrame(rows, columns=["step", "loss", "term"])
-    return frame.astype({"step": "int64", "loss": "float64", "term": "string"})
-
-
-def _results_dir() -> Path:
-    folder = WORKDIR / "results"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _save_png(img: Image.Image) -> str:
-    """Write ``img`` as a PNG with its recipe, under a fresh name; remove those over an hour old."""
-    folder = _results_dir()
-    for old in folder.glob("*.png"):
-        try:
-            if time.time() - old.stat().st_mtime > 3600:
-                old.unlink()
-        except OSError:
-            pass
-    fd, path = tempfile.mkstemp(prefix="stylized-", suffix=".png", dir=folder)
-    with os.fdopen(fd, "wb") as f:
-        nst.save_png(img, f)
-    return path
 
 
 # --- The run ---------------------------------------------------------------------------
@@ -339,15 +168,16 @@ def stylize(
     multiscale: bool | None = None, style_scale: float | None = None, tv_weight: float | None = None,
     time_limit: float | None = None, preserve_color: str | None = None, style_loss: str | None = None,
     style_blend: str | list[float] | None = None, normalization: str | None = None,
-    more_styles: list[str] | None = None,
-    request: gr.Request | None = None,
+    more_styles: list[str] | None = None, masks: list[str] | None = None, request: gr.Request | None = None,
 ) -> Iterator[tuple]:
     """Transfer the style of `style` onto `content`, streaming previews.
 
     `content` and `style` are image files; the other parameters are the nst.Settings fields
     of the same names (None takes nst's default); `more_styles` are further style images,
-    blended by `style_blend`. Yields (image, status, loss curve, before/after pair, PNG):
-    previews twice a second, then the result with its full-resolution PNG (also on Stop).
+    blended by `style_blend`; `masks` are greyscale mask files, one per style image in order
+    (white: that style here; where no mask is white the photo is kept). Yields (image,
+    status, loss curve, before/after pair, PNG): previews twice a second, then the result
+    with its full-resolution PNG (also on Stop).
     """
     values = dict(locals())
     session = getattr(request, "session_hash", None)
@@ -361,10 +191,11 @@ def stylize(
         if path is None:
             raise gr.Error(f"Upload a {what} image first.", print_exception=False)
     styles = [style, *(p for p in (more_styles or []) if p)]
-    run = _prepare(content, styles, s)  # nst opens the images and checks everything now
+    masks = [p for p in (masks or []) if p] or None
+    run = _prepare(content, styles, s, masks)  # nst opens the images and masks and checks everything now
     if ON_ZERO_GPU:  # end inside the GPU reservation, with the best image so far
         budget = _gpu_seconds(run) - GPU_MARGIN
-        run = _prepare(run.content, run.styles, s.replace(time_limit=min(s.time_limit or budget, budget)))
+        run = _prepare(run.content, run.styles, s.replace(time_limit=min(s.time_limit or budget, budget)), masks)
     yield None, f"Preparing… ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})", None, None, None
     note = ""  # after an out-of-memory retry, said before every status line
     for attempt in range(OOM_RETRIES + 1):
@@ -372,30 +203,30 @@ def stylize(
             yield from _run(run, session, note)
             return
         except nst.OutOfMemoryError as exc:  # nst has freed what the attempt held
-            error, smaller = _error(exc), exc.smaller
+            error, smaller = nst_error(exc), exc.smaller
             if attempt == OOM_RETRIES or smaller is None:
                 break
         except nst.Error as exc:
-            error = _error(exc)
+            error = nst_error(exc)
             break
         except gr.Error:
             raise
         except Exception as exc:  # never a dead worker, a traceback or a bare "Error"
-            error = _failure(exc)
+            error = failure(exc)
             break
         # Out of memory: try again at half the pixels.
         note = f"Out of memory at {run.settings.size} px: made at {smaller} px instead · "
         yield gr.skip(), f"⚠️ Out of memory at {run.settings.size} px: retrying at {smaller} px…", *[gr.skip()] * 3
-        run = _prepare(run.content, run.styles, run.settings.replace(size=smaller))
+        run = _prepare(run.content, run.styles, run.settings.replace(size=smaller), masks)
     yield gr.skip(), f"⚠️ {error.message}", gr.skip(), gr.skip(), gr.skip()
     raise error
 
 
-def _prepare(content: Any, styles: list[Any], s: nst.Settings) -> nst.PreparedRun:
+def _prepare(content: Any, styles: list[Any], s: nst.Settings, masks: list[str] | None = None) -> nst.PreparedRun:
     try:
-        return nst.prepare(content, styles if len(styles) > 1 else styles[0], s)
+        return nst.prepare(content, styles if len(styles) > 1 else styles[0], s, masks=masks)
     except nst.Error as exc:
-        raise _error(exc, *(p for p in (content, *styles) if isinstance(p, str))) from None
+        raise nst_error(exc, *(p for p in (content, *styles, *(masks or [])) if isinstance(p, str))) from None
 
 
 def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple]:
@@ -433,26 +264,17 @@ def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple
             if ev.image is not None or now - last_update >= STATUS_EVERY:
                 last_update = last_yield = now
                 image = ev.image if ev.image is not None else gr.skip()
-                yield image, note + _status(ev), _plot(rows) if rows else gr.skip(), gr.skip(), gr.skip()
+                yield image, note + status_line(ev), loss_frame(rows) if rows else gr.skip(), gr.skip(), gr.skip()
             elif now - last_yield >= YIELD_EVERY:  # nothing new, but a chance to be stopped
                 last_yield = now
                 yield SKIP
-    plot = _plot(rows) if rows else gr.skip()
+    plot = loss_frame(rows) if rows else gr.skip()
     if ev is None or (not ev.done and shown is None):
         yield gr.skip(), "**Stopped** before the first preview.", plot, None, None
         return
     result = ev.image if ev.done else shown
     before = run.content.resize(result.size, Image.Resampling.LANCZOS)
-    yield result, note + _status(ev, stopped=not ev.done), plot, (before, result), _save_png(result)
-
-
-def _failure(exc: Exception) -> gr.Error:
-    """The message for a failure nst did not foresee; the details (paths) go to the server's log."""
-    traceback.print_exception(exc)
-    return gr.Error(
-        f"The run stopped on an unexpected error ({type(exc).__name__}). Try again; if it happens "
-        "again, try a smaller size or other settings.", print_exception=False,
-    )
+    yield result, note + status_line(ev, stopped=not ev.done), plot, (before, result), save_result(result)
 
 
 # Stop: the sessions that pressed Stop since they pressed Run. Their run sets nst's stop
@@ -483,20 +305,8 @@ def load_recipe(path: str | None) -> list[Any]:
         return [gr.skip()] * (len(names) + 1)
     s = nst.DEFAULT.replace(**recipe["settings"])
     gr.Info(f"Settings loaded from the recipe (made by nst {html.escape(str(recipe.get('nst', '?')))}).")
-    return [*(_shown(name, getattr(s, name)) for name in names),
+    return [*(shown(name, getattr(s, name)) for name in names),
             round(math.log10(s.style_weight), 1) if s.style_weight > 0 else gr.skip()]
-
-
-def _strength_text(style_weight: float) -> str:
-    """What the slider's position looks like, in nst's words (the JS twin is in build_demo)."""
-    return f"**{nst.settings.strength(style_weight)}**"
-
-
-def _shown(name: str, v: Any) -> Any:
-    """A setting's value as its control shows it (see `_control`)."""
-    if isinstance(v, tuple):  # a text box (e.g. style_blend) or a checkbox group
-        return list(v) if nst.field_info(name).ui_choices else " ".join(f"{x:g}" for x in v)
-    return "" if v is None else v
 
 
 def run_example(content: str, style: str, steps: int, size: int) -> tuple:
@@ -509,7 +319,58 @@ def run_example(content: str, style: str, steps: int, size: int) -> tuple:
 def _api_description() -> str:
     lines = [f"- {name}: {nst.field_info(name).help}" for name in MAIN_SETTINGS + ADVANCED_SETTINGS]
     return "\n".join([stylize.__doc__.split("\n\n")[0], "", "Settings (all optional):", *lines,
-                      "- more_styles: further style image files, blended with `style` by style_blend"])
+                      "- more_styles: further style image files, blended with `style` by style_blend",
+                      "- masks: one greyscale mask file per style image, in order (white: that style here; "
+                      "black everywhere: the photo kept)"])
+
+
+# --- The brush and the gallery ----------------------------------------------------------
+
+
+def paint_on(content: str | None) -> dict[str, Any] | None:
+    """The painter's canvas for a new content image: the photo, no strokes."""
+    return None if content is None else {"background": content, "layers": [], "composite": content}
+
+
+def painted_masks(painted: dict[str, Any] | None, current: list[str] | None, more_styles: list[str] | None) -> Any:
+    """At Run: the mask files from the brush strokes (one per style), into the masks box. No
+    strokes: the box is cleared of earlier painted masks, and uploaded masks are kept."""
+    n = 1 + len([p for p in (more_styles or []) if p])
+    try:
+        masks = brush.masks_from_strokes((painted or {}).get("layers") or [], n)
+    except nst.Error as exc:
+        raise nst_error(exc) from None
+    if masks is None:
+        return None if current and all(Path(p).name.startswith("painted-") for p in current) else gr.skip()
+    folder = Path(tempfile.mkdtemp(prefix="painted-", dir=results_dir()))
+    for i, m in enumerate(masks, 1):
+        m.save(folder / f"painted-mask-{i}.png")
+    return [str(folder / f"painted-mask-{i}.png") for i in range(1, n + 1)]
+
+
+def add_result(png: str | None, visit: Gallery) -> tuple:
+    """A finished run into this visit's gallery, and into the compare menus' choices."""
+    if png:
+        visit.add(png)
+    menu = gr.Dropdown(choices=visit.choices())
+    return visit.items(), visit, menu, menu
+
+
+def pick_result(visit: Gallery, evt: gr.SelectData) -> list[Any]:
+    """A gallery pick: the result shown again, with its settings restored in the controls."""
+    entry = visit.at(evt.index)
+    if not Path(entry.path).is_file():
+        gr.Warning(f"Result #{entry.number} is no longer on the server (results are kept for an hour).")
+        return [gr.skip()] * (4 + len(MAIN_SETTINGS) + len(ADVANCED_SETTINGS))
+    return [entry.path, entry.path, f"Showing result {html.escape(entry.caption)}", *load_recipe(entry.path)]
+
+
+def compare_results(a: int | None, b: int | None, visit: Gallery) -> Any:
+    """Two of the visit's results on the before/after slider (A left, B right)."""
+    first, second = visit.numbered(a), visit.numbered(b)
+    if first is None or second is None:
+        return gr.skip()
+    return Image.open(first.path).convert("RGB"), Image.open(second.path).convert("RGB")
 
 
 # --- The page --------------------------------------------------------------------------
@@ -523,16 +384,19 @@ def build_demo() -> gr.Blocks:
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=320):
                 with gr.Row():
-                    content = _as_path(gr.Image(
-                        label="Content image", type="filepath", image_mode=None, min_width=200,
-                        sources=["upload", "clipboard"], height=240, elem_id="nst-content",
-                    ), "content")
-                    style = _as_path(gr.Image(
-                        label="Style image", type="filepath", image_mode=None, min_width=200,
-                        sources=["upload", "clipboard"], height=240, elem_id="nst-style",
-                    ), "style")
+                    content, style = (as_path(gr.Image(
+                        label=f"{what.capitalize()} image", type="filepath", image_mode=None, min_width=200,
+                        sources=["upload", "clipboard"], height=240, elem_id=f"nst-{what}",
+                    ), what) for what in ("content", "style"))
+                with gr.Accordion("Paint where each style goes (optional)", open=False, elem_id="nst-paint"):
+                    painter = gr.ImageEditor(
+                        label="Brush on the content image", type="pil", image_mode="RGBA", sources=[], format="png",
+                        layers=False, transforms=[], height=360, elem_id="nst-painter",
+                        brush=gr.Brush(colors=brush.brush_colors(), color_mode="fixed"), eraser=gr.Eraser(),
+                    )
+                    gr.Markdown(PAINT_HELP)
                 controls: dict[str, gr.components.Component] = {}
-                controls["steps"] = _control("steps", cls=gr.Slider, minimum=1, maximum=nst.LIMITS.max_steps, step=1)
+                controls["steps"] = control("steps", cls=gr.Slider, minimum=1, maximum=nst.LIMITS.max_steps, step=1)
                 # A strength slider over log₁₀ β/α, marked with nst's words; the ratio itself
                 # is in the box beside it, and is what is sent.
                 marks = [(word, math.log10(w)) for word, w in STRENGTHS]
@@ -543,25 +407,29 @@ def build_demo() -> gr.Blocks:
                         info=" · ".join(f"{word} {w:g}" for word, w in STRENGTHS) + " (β/α, log scale)",
                         elem_id="nst-style-weight-log",
                     )
-                    controls["style_weight"] = _control("style_weight", info=None, scale=1, min_width=110)
-                strength_word = gr.Markdown(_strength_text(nst.DEFAULT.style_weight), elem_id="nst-strength")
-                controls["content_layer"] = _control("content_layer")
-                controls["style_layers"] = _control("style_layers")
+                    controls["style_weight"] = control("style_weight", info=None, scale=1, min_width=110)
+                strength_word = gr.Markdown(f"**{strength(nst.DEFAULT.style_weight)}**", elem_id="nst-strength")
+                controls["content_layer"] = control("content_layer")
+                controls["style_layers"] = control("style_layers")
                 # Run sits above Advanced, so that it stays in reach when Advanced is open.
                 with gr.Row():
                     run_btn = gr.Button("Run", variant="primary", elem_id="nst-run")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="nst-stop")
                 estimate = gr.Markdown(estimate_text(None, nst.DEFAULT.steps, nst.DEFAULT.size), elem_id="nst-estimate")
                 with gr.Accordion("Advanced", open=False, elem_id="nst-advanced"):
-                    controls["size"] = _control("size", cls=gr.Slider, minimum=nst.LIMITS.min_size, maximum=MAX_SIZE,
+                    controls["size"] = control("size", cls=gr.Slider, minimum=nst.LIMITS.min_size, maximum=MAX_SIZE,
                                                 step=16)
                     with gr.Row():  # two columns on a laptop, one on a phone
                         for name in ADVANCED_SETTINGS[1:]:
-                            controls[name] = _control(name, min_width=200)
-                    more_styles = _as_paths(gr.File(
+                            controls[name] = control(name, min_width=200)
+                    more_styles = as_paths(gr.File(
                         label="More style images (blended with the first by the blend weights)", height=140,
                         file_count="multiple", file_types=["image"], type="filepath", elem_id="nst-more-styles",
                     ), "more_styles")
+                    masks = as_paths(gr.File(
+                        label="Masks, one per style (painted ones appear here at Run; or upload greyscale PNGs)",
+                        file_count="multiple", file_types=["image"], type="filepath", height=140, elem_id="nst-masks",
+                    ), "masks")
                     recipe_file = gr.File(label="Load settings from an nst PNG (its recipe)", file_types=[".png"],
                                           type="filepath", height=140, elem_id="nst-recipe")
                 examples_here = gr.Column()
@@ -583,6 +451,14 @@ def build_demo() -> gr.Blocks:
                     compare = gr.ImageSlider(label="Before / after (drag the handle)", type="pil", interactive=False,
                                              max_height=480, elem_id="nst-compare")
                     download = gr.File(label="Full-resolution PNG", interactive=False, height=90, elem_id="nst-download")
+        with gr.Accordion("This visit's results (gone when the tab closes)", open=True, elem_id="nst-visit"):
+            visit = gr.State(Gallery())  # per tab: nothing is shared between visitors
+            gallery = gr.Gallery(label="Pick one to see it again with its settings", columns=6, height=200,
+                                 allow_preview=False, interactive=False, object_fit="contain", elem_id="nst-gallery")
+            with gr.Row():
+                compare_a, compare_b = (gr.Dropdown(label=f"Compare {side} (on the before/after slider)",
+                                                    choices=[], elem_id=f"nst-compare-{side.lower()}")
+                                        for side in ("A", "B"))
         outputs = [result, status, curve, compare, download]
         examples = _examples()
         if examples:
@@ -601,26 +477,30 @@ def build_demo() -> gr.Blocks:
             None, [controls["style_weight"], weight_slider], [weight_slider], api_visibility="private",
             js=f"(r, cur) => (r > 0 ? Math.min({hi}, Math.max({lo}, Math.round(Math.log10(r) * 10) / 10)) : cur)",
         )
-        # The word under the slider: the nearest mark on the log scale (nst.settings.strength).
+        # The word under the slider: the nearest mark on the log scale (nst.settings.strength's JS twin).
         gr.on([controls["style_weight"].change, controls["normalization"].change], None,
               [controls["style_weight"], controls["normalization"]], [strength_word], api_visibility="private",
               js=f"""(r, norm) => {{ if (norm !== "pair") return "(in " + norm + " units a ratio has no fixed look)";
-                   if (!(r > 0)) return "**photo only**"; const m = {json.dumps(marks)};
-                   const x = Math.log10(r); let best = m[0];
-                   for (const k of m) if (Math.abs(k[1] - x) < Math.abs(best[1] - x)) best = k;
+                   if (!(r > 0)) return "**photo only**"; const m = {json.dumps(marks)}, x = Math.log10(r);
+                   let best = m[0]; for (const k of m) if (Math.abs(k[1] - x) < Math.abs(best[1] - x)) best = k;
                    return "**" + best[0] + "**"; }}""")
         gr.on([content.change, controls["steps"].change, controls["size"].change], estimate_text,
               [content, controls["steps"], controls["size"]], [estimate], trigger_mode="always_last", **private)
         download.change(lambda path: gr.Column(visible=path is not None), [download], [finished], **private)
-        recipe_file.upload(load_recipe, [recipe_file],
-                           [*(controls[n] for n in (*MAIN_SETTINGS, *ADVANCED_SETTINGS)), weight_slider], **private)
+        settings_out = [*(controls[n] for n in (*MAIN_SETTINGS, *ADVANCED_SETTINGS)), weight_slider]
+        recipe_file.upload(load_recipe, [recipe_file], settings_out, **private)
+        content.change(paint_on, [content], [painter], **private)
+        gallery.select(pick_result, [visit], [result, download, status, *settings_out], **private)
+        gr.on([compare_a.input, compare_b.input], compare_results, [compare_a, compare_b, visit], [compare], **private)
         missing = set(controls) - set(inspect.signature(stylize).parameters)
         assert not missing, f"stylize() needs a parameter for each control; add {missing}"
         run_btn.click(_pressed(False), None, None, queue=False, api_visibility="private").then(
-            stylize, [content, style], outputs, inputs_kwargs={**controls, "more_styles": more_styles},
+            painted_masks, [painter, masks, more_styles], [masks], **private,
+        ).success(
+            stylize, [content, style], outputs, inputs_kwargs={**controls, "more_styles": more_styles, "masks": masks},
             api_name="stylize", api_description=_api_description(), concurrency_limit=CONCURRENCY,
             concurrency_id="gpu", show_progress="minimal", scroll_to_output=True,
-        )
+        ).success(add_result, [download, visit], [gallery, visit, compare_a, compare_b], **private)
         stop_btn.click(_pressed(True), None, None, queue=False, api_visibility="private")
         demo.unload(_pressed(False))
     demo.queue(max_size=QUEUE_SIZE)

@@ -1,4 +1,5 @@
-"""``python -m nst CONTENT STYLE [STYLE ...] -o OUT.png``: the command line over :func:`nst.stylize`.
+"""``python -m nst CONTENT STYLE [STYLE ...] [--mask M [M ...]] -o OUT.png``: the command line over
+:func:`nst.stylize`.
 
 Options are generated from :class:`nst.Settings`, so their defaults, choices and help
 texts are the API's own. ``--recipe PNG`` takes the settings stored in an earlier result;
@@ -12,6 +13,7 @@ import difflib
 import sys
 import time
 import typing
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("content", help="content image (its layout is kept)")
     parser.add_argument("style", nargs="+", help="style image(s) (their look is taken; several are blended)")
+    parser.add_argument(
+        "--mask", nargs="+", metavar="M", dest="masks", default=None,
+        help="where each style goes: one greyscale mask per style image, in order, in the content "
+        "image's frame; white is painted with that style, and where no mask is white the photo is kept",
+    )
     parser.add_argument("-o", "--output", default="out.png", metavar="OUT.png",
                         help="output PNG, with its recipe (default: out.png)")
     parser.add_argument(
@@ -102,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn_line(message, *_: Any, **__: Any) -> None:
+    print(f"nst: warning: {message}", file=sys.stderr)
+
+
 def _fail(message: str) -> int:
     print(f"nst: error: {message}", file=sys.stderr)
     return 2
@@ -127,7 +138,7 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     from .schedule import estimate_seconds
 
     style = args.style[0] if len(args.style) == 1 else args.style
-    run = prepare(args.content, style, **overrides)
+    run = prepare(args.content, style, masks=args.masks, **overrides)
     before = _process_seconds()  # start-up, imports, the images: paid again by the real command
     t = time.perf_counter()
     cost = calibrate(run.device, run.settings.precision)  # loads the network and times whole steps
@@ -149,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 done, 1 interrupted, 2 bad input)."""
     args = build_parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items()
-                 if k not in ("content", "style", "output", "save_every", "recipe", "dry_run")}
+                 if k not in ("content", "style", "output", "save_every", "recipe", "dry_run", "masks")}
 
     # Heavy imports after parsing, so that --help is instant.
     import signal
@@ -183,11 +194,13 @@ def main(argv: list[str] | None = None) -> int:
             stop.set()
 
         previous = signal.signal(signal.SIGINT, on_interrupt)
+    show_warning = warnings.showwarning
     try:
+        warnings.showwarning = _warn_line  # nst's warnings (an all-black mask) as one line each
         if args.dry_run:
             return _dry_run(args, overrides)
         style = args.style[0] if len(args.style) == 1 else args.style
-        for event in stylize(args.content, style, stop=stop, **overrides):
+        for event in stylize(args.content, style, masks=args.masks, stop=stop, **overrides):
             if bar is None:
                 bar = tqdm(total=event.total, unit="step", dynamic_ncols=True)
             bar.update(event.step - bar.n)
@@ -228,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         return _fail(f"cannot write {output}: {exc.strerror or exc}")
     finally:
+        warnings.showwarning = show_warning
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
 

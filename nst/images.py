@@ -23,6 +23,7 @@ __all__ = [
     "ImageError",
     "MAX_INPUT_PIXELS",
     "load_image",
+    "load_mask",
     "resize_to_long_side",
     "resize_to_pixels",
     "to_tensor",
@@ -86,6 +87,81 @@ def load_image(src: ImageInput, what: str = "image") -> Image.Image:
         raise
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"the {what} could not be decoded ({_short(exc)})") from None
+
+
+def load_mask(src: ImageInput | torch.Tensor, what: str = "mask") -> Image.Image:
+    """Read ``src`` as an 8-bit greyscale (``L``) mask: white is "this style here".
+
+    Files and PIL images go through :func:`load_image`'s checks (missing, unreadable,
+    too large, EXIF orientation). Transparent areas count as black (not painted), so a
+    layer of white strokes on a transparent background is a mask. Colour images are
+    refused: a mask says where, not what colour.
+
+    Args:
+        src: a file path, a PIL image, an ``(H, W)`` or ``(H, W, 1)`` array or tensor
+            (bool, uint8, uint16, or float in [0, 1]), or a grey ``(H, W, 3)`` one.
+        what: how to name the mask in error messages, e.g. ``"mask 2"``.
+
+    Raises:
+        ImageError: the mask is missing, unreadable, in colour or of an unknown kind.
+    """
+    if isinstance(src, torch.Tensor):
+        a = src.detach().cpu()
+        while a.dim() > 2 and a.shape[0] == 1:
+            a = a[0]  # (1, 1, H, W) and (1, H, W) as (H, W)
+        src = a.numpy()
+    if isinstance(src, np.ndarray):
+        a = np.asarray(src)
+        if np.issubdtype(a.dtype, np.floating) and a.size and np.isfinite(a).all():
+            if a.min() < -1e-6 or a.max() > 1 + 1e-6:
+                raise ImageError(
+                    f"the {what} array has values from {a.min():g} to {a.max():g}; "
+                    "a float mask goes from 0 (black: photo kept) to 1 (white: style here)"
+                )
+        if a.ndim == 3 and a.shape[2] == 4:
+            raise ImageError(f"the {what} array has shape {a.shape}; a mask is (H, W), (H, W, 1) or grey (H, W, 3)")
+        img = _from_array(a, what)  # shape, dtype and NaN checks
+    elif isinstance(src, Image.Image):
+        img = src
+    else:
+        img = None
+    if img is not None and img.width * img.height > MAX_INPUT_PIXELS:
+        return load_image(img, what)  # raises the size error
+    if img is None:
+        # Paths (and bad kinds) through load_image's checks, then decoded again as a mask.
+        load_image(src, what)
+        img = _open(Path(src), what)
+    try:
+        img = ImageOps.exif_transpose(img)
+        return _to_mask(img, what)
+    except ImageError:
+        raise
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"the {what} could not be decoded ({_short(exc)})") from None
+
+
+def _to_mask(img: Image.Image, what: str) -> Image.Image:
+    if img.mode in ("1", "L"):
+        return img.convert("L")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return _to_rgb(img).convert("L")  # scaled from 16 bits, not clipped
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    alpha = None
+    if img.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
+        alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
+    rgb = np.asarray(img.convert("RGB"), dtype=np.float32)
+    # JPEG noise leaves a grey image a little coloured; a colour picture is far more so.
+    spread = float((rgb.max(axis=2) - rgb.min(axis=2)).mean()) if rgb.size else 0.0
+    if spread > 8:
+        raise ImageError(
+            f"the {what} is a colour image; a mask is greyscale: white where the style goes, "
+            "black where the photo is kept"
+        )
+    grey = np.asarray(img.convert("RGB").convert("L"), dtype=np.float32)
+    if alpha is not None:
+        grey = grey * alpha  # transparent is unpainted: black
+    return Image.fromarray(grey.round().clip(0, 255).astype(np.uint8), "L")
 
 
 def _short(exc: Exception) -> str:

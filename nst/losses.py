@@ -15,10 +15,12 @@ from torch import nn
 __all__ = [
     "ContentLoss",
     "GramStyleLoss",
+    "GuidedGramStyleLoss",
     "SlicedWassersteinStyleLoss",
     "NORMALIZATIONS",
     "gram_matrix",
     "pair_scales",
+    "region_scale",
     "tv_loss",
 ]
 
@@ -80,18 +82,27 @@ class _Gram(torch.autograd.Function):
 
 
 class ContentLoss(nn.Module):
-    """``J_content = ½ · mean((a(C) − a(G))²)``.
+    """``J_content = ½ · mean((a(C) − a(G))²)``, or ``½ · mean(w · (a(C) − a(G))²)``.
 
     Gatys et al. sum over elements; we take the mean so that one weight gives the same
     balance at any image size (the sum grows with the pixel count, the style term does not).
+
+    Args:
+        target: the content's activations ``(1, C, H, W)``.
+        weight: optional per-position weight ``(1, 1, H, W)`` (regional runs weigh the
+            photo more where it is kept); not normalised, so where it is 1 the balance
+            with the style is the unweighted one.
     """
 
-    def __init__(self, target: torch.Tensor) -> None:
+    def __init__(self, target: torch.Tensor, weight: torch.Tensor | None = None) -> None:
         super().__init__()
         self.register_buffer("target", target.detach().float())
+        self.register_buffer("weight", None if weight is None else weight.detach().float())
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
-        return 0.5 * (a.float() - self.target).pow(2).mean()
+        if self.weight is None:
+            return 0.5 * (a.float() - self.target).pow(2).mean()
+        return 0.5 * (self.weight * (a.float() - self.target).pow(2)).mean()
 
 
 class GramStyleLoss(nn.Module):
@@ -118,6 +129,50 @@ class GramStyleLoss(nn.Module):
         n_c = a.shape[1]
         g = self.target_from(a)
         return (g - self.target).pow(2).sum() / (2 * n_c) ** 2
+
+
+class GuidedGramStyleLoss(nn.Module):
+    """The Gram term of one style over its own region: a guided Gram matrix.
+
+    ``J = (Σm / nH·nW) · ‖G_m(G) − G(S)‖²_F / (2·nC)²`` with ``G_m = Σ_ij m_ij a_ij a_ijᵀ / Σ m``,
+    where ``m`` is the region's mask at this layer's grid and ``G(S)`` the style's
+    size-normalised Gram matrix over the whole style image (as in :class:`GramStyleLoss`).
+
+    After Gatys et al. (2017, "Controlling Perceptual Factors in Neural Style Transfer",
+    §4, spatial control). Where we depart from the paper:
+
+    - The paper multiplies the features by the guidance channel, so positions count with
+      weight ``m²``, and normalises by the whole layer. We weigh positions by ``m`` (the
+      features times ``√m``) and divide by the region's area ``Σm``: the region's Gram is a
+      weighted mean of ``a aᵀ`` over the region, directly comparable with the style's own,
+      and a soft edge is a partial membership, not a darkening of the features.
+    - The paper downsamples the guidance channels to each layer's grid, or erodes them so
+      that deep receptive fields stay inside; we use area averaging (done by the caller),
+      which keeps the region's mass at every layer and gives soft seams.
+    - The term is weighed by the region's share of the image, ``Σm / nH·nW``. Then each
+      pixel of the region feels the same pull as in an unmasked run (the gradient of
+      ``G_m`` scales as ``1/Σm``), a small region does not get a whole image's force,
+      and an all-white mask gives exactly :class:`GramStyleLoss`.
+
+    Args:
+        target_gram: the style's Gram matrix divided by its own ``nH·nW``, ``(1, C, C)``.
+        mask: the region at this layer's grid, ``(1, 1, nH, nW)``, values in [0, 1].
+    """
+
+    def __init__(self, target_gram: torch.Tensor, mask: torch.Tensor) -> None:
+        super().__init__()
+        mask = mask.detach().float()
+        self.register_buffer("target", target_gram.detach().float())
+        self.register_buffer("root", mask.sqrt())
+        self.area = float(mask.sum())
+        self.share = self.area / (mask.shape[-1] * mask.shape[-2])
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        if self.area <= 0:
+            return a.new_zeros((), dtype=torch.float32)  # a style painted nowhere
+        n_c = a.shape[1]
+        g = gram_matrix(a * self.root.to(a.dtype)) / self.area
+        return self.share * (g - self.target).pow(2).sum() / (2 * n_c) ** 2
 
 
 class SlicedWassersteinStyleLoss(nn.Module):
@@ -236,8 +291,17 @@ def pair_scales(
     if mode in ("pair", "content"):
         pairs = style_content_feats()
         total = sum(w for _, w in pairs)
-        scales["content"] = _positive(sum(w * content_loss(a) for a, w in pairs) / total)
+        if total > 0:
+            scales["content"] = _positive(sum(w * content_loss(a) for a, w in pairs) / total)
     return scales
+
+
+def region_scale(loss: GuidedGramStyleLoss, content_feat: torch.Tensor) -> float:
+    """A regional style term's ``style`` scale: its value at the photo per unit of its share
+    of the image (the share stays in the term, see :class:`GuidedGramStyleLoss`)."""
+    if loss.area <= 0:
+        return 1.0  # a style painted nowhere
+    return _positive(loss(content_feat) / loss.share)
 
 
 def _positive(value: torch.Tensor | float) -> float:

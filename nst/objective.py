@@ -9,11 +9,42 @@ from collections.abc import Callable
 
 import torch
 
-from .losses import ContentLoss, GramStyleLoss, SlicedWassersteinStyleLoss, pair_scales
-from .settings import Settings
+from .losses import (
+    ContentLoss, GramStyleLoss, GuidedGramStyleLoss, SlicedWassersteinStyleLoss, pair_scales, region_scale,
+)
+from .settings import Settings, SettingsError
 from .vgg import VGG19Features
 
-__all__ = ["Objective"]
+__all__ = ["KEEP_CONTENT_WEIGHT", "Objective", "RegionalStyleLoss"]
+
+# Where no mask is white, the content term weighs this much more (1 inside the regions,
+# so their balance is an unmasked run's). The result there is the photo anyway (the
+# pipeline composites it back); the extra weight keeps the pixels next to a region
+# photo-like, so that the region's deep features see the photo across the seam and the
+# composite has no halo of style bleeding out.
+KEEP_CONTENT_WEIGHT = 4.0
+
+
+class RegionalStyleLoss(torch.nn.Module):
+    """One layer's style cost in a regional run: ``Σ_r w_r · J_r``, one guided Gram term
+    per style on its own region.
+
+    Args:
+        losses: one :class:`~nst.losses.GuidedGramStyleLoss` per region (style).
+        weights: the strength of each region's style (``style_blend``, mean 1).
+    """
+
+    def __init__(self, losses: list[GuidedGramStyleLoss], weights: list[float]) -> None:
+        super().__init__()
+        self.regions = torch.nn.ModuleList(losses)
+        self.weights = list(weights)
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        total = a.new_zeros((), dtype=torch.float32)
+        for loss, w in zip(self.regions, self.weights):
+            if w > 0:
+                total = total + w * loss(a)
+        return total
 
 
 class Objective:
@@ -26,11 +57,17 @@ class Objective:
     target is the weighted mean of the styles' (normalised) Gram matrices; with sliced
     Wasserstein it is the weighted mixture of their feature distributions. A style of
     weight 0 is left out, so weights 1 0 give exactly the first style's result.
+
+    With ``masks`` (one per style, at the content's size) each style is matched over its
+    own region instead (:class:`RegionalStyleLoss`), ``blend`` is each region's strength,
+    and the content term weighs :data:`KEEP_CONTENT_WEIGHT` more where no mask is white.
+    Each mask is area-averaged to every layer's grid.
     """
 
     def __init__(
         self, model: VGG19Features, s: Settings, content: torch.Tensor, styles: list[torch.Tensor],
         blend: list[float], autocast: torch.dtype | None, gen: torch.Generator,
+        masks: list[torch.Tensor] | None = None,
     ) -> None:
         self.model = model
         self.s = s
@@ -42,8 +79,11 @@ class Objective:
         lw = s.style_layer_weights or (1.0,) * len(s.style_layers)
         # λ normalised to sum 1, so the ratio means the same with 1 or 5 layers.
         self.layer_weights = {l: w / sum(lw) for l, w in zip(s.style_layers, lw)}
-        used = [(x, w) for x, w in zip(styles, blend) if w > 0]
         self.style_losses: dict[str, torch.nn.Module] = {}
+        if masks is not None:
+            self._regional(content, styles, blend, masks)
+            return
+        used = [(x, w) for x, w in zip(styles, blend) if w > 0]
         with torch.no_grad():
             content_feats = self._features(content, self.layers)
             self.content_loss = ContentLoss(content_feats[s.content_layer])
@@ -67,6 +107,51 @@ class Objective:
                 self.content_loss,
                 self.style_losses,
             )
+
+    # --- Regional (masked) runs -------------------------------------------------------
+    def _regional(
+        self, content: torch.Tensor, styles: list[torch.Tensor], blend: list[float], masks: list[torch.Tensor]
+    ) -> None:
+        s = self.s
+        if s.style_loss != "gram":
+            # Sliced Wasserstein would need each region's features as a weighted
+            # distribution (weighted quantiles of the generated image every step): not built.
+            raise SettingsError("masks work with style_loss gram only, not sliced-wasserstein")
+        if len(masks) != len(styles):
+            raise ValueError(f"{len(masks)} masks for {len(styles)} style images")
+        # Blend weights as strengths of mean 1: equal weights give each region the full
+        # style_weight, as one style on the whole image has.
+        strengths = [w * len(blend) / sum(blend) for w in blend]
+        with torch.no_grad():
+            content_feats = self._features(content, self.layers)
+            union = torch.stack(masks).sum(0).clamp(0, 1)
+            keep = 1 + KEEP_CONTENT_WEIGHT * (1 - _to_grid(union, content_feats[s.content_layer]))
+            self.content_loss = ContentLoss(content_feats[s.content_layer], keep)
+            used = [i for i, w in enumerate(strengths) if w > 0]
+            style_feats = {i: self._features(styles[i], list(s.style_layers)) for i in used}
+            normalize = s.normalization in ("pair", "style")
+            for l in s.style_layers:
+                losses = [
+                    GuidedGramStyleLoss(GramStyleLoss.target_from(style_feats[i][l]), _to_grid(masks[i], content_feats[l]))
+                    for i in used
+                ]
+                weights = [strengths[i] for i in used]
+                if normalize:
+                    # Each region by its own photo-to-painting distance (per unit of area, so
+                    # that a region's pixels feel the pull of an unmasked run's): a region under
+                    # a muted painting is painted as clearly as one under a bright painting.
+                    weights = [w / region_scale(loss, content_feats[l]) for w, loss in zip(weights, losses)]
+                self.style_losses[l] = RegionalStyleLoss(losses, weights)
+            share = {i: float(masks[i].mean()) for i in used}
+            self.scales = pair_scales(
+                "content" if s.normalization in ("pair", "content") else "none",
+                content_feats,
+                lambda: [(self._features(_resize_to(styles[i], content.shape[-2:]), [s.content_layer])[s.content_layer],
+                          strengths[i] * share[i]) for i in used if share[i] > 0],
+                ContentLoss(content_feats[s.content_layer]),  # the plain distance, as unmasked runs
+                {},
+            )
+            self.scales.update({l: 1.0 for l in s.style_layers})
 
     def _features(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
         with torch.autocast(image.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
@@ -104,3 +189,10 @@ def _resize_to(x: torch.Tensor, hw: torch.Size) -> torch.Tensor:
     if tuple(x.shape[-2:]) == tuple(hw):
         return x
     return torch.nn.functional.interpolate(x, size=tuple(hw), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def _to_grid(mask: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """``mask`` ``(1, 1, H, W)`` area-averaged to the grid of activations ``a``."""
+    if tuple(mask.shape[-2:]) == tuple(a.shape[-2:]):
+        return mask.float()
+    return torch.nn.functional.interpolate(mask.float(), size=tuple(a.shape[-2:]), mode="area")

@@ -8,7 +8,8 @@ callers all consume. :func:`stylize_image` runs it to the end. The phases:
    :class:`PreparedRun`; no network work yet, so a bad input fails at once.
 2. :func:`_setup` (at the first ``next()``): the network, the precision, the recipe.
 3. :func:`_optimise_scale`, once per scale: targets, then the steps, yielding progress.
-4. :func:`_finish`: the image at the output (or preview) size, in its colour mode.
+4. :func:`_finish`: the image at the output (or preview) size, in its colour mode, with
+   the photo composited back where no mask is white (regional runs).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import gc
 import json
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -30,7 +33,7 @@ from .device import autocast_dtype, dtype_name, max_size, resolve_device, second
 from .errors import DivergedError, Error, OutOfMemoryError, SettingsError, is_out_of_memory
 from .losses import tv_loss
 from .objective import Objective
-from .recipe import RECIPE_KEY, make_recipe
+from .recipe import RECIPE_KEY, input_reference, make_recipe
 from .schedule import CostModel, Eta, ScalePlan, cost_model, estimate_seconds, fit_steps, plan_run, remember_cost
 from .settings import DEFAULT, LIMITS, Settings
 from .vgg import deepest, min_input_size
@@ -109,6 +112,8 @@ class PreparedRun:
         blend: each style's weight, normalised to sum 1.
         output: the content at the output size: the result's size and chroma source.
         plan: the scales, coarse to fine, with their pixel sizes and steps.
+        masks: one greyscale mask per style (regional runs), as given, else None.
+        mask_names: how the recipe names each mask (file names, or "mask N").
     """
 
     settings: Settings
@@ -118,6 +123,8 @@ class PreparedRun:
     blend: list[float]
     output: Image.Image
     plan: list[ScalePlan]
+    masks: list[Image.Image] | None = None
+    mask_names: list[str] | None = None
 
     @property
     def total_steps(self) -> int:
@@ -166,6 +173,8 @@ def prepare(
     style: im.ImageInput | list[im.ImageInput],
     settings: Settings | None = None,
     /,
+    *,
+    masks: list[Any] | None = None,
     **overrides: Any,
 ) -> PreparedRun:
     """Check the settings, open the images and plan the scales (phase 1 of :func:`stylize`).
@@ -187,6 +196,11 @@ def prepare(
     blend = [w / sum(blend) for w in blend]
     what = ["style image"] if len(style_inputs) == 1 else [f"style image {i + 1}" for i in range(len(style_inputs))]
     styles_full = [im.load_image(x, w) for x, w in zip(style_inputs, what)]
+    # [regions] The masks, checked against the content and the styles (None: no masks).
+    if masks is not None and not isinstance(masks, (list, tuple)):
+        masks = [masks]
+    masks_full = _load_masks(masks, content_full, len(styles_full), s)
+    names = None if masks is None else [input_reference(m, f"mask {i + 1}") for i, m in enumerate(masks)]
     out_img = im.resize_to_long_side(content_full, s.size)
     needed = min_input_size([s.content_layer, *s.style_layers])
     # Coarse scales too small for the deepest layer are skipped (their steps move on).
@@ -201,7 +215,7 @@ def prepare(
                 f"the layers chosen need at least {needed} px on each side "
                 + ("(crop it closer to a square, or use shallower layers)" if thin else "(raise size or use shallower layers)")
             )
-    return PreparedRun(s, device, content_full, styles_full, blend, out_img, plan)
+    return PreparedRun(s, device, content_full, styles_full, blend, out_img, plan, masks_full, names)
 
 
 def stylize(
@@ -210,6 +224,7 @@ def stylize(
     settings: Settings | None = None,
     /,
     *,
+    masks: list[im.ImageInput | torch.Tensor] | None = None,
     stop: threading.Event | None = None,
     preview_seconds: float | None = None,
     preview_size: int | None = None,
@@ -225,6 +240,11 @@ def stylize(
         style: the image whose look is taken (path, PIL image or array), or a list of
             them, blended with the ``style_blend`` weights.
         settings: a :class:`~nst.Settings`; defaults to :data:`~nst.DEFAULT`.
+        masks: where each style goes: one greyscale mask per style image, in the
+            content image's frame (any size of its aspect ratio; soft edges allowed).
+            White is "this style here"; where no mask is white the result is the photo.
+            Each style's Gram matrices are then matched over its own region only, and
+            ``style_blend`` is each region's strength. ``None``: the whole image.
         stop: once set, the run ends within one layer of the current step and yields
             the image as it was after the last whole step, with ``stopped=True``.
         preview_seconds: send a preview at the first step and then at most this often
@@ -241,13 +261,14 @@ def stylize(
 
     Raises:
         SettingsError: a setting is out of range or unknown (at the call).
-        ImageError: an image is missing, unreadable or too small for the chosen layers
+        ImageError: an image or mask is missing, unreadable, too small for the chosen
+            layers, or (a mask) in colour, of another shape, or one too many or few
             (at the call).
         WeightsError: the weights cannot be loaded.
         OutOfMemoryError: the device ran out of memory; the message says what to lower.
         DivergedError: the cost became NaN or infinite.
     """
-    run = prepare(content, style, settings, **overrides)
+    run = prepare(content, style, settings, masks=masks, **overrides)
     return run.events(stop=stop, preview_seconds=preview_seconds, preview_size=preview_size)
 
 
@@ -265,6 +286,9 @@ class _Engine:
     cost: CostModel
     gen: torch.Generator
     check: Callable[[], None] | None
+    # [regions] The masks at the output size, (1, 1, H, W) each, and their union.
+    masks: list[torch.Tensor] | None = None
+    union: torch.Tensor | None = None
 
 
 def _amp(s: Settings, device: torch.device) -> torch.dtype | None:
@@ -280,17 +304,21 @@ def _setup(run: PreparedRun, stop: threading.Event | None) -> _Engine:
     model = load_model(s.weights, s.pooling, str(run.device))
     model = model.truncated(deepest([s.content_layer, *s.style_layers]))
     amp = _amp(s, run.device)
+    # [regions] Masks are recorded by reference (file names, or "mask N"), not as pixels.
+    where = {} if run.mask_names is None else {"masks": run.mask_names}
     recipe = make_recipe(
         s, device=run.device.type, precision=dtype_name(amp),
-        weights_preprocessing=model.preprocessing, styles=len(run.styles),
+        weights_preprocessing=model.preprocessing, styles=len(run.styles), **where,
     )
+    masks = None if run.masks is None else [_mask_tensor(m, run.output.size) for m in run.masks]
+    union = None if masks is None else torch.stack(masks).sum(0).clamp(0, 1)
 
     def check() -> None:
         if stop.is_set():
             raise _Stopped
 
     gen = torch.Generator(device="cpu").manual_seed(s.seed)
-    return _Engine(model, amp, recipe, _cost(run.device, amp), gen, check if stop is not None else None)
+    return _Engine(model, amp, recipe, _cost(run.device, amp), gen, check if stop is not None else None, masks, union)
 
 
 def _events(
@@ -352,7 +380,7 @@ def _run(
         c = im.to_tensor(run.output, run.device)
         state.image = _initial_image(s, c, _resize(im.to_tensor(run.styles[0], run.device), c.shape[-2:]), engine.gen)
     t_finish = time.perf_counter()
-    result = _finish(state.image, run, out_tensor, run.output.size)
+    result = _finish(state.image, run, out_tensor, run.output.size, engine.union)
     recipe = engine.recipe if not stopped else {**engine.recipe, "steps_done": state.step}
     result.info[RECIPE_KEY] = json.dumps(recipe)  # written by nst.save_png (and the CLI and app)
     if not stopped:
@@ -392,13 +420,15 @@ def _optimise_scale(
     st = [im.to_tensor(im.resize_to_pixels(x, s.style_scale**2 * pixels), device) for x in run.styles]
     c, st = _recolor(s.preserve_color, c, st)
     eta.scale_started(index)
-    objective = Objective(engine.model, s, c, st, run.blend, engine.amp, engine.gen)
+    # [regions] The masks at this scale's size (area-averaged: no ringing, same mass).
+    ms = None if engine.masks is None else [_resize_mask(m, c.shape[-2:]).to(device) for m in engine.masks]
+    objective = Objective(engine.model, s, c, st, run.blend, engine.amp, engine.gen, masks=ms)
     objective.check = engine.check
     if state.image is None:
         image = _initial_image(s, c, st[0], engine.gen)
     else:
         image = _resize(state.image.detach(), c.shape[-2:])
-    del c, st
+    del c, st, ms
     image.requires_grad_(True)
     state.image = image
     # A fresh optimiser per scale: L-BFGS's curvature pairs and Adam's moments belong to
@@ -452,7 +482,7 @@ def _optimise_scale(
         if want:
             # Previews carry the recipe with the steps done, should the run be stopped here.
             wh = run.output.size if preview_size is None else _fit(run.output.size, preview_size)
-            preview = _finish(image, run, out_tensor, wh)
+            preview = _finish(image, run, out_tensor, wh, engine.union)
             preview.info[RECIPE_KEY] = json.dumps({**engine.recipe, "steps_done": state.step})
             state.next_preview = time.perf_counter() + (preview_seconds or 0.0)
         yield event(index, content_img.size, done_here, preview)
@@ -481,9 +511,12 @@ def _fit(wh: tuple[int, int], longest: int) -> tuple[int, int]:
     return max(1, round(wh[0] * k)), max(1, round(wh[1] * k))
 
 
-def _finish(x: torch.Tensor, run: PreparedRun, out_tensor: torch.Tensor, wh: tuple[int, int]) -> Image.Image:
+def _finish(
+    x: torch.Tensor, run: PreparedRun, out_tensor: torch.Tensor, wh: tuple[int, int], union: torch.Tensor | None = None,
+) -> Image.Image:
     """Phase 4: the image as shown, at ``wh`` (the output size, or a preview's), with the
-    content's chroma if the colour mode asks for it."""
+    content's chroma if the colour mode asks for it, and (with ``union``, the masks' union
+    at the output size) the photo where no mask is white."""
     x = x.detach()
     if tuple(x.shape[-2:]) != (wh[1], wh[0]):
         # Antialiased when shrinking (a preview below the optimised size), bicubic when growing.
@@ -493,10 +526,19 @@ def _finish(x: torch.Tensor, run: PreparedRun, out_tensor: torch.Tensor, wh: tup
         ).clamp(0, 1)
     x = x.cpu()
     if run.settings.preserve_color in ("swap", "luminance"):
-        chroma = out_tensor if tuple(out_tensor.shape[-2:]) == (wh[1], wh[0]) else torch.nn.functional.interpolate(
-            out_tensor, size=(wh[1], wh[0]), mode="bilinear", align_corners=False, antialias=True)
-        x = color.swap_chroma(x, chroma)
+        x = color.swap_chroma(x, _at(out_tensor, wh))
+    if union is not None:
+        # [regions] Where no mask is white the result is the photo.
+        u = _at(union, wh)
+        x = u * x + (1 - u) * _at(out_tensor, wh)
     return im.to_pil(x)
+
+
+def _at(x: torch.Tensor, wh: tuple[int, int]) -> torch.Tensor:
+    """``x`` (made at the output size) at ``wh``: itself, or antialiased to a preview's size."""
+    if tuple(x.shape[-2:]) == (wh[1], wh[0]):
+        return x
+    return torch.nn.functional.interpolate(x, size=(wh[1], wh[0]), mode="bilinear", align_corners=False, antialias=True)
 
 
 def _make_optimizer(s: Settings, image: torch.Tensor) -> torch.optim.Optimizer:
@@ -510,6 +552,57 @@ def _make_optimizer(s: Settings, image: torch.Tensor) -> torch.optim.Optimizer:
             tolerance_grad=-1, tolerance_change=-1,
         )
     return torch.optim.Adam([image], lr=s.learning_rate or 0.02, betas=(0.9, 0.99))
+
+
+# --- [regions] Masks: one per style, in the content's frame ---------------------------
+
+
+def _load_masks(
+    masks: list[Any] | None, content: Image.Image, n_styles: int, s: Settings
+) -> list[Image.Image] | None:
+    """The masks as greyscale images, after every check that needs no network."""
+    if masks is None:
+        return None
+    if len(masks) != n_styles:
+        raise im.ImageError(
+            f"{len(masks)} mask{'s' if len(masks) != 1 else ''} for {n_styles} style image"
+            f"{'s' if n_styles != 1 else ''}: give one mask per style image, in the same order"
+        )
+    if s.style_loss != "gram":
+        raise SettingsError("masks work with style_loss gram only, not sliced-wasserstein")
+    what = ["mask"] if n_styles == 1 else [f"mask {i + 1}" for i in range(n_styles)]
+    out = [im.load_mask(m, w) for m, w in zip(masks, what)]
+    cw, ch = content.size
+    for m, w in zip(out, what):
+        # Any size, but the content's shape: a mask of another shape is another picture's.
+        if abs(m.height - m.width * ch / cw) > max(1.0, 0.01 * m.height):
+            raise im.ImageError(
+                f"the {w} is {m.width}×{m.height} px, not the shape of the content image ({cw}×{ch} px); "
+                "a mask is drawn in the content image's frame (any size, same aspect ratio)"
+            )
+    empty = [w for m, w in zip(out, what) if m.getextrema()[1] == 0]
+    if len(empty) == len(out):
+        raise im.ImageError(
+            ("the mask is" if len(out) == 1 else "every mask is") + " all black: no style goes anywhere, "
+            "so the result would be the photo; paint white where the style goes"
+        )
+    for w in empty:
+        warnings.warn(f"the {w} is all black: its style image is not used", stacklevel=4)
+    return out
+
+
+def _mask_tensor(mask: Image.Image, wh: tuple[int, int]) -> torch.Tensor:
+    """A greyscale mask at ``wh`` as a ``(1, 1, H, W)`` float tensor in [0, 1]."""
+    if mask.size != wh:
+        # Bilinear: antialiased when shrinking, and no overshoot at hard edges (Lanczos rings).
+        mask = mask.resize(wh, Image.Resampling.BILINEAR)
+    return torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255.0)[None, None]
+
+
+def _resize_mask(mask: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Tensor:
+    if tuple(mask.shape[-2:]) == tuple(hw):
+        return mask
+    return torch.nn.functional.interpolate(mask, size=tuple(hw), mode="area")
 
 
 def _recolor(mode: str, content: torch.Tensor, styles: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:

@@ -4,10 +4,12 @@ The recipe is a JSON object in the PNG text chunk ``nst-recipe``::
 
     {"nst": "0.1.0", "settings": {...every Settings field...},
      "device": "cpu", "precision": "fp32", "weights": "embedded (Caffe VGG19, ...)",
-     "styles": 1}
+     "styles": 1, "masks": ["sky.png"]}
 
 ``settings`` is what :func:`read_recipe` gives back; the rest records where the image was
 made, since the same settings reproduce an image only on the same device and precision.
+Images are never stored: ``masks`` (present only in regional runs) names each style's mask
+by its file name, or ``"mask N"`` when it was given as pixels.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from . import png
 from .images import shown_path
 from .settings import Settings, SettingsError, field_names
 
-__all__ = ["RECIPE_KEY", "RecipeError", "make_recipe", "save_png", "read_recipe"]
+__all__ = ["RECIPE_KEY", "RecipeError", "input_reference", "make_recipe", "save_png", "read_recipe"]
 
 RECIPE_KEY = "nst-recipe"
 # Settings that change how a run reports, not what it makes.
@@ -38,6 +40,14 @@ def make_recipe(settings: Settings, **where: Any) -> dict[str, Any]:
 
     values = {k: v for k, v in settings.to_dict().items() if k not in _NOT_RECORDED}
     return {"nst": __version__, "settings": values, **where}
+
+
+def input_reference(src: Any, fallback: str) -> str:
+    """How a recipe names an input image: its file name, or ``fallback`` (e.g. ``"mask 1"``)
+    for pixels given directly. Never a folder (no server paths in recipes)."""
+    if isinstance(src, (str, Path)) and str(src).strip():
+        return Path(src).name
+    return fallback
 
 
 def save_png(image: Image.Image, path: str | Path, recipe: dict[str, Any] | None = None) -> None:

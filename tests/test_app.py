@@ -232,3 +232,100 @@ def test_load_recipe_fills_the_controls(tmp_path):
     # The values are what the controls send back: the run takes them as they are.
     sent = {k: v for k, v in values.items() if k != "log_weight"}
     assert app._settings(sent).replace(preview_every=nst.DEFAULT.preview_every) == made
+
+
+# --- Masks through /stylize, the brush and the gallery (issue 14) ------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _half_mask(path: Path, content: Path, size: tuple[int, int] | None = None) -> Path:
+    """White on the left half of ``content``'s frame (or of ``size``)."""
+    w, h = size or Image.open(content).size
+    mask = Image.new("L", (w, h), 0)
+    mask.paste(255, (0, 0, w // 2, h))
+    mask.save(path)
+    return path
+
+
+def test_a_mask_file_keeps_the_photo_outside_it(client, tmp_path):
+    import numpy as np
+
+    import nst
+    from nst.images import resize_to_long_side
+
+    content, style = EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg"
+    mask = _half_mask(tmp_path / "left.png", content)
+    *_, png = client.predict(**_files(content, style), masks=[handle_file(str(mask))], steps=8, size=96,
+                             multiscale=False, api_name="/stylize")
+    result = np.asarray(Image.open(png).convert("RGB"), float)
+    photo = np.asarray(resize_to_long_side(nst.load_image(content), 96), float)
+    assert np.array_equal(result[:, 52:], photo[:, 52:])  # black: the photo, to the pixel
+    assert np.abs(result[:, :44] - photo[:, :44]).mean() > 5  # white: painted
+    assert nst.read_recipe(png)["masks"] == ["left.png"]  # by reference
+
+
+@pytest.mark.parametrize(
+    "masks, message",
+    [
+        (lambda t, c: [_half_mask(t / "square.png", c, (100, 100))], "the mask is 100×100 px, not the shape of the content"),
+        (lambda t, c: [EXAMPLES / "mosaic.jpg"], "is a colour image; a mask is greyscale"),
+        (lambda t, c: [_half_mask(t / "a.png", c), _half_mask(t / "b.png", c)], "2 masks for 1 style image"),
+    ],
+)
+def test_bad_masks_get_nst_messages(client, tmp_path, masks, message):
+    content, style = EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg"
+    files = [handle_file(str(p)) for p in masks(tmp_path, content)]
+    with pytest.raises(AppError) as info:
+        client.predict(**_files(content, style), masks=files, steps=1, size=64, api_name="/stylize")
+    assert message in str(info.value) and "/tmp/" not in str(info.value)
+
+
+@pytest.mark.parametrize("value, shown", [("some/dir/m.png", "text ('m.png')"), (5, "a number (5)"),
+                                          ([5], "a list holding a number")])
+def test_masks_of_the_wrong_shape_are_named(client, value, shown):
+    content, style = EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg"
+    with pytest.raises(AppError) as info:
+        client.predict(**_files(content, style), masks=value, steps=1, size=64, api_name="/stylize")
+    assert f"masks must be a list of image files (in gradio_client: [handle_file(path), ...]), not {shown}" in str(info.value)
+
+
+def test_painted_strokes_become_mask_files_and_clear_again(tmp_path):
+    import numpy as np
+
+    import app
+    from nst.brush import PALETTE
+
+    layer = Image.new("RGBA", (90, 60), (0, 0, 0, 0))
+    layer.paste((*PALETTE[1], 255), (45, 0, 90, 60))  # style 2's colour on the right half
+    paths = app.painted_masks({"background": None, "layers": [layer], "composite": None}, None, ["other.jpg"])
+    assert [Path(p).name for p in paths] == ["painted-mask-1.png", "painted-mask-2.png"]
+    first, second = (np.asarray(Image.open(p), float) for p in paths)
+    assert first.max() == 0 and second[:, 50:].min() == 255
+    # No strokes: painted masks go, uploaded ones stay.
+    assert app.painted_masks({"layers": []}, paths, None) is None
+    assert app.painted_masks(None, [str(tmp_path / "mine.png")], None) is not None  # a skip: kept
+    assert app.paint_on("photo.jpg") == {"background": "photo.jpg", "layers": [], "composite": "photo.jpg"}
+
+
+def test_gallery_results_are_picked_and_compared(tmp_path):
+    import gradio as gr
+
+    import app
+    import nst
+    from nst.gallery import Gallery
+    from nst.recipe import make_recipe
+
+    visit = Gallery()
+    for i, steps in enumerate((11, 22)):
+        png = tmp_path / f"{i}.png"
+        nst.save_png(Image.new("RGB", (8, 6), ("red", "blue")[i]),
+                     png, make_recipe(nst.DEFAULT.replace(steps=steps), styles=1))
+        items, visit, menu_a, _ = app.add_result(str(png), visit)
+    assert [c.split(" · ")[:2] for _, c in items] == [["#2", "22 steps"], ["#1", "11 steps"]]
+    assert [n for _, n in menu_a.choices] == [2, 1]
+    picked = app.pick_result(visit, gr.SelectData(None, {"index": 1, "value": None}))
+    assert picked[0] == picked[1] == str(tmp_path / "0.png") and picked[2].startswith("Showing result #1 · 11 steps")
+    assert picked[3 + app.MAIN_SETTINGS.index("steps")] == 11  # its settings, into the controls
+    a, b = app.compare_results(1, 2, visit)
+    assert a.getpixel((0, 0)) == (255, 0, 0) and b.getpixel((0, 0)) == (0, 0, 255)

@@ -199,3 +199,125 @@ def test_messages_show_as_written_and_markup_never_runs(browser, url, tmp_path, 
         expect(toast).to_contain_text("""content image 'Tom & Jerry "q".jpg' is damaged or truncated""", timeout=30_000)
         page.screenshot(path=str(shots / "message-name.png"), full_page=False)
         assert dialogs == []
+
+
+def _fetch_image(page, link):
+    """The image behind a file component's download link, fetched as the browser would."""
+    import io
+
+    from PIL import Image
+
+    body = page.request.get(link.get_attribute("href")).body()
+    return Image.open(io.BytesIO(body))
+
+
+def paint_and_run(page, url, content: Path, style: Path, size: int, steps: int, shot: Path | None = None):
+    """Upload the images, paint over the left third of the photo in the editor, run at ``size`` px for ``steps`` steps; the result and the painted mask (PIL).
+    With ``shot``: a screenshot of the painted mask beside the result. (Also bench/regions_app.py.)"""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    page.locator("#nst-content input[type=file]").set_input_files(str(content))
+    page.locator("#nst-style input[type=file]").set_input_files(str(style))
+    expect(page.locator("#nst-style img")).to_be_visible(timeout=20_000)
+    page.locator("#nst-paint").get_by_text("Paint where").click()
+    editor = page.locator("#nst-painter")
+    expect(editor.locator("canvas").first).to_be_visible(timeout=20_000)
+    page.wait_for_timeout(1500)  # the photo onto the canvas
+    editor.get_by_role("button", name="Brush").first.click()
+    # Centred on the canvas, which shows a photo of up to 576×360 px at 100%: strokes up and
+    # down over the left third of the photo.
+    box = editor.locator("canvas").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    for x in range(-200, -79, 40):
+        page.mouse.move(cx + x, cy - 125)
+        page.mouse.down()
+        for i in range(1, 26):
+            page.mouse.move(cx + x + (i % 2), cy - 125 + 10 * i, steps=2)
+        page.mouse.up()
+    page.wait_for_timeout(500)
+    page.locator("#nst-advanced").get_by_text("Advanced").click()
+    _set_number(page, "nst-size", size)
+    _set_number(page, "nst-steps", steps)
+    page.locator("#nst-multiscale input").uncheck()
+    page.locator("#nst-run").click()
+    expect(page.locator("#nst-status")).to_contain_text("Done", timeout=600_000)
+    expect(page.locator("#nst-download a").first).to_be_visible(timeout=20_000)
+    expect(page.locator("#nst-masks")).to_contain_text("painted-mask-1", timeout=20_000)
+    result = _fetch_image(page, page.locator("#nst-download a").first)
+    mask = _fetch_image(page, page.locator("#nst-masks a").first).convert("L")
+    if shot is not None:
+        page.locator("#nst-result").scroll_into_view_if_needed()
+        page.wait_for_timeout(800)
+        top = page.locator("#nst-content").bounding_box()["y"]
+        bottom = editor.bounding_box()["y"] + editor.bounding_box()["height"]
+        page.screenshot(path=str(shot), full_page=True,
+                        clip={"x": 0, "y": max(0, top - 10), "width": 1280, "height": bottom - top + 20})
+    return result, mask
+
+
+def test_a_painted_stroke_keeps_the_photo_outside_it(browser, url, shots):
+    """Issue 14: paint a stroke on the content image, run, and the result is painted inside the
+    stroke and the photo outside it; the run goes into this visit's gallery."""
+    import numpy as np
+    from playwright.sync_api import expect
+    from PIL import Image
+
+    import nst
+    from nst.images import resize_to_long_side
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    content, style = examples / "chelsea.jpg", examples / "starry_night.jpg"  # 451×300: shown at 100%
+    with _page(browser, shots, "failed-paint.png") as page:
+        result, mask = paint_and_run(page, url, content, style, 96, 10, shots / "regions-app.png")
+        expect(page.locator("#nst-gallery")).to_contain_text("10 steps", timeout=20_000)
+        expect(page.locator("#nst-gallery")).to_contain_text("painted")
+
+    assert nst.read_recipe(result)["masks"] == ["painted-mask-1.png"]
+    assert mask.width / mask.height == pytest.approx(451 / 300, rel=0.01)
+    m = np.asarray(mask.resize(result.size, Image.Resampling.BILINEAR), float) / 255
+    out = np.asarray(result.convert("RGB"), float)
+    photo = np.asarray(resize_to_long_side(nst.load_image(content), 96), float)
+    inside, outside = m > 0.95, m == 0
+    assert 0.05 < inside.mean() < 0.5 and outside.mean() > 0.4, (inside.mean(), outside.mean())  # a stroke, not all
+    assert np.abs(out[inside] - photo[inside]).mean() > 5  # painted inside the stroke
+    assert np.abs(out[outside] - photo[outside]).max() <= 1  # the photo outside it
+
+
+def test_the_gallery_keeps_this_visits_runs_to_pick_and_compare(browser, url, shots):
+    from playwright.sync_api import expect
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    with _page(browser, shots, "failed-gallery.png") as page:
+        page.goto(url)
+        page.locator("#nst-content input[type=file]").set_input_files(str(examples / "chelsea.jpg"))
+        page.locator("#nst-style input[type=file]").set_input_files(str(examples / "starry_night.jpg"))
+        expect(page.locator("#nst-style img")).to_be_visible(timeout=20_000)
+        page.locator("#nst-advanced").get_by_text("Advanced").click()
+        _set_number(page, "nst-size", 64)
+        for steps in (3, 6):
+            _set_number(page, "nst-steps", steps)
+            page.locator("#nst-run").click()
+            expect(page.locator("#nst-status")).to_contain_text(f"Done · {steps} steps", timeout=120_000)
+            expect(page.locator("#nst-gallery")).to_contain_text(f"{steps} steps", timeout=20_000)
+        thumbs = page.locator("#nst-gallery button").filter(has_text=" steps · ")
+        expect(thumbs).to_have_count(2)
+        thumbs.filter(has_text="#1 ").first.click()  # the older run: its settings come back
+        expect(page.locator("#nst-steps input[type=number]")).to_have_value("3", timeout=20_000)
+        expect(page.locator("#nst-status")).to_contain_text("Showing result #1 · 3 steps")
+        pair = page.locator("#nst-compare img")
+        before = [pair.nth(i).get_attribute("src") for i in range(2)]  # the photo and run #2
+        for side, number in (("a", "#1 "), ("b", "#2 ")):
+            page.locator(f"#nst-compare-{side} input").click()
+            page.get_by_role("option").filter(has_text=number).first.click()
+        expect(pair.first).not_to_have_attribute("src", before[0], timeout=20_000)  # run #1 instead of the photo
+        expect(pair.nth(1)).to_have_attribute("src", re.compile(r"."))
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(shots / "gallery.png"), full_page=True)
+        other = page.context.browser.new_page()  # another visitor: an empty gallery
+        try:
+            other.goto(url)
+            expect(other.locator("#nst-gallery")).to_be_visible(timeout=20_000)
+            expect(other.locator("#nst-gallery button").filter(has_text=" steps · ")).to_have_count(0)
+        finally:
+            other.close()

@@ -138,3 +138,63 @@ def test_dry_run_prints_the_plan_and_the_estimate_last(tmp_path, content_path, s
     assert any("scale 1/" in l and "px" in l and "steps" in l for l in lines)
     assert lines[-1].startswith("estimated seconds: ") and int(lines[-1].split(": ")[1]) >= 1
     assert not out.exists()
+
+
+def _half_mask(path, content):
+    """A PNG mask of ``content``'s frame: white on the left half."""
+    w, h = Image.open(content).size
+    mask = Image.new("L", (w, h), 0)
+    mask.paste(255, (0, 0, w // 2, h))
+    mask.save(path)
+    return path
+
+
+def test_cli_mask_paints_white_and_keeps_the_photo_under_black(tmp_path):
+    import numpy as np
+
+    import nst
+    from nst.images import resize_to_long_side
+
+    content, style = ROOT / "examples" / "chelsea.jpg", ROOT / "examples" / "starry_night.jpg"
+    mask = _half_mask(tmp_path / "m.png", content)
+    out = tmp_path / "out.png"
+    assert main([str(content), str(style), "--mask", str(mask), "-o", str(out), "--steps", "6", "--size", "64"]) == 0
+    result = np.asarray(Image.open(out).convert("RGB"), float)
+    photo = np.asarray(resize_to_long_side(nst.load_image(content), 64), float)
+    assert np.array_equal(result[:, 36:], photo[:, 36:])  # black: the photo
+    assert np.abs(result[:, :28] - photo[:, :28]).mean() > 5  # white: painted
+    assert nst.read_recipe(out)["masks"] == ["m.png"]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--mask", "{mask}", "{mask}"], "2 masks for 1 style image"),
+        (["--mask", "{tmp}/nope.png"], "mask 'nope.png' does not exist"),
+        (["--mask", "{style}"], "mask is"),  # a colour painting, and not the photo's shape
+    ],
+)
+def test_cli_bad_masks_are_one_line_with_exit_code_2(tmp_path, extra, message):
+    content, style = ROOT / "examples" / "chelsea.jpg", ROOT / "examples" / "starry_night.jpg"
+    mask = _half_mask(tmp_path / "m.png", content)
+    argv = [str(content), str(style), *[a.format(mask=mask, tmp=tmp_path, style=style) for a in extra]]
+    proc = subprocess.run(
+        [sys.executable, "-m", "nst", *argv, "--size", "64", "--steps", "1", "-o", str(tmp_path / "o.png")],
+        capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_cli_warns_in_one_line_of_an_all_black_mask(tmp_path, capsys):
+    content = ROOT / "examples" / "chelsea.jpg"
+    styles = [ROOT / "examples" / "starry_night.jpg", ROOT / "examples" / "mosaic.jpg"]
+    black = tmp_path / "black.png"
+    Image.new("L", Image.open(content).size, 0).save(black)
+    mask = _half_mask(tmp_path / "m.png", content)
+    code = main([str(content), *map(str, styles), "--mask", str(mask), str(black), "-o", str(tmp_path / "o.png"),
+                 "--steps", "1", "--size", "64"])
+    assert code == 0
+    assert "nst: warning: the mask 2 is all black" in capsys.readouterr().err

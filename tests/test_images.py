@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from nst.images import ImageError, load_image, resize_to_long_side, resize_to_pixels, to_pil, to_tensor
+from nst.images import ImageError, load_image, load_mask, resize_to_long_side, resize_to_pixels, to_pil, to_tensor
 
 
 def _png(tmp_path, img, name="x.png", **kw):
@@ -255,3 +255,63 @@ def test_png_metadata_over_pillows_limit_still_loads(tmp_path, kind, after_pixel
         with Image.open(path) as img:
             img.load()
     assert load_image(path).getpixel((0, 0)) == (10, 200, 30)
+
+
+# --- Masks ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "I;16", "I", "F", "P", "RGB"])
+def test_grey_masks_of_every_mode_become_l(mode):
+    img = Image.new("L", (20, 10), 0)
+    img.paste(255, (0, 0, 10, 10))
+    if mode == "I;16":  # a real 16-bit mask spans 0…65535
+        img = Image.fromarray(np.asarray(img).astype(np.uint16) * 257)
+    out = load_mask(img if mode == "I;16" else img.convert(mode))
+    assert out.mode == "L" and out.size == (20, 10)
+    assert out.getpixel((2, 2)) == 255 and out.getpixel((15, 5)) == 0
+
+
+def test_mask_transparency_is_unpainted():
+    # White strokes on a transparent layer: the strokes are the mask.
+    layer = Image.new("RGBA", (8, 8), (255, 255, 255, 0))
+    layer.paste((255, 255, 255, 255), (0, 0, 4, 8))
+    out = load_mask(layer)
+    assert out.getpixel((1, 1)) == 255 and out.getpixel((6, 1)) == 0
+
+
+@pytest.mark.parametrize(
+    "array",
+    [np.ones((6, 5), bool), np.full((6, 5), 255, np.uint8), np.ones((6, 5, 1), np.float32),
+     np.full((6, 5, 3), 65535, np.uint16), torch.ones(1, 1, 6, 5), torch.ones(6, 5)],
+)
+def test_mask_arrays_and_tensors(array):
+    out = load_mask(array)
+    assert out.size == (5, 6) and out.getextrema() == (255, 255)
+
+
+def test_soft_masks_keep_their_grey_levels(tmp_path):
+    ramp = np.linspace(0, 1, 11, dtype=np.float32)[None].repeat(3, 0)
+    assert list(np.asarray(load_mask(ramp))[0]) == [round(v * 255) for v in ramp[0]]
+    path = _png(tmp_path, Image.fromarray((ramp * 255).round().astype(np.uint8)))
+    assert np.array_equal(np.asarray(load_mask(path)), (ramp * 255).round().astype(np.uint8))
+
+
+def test_bad_masks_are_refused_with_a_message(tmp_path):
+    with pytest.raises(ImageError, match="mask 2 is a colour image"):
+        load_mask(Image.new("RGB", (8, 8), (255, 0, 0)), "mask 2")
+    with pytest.raises(ImageError, match="values from 0 to 255"):
+        load_mask(np.array([[0.0, 255.0]], np.float32))
+    with pytest.raises(ImageError, match="shape"):
+        load_mask(np.zeros((4, 4, 4), np.uint8))
+    with pytest.raises(ImageError, match="NaN"):
+        load_mask(np.full((4, 4), np.nan, np.float32))
+    with pytest.raises(ImageError, match="mask 'none.png' does not exist"):
+        load_mask(tmp_path / "none.png")
+    text = tmp_path / "notes.png"
+    text.write_text("hello")
+    with pytest.raises(ImageError, match="not an image file"):
+        load_mask(text)
+    with pytest.raises(ImageError, match="no mask"):
+        load_mask(None)
+    with pytest.raises(ImageError, match="must be a file path"):
+        load_mask(3.5)

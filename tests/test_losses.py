@@ -117,3 +117,61 @@ def test_sliced_wasserstein_blend_weights():
     assert half(a).item() > 0 and half(b).item() > 0
     # The mixture's quantiles: the lower half comes from a, the upper from b.
     assert torch.equal(half.target, _sw([torch.cat([a, b], -1)], [1.0], 64).target)
+
+
+# --- Guided Gram matrices (regional style) --------------------------------------------
+
+
+def _guided(target_from, mask):
+    from nst.losses import GuidedGramStyleLoss
+
+    return GuidedGramStyleLoss(GramStyleLoss.target_from(target_from), mask)
+
+
+def test_guided_gram_with_a_white_mask_is_the_plain_gram_loss():
+    torch.manual_seed(0)
+    s, g = torch.rand(1, 5, 6, 7), torch.rand(1, 5, 6, 7)
+    plain = GramStyleLoss(GramStyleLoss.target_from(s))(g)
+    assert torch.equal(_guided(s, torch.ones(1, 1, 6, 7))(g), plain)
+
+
+def test_guided_gram_sees_only_its_region():
+    # Left half: the style's own texture; right half: anything. With the left half as the
+    # region the loss is zero, whatever is on the right, and the right gets no gradient.
+    torch.manual_seed(0)
+    s = torch.rand(1, 4, 6, 5)
+    mask = torch.zeros(1, 1, 6, 10)
+    mask[..., :5] = 1
+    loss = _guided(s, mask)
+    for right in (torch.rand(1, 4, 6, 5), 10 * torch.rand(1, 4, 6, 5)):
+        g = torch.cat([s, right], -1).requires_grad_(True)
+        value = loss(g)
+        assert value.item() < 1e-9
+        value.backward()
+        assert torch.all(g.grad[..., 5:] == 0)
+    # The region's statistics, not the image's: the same image against the right half's
+    # own texture is far off.
+    assert _guided(s, 1 - mask)(torch.cat([s, 3 * torch.rand(1, 4, 6, 5)], -1)).item() > 1e-2
+
+
+def test_guided_gram_is_the_weighted_mean_over_a_soft_region_times_its_share():
+    torch.manual_seed(0)
+    s, g = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)
+    mask = torch.rand(1, 1, 4, 4)
+    f, m = g[0].reshape(3, -1), mask.reshape(-1)
+    gram = (f * m) @ f.T / m.sum()
+    target = GramStyleLoss.target_from(s)[0]
+    by_hand = float(m.mean()) * float((gram - target).pow(2).sum()) / (2 * 3) ** 2
+    assert _guided(s, mask)(g).item() == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_guided_gram_of_an_empty_region_is_zero():
+    s = torch.rand(1, 3, 4, 4)
+    assert _guided(s, torch.zeros(1, 1, 4, 4))(torch.rand(1, 3, 4, 4)).item() == 0
+
+
+def test_weighted_content_loss():
+    c, g = torch.zeros(1, 1, 1, 2), torch.tensor([[[[1.0, 2.0]]]])
+    assert ContentLoss(c, torch.ones(1, 1, 1, 2))(g).item() == ContentLoss(c)(g).item()
+    # ½ · (3·1 + 1·4) / 2
+    assert ContentLoss(c, torch.tensor([[[[3.0, 1.0]]]]))(g).item() == 0.5 * 7 / 2

@@ -1,0 +1,227 @@
+"""The pieces of app.py that are not the page: components that hand nst the values as sent,
+controls made from Settings metadata, nst's messages as gr.Errors, the status line and the
+loss curve's data, and the result PNGs. Gradio here, no torch.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import traceback
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+import pydantic
+from PIL import Image
+
+import nst
+from nst import workdir
+from nst.schedule import format_seconds
+
+LABELS = {  # UI wording only; anything not here is labelled from its field name
+    "style_weight": "β/α", "normalization": "Cost normalisation", "size": "Output size (px, long side)", "init": "Start from",
+    "optimizer": "Optimiser", "multiscale": "Coarse to fine", "tv_weight": "Smoothing (TV weight)",
+    "time_limit": "Time limit (s)", "preserve_color": "Keep the content's colours",
+}
+
+
+# --- Components whose value reaches the run function as submitted ----------------------
+#
+# Gradio checks slider ranges and dropdown choices itself, with messages that do not name
+# the setting ("Value 0 is less than minimum value 1"), and opens uploads with Pillow,
+# failing with a bare "Error" on a file that is not an image. For the run's inputs these
+# checks are switched off, per component, so that nst checks the values and its messages
+# name what is wrong. (Per instance, not by subclassing: Gradio writes a .pyi file beside
+# the module of every Component subclass.)
+
+
+def as_sent(component: gr.components.Component) -> gr.components.Component:
+    """``component``, handing its value to the event function exactly as submitted."""
+    component.preprocess = lambda payload: payload
+    return component
+
+
+def as_path(component: gr.Image, name: str) -> gr.Image:
+    """An Image input whose value is the uploaded file's path, unopened: nst reads it.
+
+    ``name`` is the /stylize parameter, for the message when the value has the wrong shape.
+    """
+    component.data_model = _Shaped(component.data_model, name, _FILE)
+    stock = component.preprocess
+
+    def preprocess(payload: Any) -> str | None:
+        if payload is None or (payload.path is None and not payload.url):
+            return None
+        if payload.url and payload.url.startswith("data:"):  # an API caller's data URL
+            try:
+                return stock(payload)
+            except Exception:
+                raise gr.Error(f"The {component.label or 'image'} could not be read as an image.") from None
+        return payload.path
+
+    component.preprocess = preprocess
+    return component
+
+
+
+class _Shaped:
+    """A component's data model that refuses a value of the wrong shape with a message naming
+    the parameter, instead of pydantic's (Gradio validates file inputs against their model
+    before any preprocessing). Everything else is the model's own."""
+
+    def __init__(self, model: Any, name: str, expected: str) -> None:
+        self._model, self._name, self._expected = model, name, expected
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._model, attr)
+
+    def model_validate(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._model.model_validate(obj, *args, **kwargs)
+        except pydantic.ValidationError:
+            raise gr.Error(f"{self._name} must be {self._expected}, not {_shape(obj)}", print_exception=False) from None
+
+
+def _shape(value: Any) -> str:
+    """What was sent, in a few words: 'text (...)', 'a number (5)', 'a list holding ...'."""
+    if isinstance(value, str):
+        return f"text ({Path(value).name[:60]!r})" if "/" in value or "\\" in value else f"text ({value[:60]!r})"
+    if isinstance(value, (bool, int, float)):
+        return str(value).lower() if isinstance(value, bool) else f"a number ({value!r})"
+    if isinstance(value, dict):
+        return "an object without a file path" if "path" not in value else "an object whose path is not text"
+    if isinstance(value, list):
+        return "a list holding " + ", ".join(sorted({_shape(v).split(" (")[0] for v in value})) if value else "an empty list"
+    return type(value).__name__
+
+
+_FILE = "an image file (in gradio_client: handle_file(path))"
+
+
+def as_paths(component: gr.File, name: str) -> gr.File:
+    """A multiple-file input whose wrong-shaped values get a message naming ``name``."""
+    component.data_model = _Shaped(
+        component.data_model, name, "a list of image files (in gradio_client: [handle_file(path), ...])"
+    )
+    return component
+
+
+def control(name: str, **kw: Any) -> gr.components.Component:
+    """A component for the Settings field ``name``, from its metadata (default, choices, help);
+    ``kw`` overrides its keyword arguments (``cls``: the component class)."""
+    info = nst.field_info(name)
+    default, choices = info.default, info.ui_choices or info.choices
+    kw = {"label": LABELS.get(name, name.replace("_", " ").capitalize()), "info": info.help, **kw}
+    if "cls" in kw:
+        cls = kw.pop("cls")
+    elif info.many and choices:
+        cls, kw = gr.CheckboxGroup, {"choices": list(choices), **kw}
+    elif choices:
+        cls, kw = gr.Dropdown, {"choices": list(choices), **kw}
+    elif info.kind is bool:
+        cls = gr.Checkbox
+    elif default is None:  # gr.Number would show (and send) 0 for "not set"
+        cls, kw = gr.Textbox, {"placeholder": "none", **kw}
+    else:
+        cls = gr.Number
+        if info.kind is int:
+            kw.setdefault("precision", 0)
+    value = list(default) if isinstance(default, tuple) else default
+    return as_sent(cls(value=value, elem_id=f"nst-{name.replace('_', '-')}", **kw))
+
+
+
+def nst_error(exc: Exception, *uploads: str) -> gr.Error:
+    """A gr.Error with nst's message as plain text, for API clients as for the page (which
+    shows a gr.Error's message through Gradio's HTML sanitiser: markup in a file name is
+    shown harmlessly, never run).
+
+    ``uploads`` are the uploaded files the message may name; they are named as their
+    owner named them (see `shown_name`).
+    """
+    text = str(exc)
+    for path in uploads:
+        stored, named = Path(path).name, shown_name(path)
+        if stored != named:
+            text = text.replace(stored, named)
+    return gr.Error(text, print_exception=False)
+
+
+def shown_name(path: str) -> str:
+    """An upload's file name as its owner wrote it: browsers and httpx send ``"`` in a file
+    name as ``%22`` (the HTML form encoding), and Gradio keeps that in the stored name."""
+    return Path(path).name.replace("%22", '"')
+
+
+
+def status_line(ev: nst.Progress, stopped: bool = False) -> str:
+    """'step i/N · content … · style … · total … · elapsed … · ETA …' (nst's ETA)."""
+    terms = " · ".join(f"{k} {v:.3g}" for k, v in ev.terms.items())
+    if ev.done and not ev.stopped:
+        return f"**Done** · {ev.step} steps in {format_seconds(ev.elapsed)} · {terms} · {ev.size[0]}×{ev.size[1]} px"
+    where = f"step {ev.step}/{ev.total}"
+    if ev.scale[1] > 1:
+        where += f" (scale {ev.scale[0]}/{ev.scale[1]}, {ev.size[0]}×{ev.size[1]} px)"
+    if stopped or ev.stopped:
+        return f"**Stopped** at {where} · {terms} · after {format_seconds(ev.elapsed)}; the image as it was is the result"
+    eta = format_seconds(ev.eta) if ev.eta is not None and ev.step > 1 else "…"  # step 1 also paid the set-up
+    done = f" ({100 * ev.work_done / ev.work_total:.0f}%)" if ev.work_total else ""
+    return f"{where}{done} · {terms} · elapsed {format_seconds(ev.elapsed)} · ETA {eta}"
+
+
+def loss_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The loss-curve data; typed even when empty, so the plot's axes are numeric from the start."""
+    frame = pd.DataFrame(rows, columns=["step", "loss", "term"])
+    return frame.astype({"step": "int64", "loss": "float64", "term": "string"})
+
+
+# This process's own folder (nst.workdir), claimed by app.py before Gradio is imported so
+# that Gradio's uploads go into it too; removed when the server stops.
+WORKDIR: Path | None = None
+
+
+@cache
+def results_dir() -> Path:
+    global WORKDIR
+    if WORKDIR is None:
+        WORKDIR = workdir.claim("nst-app-")
+    folder = WORKDIR / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def save_result(img: Image.Image) -> str:
+    """Write ``img`` as a PNG with its recipe, under a fresh name; remove those over an hour old."""
+    folder = results_dir()
+    for old in folder.glob("*.png"):
+        try:
+            if time.time() - old.stat().st_mtime > 3600:
+                old.unlink()
+        except OSError:
+            pass
+    fd, path = tempfile.mkstemp(prefix="stylized-", suffix=".png", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        nst.save_png(img, f)
+    return path
+
+
+
+def failure(exc: Exception) -> gr.Error:
+    """The message for a failure nst did not foresee; the details (paths) go to the server's log."""
+    traceback.print_exception(exc)
+    return gr.Error(
+        f"The run stopped on an unexpected error ({type(exc).__name__}). Try again; if it happens "
+        "again, try a smaller size or other settings.", print_exception=False,
+    )
+
+
+
+def shown(name: str, v: Any) -> Any:
+    """A setting's value as its control shows it (see `control`)."""
+    if isinstance(v, tuple):  # a text box (e.g. style_blend) or a checkbox group
+        return list(v) if nst.field_info(name).ui_choices else " ".join(f"{x:g}" for x in v)
+    return "" if v is None else v
