@@ -16,11 +16,11 @@ from .conftest import fitted
 def test_short_run_lowers_style_and_content_cost(content_path, style_path):
     # From noise both costs start high; a low ratio makes both terms matter.
     events = list(
-        nst.stylize(content_path, style_path, steps=24, size=96, init="noise", style_weight=1e-5, preview_every=8,
+        nst.stylize(content_path, style_path, steps=24, size=96, init="noise", style_weight=1.0, preview_every=8,
                     multiscale=False)
     )
     first, last = events[0], events[-1]
-    # Measured (cat × Starry Night): 0.17 and 0.39 of the first values after 24 steps (L-BFGS starts slowly).
+    # Measured (cat × Starry Night, per-pair units): 0.16 and 0.47 of the first values after 24 steps.
     assert last.losses["style"] < 0.5 * first.losses["style"]
     assert last.losses["content"] < 0.8 * first.losses["content"]
     assert [e.step for e in events] == list(range(1, 25))
