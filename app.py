@@ -69,7 +69,8 @@ PLOT_POINTS = 200  # at most this many steps per loss term in the live curve
 MAX_GPU_SECONDS = 300  # the longest ZeroGPU reservation one run asks for
 GPU_MARGIN = 10  # seconds of a reservation kept for set-up and the last image
 ON_ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
-EXAMPLE_PAIRS = (("chelsea.jpg", "swirls.jpg"), ("coffee.jpg", "mosaic.jpg"), ("astronaut.jpg", "waves.jpg"))
+# Photos with real paintings (public domain, see examples/README.md), and one synthetic style.
+EXAMPLE_PAIRS = (("astronaut.jpg", "starry_night.jpg"), ("chelsea.jpg", "shipwreck.jpg"), ("coffee.jpg", "mosaic.jpg"))
 EXAMPLE_RUN = {"steps": 100, "size": 256}  # cheap enough to cache lazily on a CPU
 
 DEVICE = nst.resolve_device("auto")

@@ -59,7 +59,7 @@ class Settings:
     steps: int = _opt(200, "optimisation steps (one forward and backward pass each)")
     size: int = _opt(512, "long side of the output in pixels; the aspect ratio is kept")
     style_weight: float = _opt(
-        20.0, "style-to-content weight ratio β/α; higher looks more painted", log_scale=True
+        10.0, "style-to-content weight ratio β/α; higher looks more painted", log_scale=True
     )
     normalization: str = _opt(
         "pair", "how the costs are scaled per image pair: pair (each term by its distance between photo "
@@ -175,7 +175,7 @@ DEFAULT = Settings()
 # the app's slider: each word's ratio, from bench/pairs.py's sheets. Between two marks the
 # nearer one (on a log scale) names the ratio.
 STRENGTHS: tuple[tuple[str, float], ...] = (
-    ("subtle", 2.0), ("balanced", DEFAULT.style_weight), ("strong", 200.0), ("style only", 1e4),
+    ("subtle", 2.0), ("balanced", DEFAULT.style_weight), ("strong", 50.0), ("style only", 1e3),
 )
 
 
