@@ -144,7 +144,7 @@ def _to_mask(img: Image.Image, what: str) -> Image.Image:
     if img.mode in ("1", "L"):
         return img.convert("L")
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        return _to_rgb(img).convert("L")  # scaled from 16 bits, not clipped
+        return _to_rgb(img, what).convert("L")  # scaled from 16 bits, not clipped
     if img.mode == "P":
         img = img.convert("RGBA")
     alpha = None

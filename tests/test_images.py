@@ -291,7 +291,7 @@ def test_mask_arrays_and_tensors(array):
 
 def test_soft_masks_keep_their_grey_levels(tmp_path):
     ramp = np.linspace(0, 1, 11, dtype=np.float32)[None].repeat(3, 0)
-    assert list(np.asarray(load_mask(ramp))[0]) == [round(v * 255) for v in ramp[0]]
+    assert np.abs(np.asarray(load_mask(ramp), float)[0] - ramp[0].astype(float) * 255).max() <= 0.5 + 1e-3  # rounded
     path = _png(tmp_path, Image.fromarray((ramp * 255).round().astype(np.uint8)))
     assert np.array_equal(np.asarray(load_mask(path)), (ramp * 255).round().astype(np.uint8))
 
