@@ -267,7 +267,7 @@ def test_out_of_memory_at_every_size_gives_a_message(client, content_path, style
     _failing_objective(monkeypatch, torch.OutOfMemoryError("CUDA out of memory"))
     with pytest.raises(AppError, match=r"out of memory at \d+ px .*: lower size"):
         client.predict(content=handle_file(str(content_path)), style=handle_file(str(style_path)),
-                       steps=2, size=128, api_name="/stylize")
+                       steps=2, size=256, api_name="/stylize")  # 256 → 181 → 128: each still fits the layers
 
 
 def test_an_unexpected_error_gets_a_message_without_details(client, content_path, style_path, monkeypatch):
@@ -416,7 +416,7 @@ EXAMPLES = ROOT / "examples"
 # parameter, whatever Gradio would make of it.
 WRONG_SHAPES = {"an object": {"not": "this"}, "a nested list": [[1, 2]], "text": "photo.jpg"}
 NOT_SHAPE_ERRORS = {("text", "content_layer"), ("text", "init"), ("text", "optimizer"), ("text", "style_loss"),
-                    ("text", "preserve_color"), ("text", "style_layers")}  # text they take, a wrong value
+                    ("text", "preserve_color"), ("text", "style_layers"), ("text", "normalization")}  # text they take, a wrong value
 
 
 def _stylize_params() -> list[str]:
@@ -449,12 +449,13 @@ def test_every_stylize_parameter_has_a_shape_case():
     import app
 
     params = _stylize_params()
-    assert set(params) == {*app.MAIN_SETTINGS, *app.ADVANCED_SETTINGS, "content", "style", "more_styles"}
+    assert set(params) == {*app.MAIN_SETTINGS, *app.ADVANCED_SETTINGS, "content", "style", "more_styles", "masks"}
 
 
 @pytest.mark.parametrize("param", ["content", "style", "steps", "style_weight", "content_layer", "style_layers",
                                    "size", "preserve_color", "style_loss", "style_scale", "tv_weight", "style_blend",
-                                   "init", "optimizer", "seed", "multiscale", "time_limit", "more_styles"])
+                                   "init", "optimizer", "seed", "multiscale", "time_limit", "normalization",
+                                   "more_styles", "masks"])
 def test_a_wrong_shape_for_any_parameter_is_named(url, param):
     for shape, value in WRONG_SHAPES.items():
         if (shape, param) in NOT_SHAPE_ERRORS:
