@@ -330,7 +330,13 @@ def _api_description() -> str:
 
 def paint_on(content: str | None) -> dict[str, Any] | None:
     """The painter's canvas for a new content image: the photo, no strokes."""
-    return None if content is None else {"background": content, "layers": [], "composite": content}
+    if content is None:
+        return None
+    try:
+        nst.load_image(content, "content image")
+    except nst.Error:
+        return None  # an image nst refuses: the canvas stays empty, and Run says why
+    return {"background": content, "layers": [], "composite": content}
 
 
 def painted_masks(painted: dict[str, Any] | None, current: list[str] | None, more_styles: list[str] | None) -> Any:
