@@ -305,7 +305,10 @@ def test_painted_strokes_become_mask_files_and_clear_again(tmp_path):
     # No strokes: painted masks go, uploaded ones stay.
     assert app.painted_masks({"layers": []}, paths, None) is None
     assert app.painted_masks(None, [str(tmp_path / "mine.png")], None) is not None  # a skip: kept
-    assert app.paint_on("photo.jpg") == {"background": "photo.jpg", "layers": [], "composite": "photo.jpg"}
+    photo = str(EXAMPLES / "chelsea.jpg")
+    assert app.paint_on(photo) == {"background": photo, "layers": [], "composite": photo}
+    (tmp_path / "cut.jpg").write_bytes((EXAMPLES / "chelsea.jpg").read_bytes()[:5000])
+    assert app.paint_on(str(tmp_path / "cut.jpg")) is None  # nst refuses it: no canvas; Run names the damage
 
 
 def test_gallery_results_are_picked_and_compared(tmp_path):

@@ -321,3 +321,33 @@ def test_the_gallery_keeps_this_visits_runs_to_pick_and_compare(browser, url, sh
             expect(other.locator("#nst-gallery button").filter(has_text=" steps · ")).to_have_count(0)
         finally:
             other.close()
+
+
+def test_an_example_pair_runs_once_then_comes_from_the_cache(browser, url, shots):
+    """Issue 12: the examples are photo × painting pairs, cached lazily: the first pick runs
+    it (EXAMPLE_RUN), a second pick shows the cached result at once."""
+    import time
+
+    from playwright.sync_api import expect
+
+    import app
+
+    assert [s for _, s in app.EXAMPLE_PAIRS][:2] == ["starry_night.jpg", "shipwreck.jpg"]  # real paintings first
+    with _page(browser, shots, "failed-example.png") as page:
+        page.goto(url)
+        label = page.get_by_text("astronaut × starry_night").first
+        expect(label).to_be_visible(timeout=30_000)
+        t0 = time.perf_counter()
+        label.click()
+        expect(page.locator("#nst-result img")).to_be_visible(timeout=600_000)  # computed, then cached
+        first = time.perf_counter() - t0
+        page.screenshot(path=str(shots / "example.png"), full_page=False)
+        cache = Path(os.environ["GRADIO_EXAMPLES_CACHE"])
+        assert any(f.is_file() for f in cache.rglob("*")), "nothing was cached"
+        page.reload()
+        label = page.get_by_text("astronaut × starry_night").first
+        expect(label).to_be_visible(timeout=30_000)
+        t0 = time.perf_counter()
+        label.click()
+        expect(page.locator("#nst-result img")).to_be_visible(timeout=60_000)
+        assert time.perf_counter() - t0 < max(3.0, first / 2), first  # from the cache: no second run
