@@ -9,6 +9,7 @@ import re
 import struct
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Union
 
@@ -80,9 +81,14 @@ def load_image(src: ImageInput, what: str = "image") -> Image.Image:
             f"the {what} is {img.width}×{img.height} pixels, more than the "
             f"{MAX_INPUT_PIXELS // 1_000_000} Mpx nst accepts; downscale it first"
         )
+    return _upright(img, what, _to_rgb)
+
+
+def _upright(img: Image.Image, what: str, convert: Callable[[Image.Image, str], Image.Image]) -> Image.Image:
+    """``img`` turned upright by its EXIF orientation, then ``convert``-ed (to RGB or to a
+    mask); a decoding failure on the way is an :class:`ImageError` naming ``what``."""
     try:
-        img = ImageOps.exif_transpose(img)
-        return _to_rgb(img, what)
+        return convert(ImageOps.exif_transpose(img), what)
     except ImageError:
         raise
     except (OSError, ValueError, SyntaxError) as exc:
@@ -131,13 +137,7 @@ def load_mask(src: ImageInput | torch.Tensor, what: str = "mask") -> Image.Image
         # Paths (and bad kinds) through load_image's checks, then decoded again as a mask.
         load_image(src, what)
         img = _open(Path(src), what)
-    try:
-        img = ImageOps.exif_transpose(img)
-        return _to_mask(img, what)
-    except ImageError:
-        raise
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"the {what} could not be decoded ({_short(exc)})") from None
+    return _upright(img, what, _to_mask)
 
 
 def _to_mask(img: Image.Image, what: str) -> Image.Image:
