@@ -22,6 +22,7 @@ import os
 import tempfile
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import closing
@@ -41,7 +42,10 @@ from PIL import Image  # noqa: E402
 
 import app_parts  # noqa: E402
 import nst  # noqa: E402
-from app_parts import as_path, as_paths, control, failure, loss_frame, nst_error, results_dir, save_result, shown, status_line  # noqa: E402
+from app_parts import (  # noqa: E402
+    as_path, as_paths, control, failure, loss_frame, nst_error, preview_file, results_dir, save_result, shown,
+    status_line,
+)
 from nst import brush  # noqa: E402
 from nst.background import in_thread  # noqa: E402
 from nst.gallery import Gallery  # noqa: E402
@@ -63,7 +67,7 @@ CONCURRENCY = 1  # one run per device: a run keeps every core (or the GPU) busy 
 # full-resolution image comes once, with the result.
 PREVIEW_SECONDS, PREVIEW_SIZE = 0.5, 512
 STATUS_EVERY = 1.0  # seconds between status/plot updates when there is no new preview
-YIELD_EVERY = 0.1  # Gradio can end a generator only between yields: yield at least this often
+YIELD_EVERY = 0.5  # Gradio can end a generator only between yields: yield at least this often
 OOM_RETRIES = 2  # after running out of memory, retry at 1/√2 of the size this many times
 PLOT_POINTS = 200  # at most this many steps per loss term in the live curve
 MAX_GPU_SECONDS = 300  # the longest ZeroGPU reservation one run asks for
@@ -237,6 +241,7 @@ def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple
     ev: nst.Progress | None = None
     shown: Image.Image | None = None  # the last preview: the result if stopped on ZeroGPU
     stop = threading.Event()
+    run_id = uuid.uuid4().hex  # names this run's preview file
     last_update = last_yield = 0.0
     # On a thread of its own, heard from every YIELD_EVERY; closing it (cancel, a closed tab)
     # sets `stop`. (On ZeroGPU the run is in another process, out of stop='s reach.)
@@ -264,18 +269,20 @@ def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple
             now = time.monotonic()
             if ev.image is not None or now - last_update >= STATUS_EVERY:
                 last_update = last_yield = now
-                image = ev.image if ev.image is not None else gr.skip()
+                image = preview_file(ev.image, run_id) if ev.image is not None else gr.skip()
                 yield image, note + status_line(ev), loss_frame(rows) if rows else gr.skip(), gr.skip(), gr.skip()
             elif now - last_yield >= YIELD_EVERY:  # nothing new, but a chance to be stopped
                 last_yield = now
                 yield SKIP
+    app_parts.drop_preview(run_id)  # Gradio holds its own copy of every preview it sent
     plot = loss_frame(rows) if rows else gr.skip()
     if ev is None or (not ev.done and shown is None):
         yield gr.skip(), "**Stopped** before the first preview.", plot, None, None
         return
     result = ev.image if ev.done else shown
     before = run.content.resize(result.size, Image.Resampling.LANCZOS)
-    yield result, note + status_line(ev, stopped=not ev.done), plot, (before, result), save_result(result)
+    png = save_result(result)  # encoded once: the image shown, the slider's "after" and the download
+    yield png, note + status_line(ev, stopped=not ev.done), plot, (before, png), png
 
 
 # Stop: the sessions that pressed Stop since they pressed Run. Their run sets nst's stop
@@ -491,8 +498,11 @@ def build_demo() -> gr.Blocks:
                    if (!(r > 0)) return "**photo only**"; const m = {json.dumps(marks)}, x = Math.log10(r);
                    let best = m[0]; for (const k of m) if (Math.abs(k[1] - x) < Math.abs(best[1] - x)) best = k;
                    return "**" + best[0] + "**"; }}""")
+        # Public too: an API client can learn a run's time before it asks for the run.
         gr.on([content.change, controls["steps"].change, controls["size"].change], estimate_text,
-              [content, controls["steps"], controls["size"]], [estimate], trigger_mode="always_last", **private)
+              [content, controls["steps"], controls["size"]], [estimate], trigger_mode="always_last", queue=False,
+              show_progress="hidden", api_name="estimate",
+              api_description="nst's estimate of a /stylize run of this content image at these steps and size.")
         download.change(lambda path: gr.Column(visible=path is not None), [download], [finished], **private)
         settings_out = [*(controls[n] for n in (*MAIN_SETTINGS, *ADVANCED_SETTINGS)), weight_slider]
         recipe_file.upload(load_recipe, [recipe_file], settings_out, **private)

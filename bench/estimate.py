@@ -1,18 +1,21 @@
 """Does the estimate hold? And what does the app cost over the CLI?
 
-    python bench/estimate.py [--sizes 256:200 512:200 1024:30] [--content C --style S]
+    python bench/estimate.py [--sizes 256:200 512:200 1024:30] [--repeat 2] [--content C --style S]
 
-For each SIZE:STEPS, on the same images:
+The app is served as it is deployed: ``python app.py`` in a process of its own (it times a
+few steps at start-up, as on a Space), paused (SIGSTOP) while the CLI and the engine run, as
+an idle server would take ~5% of a core from them. For each SIZE:STEPS, on the same images,
+``--repeat`` times, alternating:
 1. ``python -m nst ... --dry-run``: its last line, ``estimated seconds: N``, for the command;
 2. the same command for real, timed from outside (wall time of the process);
-3. the engine alone in this warm process (``nst.stylize_image``: the CLI's run without
-   Python's start-up and the weights' loading);
-4. the app (app.py served in this process), warm: nst's estimate as the page shows it
-   (``estimate_text``'s number), then ``/stylize`` through gradio_client with the same
-   settings, timed from submit to the result; also the time to the first preview.
+3. the app: its ``/estimate`` (the line the page shows under Run), then ``/stylize`` with the
+   same settings, timed from submit to the result, fetching each preview as a browser does;
+   also the time to the first preview;
+4. the engine alone in this process (``nst.stylize_image``: the CLI's run without Python's
+   start-up and the weights' loading).
 
-Prints a table (Markdown) and writes bench/estimate-<machine>.json. Timings on a shared
-machine are noisy: say so beside the numbers.
+Prints a table (Markdown, medians of the repeats) and writes bench/estimate-<machine>.json.
+Timings on a shared machine are noisy: say so beside the numbers.
 """
 
 from __future__ import annotations
@@ -21,9 +24,16 @@ import argparse
 import json
 import os
 import platform
+import re
+import signal
+import socket
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,67 +49,125 @@ def cli(args: list[str]) -> tuple[float, str]:
     return time.perf_counter() - t, proc.stdout
 
 
+@contextmanager
+def served() -> Iterator[tuple[str, subprocess.Popen]]:
+    """``python app.py`` on a free port, as deployed; its URL (once it serves) and process."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        for line in proc.stdout:
+            if line.startswith("nst is serving"):
+                break
+        else:
+            raise SystemExit("app.py ended before it served")
+        yield f"http://127.0.0.1:{port}/", proc
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.terminate()
+        proc.wait(30)
+
+
+@contextmanager
+def paused(proc: subprocess.Popen) -> Iterator[None]:
+    """The server stopped for a while: Gradio's queue polls even when idle."""
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGCONT)
+
+
+def seconds_in(text: str) -> float:
+    """The seconds in nst's 'about 1 min 05 s' (nst.schedule.format_seconds, inverted)."""
+    units = {"h": 3600, "min": 60, "s": 1}
+    found = re.findall(r"(\d+) (h|min|s)\b", text.split("about", 1)[1])
+    return float(sum(int(n) * units[u] for n, u in found))
+
+
+def app_run(client, http, content: str, style: str, size: int, steps: int) -> dict:
+    """One /stylize run, its previews fetched as the page fetches them; seconds to the end and to the first."""
+    from gradio_client import handle_file
+
+    t = time.perf_counter()
+    job = client.submit(content=handle_file(content), style=handle_file(style), steps=steps, size=size,
+                        api_name="/stylize")
+    first, fetched = None, set()
+    while True:
+        done = job.done()
+        for out in job.outputs():
+            image = out[0]
+            if isinstance(image, dict) and image.get("url") and image["url"] not in fetched:
+                fetched.add(image["url"])
+                http.get(image["url"]).raise_for_status()
+                first = first or time.perf_counter() - t
+        if done:
+            break
+        time.sleep(0.02)
+    last = job.outputs()[-1]
+    assert last[1].startswith("**Done**"), last[1]
+    for image in last[3] or ():  # the before/after slider's pair, as the page shows it
+        if isinstance(image, dict) and image.get("url"):
+            http.get(image["url"]).raise_for_status()
+    return {"real": time.perf_counter() - t, "first": first, "images": len(fetched)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", nargs="+", default=["256:200", "512:200", "1024:30"])
+    p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--content", default=str(IMAGES / "chelsea.jpg"))
     p.add_argument("--style", default=str(IMAGES / "starry_night.jpg"))
     p.add_argument("--out", default=None)
     a = p.parse_args()
-    rows = []
-    import tests.app_server as server  # sets Gradio's folders before app is imported
-
+    import httpx
     from gradio_client import Client, handle_file
 
-    import app
     import nst
 
-    with server.served() as url:
-        client = Client(url, verbose=False)
-        # Warm: one small run, as a server that has served before.
-        client.predict(content=handle_file(a.content), style=handle_file(a.style), steps=4, size=128,
-                       api_name="/stylize")
+    out_png = str(Path(tempfile.mkdtemp(prefix="nst-bench-")) / "bench.png")
+    rows = []
+    with served() as (url, server), httpx.Client() as http:
+        client = Client(url, verbose=False, download_files=False)
+        app_run(client, http, a.content, a.style, 128, 4)  # warm: a server that has served before
         for spec in a.sizes:
             size, steps = map(int, spec.split(":"))
             opts = [a.content, a.style, "--size", str(size), "--steps", str(steps)]
-            _, dry = cli([*opts, "--dry-run"])
-            est_cli = float(dry.strip().splitlines()[-1].split(": ")[1])
-            real_cli, _ = cli([*opts, "-o", str(Path(os.environ["GRADIO_TEMP_DIR"]) / "bench.png")])
-            # The engine alone, in this (warm) process: the CLI's run without its start-up.
-            t = time.perf_counter()
-            nst.stylize_image(a.content, a.style, size=size, steps=steps)
-            engine = time.perf_counter() - t
-            s = nst.DEFAULT.replace(size=size, steps=steps)
-            est_app = nst.prepare(a.content, a.content, s).estimate(calibrated=False)  # as estimate_text
-            text = app.estimate_text(a.content, steps, size)
-            t = time.perf_counter()
-            job = client.submit(content=handle_file(a.content), style=handle_file(a.style), steps=steps, size=size,
-                                api_name="/stylize")
-            first = None
-            while not job.done():
-                if first is None and any(isinstance(o[0], str) for o in job.outputs()):
-                    first = time.perf_counter() - t
-                time.sleep(0.05)
-            real_app = time.perf_counter() - t
-            status = job.outputs()[-1][1]
-            assert status.startswith("**Done**"), status
-            row = {"size": size, "steps": steps, "cli_estimate_s": est_cli, "cli_real_s": real_cli,
-                   "engine_s": engine, "app_estimate_s": est_app, "app_text": text, "app_real_s": real_app, "first_preview_s": first}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            runs = []
+            for _ in range(a.repeat):
+                with paused(server):
+                    _, dry = cli([*opts, "--dry-run"])
+                    cli_est = float(dry.strip().splitlines()[-1].split(": ")[1])
+                    cli_real, _ = cli([*opts, "-o", out_png])
+                text = client.predict(content=handle_file(a.content), steps=steps, size=size, api_name="/estimate")
+                app = app_run(client, http, a.content, a.style, size, steps)
+                with paused(server):
+                    t = time.perf_counter()
+                    nst.stylize_image(a.content, a.style, size=size, steps=steps)
+                    engine = time.perf_counter() - t
+                runs.append({"cli_estimate_s": cli_est, "cli_real_s": cli_real, "app_text": text,
+                             "app_estimate_s": seconds_in(text), "app_real_s": app["real"],
+                             "first_preview_s": app["first"], "previews": app["images"] - 1,
+                             "engine_s": engine})
+                print(json.dumps({"size": size, "steps": steps, **runs[-1]}), flush=True)
+            med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "app_text"}
+            rows.append({"size": size, "steps": steps, **med, "app_text": runs[-1]["app_text"], "runs": runs})
         client.close()
-    print("\n| size | steps | CLI est. | CLI real | err | app est. | app real | err | engine | app / engine "
-          "| app / CLI | first preview |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| size | steps | CLI est. | CLI real | err | app est. | app real | err | engine | app / CLI "
+          "| first preview |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         e1 = r["cli_estimate_s"] / r["cli_real_s"] - 1
         e2 = r["app_estimate_s"] / r["app_real_s"] - 1
         print(f"| {r['size']} | {r['steps']} | {r['cli_estimate_s']:.0f} s | {r['cli_real_s']:.1f} s | {e1:+.0%} | "
               f"{r['app_estimate_s']:.0f} s | {r['app_real_s']:.1f} s | {e2:+.0%} | {r['engine_s']:.1f} s | "
-              f"{r['app_real_s'] / r['engine_s']:.2f}× | {r['app_real_s'] / r['cli_real_s']:.2f}× | "
-              f"{r['first_preview_s']:.1f} s |")
+              f"{r['app_real_s'] / r['cli_real_s']:.2f}× | {r['first_preview_s']:.1f} s |")
     out = Path(a.out or ROOT / "bench" / f"estimate-{platform.node() or 'machine'}.json")
-    out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "rows": rows}, indent=1))
+    out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "repeat": a.repeat,
+                               "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from .cpu import release_threads
 from .settings import LIMITS, SettingsError
 
 __all__ = ["resolve_device", "autocast_dtype", "dtype_name", "max_size", "seconds_per_megapixel_step"]
@@ -79,7 +80,9 @@ def _cpu_seconds_per_gflop(dtype: torch.dtype | None) -> float:
         return time.perf_counter() - t
 
     timed(), timed()  # warm-up: oneDNN builds its kernels on first use
-    return min(timed() for _ in range(3)) / gflop
+    best = min(timed() for _ in range(3))
+    release_threads()  # the probe may run on any thread (a web handler's)
+    return best / gflop
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import color
+from . import color, cpu
 from . import images as im
 from .device import autocast_dtype, dtype_name, max_size, resolve_device, seconds_per_megapixel_step
 from .errors import DivergedError, Error, OutOfMemoryError, SettingsError, is_out_of_memory
@@ -337,6 +337,7 @@ def _events(
     finally:
         if run.device.type == "cuda":
             torch.cuda.empty_cache()
+        cpu.return_memory()  # the heap keeps what a run frees (nst.cpu.keep_memory) until here
     if oom:
         gc.collect()  # what the failed attempt held, before anyone retries
         if run.device.type == "cuda":
@@ -726,6 +727,7 @@ def calibrate(device: torch.device | str = "auto", precision: str = "auto") -> C
         scale_fit = _line(m1, o1, m2, o2)
         model = CostModel(step=step_fit, scale=scale_fit, finish=(0.02, f2 / m2), setup=setup, measured=True)
         remember_cost(*key, model)
+        cpu.release_threads()  # runs may come on other threads (an app's)
         return model
 
 

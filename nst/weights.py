@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from .cpu import keep_memory, release_threads
 from .vgg import CONV_NAMES, VGG19Features
 
 __all__ = ["VGGWeights", "WeightsError", "load_model", "load_weights", "embedded_weights_path"]
@@ -204,4 +205,6 @@ def load_model(source: str = "embedded", pooling: str = "max", device: str = "cp
         # format every activation is too, and a step at 512 px takes 8–11% less time
         # (bench/trials.py step). Inputs may stay in the default format.
         model = model.to(memory_format=torch.channels_last)
+        keep_memory()  # before an app's threads are made, so that they share the one heap
+    release_threads()  # often an app's main thread, whose runs go on another (see nst.cpu)
     return model

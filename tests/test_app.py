@@ -77,9 +77,10 @@ def test_launch_settings(monkeypatch, capsys):
 
 def test_run_streams_previews_and_ends_with_a_png(client, content_path, style_path):
     import app
+    import nst
 
     t0 = time.monotonic()
-    job = client.submit(**_files(content_path, style_path), steps=12, size=128, api_name="/stylize")
+    job = client.submit(**_files(content_path, style_path), steps=40, size=128, api_name="/stylize")
     job.result(timeout=180)
     took = time.monotonic() - t0
     outputs = job.outputs()
@@ -87,14 +88,26 @@ def test_run_streams_previews_and_ends_with_a_png(client, content_path, style_pa
     assert 2 <= len(_previews(outputs[:-1])) <= took / app.PREVIEW_SECONDS + 2
     assert any(isinstance(o[1], str) and o[1].startswith("step ") and "ETA" in o[1] for o in outputs)
     image, status, curve, pair, png = outputs[-1]
-    assert status.startswith("**Done**") and "12 steps" in status
+    assert status.startswith("**Done**") and "40 steps" in status
     assert Path(png).suffix == ".png"
     with Image.open(png) as result:
         assert result.format == "PNG" and result.size == fitted(128)
     with Image.open(image) as shown:
         assert shown.size == fitted(128)
+        assert shown.format == "PNG" and nst.read_recipe(image)["settings"]["steps"] == 40  # the result is the PNG itself
+    # Previews are light JPEGs at display size; only the result is a PNG.
+    for preview in _previews(outputs[:-1]):
+        with Image.open(preview) as im:
+            assert im.format == "JPEG" and max(im.size) <= app.PREVIEW_SIZE
+    assert not list((app.results_dir().parent / "previews").glob("*.jpg"))  # the run's own preview file is gone
     assert len(pair) == 2  # before/after
     assert curve["data"]  # the loss curve has points
+
+
+def test_the_estimate_is_an_api_endpoint_too(client, content_path):
+    text = client.predict(content=handle_file(str(content_path)), steps=30, size=128, api_name="/estimate")
+    assert text.startswith("Estimated time: about ") and text.endswith("(30 steps at 128 px on the CPU).")
+    assert "⚠️" in client.predict(content=handle_file(str(content_path)), steps=0, size=128, api_name="/estimate")
 
 
 def test_cancel_stops_the_run_and_the_next_run_works(client, content_path, style_path):

@@ -60,3 +60,4 @@ def test_cpu_rate_follows_the_probe_and_the_probe_is_measured_once():
             assert dev.seconds_per_megapixel_step(cpu, None) == pytest.approx(2 * rate)
     finally:
         dev._cpu_seconds_per_gflop.cache_clear()
+

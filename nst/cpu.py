@@ -1,0 +1,90 @@
+"""How a run shares the process's CPU resources: OpenMP worker pools and the C heap.
+
+Two defaults of the C libraries under PyTorch cost a CPU run time, and nst sets them for
+its process (Linux with GNU libc and GNU OpenMP, as PyTorch's wheels ship; elsewhere these
+are no-ops):
+
+- Every thread that runs a parallel op keeps its own pool of cores−1 OpenMP workers until it
+  exits. Once a process holds more such workers than it has cores, GNU OpenMP cuts every
+  pool's spin-wait to ~100 iterations, so each barrier of a run (several per layer) sleeps
+  and wakes through the kernel. An app whose main thread loaded the weights and whose run
+  thread computes is that case: on 2 cores its steps took 1.4× as long. :func:`release_threads`
+  lets a thread's pool go when it leaves the CPU (nst calls it after loading and calibrating).
+- glibc gives each block over 32 MB its own ``mmap`` and returns it on ``free``. A step at
+  1024 px allocates ~10 GB of such activations, so every step faults its memory in again:
+  2.4 million page faults and 4 s of kernel time in a 12 s run. :func:`keep_memory` makes the
+  heap serve them and keep what is freed while a run lasts (a 1024 px run took 21% less
+  time, 512 px 5%; its peak memory 10% more); :func:`return_memory` hands the free part back
+  when the run ends. Measured with bench/cpu.py.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import sys
+from typing import Any
+
+__all__ = ["release_threads", "keep_memory", "return_memory"]
+
+# mallopt(3) parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
+
+
+@functools.lru_cache(maxsize=None)
+def _libc() -> Any | None:
+    """glibc, where this process runs on it (mallopt and malloc_trim are glibc's)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt, libc.malloc_trim  # noqa: B018  (musl has neither)
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def _omp_pause() -> Any | None:
+    """``omp_pause_resource_all`` of the OpenMP runtime PyTorch loaded (GNU libgomp), if any."""
+    try:
+        with open("/proc/self/maps") as f:  # the copy torch loaded, not another on the path
+            path = next((line.split()[-1] for line in f if "/libgomp" in line), None)
+        return ctypes.CDLL(path).omp_pause_resource_all if path else None
+    except (OSError, AttributeError):  # not Linux, or an OpenMP without pause (OpenMP < 5.0)
+        return None
+
+
+def release_threads() -> None:
+    """Let go of this thread's pool of OpenMP workers (see the module docstring).
+
+    The next parallel op on this thread makes a new pool (about a millisecond); a run's own
+    thread lets go of its pool when it ends.
+    """
+    pause = _omp_pause()
+    if pause is not None:
+        pause(1)  # omp_pause_soft: the workers end, the runtime stays usable
+
+
+@functools.lru_cache(maxsize=None)
+def keep_memory() -> bool:
+    """Serve large blocks from the heap and keep freed memory there (once per process).
+
+    Also puts every thread on one heap (an arena), so that a run on a thread of its own is
+    served the same way: threads that already have an arena keep it. Returns whether the
+    C library took the settings.
+    """
+    libc = _libc()
+    if libc is None:
+        return False
+    ok = libc.mallopt(_M_MMAP_MAX, 0) == 1  # large blocks from the heap, reused after free
+    ok &= libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1  # no trimming on free: return_memory does
+    ok &= libc.mallopt(_M_ARENA_MAX, 1) == 1  # threads that come share the main heap
+    return ok
+
+
+def return_memory() -> None:
+    """Give the heap's free memory back to the system (at the end of a run)."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)

@@ -1,0 +1,75 @@
+import os
+import sys
+import threading
+import time
+
+import pytest
+import torch
+
+from nst import cpu
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's /proc")
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+@linux
+@pytest.mark.skipif(torch.get_num_threads() < 2, reason="one CPU thread: no OpenMP workers to let go")
+def test_release_threads_ends_this_threads_openmp_workers():
+    if cpu._omp_pause() is None:
+        pytest.skip("this PyTorch does not use GNU OpenMP")
+    counts, errors = [], []
+
+    def work() -> None:
+        try:
+            before = _threads()
+            torch.ones(4_000_000).mul_(2)  # a parallel op: this thread gets a pool of workers
+            counts.append(_threads() - before)
+            cpu.release_threads()
+            deadline = time.monotonic() + 5
+            while _threads() > before and time.monotonic() < deadline:
+                time.sleep(0.01)
+            counts.append(_threads() - before)
+            assert float(torch.ones(4_000_000).mul_(2).sum()) == 8_000_000  # a new pool works
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert not errors, errors
+    assert counts[0] >= 1 and counts[1] == 0, counts
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@linux
+def test_keep_memory_holds_freed_blocks_until_return_memory_gives_them_back():
+    if not cpu.keep_memory():
+        pytest.skip("not glibc")
+    x = torch.ones(200 * 2**20, dtype=torch.uint8)
+    held = _rss_mb()
+    del x
+    # Without keep_memory a block this large is an mmap of its own, unmapped on free: the
+    # next step would fault all of its pages in again.
+    assert _rss_mb() > held - 100
+    cpu.return_memory()
+    assert _rss_mb() < held - 150
+
+
+def test_loading_the_network_lets_go_of_the_loading_threads_workers(monkeypatch):
+    from nst import weights
+
+    released = []
+    monkeypatch.setattr(weights, "release_threads", lambda: released.append(threading.current_thread().name))
+    weights.load_model.cache_clear()
+    try:
+        weights.load_model("embedded", "max", "cpu")
+    finally:
+        weights.load_model.cache_clear()
+    assert released == [threading.current_thread().name]
