@@ -67,7 +67,7 @@ CONCURRENCY = 1  # one run per device: a run keeps every core (or the GPU) busy 
 # full-resolution image comes once, with the result.
 PREVIEW_SECONDS, PREVIEW_SIZE = 0.5, 512
 STATUS_EVERY = 1.0  # seconds between status/plot updates when there is no new preview
-YIELD_EVERY = 0.5  # Gradio can end a generator only between yields: yield at least this often
+YIELD_EVERY = 0.5  # Gradio can end a generator only between yields; each yield costs the server a message
 OOM_RETRIES = 2  # after running out of memory, retry at 1/√2 of the size this many times
 PLOT_POINTS = 200  # at most this many steps per loss term in the live curve
 MAX_GPU_SECONDS = 300  # the longest ZeroGPU reservation one run asks for

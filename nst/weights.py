@@ -194,6 +194,10 @@ def load_model(source: str = "embedded", pooling: str = "max", device: str = "cp
 
     The cache lets an app load the weights once and share the read-only model across runs.
     """
+    if torch.device(device).type == "cpu":
+        # Before this load's OpenMP workers (and an app's threads) take heaps of their own:
+        # a thread that had one keeps it, and it passes to a thread made after it ends.
+        keep_memory()
     weights = load_weights(source)
     try:
         model = VGG19Features(weights.state_dict, preprocessing=weights.preprocessing, pooling=pooling)
@@ -205,6 +209,5 @@ def load_model(source: str = "embedded", pooling: str = "max", device: str = "cp
         # format every activation is too, and a step at 512 px takes 8–11% less time
         # (bench/trials.py step). Inputs may stay in the default format.
         model = model.to(memory_format=torch.channels_last)
-        keep_memory()  # before an app's threads are made, so that they share the one heap
     release_threads()  # often an app's main thread, whose runs go on another (see nst.cpu)
     return model
