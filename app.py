@@ -42,10 +42,8 @@ from PIL import Image  # noqa: E402
 
 import app_parts  # noqa: E402
 import nst  # noqa: E402
-from app_parts import (  # noqa: E402
-    as_path, as_paths, control, failure, loss_frame, nst_error, preview_file, results_dir, save_result, shown,
-    status_line,
-)
+from app_parts import as_path, as_paths, control, failure, loss_frame, nst_error, preview_file, results_dir  # noqa: E402
+from app_parts import save_result, shown, status_line  # noqa: E402
 from nst import brush  # noqa: E402
 from nst.background import in_thread  # noqa: E402
 from nst.gallery import Gallery  # noqa: E402
@@ -498,10 +496,9 @@ def build_demo() -> gr.Blocks:
                    if (!(r > 0)) return "**photo only**"; const m = {json.dumps(marks)}, x = Math.log10(r);
                    let best = m[0]; for (const k of m) if (Math.abs(k[1] - x) < Math.abs(best[1] - x)) best = k;
                    return "**" + best[0] + "**"; }}""")
-        # Public too: an API client can learn a run's time before it asks for the run.
         gr.on([content.change, controls["steps"].change, controls["size"].change], estimate_text,
               [content, controls["steps"], controls["size"]], [estimate], trigger_mode="always_last", queue=False,
-              show_progress="hidden", api_name="estimate",
+              show_progress="hidden", api_name="estimate",  # public: a client can learn a run's time first
               api_description="nst's estimate of a /stylize run of this content image at these steps and size.")
         download.change(lambda path: gr.Column(visible=path is not None), [download], [finished], **private)
         settings_out = [*(controls[n] for n in (*MAIN_SETTINGS, *ADVANCED_SETTINGS)), weight_slider]
