@@ -35,20 +35,21 @@ sys.path.insert(0, str(HERE))
 import nst  # noqa: E402
 from bench import IMAGES, Judge, flops_per_step, machine  # noqa: E402
 from nst.device import autocast_dtype, seconds_per_megapixel_step  # noqa: E402
-from nst.images import resize_to_long_side, to_tensor  # noqa: E402
+from nst.images import resize_to_long_side, to_pil, to_tensor  # noqa: E402
 from nst.objective import Objective  # noqa: E402
+from nst.vgg import min_input_size  # noqa: E402
 import nst.schedule  # noqa: E402
 
 OUT = HERE / "results"
 
 
-def _objective(size: int) -> tuple[Objective, torch.Tensor]:
+def _objective(size: int, amp: torch.dtype | None = None) -> tuple[Objective, torch.Tensor]:
     s = nst.Settings(size=size)
     content = to_tensor(resize_to_long_side(nst.load_image(IMAGES / "tubingen.jpg"), size))
     style = to_tensor(resize_to_long_side(nst.load_image(IMAGES / "starry_night.jpg"), size))
     model = nst.load_model().truncated("relu5_1")
     gen = torch.Generator().manual_seed(0)
-    return Objective(model, s, content, [style], [1.0], None, gen), content
+    return Objective(model, s, content, [style], [1.0], amp, gen), content
 
 
 def _time_steps(fn, x: torch.Tensor, n: int) -> list[float]:
@@ -164,59 +165,73 @@ def trial_defaults(size: int, seconds: float, names: list[str]) -> dict:
 
 
 def trial_range(size: int, steps: int) -> dict:
-    """The box constraint (pixels clamped to [0, 1] after each step) on and off."""
+    """The box constraint (pixels clamped to [0, 1] after each step) on and off.
+
+    One scale at ``size``, from the photo, L-BFGS on nst's own objective (the public
+    :class:`nst.objective.Objective`, bf16 as the pipeline runs on this CPU) with the
+    pipeline's optimiser settings and step cap; only the clamp differs.
+    """
     content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
     judge = Judge(content, style, size)
+    objective, photo = _objective(size, autocast_dtype("auto", torch.device("cpu")))
     rows = []
     OUT.mkdir(parents=True, exist_ok=True)
-    seen: dict = {}
-    to_pil = nst.pipeline.im.to_pil
+    for box in (True, False):
+        x = photo.clone().requires_grad_(True)
+        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=20, tolerance_grad=-1, tolerance_change=-1)
 
-    def spy(x: torch.Tensor) -> Image.Image:  # the result before it is clipped to 8 bits
-        seen["outside"] = float(((x < -0.02) | (x > 1.02)).float().mean())
-        return to_pil(x)
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            total, _ = objective(x)
+            total.backward()
+            return total
 
-    nst.pipeline.im.to_pil = spy
-    try:
-        for box in (True, False):
-            nst.pipeline.BOX_CONSTRAINT = box
-            t0 = time.perf_counter()
-            result = nst.stylize_image(content, style, size=size, steps=steps)
-            path = OUT / f"trial-range-{'clamped' if box else 'free'}.png"
-            result.save(path)
-            rows.append({"box_constraint": box, "wall_s": time.perf_counter() - t0,
-                         "pixels_outside": seen["outside"], **judge(path)})
-            print(rows[-1], flush=True)
-    finally:
-        nst.pipeline.BOX_CONSTRAINT = True
-        nst.pipeline.im.to_pil = to_pil
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            before = x.detach().clone()
+            opt.step(closure)
+            with torch.no_grad():  # the pipeline's trust region (nst.pipeline.MAX_STEP_RMS)
+                delta = x - before
+                rms = float(delta.pow(2).mean().sqrt())
+                if rms > nst.pipeline.MAX_STEP_RMS:
+                    factor = nst.pipeline.MAX_STEP_RMS / rms
+                    x.copy_(before + delta * factor)
+                    opt.state[x]["t"] *= factor
+                if box:
+                    x.clamp_(0, 1)
+        result = x.detach()
+        path = OUT / f"trial-range-{'clamped' if box else 'free'}.png"
+        to_pil(result).save(path)
+        rows.append({"box_constraint": box, "wall_s": time.perf_counter() - t0,
+                     "pixels_outside": float(((result < -0.02) | (result > 1.02)).float().mean()), **judge(path)})
+        print(rows[-1], flush=True)
     return {"size": size, "steps": steps, "rows": rows}
 
 
 def trial_schedule(sizes: list[int], seconds: list[float], decays: list[float]) -> dict:
     """Coarse-to-fine schedules at equal time: each finer scale gets ``decay`` times the
-    previous one's steps (½: equal time per scale; 1: equal steps, as crowsonkb's)."""
-    import functools
+    previous one's steps (½: equal time per scale; 1: equal steps, as crowsonkb's). The
+    prepared run's plan is replaced by one with that decay (nst.schedule.plan_run)."""
+    import dataclasses
 
     content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
     rows = []
     OUT.mkdir(parents=True, exist_ok=True)
-    plan = nst.schedule.plan_scales
-    try:
-        for size, limit in zip(sizes, seconds):
-            judge = Judge(content, style, size)
-            for decay in decays:
-                nst.schedule.plan_scales = functools.partial(plan, decay=decay)
-                t0 = time.perf_counter()
-                for ev in nst.stylize(content, style, size=size, steps=5000, time_limit=limit, preview_every=0):
-                    pass
-                path = OUT / f"trial-schedule-{size}-{decay}.png"
-                ev.image.save(path)
-                rows.append({"size": size, "decay": decay, "steps": ev.step, "wall_s": time.perf_counter() - t0,
-                             **judge(path)})
-                print(rows[-1], flush=True)
-    finally:
-        nst.schedule.plan_scales = plan
+    for size, limit in zip(sizes, seconds):
+        judge = Judge(content, style, size)
+        for decay in decays:
+            run = nst.prepare(content, style, size=size, steps=5000, time_limit=limit, preview_every=0)
+            needed = min_input_size([run.settings.content_layer, *run.settings.style_layers])
+            plan = nst.schedule.plan_run(run.content.size, size, 5000, min_side=needed, decay=decay)
+            run = dataclasses.replace(run, plan=plan)
+            t0 = time.perf_counter()
+            for ev in run.events():
+                pass
+            path = OUT / f"trial-schedule-{size}-{decay}.png"
+            ev.image.save(path)
+            rows.append({"size": size, "decay": decay, "steps": ev.step, "wall_s": time.perf_counter() - t0,
+                         **judge(path)})
+            print(rows[-1], flush=True)
     return {"time_limits_s": seconds, "rows": rows}
 
 

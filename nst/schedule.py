@@ -91,14 +91,16 @@ def long_side(wh: tuple[int, int], size: int) -> tuple[int, int]:
 
 
 def plan_run(
-    content_wh: tuple[int, int], size: int, steps: int, *, multiscale: bool = True, min_side: int = 1
+    content_wh: tuple[int, int], size: int, steps: int, *, multiscale: bool = True, min_side: int = 1,
+    decay: float = STEP_DECAY,
 ) -> list[ScalePlan]:
     """The scales of a run on a content image of ``content_wh`` pixels.
 
     Coarse scales whose short side is below ``min_side`` (what the deepest layer needs)
-    are skipped, their steps moving on to the next scale.
+    are skipped, their steps moving on to the next scale. ``decay`` is as in
+    :func:`plan_scales`.
     """
-    scales = plan_scales(size, steps, multiscale=multiscale)
+    scales = plan_scales(size, steps, multiscale=multiscale, decay=decay)
     while len(scales) > 1 and min(long_side(content_wh, scales[0].size)) < min_side:
         scales = [Scale(scales[1].size, scales[0].steps + scales[1].steps), *scales[2:]]
     return [ScalePlan(long_side(content_wh, sc.size), sc.steps) for sc in scales]

@@ -63,3 +63,14 @@ def test_eta_follows_the_measured_pace():
 
 def test_format_seconds():
     assert [format_seconds(x) for x in (0.2, 42, 187, 7500)] == ["<1 s", "42 s", "3 min 07 s", "2 h 05 min"]
+
+
+def test_plan_run_takes_the_decay_of_its_scales():
+    from nst.schedule import STEP_DECAY, plan_run, plan_scales
+
+    default = plan_run((640, 480), 1024, 300)
+    assert [p.steps for p in default] == [sc.steps for sc in plan_scales(1024, 300, decay=STEP_DECAY)]
+    even = [p.steps for p in plan_run((640, 480), 1024, 300, decay=1.0)]
+    assert sum(even) == 300 and max(even) - min(even) <= len(even)  # equal steps, give or take rounding
+    halving = [p.steps for p in plan_run((640, 480), 1024, 300, decay=0.5)]
+    assert all(a > b for a, b in zip(halving, halving[1:]))
