@@ -6,7 +6,7 @@ Each case is a fresh process that loads the network, warms up with a small run, 
 one run of SIZE:STEPS and reports its wall time, kernel time, minor page faults and peak
 memory:
 
-- ``defaults``: glibc's own malloc settings (nst.cpu.keep_memory turned off), run on the
+- ``defaults``: glibc's own malloc settings (``NST_KEEP_MEMORY=0``), run on the
   main thread, as a CLI is;
 - ``kept heap``: nst's settings, on the main thread (the CLI now);
 - ``thread, main holds a pool``: nst's settings, the run on a thread of its own while the
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,11 +38,8 @@ def child(case: str, size: int, steps: int, content: str, style: str) -> None:
     sys.path.insert(0, str(ROOT))
     import torch
 
-    from nst import cpu, weights
-
-    if case == "defaults":
-        weights.keep_memory = lambda: False  # the one switch this bench turns off
     import nst
+    from nst import cpu
 
     nst.load_model(nst.DEFAULT.weights, nst.DEFAULT.pooling, "cpu")  # lets go of its pool
     nst.stylize_image(content, style, size=128, steps=5)  # warm: oneDNN's kernels, the heap
@@ -83,8 +81,9 @@ def main() -> None:
     for spec in a.sizes:
         size, steps = spec.split(":")
         for case in CASES:
+            env = dict(os.environ, NST_KEEP_MEMORY="0" if case == "defaults" else "1")
             out = subprocess.run([sys.executable, __file__, "--content", a.content, "--style", a.style,
-                                  "--child", case, size, steps], capture_output=True, text=True, check=True)
+                                  "--child", case, size, steps], capture_output=True, text=True, check=True, env=env)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"| {size} | {steps} | {case} | {r['seconds']:.2f} | {r['sys']:.2f} | {r['faults']:,} | "
                   f"{r['peak_mb']:.0f} |", flush=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import sys
 from typing import Any
 
@@ -71,11 +72,11 @@ def keep_memory() -> bool:
     """Serve large blocks from the heap and keep freed memory there (once per process).
 
     Also puts every thread on one heap (an arena), so that a run on a thread of its own is
-    served the same way: threads that already have an arena keep it. Returns whether the
-    C library took the settings.
+    served the same way: threads that already have an arena keep it. ``NST_KEEP_MEMORY=0``
+    in the environment leaves glibc's defaults. Returns whether the settings were taken.
     """
     libc = _libc()
-    if libc is None:
+    if libc is None or os.environ.get("NST_KEEP_MEMORY") == "0":
         return False
     ok = libc.mallopt(_M_MMAP_MAX, 0) == 1  # large blocks from the heap, reused after free
     ok &= libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1  # no trimming on free: return_memory does

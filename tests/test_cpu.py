@@ -73,3 +73,8 @@ def test_loading_the_network_lets_go_of_the_loading_threads_workers(monkeypatch)
     finally:
         weights.load_model.cache_clear()
     assert released == [threading.current_thread().name]
+
+
+def test_keep_memory_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("NST_KEEP_MEMORY", "0")
+    assert cpu.keep_memory.__wrapped__() is False
