@@ -22,7 +22,6 @@ import os
 import tempfile
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import closing
@@ -42,7 +41,7 @@ from PIL import Image  # noqa: E402
 
 import app_parts  # noqa: E402
 import nst  # noqa: E402
-from app_parts import as_path, as_paths, control, failure, loss_frame, nst_error, preview_file, results_dir  # noqa: E402
+from app_parts import as_path, as_paths, control, failure, loss_frame, nst_error, previews, results_dir  # noqa: E402
 from app_parts import save_result, shown, status_line  # noqa: E402
 from nst import brush  # noqa: E402
 from nst.background import in_thread  # noqa: E402
@@ -239,12 +238,11 @@ def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple
     ev: nst.Progress | None = None
     shown: Image.Image | None = None  # the last preview: the result if stopped on ZeroGPU
     stop = threading.Event()
-    run_id = uuid.uuid4().hex  # names this run's preview file
     last_update = last_yield = 0.0
     # On a thread of its own, heard from every YIELD_EVERY; closing it (cancel, a closed tab)
     # sets `stop`. (On ZeroGPU the run is in another process, out of stop='s reach.)
     start = (lambda stop: _optimise(run, None if ON_ZERO_GPU else stop))
-    with closing(in_thread(start, YIELD_EVERY, stop)) as events:
+    with closing(in_thread(start, YIELD_EVERY, stop)) as events, previews() as preview:
         for item in events:
             if session in _stopping:
                 stop.set()  # nst ends the run within a layer, with the image as it was
@@ -267,12 +265,11 @@ def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple
             now = time.monotonic()
             if ev.image is not None or now - last_update >= STATUS_EVERY:
                 last_update = last_yield = now
-                image = preview_file(ev.image, run_id) if ev.image is not None else gr.skip()
+                image = preview(ev.image) if ev.image is not None else gr.skip()
                 yield image, note + status_line(ev), loss_frame(rows) if rows else gr.skip(), gr.skip(), gr.skip()
             elif now - last_yield >= YIELD_EVERY:  # nothing new, but a chance to be stopped
                 last_yield = now
                 yield SKIP
-    app_parts.drop_preview(run_id)  # Gradio holds its own copy of every preview it sent
     plot = loss_frame(rows) if rows else gr.skip()
     if ev is None or (not ev.done and shown is None):
         yield gr.skip(), "**Stopped** before the first preview.", plot, None, None

@@ -9,6 +9,9 @@ import os
 import tempfile
 import time
 import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -194,29 +197,30 @@ def results_dir() -> Path:
     return folder
 
 
-def _preview_path(run_id: str) -> Path:
+@contextmanager
+def previews() -> Iterator[Callable[[Image.Image], str]]:
+    """A run's live previews: a function that writes one as a JPEG file and returns its path.
+
+    One file per run, rewritten in place (Gradio copies it into its cache before the run's
+    generator resumes), and removed when the run ends, is cancelled or fails. JPEG at
+    quality 90 takes about 1 ms at 512 px; the PNG Gradio would write for a PIL image takes
+    20 ms on an idle CPU and 100 ms beside a run, whose threads then wait for the core it takes.
+    """
     folder = results_dir().parent / "previews"
     folder.mkdir(exist_ok=True)
-    return folder / f"{run_id}.jpg"
-
-
-def drop_preview(run_id: str) -> None:
-    _preview_path(run_id).unlink(missing_ok=True)
-
-
-def preview_file(img: Image.Image, run_id: str) -> str:
-    """A live preview as a JPEG file, rewritten in place for each preview of one run.
-
-    JPEG at quality 90 takes about 1 ms at 512 px; the PNG Gradio would write for a PIL
-    image takes 20 ms on an idle CPU and 100 ms beside a run, whose threads then wait for
-    the core it takes. Gradio copies the file into its cache before the run's generator
-    resumes, so the next preview may overwrite it.
-    """
-    path = _preview_path(run_id)
+    path = folder / f"{uuid.uuid4().hex}.jpg"
     tmp = path.with_suffix(".tmp")
-    img.convert("RGB").save(tmp, "JPEG", quality=90)
-    os.replace(tmp, path)
-    return str(path)
+
+    def write(img: Image.Image) -> str:
+        img.convert("RGB").save(tmp, "JPEG", quality=90)
+        os.replace(tmp, path)
+        return str(path)
+
+    try:
+        yield write
+    finally:
+        path.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 def save_result(img: Image.Image) -> str:

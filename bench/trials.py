@@ -37,6 +37,7 @@ from bench import IMAGES, Judge, flops_per_step, machine  # noqa: E402
 from nst.device import autocast_dtype, seconds_per_megapixel_step  # noqa: E402
 from nst.images import resize_to_long_side, to_pil, to_tensor  # noqa: E402
 from nst.objective import Objective  # noqa: E402
+from nst.pipeline import _limit_step, _make_optimizer  # noqa: E402
 from nst.vgg import min_input_size  # noqa: E402
 import nst.schedule  # noqa: E402
 
@@ -169,7 +170,7 @@ def trial_range(size: int, steps: int) -> dict:
 
     One scale at ``size``, from the photo, L-BFGS on nst's own objective (the public
     :class:`nst.objective.Objective`, bf16 as the pipeline runs on this CPU) with the
-    pipeline's optimiser settings and step cap; only the clamp differs.
+    pipeline's optimiser and step cap (its helpers, called as they are); only the clamp differs.
     """
     content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
     judge = Judge(content, style, size)
@@ -178,7 +179,7 @@ def trial_range(size: int, steps: int) -> dict:
     OUT.mkdir(parents=True, exist_ok=True)
     for box in (True, False):
         x = photo.clone().requires_grad_(True)
-        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=20, tolerance_grad=-1, tolerance_change=-1)
+        opt = _make_optimizer(nst.Settings(), x)  # the pipeline's L-BFGS
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
@@ -190,14 +191,9 @@ def trial_range(size: int, steps: int) -> dict:
         for _ in range(steps):
             before = x.detach().clone()
             opt.step(closure)
-            with torch.no_grad():  # the pipeline's trust region (nst.pipeline.MAX_STEP_RMS)
-                delta = x - before
-                rms = float(delta.pow(2).mean().sqrt())
-                if rms > nst.pipeline.MAX_STEP_RMS:
-                    factor = nst.pipeline.MAX_STEP_RMS / rms
-                    x.copy_(before + delta * factor)
-                    opt.state[x]["t"] *= factor
-                if box:
+            _limit_step(opt, x, before)  # the pipeline's trust region
+            if box:
+                with torch.no_grad():
                     x.clamp_(0, 1)
         result = x.detach()
         path = OUT / f"trial-range-{'clamped' if box else 'free'}.png"

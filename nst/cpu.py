@@ -12,10 +12,10 @@ are no-ops):
   lets a thread's pool go when it leaves the CPU (nst calls it after loading and calibrating).
 - glibc gives each block over 32 MB its own ``mmap`` and returns it on ``free``. A step at
   1024 px allocates ~10 GB of such activations, so every step faults its memory in again:
-  2.4 million page faults and 4 s of kernel time in a 12 s run. :func:`keep_memory` makes the
-  heap serve them and keep what is freed while a run lasts (a 1024 px run took 21% less
-  time, 512 px 5%; its peak memory 10% more); :func:`return_memory` hands the free part back
-  when the run ends. Measured with bench/cpu.py.
+  2.3 million page faults and 3.5 s of kernel time in a 10.5 s run. :func:`keep_memory` makes
+  the heap serve them and keep what is freed while a run lasts (that run: 8.4 s, 0.4 million
+  faults, peak memory 17% higher; 256 px unchanged); :func:`return_memory` hands the free
+  part back when the run ends. Measured with bench/cpu.py on a 2-core Intel Xeon.
 """
 
 from __future__ import annotations

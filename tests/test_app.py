@@ -129,6 +129,9 @@ def test_cancel_stops_the_run_and_the_next_run_works(client, content_path, style
     )
     assert status.startswith("**Done**") and Path(png).is_file()
     assert time.monotonic() - t0 < 60
+    import app
+
+    assert not list((app.results_dir().parent / "previews").iterdir())  # the cancelled run's preview too
 
 
 @pytest.fixture(scope="module")
