@@ -6,7 +6,7 @@ move it, ``--share`` or ``NST_SHARE=1`` asks for a public link); on Spaces it is
 This file is the page, a view over :func:`nst.stylize`: defaults, ranges, choices and help
 come from ``nst.field_info``; refusals are nst's errors, shown as ``gr.Error``; the estimate,
 the ETA, stopping and out-of-memory detection are nst's. The run is ``nst.prepare(...).events()``
-inside ``spaces.GPU`` (a no-op off ZeroGPU), which yields Progress with PIL images. The
+inside ``spaces.GPU`` (a no-op off ZeroGPU; see ``app_gpu.py``), which yields Progress with PIL images. The
 brush's strokes become masks in ``nst.brush``; the visit's gallery is ``nst.gallery``; the
 Gradio helpers that are not the page are in ``app_parts.py``.
 """
@@ -20,7 +20,6 @@ import json
 import math
 import os
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -36,15 +35,15 @@ from nst import workdir
 WORKDIR = workdir.claim("nst-app-", uploads_env="GRADIO_TEMP_DIR")
 
 import gradio as gr  # noqa: E402
-import spaces  # noqa: E402
+import spaces  # noqa: E402,F401  (on ZeroGPU it patches torch first; app_gpu uses it)
 from PIL import Image  # noqa: E402
 
+import app_gpu  # noqa: E402
 import app_parts  # noqa: E402
 import nst  # noqa: E402
 from app_parts import as_path, as_paths, control, failure, loss_frame, nst_error, previews, results_dir  # noqa: E402
 from app_parts import save_result, shown, status_line  # noqa: E402
 from nst import brush  # noqa: E402
-from nst.background import in_thread  # noqa: E402
 from nst.gallery import Gallery  # noqa: E402
 from nst.images import MAX_INPUT_PIXELS  # noqa: E402
 from nst.schedule import format_seconds  # noqa: E402
@@ -60,16 +59,14 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 MAX_FILE_SIZE = "20mb"  # per upload; pixels are capped separately (above)
 QUEUE_SIZE = 16  # waiting runs; more get "queue full" rather than a long wait
 CONCURRENCY = 1  # one run per device: a run keeps every core (or the GPU) busy already
-# Previews by time, at display size (the same small share of a run at any size); the
-# full-resolution image comes once, with the result.
-PREVIEW_SECONDS, PREVIEW_SIZE = 0.5, 512
 STATUS_EVERY = 1.0  # seconds between status/plot updates when there is no new preview
 YIELD_EVERY = 0.5  # Gradio can end a generator only between yields; each yield costs the server a message
 OOM_RETRIES = 2  # after running out of memory, retry at 1/√2 of the size this many times
 PLOT_POINTS = 200  # at most this many steps per loss term in the live curve
-MAX_GPU_SECONDS = 300  # the longest ZeroGPU reservation one run asks for
-GPU_MARGIN = 10  # seconds of a reservation kept for set-up and the last image
-ON_ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
+ON_ZERO_GPU = app_gpu.ON_ZERO_GPU
+# Previews by time, at display size (the same small share of a run at any size); the
+# full-resolution image comes once, with the result.
+PREVIEW_SECONDS, PREVIEW_SIZE = app_gpu.PREVIEW_SECONDS, app_gpu.PREVIEW_SIZE
 # Photos with real paintings (public domain, see examples/README.md), and one synthetic style.
 EXAMPLE_PAIRS = (("astronaut.jpg", "starry_night.jpg"), ("chelsea.jpg", "shipwreck.jpg"), ("coffee.jpg", "mosaic.jpg"))
 EXAMPLE_RUN = {"steps": 100, "size": 256}  # cheap enough to cache lazily on a CPU
@@ -152,17 +149,6 @@ def estimate_text(content: str | None, steps: Any, size: Any) -> str:
 # --- The run ---------------------------------------------------------------------------
 
 
-def _gpu_seconds(run: nst.PreparedRun, stop: Any = None) -> int:
-    """ZeroGPU reservation for one run (nst's GPU estimate with a margin, capped)."""
-    return run.reservation_seconds(cap=MAX_GPU_SECONDS)
-
-
-@spaces.GPU(duration=_gpu_seconds)
-def _optimise(run: nst.PreparedRun, stop: threading.Event | None = None) -> Iterator[nst.Progress]:
-    """The run, on the GPU when there is one; yields Progress (floats and PIL images)."""
-    yield from run.events(stop=stop, preview_seconds=PREVIEW_SECONDS, preview_size=PREVIEW_SIZE)
-
-
 def stylize(
     content: str | None, style: str | None, steps: int | None = None, style_weight: float | None = None,
     content_layer: str | None = None, style_layers: list[str] | None = None, size: int | None = None,
@@ -195,9 +181,6 @@ def stylize(
     styles = [style, *(p for p in (more_styles or []) if p)]
     masks = [p for p in (masks or []) if p] or None
     run = _prepare(content, styles, s, masks)  # nst opens the images and masks and checks everything now
-    if ON_ZERO_GPU:  # end inside the GPU reservation, with the best image so far
-        budget = _gpu_seconds(run) - GPU_MARGIN
-        run = _prepare(run.content, run.styles, s.replace(time_limit=min(s.time_limit or budget, budget)), masks)
     yield None, f"Preparing… ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})", None, None, None
     note = ""  # after an out-of-memory retry, said before every status line
     for attempt in range(OOM_RETRIES + 1):
@@ -236,14 +219,17 @@ def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple
     rows: list[dict[str, Any]] = []
     every = max(1, math.ceil(run.total_steps / PLOT_POINTS))
     ev: nst.Progress | None = None
-    shown: Image.Image | None = None  # the last preview: the result if stopped on ZeroGPU
-    stop = threading.Event()
+    shown: Image.Image | None = None  # the last preview: the result if stopped before the last event
+    stop = app_gpu.RunStop()
     last_update = last_yield = 0.0
     # On a thread of its own, heard from every YIELD_EVERY; closing it (cancel, a closed tab)
-    # sets `stop`. (On ZeroGPU the run is in another process, out of stop='s reach.)
-    start = (lambda stop: _optimise(run, None if ON_ZERO_GPU else stop))
-    with closing(in_thread(start, YIELD_EVERY, stop)) as events, previews() as preview:
+    # sets `stop`, which reaches the ZeroGPU worker too.
+    with closing(app_gpu.events(run, stop, YIELD_EVERY)) as events, previews() as preview:
         for item in events:
+            if isinstance(item, app_gpu.Notice):  # said before every status line from here on
+                note = f"{item.text} · {note}"
+                yield gr.skip(), f"⚠️ {item.text}", *[gr.skip()] * 3
+                continue
             if session in _stopping:
                 stop.set()  # nst ends the run within a layer, with the image as it was
             if stop.is_set() and (item is None or not item.done):
@@ -532,7 +518,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (or NST_SHARE=1)")
     args = parser.parse_args(argv)
     if not ON_ZERO_GPU:  # time a few whole steps, so that the first estimate holds (ZeroGPU: no GPU here)
-        nst.calibrate(DEVICE)
+        try:
+            nst.calibrate(DEVICE)
+        except Exception as exc:  # the estimates keep the prior; the app serves all the same
+            print(f"nst: calibration failed ({type(exc).__name__}: {exc}); estimates use the prior")
     share = args.share or os.environ.get("NST_SHARE") == "1"
     # quiet: Gradio's own lines would say to set `share=True` in `launch()`; the app says
     # where it serves and its own switch instead (Gradio still prints a public link it makes).

@@ -17,7 +17,7 @@ import torch
 from .cpu import release_threads
 from .settings import LIMITS, SettingsError
 
-__all__ = ["resolve_device", "autocast_dtype", "dtype_name", "max_size", "seconds_per_megapixel_step"]
+__all__ = ["resolve_device", "autocast_dtype", "cuda_native_bf16", "dtype_name", "max_size", "seconds_per_megapixel_step"]
 
 # VGG19 to conv5_1, forward plus backward to the input, per megapixel of image.
 GFLOP_PER_MEGAPIXEL_STEP = 1444.6
@@ -88,7 +88,9 @@ def _cpu_seconds_per_gflop(dtype: torch.dtype | None) -> float:
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for the network (None: plain fp32). Losses always stay fp32.
 
-    ``auto`` takes bf16 on CUDA GPUs that support it, on CPUs with native bf16 (AMX or
+    ``auto`` takes bf16 on CUDA GPUs that compute it natively (compute capability 8.0 and
+    up: Ampere, Hopper, ...; below it ``torch.cuda.is_bf16_supported()`` may say True, by
+    emulation, and cuDNN has no bf16 convolutions), on CPUs with native bf16 (AMX or
     AVX512-BF16: ~1.7× faster), and on other CPUs where it measures at least 1.25× faster
     than fp32 (without native bf16 oneDNN emulates it, and it usually runs ~4× slower).
     """
@@ -97,7 +99,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "bf16":
         return torch.bfloat16
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        return torch.bfloat16 if cuda_native_bf16(device) else None
     if device.type == "cpu":
         if _native_bf16():
             # Decided by the CPU's flags, not by timing: on a busy machine the probe can come
@@ -107,6 +109,13 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
         faster = _cpu_seconds_per_gflop(torch.bfloat16) < 0.8 * _cpu_seconds_per_gflop(None)
         return torch.bfloat16 if faster else None
     return None
+
+
+def cuda_native_bf16(device: torch.device | str = "cuda") -> bool:
+    """Whether the CUDA GPU computes bf16 natively: compute capability 8.0 or more. Asked in
+    the process that runs (on ZeroGPU the worker, where the real GPU is)."""
+    major, _ = torch.cuda.get_device_capability(device)
+    return major >= 8
 
 
 @functools.lru_cache(maxsize=None)

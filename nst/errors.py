@@ -58,7 +58,7 @@ class OutOfMemoryError(Error, MemoryError):
     """
 
     def __init__(self, size: int, device: str, min_size: int = 32) -> None:
-        self.size, self.device = size, device
+        self.size, self.device, self._min_size = size, device, min_size
         smaller = int(size / math.sqrt(2)) // 16 * 16
         self.smaller = smaller if smaller >= min_size else None
         where = {"cuda": "on the GPU", "mps": "on the Apple GPU"}.get(device, "in the computer's memory")
@@ -67,6 +67,10 @@ class OutOfMemoryError(Error, MemoryError):
             f"out of memory at {size} px {where}: lower size{hint}, or use fewer style layers; "
             "a smaller style_scale also helps"
         )
+
+    def __reduce__(self) -> tuple:
+        # Pickled by its fields, not its message: a ZeroGPU worker sends it to the app.
+        return type(self), (self.size, self.device, self._min_size)
 
 
 # Messages of the allocators that raise plain RuntimeErrors: PyTorch's CPU allocator

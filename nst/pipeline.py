@@ -109,6 +109,9 @@ class PreparedRun:
         plan: the scales, coarse to fine, with their pixel sizes and steps.
         masks: one greyscale mask per style (regional runs), as given, else None.
         mask_names: how the recipe names each mask (file names, or "mask N").
+        time_cap: seconds the run may take at most, set by a front end (the app on ZeroGPU:
+            what its GPU reservation allows); like ``time_limit``, but not a setting, so
+            recipes do not record it.
     """
 
     settings: Settings
@@ -120,6 +123,7 @@ class PreparedRun:
     plan: list[ScalePlan]
     masks: list[Image.Image] | None = None
     mask_names: list[str] | None = None
+    time_cap: float | None = None
 
     @property
     def total_steps(self) -> int:
@@ -346,7 +350,8 @@ def _run(
     t0 = time.perf_counter()
     s = run.settings
     engine = _setup(run, stop)
-    deadline = None if s.time_limit is None else t0 + s.time_limit
+    limits = [x for x in (s.time_limit, run.time_cap) if x is not None]
+    deadline = t0 + min(limits) if limits else None
     eta = Eta(run.plan, engine.cost)
     out_tensor = im.to_tensor(run.output)  # the chroma source of swap and luminance modes
     total = run.total_steps

@@ -1,0 +1,228 @@
+"""The app's run on the GPU: inside ``@spaces.GPU``, which on ZeroGPU runs it in a worker
+process forked from this one (every argument and event pickled) and everywhere else is a
+plain call. app.py consumes :func:`events`; the rest is here so that both places behave alike.
+
+- **Stop reaches the worker.** A run's :class:`RunStop` also marks the run stopped in a
+  shared array that the worker inherits when it is forked; nst, in the worker, reads it
+  after every layer (its ``stop=``), so Stop, a cancelled job and a closed tab end the GPU
+  work within a layer, with the image as it was. (``spaces`` itself stops a generator only
+  when its own generator is closed, and then only after the worker's next event.)
+- **Errors are events.** The GPU function never raises: it yields :class:`Failed` with the
+  exception, which crosses the process boundary whole (``spaces`` would send only the class
+  name of anything but a ``gr.Error``, and fork a new worker after it). The visitor gets nst's
+  message, and the out-of-memory retry runs in app.py as off ZeroGPU: each attempt is a GPU
+  call of its own, with a reservation sized for it, in the same (idle) worker.
+- **Reservations from the GPU's own pace.** The worker's first call times whole steps
+  (``nst.calibrate``); every run sends its cost model back (:class:`Measured`), and the next
+  reservation is that estimate with a margin. The run's ``time_cap`` (not a setting: recipes
+  do not record it) ends it inside its reservation.
+- **Quotas.** ZeroGPU refuses, before anything runs, a reservation larger than the quota a
+  visitor has left, naming what is left; the run is then planned for that time, or (too
+  little left) explained.
+- **The run's own images.** The worker gets the images at the run's sizes, not the uploads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, replace
+from typing import Any
+
+import gradio as gr
+import spaces
+import torch
+from PIL import Image
+
+import nst
+from nst import images
+from nst.background import in_thread
+from nst.device import autocast_dtype, dtype_name, seconds_per_megapixel_step
+from nst.schedule import CostModel, cost_model, estimate_seconds, format_seconds, remember_cost
+
+__all__ = ["ON_ZERO_GPU", "RunStop", "Notice", "events", "reservation"]
+
+ON_ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
+MAX_GPU_SECONDS = 300  # the longest reservation one run asks for
+# Seconds of a reservation for what is not the run: the worker's start (fork, CUDA, the
+# weights' copy), the first call's calibration, the result's transfer.
+GPU_MARGIN = 10
+MIN_GPU_SECONDS = GPU_MARGIN + 5  # less than this is not worth a run
+PREVIEW_SECONDS, PREVIEW_SIZE = 0.5, 512  # previews by time, at display size
+# spaces.zero.client.schedule's refusal: "... quota (120s requested vs. 45s left) ..."
+_QUOTA = re.compile(r"\((\d+)s requested vs\. (\d+)s left\)")
+
+# Stopped runs, by slot: run id. Made at import, before ZeroGPU forks its worker from this
+# process, so the worker shares it. Runs hold a slot each (one run per GPU at a time).
+_STOPS = multiprocessing.get_context("fork").RawArray("q", 64)
+_ids = itertools.count(1)
+# The GPU's pace as the worker measured it (None until the first GPU call has ended).
+_pace: CostModel | None = None
+
+
+class RunStop(threading.Event):
+    """A run's stop event that also reaches the GPU worker (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.id = next(_ids)
+        self.slot = self.id % len(_STOPS)
+
+    def set(self) -> None:
+        super().set()
+        _STOPS[self.slot] = self.id
+
+    def remote(self) -> _RemoteStop:
+        return _RemoteStop(self.slot, self.id)
+
+
+@dataclass(frozen=True)
+class _RemoteStop:
+    """The worker's view of a :class:`RunStop`: picklable, read from the shared array."""
+
+    slot: int
+    id: int
+
+    def is_set(self) -> bool:
+        return _STOPS[self.slot] == self.id
+
+
+@dataclass
+class Failed:
+    """The run's error, as an event (see the module's docstring)."""
+
+    error: BaseException
+
+
+@dataclass
+class Measured:
+    """The worker's cost model after a run: the GPU's pace, in the precision it ran."""
+
+    dtype: str
+    cost: CostModel
+
+
+@dataclass
+class Notice:
+    """A line for the visitor before the run's progress (e.g. that the quota shortened it)."""
+
+    text: str
+
+
+def reservation(run: nst.PreparedRun) -> int:
+    """Seconds of GPU to reserve for ``run``: its estimate at the GPU's measured pace (before
+    the first GPU call, an assumed one, with a wider margin), plus :data:`GPU_MARGIN`."""
+    cost = _pace or cost_model("cuda", "bf16", seconds_per_megapixel_step(torch.device("cuda"), None))
+    factor = 1.5 if _pace is not None else 3.0
+    seconds = GPU_MARGIN + factor * estimate_seconds(run.plan, cost, time_limit=run.settings.time_limit)
+    return int(min(MAX_GPU_SECONDS, max(MIN_GPU_SECONDS, seconds)))
+
+
+def _duration(run: nst.PreparedRun, stop: Any, seconds: int | None) -> int:
+    return seconds or reservation(run)
+
+
+@spaces.GPU(duration=_duration)
+def _on_gpu(run: nst.PreparedRun, stop: Any, seconds: int | None) -> Iterator[Any]:
+    """The run, where the GPU is: Progress events, then its cost model; an error as
+    :class:`Failed`. ``seconds``: the reservation on ZeroGPU (None elsewhere)."""
+    t0 = time.monotonic()
+    try:
+        if seconds is not None:
+            nst.calibrate(run.device, run.settings.precision)  # once per worker: the GPU's pace
+            run = replace(run, time_cap=max(1.0, seconds - GPU_MARGIN - (time.monotonic() - t0)))
+        yield from run.events(stop=stop, preview_seconds=PREVIEW_SECONDS, preview_size=PREVIEW_SIZE)
+    except Exception as exc:
+        yield Failed(_portable(exc))
+        return
+    dtype = dtype_name(autocast_dtype(run.settings.precision, run.device))
+    yield Measured(dtype, cost_model(run.device.type, dtype, seconds_per_megapixel_step(run.device, None)))
+
+
+def _portable(exc: Exception) -> BaseException:
+    """``exc`` if it pickles (nst's errors do), else a RuntimeError naming it; the traceback
+    goes to the log (the worker's is the server's)."""
+    import pickle
+    import traceback
+
+    if not isinstance(exc, nst.Error):
+        traceback.print_exception(exc)
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def events(run: nst.PreparedRun, stop: RunStop, beat: float) -> Iterator[nst.Progress | Notice | None]:
+    """The run's events on a thread of its own, heard at least every ``beat`` s (None
+    between); setting ``stop`` or closing this ends the run within a layer, on ZeroGPU too.
+
+    Raises:
+        nst's errors as nst raised them; ``gr.Error`` for ZeroGPU's refusals.
+    """
+    return in_thread(lambda stop: _stream(run, stop), beat, stop)
+
+
+def _stream(run: nst.PreparedRun, stop: RunStop) -> Iterator[nst.Progress | Notice]:
+    if not ON_ZERO_GPU:
+        gen = _on_gpu(run, stop, None)
+        yield from _received(gen, gen)
+        return
+    run = _slim(run)
+    seconds = reservation(run)
+    gen = _on_gpu(run, stop.remote(), seconds)
+    try:
+        first = next(gen)  # ZeroGPU schedules here, and refuses here, before anything runs
+    except gr.Error as exc:
+        left = _quota_left(exc)
+        if left is None:
+            raise
+        if left < MIN_GPU_SECONDS:
+            raise gr.Error(
+                f"This run needs about {format_seconds(seconds)} of GPU time and your ZeroGPU quota has {left} s "
+                f"left today. {exc.message.split('. ', 1)[-1]}Lower the size or the steps, or come back later.",
+                print_exception=False,
+            ) from None
+        yield Notice(f"Your ZeroGPU quota has {left} s left: this run is cut to fit it")
+        gen = _on_gpu(run, stop.remote(), left)
+        first = next(gen)
+    yield from _received(itertools.chain([first], gen), gen)
+
+
+def _received(items: Iterator[Any], gen: Iterator[Any]) -> Iterator[nst.Progress]:
+    """The GPU function's events as the app takes them: errors raised, the pace kept."""
+    global _pace
+    with closing(gen):  # on an error here: spaces then stops the worker's generator too
+        for item in items:
+            if isinstance(item, Failed):
+                raise item.error
+            if isinstance(item, Measured):
+                _pace = item.cost
+                remember_cost("cuda", item.dtype, item.cost)  # the app's estimates follow it too
+                continue
+            yield item
+
+
+def _quota_left(exc: gr.Error) -> int | None:
+    match = _QUOTA.search(str(exc.message))
+    return int(match.group(2)) if match else None
+
+
+def _slim(run: nst.PreparedRun) -> nst.PreparedRun:
+    """``run`` with its images at the sizes it uses: the content at the output size (the
+    coarse scales are made from it), each style at its largest scale's pixels, the masks at
+    the output size (as the run resizes them). Uploads up to the pixel limit are ~190 MB each."""
+    out = run.output
+    pixels = run.settings.style_scale ** 2 * out.width * out.height
+    styles = [images.resize_to_pixels(x, pixels) if x.width * x.height > pixels else x for x in run.styles]
+    masks = run.masks and [m.resize(out.size, Image.Resampling.BILINEAR) if m.width > out.width else m
+                           for m in run.masks]
+    content = out if run.content.width > out.width else run.content
+    return replace(run, content=content, styles=styles, masks=masks)

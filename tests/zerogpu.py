@@ -1,0 +1,380 @@
+"""An emulated ZeroGPU on the CPU, for tests/test_zerogpu.py: the real `spaces` package in
+ZeroGPU mode, with only what needs Hugging Face's servers or a GPU replaced.
+
+Real: ``spaces``' import-time patching of torch (``cuda`` looks available in the main
+process, and the model's move to ``cuda`` at import makes ZeroGPU's placeholder tensors),
+``@spaces.GPU``'s generator wrapper, its forked worker, its queues (every argument and
+event is pickled), its stop event and its error handling.
+
+Replaced (no network, no GPU):
+- ``spaces.zero.client.schedule / allow / release``: a local scheduler (:class:`Scheduler`)
+  that grants every request up to a visitor's quota and refuses larger ones with the
+  message ``spaces`` builds from the server's answer (``QuotaInfos``), and records calls;
+- ``spaces.zero.torch.init / move``, run in the worker: instead of initialising CUDA and
+  copying the weights to the GPU, the placeholders get their CPU tensors back and every
+  torch call in the worker's threads maps ``cuda`` to the CPU; ``torch.cuda`` reports the
+  compute capability :func:`set_gpu` gives, and its convolutions run out of memory
+  above the pixels it gives.
+
+Import this module first, in a fresh process (``spaces`` reads ``SPACES_ZERO_GPU`` when
+imported, and must be imported before anything initialises CUDA): :func:`start` does it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+import warnings
+from datetime import timedelta
+from typing import Any
+
+os.environ["SPACES_ZERO_GPU"] = "true"
+os.environ.setdefault("SPACES_ZERO_DEVICE_API_URL", "http://127.0.0.1:9")  # never reached: the client is faked
+os.environ.setdefault("ZEROGPU_OFFLOAD_DIR", tempfile.mkdtemp(prefix="zerogpu-offload-"))
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import torch  # noqa: E402
+
+# The CPU build has no CUDA version; `spaces` reads it to choose its CUDA memory statistics.
+torch.version.cuda = torch.version.cuda or "12.8"
+
+
+def _no_cuda(*args: Any) -> None:
+    raise RuntimeError("emulated ZeroGPU: CUDA was initialised outside the worker")
+
+
+# ...and no CUDA entry points, which `spaces` saves before patching them.
+for _name in ("_cuda_init",):
+    if not hasattr(torch._C, _name):
+        setattr(torch._C, _name, _no_cuda)
+
+# The CPU build's stand-in is a lambda, which `spaces` cannot send to the process it asks;
+# bool() is False and pickles (a function of this module would wait on its import lock).
+torch.cuda._is_in_bad_fork = bool
+warnings.filterwarnings("ignore", "Error while reading infos from Nvidia driver FS")
+
+import spaces  # noqa: E402,F401  (patches torch, as on a Space)
+from spaces.zero import api, client, wrappers  # noqa: E402
+from spaces.zero import torch as zero_torch  # noqa: E402
+from spaces.zero.gradio import error as spaces_error  # noqa: E402
+from spaces.zero.torch import patching  # noqa: E402
+from torch.overrides import TorchFunctionMode  # noqa: E402
+
+
+class Scheduler:
+    """The scheduler's answers, and what was asked of it.
+
+    Attributes:
+        quota_left: seconds of GPU this visitor has left (None: unlimited). A request for
+            more is refused as ZeroGPU refuses it, before anything runs.
+        requests: the durations (s) asked for, in order, granted or not.
+        released: (token, fail) for each release.
+    """
+
+    def __init__(self) -> None:
+        self.quota_left: float | None = None
+        self.requests: list[float] = []
+        self.released: list[tuple[str, bool]] = []
+        self._n = 0
+        self._lock = threading.Lock()
+
+    def schedule(self, task_id: int, request: Any = None, duration: timedelta | None = None,
+                 gpu_size: Any = None, _first_attempt: bool = True) -> api.ScheduleResponse:
+        seconds = client.get_duration_seconds(duration, gpu_size)
+        with self._lock:
+            self.requests.append(seconds)
+            if self.quota_left is not None and seconds > self.quota_left:
+                # spaces.zero.client.schedule's message for a 429 (QuotaInfos) with a token
+                info = api.QuotaInfos(left=int(self.quota_left), wait=timedelta(hours=3))
+                raise spaces_error("ZeroGPU quota exceeded", (
+                    f"You have exceeded your free ZeroGPU quota ({round(seconds)}s requested vs. {info.left}s left). "
+                    f"Try again in {info.wait}. "))
+            self._n += 1
+            # idle=True: the worker of the last call is reused, as on a Space between calls.
+            return api.ScheduleResponse(idle=True, nvidiaIndex=0, nvidiaUUID="GPU-emulated", allowToken=f"t{self._n}")
+
+    def release(self, allow_token: str, *, fail: bool = False, allow_404: bool = False) -> None:
+        with self._lock:
+            self.released.append((allow_token, fail))
+
+
+SCHEDULER = Scheduler()
+
+
+def _allow(allow_token: str) -> None:
+    assert os.getpid() != 1
+
+
+class _CudaOnCpu(TorchFunctionMode):
+    """Every torch call's ``cuda`` device becomes the CPU (the worker's stand-in for a GPU)."""
+
+    @staticmethod
+    def _cpu(x: Any) -> Any:
+        if isinstance(x, torch.device) and x.type == "cuda":
+            return torch.device("cpu")
+        if isinstance(x, str) and x.startswith("cuda"):
+            return "cpu"
+        return x
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.Tensor.cuda:
+            return args[0]
+        if getattr(func, "__name__", "") == "conv2d" and GPU[0]:
+            # The emulated GPU's memory: a convolution over more pixels runs out, as CUDA does.
+            x = args[0]
+            if x.shape[-1] * x.shape[-2] > GPU[0]:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (emulated)")
+        args = tuple(self._cpu(a) for a in args)
+        kwargs = {k: self._cpu(v) for k, v in kwargs.items()}
+        return func(*args, **kwargs)
+
+
+# The emulated GPU, shared with the worker (forked later): the largest image (pixels) a
+# convolution fits (0: no limit), and the compute capability, ×10 (75: a T4).
+GPU = multiprocessing.get_context("fork").RawArray("q", 2)
+GPU[1] = 90
+
+
+def set_gpu(*, memory_pixels: int = 0, capability: float = 9.0) -> None:
+    """What the emulated GPU is, from the next torch call in the worker on."""
+    GPU[0], GPU[1] = memory_pixels, round(capability * 10)
+
+
+def _capability() -> tuple[int, int]:
+    return divmod(GPU[1], 10)
+
+
+def _init(nvidia_uuid: str) -> None:
+    """The worker's CUDA init: make `cuda` the CPU in every thread the worker starts."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = nvidia_uuid
+    run = threading.Thread.run
+
+    def run_on_cpu(self: threading.Thread) -> None:
+        with _CudaOnCpu():
+            run(self)
+
+    threading.Thread.run = run_on_cpu
+    torch.cuda.is_available = lambda: True
+    torch.cuda.device_count = lambda: 1
+    torch.cuda.get_device_capability = lambda *a, **k: _capability()
+    torch.cuda.get_device_name = lambda *a, **k: "Emulated GPU (the CPU)"
+    torch.cuda.synchronize = lambda *a, **k: None
+    torch.cuda.is_bf16_supported = lambda *a, **k: True  # as a T4 answers (by emulation)
+
+
+def _move(callback: Any = None) -> None:
+    """The worker's copy of the weights to the GPU: the placeholders get their CPU tensors."""
+    for fake, original in patching.cuda_aliases.items():
+        if original is not None:
+            fake.data = torch.Tensor(original)
+
+
+def start() -> Scheduler:
+    """Put the fakes in place (idempotent); returns the scheduler."""
+    client.schedule = SCHEDULER.schedule
+    client.allow = _allow
+    client.release = SCHEDULER.release
+    zero_torch.init = _init
+    zero_torch.move = _move
+    return SCHEDULER
+
+
+start()
+
+
+def worker_pids() -> list[int]:
+    """The live ZeroGPU worker processes (forked children of this process)."""
+    import multiprocessing
+
+    return [p.pid for p in multiprocessing.active_children() if p.is_alive()]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (from /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_within(pid: int, seconds: float, quiet: float = 0.5) -> float | None:
+    """Seconds until ``pid`` used no CPU for ``quiet`` s in a row (None if not within ``seconds``)."""
+    t0 = time.monotonic()
+    last, since = cpu_seconds(pid), time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        time.sleep(0.05)
+        now = cpu_seconds(pid)
+        if now - last > 0.02:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return since - t0
+    return None
+
+
+QUOTA_LEFT = re.compile(r"\((\d+)s requested vs\. (\d+)s left\)")
+
+
+# --- Scenarios, each run in a fresh process by tests/test_zerogpu.py --------------------
+
+def _app() -> Any:
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root))
+    from tests import app_server  # noqa: F401  (Gradio's folders in a temporary one)
+
+    import app
+
+    return app
+
+
+class _Request:
+    """What the app reads of a gr.Request."""
+
+    def __init__(self, session: str) -> None:
+        self.session_hash, self.headers = session, {}
+
+
+CONTENT, STYLE = "examples/chelsea.jpg", "examples/starry_night.jpg"
+
+
+def _plain(app: Any, capability: float) -> dict[str, Any]:
+    """A short run on a GPU of this compute capability: its recipe and status."""
+    import nst
+
+    set_gpu(capability=capability)
+    out = list(app.stylize(CONTENT, STYLE, steps=4, size=96, multiscale=False, request=_Request("plain")))
+    return {"status": out[-1][1], "recipe": nst.read_recipe(out[-1][4]), "requests": list(SCHEDULER.requests)}
+
+
+def _watch(app: Any, gen: Any, act: Any, steps_before: int = 3) -> dict[str, Any]:
+    """Run ``gen`` (a stylize stream) until the handler has had ``steps_before`` steps from
+    the worker, then ``act()``; measure how long the worker takes to go idle, and its step time."""
+    seen: list[float] = []
+    undo = app_progress_hook(app, lambda: seen.append(time.monotonic()))
+    acted, outs, pids = False, [], []
+    try:
+        for out in gen:
+            outs.append(out)
+            if not acted and len(seen) >= steps_before:
+                pids, acted = worker_pids(), True
+                act()
+                if act.__name__ == "close":
+                    break
+    finally:
+        undo()
+    idle = idle_within(pids[0], 60.0) if pids else None
+    gaps = sorted(b - a for a, b in zip(seen[:-1], seen[1:])) or [0.0]
+    return {"step": gaps[len(gaps) // 2], "idle_after": idle, "steps_seen": len(seen),
+            "last": [str(x)[:300] for x in outs[-1]] if outs else None, "acted": acted}
+
+
+def app_progress_hook(app: Any, hook: Any) -> Any:
+    """Call ``hook`` at every Progress the app's handler receives from the GPU function;
+    returns the undo."""
+    import sys
+
+    import nst.background as bg
+
+    original = bg.in_thread
+
+    def in_thread(start, *a, **k):
+        def counted(stop):
+            for item in start(stop):
+                if item is not None and type(item).__name__ == "Progress":
+                    hook()
+                yield item
+        return original(counted, *a, **k)
+
+    # Where the app calls it: app.py (before app_gpu.py existed) or app_gpu.py.
+    holder = sys.modules.get("app_gpu") if hasattr(sys.modules.get("app_gpu"), "in_thread") else app
+    holder.in_thread = in_thread
+    return lambda: setattr(holder, "in_thread", original)
+
+
+def _stop(app: Any) -> dict[str, Any]:
+    app._stopping.discard("stopper")
+    gen = app.stylize(CONTENT, STYLE, steps=300, size=160, multiscale=False, request=_Request("stopper"))
+
+    def stop() -> None:
+        app._stopping.add("stopper")
+
+    return _watch(app, gen, stop)
+
+
+def _close(app: Any) -> dict[str, Any]:
+    gen = app.stylize(CONTENT, STYLE, steps=300, size=160, multiscale=False, request=_Request("closer"))
+
+    def close() -> None:
+        gen.close()
+
+    return _watch(app, gen, close)
+
+
+OOM_PIXELS = 176 * 117 + 1  # the emulated GPU fits a 176 px run of the content (176×117)
+
+
+def _oom(app: Any) -> dict[str, Any]:
+    """A 256 px run is retried at 176 px; a 512 px run runs out at 512, 352 and 240 px."""
+    import gradio as gr
+    import nst
+
+    set_gpu(memory_pixels=OOM_PIXELS)
+    try:
+        out = list(app.stylize(CONTENT, STYLE, steps=3, size=256, multiscale=False, request=_Request("oom")))
+        first = {"statuses": [str(o[1]) for o in out], "size": nst.read_recipe(out[-1][4])["settings"]["size"]}
+    except gr.Error as exc:
+        first = {"statuses": [], "size": None, "error": exc.message}
+    try:
+        list(app.stylize(CONTENT, STYLE, steps=3, size=512, multiscale=False, request=_Request("oom2")))
+        message = None
+    except gr.Error as exc:
+        message = exc.message
+    set_gpu()
+    return {**first, "message": message, "expected": str(nst.OutOfMemoryError(240, "cuda"))}
+
+
+def _quota(app: Any) -> dict[str, Any]:
+    """A visitor with 30 s of quota left asks for a run that needs more."""
+    import gradio as gr
+
+    SCHEDULER.quota_left, before = 30, len(SCHEDULER.requests)
+    try:
+        out = list(app.stylize(CONTENT, STYLE, steps=3000, size=160, multiscale=False, request=_Request("quota")))
+        result = {"statuses": [str(o[1]) for o in out], "error": None}
+    except gr.Error as exc:
+        result = {"statuses": [], "error": exc.message}
+    SCHEDULER.quota_left = None
+    return {**result, "requests": SCHEDULER.requests[before:], "quota": 30}
+
+
+def scenario_all(app: Any) -> dict[str, Any]:
+    """Every check, in one process (one worker, as on a Space): the first run measures the
+    emulated GPU's pace, which the later reservations use."""
+    results: dict[str, Any] = {}
+    for name, check in (("plain75", lambda: _plain(app, 7.5)), ("plain80", lambda: _plain(app, 8.0)),
+                        ("stop", lambda: _stop(app)), ("close", lambda: _close(app)),
+                        ("oom", lambda: _oom(app)), ("quota", lambda: _quota(app))):
+        t = time.monotonic()
+        try:
+            results[name] = check()
+        except Exception as exc:  # one check's failure is its test's, not every test's
+            results[name] = {"exception": f"{type(exc).__name__}: {exc}"}
+        results[name]["seconds"] = round(time.monotonic() - t, 1)
+        print(name, json.dumps(results[name], default=str)[:300], flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    import sys
+
+    app = _app()
+    name = sys.argv[1]
+    result = globals()[f"scenario_{name}"](app)
+    print("RESULT " + json.dumps(result, default=str), flush=True)
+    os._exit(0)  # the worker is a daemon; nothing else to wait for
