@@ -22,10 +22,9 @@ imported, and must be imported before anything initialises CUDA): :func:`start` 
 
 from __future__ import annotations
 
-import multiprocessing
 import json
+import multiprocessing
 import os
-import re
 import tempfile
 import threading
 import time
@@ -82,6 +81,7 @@ class Scheduler:
         self.released: list[tuple[str, bool]] = []
         self._n = 0
         self._lock = threading.Lock()
+        self._held: set[str] = set()  # reservations not released: their worker may be busy
 
     def schedule(self, task_id: int, request: Any = None, duration: timedelta | None = None,
                  gpu_size: Any = None, _first_attempt: bool = True) -> api.ScheduleResponse:
@@ -95,12 +95,16 @@ class Scheduler:
                     f"You have exceeded your free ZeroGPU quota ({round(seconds)}s requested vs. {info.left}s left). "
                     f"Try again in {info.wait}. "))
             self._n += 1
-            # idle=True: the worker of the last call is reused, as on a Space between calls.
-            return api.ScheduleResponse(idle=True, nvidiaIndex=0, nvidiaUUID="GPU-emulated", allowToken=f"t{self._n}")
+            # idle: the worker of the last call is reused, as on a Space between calls; while
+            # a reservation is held, spaces forks another.
+            idle, token = not self._held, f"t{self._n}"
+            self._held.add(token)
+            return api.ScheduleResponse(idle=idle, nvidiaIndex=0, nvidiaUUID="GPU-emulated", allowToken=token)
 
     def release(self, allow_token: str, *, fail: bool = False, allow_404: bool = False) -> None:
         with self._lock:
             self.released.append((allow_token, fail))
+            self._held.discard(allow_token)
 
 
 SCHEDULER = Scheduler()
@@ -202,20 +206,21 @@ def cpu_seconds(pid: int) -> float:
 
 
 def idle_within(pid: int, seconds: float, quiet: float = 0.5) -> float | None:
-    """Seconds until ``pid`` used no CPU for ``quiet`` s in a row (None if not within ``seconds``)."""
+    """Seconds from now until ``pid`` went idle: the start of the first ``quiet`` s in which
+    it used under 10 ms of CPU (None: not within ``seconds``). On a busy machine a process
+    that computes gets a share of a core, never nothing."""
     t0 = time.monotonic()
-    last, since = cpu_seconds(pid), time.monotonic()
-    while time.monotonic() - t0 < seconds:
+    samples = [(t0, cpu_seconds(pid))]
+    while samples[-1][0] - t0 < seconds:
         time.sleep(0.05)
-        now = cpu_seconds(pid)
-        if now - last > 0.02:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet:
-            return since - t0
+        now = (time.monotonic(), cpu_seconds(pid))
+        samples.append(now)
+        old = next(s for s in reversed(samples) if now[0] - s[0] >= quiet) if now[0] - t0 >= quiet else None
+        if old is not None and now[1] - old[1] < 0.01:
+            return old[0] - t0
     return None
 
 
-QUOTA_LEFT = re.compile(r"\((\d+)s requested vs\. (\d+)s left\)")
 
 
 # --- Scenarios, each run in a fresh process by tests/test_zerogpu.py --------------------
@@ -253,25 +258,40 @@ def _plain(app: Any, capability: float) -> dict[str, Any]:
 
 
 def _watch(app: Any, gen: Any, act: Any, steps_before: int = 3) -> dict[str, Any]:
-    """Run ``gen`` (a stylize stream) until the handler has had ``steps_before`` steps from
-    the worker, then ``act()``; measure how long the worker takes to go idle, and its step time."""
+    """Consume ``gen`` (a stylize stream) on a thread until the handler has had
+    ``steps_before`` steps from the worker, then ``act()`` there; measure how long after it
+    the worker went idle, the worker's step time, and the handler's last output."""
     seen: list[float] = []
+    outs: list[Any] = []
+    idle: list[float | None] = []
+    acted, done = threading.Event(), threading.Event()
+    watcher = threading.Thread(target=lambda: idle.append(idle_within(worker_pids()[0], 60.0)))
+
+    def consume() -> None:
+        try:
+            for out in gen:
+                outs.append(out)
+                if not acted.is_set() and len(seen) >= steps_before:
+                    watcher.start()  # from now: the act's moment
+                    act()
+                    acted.set()
+                    if act.__name__ == "close":
+                        break
+        finally:
+            done.set()
+
     undo = app_progress_hook(app, lambda: seen.append(time.monotonic()))
-    acted, outs, pids = False, [], []
     try:
-        for out in gen:
-            outs.append(out)
-            if not acted and len(seen) >= steps_before:
-                pids, acted = worker_pids(), True
-                act()
-                if act.__name__ == "close":
-                    break
+        threading.Thread(target=consume, daemon=True).start()
+        if acted.wait(300):
+            watcher.join()
+        done.wait(10)  # the handler's end, after the worker's (or not: a worker still computing)
     finally:
         undo()
-    idle = idle_within(pids[0], 60.0) if pids else None
     gaps = sorted(b - a for a, b in zip(seen[:-1], seen[1:])) or [0.0]
-    return {"step": gaps[len(gaps) // 2], "idle_after": idle, "steps_seen": len(seen),
-            "last": [str(x)[:300] for x in outs[-1]] if outs else None, "acted": acted}
+    return {"step": gaps[len(gaps) // 2], "idle_after": idle[0] if idle else None, "steps_seen": len(seen),
+            "last": [str(x)[:300] for x in outs[-1]] if outs and done.is_set() else None,
+            "acted": acted.is_set()}
 
 
 def app_progress_hook(app: Any, hook: Any) -> Any:
@@ -377,4 +397,6 @@ if __name__ == "__main__":
     name = sys.argv[1]
     result = globals()[f"scenario_{name}"](app)
     print("RESULT " + json.dumps(result, default=str), flush=True)
-    os._exit(0)  # the worker is a daemon; nothing else to wait for
+    for worker in multiprocessing.active_children():
+        worker.terminate()
+    os._exit(0)  # not Gradio's or spaces' exit handlers: nothing of theirs to keep
