@@ -233,6 +233,9 @@ def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple
             if session in _stopping:
                 stop.set()  # nst ends the run within a layer, with the image as it was
             if stop.is_set() and (item is None or not item.done):
+                if time.monotonic() - last_yield >= YIELD_EVERY:  # heard while the run ends
+                    last_yield = time.monotonic()
+                    yield SKIP
                 continue
             if item is None:  # no step has ended since: a chance to be stopped all the same
                 last_yield = time.monotonic()

@@ -63,7 +63,7 @@ _QUOTA = re.compile(r"\((\d+)s requested vs\. (\d+)s left\)")
 _STOPS = multiprocessing.get_context("fork").RawArray("q", 64)
 _ids = itertools.count(1)
 # The GPU's pace as the worker measured it (None until the first GPU call has ended).
-_pace: CostModel | None = None
+_pace: Measured | None = None
 
 
 class RunStop(threading.Event):
@@ -118,24 +118,27 @@ class Notice:
 def reservation(run: nst.PreparedRun) -> int:
     """Seconds of GPU to reserve for ``run``: its estimate at the GPU's measured pace (before
     the first GPU call, an assumed one, with a wider margin), plus :data:`GPU_MARGIN`."""
-    cost = _pace or cost_model("cuda", "bf16", seconds_per_megapixel_step(torch.device("cuda"), None))
+    cost = _pace.cost if _pace is not None else cost_model("cuda", "bf16", seconds_per_megapixel_step(torch.device("cuda"), None))
     factor = 1.5 if _pace is not None else 3.0
     seconds = GPU_MARGIN + factor * estimate_seconds(run.plan, cost, time_limit=run.settings.time_limit)
     return int(min(MAX_GPU_SECONDS, max(MIN_GPU_SECONDS, seconds)))
 
 
-def _duration(run: nst.PreparedRun, stop: Any, seconds: int | None) -> int:
+def _duration(run: nst.PreparedRun, stop: Any, seconds: int | None, pace: Measured | None = None) -> int:
     return seconds or reservation(run)
 
 
 @spaces.GPU(duration=_duration)
-def _on_gpu(run: nst.PreparedRun, stop: Any, seconds: int | None) -> Iterator[Any]:
+def _on_gpu(run: nst.PreparedRun, stop: Any, seconds: int | None, pace: Measured | None = None) -> Iterator[Any]:
     """The run, where the GPU is: Progress events, then its cost model; an error as
-    :class:`Failed`. ``seconds``: the reservation on ZeroGPU (None elsewhere)."""
+    :class:`Failed`. ``seconds``: the reservation on ZeroGPU (None elsewhere); ``pace``: the
+    GPU's pace as an earlier worker measured it (a new worker then need not measure again)."""
     t0 = time.monotonic()
     try:
         if seconds is not None:
-            nst.calibrate(run.device, run.settings.precision)  # once per worker: the GPU's pace
+            if pace is not None and not _measured(pace.dtype):
+                remember_cost("cuda", pace.dtype, pace.cost)
+            nst.calibrate(run.device, run.settings.precision)  # the GPU's pace, once per worker
             run = replace(run, time_cap=max(1.0, seconds - GPU_MARGIN - (time.monotonic() - t0)))
         yield from run.events(stop=stop, preview_seconds=PREVIEW_SECONDS, preview_size=PREVIEW_SIZE)
     except Exception as exc:
@@ -143,6 +146,12 @@ def _on_gpu(run: nst.PreparedRun, stop: Any, seconds: int | None) -> Iterator[An
         return
     dtype = dtype_name(autocast_dtype(run.settings.precision, run.device))
     yield Measured(dtype, cost_model(run.device.type, dtype, seconds_per_megapixel_step(run.device, None)))
+
+
+def _measured(dtype: str) -> bool:
+    from nst.schedule import _MEASURED
+
+    return ("cuda", dtype) in _MEASURED
 
 
 def _portable(exc: Exception) -> BaseException:
@@ -177,7 +186,7 @@ def _stream(run: nst.PreparedRun, stop: RunStop) -> Iterator[nst.Progress | Noti
         return
     run = _slim(run)
     seconds = reservation(run)
-    gen = _on_gpu(run, stop.remote(), seconds)
+    gen = _on_gpu(run, stop.remote(), seconds, _pace)
     try:
         first = next(gen)  # ZeroGPU schedules here, and refuses here, before anything runs
     except gr.Error as exc:
@@ -191,7 +200,7 @@ def _stream(run: nst.PreparedRun, stop: RunStop) -> Iterator[nst.Progress | Noti
                 print_exception=False,
             ) from None
         yield Notice(f"Your ZeroGPU quota has {left} s left: this run is cut to fit it")
-        gen = _on_gpu(run, stop.remote(), left)
+        gen = _on_gpu(run, stop.remote(), left, _pace)
         first = next(gen)
     yield from _received(itertools.chain([first], gen), gen)
 
@@ -204,7 +213,7 @@ def _received(items: Iterator[Any], gen: Iterator[Any]) -> Iterator[nst.Progress
             if isinstance(item, Failed):
                 raise item.error
             if isinstance(item, Measured):
-                _pace = item.cost
+                _pace = item
                 remember_cost("cuda", item.dtype, item.cost)  # the app's estimates follow it too
                 continue
             yield item
