@@ -402,5 +402,5 @@ if __name__ == "__main__":
     result = globals()[f"scenario_{name}"](app)
     print("RESULT " + json.dumps(result, default=str), flush=True)
     for worker in multiprocessing.active_children():
-        worker.terminate()
+        worker.kill()  # spaces' workers take SIGTERM as "no more tasks", and finish a run first
     os._exit(0)  # not Gradio's or spaces' exit handlers: nothing of theirs to keep
