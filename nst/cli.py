@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"nst: {last.note}", file=sys.stderr)
         # The default out.png is easily overwritten without meaning to: say so.
         print(f"{'replaced' if existed else 'saved'} {output} ({last.image.width}×{last.image.height}, "
-              f"{last.step} steps)", file=sys.stderr)
+              f"{last.step} step{'s' if last.step != 1 else ''})", file=sys.stderr)
         return 0
     except Error as exc:  # every refusal and failure nst foresees: one line, no traceback
         if bar is not None:
