@@ -111,3 +111,14 @@ def test_calibrate_times_once_and_keeps_it(cache_dir, monkeypatch):
     monkeypatch.setattr(pipeline, "_MEASURED", schedule._MEASURED)
     monkeypatch.setattr(pipeline, "stylize", lambda *a, **k: (_ for _ in ()).throw(AssertionError("timed again")))
     assert pipeline.calibrate(CPU) == model
+
+
+def test_an_older_or_foreign_format_is_not_read_even_with_this_machines_key(cache_dir):
+    cc.store(CPU, "bf16", MODEL)
+    data = json.loads(cc.cache_path().read_text())
+    data["format"] = "nst-calibration-0"  # what a CostModel meant then may differ
+    cc.cache_path().write_text(json.dumps(data))
+    assert cc.load(CPU, "bf16") is None
+    cc.store(CPU, "fp32", MODEL)
+    rewritten = json.loads(cc.cache_path().read_text())
+    assert rewritten["format"] == cc.FORMAT and list(rewritten["entries"]) == [cc.machine_key(CPU, "fp32")]
