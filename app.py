@@ -83,13 +83,16 @@ _PLACEHOLDER = Image.new("RGB", (640, 480))  # the image the estimate assumes be
 SKIP = (gr.skip(),) * 5  # an update that changes none of the run's five outputs
 
 
-
 @contextmanager
 def _saying(what: str) -> Iterator[None]:
     """Start-up says what it does and how long it took: ``nst: loading the weights… 1.2 s``."""
     print(f"nst: {what}…", end="", flush=True)
     t = time.perf_counter()
-    yield
+    try:
+        yield
+    except BaseException:
+        print(f" failed after {time.perf_counter() - t:.1f} s", flush=True)
+        raise
     print(f" {time.perf_counter() - t:.1f} s", flush=True)
 
 
