@@ -36,7 +36,8 @@ def test_the_python_api_snippet_runs_as_written(folder):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout.splitlines()
-    assert "stopped at step" in proc.stdout  # the timer's event ended the default run early
+    # The timer's event ends the default run early (a fast GPU may finish first).
+    assert re.search(r"^(stopped|finished) at step \d+$", proc.stdout, re.M), proc.stdout[-500:]
     assert (folder / "out.png").is_file() and sorted(p.name for p in folder.glob("step_*.png")) == [
         "step_0020.png", "step_0040.png", "step_0060.png"]
     assert out[-1].startswith("[((") and float(out[-1].rsplit(" ", 1)[1]) > 0  # the plan, then its estimate
