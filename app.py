@@ -23,11 +23,13 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from nst import workdir
+_STARTED = time.perf_counter()  # for the start-up's own line; Python's start is a little before
+
+from nst import workdir  # noqa: E402
 
 # This process's own temporary folder (results, and Gradio's uploads): removed when the
 # server stops, and by the next start after a kill. Made before Gradio is imported, which
@@ -43,7 +45,8 @@ import app_parts  # noqa: E402
 import nst  # noqa: E402
 from app_parts import as_path, as_paths, control, failure, loss_frame, nst_error, previews, results_dir  # noqa: E402
 from app_parts import save_result, shown, status_line  # noqa: E402
-from nst import brush  # noqa: E402
+from nst import brush, calibration_cache  # noqa: E402
+from nst.background import in_thread  # noqa: E402
 from nst.gallery import Gallery  # noqa: E402
 from nst.images import MAX_INPUT_PIXELS  # noqa: E402
 from nst.schedule import format_seconds  # noqa: E402
@@ -77,8 +80,23 @@ MAX_SIZE = nst.max_size(DEVICE)
 _PLACEHOLDER = Image.new("RGB", (640, 480))  # the image the estimate assumes before an upload
 SKIP = (gr.skip(),) * 5  # an update that changes none of the run's five outputs
 
+
+@contextmanager
+def _saying(what: str) -> Iterator[None]:
+    """Start-up says what it does and how long it took: ``nst: loading the weights… 1.2 s``."""
+    print(f"nst: {what}…", end="", flush=True)
+    t = time.perf_counter()
+    try:
+        yield
+    except BaseException:
+        print(f" failed after {time.perf_counter() - t:.1f} s", flush=True)
+        raise
+    print(f" {time.perf_counter() - t:.1f} s", flush=True)
+
+
 # The weights, loaded once (on ZeroGPU onto "cuda" here, as documented), shared by every run.
-nst.load_model(nst.DEFAULT.weights, nst.DEFAULT.pooling, str(DEVICE))
+with _saying(f"loading the weights ({nst.DEFAULT.weights} VGG19, on the {DEVICE_LABEL})"):
+    nst.load_model(nst.DEFAULT.weights, nst.DEFAULT.pooling, str(DEVICE))
 
 # The controls of the page and of the /stylize API, in order; each is a Settings field.
 # Adding a setting to the Advanced section is adding its name here and a parameter of the
@@ -255,7 +273,8 @@ def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple
             if ev.image is not None or now - last_update >= STATUS_EVERY:
                 last_update = last_yield = now
                 image = preview(ev.image) if ev.image is not None else gr.skip()
-                yield image, note + status_line(ev), loss_frame(rows) if rows else gr.skip(), gr.skip(), gr.skip()
+                line = note + _limited(ev) + status_line(ev)
+                yield image, line, loss_frame(rows) if rows else gr.skip(), gr.skip(), gr.skip()
             elif now - last_yield >= YIELD_EVERY:  # nothing new, but a chance to be stopped
                 last_yield = now
                 yield SKIP
@@ -266,7 +285,12 @@ def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple
     result = ev.image if ev.done else shown
     before = run.content.resize(result.size, Image.Resampling.LANCZOS)
     png = save_result(result)  # encoded once: the image shown, the slider's "after" and the download
-    yield png, note + status_line(ev, stopped=not ev.done), plot, (before, png), png
+    yield png, note + _limited(ev) + status_line(ev, stopped=not ev.done), plot, (before, png), png
+
+
+def _limited(ev: nst.Progress) -> str:
+    """What the time limit changed, before the status line ("Time limit 20 s: kept 131 of … · ")."""
+    return f"{ev.note[0].upper()}{ev.note[1:]} · " if ev.note else ""
 
 
 # Stop: the sessions that pressed Stop since they pressed Run. Their run sets nst's stop
@@ -304,7 +328,8 @@ def load_recipe(path: str | None) -> list[Any]:
 def run_example(content: str, style: str, steps: int, size: int) -> tuple:
     """The final outputs of a run of an example pair (cached after its first use). The curve
     is not cached: Gradio 6.31's example cache does not restore a plot (nor what follows it)."""
-    *_, (result, status, _, pair, png) = stylize(content, style, steps=steps, size=size)
+    with _saying(f"caching the example {Path(content).stem} × {Path(style).stem} (its first use)"):
+        *_, (result, status, _, pair, png) = stylize(content, style, steps=steps, size=size)
     return result, status, None, pair, png
 
 
@@ -521,15 +546,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (or NST_SHARE=1)")
     args = parser.parse_args(argv)
     if not ON_ZERO_GPU:  # time a few whole steps, so that the first estimate holds (ZeroGPU: no GPU here)
+        cache = calibration_cache.cache_path()
+        precision = nst.device.dtype_name(nst.device.autocast_dtype(nst.DEFAULT.precision, DEVICE))
+        known = calibration_cache.load(DEVICE, precision) is not None
         try:
-            nst.calibrate(DEVICE)
+            with _saying(f"step costs from this machine's calibration ({cache})" if known
+                         else f"calibrating: timing a few steps, once for this machine (kept in {cache})"):
+                nst.calibrate(DEVICE)
         except Exception as exc:  # the estimates keep the prior; the app serves all the same
-            print(f"nst: calibration failed ({type(exc).__name__}: {exc}); estimates use the prior")
+            print(f"nst: calibration failed ({type(exc).__name__}: {exc}); estimates use the prior", flush=True)
     share = args.share or os.environ.get("NST_SHARE") == "1"
     # quiet: Gradio's own lines would say to set `share=True` in `launch()`; the app says
     # where it serves and its own switch instead (Gradio still prints a public link it makes).
     demo.launch(**launch_kwargs(share=share), quiet=True, prevent_thread_lock=True)
-    print(f"nst is serving on {demo.local_url}")
+    print(f"nst is serving on {demo.local_url} (started in {time.perf_counter() - _STARTED:.1f} s)")
     if not share and not os.environ.get("SPACE_ID"):
         print("For a public link as well, run: python app.py --share")
     demo.block_thread()

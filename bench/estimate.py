@@ -16,6 +16,15 @@ an idle server would take ~5% of a core from them. For each SIZE:STEPS, on the s
 
 Prints a table (Markdown, medians of the repeats) and writes bench/estimate-<machine>.json.
 Timings on a shared machine are noisy: say so beside the numbers.
+
+    python bench/estimate.py --limits 256:6 512:10 [--repeat 3]
+
+checks time limits and the dry run instead (no app): ``python -m nst ... --dry-run`` at
+512 px as a whole process once the machine's calibration is cached (after one dry run that
+makes it), then for each SIZE:SECONDS the command ``python -m nst C S --size SIZE
+--time-limit SECONDS`` timed from outside: its wall time against the limit, the line that
+says what the limit cut, and whether the result is painted (bench.py's style distance:
+1 is the photo's Gram statistics, 0 the painting's; "painted" below 0.5).
 """
 
 from __future__ import annotations
@@ -115,6 +124,54 @@ def app_run(client, http, content: str, style: str, size: int, steps: int) -> di
     return {"real": time.perf_counter() - t, "first": first, "images": len(fetched)}
 
 
+def limits(a: argparse.Namespace) -> None:
+    """The dry run and the time limits as a user meets them: whole processes, timed from outside."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench import Judge  # bench/bench.py's distances
+
+    load = lambda: os.getloadavg()[0]  # noqa: E731
+    folder = Path(tempfile.mkdtemp(prefix="nst-limits-"))
+    cli([a.content, a.style, "--size", "512", "--dry-run"])  # makes the machine's calibration cache, if none
+    dry = []
+    for _ in range(a.repeat):
+        seconds, out = cli([a.content, a.style, "--size", "512", "--dry-run"])
+        dry.append({"wall_s": seconds, "estimate": out.strip().splitlines()[-1], "load": load()})
+        print(json.dumps({"dry_run_512": dry[-1]}), flush=True)
+    rows = []
+    for spec in a.limits:
+        size, limit = spec.split(":")
+        judge = Judge(Path(a.content), Path(a.style), int(size))
+        runs = []
+        for i in range(a.repeat):
+            out = folder / f"limit-{size}-{i}.png"
+            t = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "nst", a.content, a.style, "--size", size,
+                                   "--time-limit", limit, "-o", str(out)], cwd=ROOT, capture_output=True, text=True)
+            wall = time.perf_counter() - t
+            if proc.returncode:
+                raise SystemExit(proc.stderr)
+            said = [line for line in proc.stderr.replace("\r", "\n").splitlines() if line.startswith("nst: time limit")]
+            runs.append({"wall_s": wall, "said": said, "last_line": proc.stderr.strip().splitlines()[-1],
+                         **judge(out), "load": load(), "image": str(out)})
+            print(json.dumps({"size": int(size), "limit_s": float(limit), **runs[-1]}), flush=True)
+        rows.append({"size": int(size), "limit_s": float(limit), "runs": runs,
+                     "wall_s": statistics.median(r["wall_s"] for r in runs)})
+    print("\n| check | figure (median) | target | runs |")
+    print("|---|---|---|---|")
+    walls = [d["wall_s"] for d in dry]
+    print(f"| `--dry-run` at 512 px, cached | {statistics.median(walls):.2f} s | < 5 s | "
+          f"{', '.join(f'{w:.2f}' for w in walls)} |")
+    for r in rows:
+        painted = sum(x["style_distance"] < 0.5 for x in r["runs"])
+        said = r["runs"][-1]["said"][-1] if r["runs"][-1]["said"] else "(nothing)"
+        each = ", ".join(f"{x['wall_s']:.2f}" for x in r["runs"])
+        print(f"| `--size {r['size']} --time-limit {r['limit_s']:g}` | {r['wall_s']:.2f} s, painted {painted}/"
+              f"{len(r['runs'])}, said: {said} | ≤ {1.15 * r['limit_s']:.1f} s | {each} |")
+    out = Path(a.out or ROOT / "bench" / f"limits-{platform.node() or 'machine'}.json")
+    out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "dry_run_512": dry,
+                               "limits": rows, "images": str(folder)}, indent=1))
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", nargs="+", default=["256:200", "512:200", "1024:30"])
@@ -122,7 +179,11 @@ def main() -> None:
     p.add_argument("--content", default=str(IMAGES / "chelsea.jpg"))
     p.add_argument("--style", default=str(IMAGES / "starry_night.jpg"))
     p.add_argument("--out", default=None)
+    p.add_argument("--limits", nargs="+", default=None, metavar="SIZE:SECONDS",
+                   help="check the dry run and these time limits (whole commands) instead of the app")
     a = p.parse_args()
+    if a.limits:
+        return limits(a)
     import httpx
     from gradio_client import Client, handle_file
 

@@ -3,7 +3,7 @@
 
 Options are generated from :class:`nst.Settings`, so their defaults, choices and help
 texts are the API's own. ``--recipe PNG`` takes the settings stored in an earlier result;
-options after it override them.
+options given with it, before or after, override them.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ _NOT_OPTIONS = {"preview_every"}
 
 
 class _RecipeAction(argparse.Action):
-    """``--recipe PNG``: set every option to the recipe's value, in command-line order, so
-    that options before it are replaced by the recipe and options after it win."""
+    """``--recipe PNG``: the recipe's settings, kept apart (``namespace.recipe_settings``) so
+    that every option given on the command line wins over them, before ``--recipe`` or after."""
 
     def __call__(self, parser, namespace, value, option_string=None) -> None:
         from .recipe import RecipeError, read_recipe
@@ -36,9 +36,9 @@ class _RecipeAction(argparse.Action):
             values = read_recipe(value)["settings"]
         except RecipeError as exc:
             parser.exit(2, f"nst: error: {exc}\n")
-        for name, v in values.items():
-            if name not in _NOT_OPTIONS:
-                setattr(namespace, name, tuple(v) if isinstance(v, list) else v)
+        namespace.recipe_settings = {
+            name: tuple(v) if isinstance(v, list) else v for name, v in values.items() if name not in _NOT_OPTIONS
+        }
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="output PNG, with its recipe (default: out.png)")
     parser.add_argument(
         "--recipe", action=_RecipeAction, metavar="PNG",
-        help="re-use the settings stored in an nst result PNG; options after it override them",
+        help="re-use the settings stored in an nst result PNG; options given with it override them",
     )
     parser.add_argument(
         "--save-every", type=int, default=0, metavar="K",
@@ -118,6 +118,10 @@ def _fail(message: str) -> int:
     return 2
 
 
+# Seconds a time limit keeps for what follows the result: writing the PNG and the process's exit.
+SAVE_SECONDS = 0.3
+
+
 def _process_seconds() -> float:
     """Seconds since this process started (Python's start-up and imports), where Linux says."""
     try:
@@ -134,24 +138,39 @@ def _process_seconds() -> float:
 
 def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     """Print the plan and, last, ``estimated seconds: N`` of the same command without --dry-run."""
+    from . import calibration_cache
+    from .device import autocast_dtype, dtype_name
     from .pipeline import calibrate, prepare
-    from .schedule import estimate_seconds
+    from .schedule import BUDGET_MARGIN, estimate_seconds, fit_plan
+    from .vgg import min_input_size
 
     style = args.style[0] if len(args.style) == 1 else args.style
     run = prepare(args.content, style, masks=args.masks, **overrides)
     before = _process_seconds()  # start-up, imports, the images: paid again by the real command
     t = time.perf_counter()
-    cost = calibrate(run.device, run.settings.precision)  # loads the network and times whole steps
     s = run.settings
-    print(f"plan: {s.steps} steps to {run.output.width}×{run.output.height} px on {run.device.type}"
-          f"{' (coarse to fine)' if len(run.plan) > 1 else ''}")
-    for i, sc in enumerate(run.plan, 1):
-        print(f"  scale {i}/{len(run.plan)}: {sc.wh[0]}×{sc.wh[1]} px, {sc.steps} steps")
+    precision = dtype_name(autocast_dtype(s.precision, run.device))
+    hit = calibration_cache.load(run.device, precision) is not None
+    cost = calibrate(run.device, s.precision)  # this machine's cached costs, else times whole steps once
+    plan, note = run.plan, None
+    if s.time_limit is not None:  # as the run will fit it: what is left after start-up and loading
+        fitted = fit_plan(run.content.size, s.size, s.steps, cost,
+                          (s.time_limit - before - cost.setup - SAVE_SECONDS) * BUDGET_MARGIN,
+                          multiscale=s.multiscale, min_side=min_input_size([s.content_layer, *s.style_layers]))
+        plan, note = fitted.plan, fitted.note
+    steps = sum(sc.steps for sc in plan)
+    print(f"plan: {steps} steps to {run.output.width}×{run.output.height} px on {run.device.type}"
+          f"{' (coarse to fine)' if len(plan) > 1 else ''}")
+    for i, sc in enumerate(plan, 1):
+        print(f"  scale {i}/{len(plan)}: {sc.wh[0]}×{sc.wh[1]} px, {sc.steps} steps")
     if s.time_limit is not None:
-        print(f"  time limit: {s.time_limit:g} s (steps are cut to fit)")
-    print(f"cost: {cost.step[1]:.3g} s per megapixel-step + {cost.step[0]:.3g} s per step "
-          f"({'measured' if cost.measured else 'assumed'} in {time.perf_counter() - t:.1f} s)")
-    seconds = before + estimate_seconds(run.plan, cost, setup=True, time_limit=s.time_limit)
+        print(f"  time limit: {s.time_limit:g} s for the whole command" + (f"; {note}" if note else ""))
+    where = (f"from this machine's calibration cache ({calibration_cache.cache_path()})" if hit
+             else f"measured in {time.perf_counter() - t:.1f} s, kept in {calibration_cache.cache_path()}")
+    print(f"cost: {cost.step[1]:.3g} s per megapixel-step + {cost.step[0]:.3g} s per step ({where})")
+    seconds = before + estimate_seconds(plan, cost, setup=True) + SAVE_SECONDS
+    if s.time_limit is not None:
+        seconds = min(seconds, s.time_limit)
     print(f"estimated seconds: {seconds:.0f}")
     return 0
 
@@ -159,8 +178,9 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 done, 1 interrupted, 2 bad input)."""
     args = build_parser().parse_args(argv)
-    overrides = {k: v for k, v in vars(args).items()
-                 if k not in ("content", "style", "output", "save_every", "recipe", "dry_run", "masks")}
+    given = {k: v for k, v in vars(args).items()
+             if k not in ("content", "style", "output", "save_every", "recipe", "dry_run", "masks", "recipe_settings")}
+    overrides = {**getattr(args, "recipe_settings", {}), **given}  # options given win over the recipe
 
     # Heavy imports after parsing, so that --help is instant.
     import signal
@@ -169,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from .errors import Error, OutOfMemoryError, is_out_of_memory
-    from .pipeline import stylize
+    from .pipeline import blend_mismatch, prepare
     from .recipe import save_png
 
     output = Path(args.output)
@@ -197,17 +217,32 @@ def main(argv: list[str] | None = None) -> int:
     show_warning = warnings.showwarning
     try:
         warnings.showwarning = _warn_line  # nst's warnings (an all-black mask) as one line each
+        blend = overrides.get("style_blend")
+        if isinstance(blend, (list, tuple)) and len(blend) != len(args.style):  # named as the option, not the setting
+            return _fail(blend_mismatch("--style-blend", len(blend), len(args.style)))
         if args.dry_run:
             return _dry_run(args, overrides)
         style = args.style[0] if len(args.style) == 1 else args.style
-        for event in stylize(args.content, style, masks=args.masks, stop=stop, **overrides):
+        run = prepare(args.content, style, masks=args.masks, **overrides)
+        # A time limit is the whole command's: from the process's start, with the PNG's writing kept.
+        run.started, run.reserve = time.perf_counter() - _process_seconds(), SAVE_SECONDS
+        existed = output.exists()
+        note = None
+        for event in run.events(stop=stop):
             if bar is None:
                 bar = tqdm(total=event.total, unit="step", dynamic_ncols=True)
-            bar.update(event.step - bar.n)
-            if event.losses:
-                # The terms as the app's status shows them (content, β·J_style, total), and nst's ETA.
+            if event.note and event.note != note and not event.done:
+                note = event.note
+                bar.write(f"nst: {note}", file=sys.stderr)
+            if event.losses and event.step > bar.n:
+                # The terms as the app's status shows them (content, β·J_style, total), and nst's
+                # ETA, set before the step is drawn: the bar draws each step once, with its own terms.
                 bar.set_postfix({**{k: f"{v:.3g}" for k, v in event.terms.items()}, "left": f"{event.eta:.0f}s"},
                                 refresh=False)
+                bar.update(event.step - bar.n)
+            if event.done and not event.stopped and bar.total != event.total:
+                bar.total = event.total  # the time limit ended it here: the bar ends full
+                bar.refresh()
             if event.image is not None:
                 last = event
                 if not event.done:
@@ -217,7 +252,11 @@ def main(argv: list[str] | None = None) -> int:
         if last.stopped:
             print(f"interrupted at step {last.step}; saved the image as it was to {output}", file=sys.stderr)
             return 1
-        print(f"saved {output} ({last.image.width}×{last.image.height})", file=sys.stderr)
+        if last.note and last.note != note:  # a busy machine cut more than the plan did
+            print(f"nst: {last.note}", file=sys.stderr)
+        # The default out.png is easily overwritten without meaning to: say so.
+        print(f"{'replaced' if existed else 'saved'} {output} ({last.image.width}×{last.image.height}, "
+              f"{last.step} step{'s' if last.step != 1 else ''})", file=sys.stderr)
         return 0
     except Error as exc:  # every refusal and failure nst foresees: one line, no traceback
         if bar is not None:

@@ -188,6 +188,8 @@ def _open(path: Path, what: str) -> Image.Image:
     name = shown_path(path)
     if not path.exists():
         raise ImageError(f"the {what} {name!r} does not exist")
+    if path.is_dir():  # Path drops a typed trailing slash: put it back, the folder as typed
+        raise ImageError(f"the {what} {name.rstrip(os.sep) + os.sep!r} is a folder, not an image file")
     if not path.is_file():
         raise ImageError(f"the {what} {name!r} is not a file")
     if path.stat().st_size == 0:

@@ -14,6 +14,7 @@ callers all consume. :func:`stylize_image` runs it to the end. The phases:
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import threading
@@ -27,14 +28,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import color, cpu
+from . import calibration_cache, color, cpu
 from . import images as im
 from .device import autocast_dtype, dtype_name, max_size, resolve_device, seconds_per_megapixel_step
 from .errors import DivergedError, Error, OutOfMemoryError, SettingsError, is_out_of_memory
 from .losses import tv_loss
 from .objective import Objective
 from .recipe import RECIPE_KEY, input_reference, make_recipe
-from .schedule import CostModel, Eta, ScalePlan, cost_model, estimate_seconds, fit_steps, plan_run, remember_cost
+from .schedule import (
+    _MEASURED, BUDGET_MARGIN, CostModel, Eta, ScalePlan, cost_model, estimate_seconds, fit_plan, fit_steps,
+    limit_note, plan_run, remember_cost,
+)
 from .settings import DEFAULT, LIMITS, Settings
 from .vgg import deepest, min_input_size
 from .weights import load_model
@@ -69,6 +73,8 @@ class Progress:
             measure of progress).
         work_total: megapixel-steps of the whole run, as planned.
         eta: seconds until the result, from the plan and the pace measured so far.
+        note: one line when a time limit changed the plan (the steps it kept, or the
+            smaller working size), else None.
     """
 
     step: int
@@ -84,6 +90,7 @@ class Progress:
     work_done: float = 0.0
     work_total: float = 0.0
     eta: float | None = None
+    note: str | None = None
 
     @property
     def terms(self) -> dict[str, float]:
@@ -111,7 +118,12 @@ class PreparedRun:
         mask_names: how the recipe names each mask (file names, or "mask N").
         time_cap: seconds the run may take at most, set by a front end (the app on ZeroGPU:
             what its GPU reservation allows); like ``time_limit``, but not a setting, so
-            recipes do not record it.
+            recipes do not record it; counted from the start of :meth:`events`.
+        started: when the time limit's clock started (``time.perf_counter()``): the call
+            of :func:`prepare`, unless the caller started it earlier (the CLI: at the
+            process's start).
+        reserve: seconds of the time limit kept for what the caller does after the result
+            (the CLI writes the PNG).
     """
 
     settings: Settings
@@ -124,6 +136,8 @@ class PreparedRun:
     masks: list[Image.Image] | None = None
     mask_names: list[str] | None = None
     time_cap: float | None = None
+    started: float = field(default_factory=time.perf_counter)
+    reserve: float = 0.0
 
     @property
     def total_steps(self) -> int:
@@ -159,6 +173,33 @@ class PreparedRun:
         return estimate_seconds(self.plan, cost, setup=setup, time_limit=self.settings.time_limit)
 
 
+def blend_mismatch(name: str, weights: int, styles: int) -> str:
+    """The message for a blend of ``weights`` weights given for ``styles`` style images (``name``:
+    the setting as the caller spells it, ``style_blend`` or ``--style-blend``)."""
+    return (f"{name} has {weights} weight{'s' if weights != 1 else ''} for {styles} style "
+            f"image{'s' if styles != 1 else ''}; give one weight per style image")
+
+
+def _size_limit_message(size: int, device: torch.device) -> str:
+    if device.type == "cpu":
+        return (f"size {size} is above the CPU limit of {LIMITS.max_size_cpu} px; "
+                f"sizes up to {LIMITS.max_size_gpu} px need a GPU")
+    return f"size {size} is above the GPU limit of {LIMITS.max_size_gpu} px"
+
+
+def _check_size_for_device(base: Settings, overrides: dict[str, Any]) -> None:
+    """Raise the device's size limit when the settings were refused for a size above it, so
+    that one message names the limit that applies here (on a CPU: 1024 px, not 2048)."""
+    size = overrides.get("size", base.size)
+    try:
+        device = resolve_device(str(overrides.get("device", base.device)))
+        too_big = isinstance(size, int) and not isinstance(size, bool) and size > max_size(device)
+    except (SettingsError, TypeError, ValueError):
+        return
+    if too_big:
+        raise SettingsError(_size_limit_message(size, device)) from None
+
+
 def _styles(style: im.ImageInput | list[im.ImageInput]) -> list[im.ImageInput]:
     if isinstance(style, (list, tuple)):
         if not style:
@@ -180,18 +221,20 @@ def prepare(
 
     Takes :func:`stylize`'s arguments; raises its errors, and nothing else is done.
     """
-    s = (settings or DEFAULT).replace(**overrides)
+    started = time.perf_counter()  # a time limit counts from the call
+    try:
+        s = (settings or DEFAULT).replace(**overrides)
+    except SettingsError:
+        _check_size_for_device((settings or DEFAULT), overrides)  # the limit that applies here, if that is it
+        raise
     device = resolve_device(s.device)
     if s.size > max_size(device):
-        raise SettingsError(
-            f"size {s.size} is above the CPU limit of {LIMITS.max_size_cpu} px; "
-            f"sizes up to {LIMITS.max_size_gpu} px need a GPU"
-        )
+        raise SettingsError(_size_limit_message(s.size, device))
     content_full = im.load_image(content, "content image")
     style_inputs = _styles(style)
     blend = list(s.style_blend or (1.0,) * len(style_inputs))
     if len(blend) != len(style_inputs):
-        raise SettingsError(f"style_blend has {len(blend)} weights for {len(style_inputs)} style images")
+        raise SettingsError(blend_mismatch("style_blend", len(blend), len(style_inputs)))
     blend = [w / sum(blend) for w in blend]
     what = ["style image"] if len(style_inputs) == 1 else [f"style image {i + 1}" for i in range(len(style_inputs))]
     styles_full = [im.load_image(x, w) for x, w in zip(style_inputs, what)]
@@ -214,7 +257,7 @@ def prepare(
                 f"the layers chosen need at least {needed} px on each side "
                 + ("(crop it closer to a square, or use shallower layers)" if thin else "(raise size or use shallower layers)")
             )
-    return PreparedRun(s, device, content_full, styles_full, blend, out_img, plan, masks_full, names)
+    return PreparedRun(s, device, content_full, styles_full, blend, out_img, plan, masks_full, names, started)
 
 
 def stylize(
@@ -295,7 +338,16 @@ def _amp(s: Settings, device: torch.device) -> torch.dtype | None:
 
 
 def _cost(device: torch.device, amp: torch.dtype | None) -> CostModel:
-    return cost_model(device.type, dtype_name(amp), seconds_per_megapixel_step(device, amp))
+    """This process's cost model, else this machine's cached one, else the probe's prior."""
+    key = (device.type, dtype_name(amp))
+    if key not in _MEASURED:
+        cached = calibration_cache.load(device, key[1])
+        if cached is not None:
+            remember_cost(*key, cached)
+            return cached
+        # The probe (a timed convolution) only where nothing better is known.
+        return cost_model(*key, seconds_per_megapixel_step(device, amp))
+    return _MEASURED[key]
 
 
 def _setup(run: PreparedRun, stop: threading.Event | None) -> _Engine:
@@ -350,8 +402,23 @@ def _run(
     t0 = time.perf_counter()
     s = run.settings
     engine = _setup(run, stop)
-    limits = [x for x in (s.time_limit, run.time_cap) if x is not None]
-    deadline = t0 + min(limits) if limits else None
+    note = None
+    # The limit is the whole call's (the CLI's: the whole process's); a front end's cap
+    # (ZeroGPU's reservation) counts from here, where the worker starts the run.
+    deadlines = ({f"time limit {s.time_limit:g} s": run.started + s.time_limit - run.reserve}
+                 if s.time_limit is not None else {})
+    if run.time_cap is not None:
+        deadlines[f"GPU time {run.time_cap:g} s"] = t0 + run.time_cap
+    limit_name, deadline = min(deadlines.items(), key=lambda kv: kv[1]) if deadlines else (None, None)
+    if deadline is not None:
+        # The limit is the whole call's (the CLI's: the whole process's): what is left of it
+        # after the start-up and the network's loading goes to the plan, fitted from the
+        # costs known (this machine's calibration, else the probe's prior).
+        fitted = fit_plan(run.content.size, s.size, s.steps, engine.cost,
+                          (deadline - time.perf_counter()) * BUDGET_MARGIN, multiscale=s.multiscale,
+                          min_side=min_input_size([s.content_layer, *s.style_layers]))
+        run = dataclasses.replace(run, plan=fitted.plan)
+        note = None if fitted.note is None else f"{limit_name}: {fitted.note}"
     eta = Eta(run.plan, engine.cost)
     out_tensor = im.to_tensor(run.output)  # the chroma source of swap and luminance modes
     total = run.total_steps
@@ -362,7 +429,8 @@ def _run(
         return Progress(
             step=state.step, total=total, losses=dict(state.losses), elapsed=time.perf_counter() - t0, size=wh,
             image=image, settings=s, scale=(index + 1, len(run.plan)), work_done=eta.work_done,
-            work_total=eta.work_total, eta=0.0 if kw.get("done") else eta.seconds_left(index, done_here, left), **kw,
+            work_total=eta.work_total, eta=0.0 if kw.get("done") else eta.seconds_left(index, done_here, left),
+            note=note, **kw,
         )
 
     index = 0
@@ -386,6 +454,9 @@ def _run(
     result.info[RECIPE_KEY] = json.dumps(recipe)  # written by nst.save_png (and the CLI and app)
     if not stopped:
         _learn(run.device, engine, state.timings, time.perf_counter() - t_finish)
+    if deadline is not None and not stopped and state.step < s.steps:
+        # What the limit left in the end (a busy machine can cut more than the plan did).
+        note = f"time limit {s.time_limit:g} s: {limit_note(s.steps, s.size, state.step, max(run.plan[index].wh))}"
     final = event(index, run.output.size, 0, result, done=True, stopped=stopped)
     final.total = state.step if not stopped else total
     state.image = None
@@ -691,23 +762,33 @@ CALIBRATION_STEPS = 5
 _calibrate_lock = threading.Lock()
 
 
-def calibrate(device: torch.device | str = "auto", precision: str = "auto") -> CostModel:
-    """Time whole steps of a real run on ``device`` (once per process), for the estimates.
+def calibrate(device: torch.device | str = "auto", precision: str = "auto", *, cached: bool = True) -> CostModel:
+    """Time whole steps of a real run on ``device`` (once per machine), for the estimates.
 
     Two short single-scale runs (at :data:`CALIBRATION_SIZES`) of the real pipeline
     give each part of :class:`~nst.schedule.CostModel`: a step's fixed and per-pixel
     seconds (the median of its warm steps), a scale's extra (targets and the first pass
     at a new shape: the first event's time less a warm step) and the finish. Runs that
-    follow in this process then use it (see :func:`nst.schedule.cost_model`).
+    follow in this process then use it (see :func:`nst.schedule.cost_model`), and it is
+    kept in this machine's cache file (:mod:`nst.calibration_cache`), so that later
+    processes start with it: a dry run or a first estimate then takes no timing at all.
+
+    Args:
+        device: where runs compute.
+        precision: the network precision, as :class:`~nst.Settings` has it.
+        cached: take the cached costs when there are some; False times afresh (and
+            replaces them).
     """
     dev = resolve_device(device) if isinstance(device, str) else device
     amp = autocast_dtype(precision, dev)
     key = (dev.type, dtype_name(amp))
     with _calibrate_lock:
-        from .schedule import _MEASURED
-
-        if key in _MEASURED:
+        if cached and key in _MEASURED:
             return _MEASURED[key]
+        stored = calibration_cache.load(dev, key[1]) if cached else None
+        if stored is not None:
+            remember_cost(*key, stored)
+            return stored
         t = time.perf_counter()
         load_model(DEFAULT.weights, DEFAULT.pooling, str(dev))
         setup = time.perf_counter() - t
@@ -729,6 +810,7 @@ def calibrate(device: torch.device | str = "auto", precision: str = "auto") -> C
         scale_fit = _line(m1, o1, m2, o2)
         model = CostModel(step=step_fit, scale=scale_fit, finish=(0.02, f2 / m2), setup=setup, measured=True)
         remember_cost(*key, model)
+        calibration_cache.store(dev, key[1], model)
         cpu.release_threads()  # runs may come on other threads (an app's)
         return model
 

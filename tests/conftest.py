@@ -1,7 +1,17 @@
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from PIL import Image
+
+# The machine's calibration cache (nst.calibration_cache) in a folder of the test session's
+# own, set before nst is imported: the suite never reads or writes the user's cache. Server
+# processes that tests start inherit it.
+os.environ["NST_CACHE_DIR"] = tempfile.mkdtemp(prefix="nst-test-cache-")
+atexit.register(shutil.rmtree, os.environ["NST_CACHE_DIR"], True)
 
 ROOT = Path(__file__).resolve().parents[1]
 # Tests read only what the repository holds: the CC0 photo and the two public-domain

@@ -7,6 +7,7 @@ Runs are tiny (64–128 px, a few steps) so that the file takes well under a min
 from __future__ import annotations
 
 import math
+import re
 import time
 from pathlib import Path
 
@@ -67,9 +68,13 @@ def test_launch_settings(monkeypatch, capsys):
     assert launched["share"] is False
     # Gradio's own start-up lines (its `share=True` hint) are off; the app says its own.
     assert launched["quiet"] is True
-    assert capsys.readouterr().out.splitlines() == [
-        "nst is serving on http://127.0.0.1:7860/", "For a public link as well, run: python app.py --share",
-    ]
+    # Start-up says what it does and how long it took: the step costs (timed, or this machine's
+    # cache), then where it serves.
+    costs, serving, hint = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"nst: (calibrating: timing a few steps, once for this machine|step costs from this "
+                        r"machine's calibration) \(.*calibration\.json\)… \d+\.\d s", costs), costs
+    assert re.fullmatch(r"nst is serving on http://127\.0\.0\.1:7860/ \(started in \d+\.\d s\)", serving), serving
+    assert hint == "For a public link as well, run: python app.py --share"
     app.main(["--share"])
     assert launched["share"] is True
     assert "--share" not in capsys.readouterr().out
@@ -348,3 +353,13 @@ def test_gallery_results_are_picked_and_compared(tmp_path):
     assert picked[3 + app.MAIN_SETTINGS.index("steps")] == 11  # its settings, into the controls
     a, b = app.compare_results(1, 2, visit)
     assert a.getpixel((0, 0)) == (255, 0, 0) and b.getpixel((0, 0)) == (0, 0, 255)
+
+
+def test_the_status_starts_with_what_the_time_limit_cut():
+    import app
+    import nst
+
+    ev = nst.Progress(step=3, total=61, losses={}, elapsed=1.0, size=(64, 48),
+                      note="time limit 6 s: kept 61 of the plan's 200 steps")
+    assert app._limited(ev) == "Time limit 6 s: kept 61 of the plan's 200 steps · "
+    assert app._limited(nst.Progress(step=3, total=61, losses={}, elapsed=1.0, size=(64, 48))) == ""

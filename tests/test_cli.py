@@ -198,3 +198,111 @@ def test_cli_warns_in_one_line_of_an_all_black_mask(tmp_path, capsys):
                  "--steps", "1", "--size", "64"])
     assert code == 0
     assert "nst: warning: the mask 2 is all black" in capsys.readouterr().err
+
+
+# --- Time limits, recipes and the smaller messages -------------------------------------
+
+
+def test_options_before_recipe_are_honoured(tmp_path, content_path, style_path):
+    earlier = tmp_path / "earlier.png"
+    assert main([str(content_path), str(style_path), "-o", str(earlier), "--steps", "1", "--size", "96"]) == 0
+    out = tmp_path / "out.png"
+    # --size before --recipe: the option given wins over the recipe's 96 px, as one after it does.
+    assert main([str(content_path), str(style_path), "--size", "64", "--recipe", str(earlier), "-o", str(out)]) == 0
+    assert Image.open(out).size == fitted(64)
+    import nst
+
+    assert nst.read_recipe(out)["settings"]["steps"] == 1  # the rest from the recipe
+
+
+def test_blend_count_is_named_as_the_option_with_the_right_plural(tmp_path, content_path, style_path, capsys):
+    assert main([str(content_path), str(style_path), "--style-blend", "1", "2", "-o", str(tmp_path / "o.png")]) == 2
+    assert capsys.readouterr().err == (
+        "nst: error: --style-blend has 2 weights for 1 style image; give one weight per style image\n")
+    assert main([str(content_path), str(style_path), str(style_path), "--style-blend", "1",
+                 "-o", str(tmp_path / "o.png"), "--dry-run"]) == 2
+    assert capsys.readouterr().err == (
+        "nst: error: --style-blend has 1 weight for 2 style images; give one weight per style image\n")
+
+
+def test_a_folder_is_named_as_a_folder(tmp_path, monkeypatch, style_path, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").mkdir()
+    for typed in ("examples/", "examples"):
+        assert main([typed, str(style_path), "-o", "o.png"]) == 2
+        assert capsys.readouterr().err == "nst: error: the content image 'examples/' is a folder, not an image file\n"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="the CPU's size limit")
+@pytest.mark.parametrize("size", ["2048", "4096"])
+def test_one_message_names_the_size_limit_of_this_device(tmp_path, content_path, style_path, capsys, size):
+    assert main([str(content_path), str(style_path), "--size", size, "-o", str(tmp_path / "o.png")]) == 2
+    assert capsys.readouterr().err == (
+        f"nst: error: size {size} is above the CPU limit of 1024 px; sizes up to 2048 px need a GPU\n")
+
+
+def test_an_existing_output_is_said_to_be_replaced(tmp_path, content_path, style_path, capsys):
+    out = tmp_path / "out.png"
+    argv = [str(content_path), str(style_path), "-o", str(out), "--steps", "1", "--size", "64"]
+    assert main(argv) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == f"saved {out} ({fitted(64)[0]}×{fitted(64)[1]}, 1 step)"
+    assert main(argv) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == f"replaced {out} ({fitted(64)[0]}×{fitted(64)[1]}, 1 step)"
+
+
+def test_the_bar_draws_the_last_step_once(tmp_path, content_path, style_path, capsys, monkeypatch):
+    monkeypatch.setenv("TQDM_MININTERVAL", "0")  # tqdm draws every update
+    assert main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), "--steps", "3", "--size", "64",
+                 "--no-multiscale"]) == 0
+    frames = [f for f in capsys.readouterr().err.replace("\r", "\n").splitlines() if " 3/3 " in f]
+    terms = {f.split("content=")[1].split(", left")[0] for f in frames if "content=" in f}
+    assert len(terms) == 1, frames  # every drawing of step 3 shows step 3's terms
+
+
+def _cli_env(tmp_path) -> dict[str, str]:
+    import os
+
+    return {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "NST_CACHE_DIR": os.environ["NST_CACHE_DIR"],
+            "HOME": str(tmp_path)}
+
+
+def test_a_time_limit_is_the_whole_commands_and_says_what_it_cut(tmp_path, content_path, style_path):
+    import time
+
+    limit = 20  # 2000 steps at 128 px take a minute or more: the limit must cut them
+    t = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "nst", str(content_path), str(style_path), "--size", "128", "--steps", "2000",
+         "--time-limit", str(limit), "-o", "o.png"],
+        capture_output=True, text=True, cwd=tmp_path, env=_cli_env(tmp_path), timeout=120,
+    )
+    took = time.perf_counter() - t
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.replace("\r", "\n").splitlines()
+    said = [line for line in lines if line.startswith(f"nst: time limit {limit} s: kept ")]
+    assert said and said[0].split(" kept ")[1].split(" of ")[1].startswith("the plan's 2000 steps"), lines
+    assert lines[-1].startswith("saved o.png")
+    # The process as a whole, with slack for a loaded machine (bench/estimate.py --limits measures it idle).
+    assert took < limit + 10
+
+
+def test_a_dry_run_with_cached_costs_times_nothing(tmp_path, content_path, style_path, monkeypatch):
+    import torch
+
+    from nst import calibration_cache, pipeline
+    from nst.schedule import CostModel
+
+    monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "cache"))
+    cpu = torch.device("cpu")
+    precision = pipeline.dtype_name(pipeline.autocast_dtype("auto", cpu))
+    model = CostModel(step=(0.01, 0.5), scale=(0.05, 0.7), finish=(0.02, 0.3), setup=1.0, measured=True)
+    calibration_cache.store(cpu, precision, model)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nst", str(content_path), str(style_path), "--size", "512", "--dry-run",
+         "--device", "cpu"],
+        capture_output=True, text=True, cwd=tmp_path, env=_cli_env(tmp_path), timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    assert "from this machine's calibration cache" in out[-2]
+    assert "0.5 s per megapixel-step + 0.01 s per step" in out[-2]  # the cached model, not a new timing

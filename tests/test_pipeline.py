@@ -1,5 +1,6 @@
 """Real-weights runs on the example images (a photo of a cat, two paintings), kept at ≤128 px and few steps."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,46 @@ def test_time_limit_is_kept(content_path, style_path):
     assert took < 3 + 2.5  # slack for a loaded CI machine; bench/ measures the real overrun
     assert events[-1].done and events[-1].image.size == fitted(128)
     assert 1 <= events[-1].step < 5000
+
+
+def test_a_time_limit_counts_from_the_call_and_says_what_it_cut(content_path, style_path):
+    import time
+
+    run = nst.prepare(content_path, style_path, steps=2000, size=128, time_limit=30)
+    run.started -= 26  # as if 26 s of the limit had gone before (a command's start-up, say)
+    t = time.perf_counter()
+    events = list(run.events())
+    # 4 s were left. Counted from events() instead, the run would take the whole 30 s (2000
+    # steps take minutes); the slack is for a loaded machine (bench/estimate.py --limits: idle).
+    assert time.perf_counter() - t < 20
+    final = events[-1]
+    assert final.done and final.image.size == fitted(128) and 1 <= final.step < 2000
+    # (At 128 px no smaller working size is left: the limit can only cut steps.)
+    assert re.fullmatch(r"time limit 30 s: kept \d+ of the plan's 2000 steps(, too few to paint much)?", events[0].note)
+    assert final.note == f"time limit 30 s: kept {final.step} of the plan's 2000 steps" + (
+        ", too few to paint much" if final.step < 40 else "")
+
+
+def test_a_time_limit_too_short_for_the_size_paints_smaller_and_upsamples(content_path, style_path, monkeypatch):
+    from nst import pipeline, schedule
+
+    # Costs as if a step were 1000 s per megapixel: in the limit's 600 s, fewer than 40 steps fit
+    # at 192 px, and 40 or more at 136 px (the size below by √2).
+    monkeypatch.setattr(schedule, "_MEASURED", {})
+    monkeypatch.setattr(pipeline, "_MEASURED", schedule._MEASURED)
+    slow = schedule.CostModel(step=(0.0, 1000.0), scale=(0.0, 0.0), finish=(0.0, 0.0), setup=0.0, measured=True)
+    amp = pipeline.autocast_dtype("auto", torch.device("cpu"))
+    schedule.remember_cost("cpu", pipeline.dtype_name(amp), slow)
+    events = list(nst.stylize(content_path, style_path, steps=200, size=192, time_limit=600, device="cpu"))
+    final = events[-1]
+    working = max(events[-2].size)
+    assert working == 136 and final.image.size == fitted(192)  # painted at 136 px, upsampled to 192
+    assert 40 <= final.step < 200
+    assert final.note == f"time limit 600 s: too short for 200 steps at 192 px: {final.step} steps at 136 px, " \
+        "upsampled to 192 px"
+    # Painted, not the photo: the result is far from the content image.
+    photo = np.asarray(Image.open(content_path).convert("RGB").resize(final.image.size), dtype=np.float32)
+    assert np.abs(np.asarray(final.image, dtype=np.float32) - photo).mean() > 10
 
 
 def test_style_blend_one_zero_equals_the_first_style(content_path, style_path, other_style_path):

@@ -54,19 +54,19 @@ def test_a_recipe_from_before_the_pair_normalisation_runs_as_it_was_made(tmp_pat
     assert nst.read_recipe(path)["settings"]["normalization"] == "pair"
 
 
-def test_cli_recipe_reproduces_and_later_options_override(tmp_path, content_path, style_path, other_style_path):
+def test_cli_recipe_reproduces_and_options_given_override(tmp_path, content_path, style_path, other_style_path):
     other = other_style_path
     first, again, larger, before = (tmp_path / f"{n}.png" for n in ("first", "again", "larger", "before"))
     assert main([str(content_path), str(style_path), str(other), "--style-blend", "3", "1", "--steps", "5",
                  "--size", "64", "--seed", "4", "--init", "noise", "--preserve-color", "swap", "-o", str(first)]) == 0
     assert main([str(content_path), str(style_path), str(other), "--recipe", str(first), "-o", str(again)]) == 0
     assert np.array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(again)))
-    # Options after --recipe win; options before it are replaced by the recipe.
+    # Options given with --recipe win over it, after it or before it.
     assert main([str(content_path), str(style_path), str(other), "--recipe", str(first), "--size", "80",
                  "-o", str(larger)]) == 0
     assert main([str(content_path), str(style_path), str(other), "--size", "80", "--recipe", str(first),
                  "-o", str(before)]) == 0
-    assert Image.open(larger).size == fitted(80) and Image.open(before).size == fitted(64)
+    assert Image.open(larger).size == fitted(80) and Image.open(before).size == fitted(80)
     redo = nst.read_recipe(larger)["settings"]
     assert redo["size"] == 80 and redo["style_blend"] == [3, 1] and redo["preserve_color"] == "swap"
 

@@ -1,6 +1,9 @@
 import pytest
 
-from nst.schedule import CostModel, Eta, ScalePlan, estimate_seconds, fit_steps, format_seconds, plan_run, plan_scales
+from nst.schedule import (
+    MIN_PAINTED_STEPS, CostModel, Eta, ScalePlan, estimate_seconds, fit_plan, fit_steps, format_seconds, limit_note,
+    plan_run, plan_scales,
+)
 
 
 def test_single_scale_when_small_or_off():
@@ -74,3 +77,52 @@ def test_plan_run_takes_the_decay_of_its_scales():
     assert sum(even) == 300 and max(even) - min(even) <= len(even)  # equal steps, give or take rounding
     halving = [p.steps for p in plan_run((640, 480), 1024, 300, decay=0.5)]
     assert all(a > b for a, b in zip(halving, halving[1:]))
+
+
+# A 2-core CPU's costs at about the measured rate (0.4 s per megapixel-step in bf16).
+CPU_COST = CostModel(step=(0.01, 0.4), scale=(0.1, 0.8), finish=(0.02, 0.3), setup=1.0)
+
+
+def test_a_plan_that_fits_is_left_as_it_is():
+    fitted = fit_plan((640, 480), 256, 200, CPU_COST, budget=1000)
+    assert fitted.plan == plan_run((640, 480), 256, 200) and fitted.note is None
+
+
+def test_a_time_limit_cuts_every_scale_alike_and_says_how_many_steps_it_kept():
+    full = plan_run((640, 480), 512, 200)
+    budget = estimate_seconds(full, CPU_COST) / 2
+    fitted = fit_plan((640, 480), 512, 200, CPU_COST, budget)
+    assert estimate_seconds(fitted.plan, CPU_COST) <= budget
+    assert [sc.wh for sc in fitted.plan] == [sc.wh for sc in full]  # same scales, ends at the output size
+    assert 80 <= fitted.steps < 200
+    # The most that fits: one step more does not.
+    assert estimate_seconds(plan_run((640, 480), 512, fitted.steps + 1), CPU_COST) > budget
+    assert fitted.note == f"kept {fitted.steps} of the plan's 200 steps"
+
+
+def test_a_limit_too_short_to_paint_at_the_size_lowers_the_working_size():
+    out = plan_run((640, 480), 512, 200)[-1].wh
+    budget = 20 * CPU_COST.step_seconds(out[0] * out[1] / 1e6)  # about 20 steps at the output size
+    fitted = fit_plan((640, 480), 512, 200, CPU_COST, budget)
+    assert estimate_seconds(fitted.plan, CPU_COST) <= budget
+    assert max(fitted.plan[-1].wh) < 512  # a smaller working size, upsampled at the end
+    assert fitted.steps >= MIN_PAINTED_STEPS  # enough steps to paint
+    working = max(fitted.plan[-1].wh)
+    assert fitted.note == f"too short for 200 steps at 512 px: {fitted.steps} steps at {working} px, upsampled to 512 px"
+
+
+def test_when_nothing_fits_the_cheapest_plan_is_one_step_at_the_smallest_size():
+    fitted = fit_plan((640, 480), 512, 200, CPU_COST, budget=0.001)
+    assert fitted.steps == 1 and max(fitted.plan[-1].wh) >= 128 and max(fitted.plan[-1].wh) < 512
+    working = max(fitted.plan[-1].wh)
+    assert fitted.note == f"too short for 200 steps at 512 px: 1 step at {working} px, upsampled to 512 px"
+
+
+def test_a_small_step_count_is_never_raised_by_the_fitting():
+    fitted = fit_plan((640, 480), 512, 10, CPU_COST, budget=1000)
+    assert fitted.steps == 10 and fitted.note is None
+
+
+def test_limit_note_says_too_few_to_paint_at_the_output_size():
+    assert limit_note(200, 256, 12, 256) == "kept 12 of the plan's 200 steps, too few to paint much"
+    assert limit_note(200, 256, 120, 256) == "kept 120 of the plan's 200 steps"

@@ -1,0 +1,115 @@
+"""The measured cost models, kept on disk so that a machine calibrates once, not once per process.
+
+:func:`nst.pipeline.calibrate` times whole steps (a few seconds on a 2-core CPU); a dry run,
+the app's first estimate and a run under a time limit need those costs at once. They are
+kept in one small JSON file in the user's cache folder: ``$NST_CACHE_DIR``, else
+``$XDG_CACHE_HOME/nst``, else ``~/.cache/nst``. Each entry is keyed by what the costs depend
+on: the device (and the GPU's or the CPU's model name), the torch version and the precision.
+A file that is damaged, of another format or written by another program is ignored (the
+caller calibrates) and replaced at the next :func:`store`; entries of other machines (a home
+folder shared between hosts) are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .schedule import CostModel
+
+__all__ = ["cache_path", "machine_key", "load", "store"]
+
+ENV_DIR = "NST_CACHE_DIR"  # the folder, for tests and for machines without a home
+FILE_NAME = "calibration.json"
+# Bumped when the file's layout or what a CostModel means changes: older files are ignored.
+FORMAT = "nst-calibration-1"
+
+
+def cache_path() -> Path:
+    """The cache file: ``$NST_CACHE_DIR``, ``$XDG_CACHE_HOME/nst`` or ``~/.cache/nst``, then ``calibration.json``."""
+    folder = os.environ.get(ENV_DIR)
+    if not folder:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        folder = str(Path(base) / "nst")
+    return Path(folder) / FILE_NAME
+
+
+def _processor(device: torch.device) -> str:
+    """The model name of the processor that computes: the GPU's, else the CPU's."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        name = ""
+    return f"{name or platform.processor() or platform.machine()} ×{os.cpu_count() or 1}"
+
+
+def machine_key(device: torch.device, precision: str) -> str:
+    """What a cost model is valid for: device type, processor model (and core count), torch, precision."""
+    return f"{device.type} | {_processor(device)} | torch {torch.__version__} | {precision}"
+
+
+def _read() -> dict[str, Any]:
+    """The file's entries, or ``{}`` when it is missing, damaged or not nst's."""
+    try:
+        data = json.loads(cache_path().read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("entries"), dict):
+        return {}
+    return data["entries"]
+
+
+def _model(entry: Any) -> CostModel | None:
+    """The :class:`CostModel` in an entry, or None if the entry is not a valid one."""
+    try:
+        pair = lambda v: (float(v[0]), float(v[1]))  # noqa: E731
+        model = CostModel(step=pair(entry["step"]), scale=pair(entry["scale"]), finish=pair(entry["finish"]),
+                          setup=float(entry["setup"]), measured=True)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+    numbers = [*model.step, *model.scale, *model.finish, model.setup]
+    if not all(0 <= x < 1e4 for x in numbers) or model.step_seconds(1.0) <= 0:
+        return None  # NaN, negative or absurd: not something calibrate wrote
+    return model
+
+
+def load(device: torch.device, precision: str) -> CostModel | None:
+    """The cached cost model of this machine for ``device`` in ``precision`` (``"bf16"``/``"fp32"``), if any."""
+    return _model(_read().get(machine_key(device, precision)))
+
+
+def store(device: torch.device, precision: str, model: CostModel) -> bool:
+    """Keep ``model`` for this machine; returns whether the file was written.
+
+    The file is replaced atomically (a temporary file renamed over it), so a reader never
+    sees half of it; a folder that cannot be written leaves the costs to this process.
+    """
+    entries = {k: v for k, v in _read().items() if _model(v) is not None}
+    entry = asdict(model)
+    del entry["measured"]
+    entries[machine_key(device, precision)] = {**entry, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    path = cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".calibration-", dir=path.parent)
+    except OSError:
+        return False
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump({"format": FORMAT, "entries": entries}, f, indent=1)
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        return False
+    return True

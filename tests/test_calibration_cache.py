@@ -1,0 +1,124 @@
+import json
+import os
+
+import pytest
+import torch
+
+from nst import calibration_cache as cc
+from nst import pipeline, schedule
+from nst.schedule import CostModel
+
+CPU = torch.device("cpu")
+MODEL = CostModel(step=(0.01, 0.5), scale=(0.05, 0.7), finish=(0.02, 0.3), setup=1.25, measured=True)
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    """A cache folder of the test's own, and no cost model measured in this process yet."""
+    monkeypatch.setenv(cc.ENV_DIR, str(tmp_path / "cache"))
+    monkeypatch.setattr(schedule, "_MEASURED", {})
+    monkeypatch.setattr(pipeline, "_MEASURED", schedule._MEASURED)
+    return tmp_path / "cache"
+
+
+def test_the_suite_never_uses_the_users_cache():
+    assert os.environ.get(cc.ENV_DIR), "tests/conftest.py sets NST_CACHE_DIR"
+    assert not str(cc.cache_path()).startswith(os.path.expanduser("~/.cache"))
+
+
+def test_cache_folder_follows_xdg_then_home(monkeypatch, tmp_path):
+    monkeypatch.delenv(cc.ENV_DIR)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cc.cache_path() == tmp_path / "xdg" / "nst" / "calibration.json"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cc.cache_path() == tmp_path / "home" / ".cache" / "nst" / "calibration.json"
+
+
+def test_a_stored_model_comes_back_for_this_machine_only(cache_dir):
+    assert cc.load(CPU, "bf16") is None
+    assert cc.store(CPU, "bf16", MODEL)
+    assert cc.load(CPU, "bf16") == MODEL
+    assert cc.load(CPU, "fp32") is None  # another precision is another entry
+    key = cc.machine_key(CPU, "bf16")
+    assert torch.__version__ in key and "cpu" in key
+
+
+def test_other_machines_entries_are_kept(cache_dir):
+    cc.store(CPU, "bf16", MODEL)
+    data = json.loads(cc.cache_path().read_text())
+    other = "cpu | Some Other CPU ×64 | torch 1.0 | bf16"
+    data["entries"][other] = data["entries"][cc.machine_key(CPU, "bf16")]
+    cc.cache_path().write_text(json.dumps(data))
+    cc.store(CPU, "fp32", MODEL)
+    entries = json.loads(cc.cache_path().read_text())["entries"]
+    assert other in entries and cc.machine_key(CPU, "fp32") in entries
+
+
+@pytest.mark.parametrize("text", [
+    "{not json", "", "\x00\x01\x02", json.dumps([1, 2, 3]), json.dumps({"format": "someone-else", "entries": {}}),
+    json.dumps({"entries": {}}), json.dumps({"format": cc.FORMAT, "entries": []}),
+])
+def test_a_damaged_or_foreign_file_is_ignored_and_rewritten(cache_dir, text):
+    cache_dir.mkdir()
+    cc.cache_path().write_text(text)
+    assert cc.load(CPU, "bf16") is None
+    assert cc.store(CPU, "bf16", MODEL)
+    assert json.loads(cc.cache_path().read_text())["format"] == cc.FORMAT
+    assert cc.load(CPU, "bf16") == MODEL
+
+
+@pytest.mark.parametrize("bad", [
+    {"step": [0.01]}, {"step": "fast"}, {"setup": float("nan")}, {"step": [-1, 0.5]}, {"finish": [0, 1e9]},
+    {"step": [0, 0]},
+])
+def test_an_entry_with_bad_numbers_is_ignored(cache_dir, bad):
+    cc.store(CPU, "bf16", MODEL)
+    data = json.loads(cc.cache_path().read_text())
+    data["entries"][cc.machine_key(CPU, "bf16")].update(bad)
+    cc.cache_path().write_text(json.dumps(data))
+    assert cc.load(CPU, "bf16") is None
+
+
+def test_an_unwritable_folder_leaves_the_costs_to_the_process(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv(cc.ENV_DIR, str(blocker / "sub"))  # a folder under a file cannot be made
+    assert cc.store(CPU, "bf16", MODEL) is False
+
+
+def test_calibrate_takes_the_cached_costs_without_timing(cache_dir, monkeypatch):
+    precision = pipeline.dtype_name(pipeline.autocast_dtype("auto", CPU))
+    cc.store(CPU, precision, MODEL)
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("calibrate timed steps although the machine's costs are cached")
+
+    monkeypatch.setattr(pipeline, "stylize", no_timing)
+    monkeypatch.setattr(pipeline, "load_model", no_timing)
+    assert pipeline.calibrate(CPU) == MODEL
+    assert pipeline._cost(CPU, pipeline.autocast_dtype("auto", CPU)) == MODEL  # runs take it too
+
+
+@pytest.mark.slow
+def test_calibrate_times_once_and_keeps_it(cache_dir, monkeypatch):
+    model = pipeline.calibrate(CPU)
+    assert model.measured and model.step_seconds(0.1) > 0
+    precision = pipeline.dtype_name(pipeline.autocast_dtype("auto", CPU))
+    assert cc.load(CPU, precision) == model
+    # A new process (here: an empty in-process table) reads it instead of timing again.
+    monkeypatch.setattr(schedule, "_MEASURED", {})
+    monkeypatch.setattr(pipeline, "_MEASURED", schedule._MEASURED)
+    monkeypatch.setattr(pipeline, "stylize", lambda *a, **k: (_ for _ in ()).throw(AssertionError("timed again")))
+    assert pipeline.calibrate(CPU) == model
+
+
+def test_an_older_or_foreign_format_is_not_read_even_with_this_machines_key(cache_dir):
+    cc.store(CPU, "bf16", MODEL)
+    data = json.loads(cc.cache_path().read_text())
+    data["format"] = "nst-calibration-0"  # what a CostModel meant then may differ
+    cc.cache_path().write_text(json.dumps(data))
+    assert cc.load(CPU, "bf16") is None
+    cc.store(CPU, "fp32", MODEL)
+    rewritten = json.loads(cc.cache_path().read_text())
+    assert rewritten["format"] == cc.FORMAT and list(rewritten["entries"]) == [cc.machine_key(CPU, "fp32")]
