@@ -1,0 +1,62 @@
+"""A fair queue: one visitor holds at most a few of the runs waiting or running.
+
+Gradio's queue takes any number of events from one client, up to the queue's size: one
+client could fill it, and every other visitor would get "Queue is full". Here a new run is
+refused when its visitor (the same session, or the same address) already holds
+``per_visitor`` runs of the same concurrency group, queued or running; the queue stays
+open to everyone else. Gradio here, no torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+PER_VISITOR = 2  # runs one visitor may have waiting or running at once
+
+
+def visitor_address(request: Any) -> str | None:
+    """The address a request came from: behind a proxy (Spaces) the last X-Forwarded-For
+    entry, the one the proxy itself added (earlier ones are the client's to invent)."""
+    if request is None:
+        return None
+    forwarded = request.headers.get("x-forwarded-for", "")
+    if forwarded.strip():
+        return forwarded.split(",")[-1].strip()
+    return request.client.host if request.client else None
+
+
+def full_message(limit: int) -> str:
+    return (f"You already have {limit} runs waiting or running; wait for one to finish (or stop it) "
+            "before starting another")
+
+
+def make_fair(demo: gr.Blocks, concurrency_id: str, per_visitor: int = PER_VISITOR) -> None:
+    """Limit each visitor to ``per_visitor`` events of ``concurrency_id`` in ``demo``'s queue.
+
+    Wraps the queue's ``push`` (the one door of /queue/join and /call/*): a refusal is
+    Gradio's own "queue full" answer (HTTP 503) with `full_message` as its text.
+    """
+    queue = demo._queue
+    push = queue.push
+
+    async def fair_push(body: Any, request: Any, username: str | None) -> tuple:
+        fn = demo.fns.get(body.fn_index) if body.fn_index is not None else None
+        if fn is not None and fn.concurrency_id == concurrency_id:
+            address = visitor_address(request)
+            mine = [e for e in _events(queue, concurrency_id)
+                    if (body.session_hash and e.session_hash == body.session_hash)
+                    or (address and visitor_address(e.request) == address)]
+            if len(mine) >= per_visitor:
+                return False, full_message(per_visitor), "queue_full"
+        return await push(body, request, username)
+
+    queue.push = fair_push
+
+
+def _events(queue: Any, concurrency_id: str) -> list[Any]:
+    """The events of ``concurrency_id`` waiting in ``queue`` or running."""
+    waiting = list(getattr(queue.event_queue_per_concurrency_id.get(concurrency_id), "queue", []))
+    running = [e for job in queue.active_jobs if job for e in job if e.concurrency_id == concurrency_id]
+    return waiting + running
