@@ -543,8 +543,9 @@ def build_demo() -> gr.Blocks:
         ).success(add_result, [download, visit], [gallery, visit, compare_a, compare_b], **private)
         stop_btn.click(_pressed(True), None, None, queue=False, api_visibility="private")
         demo.unload(_pressed(False))
-    demo.queue(max_size=QUEUE_SIZE)
+    demo.queue(max_size=QUEUE_SIZE, api_open=False)  # queued events only through the queue (Gradio opens /run/ off Spaces)
     app_queue.make_fair(demo, "gpu")
+    app_uploads.guard(demo)
     return demo
 
 

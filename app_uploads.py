@@ -102,10 +102,15 @@ class Guarded:
         self._model, self._name, self._data_urls = model, name, data_urls
 
     def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__") or attr in ("_model", "_name", "_data_urls"):  # copy/pickle probe these
+            raise AttributeError(attr)
         return getattr(self._model, attr)
 
-    def model_validate(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
+    def check(self, obj: Any) -> None:
         check(obj, self._name, self._data_urls)
+
+    def model_validate(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        self.check(obj)
         return self._model.model_validate(obj, *args, **kwargs)
 
 
@@ -118,6 +123,23 @@ def uploads_only(component: gr.components.Component, name: str, data_urls: bool 
     """
     component.data_model = Guarded(component.data_model, name, data_urls)
     return component
+
+
+def guard(demo: gr.Blocks) -> None:
+    """Check every guarded component's value in ``demo``'s requests as sent, before Gradio's
+    own handling of files: a value with ``"meta"`` then gets the same refusal as one
+    without (Gradio's would name the path), and a link inside the upload folder is resolved
+    (Gradio's check does not resolve links, and would copy the file it points to)."""
+    stock = demo.preprocess_data
+
+    async def preprocess_data(block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False) -> Any:
+        for block, value in zip(block_fn.inputs, inputs):
+            model = getattr(block, "data_model", None)
+            if isinstance(model, Guarded) and not getattr(block, "stateful", False):
+                model.check(value)
+        return await stock(block_fn, inputs, state, explicit_call)
+
+    demo.preprocess_data = preprocess_data
 
 
 # Every request body (JSON with base64 in it, the brush's blobs, a form) is capped at the
