@@ -2,13 +2,14 @@
 
 Gradio's queue takes any number of events from one client, up to the queue's size: one
 client could fill it, and every other visitor would get "Queue is full". Here a new run is
-refused when its visitor (the same session, or the same address) already holds
+refused when its visitor (the same session, or the same address: see `visitor_address`) already holds
 ``per_visitor`` runs of the same concurrency group, queued or running; the queue stays
 open to everyone else. Gradio here, no torch.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import gradio as gr
@@ -17,14 +18,24 @@ PER_VISITOR = 2  # runs one visitor may have waiting or running at once
 
 
 def visitor_address(request: Any) -> str | None:
-    """The address a request came from: behind a proxy (Spaces) the last X-Forwarded-For
-    entry, the one the proxy itself added (earlier ones are the client's to invent)."""
-    if request is None:
+    """The address a request came from, or None when it cannot tell visitors apart.
+
+    From a public address: that address (X-Forwarded-For is then the client's to invent).
+    From this machine or a private network, a proxy's (Spaces', the share tunnel's): the
+    last X-Forwarded-For entry, the one the proxy added; without one, None (every visitor
+    would look alike, and the limit then holds per session only).
+    """
+    peer = request.client.host if request is not None and request.client else None
+    if peer is None:
         return None
-    forwarded = request.headers.get("x-forwarded-for", "")
-    if forwarded.strip():
-        return forwarded.split(",")[-1].strip()
-    return request.client.host if request.client else None
+    try:
+        behind_proxy = ipaddress.ip_address(peer).is_private  # loopback included
+    except ValueError:
+        behind_proxy = True  # not an address (a test client, a socket file): trust no one
+    if not behind_proxy:
+        return peer
+    forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
+    return forwarded or None
 
 
 def full_message(limit: int) -> str:
