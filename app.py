@@ -420,11 +420,11 @@ def build_demo() -> gr.Blocks:
                         sources=["upload", "clipboard"], height=240, elem_id=f"nst-{what}",
                     ), what) for what in ("content", "style"))
                 with gr.Accordion("Paint where each style goes (optional)", open=False, elem_id="nst-paint"):
-                    painter = app_uploads.uploads_only(gr.ImageEditor(
+                    painter = app_uploads.bounded_blobs(app_uploads.uploads_only(gr.ImageEditor(
                         label="Brush on the content image", type="pil", image_mode="RGBA", sources=[], format="png",
                         layers=False, transforms=[], height=360, elem_id="nst-painter",
                         brush=gr.Brush(colors=brush.brush_colors(), color_mode="fixed"), eraser=gr.Eraser(),
-                    ), "the brush canvas")
+                    ), "the brush canvas"))
                     gr.Markdown(PAINT_HELP)
                 controls: dict[str, gr.components.Component] = {}
                 controls["steps"] = control("steps", cls=gr.Slider, minimum=1, maximum=nst.LIMITS.max_steps, step=1)

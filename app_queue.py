@@ -4,7 +4,8 @@ Gradio's queue takes any number of events from one client, up to the queue's siz
 client could fill it, and every other visitor would get "Queue is full". Here a new run is
 refused when its visitor (the same session, or the same address: see `visitor_address`) already holds
 ``per_visitor`` runs of the same concurrency group, queued or running; the queue stays
-open to everyone else. Gradio here, no torch.
+open to everyone else. And the waiting runs take turns: a visitor's second run waits
+behind every other visitor's first. Gradio here, no torch.
 """
 
 from __future__ import annotations
@@ -61,9 +62,34 @@ def make_fair(demo: gr.Blocks, concurrency_id: str, per_visitor: int = PER_VISIT
                     or (address and visitor_address(e.request) == address)]
             if len(mine) >= per_visitor:
                 return False, full_message(per_visitor), "queue_full"
-        return await push(body, request, username)
+        answer = await push(body, request, username)
+        if answer[0] and fn is not None and fn.concurrency_id == concurrency_id:
+            async with queue.delete_lock:  # the lock Gradio holds while it takes events off
+                _take_turns(queue, concurrency_id)
+        return answer
 
     queue.push = fair_push
+
+
+def _visitor(event: Any) -> str:
+    return visitor_address(event.request) or event.session_hash
+
+
+def _take_turns(queue: Any, concurrency_id: str) -> None:
+    """Order the waiting events by turns: each visitor's first waiting run before anyone's
+    second (counting the runs they have running), first come first within a turn. So a new
+    visitor waits for at most the run in progress, not behind another visitor's second."""
+    waiting = queue.event_queue_per_concurrency_id[concurrency_id].queue
+    held: dict[str, int] = {}
+    for job in queue.active_jobs:
+        for e in job or []:
+            held[_visitor(e)] = held.get(_visitor(e), 0) + 1
+    turns = []
+    for i, e in enumerate(waiting):
+        who = _visitor(e)
+        turns.append((held.get(who, 0), i, e))
+        held[who] = held.get(who, 0) + 1
+    waiting[:] = [e for _, _, e in sorted(turns, key=lambda t: t[:2])]
 
 
 def _events(queue: Any, concurrency_id: str) -> list[Any]:

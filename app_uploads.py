@@ -7,8 +7,8 @@ decoded whatever its size. So every file parameter of the app's components is ch
 on the value as sent, before Gradio's preprocessing:
 
 - a path is read only when, with its links resolved, it lies in the upload folder (where
-  Gradio also caches) or in ``examples/``; anything else gets one message, the same whether
-  or not the path exists;
+  Gradio also caches, and copies the ``examples/`` files the page shows); anything else
+  gets one message, the same whether or not the path exists;
 - a ``data:`` URL is refused over the upload size limit, before it is decoded.
 
 Gradio here, no torch.
@@ -24,7 +24,7 @@ from typing import Any
 import gradio as gr
 from gradio import utils as gradio_utils
 
-# The examples shipped with the app (gr.Examples hands their paths to the run).
+# The examples shipped with the app (gr.Examples copies them into the upload folder).
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 MAX_FILE_BYTES = 20 * 1024 * 1024  # launch's max_file_size, in bytes: one limit for every way in
 MAX_FILE_SIZE = "20mb"
@@ -32,8 +32,8 @@ MAX_FILE_SIZE = "20mb"
 
 def folders() -> list[str]:
     """The folders a file value may come from, links resolved: Gradio's upload (and cache)
-    folder, read when asked since GRADIO_TEMP_DIR may change before launch, and examples/."""
-    return [os.path.realpath(gradio_utils.get_upload_folder()), os.path.realpath(EXAMPLES_DIR)]
+    folder, read when asked since GRADIO_TEMP_DIR may change before launch."""
+    return [os.path.realpath(gradio_utils.get_upload_folder())]
 
 
 def not_uploaded(name: str) -> gr.Error:
@@ -198,3 +198,37 @@ async def _refuse(send: Callable) -> None:
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+# The image editor receives its canvas as blobs (/component_server accept_blobs) kept in
+# memory until the event that reads them: an index picks the layer's slot, and every new id
+# is a new entry. Both are bounded here (Gradio bounds neither).
+MAX_LAYERS = 4  # layer slots per canvas (the app's editor has one layer)
+MAX_CANVASES = 32  # canvases held at once, the oldest dropped first (one per Run in flight)
+
+
+def bounded_blobs(editor: gr.ImageEditor) -> gr.ImageEditor:
+    """``editor``, whose ``accept_blobs`` refuses a layer index over MAX_LAYERS and holds at
+    most MAX_CANVASES canvases."""
+    stock = editor.accept_blobs
+
+    def accept_blobs(data: Any) -> Any:
+        fields = getattr(data, "data", None)
+        if not isinstance(fields, dict):
+            raise gr.Error("the brush canvas was sent in a form this app does not read", print_exception=False)
+        index = fields.get("index")
+        if index not in (None, "", "null"):
+            try:
+                slot = int(index)
+            except (TypeError, ValueError):
+                slot = -1
+            if not 0 <= slot < MAX_LAYERS:
+                raise gr.Error(f"the brush canvas has at most {MAX_LAYERS} layers", print_exception=False)
+        store = editor.blob_storage
+        while len(store) >= MAX_CANVASES and fields.get("id") not in store:
+            store.pop(next(iter(store)))
+        return stock(data)
+
+    accept_blobs._is_server_fn = True  # what /component_server calls (gradio.components.base.server)
+    editor.accept_blobs = accept_blobs
+    return editor

@@ -81,3 +81,18 @@ def test_one_address_is_one_visitor_behind_a_proxy(url, job):
     _drain(url, sessions)
     assert [a.status_code for a in answers] == [200, 200, 503], [a.text for a in answers]
     assert someone_else.status_code == 200
+
+
+def test_visitors_take_turns(url, job):
+    """A newcomer's first run waits behind the run in progress, not behind another visitor's
+    second run."""
+    import app
+
+    a, b = uuid.uuid4().hex[:11], uuid.uuid4().hex[:11]
+    codes = [_join(url, job(a)).status_code, _join(url, job(a)).status_code]
+    time.sleep(1.0)  # a's first run has started; its second waits
+    codes.append(_join(url, job(b)).status_code)
+    waiting = [e.session_hash for e in app.demo._queue.event_queue_per_concurrency_id["gpu"].queue]
+    _drain(url, [a, b])
+    assert codes == [200, 200, 200]
+    assert waiting == [b, a], waiting
