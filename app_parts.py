@@ -9,6 +9,7 @@ import base64
 import binascii
 import mimetypes
 import os
+import shutil
 import tempfile
 import time
 import traceback
@@ -247,10 +248,10 @@ def previews() -> Iterator[Callable[[Image.Image], str]]:
 def save_result(img: Image.Image) -> str:
     """Write ``img`` as a PNG with its recipe, under a fresh name; remove those over an hour old."""
     folder = results_dir()
-    for old in folder.glob("*.png"):
+    for old in [*folder.glob("*.png"), *folder.glob("painted-*")]:  # results, and the brush's mask folders
         try:
             if time.time() - old.stat().st_mtime > 3600:
-                old.unlink()
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
         except OSError:
             pass
     fd, path = tempfile.mkstemp(prefix="stylized-", suffix=".png", dir=folder)

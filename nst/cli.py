@@ -307,8 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, MemoryError) as exc:
         if not is_out_of_memory(exc):  # out of memory outside the run itself, e.g. saving
             raise
-        if bar is not None:
-            bar.close()
+        if bar is None:  # before the first step: the weights or the images, not the run's size
+            return _fail("out of memory before the run started (loading the weights or the images); "
+                         "close other programs, or give smaller images")
+        bar.close()
         from .settings import DEFAULT
 
         return _fail(str(OutOfMemoryError(overrides.get("size", DEFAULT.size), "cpu")))

@@ -324,3 +324,21 @@ def test_echoed_values_are_cut(tmp_path, content_path, style_path, capsys):
     assert main([str(content_path), str(style_path), "--style-blend", "1", "-o", "x" * 2**20 + ".png"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and len(err[0]) < 500 and "…" in err[0]
+
+
+def test_weights_that_are_a_folder_are_named_so(tmp_path, content_path, style_path, capsys):
+    assert main([str(content_path), str(style_path), "--weights", str(tmp_path), "-o", str(tmp_path / "o.png")]) == 2
+    assert capsys.readouterr().err.strip() == f"nst: error: weights file {tmp_path} is a folder; name the weights file in it"
+
+
+def test_out_of_memory_before_the_run_does_not_advise_a_smaller_size(tmp_path, content_path, style_path, monkeypatch,
+                                                                      capsys):
+    import nst.pipeline
+
+    def loading(*a, **k):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 548000000 bytes")
+
+    monkeypatch.setattr(nst.pipeline, "stylize", loading)  # fails as loading the weights would, before a step
+    assert main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nst: error: out of memory before the run started") and "lower size" not in err

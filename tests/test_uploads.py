@@ -211,3 +211,28 @@ def test_queued_events_cannot_skip_the_queue(url, fns, good):
     r = httpx.post(url + "gradio_api/run/predict", json={"data": data, "fn_index": fns["stylize"]["id"],
                                                          "session_hash": "s"})
     assert r.status_code == 404, r.text[:200]
+
+
+def test_the_editors_blobs_are_bounded(url, fns):
+    """A layer slot far out (Gradio would grow a list to it) is refused; the canvases held
+    in memory stay at most MAX_CANVASES however many ids are sent."""
+    import app
+    import app_uploads
+
+    buf = io.BytesIO()
+    Image.new("RGBA", (8, 8)).save(buf, "PNG")
+    painter = fns["painted_masks"]["inputs"][0]
+
+    def send(index: str, blob_id: str) -> httpx.Response:
+        return httpx.post(url + "gradio_api/component_server", data={
+            "type": "layer", "index": index, "id": blob_id, "component_id": str(painter),
+            "session_hash": uuid.uuid4().hex[:11], "fn_name": "accept_blobs"},
+            files=[("blob", ("b.png", buf.getvalue()))], timeout=60)
+
+    far = uuid.uuid4().hex
+    r = send("1000000000", far)
+    editor = app.demo.blocks[painter]
+    assert r.status_code >= 400 and far not in editor.blob_storage, r.text[:300]
+    for _ in range(app_uploads.MAX_CANVASES + 5):
+        assert send("0", uuid.uuid4().hex).status_code == 200
+    assert len(editor.blob_storage) == app_uploads.MAX_CANVASES
