@@ -283,7 +283,7 @@ def flood(s: Server, steps: int, size: int, log: Callable[[str], None]) -> dict[
 
 
 def hostile(url: str, proc: psutil.Process, log: Callable[[str], None], at_once: int = AT_ONCE,
-            steps: int = 150, size: int = 128) -> dict[str, Any]:
+            steps: int = 30, size: int = 64) -> dict[str, Any]:
     """Every kind ``at_once`` times at once, then the flood; memory, answers and liveness."""
     s = Server(url)
     time.sleep(2.0)

@@ -3,7 +3,7 @@
     python bench/load.py                 # everything (about 15 min on a 2-core CPU)
     python bench/load.py --quick         # fewer runs, no browser: a smoke test of this script
     python bench/load.py --only restart  # the restart cycle alone (about 2 min)
-    python bench/load.py --only hostile  # hostile requests, 8 at once (about 3 min; bench/hostile.py)
+    python bench/load.py --only hostile  # hostile requests, 8 at once (a few minutes; bench/hostile.py)
 
 It serves app.py in a subprocess (so that the server's own memory is measured) and:
 
