@@ -39,9 +39,12 @@ WORKDIR = workdir.claim("nst-app-", uploads_env="GRADIO_TEMP_DIR")
 import gradio as gr  # noqa: E402
 import spaces  # noqa: E402,F401  (on ZeroGPU it patches torch first; app_gpu uses it)
 from PIL import Image  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 import app_gpu  # noqa: E402
 import app_parts  # noqa: E402
+import app_queue  # noqa: E402
+import app_uploads  # noqa: E402
 import nst  # noqa: E402
 from app_parts import as_path, as_paths, control, failure, loss_frame, nst_error, previews, results_dir  # noqa: E402
 from app_parts import save_result, shown, status_line  # noqa: E402
@@ -58,9 +61,11 @@ app_parts.WORKDIR = WORKDIR
 Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
-MAX_FILE_SIZE = "20mb"  # per upload; pixels are capped separately (above)
+EXAMPLES_DIR = app_uploads.EXAMPLES_DIR
+MAX_FILE_SIZE = app_uploads.MAX_FILE_SIZE  # per file, uploads and data: URLs alike; pixels are capped separately (above)
 QUEUE_SIZE = 16  # waiting runs; more get "queue full" rather than a long wait
+MAX_STYLES = 8  # style images in one run (each is a mask, and targets, more)
+BRUSH_PIXELS = 2_000_000  # brush layers are read at most this large (the masks are made at full size)
 CONCURRENCY = 1  # one run per device: a run keeps every core (or the GPU) busy already
 STATUS_EVERY = 1.0  # seconds between status/plot updates when there is no new preview
 YIELD_EVERY = 0.5  # Gradio can end a generator only between yields; each yield costs the server a message
@@ -139,6 +144,8 @@ def launch_kwargs(share: bool = False) -> dict[str, Any]:
         "show_error": True,
         "run_history": False,  # uploaded photos and results are not kept in the browser
         "footer_links": ["api", "gradio", "settings"],
+        # Every request body is capped too (a data: URL or the brush's blobs bypass /upload's cap).
+        "app_kwargs": {"middleware": [Middleware(app_uploads.BodyLimit)]},
     }
 
 
@@ -157,7 +164,9 @@ def estimate_text(content: str | None, steps: Any, size: Any) -> str:
     """The 'estimated time' line shown under the Run button: nst's estimate for this image."""
     try:
         s = nst.DEFAULT.replace(steps=steps, size=size)
-        image = content or _PLACEHOLDER  # before an upload: a 4:3 photo
+        # The plan depends on the photo's shape only: its header gives it (no pixels are
+        # decoded here, outside the run's queue), and a blank image of that shape stands in.
+        image = app_parts.stand_in(content, s.size) if content else _PLACEHOLDER  # before an upload: 4:3
         secs = nst.prepare(image, image, s).estimate(calibrated=False)
     except nst.Error as exc:
         return html.escape(f"⚠️ {exc}", quote=False)
@@ -198,6 +207,9 @@ def stylize(
             raise gr.Error(f"Upload a {what} image first.", print_exception=False)
     styles = [style, *(p for p in (more_styles or []) if p)]
     masks = [p for p in (masks or []) if p] or None
+    if max(len(styles), len(masks or [])) > MAX_STYLES:
+        raise gr.Error(f"at most {MAX_STYLES} style images (and masks) in one run, not "
+                       f"{max(len(styles), len(masks or []))}", print_exception=False)
     run = _prepare(content, styles, s, masks)  # nst opens the images and masks and checks everything now
     yield None, f"Preparing… ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})", None, None, None
     note = ""  # after an out-of-memory retry, said before every status line
@@ -359,8 +371,18 @@ def painted_masks(painted: dict[str, Any] | None, current: list[str] | None, mor
     """At Run: the mask files from the brush strokes (one per style), into the masks box. No
     strokes: the box is cleared of earlier painted masks, and uploaded masks are kept."""
     n = 1 + len([p for p in (more_styles or []) if p])
+    if n > MAX_STYLES:
+        raise gr.Error(f"at most {MAX_STYLES} style images in one run, not {n}", print_exception=False)
+    layers = [layer for layer in (painted or {}).get("layers") or [] if isinstance(layer, Image.Image)]
+    full = layers[0].size if layers else None
+    # Strokes are read at up to BRUSH_PIXELS (the masks are feathered anyway) and the masks
+    # made at the canvas's size: a huge canvas then costs the server little.
+    scale = math.sqrt(BRUSH_PIXELS / (full[0] * full[1])) if full else 1.0
+    if scale < 1:
+        small = (max(1, round(full[0] * scale)), max(1, round(full[1] * scale)))
+        layers = [layer.resize(small, Image.Resampling.NEAREST) for layer in layers]
     try:
-        masks = brush.masks_from_strokes((painted or {}).get("layers") or [], n)
+        masks = brush.masks_from_strokes(layers, n, size=full)
     except nst.Error as exc:
         raise nst_error(exc) from None
     if masks is None:
@@ -412,11 +434,11 @@ def build_demo() -> gr.Blocks:
                         sources=["upload", "clipboard"], height=240, elem_id=f"nst-{what}",
                     ), what) for what in ("content", "style"))
                 with gr.Accordion("Paint where each style goes (optional)", open=False, elem_id="nst-paint"):
-                    painter = gr.ImageEditor(
+                    painter = app_uploads.bounded_blobs(app_uploads.uploads_only(gr.ImageEditor(
                         label="Brush on the content image", type="pil", image_mode="RGBA", sources=[], format="png",
                         layers=False, transforms=[], height=360, elem_id="nst-painter",
                         brush=gr.Brush(colors=brush.brush_colors(), color_mode="fixed"), eraser=gr.Eraser(),
-                    )
+                    ), "the brush canvas"))
                     gr.Markdown(PAINT_HELP)
                 controls: dict[str, gr.components.Component] = {}
                 controls["steps"] = control("steps", cls=gr.Slider, minimum=1, maximum=nst.LIMITS.max_steps, step=1)
@@ -453,8 +475,9 @@ def build_demo() -> gr.Blocks:
                         label="Masks, one per style (painted ones appear here at Run; or upload greyscale PNGs)",
                         file_count="multiple", file_types=["image"], type="filepath", height=140, elem_id="nst-masks",
                     ), "masks")
-                    recipe_file = gr.File(label="Load settings from an nst PNG (its recipe)", file_types=[".png"],
-                                          type="filepath", height=140, elem_id="nst-recipe")
+                    recipe_file = app_uploads.uploads_only(gr.File(
+                        label="Load settings from an nst PNG (its recipe)", file_types=[".png"], type="filepath",
+                        height=140, elem_id="nst-recipe"), "recipe")
                 examples_here = gr.Column()
                 with gr.Accordion("What the controls do", open=False):
                     gr.Markdown(HELP)
@@ -473,7 +496,8 @@ def build_demo() -> gr.Blocks:
                 with gr.Column(visible=False, elem_id="nst-finished") as finished:
                     compare = gr.ImageSlider(label="Before / after (drag the handle)", type="pil", interactive=False,
                                              max_height=480, elem_id="nst-compare")
-                    download = gr.File(label="Full-resolution PNG", interactive=False, height=90, elem_id="nst-download")
+                    download = app_uploads.uploads_only(gr.File(
+                        label="Full-resolution PNG", interactive=False, height=90, elem_id="nst-download"), "download")
         with gr.Accordion("This visit's results (gone when the tab closes)", open=True, elem_id="nst-visit"):
             visit = gr.State(Gallery())  # per tab: nothing is shared between visitors
             gallery = gr.Gallery(label="Pick one to see it again with its settings", columns=6, height=200,
@@ -486,12 +510,15 @@ def build_demo() -> gr.Blocks:
         examples = _examples()
         if examples:
             with examples_here:
-                gr.Examples(
+                examples_ui = gr.Examples(
                     examples=examples, inputs=[content, style, controls["steps"], controls["size"]], outputs=outputs,
                     fn=run_example, cache_examples=True, cache_mode="lazy", visible_columns=[0, 1],
                     example_labels=[f"{Path(c).stem} × {Path(s).stem}" for c, s, *_ in examples],
                     label=f"Examples ({EXAMPLE_RUN['size']} px, {EXAMPLE_RUN['steps']} steps; computed once, on first use)",
                 )
+                # An example's first use is a run: under the runs' limit, not beside one.
+                cached = demo.fns[examples_ui.cache_event["id"]]
+                cached.concurrency_id, cached.concurrency_limit = "gpu", CONCURRENCY
 
         # The ratio is shown and sent as itself; the slider moves it by powers of ten.
         weight_slider.input(None, [weight_slider], [controls["style_weight"]],
@@ -519,8 +546,10 @@ def build_demo() -> gr.Blocks:
         gr.on([compare_a.input, compare_b.input], compare_results, [compare_a, compare_b, visit], [compare], **private)
         missing = set(controls) - set(inspect.signature(stylize).parameters)
         assert not missing, f"stylize() needs a parameter for each control; add {missing}"
+        # The masks are computed in the queue, one request at a time, beside (not behind) the runs.
         run_btn.click(_pressed(False), None, None, queue=False, api_visibility="private").then(
-            painted_masks, [painter, masks, more_styles], [masks], **private,
+            painted_masks, [painter, masks, more_styles], [masks], **{**private, "queue": True},
+            concurrency_limit=1, concurrency_id="brush",
         ).success(
             stylize, [content, style], outputs, inputs_kwargs={**controls, "more_styles": more_styles, "masks": masks},
             api_name="stylize", api_description=_api_description(), concurrency_limit=CONCURRENCY,
@@ -528,7 +557,9 @@ def build_demo() -> gr.Blocks:
         ).success(add_result, [download, visit], [gallery, visit, compare_a, compare_b], **private)
         stop_btn.click(_pressed(True), None, None, queue=False, api_visibility="private")
         demo.unload(_pressed(False))
-    demo.queue(max_size=QUEUE_SIZE)
+    demo.queue(max_size=QUEUE_SIZE, api_open=False)  # queued events only through the queue (Gradio opens /run/ off Spaces)
+    app_queue.make_fair(demo, "gpu")
+    app_uploads.guard(demo)
     return demo
 
 

@@ -5,11 +5,16 @@ loss curve's data, and the result PNGs. Gradio here, no torch.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import mimetypes
 import os
+import shutil
 import tempfile
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -21,8 +26,10 @@ import pandas as pd
 import pydantic
 from PIL import Image
 
+import app_uploads
 import nst
 from nst import workdir
+from nst.images import MAX_INPUT_PIXELS
 from nst.schedule import format_seconds
 
 LABELS = {  # UI wording only; anything not here is labelled from its field name
@@ -54,20 +61,35 @@ def as_path(component: gr.Image, name: str) -> gr.Image:
     ``name`` is the /stylize parameter, for the message when the value has the wrong shape.
     """
     component.data_model = _Shaped(component.data_model, name, _FILE)
-    stock = component.preprocess
+    app_uploads.uploads_only(component, name, data_urls=True)
 
     def preprocess(payload: Any) -> str | None:
         if payload is None or (payload.path is None and not payload.url):
             return None
         if payload.url and payload.url.startswith("data:"):  # an API caller's data URL
-            try:
-                return stock(payload)
-            except Exception:
-                raise gr.Error(f"The {component.label or 'image'} could not be read as an image.") from None
+            return _data_url_file(payload.url, name)
         return payload.path
 
     component.preprocess = preprocess
     return component
+
+
+def _data_url_file(url: str, name: str) -> str:
+    """A ``data:`` URL's bytes as a file in the upload folder, undecoded: nst reads it as
+    it reads an upload (Gradio's own preprocessing would decode the pixels here, outside the
+    run's queue). Its size was checked against the upload limit before (app_uploads)."""
+    head, _, body = url.partition(",")
+    try:
+        data = base64.b64decode(body) if head.endswith(";base64") else body.encode("latin-1")
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise gr.Error(f"{name} is a data: URL that is not valid base64", print_exception=False) from None
+    suffix = mimetypes.guess_extension(head[5:].split(";")[0].strip()) or ".img"
+    folder = Path(app_uploads.folders()[0]) / "data-urls"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix=f"{name}-", suffix=suffix, dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path
 
 
 
@@ -110,7 +132,7 @@ def as_paths(component: gr.File, name: str) -> gr.File:
     component.data_model = _Shaped(
         component.data_model, name, "a list of image files (in gradio_client: [handle_file(path), ...])"
     )
-    return component
+    return app_uploads.uploads_only(component, name)
 
 
 def control(name: str, **kw: Any) -> gr.components.Component:
@@ -226,10 +248,10 @@ def previews() -> Iterator[Callable[[Image.Image], str]]:
 def save_result(img: Image.Image) -> str:
     """Write ``img`` as a PNG with its recipe, under a fresh name; remove those over an hour old."""
     folder = results_dir()
-    for old in folder.glob("*.png"):
+    for old in [*folder.glob("*.png"), *folder.glob("painted-*")]:  # results, and the brush's mask folders
         try:
             if time.time() - old.stat().st_mtime > 3600:
-                old.unlink()
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
         except OSError:
             pass
     fd, path = tempfile.mkstemp(prefix="stylized-", suffix=".png", dir=folder)
@@ -254,3 +276,36 @@ def shown(name: str, v: Any) -> Any:
     if isinstance(v, tuple):  # a text box (e.g. style_blend) or a checkbox group
         return list(v) if nst.field_info(name).ui_choices else " ".join(f"{x:g}" for x in v)
     return "" if v is None else v
+
+
+def stand_in(path: str, size: int) -> Image.Image:
+    """A blank image of the shape of the image at ``path``, at most ``size`` px on its long
+    side, from the file's header alone (its pixels are not decoded).
+
+    Raises:
+        nst.ImageError: the file is not an image Pillow can identify, or declares more
+            pixels than nst accepts.
+    """
+    name = shown_name(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        w = h = 0
+        over = True
+    except (OSError, ValueError, SyntaxError):
+        raise nst.ImageError(f"the content image {clip(name)!r} is not an image file nst can read") from None
+    else:
+        over = w * h > MAX_INPUT_PIXELS
+    if over:
+        raise nst.ImageError(f"the content image {clip(name)!r} is larger than the "
+                             f"{MAX_INPUT_PIXELS // 1_000_000} Mpx nst accepts")
+    scale = min(1.0, size / max(w, h, 1))
+    return Image.new("RGB", (max(1, round(w * scale)), max(1, round(h * scale))))
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters (with an ellipsis), for messages that echo input."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

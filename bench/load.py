@@ -3,6 +3,7 @@
     python bench/load.py                 # everything (about 15 min on a 2-core CPU)
     python bench/load.py --quick         # fewer runs, no browser: a smoke test of this script
     python bench/load.py --only restart  # the restart cycle alone (about 2 min)
+    python bench/load.py --only hostile  # hostile requests, 8 at once (a few minutes; bench/hostile.py)
 
 It serves app.py in a subprocess (so that the server's own memory is measured) and:
 
@@ -19,7 +20,10 @@ It serves app.py in a subprocess (so that the server's own memory is measured) a
 5. (``--only restart``) starts the app with a temporary folder of its own, runs, SIGKILLs
    it, ``--restart-cycles`` times, then starts, runs and stops it with SIGTERM, and reports
    the temporary disk space in use after each step (``--app`` serves another checkout's
-   app.py, to compare).
+   app.py, to compare);
+6. (``--only hostile``) sends each kind of hostile request of ``bench/hostile.py`` 8 at
+   once (loopback only), with the server's peak memory and its answers meanwhile, then a
+   queue flood and a fair visitor's wait.
 
 Prints a table and writes ``bench/results/load-<date>.json`` (not committed).
 """
@@ -49,6 +53,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import hostile as hostile_mode  # noqa: E402  (bench/hostile.py, beside this script)
 from tests import bad_inputs as bi  # noqa: E402
 
 IMAGES = Path(os.environ.get("NST_TEST_IMAGES", ROOT.parent / "shared" / "images"))  # as tests/conftest.py
@@ -499,6 +504,8 @@ def _table(res: dict[str, Any]) -> str:
             ("  after a run, then SIGTERM", f"{mb[last + ', after a run']:.2f} MB → "
              f"{r['bytes_at_the_end'] / 1e6:.2f} MB ({len(r['folders_at_the_end'])} folders left)"),
         ]
+    if "hostile" in res:
+        rows += hostile_mode.table(res["hostile"])
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
@@ -517,7 +524,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restart-cycles", type=int, default=3, help="start, run, SIGKILL this many times")
     parser.add_argument("--app", type=Path, default=ROOT / "app.py",
                         help="the app the restart cycle serves (another checkout's app.py, to compare)")
-    parts = ["bad", "concurrent", "memory", "cancel", "browser", "restart"]
+    parser.add_argument("--at-once", type=int, default=hostile_mode.AT_ONCE, help="hostile requests sent at once")
+    parts = ["bad", "concurrent", "memory", "cancel", "browser", "restart", "hostile"]
     parser.add_argument("--skip", nargs="*", default=[], choices=parts)
     parser.add_argument("--only", nargs="*", default=None, choices=parts, help="run only these parts")
     args = parser.parse_args(argv)
@@ -527,8 +535,8 @@ def main(argv: list[str] | None = None) -> int:
         args.skip = [*args.skip, "browser"]
     if args.only is not None:
         args.skip = [p for p in parts if p not in args.only]
-    served = {"bad", "concurrent", "memory", "cancel", "browser"} - set(args.skip)
-    if served and not (IMAGES / "tubingen.jpg").is_file():
+    served = {"bad", "concurrent", "memory", "cancel", "browser", "hostile"} - set(args.skip)
+    if served - {"hostile"} and not (IMAGES / "tubingen.jpg").is_file():
         print(f"test images not found in {IMAGES}", file=sys.stderr)
         return 2
 
@@ -576,6 +584,9 @@ def main(argv: list[str] | None = None) -> int:
             if "cancel" not in args.skip:
                 part("cancel_api_s", "4. job.cancel() → next run",
                      lambda: cancel_api(url, args.cancel_repeats, args.cancel_size, log))
+            if "hostile" not in args.skip:
+                part("hostile", f"6. hostile requests, {args.at_once} at once, then a queue flood",
+                     lambda: hostile_mode.hostile(url, proc, log, at_once=args.at_once))
             if "browser" not in args.skip and CHROMIUM.is_file():
                 part("browser", "5. Stop button and closed tab (Chromium)",
                      lambda: browser(url, args.cancel_repeats, args.cancel_size, log))

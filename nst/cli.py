@@ -23,6 +23,9 @@ __all__ = ["build_parser", "main"]
 
 # Settings that are not options of their own on the command line.
 _NOT_OPTIONS = {"preview_every"}
+# Settings a recipe never sets: a picture from anywhere does not choose what code-adjacent
+# files are opened, what is downloaded, or which device runs (see `_recipe_notes`).
+_NOT_FROM_RECIPES = {"weights", "device"}
 
 
 class _RecipeAction(argparse.Action):
@@ -33,18 +36,26 @@ class _RecipeAction(argparse.Action):
         from .recipe import RecipeError, read_recipe
 
         try:
-            values = read_recipe(value)["settings"]
+            recipe = read_recipe(value)
         except RecipeError as exc:
             parser.exit(2, f"nst: error: {exc}\n")
+        setattr(namespace, self.dest, value)
+        values = recipe["settings"]
         namespace.recipe_settings = {
-            name: tuple(v) if isinstance(v, list) else v for name, v in values.items() if name not in _NOT_OPTIONS
+            name: tuple(v) if isinstance(v, list) else v for name, v in values.items()
+            if name not in _NOT_OPTIONS | _NOT_FROM_RECIPES
         }
+        namespace.recipe_named = {**{k: values[k] for k in _NOT_FROM_RECIPES if k in values},
+                                  "masks": recipe.get("masks")}
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse with nst's one error prefix: ``nst: error: …`` after the usage line."""
 
     def error(self, message: str) -> typing.NoReturn:
+        from .errors import short
+
+        message = short(message)  # argparse echoes the value: a megabyte of it is not a line
         unknown = [a.split("=")[0] for a in message.partition("unrecognized arguments: ")[2].split() if a[:2] == "--"]
         options = [o for action in self._actions for o in action.option_strings]
         near = [m for a in unknown for m in difflib.get_close_matches(a, options, n=1)]
@@ -114,12 +125,70 @@ def _warn_line(message, *_: Any, **__: Any) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"nst: error: {message}", file=sys.stderr)
+    from .errors import short
+
+    print(f"nst: error: {short(message)}", file=sys.stderr)
     return 2
 
 
 # Seconds a time limit keeps for what follows the result: writing the PNG and the process's exit.
 SAVE_SECONDS = 0.3
+
+
+def _recipe_notes(args: argparse.Namespace) -> list[str]:
+    """One line for each thing the recipe named that this run does not use: its weights and
+    device (a recipe never chooses them), and its masks (images are not stored in recipes)."""
+    from .errors import short
+    from .settings import DEFAULT
+
+    named = getattr(args, "recipe_named", None) or {}
+    notes = []
+    for name, flag in (("weights", "--weights"), ("device", "--device")):
+        theirs, ours = named.get(name), getattr(args, name, getattr(DEFAULT, name))
+        if theirs is not None and str(theirs) != str(ours):
+            shown = "the embedded weights" if name == "weights" and ours == DEFAULT.weights else f"{name} {ours}"
+            notes.append(short(f"the recipe ran on {name} {theirs}; using {shown}; pass {flag} {theirs} to use them"
+                               if name == "weights" else
+                               f"the recipe ran on device {theirs}; using {ours}; pass {flag} {theirs} to use it"))
+    masks = named.get("masks")
+    if masks and not args.masks:
+        listed = ", ".join(str(m) for m in masks) if isinstance(masks, list) else str(masks)
+        notes.append(short(f"the recipe's run had masks ({listed}); this run has none: pass --mask with them "
+                           "to paint each style where it was"))
+    return notes
+
+
+def check_files(args: argparse.Namespace) -> str | None:
+    """Why the output (or a --save-every image) cannot be written without harm, or None:
+    it would replace an input, or its folder is missing or not writable, or it is a folder
+    or not a regular file. Checked before any work, so that no run is lost at the end.
+    Replacing an earlier result is allowed."""
+    import os
+    import re
+
+    output = Path(args.output)
+    inputs = [args.content, *args.style, *(args.masks or []), *([args.recipe] if args.recipe else [])]
+    real_out = os.path.realpath(output)
+    folder = output.parent
+    every = re.compile(re.escape(output.stem) + r"_\d{4,}\.png") if args.save_every else None
+    for src in inputs:
+        real = os.path.realpath(src)
+        if real == real_out:
+            return f"the output {str(output)!r} is one of the inputs; choose another name so that it is not replaced"
+        if every and os.path.dirname(real) == os.path.dirname(real_out) and every.fullmatch(os.path.basename(real)):
+            return (f"--save-every would write over the input {str(src)!r} "
+                    f"(its images are named {output.stem}_<step>.png); choose another output name")
+    if not folder.is_dir():
+        return f"the output folder {str(folder)!r} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the output folder {str(folder)!r} is not writable"
+    if output.is_dir():
+        return f"the output {str(output)!r} is a folder"
+    if output.exists() and not output.is_file():
+        return f"the output {str(output)!r} is not a regular file (a device or a pipe)"
+    if output.exists() and not os.access(output, os.W_OK):
+        return f"the output {str(output)!r} cannot be written (permission denied)"
+    return None
 
 
 def _process_seconds() -> float:
@@ -179,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 done, 1 interrupted, 2 bad input)."""
     args = build_parser().parse_args(argv)
     given = {k: v for k, v in vars(args).items()
-             if k not in ("content", "style", "output", "save_every", "recipe", "dry_run", "masks", "recipe_settings")}
+             if k not in ("content", "style", "output", "save_every", "recipe", "dry_run", "masks", "recipe_settings",
+                          "recipe_named")}
     overrides = {**getattr(args, "recipe_settings", {}), **given}  # options given win over the recipe
 
     # Heavy imports after parsing, so that --help is instant.
@@ -195,10 +265,16 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output)
     if output.suffix.lower() != ".png":
         return _fail(f"the output must be a .png file, not {args.output!r}")
-    if not output.parent.is_dir():
-        return _fail(f"the output folder {str(output.parent)!r} does not exist")
     if args.save_every < 0:
         return _fail("--save-every must be 0 or more")
+    try:
+        problem = None if args.dry_run else check_files(args)
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        problem = f"cannot write {args.output!r}: {exc.strerror or exc}"
+    if problem:
+        return _fail(problem)
+    for note in _recipe_notes(args):
+        print(f"nst: note: {note}", file=sys.stderr)
     overrides["preview_every"] = args.save_every
 
     bar = None
@@ -272,8 +348,10 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, MemoryError) as exc:
         if not is_out_of_memory(exc):  # out of memory outside the run itself, e.g. saving
             raise
-        if bar is not None:
-            bar.close()
+        if bar is None:  # before the first step: the weights or the images, not the run's size
+            return _fail("out of memory before the run started (loading the weights or the images); "
+                         "close other programs, or give smaller images")
+        bar.close()
         from .settings import DEFAULT
 
         return _fail(str(OutOfMemoryError(overrides.get("size", DEFAULT.size), "cpu")))

@@ -8,9 +8,11 @@ family existed), so older ``except ValueError`` code keeps working.
 from __future__ import annotations
 
 import math
+import re
 
 __all__ = [
     "Error",
+    "short",
     "ImageError",
     "SettingsError",
     "WeightsError",
@@ -21,8 +23,27 @@ __all__ = [
 ]
 
 
+# A message echoes what was given (a path, a value): each run of text without spaces is cut
+# to about this many characters, and the whole message to MAX_MESSAGE, so that a megabyte
+# of input gives a line, not a megabyte of error.
+MAX_ECHO = 80
+MAX_MESSAGE = 400
+
+
+def short(text: str) -> str:
+    """``text`` with every word over MAX_ECHO characters cut (with ``…``), then the whole
+    over MAX_MESSAGE cut too."""
+    text = re.sub(rf"\S{{{MAX_ECHO + 1},}}", lambda m: m[0][: MAX_ECHO - 1] + "…", text)
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
 class Error(Exception):
-    """Base of every error nst raises on purpose."""
+    """Base of every error nst raises on purpose; its message is kept short (see `short`)."""
+
+    def __init__(self, *args: object) -> None:
+        if args and isinstance(args[0], str):
+            args = (short(args[0]), *args[1:])
+        super().__init__(*args)
 
 
 class ImageError(Error, ValueError):

@@ -15,6 +15,9 @@ by its file name, or ``"mask N"`` when it was given as pixels.
 from __future__ import annotations
 
 import json
+import struct
+import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -65,15 +68,35 @@ def save_png(image: Image.Image, path: str | Path, recipe: dict[str, Any] | None
 
 
 def _recipe_text(path: Path) -> str | None:
-    try:
-        with Image.open(path) as img:
-            img.load()  # text after the pixels is read with them
-            return img.info.get(RECIPE_KEY)
-    except ValueError as exc:
-        if not png.is_metadata_limit(exc):
-            raise
-    # Another text chunk is over Pillow's limit: find the recipe's own chunk, reading no other.
-    return png.find_text(path.read_bytes(), RECIPE_KEY, limit=png_limit())
+    """The recipe's text in the PNG at ``path``, or None, from its text chunks alone: the
+    pixels are not decoded (a recipe file may declare any size), and no other text chunk
+    is unpacked. A file that is not a PNG holds no recipe, if it is an image at all."""
+    limit = png_limit()
+    with path.open("rb") as f:
+        if f.read(len(png.SIGNATURE)) != png.SIGNATURE:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    Image.open(path).close()  # the header alone: is it an image (without a recipe)?
+                except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+                    pass
+            return None
+        while len(head := f.read(8)) == 8:
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"IEND":
+                break
+            if kind not in (b"tEXt", b"zTXt", b"iTXt"):
+                f.seek(length + 4, 1)  # the chunk and its CRC, unread
+                continue
+            key = f.read(min(length, 80))
+            if not key.startswith(RECIPE_KEY.encode() + b"\0"):
+                f.seek(length - len(key) + 4, 1)
+                continue
+            if length > limit:
+                raise ValueError(f"a recipe of {length} bytes")
+            body = key + f.read(length - len(key))
+            return png.find_text(png.SIGNATURE + head + body + b"\0" * 4, RECIPE_KEY, limit=limit)
+    return None
 
 
 def png_limit() -> int:
@@ -96,7 +119,9 @@ def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
             text = _recipe_text(Path(source))
         except FileNotFoundError:
             raise RecipeError(f"recipe file {name} does not exist") from None
-        except (OSError, ValueError, SyntaxError):
+        except IsADirectoryError:
+            raise RecipeError(f"recipe file {name} is a folder, not a file") from None
+        except (OSError, ValueError, SyntaxError, struct.error, zlib.error):
             raise RecipeError(f"recipe file {name} is not an image nst can read") from None
     if not text:
         raise RecipeError(f"{name} carries no nst recipe (only PNGs saved by nst do)")
@@ -105,7 +130,7 @@ def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
         values = recipe["settings"]
         if not isinstance(values, dict):
             raise TypeError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: nested thousands deep
         raise RecipeError(f"the recipe in {name} is damaged") from None
     # Settings from a newer or older nst: known ones are used, the others named.
     known = {k: v for k, v in values.items() if k in field_names()}
@@ -116,6 +141,8 @@ def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
         Settings.from_mapping(known)
     except SettingsError as exc:
         raise RecipeError(f"the recipe in {name} has a bad setting: {exc}") from None
+    except (TypeError, ValueError, OverflowError, RecursionError, AttributeError):  # values of shapes no setting has
+        raise RecipeError(f"the recipe in {name} is damaged") from None
     recipe["settings"] = known
     return recipe
 

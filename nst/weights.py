@@ -72,6 +72,8 @@ def embedded_weights_path() -> Path:
 
 
 def _read_file(path: Path) -> dict[str, torch.Tensor]:
+    if path.is_dir():
+        raise WeightsError(f"weights file {path} is a folder; name the weights file in it")
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist")
     try:

@@ -306,3 +306,147 @@ def test_a_dry_run_with_cached_costs_times_nothing(tmp_path, content_path, style
     out = proc.stdout.splitlines()
     assert "from this machine's calibration cache" in out[-2]
     assert "0.5 s per megapixel-step + 0.01 s per step" in out[-2]  # the cached model, not a new timing
+
+
+# --- The CLI protects files, and recipes are data ---------------------------------------------
+
+
+def _no_work(monkeypatch):
+    """Make any run fail loudly: the checks below must refuse before the work starts."""
+    import nst.pipeline
+
+    def refuse(*a, **k):
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(nst.pipeline, "stylize", refuse)
+
+
+def test_the_output_is_never_an_input(tmp_path, content_path, style_path, monkeypatch, capsys):
+    import shutil
+
+    _no_work(monkeypatch)
+    photo, paint = tmp_path / "photo.png", tmp_path / "paint.png"
+    Image.open(content_path).save(photo)
+    shutil.copy(style_path, paint)
+    before = photo.read_bytes(), paint.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    for out in ("photo.png", "./paint.png", str(photo)):
+        assert main(["photo.png", "paint.png", "-o", out]) == 2
+        assert "is one of the inputs" in capsys.readouterr().err
+    # --save-every's images (out_0002.png, ...) would replace an input of that name.
+    (tmp_path / "out_0002.png").write_bytes(photo.read_bytes())
+    assert main(["out_0002.png", "paint.png", "-o", "out.png", "--save-every", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--save-every would write over the input 'out_0002.png'" in err and len(err.splitlines()) == 1
+    assert (photo.read_bytes(), paint.read_bytes()) == before
+
+
+@pytest.mark.parametrize("target, message", [
+    ("missing/o.png", "does not exist"),
+    ("folder.png", "is a folder"),
+    ("full.png", "is not a regular file"),
+])
+def test_an_unwritable_output_is_refused_before_the_run(tmp_path, content_path, style_path, monkeypatch, capsys,
+                                                        target, message):
+    _no_work(monkeypatch)
+    (tmp_path / "folder.png").mkdir()
+    (tmp_path / "full.png").symlink_to("/dev/full")
+    assert main([str(content_path), str(style_path), "-o", str(tmp_path / target)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_overwriting_an_earlier_result_is_allowed(tmp_path, content_path, style_path):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"an earlier result")
+    assert main([str(content_path), str(style_path), "-o", str(out), "--steps", "1", "--size", "64"]) == 0
+    assert Image.open(out).size == fitted(64)
+
+
+def _recipe_png(path, recipe: dict | str, size=(4, 4)) -> str:
+    import json
+
+    from PIL import PngImagePlugin
+
+    from nst.recipe import RECIPE_KEY
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text(RECIPE_KEY, recipe if isinstance(recipe, str) else json.dumps(recipe))
+    Image.new("RGB", size).save(path, pnginfo=info)
+    return str(path)
+
+
+@pytest.mark.parametrize("weights", ["hf:someone/repo/file@main", "torchvision", "/tmp/some-weights.pth"])
+def test_a_recipe_never_chooses_the_weights(tmp_path, content_path, style_path, monkeypatch, capsys, weights):
+    """The recipe's weights are named in one line and not used: no network, no file opened."""
+    import socket
+
+    import nst
+
+    def no_network(*a, **k):
+        raise AssertionError("a network request")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    recipe = _recipe_png(tmp_path / "r.png", {"nst": nst.__version__, "settings": {
+        "steps": 1, "size": 64, "weights": weights, "device": "cuda"}, "masks": ["sky.png"]})
+    out = tmp_path / "o.png"
+    assert main([str(content_path), str(style_path), "--recipe", recipe, "-o", str(out)]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("nst: note:")]
+    assert notes == [
+        f"nst: note: the recipe ran on weights {weights}; using the embedded weights; pass --weights {weights} "
+        "to use them",
+        "nst: note: the recipe ran on device cuda; using auto; pass --device cuda to use it",
+        "nst: note: the recipe's run had masks (sky.png); this run has none: pass --mask with them to paint each "
+        "style where it was",
+    ]
+    assert nst.read_recipe(out)["settings"]["weights"] == nst.DEFAULT.weights
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[" * 3000 + "]" * 3000, "damaged"),
+    ('{"settings": ' * 3000 + "{}" + "}" * 3000, "damaged"),
+    ('{"settings": {"steps": ' + "[" * 3000 + "]" * 3000 + "}}", "damaged"),
+    ('{"settings": {"style_layers": ' + "[" * 50 + "]" * 50 + "}}", "the recipe in 'r.png'"),
+    ('{"settings": {"init": "' + "x" * (2 * 2**20) + '"}}', "is not an image nst can read"),  # over the text limit
+])
+def test_hostile_recipes_are_one_line_with_exit_code_2(tmp_path, content_path, style_path, text, message):
+    recipe = _recipe_png(tmp_path / "r.png", text)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nst", str(content_path), str(style_path), "--recipe", recipe, "-o",
+         str(tmp_path / "o.png")],
+        capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and len(proc.stderr) < 500
+
+
+def test_echoed_values_are_cut(tmp_path, content_path, style_path, capsys):
+    # argparse's refusal (a number of 100 000 digits), then nst's (a megabyte of text).
+    with pytest.raises(SystemExit):
+        main([str(content_path), str(style_path), "--seed", "1" * 100_000, "-o", str(tmp_path / "o.png")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err[-1]) < 500 and "…" in err[-1] and err[-1].startswith("nst: error: argument --seed")
+    assert main([str(content_path), str(style_path), "--style-blend", "1", "-o", "x" * 2**20 + ".png"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and len(err[0]) < 500 and "…" in err[0]
+
+
+def test_weights_that_are_a_folder_are_named_so(tmp_path, content_path, style_path, capsys):
+    assert main([str(content_path), str(style_path), "--weights", str(tmp_path), "-o", str(tmp_path / "o.png")]) == 2
+    assert capsys.readouterr().err.strip() == f"nst: error: weights file {tmp_path} is a folder; name the weights file in it"
+
+
+def test_out_of_memory_before_the_run_does_not_advise_a_smaller_size(tmp_path, content_path, style_path, monkeypatch,
+                                                                      capsys):
+    import nst.pipeline
+
+    def loading(*a, **k):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 548000000 bytes")
+
+    monkeypatch.setattr(nst.pipeline, "stylize", loading)  # fails as loading the weights would, before a step
+    assert main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nst: error: out of memory before the run started") and "lower size" not in err

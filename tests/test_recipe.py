@@ -103,3 +103,20 @@ def test_recipe_is_read_beside_text_over_pillows_limit(tmp_path, after_pixels):
     path.write_bytes(png[:at] + chunk + png[at:])
     assert nst.read_recipe(path)["settings"]["steps"] == 77
     assert nst.load_image(path).getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_a_recipe_is_read_without_decoding_the_pixels(tmp_path):
+    """A PNG declaring 20000×20000 px (400 Mpx: Pillow would refuse it as a bomb) still
+    gives its recipe: only the text chunks are read."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    text = json.dumps(make_recipe(nst.DEFAULT.replace(steps=31), device="cpu")).encode()
+    path = tmp_path / "huge.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"tEXt", RECIPE_KEY.encode() + b"\0" + text)
+                     + chunk(b"IEND", b""))
+    assert nst.read_recipe(path)["settings"]["steps"] == 31

@@ -347,7 +347,7 @@ def test_server_uses_only_uploaded_files(url):
         with httpx.stream("GET", base + f"/queue/data?session_hash={session}", timeout=60) as stream:
             done = next(json.loads(line[5:]) for line in stream.iter_lines() if '"process_completed"' in line)
         assert done["success"] is False, done
-        assert "not uploaded by a user" in done["output"]["error"]
+        assert "must be a file uploaded to this app" in done["output"]["error"]
 
 
 def test_sharing_is_off_and_uploads_are_capped(monkeypatch):

@@ -1,0 +1,99 @@
+"""A fair queue: one visitor holds at most a few of the runs waiting or running.
+
+Gradio's queue takes any number of events from one client, up to the queue's size: one
+client could fill it, and every other visitor would get "Queue is full". Here a new run is
+refused when its visitor (the same session, or the same address: see `visitor_address`) already holds
+``per_visitor`` runs of the same concurrency group, queued or running; the queue stays
+open to everyone else. And the waiting runs take turns: a visitor's second run waits
+behind every other visitor's first. Gradio here, no torch.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import gradio as gr
+
+PER_VISITOR = 2  # runs one visitor may have waiting or running at once
+
+
+def visitor_address(request: Any) -> str | None:
+    """The address a request came from, or None when it cannot tell visitors apart.
+
+    From a public address: that address (X-Forwarded-For is then the client's to invent).
+    From this machine or a private network, a proxy's (Spaces', the share tunnel's): the
+    last X-Forwarded-For entry, the one the proxy added; without one, None (every visitor
+    would look alike, and the limit then holds per session only).
+    """
+    peer = request.client.host if request is not None and request.client else None
+    if peer is None:
+        return None
+    try:
+        behind_proxy = ipaddress.ip_address(peer).is_private  # loopback included
+    except ValueError:
+        behind_proxy = True  # not an address (a test client, a socket file): trust no one
+    if not behind_proxy:
+        return peer
+    forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
+    return forwarded or None
+
+
+def full_message(limit: int) -> str:
+    return (f"You already have {limit} runs waiting or running; wait for one to finish (or stop it) "
+            "before starting another")
+
+
+def make_fair(demo: gr.Blocks, concurrency_id: str, per_visitor: int = PER_VISITOR) -> None:
+    """Limit each visitor to ``per_visitor`` events of ``concurrency_id`` in ``demo``'s queue.
+
+    Wraps the queue's ``push`` (the one door of /queue/join and /call/*): a refusal is
+    Gradio's own "queue full" answer (HTTP 503) with `full_message` as its text.
+    """
+    queue = demo._queue
+    push = queue.push
+
+    async def fair_push(body: Any, request: Any, username: str | None) -> tuple:
+        fn = demo.fns.get(body.fn_index) if body.fn_index is not None else None
+        if fn is not None and fn.concurrency_id == concurrency_id:
+            address = visitor_address(request)
+            mine = [e for e in _events(queue, concurrency_id)
+                    if (body.session_hash and e.session_hash == body.session_hash)
+                    or (address and visitor_address(e.request) == address)]
+            if len(mine) >= per_visitor:
+                return False, full_message(per_visitor), "queue_full"
+        answer = await push(body, request, username)
+        if answer[0] and fn is not None and fn.concurrency_id == concurrency_id:
+            async with queue.delete_lock:  # the lock Gradio holds while it takes events off
+                _take_turns(queue, concurrency_id)
+        return answer
+
+    queue.push = fair_push
+
+
+def _visitor(event: Any) -> str:
+    return visitor_address(event.request) or event.session_hash
+
+
+def _take_turns(queue: Any, concurrency_id: str) -> None:
+    """Order the waiting events by turns: each visitor's first waiting run before anyone's
+    second (counting the runs they have running), first come first within a turn. So a new
+    visitor waits for at most the run in progress, not behind another visitor's second."""
+    waiting = queue.event_queue_per_concurrency_id[concurrency_id].queue
+    held: dict[str, int] = {}
+    for job in queue.active_jobs:
+        for e in job or []:
+            held[_visitor(e)] = held.get(_visitor(e), 0) + 1
+    turns = []
+    for i, e in enumerate(waiting):
+        who = _visitor(e)
+        turns.append((held.get(who, 0), i, e))
+        held[who] = held.get(who, 0) + 1
+    waiting[:] = [e for _, _, e in sorted(turns, key=lambda t: t[:2])]
+
+
+def _events(queue: Any, concurrency_id: str) -> list[Any]:
+    """The events of ``concurrency_id`` waiting in ``queue`` or running."""
+    waiting = list(getattr(queue.event_queue_per_concurrency_id.get(concurrency_id), "queue", []))
+    running = [e for job in queue.active_jobs if job for e in job if e.concurrency_id == concurrency_id]
+    return waiting + running
