@@ -498,7 +498,7 @@ def _initial_image(s: Settings, content: torch.Tensor, style: torch.Tensor, gen:
 def _resize(x: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Tensor:
     if tuple(x.shape[-2:]) == tuple(hw):
         return x.clone()
-    return torch.rand(*x.shape[:-2], *hw)
+    return torch.nn.functional.interpolate(x, size=tuple(hw), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
 def _fit(wh: tuple[int, int], longest: int) -> tuple[int, int]:

@@ -10,6 +10,7 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -100,8 +101,21 @@ def test_run_streams_previews_and_ends_with_a_png(client, content_path, style_pa
         with Image.open(preview) as im:
             assert im.format == "JPEG" and max(im.size) <= app.PREVIEW_SIZE
     assert not list((app.results_dir().parent / "previews").glob("*.jpg"))  # the run's own preview file is gone
-    assert len(pair) == 2  # before/after
-    assert curve["data"]  # the loss curve has points
+    # The before/after slider: the photo at the result's size, then the result PNG itself.
+    before, after = pair
+    with Image.open(before) as b, Image.open(png) as r, Image.open(content_path) as photo:
+        assert b.size == r.size == fitted(128)
+        expected = photo.convert("RGB").resize(r.size, Image.Resampling.LANCZOS)
+        assert np.abs(np.asarray(b, float) - np.asarray(expected, float)).mean() < 2  # the photo, not the result
+        assert np.abs(np.asarray(b, float) - np.asarray(r.convert("RGB"), float)).mean() > 5
+    with Image.open(after) as a, Image.open(png) as r:
+        assert np.array_equal(np.asarray(a.convert("RGB")), np.asarray(r.convert("RGB")))
+    # The loss curve: log₁₀ of each term, up to the last step, from the run's own costs.
+    rows = [dict(zip(curve["columns"], row)) for row in curve["data"]]
+    assert {r["term"] for r in rows} == {"content", "style", "total"}
+    assert max(r["step"] for r in rows) == 40
+    last = {r["term"]: r["loss"] for r in rows if r["step"] == 40}
+    assert 10 ** last["total"] == pytest.approx(10 ** last["content"] + 10 ** last["style"], rel=1e-3)
 
 
 def test_the_estimate_is_an_api_endpoint_too(client, content_path):
