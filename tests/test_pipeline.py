@@ -520,3 +520,88 @@ def test_stop_works_with_masks_and_keeps_the_photo_outside():
     preview = np.asarray(events[0].image, float)  # previews are composited too
     assert np.array_equal(preview[:, 36:], photo[:, 36:])
     assert nst.read_recipe(last.image)["masks"] == ["mask 1"]
+
+
+# --- README claims: each sentence that states a behaviour, pinned ----------------------
+
+
+def test_a_non_finite_cost_raises_diverged_error(content_path, style_path, monkeypatch):
+    from nst.objective import Objective
+
+    real = Objective.__call__
+
+    def poisoned(self, image):
+        total, terms = real(self, image)
+        return total * float("nan"), {k: v * float("nan") for k, v in terms.items()}
+
+    monkeypatch.setattr(Objective, "__call__", poisoned)
+    with pytest.raises(nst.DivergedError, match="diverged"):
+        nst.stylize_image(content_path, style_path, steps=3, size=64, multiscale=False)
+    assert issubclass(nst.DivergedError, nst.Error)
+
+
+def test_prepare_estimates_from_a_calibration_of_whole_steps(content_path, style_path):
+    """``prepare().estimate()`` calibrates once per process and sums the plan's steps with it."""
+    from nst import schedule
+
+    saved = dict(schedule._MEASURED)
+    schedule._MEASURED.clear()  # this test measures the calibration itself
+    try:
+        plan = nst.prepare(content_path, style_path, size=128, steps=20, device="cpu")
+        assert [sc.steps for sc in plan.plan] and sum(sc.steps for sc in plan.plan) == 20
+        seconds = plan.estimate()
+        (key, model), = schedule._MEASURED.items()
+        assert key[0] == "cpu" and model.measured and model.step_seconds(0.02) > 0
+        assert nst.calibrate("cpu") is model  # once per process
+        assert seconds == pytest.approx(schedule.estimate_seconds(plan.plan, model))
+        assert plan.estimate(setup=True) == pytest.approx(seconds + model.setup)
+        # A measured model, not the probe's prior: the estimate of a real 20-step run holds.
+        import time
+
+        t = time.perf_counter()
+        nst.stylize_image(content_path, style_path, size=128, steps=20, device="cpu")
+        took = time.perf_counter() - t
+        assert 0.25 * took < seconds < 4 * took, (seconds, took)
+    finally:
+        schedule._MEASURED.clear()
+        schedule._MEASURED.update(saved)
+
+
+def test_avg_pooling_is_gatys_pooling_and_changes_the_result(content_path, style_path):
+    from nst.weights import load_model
+
+    pools = [type(m).__name__ for m in load_model(pooling="avg").modules() if "Pool" in type(m).__name__]
+    assert pools and set(pools) == {"AvgPool2d"}
+    assert {type(m).__name__ for m in load_model(pooling="max").modules() if "Pool" in type(m).__name__} == {"MaxPool2d"}
+    kw = dict(steps=3, size=64, multiscale=False)
+    avg = nst.stylize_image(content_path, style_path, pooling="avg", **kw)
+    assert nst.read_recipe(avg)["settings"]["pooling"] == "avg"
+    assert np.abs(np.asarray(avg, float) - np.asarray(nst.stylize_image(content_path, style_path, **kw), float)).mean() > 0.5
+
+
+def test_precision_fp32_and_bf16_are_obeyed_and_recorded(content_path, style_path):
+    kw = dict(steps=2, size=64, multiscale=False)
+    fp32 = nst.stylize_image(content_path, style_path, precision="fp32", **kw)
+    bf16 = nst.stylize_image(content_path, style_path, precision="bf16", **kw)
+    assert nst.read_recipe(fp32)["precision"] == "fp32" and nst.read_recipe(bf16)["precision"] == "bf16"
+    assert not np.array_equal(np.asarray(fp32), np.asarray(bf16))  # bf16 autocast really ran
+
+
+@pytest.mark.parametrize("optimizer, default", [("lbfgs", 1.0), ("adam", 0.02)])
+def test_learning_rate_reaches_the_optimiser(content_path, style_path, monkeypatch, optimizer, default):
+    from nst import pipeline
+
+    seen = []
+    real = pipeline._make_optimizer
+
+    def spy(s, image):
+        opt = real(s, image)
+        seen.append(opt.param_groups[0]["lr"])
+        return opt
+
+    monkeypatch.setattr(pipeline, "_make_optimizer", spy)
+    kw = dict(steps=2, size=64, multiscale=False, optimizer=optimizer)
+    a = nst.stylize_image(content_path, style_path, **kw)
+    b = nst.stylize_image(content_path, style_path, learning_rate=default / 4, **kw)
+    assert seen == [default, default / 4]
+    assert not np.array_equal(np.asarray(a), np.asarray(b))

@@ -45,6 +45,21 @@ def test_fit_steps_cuts_every_scale_alike_to_the_budget():
     assert steps == plan[0].steps  # time to spare: no cut
     steps, share = fit_steps(plan, COST, 5.0)
     assert 1 <= steps < plan[0].steps and 0 < share < 1
+    # By value: the scales after this one cost their targets and the finish; the steps of
+    # every scale are cut by one factor so that the whole fits the budget (less the margin).
+    from nst.schedule import BUDGET_MARGIN
+
+    work = [sc.steps * COST.step_seconds(sc.mpx) for sc in plan]
+    later = sum(COST.scale_seconds(sc.mpx) for sc in plan[1:]) + COST.finish_seconds(plan[-1].mpx)
+    factor = (5.0 * BUDGET_MARGIN - later) / sum(work)
+    assert 0 < factor < 1
+    assert steps == int(plan[0].steps * factor) and share == pytest.approx(work[0] / sum(work))
+    assert later + factor * sum(work) == pytest.approx(5.0 * BUDGET_MARGIN)  # it fits, to the second
+    # A pace twice the model's halves what fits; a budget below the fixed costs leaves one step.
+    steps2, _ = fit_steps(plan, COST, 20.0, ratio=2.0)
+    steps1, _ = fit_steps(plan, COST, 20.0)
+    assert steps2 == int(plan[0].steps * (20.0 * BUDGET_MARGIN - 2 * later) / (2 * sum(work))) < steps1
+    assert fit_steps(plan, COST, 0.01) == (1, pytest.approx(work[0] / sum(work)))
 
 
 def test_eta_follows_the_measured_pace():
