@@ -51,7 +51,7 @@ def test_api_names_the_parameters():
     assert {"steps", "style_weight", "style_layers", "content_layer", "size", "init", "optimizer", "seed"} <= set(params)
 
 
-def test_launch_settings(monkeypatch, capsys):
+def test_launch_settings(monkeypatch, capsys, fixed_cost):
     import app
 
     kwargs = app.launch_kwargs()
@@ -73,6 +73,7 @@ def test_launch_settings(monkeypatch, capsys):
     ]
     app.main(["--share"])
     assert launched["share"] is True
+    assert fixed_cost == [str(app.DEVICE)] * 2  # each start calibrates first (here: a fixed model)
     assert "--share" not in capsys.readouterr().out
 
 
@@ -362,3 +363,24 @@ def test_gallery_results_are_picked_and_compared(tmp_path):
     assert picked[3 + app.MAIN_SETTINGS.index("steps")] == 11  # its settings, into the controls
     a, b = app.compare_results(1, 2, visit)
     assert a.getpixel((0, 0)) == (255, 0, 0) and b.getpixel((0, 0)) == (0, 0, 255)
+
+
+def test_results_are_kept_for_an_hour(monkeypatch):
+    """README: result files are kept on the server for an hour (then removed at the next
+    save; Gradio's cache of uploads is swept hourly)."""
+    import os
+
+    import app
+    import app_parts
+
+    folder = app_parts.results_dir()
+    now = time.time()
+    old, young = folder / "stylized-old.png", folder / "stylized-young.png"
+    for path, age in ((old, 3601), (young, 3500)):
+        Image.new("RGB", (4, 4)).save(path)
+        os.utime(path, (now - age, now - age))
+    kept = app_parts.save_result(Image.new("RGB", (8, 6), (1, 2, 3)))
+    assert not old.exists() and young.exists() and Path(kept).is_file()
+    young.unlink()
+    Path(kept).unlink()
+    assert app.demo.delete_cache == (3600, 7200)  # Gradio's own cache: checked hourly, files over 2 h go
