@@ -62,6 +62,28 @@ def test_fit_steps_cuts_every_scale_alike_to_the_budget():
     assert fit_steps(plan, COST, 0.01) == (1, pytest.approx(work[0] / sum(work)))
 
 
+@pytest.mark.parametrize("steps, cost, budget, ratio", [
+    (30000, COST, 20.0, 1.0),  # many steps: the factor shows to 4 digits
+    (30000, COST, None, 1.0),  # a budget 0.5 s over the fixed costs
+    (30000, COST, 20.0, 1.7),
+    (300, CostModel(step=(1e-4, 1e-3), scale=(1e-3, 1e-3), finish=(1e-3, 1e-3)), 0.012, 1.0),  # under 1 s of work
+])
+def test_fit_steps_by_value(steps, cost, budget, ratio):
+    """The rule: the later scales' targets and the finish come off the budget (times the
+    margin); what is left is shared by one factor over every scale's steps."""
+    from nst.schedule import BUDGET_MARGIN
+
+    plan = plan_run((640, 480), 512, steps)
+    work = [ratio * sc.steps * cost.step_seconds(sc.mpx) for sc in plan]
+    later = ratio * (sum(cost.scale_seconds(sc.mpx) for sc in plan[1:]) + cost.finish_seconds(plan[-1].mpx))
+    if budget is None:
+        budget = (later + 0.5) / BUDGET_MARGIN
+    factor = (budget * BUDGET_MARGIN - later) / sum(work)
+    assert 0 < factor < 1
+    got, share = fit_steps(plan, cost, budget, ratio)
+    assert got == max(1, int(plan[0].steps * factor)) and share == pytest.approx(work[0] / sum(work), rel=1e-12)
+
+
 def test_eta_follows_the_measured_pace():
     plan = [ScalePlan((100, 100), 10)]
     eta = Eta(plan, COST)
