@@ -70,6 +70,8 @@ DEPTH_RULE = [
     ("integers up to 65535: 16-bit", np.array([0, 256, 1000, 65535], np.int32), [0, 1, 3, 255]),
     ("int16 over 255: 16-bit", np.array([-5, 300, 32767], np.int16), [0, 1, 127]),
     ("integers above 65535: 32-bit", np.array([0, 2**24, 2**31 - 1], np.int64), [0, 1, 127]),
+    ("65536 is past 16 bits", np.array([0, 65536], np.int32), [0, 0]),
+    ("past 32 bits is clipped", np.array([0, 2**40], np.int64), [0, 255]),
     ("uint32 above 65535: 32-bit", np.array([0, 2**24 - 1, 2**32 - 1], np.uint32), [0, 0, 255]),
     ("floats up to 1: 0–1", np.array([0.0, 0.25, 0.5, 1.0], np.float32), [0, 64, 128, 255]),
     ("float64 up to 1: 0–1", np.array([0.0, 0.2, 1.0]), [0, 51, 255]),
