@@ -86,7 +86,8 @@ DEPTH_RULE = [
 def test_the_depth_rule_by_value(what, samples, eight):
     from nst.images import to_uint8
 
-    assert to_uint8(samples).tolist() == eight
+    out = to_uint8(samples)
+    assert out.dtype == np.uint8 and out.tolist() == eight
     # The same through load_image, as a greyscale array (one row): every channel.
     assert np.asarray(load_image(samples[None, :])).tolist() == [[[v, v, v] for v in eight]]
 
