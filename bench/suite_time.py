@@ -39,7 +39,7 @@ def _run(checkout: Path, files: list[str]) -> dict:
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
                           cwd=checkout, capture_output=True, text=True)
     seconds = time.perf_counter() - t
-    tail = (proc.stdout.strip().splitlines() or [""])[-1]
+    tail = (proc.stdout.strip().splitlines() or proc.stderr.strip().splitlines() or [""])[-1]
     counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|errors?)", tail)}
     return {"seconds": round(seconds, 2), "rc": proc.returncode, "counts": counts, "load_before": load,
             "load_after": os.getloadavg()[0], "summary": tail}
