@@ -77,6 +77,8 @@ DEPTH_RULE = [
     ("float64 up to 1: 0–1", np.array([0.0, 0.2, 1.0]), [0, 51, 255]),
     ("negative floats are clipped", np.array([-0.5, 0.5], np.float32), [0, 128]),
     ("floats above 1: 0–255", np.array([0.0, 1.5, 127.0, 255.0], np.float32), [0, 2, 127, 255]),
+    ("1.5 is past 0–1", np.array([0.0, 0.5, 1.5], np.float32), [0, 0, 2]),
+    ("256.0 is past 0–255", np.array([0.0, 256.0]), [0, 1]),
     ("floats above 255: 0–65535", np.array([0.0, 256.0, 32767.5, 65535.0]), [0, 1, 128, 255]),
     ("floats above 65535 are clipped", np.array([0.0, 32767.5, 70000.0], np.float32), [0, 128, 255]),
 ]
