@@ -107,10 +107,13 @@ def test_run_streams_previews_and_ends_with_a_png(client, content_path, style_pa
     with Image.open(before) as b, Image.open(png) as r, Image.open(content_path) as photo:
         assert b.size == r.size == fitted(128)
         expected = photo.convert("RGB").resize(r.size, Image.Resampling.LANCZOS)
-        assert np.abs(np.asarray(b, float) - np.asarray(expected, float)).mean() < 2  # the photo, not the result
-        assert np.abs(np.asarray(b, float) - np.asarray(r.convert("RGB"), float)).mean() > 5
+        # The photo (Gradio sends the slider's images as lossy WebP: a few levels off), not the result.
+        to_photo = np.abs(np.asarray(b.convert("RGB"), float) - np.asarray(expected, float)).mean()
+        to_result = np.abs(np.asarray(b.convert("RGB"), float) - np.asarray(r.convert("RGB"), float)).mean()
+        assert to_photo < 8 and to_result > to_photo + 5, (to_photo, to_result)
     with Image.open(after) as a, Image.open(png) as r:
-        assert np.array_equal(np.asarray(a.convert("RGB")), np.asarray(r.convert("RGB")))
+        assert a.size == r.size
+        assert np.abs(np.asarray(a.convert("RGB"), float) - np.asarray(r.convert("RGB"), float)).mean() < 8
     # The loss curve: log₁₀ of each term, up to the last step, from the run's own costs.
     rows = [dict(zip(curve["columns"], row)) for row in curve["data"]]
     assert {r["term"] for r in rows} == {"content", "style", "total"}
