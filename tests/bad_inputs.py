@@ -8,7 +8,10 @@ and ``bench/load.py`` share them.
 
 Acceptable is either a result (a run of a few steps) or a message a person can act on: it
 names the problem (each case has a pattern), and holds no traceback, no server path and
-no bare "Error".
+no bare "Error". A result must also look like what was sent: after one step from the photo
+its 8×8 thumbnail is within :data:`TWIN_TOLERANCE` of the photo's, where the photo is the
+case's odd file, its array twin (the pixels it was made from) stands in for it; a black or
+turned result fails.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image
@@ -55,6 +58,8 @@ class Case:
         cli: False where the case cannot be said on a command line (a Python object).
         app: False where it cannot be sent to the app (a Python object).
         size: the output size a result must have, where it matters (EXIF, huge photo).
+        twin: for an odd image file that must load: the image it must read as (its array
+            twin, e.g. a float TIFF's samples on their scale), made on demand.
     """
 
     name: str
@@ -71,6 +76,7 @@ class Case:
     cli: bool = True
     app: bool = True
     size: tuple[int, int] | None = None
+    twin: Callable[[], Image.Image] | None = None
 
     def expected(self, surface: str) -> str:
         return (self.expect_app or self.expect) if surface == "app" else self.expect
@@ -96,6 +102,8 @@ class Outcome:
     where: str = ""
     seconds: float = 0.0
     size: tuple[int, int] | None = None
+    thumb: np.ndarray | None = None  # a result's 8×8 thumbnail
+    want: np.ndarray | None = None  # the thumbnail a result should be near (see TWIN_TOLERANCE)
 
 
 # --- The files ---------------------------------------------------------------------------
@@ -111,6 +119,37 @@ def _photo(w: int, h: int) -> Image.Image:
     y = np.linspace(0, 255, h, dtype=np.float32)[:, None]
     rgb = np.stack(np.broadcast_arrays(x, y, (x + y) / 2), axis=-1).astype(np.uint8)
     return Image.fromarray(rgb)
+
+
+def _grey16() -> np.ndarray:
+    return np.linspace(0, 65535, 96 * 72).reshape(72, 96).astype(np.uint16)
+
+
+def _rgba() -> Image.Image:
+    rgba = _photo(96, 72).convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize((96, 72)))
+    return rgba
+
+
+def _palette() -> Image.Image:
+    return _photo(96, 72).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+
+
+def _thumb(img: Image.Image) -> np.ndarray:
+    """An 8×8 RGB thumbnail (box-averaged), as floats: what a result is compared by."""
+    return np.asarray(img.convert("RGB").resize((8, 8), Image.Resampling.BOX), np.float64)
+
+
+def _want(case: Case, content: Path) -> np.ndarray:
+    """The thumbnail a result of ``case`` should be near: its odd content's twin, else the photo."""
+    if case.content is not GOOD and case.twin is not None:
+        return _thumb(case.twin())
+    with Image.open(content) as img:
+        return _thumb(img)
+
+
+def _result(case: Case, content: Path, img: Image.Image) -> dict[str, Any]:
+    return {"size": img.size, "thumb": _thumb(img), "want": _want(case, content)}
 
 
 def _write_files(d: Path, marker: Path) -> None:
@@ -142,11 +181,9 @@ def _write_files(d: Path, marker: Path) -> None:
     save("one-pixel.png", Image.new("RGB", (1, 1), (200, 40, 40)))
     save("strip.png", _photo(8, 2000))
     save("cmyk.jpg", _photo(96, 72).convert("CMYK"))
-    save("grey16.png", Image.fromarray((np.linspace(0, 65535, 96 * 72).reshape(72, 96)).astype(np.uint16)))
-    rgba = _photo(96, 72).convert("RGBA")
-    rgba.putalpha(Image.linear_gradient("L").resize((96, 72)))
-    save("rgba.png", rgba)
-    save("palette.png", _photo(96, 72).convert("P", palette=Image.Palette.ADAPTIVE, colors=16))
+    save("grey16.png", Image.fromarray(_grey16()))
+    save("rgba.png", _rgba())
+    save("palette.png", _palette())
     save("grey.jpg", _photo(96, 72).convert("L"))
     save("grey-alpha.png", _photo(96, 72).convert("LA"))
     save("bilevel.png", _photo(96, 72).convert("1"))
@@ -237,27 +274,42 @@ def build(folder: Path, write: bool = True) -> list[Case]:
         Case("pdf-as-jpeg", "file", "a PDF named .jpg", "message", style=f["page.jpg"], match=rf"page.jpg' {not_image}"),
         Case("html-as-jpeg", "file", "an HTML error page saved as .jpg", "message", content=f["error-page.jpg"],
              match=rf"error-page.jpg' {not_image}"),
-        Case("one-pixel", "file", "a 1×1 image", "result", content=f["one-pixel.png"], size=(64, 64)),
+        Case("one-pixel", "file", "a 1×1 image", "result", content=f["one-pixel.png"], size=(64, 64),
+             twin=lambda: Image.new("RGB", (1, 1), (200, 40, 40))),
         Case("strip", "file", "an 8×2000 strip", "message", content=f["strip.png"],
              match=r"8×2000 px.*crop it closer to a square"),
-        Case("cmyk", "file", "a CMYK JPEG", "result", content=f["cmyk.jpg"]),
-        Case("16-bit", "file", "a 16-bit greyscale PNG", "result", style=f["grey16.png"]),
-        Case("rgba", "file", "an RGBA PNG with varying transparency", "result", content=f["rgba.png"]),
-        Case("palette", "file", "a palette PNG", "result", style=f["palette.png"]),
-        Case("greyscale", "file", "a greyscale JPEG", "result", content=f["grey.jpg"]),
-        Case("grey-alpha", "file", "a greyscale PNG with alpha", "result", style=f["grey-alpha.png"]),
-        Case("bilevel", "file", "a 1-bit PNG", "result", content=f["bilevel.png"]),
-        Case("float-tiff", "file", "a 32-bit float TIFF", "result", style=f["float.tif"]),
-        Case("float-tiff-0-1", "file", "a float TIFF with values in 0–1", "result", content=f["float01.tif"]),
-        Case("float-rgb-tiff", "file", "a 3-band float TIFF (Deflate, predictor 3)", "result", style=f["float-rgb.tif"]),
-        Case("png-big-text", "file", "a PNG whose text chunk unpacks to 4.8 MB", "result", content=f["big-text.png"]),
-        Case("animated-gif", "file", "an animated GIF (first frame used)", "result", style=f["animated.gif"]),
+        Case("cmyk", "file", "a CMYK JPEG", "result", content=f["cmyk.jpg"], twin=lambda: _photo(96, 72)),
+        Case("16-bit", "file", "a 16-bit greyscale PNG", "result", style=f["grey16.png"],
+             twin=lambda: Image.fromarray((_grey16() >> 8).astype(np.uint8))),
+        Case("rgba", "file", "an RGBA PNG with varying transparency", "result", content=f["rgba.png"],
+             twin=lambda: Image.alpha_composite(Image.new("RGBA", (96, 72), "white"), _rgba()).convert("RGB")),
+        Case("palette", "file", "a palette PNG", "result", style=f["palette.png"],
+             twin=lambda: _palette().convert("RGB")),
+        Case("greyscale", "file", "a greyscale JPEG", "result", content=f["grey.jpg"],
+             twin=lambda: _photo(96, 72).convert("L")),
+        Case("grey-alpha", "file", "a greyscale PNG with alpha", "result", style=f["grey-alpha.png"],
+             twin=lambda: _photo(96, 72).convert("L")),
+        Case("bilevel", "file", "a 1-bit PNG", "result", content=f["bilevel.png"],
+             twin=lambda: _photo(96, 72).convert("1").convert("L")),
+        Case("float-tiff", "file", "a 32-bit float TIFF", "result", style=f["float.tif"],
+             twin=lambda: _photo(96, 72).convert("L")),
+        Case("float-tiff-0-1", "file", "a float TIFF with values in 0–1", "result", content=f["float01.tif"],
+             twin=lambda: _photo(96, 72).convert("L")),
+        Case("float-rgb-tiff", "file", "a 3-band float TIFF (Deflate, predictor 3)", "result", style=f["float-rgb.tif"],
+             twin=lambda: _photo(96, 72)),
+        Case("png-big-text", "file", "a PNG whose text chunk unpacks to 4.8 MB", "result", content=f["big-text.png"],
+             twin=lambda: _photo(96, 72)),
+        Case("animated-gif", "file", "an animated GIF (first frame used)", "result", style=f["animated.gif"],
+             twin=lambda: Image.new("RGB", (96, 72), "red")),
         Case("exif-rotated", "file", "a JPEG with EXIF orientation 6", "result", content=f["rotated.jpg"],
-             size=(43, 64)),
-        Case("huge-photo", "file", "a 6000×4000 photo (24 Mpx)", "result", content=f["huge.jpg"], size=(64, 43)),
+             size=(43, 64), twin=lambda: _photo(96, 64).transpose(Image.Transpose.ROTATE_270)),
+        Case("huge-photo", "file", "a 6000×4000 photo (24 Mpx)", "result", content=f["huge.jpg"], size=(64, 43),
+             twin=lambda: _photo(600, 400)),
         Case("over-upload-limit", "file", "a 25 MB PNG (over the app's 20 MB upload limit)", "result",
-             style=f["heavy.png"], expect_app="message", match_app=r"maximum file size"),
-        Case("jpeg-named-png", "file", "a JPEG named .png", "result", content=f["jpeg-named.png"]),
+             style=f["heavy.png"], expect_app="message", match_app=r"maximum file size",
+             twin=lambda: _photo(290, 290)),
+        Case("jpeg-named-png", "file", "a JPEG named .png", "result", content=f["jpeg-named.png"],
+             twin=lambda: _photo(96, 72)),
         # Paths and Python objects where an image belongs.
         Case("missing-path", "path", "a path that does not exist", "message", content=folder / "nope.jpg",
              match=r"'nope.jpg' does not exist", match_app=r"nope.jpg does not exist"),
@@ -370,7 +422,8 @@ def build(folder: Path, write: bool = True) -> list[Case]:
              params={"weights": "hf:just-a-name"}, match=r"hf:OWNER/REPO/FILE", match_app=not_app),
     ]
     if "WEBP" in Image.SAVE:
-        cases.append(Case("webp", "file", "a WebP image", "result", style=f["photo.webp"]))
+        cases.append(Case("webp", "file", "a WebP image", "result", style=f["photo.webp"],
+                          twin=lambda: _photo(96, 72)))
     return cases
 
 
@@ -402,7 +455,7 @@ def try_api(case: Case, content: Path, style: Path) -> Outcome:
         return Outcome("message", str(exc), "api", time.perf_counter() - t0)
     except Exception as exc:  # anything else is a failure to handle the input
         return Outcome("crash", f"{type(exc).__name__}: {exc}", "api", time.perf_counter() - t0)
-    return Outcome("result", "", "api", time.perf_counter() - t0, img.size)
+    return Outcome("result", "", "api", time.perf_counter() - t0, **_result(case, content, img))
 
 
 def cli_args(case: Case, content: Path, style: Path, output: Path) -> list[str] | None:
@@ -450,7 +503,7 @@ def try_cli(case: Case, content: Path, style: Path, out_dir: Path, subprocess_: 
     seconds = time.perf_counter() - t0
     if code == 0 and output.is_file():
         with Image.open(output) as img:
-            return Outcome("result", "", "cli", seconds, img.size)
+            return Outcome("result", "", "cli", seconds, **_result(case, content, img))
     if code == 2:
         # The message is the last line ("nst: error: …" or argparse's "…: error: …").
         lines = [ln for ln in err.strip().splitlines() if ln.strip()]
@@ -501,13 +554,30 @@ def try_app(case: Case, client: Any, content: Path, style: Path, timeout: float 
     _, status, *_, png = outputs
     if isinstance(status, str) and status.startswith("**Done**") and png and Path(png).is_file():
         with Image.open(png) as img:
-            return Outcome("result", status, "server", seconds, img.size)
+            return Outcome("result", status, "server", seconds, **_result(case, content, img))
     return Outcome("crash", f"no result and no message: {status!r}", "server", seconds)
 
 
 # --- Judging an answer -------------------------------------------------------------------
 
 GENERIC = ("verbose error reporting", "Traceback", 'File "', "Internal Server Error")
+# Mean absolute difference, in 8-bit levels, between a result's 8×8 thumbnail and the
+# photo's (or its twin's). One step from the photo moves pixels by an RMS of at most 0.05
+# (13 levels, nst's step cap); black, white or a quarter turn is 60–130 away.
+TWIN_TOLERANCE = 20.0
+
+
+def not_tried(case: Case, surface: str, outcome: Outcome | None) -> str | None:
+    """Why ``case`` was not tried on ``surface`` (None where it was): a test skips with this."""
+    if outcome is None:
+        if surface == "cli" and not case.cli:
+            return "a Python object: it has no command-line form"
+        if surface == "app" and not case.app:
+            return "a Python object: it cannot be sent to the app"
+        return f"not sent on {surface}"
+    if surface == "app" and outcome.where == "client":
+        return f"gradio_client refuses it before sending, so the server never sees it: {outcome.text[:160]}"
+    return None
 
 
 def judge(case: Case, surface: str, outcome: Outcome | None, server_paths: list[str] = ()) -> str | None:
@@ -518,7 +588,7 @@ def judge(case: Case, surface: str, outcome: Outcome | None, server_paths: list[
         server_paths: text that a message from the server must not contain (its folders).
     """
     if outcome is None:
-        return None  # not applicable on this surface
+        return "not tried on this surface"  # see not_tried: never a pass
     want = case.expected(surface)
     if outcome.kind == "crash":
         return f"not handled: {outcome.text[:300]}"
@@ -527,6 +597,10 @@ def judge(case: Case, surface: str, outcome: Outcome | None, server_paths: list[
     if outcome.kind == "result":
         if case.size and outcome.size != case.size:
             return f"result is {outcome.size}, expected {case.size}"
+        if outcome.thumb is not None and outcome.want is not None:
+            off = float(np.abs(outcome.thumb - outcome.want).mean())
+            if off > TWIN_TOLERANCE:
+                return f"result is not the image sent: its thumbnail is {off:.0f} levels off (≤ {TWIN_TOLERANCE:.0f})"
         return None
     text = outcome.text.strip()
     if not text or text.rstrip(".!").lower() in ("error", "an error occurred", "exception"):

@@ -44,3 +44,23 @@ def style_path() -> Path:
 def other_style_path() -> Path:
     """A second style, for blends."""
     return OTHER_STYLE
+
+
+@pytest.fixture
+def fixed_cost(monkeypatch) -> list[str]:
+    """``nst.calibrate`` replaced by a fixed cost model, for tests that do not measure the
+    calibration itself (tests/test_pipeline.py does): the list records each call's device."""
+    import nst
+    from nst import pipeline
+    from nst.schedule import CostModel
+
+    model = CostModel(step=(0.01, 1.0), scale=(0.05, 1.0), finish=(0.02, 0.2), setup=1.0, measured=True)
+    calls: list[str] = []
+
+    def calibrate(device="auto", precision="auto") -> CostModel:
+        calls.append(str(device))
+        return model
+
+    monkeypatch.setattr(nst, "calibrate", calibrate)
+    monkeypatch.setattr(pipeline, "calibrate", calibrate)
+    return calls

@@ -11,6 +11,7 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -51,7 +52,7 @@ def test_api_names_the_parameters():
     assert {"steps", "style_weight", "style_layers", "content_layer", "size", "init", "optimizer", "seed"} <= set(params)
 
 
-def test_launch_settings(monkeypatch, capsys):
+def test_launch_settings(monkeypatch, capsys, fixed_cost):
     import app
 
     kwargs = app.launch_kwargs()
@@ -77,6 +78,7 @@ def test_launch_settings(monkeypatch, capsys):
     assert hint == "For a public link as well, run: python app.py --share"
     app.main(["--share"])
     assert launched["share"] is True
+    assert fixed_cost == [str(app.DEVICE)] * 2  # each start calibrates first (here: a fixed model)
     assert "--share" not in capsys.readouterr().out
 
 
@@ -105,8 +107,24 @@ def test_run_streams_previews_and_ends_with_a_png(client, content_path, style_pa
         with Image.open(preview) as im:
             assert im.format == "JPEG" and max(im.size) <= app.PREVIEW_SIZE
     assert not list((app.results_dir().parent / "previews").glob("*.jpg"))  # the run's own preview file is gone
-    assert len(pair) == 2  # before/after
-    assert curve["data"]  # the loss curve has points
+    # The before/after slider: the photo at the result's size, then the result PNG itself.
+    before, after = pair
+    with Image.open(before) as b, Image.open(png) as r, Image.open(content_path) as photo:
+        assert b.size == r.size == fitted(128)
+        expected = photo.convert("RGB").resize(r.size, Image.Resampling.LANCZOS)
+        # The photo (Gradio sends the slider's images as lossy WebP: a few levels off), not the result.
+        to_photo = np.abs(np.asarray(b.convert("RGB"), float) - np.asarray(expected, float)).mean()
+        to_result = np.abs(np.asarray(b.convert("RGB"), float) - np.asarray(r.convert("RGB"), float)).mean()
+        assert to_photo < 8 and to_result > to_photo + 5, (to_photo, to_result)
+    with Image.open(after) as a, Image.open(png) as r:
+        assert a.size == r.size
+        assert np.abs(np.asarray(a.convert("RGB"), float) - np.asarray(r.convert("RGB"), float)).mean() < 8
+    # The loss curve: log₁₀ of each term, up to the last step, from the run's own costs.
+    rows = [dict(zip(curve["columns"], row)) for row in curve["data"]]
+    assert {r["term"] for r in rows} == {"content", "style", "total"}
+    assert max(r["step"] for r in rows) == 40
+    last = {r["term"]: r["loss"] for r in rows if r["step"] == 40}
+    assert 10 ** last["total"] == pytest.approx(10 ** last["content"] + 10 ** last["style"], rel=1e-3)
 
 
 def test_the_estimate_is_an_api_endpoint_too(client, content_path):
@@ -363,3 +381,24 @@ def test_the_status_starts_with_what_the_time_limit_cut():
                       note="time limit 6 s: kept 61 of the plan's 200 steps")
     assert app._limited(ev) == "Time limit 6 s: kept 61 of the plan's 200 steps · "
     assert app._limited(nst.Progress(step=3, total=61, losses={}, elapsed=1.0, size=(64, 48))) == ""
+
+
+def test_results_are_kept_for_an_hour(monkeypatch):
+    """README: result files are kept on the server for an hour (then removed at the next
+    save; Gradio's cache of uploads is swept hourly)."""
+    import os
+
+    import app
+    import app_parts
+
+    folder = app_parts.results_dir()
+    now = time.time()
+    old, young = folder / "stylized-old.png", folder / "stylized-young.png"
+    for path, age in ((old, 3601), (young, 3500)):
+        Image.new("RGB", (4, 4)).save(path)
+        os.utime(path, (now - age, now - age))
+    kept = app_parts.save_result(Image.new("RGB", (8, 6), (1, 2, 3)))
+    assert not old.exists() and young.exists() and Path(kept).is_file()
+    young.unlink()
+    Path(kept).unlink()
+    assert app.demo.delete_cache == (3600, 7200)  # Gradio's own cache: checked hourly, files over 2 h go

@@ -1,5 +1,7 @@
+import json
 import subprocess
 import sys
+import time
 
 import pytest
 from PIL import Image
@@ -33,19 +35,65 @@ def test_cli_writes_the_result_and_intermediates(tmp_path, content_path, style_p
         (["{content}", "{style}", "--weights", "{tmp}/nothing.pth"], "does not exist"),
     ],
 )
-def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, content_path, style_path, args, message):
+def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, content_path, style_path, args, message, capsys):
     argv = [a.format(content=content_path, style=style_path, tmp=tmp_path) for a in args]
     # Quick defaults first; the case's own options come later and win.
     quick = ["--size", "64", "--steps", "1", "-o", str(tmp_path / "o.png")]
+    code, err = _exit_and_stderr([*quick, *argv], capsys)
+    assert code == 2, err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("nst: error: ")
+
+
+def _exit_and_stderr(argv: list[str], capsys) -> tuple[int, str]:
+    """``main(argv)`` in-process, ended as ``python -m nst`` ends (an exception would fail the
+    test with its traceback): the exit code and what went to stderr."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own refusals
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+def test_an_error_line_from_a_real_process(tmp_path, style_path):
+    """One real ``python -m nst`` per kind of exit 2 (nst's refusals; argparse's: below)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "nst", *quick, *argv],
+        [sys.executable, "-m", "nst", "missing.jpg", str(style_path), "--size", "64", "--steps", "1"],
         capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
         timeout=120,
     )
-    assert proc.returncode == 2, proc.stderr
-    assert message in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr == "nst: error: the content image 'missing.jpg' does not exist\n"
+
+
+def test_ctrl_c_saves_the_image_as_it_was_with_exit_code_1(tmp_path, content_path, style_path):
+    """The README's Ctrl-C: SIGINT to a real process stops the run within a layer and saves."""
+    import signal
+
+    out = tmp_path / "out.png"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nst", str(content_path), str(style_path), "-o", str(out), "--size", "96",
+         "--steps", "5000", "--save-every", "1", "--no-multiscale"],
+        stderr=subprocess.PIPE, text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "out_0002.png").exists():  # a few steps are done
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith("interrupted at step ") and last.endswith(f"saved the image as it was to {out}")
+    step = int(last.split()[3].rstrip(";"))
+    assert 2 <= step < 5000
+    with Image.open(out) as img:
+        assert img.size == fitted(96)
+        assert json.loads(img.info["nst-recipe"])["steps_done"] == step  # the image of that step
 
 
 def test_cli_unreadable_image(tmp_path, style_path):
@@ -55,12 +103,36 @@ def test_cli_unreadable_image(tmp_path, style_path):
     assert not (tmp_path / "o.png").exists()
 
 
-def test_cli_help_lists_the_api_defaults(capsys):
+def test_cli_help_lists_the_api_defaults(capsys, monkeypatch):
+    import dataclasses
+
+    import nst
+    from nst.cli import _NOT_OPTIONS
+
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per option
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
     assert exc.value.code == 0
-    text = capsys.readouterr().out
-    assert "relu4_2" in text and "--style-weight" in text and "--save-every" in text
+    lines, flag = {}, None  # each option's text: its line and the help lines under it
+    for ln in capsys.readouterr().out.splitlines():
+        if ln.startswith("  -"):
+            flag = ln.split()[0].rstrip(",")
+            lines[flag] = ln.rstrip()
+        elif flag and ln.startswith("    "):
+            lines[flag] += " " + ln.strip()
+        else:
+            flag = None
+    names = [f.name for f in dataclasses.fields(nst.Settings) if f.name not in _NOT_OPTIONS]
+    assert len(names) >= 20
+    for name in names:
+        value = getattr(nst.DEFAULT, name)
+        line = lines[f"--{name.replace('_', '-')}"]
+        if value is None:  # chosen at run time (learning_rate: by optimiser, said in its help)
+            assert not line.endswith("(default: None)"), line
+            continue
+        shown = ("on" if value else "off") if isinstance(value, bool) else (
+            " ".join(map(str, value)) if isinstance(value, tuple) else str(value))
+        assert line.endswith(f"(default: {shown})"), (name, line)
 
 
 # --- Messages as a newcomer reads them -------------------------------------------------
@@ -174,18 +246,14 @@ def test_cli_mask_paints_white_and_keeps_the_photo_under_black(tmp_path):
         (["--mask", "{style}"], "mask is"),  # a colour painting, and not the photo's shape
     ],
 )
-def test_cli_bad_masks_are_one_line_with_exit_code_2(tmp_path, extra, message):
+def test_cli_bad_masks_are_one_line_with_exit_code_2(tmp_path, extra, message, capsys):
     content, style = ROOT / "examples" / "chelsea.jpg", ROOT / "examples" / "starry_night.jpg"
     mask = _half_mask(tmp_path / "m.png", content)
     argv = [str(content), str(style), *[a.format(mask=mask, tmp=tmp_path, style=style) for a in extra]]
-    proc = subprocess.run(
-        [sys.executable, "-m", "nst", *argv, "--size", "64", "--steps", "1", "-o", str(tmp_path / "o.png")],
-        capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-        timeout=120,
-    )
-    assert proc.returncode == 2, proc.stderr
-    assert message in proc.stderr and "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    code, err = _exit_and_stderr([*argv, "--size", "64", "--steps", "1", "-o", str(tmp_path / "o.png")], capsys)
+    assert code == 2, err
+    assert message in err and err.startswith("nst: error: ")
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_cli_warns_in_one_line_of_an_all_black_mask(tmp_path, capsys):
@@ -318,7 +386,7 @@ def _no_work(monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("the run started")
 
-    monkeypatch.setattr(nst.pipeline, "stylize", refuse)
+    monkeypatch.setattr(nst.pipeline, "prepare", refuse)
 
 
 def test_the_output_is_never_an_input(tmp_path, content_path, style_path, monkeypatch, capsys):
@@ -446,7 +514,7 @@ def test_out_of_memory_before_the_run_does_not_advise_a_smaller_size(tmp_path, c
     def loading(*a, **k):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 548000000 bytes")
 
-    monkeypatch.setattr(nst.pipeline, "stylize", loading)  # fails as loading the weights would, before a step
+    monkeypatch.setattr(nst.pipeline, "prepare", loading)  # fails as loading the images would, before a step
     assert main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("nst: error: out of memory before the run started") and "lower size" not in err

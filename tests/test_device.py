@@ -7,7 +7,15 @@ from nst.settings import SettingsError
 
 def test_cpu_and_auto_resolve():
     assert dev.resolve_device("cpu") == torch.device("cpu")
-    assert dev.resolve_device("auto").type in ("cpu", "cuda", "mps")
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert dev.resolve_device("auto").type == expected
+
+
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_auto_prefers_cuda_then_mps_then_the_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert dev.resolve_device("auto") == torch.device(expected)
 
 
 @pytest.mark.parametrize("name", ["gpu0", "tpu", "", "cuda:99"])

@@ -43,16 +43,55 @@ def test_exif_orientation_is_honoured(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "array",
+    "array, rgb",
     [
-        np.zeros((6, 5), np.uint8),
-        np.zeros((6, 5, 1), np.uint8),
-        np.zeros((6, 5, 3), np.float32),
-        np.zeros((6, 5, 4), np.uint16),
+        (np.full((6, 5), 200, np.uint8), (200, 200, 200)),
+        (np.full((6, 5, 1), 200, np.uint8), (200, 200, 200)),
+        (np.dstack([np.full((6, 5), v, np.float32) for v in (0.5, 0.25, 1.0)]), (128, 64, 255)),
+        (np.dstack([np.full((6, 5), v, np.uint16) for v in (32768, 256, 65535, 65535)]), (128, 1, 255)),
     ],
 )
-def test_arrays_are_accepted(array):
-    assert load_image(array).size == (5, 6)
+def test_arrays_are_accepted(array, rgb):
+    """Greyscale, one band, RGB and RGBA arrays: their size, and every pixel by the depth rule."""
+    out = load_image(array)
+    assert out.size == (5, 6) and out.mode == "RGB"
+    assert {tuple(p) for p in np.asarray(out).reshape(-1, 3).tolist()} == {rgb}
+
+
+# The depth rule (README, Python API; nst.images.to_uint8) by value: samples of each kind
+# and range, and the 8-bit values they must give.
+DEPTH_RULE = [
+    ("uint8 as is", np.array([0, 7, 128, 255], np.uint8), [0, 7, 128, 255]),
+    ("bool as 0/255", np.array([False, True]), [0, 255]),
+    ("uint16 by its high byte", np.array([0, 255, 256, 32768, 65535], np.uint16), [0, 0, 1, 128, 255]),
+    ("uint16 small values stay dark", np.array([0, 200], np.uint16), [0, 0]),
+    ("integers up to 255: 8-bit", np.array([0, 100, 255], np.int32), [0, 100, 255]),
+    ("negative integers are black", np.array([-7, 0, 100], np.int32), [0, 0, 100]),
+    ("integers up to 65535: 16-bit", np.array([0, 256, 1000, 65535], np.int32), [0, 1, 3, 255]),
+    ("int16 over 255: 16-bit", np.array([-5, 300, 32767], np.int16), [0, 1, 127]),
+    ("integers above 65535: 32-bit", np.array([0, 2**24, 2**31 - 1], np.int64), [0, 1, 127]),
+    ("65536 is past 16 bits", np.array([0, 65536], np.int32), [0, 0]),
+    ("past 32 bits is clipped", np.array([0, 2**40], np.int64), [0, 255]),
+    ("uint32 above 65535: 32-bit", np.array([0, 2**24 - 1, 2**32 - 1], np.uint32), [0, 0, 255]),
+    ("floats up to 1: 0–1", np.array([0.0, 0.25, 0.5, 1.0], np.float32), [0, 64, 128, 255]),
+    ("float64 up to 1: 0–1", np.array([0.0, 0.2, 1.0]), [0, 51, 255]),
+    ("negative floats are clipped", np.array([-0.5, 0.5], np.float32), [0, 128]),
+    ("floats above 1: 0–255", np.array([0.0, 1.5, 127.0, 255.0], np.float32), [0, 2, 127, 255]),
+    ("1.5 is past 0–1", np.array([0.0, 0.5, 1.5], np.float32), [0, 0, 2]),
+    ("256.0 is past 0–255", np.array([0.0, 256.0]), [0, 1]),
+    ("floats above 255: 0–65535", np.array([0.0, 256.0, 32767.5, 65535.0]), [0, 1, 128, 255]),
+    ("floats above 65535 are clipped", np.array([0.0, 32767.5, 70000.0], np.float32), [0, 128, 255]),
+]
+
+
+@pytest.mark.parametrize("what, samples, eight", DEPTH_RULE, ids=[r[0] for r in DEPTH_RULE])
+def test_the_depth_rule_by_value(what, samples, eight):
+    from nst.images import to_uint8
+
+    out = to_uint8(samples)
+    assert out.dtype == np.uint8 and out.tolist() == eight
+    # The same through load_image, as a greyscale array (one row): every channel.
+    assert np.asarray(load_image(samples[None, :])).tolist() == [[[v, v, v] for v in eight]]
 
 
 def test_bad_arrays_are_refused():
@@ -139,9 +178,11 @@ DEEP = [
 
 
 @pytest.mark.parametrize("dtype, top", DEEP, ids=lambda v: getattr(v, "__name__", str(v)))
-@pytest.mark.parametrize("bands", [1, 2, 3, 4])
-@pytest.mark.parametrize("layout", ["plain", "big-endian", "deflate+predictor", "planar"])
+@pytest.mark.parametrize("bands, layout", [(1, "plain"), (2, "plain"), (3, "plain"), (4, "plain"),
+                                           (3, "big-endian"), (3, "deflate+predictor"), (3, "planar")])
 def test_deep_tiffs_load_as_their_array_twins(tmp_path, dtype, top, bands, layout):
+    """The file gives the image its array does (the rule itself is pinned by value above;
+    tests/test_tiff.py reads every layout sample for sample, so three bands show the rest)."""
     a = _samples(dtype, (9, 7) if bands == 1 else (9, 7, bands), top)
     predictor = (3 if np.issubdtype(dtype, np.floating) else 2) if "predictor" in layout else 1
     path = write_tiff(tmp_path / "deep.tif", a, big_endian=layout == "big-endian", deflate="deflate" in layout,

@@ -67,6 +67,8 @@ def test_style_only_and_content_only_normalisations(model):
 
 def test_a_style_identical_to_the_photo_is_left_unscaled(model):
     objective, content, _ = _objective(model, "chelsea.jpg", "chelsea.jpg")
+    # No distance to divide by: every term keeps the scale 1 (not a division by ~0).
+    assert objective.scales == {"content": 1.0, **{l: 1.0 for l in nst.DEFAULT.style_layers}}
     with torch.no_grad():
         total, terms = objective(content)
     assert torch.isfinite(total) and float(total) == pytest.approx(0.0, abs=1e-3)
@@ -87,3 +89,34 @@ def test_the_default_paints_alike_across_pairs(model):
     pair = [final_content(*p) for p in PAIRS]
     assert all(0.05 < c < 0.9 for c in pair), pair
     assert max(pair) / min(pair) < 2.0, pair
+
+
+def test_the_content_term_weighs_five_times_where_no_mask_is_white(model):
+    """README: during the optimisation the content term weighs 5× where no mask is white
+    (the composite at the end hides it, so it is checked on the objective)."""
+    from nst.objective import KEEP_CONTENT_WEIGHT
+
+    assert 1 + KEEP_CONTENT_WEIGHT == 5
+    s = nst.DEFAULT.replace(normalization="none")
+    content = im.to_tensor(im.resize_to_long_side(Image.open(EXAMPLES / "chelsea.jpg").convert("RGB"), 96))
+    style = im.to_tensor(im.resize_to_pixels(Image.open(EXAMPLES / "starry_night.jpg").convert("RGB"), 96 * 64))
+    h, w = content.shape[-2:]
+    mask = torch.zeros(1, 1, h, w)
+    mask[..., : w // 2] = 1  # the left half is painted
+    masked = Objective(model, s, content, [style], [1.0], None, torch.Generator(), masks=[mask])
+    plain = Objective(model, s, content, [style], [1.0], None, torch.Generator())
+    # The same change of the photo, once in the painted half and once in the kept half
+    # (well away from the seam: relu4_2's grid is an eighth of the pixels).
+    def changed(x0, x1):
+        x = content.clone()
+        x[..., 8:-8, x0:x1] = (x[..., 8:-8, x0:x1] + 0.3).clamp(0, 1)
+        return x
+
+    with torch.no_grad():
+        inside = float(masked(changed(8, w // 2 - 16))[1]["content"])
+        outside = float(masked(changed(w // 2 + 16, w - 8))[1]["content"])
+        inside_plain = float(plain(changed(8, w // 2 - 16))[1]["content"])
+        outside_plain = float(plain(changed(w // 2 + 16, w - 8))[1]["content"])
+    # (Within 8%: the deep features of a change spill a little across the seam.)
+    assert inside == pytest.approx(inside_plain, rel=0.08)  # inside a region: the unmasked weight
+    assert outside == pytest.approx(5 * outside_plain, rel=0.08)  # where the photo is kept: 5×

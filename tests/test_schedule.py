@@ -48,6 +48,43 @@ def test_fit_steps_cuts_every_scale_alike_to_the_budget():
     assert steps == plan[0].steps  # time to spare: no cut
     steps, share = fit_steps(plan, COST, 5.0)
     assert 1 <= steps < plan[0].steps and 0 < share < 1
+    # By value: the scales after this one cost their targets and the finish; the steps of
+    # every scale are cut by one factor so that the whole fits the budget (less the margin).
+    from nst.schedule import BUDGET_MARGIN
+
+    work = [sc.steps * COST.step_seconds(sc.mpx) for sc in plan]
+    later = sum(COST.scale_seconds(sc.mpx) for sc in plan[1:]) + COST.finish_seconds(plan[-1].mpx)
+    factor = (5.0 * BUDGET_MARGIN - later) / sum(work)
+    assert 0 < factor < 1
+    assert steps == int(plan[0].steps * factor) and share == pytest.approx(work[0] / sum(work))
+    assert later + factor * sum(work) == pytest.approx(5.0 * BUDGET_MARGIN)  # it fits, to the second
+    # A pace twice the model's halves what fits; a budget below the fixed costs leaves one step.
+    steps2, _ = fit_steps(plan, COST, 20.0, ratio=2.0)
+    steps1, _ = fit_steps(plan, COST, 20.0)
+    assert steps2 == int(plan[0].steps * (20.0 * BUDGET_MARGIN - 2 * later) / (2 * sum(work))) < steps1
+    assert fit_steps(plan, COST, 0.01) == (1, pytest.approx(work[0] / sum(work)))
+
+
+@pytest.mark.parametrize("steps, cost, budget, ratio", [
+    (30000, COST, 20.0, 1.0),  # many steps: the factor shows to 4 digits
+    (30000, COST, None, 1.0),  # a budget 0.5 s over the fixed costs
+    (30000, COST, 20.0, 1.7),
+    (300, CostModel(step=(1e-4, 1e-3), scale=(1e-3, 1e-3), finish=(1e-3, 1e-3)), 0.012, 1.0),  # under 1 s of work
+])
+def test_fit_steps_by_value(steps, cost, budget, ratio):
+    """The rule: the later scales' targets and the finish come off the budget (times the
+    margin); what is left is shared by one factor over every scale's steps."""
+    from nst.schedule import BUDGET_MARGIN
+
+    plan = plan_run((640, 480), 512, steps)
+    work = [ratio * sc.steps * cost.step_seconds(sc.mpx) for sc in plan]
+    later = ratio * (sum(cost.scale_seconds(sc.mpx) for sc in plan[1:]) + cost.finish_seconds(plan[-1].mpx))
+    if budget is None:
+        budget = (later + 0.5) / BUDGET_MARGIN
+    factor = (budget * BUDGET_MARGIN - later) / sum(work)
+    assert 0 < factor < 1
+    got, share = fit_steps(plan, cost, budget, ratio)
+    assert got == max(1, int(plan[0].steps * factor)) and share == pytest.approx(work[0] / sum(work), rel=1e-12)
 
 
 def test_eta_follows_the_measured_pace():

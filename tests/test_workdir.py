@@ -136,9 +136,8 @@ def test_after_sigkill_the_next_start_removes_the_folder(tmp_path):
 # --- The app itself ---------------------------------------------------------------------------
 
 
-def _serve_app(tmp: Path) -> tuple[subprocess.Popen, str]:
-    import httpx
-
+def _start_app(tmp: Path) -> tuple[subprocess.Popen, int]:
+    """``python app.py`` with its own TMPDIR, started (not yet serving): the process and its port."""
     from .app_server import free_port
 
     port = free_port()
@@ -148,6 +147,27 @@ def _serve_app(tmp: Path) -> tuple[subprocess.Popen, str]:
     log = open(tmp / "server.log", "w")
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=tmp, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
+    return proc, port
+
+
+def _its_folder(tmp: Path, proc: subprocess.Popen, other_than: Path | None = None) -> Path:
+    """The folder a starting app claims (its first act, before Gradio is imported)."""
+    deadline = time.monotonic() + 120
+    while True:
+        folders = [f for f in _folders(tmp, "nst-app-") if f != other_than and (f / workdir.OWNER).is_file()]
+        if folders:
+            (folder,) = folders
+            return folder
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the app made no folder: " + (tmp / "server.log").read_text()[-2000:])
+        time.sleep(0.05)
+
+
+def _serve_app(tmp: Path) -> tuple[subprocess.Popen, str]:
+    import httpx
+
+    proc, port = _start_app(tmp)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 240
     while True:
@@ -188,16 +208,18 @@ def test_app_stopped_with_sigterm_leaves_no_folder(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    # SIGKILL: the folder stays until the next start.
-    proc, url = _serve_app(tmp)
-    (killed,) = _folders(tmp, "nst-app-")
+    # SIGKILL: the folder stays until the next start, which removes it as it begins (the
+    # folder is claimed first thing, so neither start needs to load, calibrate and serve).
+    proc, _ = _start_app(tmp)
+    killed = _its_folder(tmp, proc)
     proc.kill()
     proc.wait()
     assert killed.exists()
-    proc, url = _serve_app(tmp)
+    proc, _ = _start_app(tmp)
     try:
+        _its_folder(tmp, proc, other_than=killed)
         assert not killed.exists() and len(_folders(tmp, "nst-app-")) == 1
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
+        proc.send_signal(signal.SIGTERM)  # while it starts: its folder goes all the same
+        assert proc.wait(60) == -signal.SIGTERM
     assert _folders(tmp, "nst-app-") == []
