@@ -456,7 +456,7 @@ def _run(
         _learn(run.device, engine, state.timings, time.perf_counter() - t_finish)
     if deadline is not None and not stopped and state.step < s.steps:
         # What the limit left in the end (a busy machine can cut more than the plan did).
-        note = f"time limit {s.time_limit:g} s: {limit_note(s.steps, s.size, state.step, max(run.plan[index].wh))}"
+        note = f"{limit_name}: {limit_note(s.steps, s.size, state.step, max(run.plan[index].wh))}"
     final = event(index, run.output.size, 0, result, done=True, stopped=stopped)
     final.total = state.step if not stopped else total
     state.image = None

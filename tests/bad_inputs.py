@@ -316,7 +316,8 @@ def build(folder: Path, write: bool = True) -> list[Case]:
         Case("directory", "path", "a folder instead of a file", "message", style=f["a-folder"],
              match=r"'a-folder/' is a folder|is a directory"),
         Case("url", "path", "a web address", "message", content="https://example.invalid/photo.jpg",
-             match=r"web address.*download it first", match_app=r"example.invalid"),
+             match=r"web address.*download it first",
+             match_app=r"content must be a file uploaded to this app"),  # the app reads uploads only
         Case("blank-path", "path", "an empty string as the content", "message", content="",
              match=r"no content image was given", match_app=r"content must be an image file.*not text \(''\)"),
         Case("none", "type", "None as the style", "message", style=None,

@@ -421,15 +421,16 @@ def _just_below(floor: str) -> str:
 def test_dependency_floors_have_no_known_advisories():
     from importlib.metadata import version
 
-    from packaging.specifiers import SpecifierSet
+    from packaging.requirements import Requirement
     from packaging.version import Version
 
     floors = {"gradio": "6.25", "pillow": "12.2"}  # earlier releases have published advisories
     specs = {}
     for line in (ROOT / "requirements.txt").read_text().splitlines():
-        m = re.match(r"^\s*([A-Za-z0-9_.-]+)\s*([<>=!~].*)?$", line.split("#")[0])
-        if m:
-            specs[m.group(1).lower()] = SpecifierSet(m.group(2) or "")
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            req = Requirement(line)  # a line may carry an environment marker (torch's, per Python)
+            specs[req.name.lower()] = req.specifier
     for name, floor in floors.items():
         assert name in specs, f"requirements.txt does not name {name}"
         assert not specs[name].contains(_just_below(floor)), f"requirements.txt allows {name} below {floor}"
