@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="where each style goes: one greyscale mask per style image, in order, in the content "
         "image's frame; white is painted with that style, and where no mask is white the photo is kept",
     )
+    parser.add_argument(
+        "--keep", metavar="M", default=None,
+        help="a greyscale mask in the content image's frame: where it is white the photo's structure is "
+        "kept (a face the detector missed, text, a logo), as faces are with --keep-faces",
+    )
     parser.add_argument("-o", "--output", default="out.png", metavar="OUT.png",
                         help="output PNG, with its recipe (default: out.png)")
     parser.add_argument(
@@ -134,11 +139,12 @@ def _process_seconds() -> float:
 
 def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     """Print the plan and, last, ``estimated seconds: N`` of the same command without --dry-run."""
+    from .faces import describe
     from .pipeline import calibrate, prepare
     from .schedule import estimate_seconds
 
     style = args.style[0] if len(args.style) == 1 else args.style
-    run = prepare(args.content, style, masks=args.masks, **overrides)
+    run = prepare(args.content, style, masks=args.masks, keep=args.keep, **overrides)
     before = _process_seconds()  # start-up, imports, the images: paid again by the real command
     t = time.perf_counter()
     cost = calibrate(run.device, run.settings.precision)  # loads the network and times whole steps
@@ -147,6 +153,8 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
           f"{' (coarse to fine)' if len(run.plan) > 1 else ''}")
     for i, sc in enumerate(run.plan, 1):
         print(f"  scale {i}/{len(run.plan)}: {sc.wh[0]}×{sc.wh[1]} px, {sc.steps} steps")
+    if s.keep_faces:
+        print(f"  faces kept: {describe(run.faces)}")
     if s.time_limit is not None:
         print(f"  time limit: {s.time_limit:g} s (steps are cut to fit)")
     print(f"cost: {cost.step[1]:.3g} s per megapixel-step + {cost.step[0]:.3g} s per step "
@@ -160,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 done, 1 interrupted, 2 bad input)."""
     args = build_parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items()
-                 if k not in ("content", "style", "output", "save_every", "recipe", "dry_run", "masks")}
+                 if k not in ("content", "style", "output", "save_every", "recipe", "dry_run", "masks", "keep")}
 
     # Heavy imports after parsing, so that --help is instant.
     import signal
@@ -200,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             return _dry_run(args, overrides)
         style = args.style[0] if len(args.style) == 1 else args.style
-        for event in stylize(args.content, style, masks=args.masks, stop=stop, **overrides):
+        for event in stylize(args.content, style, masks=args.masks, keep=args.keep, stop=stop, **overrides):
             if bar is None:
                 bar = tqdm(total=event.total, unit="step", dynamic_ncols=True)
             bar.update(event.step - bar.n)

@@ -112,6 +112,9 @@ def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
     if _version(recipe.get("nst")) < (0, 2):
         # Made before the per-pair normalisation (nst 0.1): it ran in Gatys's units.
         known.setdefault("normalization", "none")
+    if "keep_faces" not in values:
+        # Made before faces were kept: it ran without (every recipe since names it).
+        known["keep_faces"] = False
     try:
         Settings.from_mapping(known)
     except SettingsError as exc:
