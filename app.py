@@ -442,7 +442,7 @@ def build_demo() -> gr.Blocks:
                     painter = gr.ImageEditor(
                         label="Brush on the content image", type="pil", image_mode="RGBA", sources=[], format="png",
                         layers=False, transforms=[], height=360, elem_id="nst-painter",
-                        brush=gr.Brush(colors=brush.brush_colors(), color_mode="fixed"), eraser=gr.Eraser(),
+                        brush=gr.Brush(colors=brush.brush_colors(keep=True), color_mode="fixed"), eraser=gr.Eraser(),
                     )
                     gr.Markdown(PAINT_HELP)
                 controls: dict[str, gr.components.Component] = {}

@@ -32,7 +32,7 @@ KEEP_COLOUR: tuple[int, int, int] = (255, 255, 255)
 MIN_ALPHA = 8
 
 
-def brush_colors(n: int = len(PALETTE), keep: bool = True) -> list[str]:
+def brush_colors(n: int = len(PALETTE), keep: bool = False) -> list[str]:
     """The first ``n`` palette colours (then, with ``keep``, the keep colour) as CSS
     ``rgb(...)`` strings, for the editor's brush."""
     return [f"rgb({r}, {g}, {b})" for r, g, b in (*PALETTE[:n], *((KEEP_COLOUR,) if keep else ()))]

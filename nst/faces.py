@@ -39,9 +39,10 @@ __all__ = [
 
 # How much more the content cost weighs, on top of 1 (so 1 + x in all): over a face's
 # ellipse; at the centre of its eyes, nose and mouth (Gaussian blobs, added to the face's);
-# where a keep mask is white. Measured on bench/portraits.py (see the README's Faces
-# section): 4 over the face keeps its shape at no visible cost to the painting; the
-# features need more, as Starry Night's swirls otherwise still run through the eyes.
+# where a keep mask is white. The face's 3 is below the 4 that regional runs add outside
+# their masks (the face is still to be painted); the features get 3 + 9, as Starry Night's
+# swirls otherwise still run through the eyes (bench/portraits.py; the README's Faces
+# section). Where we depart from Gatys et al.: their content weight is one number.
 FACE_WEIGHT = 3.0
 FEATURE_WEIGHT = 9.0
 KEEP_WEIGHT = 8.0

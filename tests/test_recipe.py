@@ -103,3 +103,12 @@ def test_recipe_is_read_beside_text_over_pillows_limit(tmp_path, after_pixels):
     path.write_bytes(png[:at] + chunk + png[at:])
     assert nst.read_recipe(path)["settings"]["steps"] == 77
     assert nst.load_image(path).getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_recipes_from_before_keep_faces_re_run_without_it(tmp_path):
+    """A recipe that does not name keep_faces was made before faces were kept."""
+    path = tmp_path / "r.png"
+    nst.save_png(Image.new("RGB", (4, 4)), path, {"nst": "0.2.0", "settings": {"steps": 9}})
+    assert nst.read_recipe(path)["settings"]["keep_faces"] is False
+    nst.save_png(Image.new("RGB", (4, 4)), path, make_recipe(nst.DEFAULT.replace(steps=9), device="cpu"))
+    assert nst.read_recipe(path)["settings"]["keep_faces"] is nst.DEFAULT.keep_faces
