@@ -246,6 +246,9 @@ def run_pairs(args: argparse.Namespace) -> None:
                 # last run without --only makes the sheets from them all.
                 cached = Path(args.cache) / f"{pname}-{sname}-{key}-{args.size}-{args.steps}.png".replace(" ", "_")
                 t0 = time.perf_counter()
+                if args.cached_only and not cached.is_file():
+                    row = None
+                    break
                 if cached.is_file():
                     result = Image.open(cached).convert("RGB")
                     seconds = json.loads(cached.with_suffix(".json").read_text())["seconds"]
@@ -260,6 +263,8 @@ def run_pairs(args: argparse.Namespace) -> None:
                 row[key] = {"img": result, "seconds": round(seconds, 1),
                             "painted": measures.painted(result, run.output, style, found),
                             "faces": [measures.face(result, run.output, style, f) for f in found]}
+            if row is None:
+                continue
             rows.append(row)
             w, k = row["without"], row["with"]
             print(f"{pname} × {sname}: painted {w['painted']:.3f} → {k['painted']:.3f}; faces "
@@ -377,13 +382,14 @@ def detect(args: argparse.Namespace) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     p.add_argument("what", nargs="?", default="pairs", choices=("pairs", "detect"))
-    p.add_argument("--size", type=int, default=192)
-    p.add_argument("--steps", type=int, default=50)
-    p.add_argument("--tag", default="192", help="names the output files")
+    p.add_argument("--size", type=int, default=160)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--tag", default="160", help="names the output files")
     p.add_argument("--only", nargs="*", help="run only portraits whose name contains one of these")
     p.add_argument("--paintings", nargs="*", help="run only paintings whose name contains one of these")
     p.add_argument("--mediapipe", help="a Python with mediapipe<0.10.30 installed, for `detect`")
     p.add_argument("--cache", default="/tmp/nst-portraits", help="where results are kept between runs")
+    p.add_argument("--cached-only", action="store_true", help="make the sheets from the results in --cache only")
     p.add_argument("--threads", type=int, help="torch's CPU threads (1 is fastest on a busy machine)")
     args = p.parse_args()
     if args.threads:
