@@ -1,7 +1,8 @@
 """Portraits × paintings, with and without ``keep_faces``: contact sheets and two measures.
 
-    python bench/portraits.py                     # 384 px, 150 steps, every pair
-    python bench/portraits.py --size 512 --steps 200 --tag defaults
+    python bench/portraits.py                     # 160 px, 40 steps, every pair
+    python bench/portraits.py --size 512 --steps 200 --tag 512   # nst's defaults, on an idle machine
+    python bench/portraits.py --only Obama --paintings Starry    # a part (results are kept in --cache)
     python bench/portraits.py detect [--mediapipe PYTHON]   # the detector comparison only
 
 Portraits: the astronaut in ``examples/`` and a close crop of her face; in
