@@ -48,7 +48,7 @@ import app_uploads  # noqa: E402
 import nst  # noqa: E402
 from app_parts import as_path, as_paths, control, failure, loss_frame, nst_error, previews, results_dir  # noqa: E402
 from app_parts import save_result, shown, status_line  # noqa: E402
-from nst import brush, calibration_cache  # noqa: E402
+from nst import brush, calibration_cache, faces  # noqa: E402
 from nst.background import in_thread  # noqa: E402
 from nst.gallery import Gallery  # noqa: E402
 from nst.images import MAX_INPUT_PIXELS  # noqa: E402
@@ -106,7 +106,7 @@ with _saying(f"loading the weights ({nst.DEFAULT.weights} VGG19, on the {DEVICE_
 # The controls of the page and of the /stylize API, in order; each is a Settings field.
 # Adding a setting to the Advanced section is adding its name here and a parameter of the
 # same name to `stylize` (its component comes from the field's metadata: see `control`).
-MAIN_SETTINGS = ("steps", "style_weight", "content_layer", "style_layers")
+MAIN_SETTINGS = ("steps", "style_weight", "content_layer", "style_layers", "keep_faces")
 ADVANCED_SETTINGS = (
     "size", "preserve_color", "style_loss", "style_scale", "tv_weight", "style_blend",
     "init", "optimizer", "seed", "multiscale", "time_limit", "normalization",
@@ -183,14 +183,16 @@ def stylize(
     multiscale: bool | None = None, style_scale: float | None = None, tv_weight: float | None = None,
     time_limit: float | None = None, preserve_color: str | None = None, style_loss: str | None = None,
     style_blend: str | list[float] | None = None, normalization: str | None = None,
-    more_styles: list[str] | None = None, masks: list[str] | None = None, request: gr.Request | None = None,
+    more_styles: list[str] | None = None, masks: list[str] | None = None, keep_faces: bool | None = None,
+    keep: str | None = None, request: gr.Request | None = None,
 ) -> Iterator[tuple]:
     """Transfer the style of `style` onto `content`, streaming previews.
 
     `content` and `style` are image files; the other parameters are the nst.Settings fields
     of the same names (None takes nst's default); `more_styles` are further style images,
     blended by `style_blend`; `masks` are greyscale mask files, one per style image in order
-    (white: that style here; where no mask is white the photo is kept). Yields (image,
+    (white: that style here; where no mask is white the photo is kept); `keep` is a greyscale
+    mask file (white: keep the photo's structure there, as over faces with `keep_faces`). Yields (image,
     status, loss curve, before/after pair, PNG): previews twice a second, then the result
     with its full-resolution PNG (also on Stop).
     """
@@ -210,9 +212,10 @@ def stylize(
     if max(len(styles), len(masks or [])) > MAX_STYLES:
         raise gr.Error(f"at most {MAX_STYLES} style images (and masks) in one run, not "
                        f"{max(len(styles), len(masks or []))}", print_exception=False)
-    run = _prepare(content, styles, s, masks)  # nst opens the images and masks and checks everything now
-    yield None, f"Preparing… ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})", None, None, None
-    note = ""  # after an out-of-memory retry, said before every status line
+    run = _prepare(content, styles, s, masks, keep)  # nst opens the images and masks and checks everything now
+    kept = faces_kept(run)
+    yield None, f"Preparing… ({s.steps} steps at {s.size} px on the {DEVICE_LABEL}){kept}", None, None, None
+    note = kept[3:] + " · " if kept else ""  # what is protected, then (after an out-of-memory retry) that
     for attempt in range(OOM_RETRIES + 1):
         try:
             yield from _run(run, session, note)
@@ -230,18 +233,43 @@ def stylize(
             error = failure(exc)
             break
         # Out of memory: try again at half the pixels.
-        note = f"Out of memory at {run.settings.size} px: made at {smaller} px instead · "
+        note = f"Out of memory at {run.settings.size} px: made at {smaller} px instead · " + note
         yield gr.skip(), f"⚠️ Out of memory at {run.settings.size} px: retrying at {smaller} px…", *[gr.skip()] * 3
-        run = _prepare(run.content, run.styles, run.settings.replace(size=smaller), masks)
+        run = _prepare(run.content, run.styles, run.settings.replace(size=smaller), masks, keep)
     yield gr.skip(), f"⚠️ {error.message}", gr.skip(), gr.skip(), gr.skip()
     raise error
 
 
-def _prepare(content: Any, styles: list[Any], s: nst.Settings, masks: list[str] | None = None) -> nst.PreparedRun:
+def _prepare(
+    content: Any, styles: list[Any], s: nst.Settings, masks: list[str] | None = None, keep: str | None = None,
+) -> nst.PreparedRun:
     try:
-        return nst.prepare(content, styles if len(styles) > 1 else styles[0], s, masks=masks)
+        return nst.prepare(content, styles if len(styles) > 1 else styles[0], s, masks=masks, keep=keep or None)
     except nst.Error as exc:
-        raise nst_error(exc, *(p for p in (content, *styles, *(masks or [])) if isinstance(p, str))) from None
+        raise nst_error(exc, *(p for p in (content, *styles, *(masks or []), keep) if isinstance(p, str))) from None
+
+
+def faces_kept(run: nst.PreparedRun) -> str:
+    """`` · keeping 1 face (at x,y w×h px)`` (and the keep mask), or ``""``: what the run protects."""
+    what = [f"keeping {faces.describe(run.faces)}"] if run.faces else []
+    if run.keep is not None:
+        what.append("keeping the keep mask's white")
+    return "".join(f" · {w}" for w in what)
+
+
+def faces_found(content: str | None, keep_faces: bool) -> str:
+    """The line beside the *Keep faces* checkbox: the faces found in the content image."""
+    if content is None:
+        return ""
+    try:
+        found = faces.detect_faces(nst.load_image(content, "content image"))
+    except faces.FaceDetectionUnavailable as exc:
+        return f"⚠️ {exc}"
+    except nst.Error:
+        return ""  # an image nst refuses: Run says why
+    if not found:
+        return "No face found in the content image: it is painted as a whole."
+    return f"Found {faces.describe(found)}: " + ("kept (features in place)." if keep_faces else "not kept (off).")
 
 
 def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple]:
@@ -350,7 +378,8 @@ def _api_description() -> str:
     return "\n".join([stylize.__doc__.split("\n\n")[0], "", "Settings (all optional):", *lines,
                       "- more_styles: further style image files, blended with `style` by style_blend",
                       "- masks: one greyscale mask file per style image, in order (white: that style here; "
-                      "black everywhere: the photo kept)"])
+                      "black everywhere: the photo kept)",
+                      "- keep: a greyscale mask file (white: keep the photo's structure there, as over faces)"])
 
 
 # --- The brush and the gallery ----------------------------------------------------------
@@ -391,6 +420,18 @@ def painted_masks(painted: dict[str, Any] | None, current: list[str] | None, mor
     for i, m in enumerate(masks, 1):
         m.save(folder / f"painted-mask-{i}.png")
     return [str(folder / f"painted-mask-{i}.png") for i in range(1, n + 1)]
+
+
+def painted_keep(painted: dict[str, Any] | None, current: str | None) -> Any:
+    """At Run (after :func:`painted_masks`, which has checked the strokes): the brush's white
+    strokes as the keep mask file, into the keep box. No white strokes: the box is cleared of
+    an earlier painted keep mask, and an uploaded one is kept."""
+    keep = brush.strokes((painted or {}).get("layers") or [], len(brush.PALETTE)).keep
+    if keep is None:
+        return None if current and Path(current).name.startswith("painted-") else gr.skip()
+    path = Path(tempfile.mkdtemp(prefix="painted-", dir=results_dir())) / "painted-keep.png"
+    keep.save(path)
+    return str(path)
 
 
 def add_result(png: str | None, visit: Gallery) -> tuple:
@@ -437,7 +478,7 @@ def build_demo() -> gr.Blocks:
                     painter = app_uploads.bounded_blobs(app_uploads.uploads_only(gr.ImageEditor(
                         label="Brush on the content image", type="pil", image_mode="RGBA", sources=[], format="png",
                         layers=False, transforms=[], height=360, elem_id="nst-painter",
-                        brush=gr.Brush(colors=brush.brush_colors(), color_mode="fixed"), eraser=gr.Eraser(),
+                        brush=gr.Brush(colors=brush.brush_colors(keep=True), color_mode="fixed"), eraser=gr.Eraser(),
                     ), "the brush canvas"))
                     gr.Markdown(PAINT_HELP)
                 controls: dict[str, gr.components.Component] = {}
@@ -456,6 +497,9 @@ def build_demo() -> gr.Blocks:
                 strength_word = gr.Markdown(f"**{strength(nst.DEFAULT.style_weight)}**", elem_id="nst-strength")
                 controls["content_layer"] = control("content_layer")
                 controls["style_layers"] = control("style_layers")
+                # Faces: the checkbox, and beside it the faces found in the content image.
+                controls["keep_faces"] = control("keep_faces", label="Keep faces")
+                faces_note = gr.Markdown("", elem_id="nst-faces")
                 # Run sits above Advanced, so that it stays in reach when Advanced is open.
                 with gr.Row():
                     run_btn = gr.Button("Run", variant="primary", elem_id="nst-run")
@@ -475,6 +519,10 @@ def build_demo() -> gr.Blocks:
                         label="Masks, one per style (painted ones appear here at Run; or upload greyscale PNGs)",
                         file_count="multiple", file_types=["image"], type="filepath", height=140, elem_id="nst-masks",
                     ), "masks")
+                    keep = as_path(gr.Image(
+                        label="Keep mask (white: keep the photo's structure; the brush's white strokes appear here at Run)",
+                        type="filepath", image_mode=None, sources=["upload"], height=140, elem_id="nst-keep",
+                    ), "keep")
                     recipe_file = app_uploads.uploads_only(gr.File(
                         label="Load settings from an nst PNG (its recipe)", file_types=[".png"], type="filepath",
                         height=140, elem_id="nst-recipe"), "recipe")
@@ -542,6 +590,8 @@ def build_demo() -> gr.Blocks:
         settings_out = [*(controls[n] for n in (*MAIN_SETTINGS, *ADVANCED_SETTINGS)), weight_slider]
         recipe_file.upload(load_recipe, [recipe_file], settings_out, **private)
         content.change(paint_on, [content], [painter], **private)
+        gr.on([content.change, controls["keep_faces"].change], faces_found, [content, controls["keep_faces"]],
+              [faces_note], trigger_mode="always_last", **private)
         gallery.select(pick_result, [visit], [result, download, status, *settings_out], **private)
         gr.on([compare_a.input, compare_b.input], compare_results, [compare_a, compare_b, visit], [compare], **private)
         missing = set(controls) - set(inspect.signature(stylize).parameters)
@@ -550,8 +600,10 @@ def build_demo() -> gr.Blocks:
         run_btn.click(_pressed(False), None, None, queue=False, api_visibility="private").then(
             painted_masks, [painter, masks, more_styles], [masks], **{**private, "queue": True},
             concurrency_limit=1, concurrency_id="brush",
-        ).success(
-            stylize, [content, style], outputs, inputs_kwargs={**controls, "more_styles": more_styles, "masks": masks},
+        ).success(painted_keep, [painter, keep], [keep], **{**private, "queue": True},
+                  concurrency_limit=1, concurrency_id="brush").success(
+            stylize, [content, style], outputs,
+            inputs_kwargs={**controls, "more_styles": more_styles, "masks": masks, "keep": keep},
             api_name="stylize", api_description=_api_description(), concurrency_limit=CONCURRENCY,
             concurrency_id="gpu", show_progress="minimal", scroll_to_output=True,
         ).success(add_result, [download, visit], [gallery, visit, compare_a, compare_b], **private)

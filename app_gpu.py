@@ -233,5 +233,8 @@ def _slim(run: nst.PreparedRun) -> nst.PreparedRun:
     styles = [images.resize_to_pixels(x, pixels) if x.width * x.height > pixels else x for x in run.styles]
     masks = run.masks and [m.resize(out.size, Image.Resampling.BILINEAR) if m.width > out.width else m
                            for m in run.masks]
+    keep = run.keep and (run.keep.resize(out.size, Image.Resampling.BILINEAR) if run.keep.width > out.width else run.keep)
     content = out if run.content.width > out.width else run.content
-    return replace(run, content=content, styles=styles, masks=masks)
+    # The faces are in the content's pixels: they follow it to its new size.
+    faces = [f.scaled(content.width / run.content.width) for f in run.faces]
+    return replace(run, content=content, styles=styles, masks=masks, keep=keep, faces=faces)

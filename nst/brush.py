@@ -1,35 +1,49 @@
 """Brush strokes to masks: what the app's image editor paints, as one greyscale mask per style.
 
 The editor paints with a fixed palette, one colour per style (:data:`PALETTE`: style 1 red,
-style 2 blue, ...), on transparent layers over the content photo. Each painted pixel goes
-to the style whose colour is nearest; its opacity (the brush's antialiased edge) is the
-mask's value there, and a light blur (``feather``) softens the seams. Nothing painted means
-no masks: the style goes on the whole image. No Gradio here: layers are PIL images or arrays.
+style 2 blue, ...), and white (:data:`KEEP_COLOUR`: keep the photo's structure there), on
+transparent layers over the content photo. Each painted pixel goes to the nearest colour;
+its opacity (the brush's antialiased edge) is the mask's value there, and a light blur
+(``feather``) softens the seams. No style strokes means no style masks: the style goes on
+the whole image. White strokes make the keep mask (:func:`strokes`). No Gradio here:
+layers are PIL images or arrays.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageFilter
 
 from .images import ImageError
 
-__all__ = ["PALETTE", "COLOUR_NAMES", "brush_colors", "masks_from_strokes"]
+__all__ = ["PALETTE", "COLOUR_NAMES", "KEEP_COLOUR", "Strokes", "brush_colors", "masks_from_strokes", "strokes"]
 
 # One colour per style, far apart (so that an antialiased edge is still nearest its own).
 PALETTE: tuple[tuple[int, int, int], ...] = (
     (230, 40, 40), (30, 100, 240), (20, 170, 60), (250, 190, 0), (170, 40, 200),
 )
 COLOUR_NAMES = ("red", "blue", "green", "yellow", "purple")
+# The keep colour: white, far from every style's colour (the nearest, yellow, is 260 away).
+KEEP_COLOUR: tuple[int, int, int] = (255, 255, 255)
 # Pixels below this opacity are not painted (the canvas leaves a few stray low-alpha pixels).
 MIN_ALPHA = 8
 
 
-def brush_colors(n: int = len(PALETTE)) -> list[str]:
-    """The first ``n`` palette colours as CSS ``rgb(...)`` strings, for the editor's brush."""
-    return [f"rgb({r}, {g}, {b})" for r, g, b in PALETTE[:n]]
+def brush_colors(n: int = len(PALETTE), keep: bool = False) -> list[str]:
+    """The first ``n`` palette colours (then, with ``keep``, the keep colour) as CSS
+    ``rgb(...)`` strings, for the editor's brush."""
+    return [f"rgb({r}, {g}, {b})" for r, g, b in (*PALETTE[:n], *((KEEP_COLOUR,) if keep else ()))]
+
+
+class Strokes(NamedTuple):
+    """What the brush painted: one mask per style (None: no style strokes) and the keep
+    mask (None: no white strokes)."""
+
+    masks: list[Image.Image] | None
+    keep: Image.Image | None
 
 
 def _rgba(layer: Image.Image | np.ndarray) -> np.ndarray:
@@ -45,7 +59,17 @@ def masks_from_strokes(
     layers: Sequence[Image.Image | np.ndarray], n_styles: int, size: tuple[int, int] | None = None,
     feather: float = 0.01,
 ) -> list[Image.Image] | None:
-    """One mask per style from the editor's layers; ``None`` when nothing is painted.
+    """One mask per style from the editor's layers; ``None`` when no style is painted
+    (white keep strokes are not a style's: see :func:`strokes`). Takes :func:`strokes`'s
+    arguments."""
+    return strokes(layers, n_styles, size, feather).masks
+
+
+def strokes(
+    layers: Sequence[Image.Image | np.ndarray], n_styles: int, size: tuple[int, int] | None = None,
+    feather: float = 0.01,
+) -> Strokes:
+    """The style masks and the keep mask from the editor's layers.
 
     Args:
         layers: the editor's layers (RGBA, transparent where unpainted), bottom first; a
@@ -64,7 +88,7 @@ def masks_from_strokes(
         raise ValueError("n_styles must be at least 1")
     arrays = [_rgba(layer) for layer in layers if layer is not None]
     if not arrays:
-        return None
+        return Strokes(None, None)
     if len({a.shape for a in arrays}) > 1:
         raise ImageError("the brush layers have different sizes")
     # Layers composited bottom to top ("over"); colour unpremultiplied again afterwards.
@@ -78,11 +102,12 @@ def masks_from_strokes(
         alpha = out
     painted = alpha * 255 >= MIN_ALPHA
     if not painted.any():
-        return None
-    palette = np.asarray(PALETTE, np.float32)
+        return Strokes(None, None)
+    palette = np.asarray((*PALETTE, KEEP_COLOUR), np.float32)  # the keep colour is the last
     nearest = np.argmin(((rgb[..., None, :] - palette) ** 2).sum(-1), axis=-1)
     used = sorted({int(i) for i in np.unique(nearest[painted])})
-    extra = [i for i in used if i >= n_styles]
+    keep_index = len(PALETTE)
+    extra = [i for i in used if n_styles <= i < keep_index]
     if extra:
         names = ", ".join(f"{COLOUR_NAMES[i]} (style {i + 1})" for i in extra)
         raise ImageError(
@@ -91,13 +116,15 @@ def masks_from_strokes(
         )
     size = size or (w, h)
     radius = feather * min(size)
-    masks = []
-    for i in range(n_styles):
+
+    def mask(i: int) -> Image.Image:
         m = np.where(painted & (nearest == i), alpha, 0.0)
         img = Image.fromarray((m * 255).round().astype(np.uint8), "L")
         if img.size != size:
             img = img.resize(size, Image.Resampling.BILINEAR)
         if radius >= 0.5:
             img = img.filter(ImageFilter.GaussianBlur(radius))
-        masks.append(img)
-    return masks
+        return img
+
+    styled = any(i < keep_index for i in used)
+    return Strokes([mask(i) for i in range(n_styles)] if styled else None, mask(keep_index) if keep_index in used else None)

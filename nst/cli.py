@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="where each style goes: one greyscale mask per style image, in order, in the content "
         "image's frame; white is painted with that style, and where no mask is white the photo is kept",
     )
+    parser.add_argument(
+        "--keep", metavar="M", default=None,
+        help="a greyscale mask in the content image's frame: where it is white the photo's structure is "
+        "kept (a face the detector missed, text, a logo), as faces are with --keep-faces",
+    )
     parser.add_argument("-o", "--output", default="out.png", metavar="OUT.png",
                         help="output PNG, with its recipe (default: out.png)")
     parser.add_argument(
@@ -209,12 +214,13 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     """Print the plan and, last, ``estimated seconds: N`` of the same command without --dry-run."""
     from . import calibration_cache
     from .device import autocast_dtype, dtype_name
+    from .faces import describe
     from .pipeline import calibrate, prepare
     from .schedule import BUDGET_MARGIN, estimate_seconds, fit_plan
     from .vgg import min_input_size
 
     style = args.style[0] if len(args.style) == 1 else args.style
-    run = prepare(args.content, style, masks=args.masks, **overrides)
+    run = prepare(args.content, style, masks=args.masks, keep=args.keep, **overrides)
     before = _process_seconds()  # start-up, imports, the images: paid again by the real command
     t = time.perf_counter()
     s = run.settings
@@ -232,6 +238,8 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
           f"{' (coarse to fine)' if len(plan) > 1 else ''}")
     for i, sc in enumerate(plan, 1):
         print(f"  scale {i}/{len(plan)}: {sc.wh[0]}×{sc.wh[1]} px, {sc.steps} steps")
+    if s.keep_faces:
+        print(f"  faces kept: {describe(run.faces)}")
     if s.time_limit is not None:
         print(f"  time limit: {s.time_limit:g} s for the whole command" + (f"; {note}" if note else ""))
     where = (f"from this machine's calibration cache ({calibration_cache.cache_path()})" if hit
@@ -248,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 done, 1 interrupted, 2 bad input)."""
     args = build_parser().parse_args(argv)
     given = {k: v for k, v in vars(args).items()
-             if k not in ("content", "style", "output", "save_every", "recipe", "dry_run", "masks", "recipe_settings",
-                          "recipe_named")}
+             if k not in ("content", "style", "output", "save_every", "recipe", "dry_run", "masks", "keep",
+                          "recipe_settings", "recipe_named")}
     overrides = {**getattr(args, "recipe_settings", {}), **given}  # options given win over the recipe
 
     # Heavy imports after parsing, so that --help is instant.
@@ -299,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             return _dry_run(args, overrides)
         style = args.style[0] if len(args.style) == 1 else args.style
-        run = prepare(args.content, style, masks=args.masks, **overrides)
+        run = prepare(args.content, style, masks=args.masks, keep=args.keep, **overrides)
         # A time limit is the whole command's: from the process's start, with the PNG's writing kept.
         run.started, run.reserve = time.perf_counter() - _process_seconds(), SAVE_SECONDS
         existed = output.exists()

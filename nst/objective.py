@@ -62,12 +62,18 @@ class Objective:
     own region instead (:class:`RegionalStyleLoss`), ``blend`` is each region's strength,
     and the content term weighs :data:`KEEP_CONTENT_WEIGHT` more where no mask is white.
     Each mask is area-averaged to every layer's grid.
+
+    ``content_weight`` (``(1, 1, H, W)`` at the content's size, ≥ 1; see
+    :func:`nst.faces.content_weight_map`) weighs the content cost per pixel: faces and keep
+    masks. It is area-averaged to the content layer's grid; with masks, the larger of it
+    and the regions' weight counts. The per-pair content scale is the unweighted one, so
+    where the map is 1 the balance is exactly that of a run without it.
     """
 
     def __init__(
         self, model: VGG19Features, s: Settings, content: torch.Tensor, styles: list[torch.Tensor],
         blend: list[float], autocast: torch.dtype | None, gen: torch.Generator,
-        masks: list[torch.Tensor] | None = None,
+        masks: list[torch.Tensor] | None = None, content_weight: torch.Tensor | None = None,
     ) -> None:
         self.model = model
         self.s = s
@@ -81,12 +87,15 @@ class Objective:
         self.layer_weights = {l: w / sum(lw) for l, w in zip(s.style_layers, lw)}
         self.style_losses: dict[str, torch.nn.Module] = {}
         if masks is not None:
-            self._regional(content, styles, blend, masks)
+            self._regional(content, styles, blend, masks, content_weight)
             return
         used = [(x, w) for x, w in zip(styles, blend) if w > 0]
         with torch.no_grad():
             content_feats = self._features(content, self.layers)
-            self.content_loss = ContentLoss(content_feats[s.content_layer])
+            plain = ContentLoss(content_feats[s.content_layer])
+            self.content_loss = plain if content_weight is None else ContentLoss(
+                content_feats[s.content_layer], _to_grid(content_weight, content_feats[s.content_layer])
+            )
             style_feats = [self._features(x, list(s.style_layers)) for x, _ in used]
             weights = [w for _, w in used]
             for l in s.style_layers:
@@ -104,13 +113,14 @@ class Objective:
                 content_feats,
                 lambda: [(self._features(_resize_to(x, content.shape[-2:]), [s.content_layer])[s.content_layer], w)
                          for x, w in used],
-                self.content_loss,
+                plain,  # the plain distance: the weight map raises the content term, not its unit
                 self.style_losses,
             )
 
     # --- Regional (masked) runs -------------------------------------------------------
     def _regional(
-        self, content: torch.Tensor, styles: list[torch.Tensor], blend: list[float], masks: list[torch.Tensor]
+        self, content: torch.Tensor, styles: list[torch.Tensor], blend: list[float], masks: list[torch.Tensor],
+        content_weight: torch.Tensor | None = None,
     ) -> None:
         s = self.s
         if s.style_loss != "gram":
@@ -126,6 +136,8 @@ class Objective:
             content_feats = self._features(content, self.layers)
             union = torch.stack(masks).sum(0).clamp(0, 1)
             keep = 1 + KEEP_CONTENT_WEIGHT * (1 - _to_grid(union, content_feats[s.content_layer]))
+            if content_weight is not None:  # faces and keep masks: the larger weight counts
+                keep = torch.maximum(keep, _to_grid(content_weight, content_feats[s.content_layer]))
             self.content_loss = ContentLoss(content_feats[s.content_layer], keep)
             used = [i for i, w in enumerate(strengths) if w > 0]
             style_feats = {i: self._features(styles[i], list(s.style_layers)) for i in used}

@@ -32,6 +32,7 @@ from . import calibration_cache, color, cpu
 from . import images as im
 from .device import autocast_dtype, dtype_name, max_size, resolve_device, seconds_per_megapixel_step
 from .errors import DivergedError, Error, OutOfMemoryError, SettingsError, is_out_of_memory
+from .faces import Face, content_weight_map, load_keep_mask, protected_faces
 from .losses import tv_loss
 from .objective import Objective
 from .recipe import RECIPE_KEY, input_reference, make_recipe
@@ -116,6 +117,9 @@ class PreparedRun:
         plan: the scales, coarse to fine, with their pixel sizes and steps.
         masks: one greyscale mask per style (regional runs), as given, else None.
         mask_names: how the recipe names each mask (file names, or "mask N").
+        faces: the faces protected (``keep_faces``), in the content image's pixels.
+        keep: the keep mask (white: keep the photo's structure), as given, else None.
+        keep_name: how the recipe names the keep mask.
         time_cap: seconds the run may take at most, set by a front end (the app on ZeroGPU:
             what its GPU reservation allows); like ``time_limit``, but not a setting, so
             recipes do not record it; counted from the start of :meth:`events`.
@@ -135,6 +139,9 @@ class PreparedRun:
     plan: list[ScalePlan]
     masks: list[Image.Image] | None = None
     mask_names: list[str] | None = None
+    faces: list[Face] = field(default_factory=list)
+    keep: Image.Image | None = None
+    keep_name: str | None = None
     time_cap: float | None = None
     started: float = field(default_factory=time.perf_counter)
     reserve: float = 0.0
@@ -215,6 +222,7 @@ def prepare(
     /,
     *,
     masks: list[Any] | None = None,
+    keep: Any = None,
     **overrides: Any,
 ) -> PreparedRun:
     """Check the settings, open the images and plan the scales (phase 1 of :func:`stylize`).
@@ -243,6 +251,9 @@ def prepare(
         masks = [masks]
     masks_full = _load_masks(masks, content_full, len(styles_full), s)
     names = None if masks is None else [input_reference(m, f"mask {i + 1}") for i, m in enumerate(masks)]
+    # [faces] What keeps the photo's structure: a keep mask, and the faces found (nst.faces).
+    keep_img = None if keep is None else load_keep_mask(keep, content_full)
+    found = protected_faces(content_full) if s.keep_faces else []
     out_img = im.resize_to_long_side(content_full, s.size)
     needed = min_input_size([s.content_layer, *s.style_layers])
     # Coarse scales too small for the deepest layer are skipped (their steps move on).
@@ -257,7 +268,8 @@ def prepare(
                 f"the layers chosen need at least {needed} px on each side "
                 + ("(crop it closer to a square, or use shallower layers)" if thin else "(raise size or use shallower layers)")
             )
-    return PreparedRun(s, device, content_full, styles_full, blend, out_img, plan, masks_full, names, started)
+    return PreparedRun(s, device, content_full, styles_full, blend, out_img, plan, masks_full, names, found, keep_img,
+                       None if keep is None else input_reference(keep, "keep mask"), started=started)
 
 
 def stylize(
@@ -267,6 +279,7 @@ def stylize(
     /,
     *,
     masks: list[im.ImageInput | torch.Tensor] | None = None,
+    keep: im.ImageInput | torch.Tensor | None = None,
     stop: threading.Event | None = None,
     preview_seconds: float | None = None,
     preview_size: int | None = None,
@@ -287,6 +300,8 @@ def stylize(
             White is "this style here"; where no mask is white the result is the photo.
             Each style's Gram matrices are then matched over its own region only, and
             ``style_blend`` is each region's strength. ``None``: the whole image.
+        keep: a greyscale mask in the content's frame: where it is white the photo's
+            structure is kept (more content weight, as over faces with ``keep_faces``).
         stop: once set, the run ends within one layer of the current step and yields
             the image as it was after the last whole step, with ``stopped=True``.
         preview_seconds: send a preview at the first step and then at most this often
@@ -310,7 +325,7 @@ def stylize(
         OutOfMemoryError: the device ran out of memory; the message says what to lower.
         DivergedError: the cost became NaN or infinite.
     """
-    run = prepare(content, style, settings, masks=masks, **overrides)
+    run = prepare(content, style, settings, masks=masks, keep=keep, **overrides)
     return run.events(stop=stop, preview_seconds=preview_seconds, preview_size=preview_size)
 
 
@@ -331,6 +346,8 @@ class _Engine:
     # [regions] The masks at the output size, (1, 1, H, W) each, and their union.
     masks: list[torch.Tensor] | None = None
     union: torch.Tensor | None = None
+    # [faces] The content cost's weight per pixel at the output size (1, 1, H, W), or None.
+    content_weight: torch.Tensor | None = None
 
 
 def _amp(s: Settings, device: torch.device) -> torch.dtype | None:
@@ -357,19 +374,25 @@ def _setup(run: PreparedRun, stop: threading.Event | None) -> _Engine:
     amp = _amp(s, run.device)
     # [regions] Masks are recorded by reference (file names, or "mask N"), not as pixels.
     where = {} if run.mask_names is None else {"masks": run.mask_names}
+    if run.keep_name is not None:
+        where["keep"] = run.keep_name
     recipe = make_recipe(
         s, device=run.device.type, precision=dtype_name(amp),
         weights_preprocessing=model.preprocessing, styles=len(run.styles), **where,
     )
     masks = None if run.masks is None else [_mask_tensor(m, run.output.size) for m in run.masks]
     union = None if masks is None else torch.stack(masks).sum(0).clamp(0, 1)
+    k = run.output.width / run.content.width
+    weight = content_weight_map(run.output.size, [f.scaled(k) for f in run.faces], run.keep)
+    weight = None if weight is None else torch.from_numpy(weight)[None, None]
 
     def check() -> None:
         if stop.is_set():
             raise _Stopped
 
     gen = torch.Generator(device="cpu").manual_seed(s.seed)
-    return _Engine(model, amp, recipe, _cost(run.device, amp), gen, check if stop is not None else None, masks, union)
+    return _Engine(model, amp, recipe, _cost(run.device, amp), gen, check if stop is not None else None, masks, union,
+                   weight)
 
 
 def _events(
@@ -494,13 +517,14 @@ def _optimise_scale(
     eta.scale_started(index)
     # [regions] The masks at this scale's size (area-averaged: no ringing, same mass).
     ms = None if engine.masks is None else [_resize_mask(m, c.shape[-2:]).to(device) for m in engine.masks]
-    objective = Objective(engine.model, s, c, st, run.blend, engine.amp, engine.gen, masks=ms)
+    cw = None if engine.content_weight is None else _resize_mask(engine.content_weight, c.shape[-2:]).to(device)
+    objective = Objective(engine.model, s, c, st, run.blend, engine.amp, engine.gen, masks=ms, content_weight=cw)
     objective.check = engine.check
     if state.image is None:
         image = _initial_image(s, c, st[0], engine.gen)
     else:
         image = _resize(state.image.detach(), c.shape[-2:])
-    del c, st, ms
+    del c, st, ms, cw
     image.requires_grad_(True)
     state.image = image
     # A fresh optimiser per scale: L-BFGS's curvature pairs and Adam's moments belong to

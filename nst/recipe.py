@@ -137,6 +137,9 @@ def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
     if _version(recipe.get("nst")) < (0, 2):
         # Made before the per-pair normalisation (nst 0.1): it ran in Gatys's units.
         known.setdefault("normalization", "none")
+    if "keep_faces" not in values and _version(recipe.get("nst")) <= _version(_nst_version()):
+        # Made before faces were kept: it ran without (every recipe since names it).
+        known["keep_faces"] = False
     try:
         Settings.from_mapping(known)
     except SettingsError as exc:
@@ -145,6 +148,12 @@ def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
         raise RecipeError(f"the recipe in {name} is damaged") from None
     recipe["settings"] = known
     return recipe
+
+
+def _nst_version() -> str:
+    from ._version import __version__
+
+    return __version__
 
 
 def _version(text: Any) -> tuple[int, ...]:

@@ -102,6 +102,10 @@ class Settings:
         ("auto", "fp32", "bf16"),
     )
     time_limit: float | None = _opt(None, "stop within this many seconds, adapting the schedule to fit")
+    keep_faces: bool = _opt(
+        True, "find faces in the content image and keep their eyes, nose and mouth in place "
+        "(more content weight there); no face found: no change"
+    )
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -166,6 +170,7 @@ class Settings:
             style_layers=style_layers, style_layer_weights=lw, learning_rate=lr,
             style_blend=blend, style_scale=style_scale, tv_weight=tv_weight,
             preview_every=preview, seed=seed, time_limit=time_limit, multiscale=_bool(s.multiscale, "multiscale"),
+            keep_faces=_bool(s.keep_faces, "keep_faces"),
         )
 
 

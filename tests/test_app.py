@@ -402,3 +402,44 @@ def test_results_are_kept_for_an_hour(monkeypatch):
     young.unlink()
     Path(kept).unlink()
     assert app.demo.delete_cache == (3600, 7200)  # Gradio's own cache: checked hourly, files over 2 h go
+
+
+def test_faces_are_listed_beside_the_checkbox_and_kept_with_a_keep_mask(client, tmp_path):
+    import nst
+
+    import app
+
+    astronaut = EXAMPLES / "astronaut.jpg"
+    assert app.faces_found(str(astronaut), True).startswith("Found 1 face (at ")
+    assert app.faces_found(str(astronaut), False).endswith("not kept (off).")
+    assert app.faces_found(str(EXAMPLES / "chelsea.jpg"), True).startswith("No face found")
+    keep = Image.new("L", (64, 64), 0)
+    keep.paste(255, (0, 0, 20, 20))
+    keep.save(tmp_path / "logo.png")
+    job = client.submit(**_files(astronaut, EXAMPLES / "starry_night.jpg"), keep=handle_file(str(tmp_path / "logo.png")),
+                        steps=2, size=64, api_name="/stylize")
+    outputs = job.outputs() if job.result() else []
+    statuses = [out[1] for out in outputs if isinstance(out[1], str)]
+    assert any("keeping 1 face (at " in s and "keeping the keep mask's white" in s for s in statuses), statuses
+    assert nst.read_recipe(outputs[-1][-1])["keep"] == "logo.png"
+    with pytest.raises(AppError, match="the keep mask is all black"):
+        Image.new("L", (64, 64), 0).save(tmp_path / "black.png")
+        client.predict(**_files(astronaut, EXAMPLES / "starry_night.jpg"), keep=handle_file(str(tmp_path / "black.png")),
+                       steps=1, size=64, api_name="/stylize")
+
+
+def test_painted_white_strokes_become_the_keep_file_and_clear_again(tmp_path):
+    import numpy as np
+
+    import app
+
+    layer = Image.new("RGBA", (90, 60), (0, 0, 0, 0))
+    layer.paste((255, 255, 255, 255), (0, 0, 30, 60))  # white on the left third
+    painted = {"background": None, "layers": [layer], "composite": None}
+    assert app.painted_masks(painted, None, None) is not None and not isinstance(app.painted_masks(painted, None, None), list)
+    path = app.painted_keep(painted, None)
+    assert Path(path).name == "painted-keep.png"
+    keep = np.asarray(Image.open(path), float)
+    assert keep[:, :20].min() == 255 and keep[:, 45:].max() == 0
+    assert app.painted_keep({"layers": []}, path) is None  # no white strokes: the painted keep mask goes
+    assert app.painted_keep(None, str(tmp_path / "mine.png")) is not None  # an uploaded one stays (a skip)

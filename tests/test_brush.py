@@ -58,3 +58,24 @@ def test_a_colour_without_its_style_is_refused():
 
 def test_brush_colours_are_css():
     assert brush_colors(2) == [f"rgb({r}, {g}, {b})" for r, g, b in PALETTE[:2]]
+
+
+def test_white_strokes_are_the_keep_mask_not_a_style():
+    from nst.brush import KEEP_COLOUR, strokes
+
+    layer = Image.new("RGBA", (60, 40), (0, 0, 0, 0))
+    ImageDraw.Draw(layer).rectangle((0, 0, 19, 39), fill=(*KEEP_COLOUR, 255))
+    only_keep = strokes([layer], 1)
+    assert only_keep.masks is None  # no style strokes: the style covers the whole image
+    assert masks_from_strokes([layer], 1) is None
+    keep = np.asarray(only_keep.keep)
+    assert keep[20, 5] == 255 and keep[20, 50] == 0
+    ImageDraw.Draw(layer).rectangle((40, 0, 59, 39), fill=(*PALETTE[0], 255))
+    both = strokes([layer], 1)
+    assert np.asarray(both.masks[0])[20, 50] == 255 and np.asarray(both.masks[0])[20, 5] == 0
+    assert np.asarray(both.keep)[20, 5] == 255 and np.asarray(both.keep)[20, 50] == 0
+    assert strokes([], 1) == (None, None)
+
+
+def test_the_keep_colour_is_offered_last_when_asked():
+    assert brush_colors(1, keep=True) == [brush_colors(1)[0], "rgb(255, 255, 255)"]

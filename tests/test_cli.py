@@ -518,3 +518,44 @@ def test_out_of_memory_before_the_run_does_not_advise_a_smaller_size(tmp_path, c
     assert main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("nst: error: out of memory before the run started") and "lower size" not in err
+
+
+def test_cli_keep_mask_keeps_its_white_closer_to_the_photo(tmp_path):
+    import numpy as np
+
+    import nst
+    from nst.images import resize_to_long_side
+
+    content, style = ROOT / "examples" / "chelsea.jpg", ROOT / "examples" / "starry_night.jpg"
+    keep = _half_mask(tmp_path / "k.png", content)  # white on the left half
+    kept, plain = tmp_path / "kept.png", tmp_path / "plain.png"
+    common = ["--steps", "6", "--size", "64", "--no-keep-faces"]
+    assert main([str(content), str(style), "--keep", str(keep), "-o", str(kept), *common]) == 0
+    assert main([str(content), str(style), "-o", str(plain), *common]) == 0
+    photo = np.asarray(resize_to_long_side(nst.load_image(content), 64), float)
+    left = lambda p: np.abs(np.asarray(Image.open(p).convert("RGB"), float)[:, :24] - photo[:, :24]).mean()  # noqa: E731
+    assert left(kept) < 0.9 * left(plain)
+    recipe = nst.read_recipe(kept)
+    assert recipe["keep"] == "k.png" and recipe["settings"]["keep_faces"] is False
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda size: Image.new("RGB", size, (0, 200, 0)), "the keep mask is a colour image"),
+        (lambda size: Image.new("L", size, 0), "the keep mask is all black"),
+        (lambda size: Image.new("L", (size[0], size[0]), 255), "the keep mask is"),
+    ],
+)
+def test_cli_bad_keep_masks_are_one_line_with_exit_code_2(tmp_path, make, message):
+    content, style = ROOT / "examples" / "chelsea.jpg", ROOT / "examples" / "starry_night.jpg"
+    make(Image.open(content).size).save(tmp_path / "k.png")
+    proc = subprocess.run(
+        [sys.executable, "-m", "nst", str(content), str(style), "--keep", "k.png", "--size", "64", "--steps", "1",
+         "-o", str(tmp_path / "o.png")],
+        capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

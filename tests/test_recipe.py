@@ -120,3 +120,12 @@ def test_a_recipe_is_read_without_decoding_the_pixels(tmp_path):
                      + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"tEXt", RECIPE_KEY.encode() + b"\0" + text)
                      + chunk(b"IEND", b""))
     assert nst.read_recipe(path)["settings"]["steps"] == 31
+
+
+def test_recipes_from_before_keep_faces_re_run_without_it(tmp_path):
+    """A recipe that does not name keep_faces was made before faces were kept."""
+    path = tmp_path / "r.png"
+    nst.save_png(Image.new("RGB", (4, 4)), path, {"nst": "0.2.0", "settings": {"steps": 9}})
+    assert nst.read_recipe(path)["settings"]["keep_faces"] is False
+    nst.save_png(Image.new("RGB", (4, 4)), path, make_recipe(nst.DEFAULT.replace(steps=9), device="cpu"))
+    assert nst.read_recipe(path)["settings"]["keep_faces"] is nst.DEFAULT.keep_faces

@@ -100,3 +100,13 @@ def test_strength_words_follow_the_ratio():
     assert strength(DEFAULT.style_weight) == "balanced"
     assert strength(0.01) == "subtle" and strength(1e8) == "style only" and strength(0) == "photo only"
     assert strength(1e-3, "none") == ""  # Gatys's units: a ratio means another look per pair
+
+
+@pytest.mark.parametrize(("value", "expected"), [(True, True), ("off", False), (0, False), ("yes", True)])
+def test_keep_faces_is_a_switch(value, expected):
+    assert Settings().replace(keep_faces=value).keep_faces is expected
+
+
+def test_keep_faces_refuses_what_is_not_a_switch():
+    with pytest.raises(SettingsError, match="keep_faces must be true or false"):
+        Settings().replace(keep_faces="maybe")

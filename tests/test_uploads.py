@@ -113,9 +113,11 @@ def _requests(fns, value: dict[str, Any], good: dict[str, Any]) -> dict[str, tup
         "stylize style": ("stylize", stylize("style", value)),
         "stylize more_styles": ("stylize", stylize("more_styles", value)),
         "stylize masks": ("stylize", stylize("masks", value)),
+        "stylize keep": ("stylize", stylize("keep", value)),
         "estimate content": ("estimate_text", [value, 10, 64]),
         "canvas content": ("paint_on", single("paint_on")),
         "brush layers": ("painted_masks", single("painted_masks", 0, painted)),
+        "brush keep layers": ("painted_keep", single("painted_keep", 0, painted)),
         "recipe": ("load_recipe", single("load_recipe")),
         "download": ("add_result", single("add_result")),
     }

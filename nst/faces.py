@@ -1,0 +1,271 @@
+"""Faces stay faces: where the photo's structure is kept, as one per-pixel content weight.
+
+Two sources say where: faces found in the content image (``keep_faces``), and a keep mask
+(``keep=``, the app's white brush; white = keep). Both become one map of content weights
+at the output size (:func:`content_weight_map`): 1 where nothing is protected, raised
+over each face (soft-edged ellipse), highest over its eyes, nose and mouth, and raised
+where the keep mask is white. The objective multiplies its content cost by that map (the
+same kind of map regional runs use to keep the photo outside their masks), so a face is
+painted in the style's palette and brushwork, but its features stay where they are. The
+style cost is untouched: the rest of the image is painted as before.
+
+Faces are found by OpenCV's Haar cascades (``opencv-python-headless``: the trained
+cascades are files inside its wheel, so nothing is downloaded at run time): frontal
+faces, profile faces both ways round (three-quarter views), and the eyes inside each
+face. Where the package is missing, :func:`detect_faces` raises
+:class:`FaceDetectionUnavailable` and a run with ``keep_faces`` goes on without face
+protection, with a warning saying so.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from . import images as im
+from .errors import Error
+
+__all__ = [
+    "DETECT_SIDE", "FACE_WEIGHT", "FEATURE_WEIGHT", "KEEP_WEIGHT", "Face", "FaceDetectionUnavailable",
+    "content_weight_map", "describe", "detect_faces", "detector_available", "load_keep_mask",
+    "protected_faces",
+]
+
+# How much more the content cost weighs, on top of 1 (so 1 + x in all): over a face's
+# ellipse; at the centre of its eyes, nose and mouth (Gaussian blobs, added to the face's);
+# where a keep mask is white. The face's 3 is below the 4 that regional runs add outside
+# their masks (the face is still to be painted); the features get 3 + 9, as Starry Night's
+# swirls otherwise still run through the eyes (bench/portraits.py; the README's Faces
+# section). Where we depart from Gatys et al.: their content weight is one number.
+FACE_WEIGHT = 3.0
+FEATURE_WEIGHT = 9.0
+KEEP_WEIGHT = 8.0
+# Faces are searched for on the image shrunk to this long side (never enlarged): enough
+# for a face of 1/10 of the short side (MIN_FACE); see the README for its time.
+DETECT_SIDE = 640
+# The smallest face searched for, as a share of the (shrunk) image's short side.
+MIN_FACE = 1 / 10
+
+
+class FaceDetectionUnavailable(Error, RuntimeError):
+    """The face detector (OpenCV) is not installed: faces cannot be found."""
+
+
+@dataclass(frozen=True)
+class Face:
+    """A face found in an image, in that image's pixels.
+
+    Attributes:
+        box: ``(x, y, width, height)`` of the face.
+        view: ``"frontal"``, or ``"profile"`` (a three-quarter or side view).
+        eyes: the eyes' centres ``(x, y)`` where the eye detector found them (0–2);
+            otherwise the weight map places them from the box's proportions.
+    """
+
+    box: tuple[int, int, int, int]
+    view: str = "frontal"
+    eyes: tuple[tuple[float, float], ...] = field(default=())
+
+    def scaled(self, k: float) -> Face:
+        """The same face in an image ``k`` times as large."""
+        x, y, w, h = self.box
+        return Face((round(x * k), round(y * k), round(w * k), round(h * k)), self.view,
+                    tuple((ex * k, ey * k) for ex, ey in self.eyes))
+
+    def features(self) -> dict[str, tuple[float, float]]:
+        """Where the eyes, nose and mouth are: the eyes found, else the box's proportions
+        (a Haar face box has the eyes at ~40% of its height, the mouth at ~78%)."""
+        x, y, w, h = self.box
+        left, right = (x + 0.31 * w, y + 0.40 * h), (x + 0.69 * w, y + 0.40 * h)
+        if len(self.eyes) == 2:
+            left, right = sorted(self.eyes)
+        elif len(self.eyes) == 1:
+            ex, ey = self.eyes[0]
+            # One eye: the other mirrored about the box's centre line, at the same height.
+            other = (2 * (x + 0.5 * w) - ex, ey)
+            left, right = sorted([(ex, ey), other])
+        mx, my = (left[0] + right[0]) / 2, (left[1] + right[1]) / 2
+        d = max(1.0, float(np.hypot(right[0] - left[0], right[1] - left[1])))
+        # "Down" the face: perpendicular to the eye line (a tilted head tilts its mouth too).
+        ux, uy = -(right[1] - left[1]) / d, (right[0] - left[0]) / d
+        return {"left eye": left, "right eye": right, "nose": (mx + 0.55 * d * ux, my + 0.55 * d * uy),
+                "mouth": (mx + 1.05 * d * ux, my + 1.05 * d * uy)}
+
+
+@functools.cache
+def _cascades() -> dict[str, Any]:
+    try:
+        import cv2
+    except ImportError:
+        raise FaceDetectionUnavailable(
+            "keep_faces needs OpenCV to find faces (pip install opencv-python-headless); "
+            "faces are not protected in this run"
+        ) from None
+    folder = cv2.data.haarcascades
+    out = {}
+    for name, file in (("frontal", "haarcascade_frontalface_alt2.xml"), ("profile", "haarcascade_profileface.xml"),
+                       ("eye", "haarcascade_eye.xml")):
+        c = cv2.CascadeClassifier(folder + file)
+        if c.empty():
+            raise FaceDetectionUnavailable(f"OpenCV's {file} is missing from its install; faces are not protected")
+        out[name] = c
+    return out
+
+
+def detector_available() -> bool:
+    """Whether faces can be found here (OpenCV and its cascades are installed)."""
+    try:
+        _cascades()
+    except FaceDetectionUnavailable:
+        return False
+    return True
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """The intersection of two boxes over the smaller one's area."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy / max(1, min(a[2] * a[3], b[2] * b[3]))
+
+
+def detect_faces(image: Image.Image) -> list[Face]:
+    """The faces in ``image``, in its own pixels, largest first.
+
+    Frontal faces first; profile faces (each way round) where no frontal face is already;
+    then up to two eyes in the upper part of each face.
+
+    Args:
+        image: any PIL image (it is converted to grey and shrunk to :data:`DETECT_SIDE`).
+
+    Raises:
+        FaceDetectionUnavailable: OpenCV is not installed.
+    """
+    import cv2
+
+    cas = _cascades()
+    k = min(1.0, DETECT_SIDE / max(image.size))
+    grey = image.convert("L")
+    if k < 1:
+        grey = grey.resize((max(1, round(image.width * k)), max(1, round(image.height * k))), Image.Resampling.BILINEAR)
+    g = cv2.equalizeHist(np.ascontiguousarray(np.asarray(grey)))
+    side = max(20, round(min(g.shape) * MIN_FACE))
+    found: list[Face] = []
+
+    def add(boxes: Any, view: str, flipped: bool = False) -> None:
+        for x, y, w, h in (boxes if len(boxes) else []):
+            x = g.shape[1] - x - w if flipped else x
+            box = (int(x), int(y), int(w), int(h))
+            if all(_overlap(box, f.box) < 0.3 for f in found):
+                found.append(Face(box, view))
+
+    # minNeighbors 5: no false faces on the bench's landscapes, paintings and the cat.
+    add(cas["frontal"].detectMultiScale(g, 1.1, 5, minSize=(side, side)), "frontal")
+    add(cas["profile"].detectMultiScale(g, 1.1, 5, minSize=(side, side)), "profile")
+    add(cas["profile"].detectMultiScale(np.ascontiguousarray(g[:, ::-1]), 1.1, 5, minSize=(side, side)), "profile", True)
+    out = []
+    for f in found:
+        x, y, w, h = f.box
+        # The eyes lie in the face's upper part; the eye cascade looks only there.
+        top = g[y + h // 6: y + h * 3 // 5, x: x + w]
+        es = cas["eye"].detectMultiScale(top, 1.1, 5, minSize=(max(8, w // 8),) * 2, maxSize=(w // 3,) * 2) if top.size else []
+        es = sorted(es, key=lambda e: -e[2] * e[3])[:2] if len(es) else []
+        eyes = tuple((float(x + ex + ew / 2), float(y + h // 6 + ey + eh / 2)) for ex, ey, ew, eh in es)
+        if len(eyes) == 2 and abs(eyes[0][0] - eyes[1][0]) < w / 5:
+            eyes = eyes[:1]  # two boxes on one eye
+        out.append(Face(f.box, f.view, eyes).scaled(1 / k))
+    return sorted(out, key=lambda f: -f.box[2] * f.box[3])
+
+
+def protected_faces(image: Image.Image) -> list[Face]:
+    """The faces a ``keep_faces`` run protects: :func:`detect_faces`, or none with a
+    warning (one line, also in the CLI) where the detector is not installed."""
+    try:
+        return detect_faces(image)
+    except FaceDetectionUnavailable as exc:
+        warnings.warn(str(exc), stacklevel=3)
+        return []
+
+
+def timed_detect(image: Image.Image) -> tuple[list[Face], float]:
+    """:func:`detect_faces` and its seconds (for the benches)."""
+    t = time.perf_counter()
+    faces = detect_faces(image)
+    return faces, time.perf_counter() - t
+
+
+def describe(faces: list[Face]) -> str:
+    """One line for people: ``"2 faces (at 120,80 200×200 px; …)"``, or ``"no face"``."""
+    if not faces:
+        return "no face"
+    where = "; ".join(f"{f.box[0]},{f.box[1]} {f.box[2]}×{f.box[3]} px" + (", profile" if f.view == "profile" else "")
+                      for f in faces)
+    return f"{len(faces)} face{'s' if len(faces) > 1 else ''} (at {where})"
+
+
+def load_keep_mask(src: Any, content: Image.Image) -> Image.Image:
+    """A keep mask (white = keep the photo's structure) as greyscale, checked as style masks
+    are: readable, grey, in the content's frame, not all black.
+
+    Raises:
+        ImageError: the mask is missing, unreadable, in colour, of another shape, or all black.
+    """
+    m = im.load_mask(src, "keep mask")
+    cw, ch = content.size
+    if abs(m.height - m.width * ch / cw) > max(1.0, 0.01 * m.height):
+        raise im.ImageError(
+            f"the keep mask is {m.width}×{m.height} px, not the shape of the content image ({cw}×{ch} px); "
+            "a mask is drawn in the content image's frame (any size, same aspect ratio)"
+        )
+    if m.getextrema()[1] == 0:
+        raise im.ImageError("the keep mask is all black: nothing would be kept; paint white where the photo should stay")
+    return m
+
+
+def _ellipse(shape: tuple[int, int], cx: float, cy: float, rx: float, ry: float, soft: float) -> np.ndarray:
+    """1 inside the ellipse, falling to 0 smoothly over ``soft`` of its radius outside."""
+    yy, xx = np.mgrid[0: shape[0], 0: shape[1]].astype(np.float32)
+    r = np.sqrt(((xx - cx) / max(rx, 1)) ** 2 + ((yy - cy) / max(ry, 1)) ** 2)
+    t = np.clip((r - 1) / soft + 1, 0, 1)  # 0 at 1 − soft of the radius, 1 at the radius
+    return (1 - t * t * (3 - 2 * t)).astype(np.float32)  # smoothstep: no hard edge
+
+
+def _blob(shape: tuple[int, int], cx: float, cy: float, sx: float, sy: float) -> np.ndarray:
+    yy, xx = np.mgrid[0: shape[0], 0: shape[1]].astype(np.float32)
+    return np.exp(-0.5 * (((xx - cx) / max(sx, 0.5)) ** 2 + ((yy - cy) / max(sy, 0.5)) ** 2)).astype(np.float32)
+
+
+def content_weight_map(
+    wh: tuple[int, int], faces: list[Face] = (), keep: Image.Image | None = None,
+) -> np.ndarray | None:
+    """The content cost's weight at each pixel, ``(H, W)`` float32 ≥ 1; None where there
+    is nothing to protect (the run is then exactly a run without protection).
+
+    Args:
+        wh: ``(width, height)`` of the map (the output's).
+        faces: the faces, in the pixels of an image of this size.
+        keep: a keep mask in the content's frame (any size of its shape); white = keep.
+    """
+    if not faces and keep is None:
+        return None
+    w, h = wh
+    extra = np.zeros((h, w), np.float32)
+    for f in faces:
+        x, y, fw, fh = f.box
+        # The face's oval: the box is cut at the brow and chin; the oval reaches a little
+        # past it (forehead, jaw), with an edge soft over 35% of its radius.
+        face = _ellipse((h, w), x + fw / 2, y + 0.52 * fh, 0.55 * fw, 0.68 * fh, 0.35)
+        feats = np.zeros((h, w), np.float32)
+        for name, (cx, cy) in f.features().items():
+            sx, sy = (0.12 * fw, 0.07 * fh) if name == "mouth" else (0.08 * fw, 0.08 * fh)
+            feats = np.maximum(feats, _blob((h, w), cx, cy, sx, sy))
+        extra = np.maximum(extra, FACE_WEIGHT * face + FEATURE_WEIGHT * feats)
+    if keep is not None:
+        k = keep if keep.size == (w, h) else keep.resize((w, h), Image.Resampling.BILINEAR)
+        extra = np.maximum(extra, KEEP_WEIGHT * np.asarray(k, np.float32) / 255.0)
+    return 1.0 + extra
