@@ -20,6 +20,7 @@ protection, with a warning saying so.
 from __future__ import annotations
 
 import functools
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -134,7 +135,19 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
     return ix * iy / max(1, min(a[2] * a[3], b[2] * b[3]))
 
 
+# OpenCV's cascades keep per-call scratch data in the classifier object: two threads
+# detecting at once (the app's upload preview beside a run's prepare) corrupt it
+# ("0 <= scaleIdx" assertions, or a hang). One detection at a time; each takes well under a second.
+_detect_lock = threading.Lock()
+
+
 def detect_faces(image: Image.Image) -> list[Face]:
+    """The faces in ``image``, in its own pixels, largest first (see :func:`_detect`)."""
+    with _detect_lock:
+        return _detect(image)
+
+
+def _detect(image: Image.Image) -> list[Face]:
     """The faces in ``image``, in its own pixels, largest first.
 
     Frontal faces first; profile faces (each way round) where no frontal face is already;
