@@ -479,7 +479,7 @@ def test_every_stylize_parameter_has_a_shape_case():
     import app
 
     params = _stylize_params()
-    assert set(params) == {*app.MAIN_SETTINGS, *app.ADVANCED_SETTINGS, "content", "style", "more_styles", "masks"}
+    assert set(params) == {*app.MAIN_SETTINGS, *app.ADVANCED_SETTINGS, "content", "style", "more_styles", "masks", "keep"}
 
 
 @pytest.mark.parametrize("param", ["content", "style", "steps", "style_weight", "content_layer", "style_layers",
