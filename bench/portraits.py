@@ -292,13 +292,9 @@ def run_pairs(args: argparse.Namespace) -> None:
 
 
 def _machine() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
+    from nst.cpu import processor_name
+
+    return processor_name()
 
 
 # --- The detector comparison -------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import tempfile
 import time
 from dataclasses import asdict
@@ -46,12 +45,9 @@ def _processor(device: torch.device) -> str:
     """The model name of the processor that computes: the GPU's, else the CPU's."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    except OSError:
-        name = ""
-    return f"{name or platform.processor() or platform.machine()} ×{os.cpu_count() or 1}"
+    from .cpu import processor_name
+
+    return f"{processor_name()} ×{os.cpu_count() or 1}"
 
 
 def machine_key(device: torch.device, precision: str) -> str:

@@ -89,3 +89,15 @@ def return_memory() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def processor_name() -> str:
+    """This machine's CPU model name (Linux's /proc/cpuinfo), else what platform knows."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        name = ""
+    return name or platform.processor() or platform.machine() or "unknown"
