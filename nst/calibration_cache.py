@@ -8,6 +8,10 @@ on: the device (and the GPU's or the CPU's model name), the torch version and th
 A file that is damaged, of another format or written by another program is ignored (the
 caller calibrates) and replaced at the next :func:`store`; entries of other machines (a home
 folder shared between hosts) are kept.
+
+The same file keeps the machine's measured choices (:func:`load_choice`, :func:`store_choice`):
+whether bf16 pays on this CPU is timed once per machine, so that every process (a dry run
+and its run, the app and the CLI) runs in the same precision.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import torch
 
 from .schedule import CostModel
 
-__all__ = ["cache_path", "machine_key", "load", "store"]
+__all__ = ["cache_path", "machine_key", "load", "store", "load_choice", "store_choice"]
 
 ENV_DIR = "NST_CACHE_DIR"  # the folder, for tests and for machines without a home
 FILE_NAME = "calibration.json"
@@ -50,20 +54,32 @@ def _processor(device: torch.device) -> str:
     return f"{processor_name()} ×{os.cpu_count() or 1}"
 
 
-def machine_key(device: torch.device, precision: str) -> str:
-    """What a cost model is valid for: device type, processor model (and core count), torch, precision."""
-    return f"{device.type} | {_processor(device)} | torch {torch.__version__} | {precision}"
+def machine_key(device: torch.device, what: str) -> str:
+    """What an entry is valid for: device type, processor model (and core count), torch, and
+    ``what`` (a cost model's precision, or a choice's name)."""
+    return f"{device.type} | {_processor(device)} | torch {torch.__version__} | {what}"
 
 
-def _read() -> dict[str, Any]:
-    """The file's entries, or ``{}`` when it is missing, damaged or not nst's."""
+def _read_file() -> dict[str, Any]:
+    """The file's content, or ``{}`` when it is missing, damaged or not nst's."""
     try:
         data = json.loads(cache_path().read_text())
     except (OSError, ValueError, UnicodeDecodeError):
         return {}
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("entries"), dict):
         return {}
-    return data["entries"]
+    return data
+
+
+def _read() -> dict[str, Any]:
+    """The file's cost-model entries, or ``{}`` when it is missing, damaged or not nst's."""
+    return _read_file().get("entries", {})
+
+
+def _choices() -> dict[str, str]:
+    """The file's measured choices (string to string), or ``{}``."""
+    found = _read_file().get("choices")
+    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(found, dict) else {}
 
 
 def _model(entry: Any) -> CostModel | None:
@@ -95,6 +111,21 @@ def store(device: torch.device, precision: str, model: CostModel) -> bool:
     entry = asdict(model)
     del entry["measured"]
     entries[machine_key(device, precision)] = {**entry, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    return _write(entries, _choices())
+
+
+def load_choice(device: torch.device, name: str) -> str | None:
+    """A choice measured on this machine for ``device`` (e.g. ``"precision"``), if kept."""
+    return _choices().get(machine_key(device, name))
+
+
+def store_choice(device: torch.device, name: str, value: str) -> bool:
+    """Keep a choice measured on this machine; returns whether the file was written."""
+    entries = {k: v for k, v in _read().items() if _model(v) is not None}
+    return _write(entries, {**_choices(), machine_key(device, name): value})
+
+
+def _write(entries: dict[str, Any], choices: dict[str, str]) -> bool:
     path = cache_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +134,7 @@ def store(device: torch.device, precision: str, model: CostModel) -> bool:
         return False
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump({"format": FORMAT, "entries": entries}, f, indent=1)
+            json.dump({"format": FORMAT, "entries": entries, "choices": choices}, f, indent=1)
         os.replace(tmp, path)
     except OSError:
         Path(tmp).unlink(missing_ok=True)

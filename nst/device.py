@@ -2,8 +2,8 @@
 guess of how fast it steps.
 
 The CPU's speed is probed once per process with one VGG-sized convolution (0.2 s per
-precision on a 2-core CPU): that decides whether bf16 pays (only with native bf16, AMX or
-AVX512-BF16) and gives a prior rate. Estimates that must hold come from whole steps
+precision on a 2-core CPU): that decides whether bf16 pays on a CPU without AMX (once per
+machine) and gives a prior rate. Estimates that must hold come from whole steps
 instead (:func:`nst.pipeline.calibrate`, kept in :mod:`nst.schedule`).
 """
 
@@ -90,9 +90,8 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
     ``auto`` takes bf16 on CUDA GPUs that compute it natively (compute capability 8.0 and
     up: Ampere, Hopper, ...; below it ``torch.cuda.is_bf16_supported()`` may say True, by
-    emulation, and cuDNN has no bf16 convolutions), on CPUs with native bf16 (AMX or
-    AVX512-BF16: ~1.7× faster), and on other CPUs where it measures at least 1.25× faster
-    than fp32 (without native bf16 oneDNN emulates it, and it usually runs ~4× slower).
+    emulation, and cuDNN has no bf16 convolutions), and on CPUs where it pays
+    (:func:`_cpu_bf16_pays`).
     """
     if precision == "fp32":
         return None
@@ -101,13 +100,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if device.type == "cuda":
         return torch.bfloat16 if cuda_native_bf16(device) else None
     if device.type == "cpu":
-        if _native_bf16():
-            # Decided by the CPU's flags, not by timing: on a busy machine the probe can come
-            # out either way, and two processes (a --dry-run and its run, say) then run in
-            # different precisions, ~1.7× apart.
-            return torch.bfloat16
-        faster = _cpu_seconds_per_gflop(torch.bfloat16) < 0.8 * _cpu_seconds_per_gflop(None)
-        return torch.bfloat16 if faster else None
+        return torch.bfloat16 if _cpu_bf16_pays() else None
     return None
 
 
@@ -119,14 +112,38 @@ def cuda_native_bf16(device: torch.device | str = "cuda") -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def _native_bf16() -> bool:
-    """Whether the CPU computes bf16 natively (AMX or AVX512-BF16), from Linux's CPU flags."""
+def _amx() -> bool:
+    """Whether the CPU has AMX tiles for bf16 (Linux's CPU flags)."""
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
     except OSError:
         return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    return "amx_bf16" in flags
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_bf16_pays() -> bool:
+    """Whether the network runs faster in bf16 than in fp32 on this CPU.
+
+    With AMX it does (~1.7×), decided by the flags. Without AMX the flags do not tell:
+    an AMD EPYC with AVX512-BF16 ran a step 1.85× faster in bf16, an Intel Xeon with
+    AVX512-BF16 but no AMX 1.5× slower, and CPUs without either ~4× slower (oneDNN
+    emulates it). There the convolution probe decides (bf16 when at least 1.25× faster),
+    once per machine: the answer is kept in the calibration cache, so a busy moment cannot
+    make two processes (a dry run and its run, say) run in different precisions.
+    """
+    if _amx():
+        return True
+    from . import calibration_cache
+
+    cpu = torch.device("cpu")
+    kept = calibration_cache.load_choice(cpu, "precision")
+    if kept in ("bf16", "fp32"):
+        return kept == "bf16"
+    pays = _cpu_seconds_per_gflop(torch.bfloat16) < 0.8 * _cpu_seconds_per_gflop(None)
+    calibration_cache.store_choice(cpu, "precision", "bf16" if pays else "fp32")
+    return pays
 
 
 def seconds_per_megapixel_step(device: torch.device, amp: torch.dtype | None) -> float:

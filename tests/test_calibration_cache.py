@@ -122,3 +122,17 @@ def test_an_older_or_foreign_format_is_not_read_even_with_this_machines_key(cach
     cc.store(CPU, "fp32", MODEL)
     rewritten = json.loads(cc.cache_path().read_text())
     assert rewritten["format"] == cc.FORMAT and list(rewritten["entries"]) == [cc.machine_key(CPU, "fp32")]
+
+
+def test_choices_and_cost_models_share_the_file_without_losing_each_other(cache_dir):
+    assert cc.load_choice(CPU, "precision") is None
+    assert cc.store(CPU, "fp32", MODEL)
+    assert cc.store_choice(CPU, "precision", "fp32")
+    assert cc.load(CPU, "fp32") == MODEL  # the choice kept the model
+    assert cc.store(CPU, "bf16", MODEL)
+    assert cc.load_choice(CPU, "precision") == "fp32"  # the model kept the choice
+    data = json.loads(cc.cache_path().read_text())
+    data["choices"] = {"x": 3, cc.machine_key(CPU, "precision"): ["bf16"]}  # not strings: ignored
+    cc.cache_path().write_text(json.dumps(data))
+    assert cc.load_choice(CPU, "precision") is None
+    assert cc.load(CPU, "fp32") == MODEL

@@ -37,16 +37,44 @@ def test_explicit_precisions_are_obeyed():
     assert dev.autocast_dtype("auto", torch.device("mps")) is None
 
 
+@pytest.fixture
+def fresh_choice(monkeypatch, tmp_path):
+    """No AMX, an empty calibration cache, and no answer kept in this process."""
+    monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(dev, "_amx", lambda: False)
+    dev._cpu_bf16_pays.cache_clear()
+    yield tmp_path
+    dev._cpu_bf16_pays.cache_clear()
+
+
 @pytest.mark.parametrize("bf16_seconds, expected", [(0.002, torch.bfloat16), (0.016, None), (0.0038, None)])
-def test_auto_takes_bf16_on_the_cpu_only_where_it_measures_faster(monkeypatch, bf16_seconds, expected):
+def test_auto_takes_bf16_on_the_cpu_only_where_it_measures_faster(monkeypatch, fresh_choice, bf16_seconds, expected):
     probe = {None: 0.004, torch.bfloat16: bf16_seconds}
-    monkeypatch.setattr(dev, "_native_bf16", lambda: False)
     monkeypatch.setattr(dev, "_cpu_seconds_per_gflop", lambda dtype: probe[dtype])
     assert dev.autocast_dtype("auto", torch.device("cpu")) is expected
 
 
-def test_native_bf16_is_taken_without_timing(monkeypatch):
-    monkeypatch.setattr(dev, "_native_bf16", lambda: True)
+def test_the_measured_precision_is_kept_per_machine(monkeypatch, fresh_choice):
+    from nst import calibration_cache
+
+    monkeypatch.setattr(dev, "_cpu_seconds_per_gflop", {None: 0.004, torch.bfloat16: 0.002}.get)
+    assert dev.autocast_dtype("auto", torch.device("cpu")) is torch.bfloat16
+    assert calibration_cache.load_choice(torch.device("cpu"), "precision") == "bf16"
+    # Another process on this machine, at a busy moment where the probe would say fp32:
+    # it runs in the precision measured first, without timing anything.
+    dev._cpu_bf16_pays.cache_clear()
+    monkeypatch.setattr(dev, "_cpu_seconds_per_gflop", lambda dtype: 1 / 0)
+    assert dev.autocast_dtype("auto", torch.device("cpu")) is torch.bfloat16
+    # A damaged file is measured again (and rewritten).
+    calibration_cache.cache_path().write_text("{not json")
+    dev._cpu_bf16_pays.cache_clear()
+    monkeypatch.setattr(dev, "_cpu_seconds_per_gflop", {None: 0.004, torch.bfloat16: 0.006}.get)
+    assert dev.autocast_dtype("auto", torch.device("cpu")) is None
+    assert calibration_cache.load_choice(torch.device("cpu"), "precision") == "fp32"
+
+
+def test_amx_takes_bf16_without_timing(monkeypatch, fresh_choice):
+    monkeypatch.setattr(dev, "_amx", lambda: True)
     monkeypatch.setattr(dev, "_cpu_seconds_per_gflop", lambda dtype: 1 / 0)  # must not be called
     assert dev.autocast_dtype("auto", torch.device("cpu")) is torch.bfloat16
 
