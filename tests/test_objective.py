@@ -120,3 +120,41 @@ def test_the_content_term_weighs_five_times_where_no_mask_is_white(model):
     # (Within 8%: the deep features of a change spill a little across the seam.)
     assert inside == pytest.approx(inside_plain, rel=0.08)  # inside a region: the unmasked weight
     assert outside == pytest.approx(5 * outside_plain, rel=0.08)  # where the photo is kept: 5×
+
+
+def _with_weight(model, weight: torch.Tensor | None, **settings) -> tuple[Objective, torch.Tensor]:
+    s = nst.DEFAULT.replace(normalization="none", **settings)
+    content = im.to_tensor(im.resize_to_long_side(Image.open(EXAMPLES / "chelsea.jpg").convert("RGB"), 96))
+    style = im.to_tensor(im.resize_to_pixels(Image.open(EXAMPLES / "starry_night.jpg").convert("RGB"), 96 * 72))
+    w = None if weight is None else weight(content)
+    return Objective(model, s, content, [style], [1.0], None, torch.Generator(), content_weight=w), content
+
+
+def test_a_content_weight_of_one_everywhere_changes_nothing(model):
+    plain, content = _with_weight(model, None)
+    ones, _ = _with_weight(model, lambda c: torch.ones_like(c[:, :1]))
+    g = torch.rand_like(content)
+    with torch.no_grad():
+        a, b = plain(g)[1], ones(g)[1]
+    for k in a:
+        assert float(b[k]) == pytest.approx(float(a[k]), rel=1e-5), k
+
+
+def test_pixels_held_to_the_photo_count_less_in_the_style_statistics(model):
+    """A kept face holds its pixels to the photo; the Gram statistics then take them at
+    1/weight, so the rest of the image is not pushed past the painting to make up for them."""
+    def left_held(c: torch.Tensor) -> torch.Tensor:
+        w = torch.ones_like(c[:, :1])
+        w[..., : c.shape[-1] // 2] = 1e4
+        return w
+
+    plain, content = _with_weight(model, None)
+    held, _ = _with_weight(model, left_held)
+    g = torch.rand_like(content)
+    changed = g.clone()
+    changed[..., : g.shape[-1] // 4] = 0.5  # the left quarter, well inside the held half
+    with torch.no_grad():
+        base_plain, moved_plain = plain(g)[1]["style"], plain(changed)[1]["style"]
+        base_held, moved_held = held(g)[1]["style"], held(changed)[1]["style"]
+    assert abs(float(moved_plain / base_plain) - 1) > 0.05  # counted: the statistics move
+    assert abs(float(moved_held / base_held) - 1) < 0.01  # held: they barely do
