@@ -1,7 +1,7 @@
 """Portraits × paintings, with and without ``keep_faces``: contact sheets and two measures.
 
-    python bench/portraits.py                     # 160 px, 40 steps, every pair
-    python bench/portraits.py --size 512 --steps 200 --tag 512   # nst's defaults, on an idle machine
+    python bench/portraits.py --threads 1         # 256 px, 200 steps, every pair (the README's)
+    python bench/portraits.py --size 512 --tag 512   # nst's default size, on an idle machine
     python bench/portraits.py --only Obama --paintings Starry    # a part (results are kept in --cache)
     python bench/portraits.py detect [--mediapipe PYTHON]   # the detector comparison only
 
@@ -382,9 +382,9 @@ def detect(args: argparse.Namespace) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     p.add_argument("what", nargs="?", default="pairs", choices=("pairs", "detect"))
-    p.add_argument("--size", type=int, default=160)
-    p.add_argument("--steps", type=int, default=40)
-    p.add_argument("--tag", default="160", help="names the output files")
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--tag", default="256", help="names the output files")
     p.add_argument("--only", nargs="*", help="run only portraits whose name contains one of these")
     p.add_argument("--paintings", nargs="*", help="run only paintings whose name contains one of these")
     p.add_argument("--mediapipe", help="a Python with mediapipe<0.10.30 installed, for `detect`")
