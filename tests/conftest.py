@@ -83,6 +83,8 @@ ONE_WORKER_MODULES = {"test_zerogpu.py", "test_browser.py"}
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, if installed
 def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "load":  # (-n's default) another --dist, as asked
+        return None
     from xdist.scheduler import LoadScopeScheduling
 
     class Scheduling(LoadScopeScheduling):
