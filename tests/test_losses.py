@@ -181,10 +181,10 @@ def test_weighted_content_loss():
 
 
 def test_tv_loss_by_hand():
-    img = torch.tensor([[[[0.0, 1.0, 3.0], [2.0, 2.0, 7.0]]]])  # 2×3: dx and dy differ
-    dx2 = [1.0, 4.0, 0.0, 25.0]  # (1−0)², (3−1)², (2−2)², (7−2)²
-    dy2 = [4.0, 1.0, 16.0]  # (2−0)², (2−1)², (7−3)²
-    assert tv_loss(img).item() == pytest.approx(sum(dx2) / 4 + sum(dy2) / 3)
+    img = torch.tensor([[[[0.0, 1.0, 3.0], [2.0, 2.0, 7.0], [2.0, 5.0, 6.0]]]])  # 3×3: dx and dy differ
+    dx2 = [1.0, 4.0, 0.0, 25.0, 9.0, 1.0]  # along each row
+    dy2 = [4.0, 1.0, 16.0, 0.0, 9.0, 1.0]  # down each column
+    assert tv_loss(img).item() == pytest.approx(sum(dx2) / 6 + sum(dy2) / 6)
 
 
 def test_a_term_at_zero_distance_is_left_unscaled():
