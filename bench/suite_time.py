@@ -6,7 +6,10 @@ Each round runs ``python -m pytest -q -p no:cacheprovider FILES`` in the ``befor
 then in the ``after`` one (then the other way round, alternately), and records the wall time,
 the exit status, the test count and the load average. It prints the medians and writes
 ``bench/results/suite-time-DATE.json``. Run it on an idle machine for figures that mean
-something; with ``--whole`` it times the whole suite (about 6 minutes per run on 2 cores).
+something; with ``--whole`` it times the whole suite. Each checkout runs with its own extra
+pytest options: the README's command since pytest-xdist is ``--after-args="-n 2"``
+
+    python bench/suite_time.py --before ../nst-before --after . --after-args="-n 2" --repeat 2 --whole
 """
 
 from __future__ import annotations
@@ -33,10 +36,10 @@ def _cpu() -> str:
     return platform.processor() or "unknown"
 
 
-def _run(checkout: Path, files: list[str]) -> dict:
+def _run(checkout: Path, files: list[str], extra: list[str]) -> dict:
     load = os.getloadavg()[0]
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra, *files],
                           cwd=checkout, capture_output=True, text=True)
     seconds = time.perf_counter() - t
     tail = (proc.stdout.strip().splitlines() or proc.stderr.strip().splitlines() or [""])[-1]
@@ -51,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--after", type=Path, default=Path("."), help="the checkout after it (default: here)")
     p.add_argument("--repeat", type=int, default=3, help="rounds, each running both (default: 3)")
     p.add_argument("--whole", action="store_true", help="the whole suite instead of FILES")
+    p.add_argument("--before-args", default="", help="extra pytest options for the before checkout")
+    p.add_argument("--after-args", default="", help='extra pytest options for the after one (e.g. "-n 2")')
     p.add_argument("files", nargs="*", help="test files, relative to each checkout")
     args = p.parse_args(argv)
     files = [] if args.whole else args.files
@@ -60,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(args.repeat):
         order = ["before", "after"] if i % 2 == 0 else ["after", "before"]
         for which in order:
-            r = _run(getattr(args, which).resolve(), files)
+            r = _run(getattr(args, which).resolve(), files, getattr(args, f"{which}_args").split())
             runs[which].append(r)
             print(f"round {i + 1} {which:6} {r['seconds']:8.1f} s  load {r['load_before']:.1f}  {r['summary']}",
                   flush=True)
@@ -70,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(__file__).resolve().parent / "results" / time.strftime("suite-time-%Y%m%d-%H%M%S.json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"cpu": _cpu(), "cores": os.cpu_count(), "files": files or "whole suite",
+                               "args": {"before": args.before_args, "after": args.after_args},
                                "median_seconds": med, "runs": runs}, indent=1))
     print(out)
     return 0

@@ -13,6 +13,13 @@ from PIL import Image
 os.environ["NST_CACHE_DIR"] = tempfile.mkdtemp(prefix="nst-test-cache-")
 atexit.register(shutil.rmtree, os.environ["NST_CACHE_DIR"], True)
 
+# Under pytest-xdist (`-n 2`, the README's command) each worker gets its share of the cores
+# for PyTorch, set before torch is imported (processes that tests start inherit it): two
+# workers of two OpenMP threads each on two cores would wait on each other's spinning threads.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _workers))
+
 ROOT = Path(__file__).resolve().parents[1]
 # Tests read only what the repository holds: the CC0 photo and the two public-domain
 # paintings in examples/ (see examples/README.md), or images they draw themselves.
@@ -64,3 +71,25 @@ def fixed_cost(monkeypatch) -> list[str]:
     monkeypatch.setattr(nst, "calibrate", calibrate)
     monkeypatch.setattr(pipeline, "calibrate", calibrate)
     return calls
+
+
+# Under pytest-xdist, tests go to the two workers one at a time, except these modules', whose
+# module-wide fixture is costly to have twice (the ZeroGPU emulation's process, Chromium):
+# each of these modules runs whole on one worker, and first (xdist starts the scopes with the
+# most tests first). Servers in-process (tests/app_server.py) are cheap: a module whose tests
+# are split gets one on each worker.
+ONE_WORKER_MODULES = {"test_zerogpu.py", "test_browser.py"}
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, if installed
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "load":  # (-n's default) another --dist, as asked
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if Path(path).name in ONE_WORKER_MODULES else nodeid
+
+    return Scheduling(config, log)

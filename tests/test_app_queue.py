@@ -56,7 +56,7 @@ def _drain(url: str, sessions: list[str]) -> None:
     while app.demo._queue.event_queue_per_concurrency_id.get("gpu") and (
             app.demo._queue.event_queue_per_concurrency_id["gpu"].queue
             or any(j for j in app.demo._queue.active_jobs)) and time.monotonic() < deadline:
-        time.sleep(0.5)
+        time.sleep(0.05)
 
 
 def test_one_visitor_holds_at_most_two_runs(url, job):
@@ -90,7 +90,12 @@ def test_visitors_take_turns(url, job):
 
     a, b = uuid.uuid4().hex[:11], uuid.uuid4().hex[:11]
     codes = [_join(url, job(a)).status_code, _join(url, job(a)).status_code]
-    time.sleep(1.0)  # a's first run has started; its second waits
+    # a's first run has started; its second waits.
+    deadline = time.monotonic() + 60
+    while not (any(j for j in app.demo._queue.active_jobs)
+               and [e.session_hash for e in app.demo._queue.event_queue_per_concurrency_id["gpu"].queue] == [a]):
+        assert time.monotonic() < deadline, "a's first run did not start"
+        time.sleep(0.02)
     codes.append(_join(url, job(b)).status_code)
     waiting = [e.session_hash for e in app.demo._queue.event_queue_per_concurrency_id["gpu"].queue]
     _drain(url, [a, b])

@@ -326,7 +326,7 @@ def test_the_gallery_keeps_this_visits_runs_to_pick_and_compare(browser, url, sh
             other.close()
 
 
-def test_an_example_pair_runs_once_then_comes_from_the_cache(browser, url, shots):
+def test_an_example_pair_runs_once_then_comes_from_the_cache(browser, url, shots, monkeypatch):
     """Issue 12: the examples are photo × painting pairs, cached lazily: the first pick runs
     it (EXAMPLE_RUN), a second pick shows the cached result at once."""
     import time
@@ -336,6 +336,16 @@ def test_an_example_pair_runs_once_then_comes_from_the_cache(browser, url, shots
     import app
 
     assert [s for _, s in app.EXAMPLE_PAIRS][:2] == ["starry_night.jpg", "shipwreck.jpg"]  # real paintings first
+    # The pick asks for EXAMPLE_RUN's steps and size; the run itself is made small (3 steps
+    # at 64 px instead of 100 at 256: most of this test's time), as caching does not depend on it.
+    asked: list[tuple[int, int]] = []
+    stylize = app.stylize
+
+    def small(content, style, steps, size, **kw):
+        asked.append((int(steps), int(size)))
+        return stylize(content, style, steps=3, size=64, **kw)
+
+    monkeypatch.setattr(app, "stylize", small)
     with _page(browser, shots, "failed-example.png") as page:
         page.goto(url)
         label = page.get_by_text("astronaut × starry_night").first
@@ -354,3 +364,4 @@ def test_an_example_pair_runs_once_then_comes_from_the_cache(browser, url, shots
         label.click()
         expect(page.locator("#nst-result img")).to_be_visible(timeout=60_000)
         assert time.perf_counter() - t0 < max(3.0, first / 2), first  # from the cache: no second run
+    assert asked == [(app.EXAMPLE_RUN["steps"], app.EXAMPLE_RUN["size"])]  # one run, of EXAMPLE_RUN

@@ -16,10 +16,13 @@ def _threads() -> int:
 
 
 @linux
-@pytest.mark.skipif(torch.get_num_threads() < 2, reason="one CPU thread: no OpenMP workers to let go")
-def test_release_threads_ends_this_threads_openmp_workers():
+def test_release_threads_ends_this_threads_openmp_workers(request):
     if cpu._omp_pause() is None:
         pytest.skip("this PyTorch does not use GNU OpenMP")
+    # Two threads at least, so that there are OpenMP workers to let go (a pytest-xdist worker
+    # of the suite runs PyTorch on one).
+    request.addfinalizer(lambda n=torch.get_num_threads(): torch.set_num_threads(n))
+    torch.set_num_threads(max(2, torch.get_num_threads()))
     counts, errors = [], []
 
     def work() -> None:

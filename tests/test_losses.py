@@ -175,3 +175,68 @@ def test_weighted_content_loss():
     assert ContentLoss(c, torch.ones(1, 1, 1, 2))(g).item() == ContentLoss(c)(g).item()
     # ½ · (3·1 + 1·4) / 2
     assert ContentLoss(c, torch.tensor([[[[3.0, 1.0]]]]))(g).item() == 0.5 * 7 / 2
+
+
+# --- By value (each kills mutants that the tests above let live) ---------------------------
+
+
+def test_tv_loss_by_hand():
+    img = torch.tensor([[[[0.0, 1.0, 3.0], [2.0, 2.0, 7.0], [2.0, 5.0, 6.0]]]])  # 3×3: dx and dy differ
+    dx2 = [1.0, 4.0, 0.0, 25.0, 9.0, 1.0]  # along each row
+    dy2 = [4.0, 1.0, 16.0, 0.0, 9.0, 1.0]  # down each column
+    assert tv_loss(img).item() == pytest.approx(sum(dx2) / 6 + sum(dy2) / 6)
+
+
+def test_a_term_at_zero_distance_is_left_unscaled():
+    from nst.losses import _positive
+
+    assert _positive(0.5) == 0.5 and _positive(2e-12) == 2e-12
+    assert _positive(1e-12) == 1.0 and _positive(0.0) == 1.0
+
+
+def test_the_content_scale_is_the_blend_weighted_mean_over_the_styles():
+    from nst.losses import pair_scales
+
+    target = torch.zeros(1, 1, 1, 2)
+    feats = [torch.full((1, 1, 1, 2), 1.0), torch.full((1, 1, 1, 2), 3.0)]  # costs ½·1 and ½·9
+    scales = pair_scales("content", {}, lambda: list(zip(feats, [1.0, 3.0])), ContentLoss(target), {})
+    assert scales == {"content": pytest.approx((1 * 0.5 + 3 * 4.5) / 4)}
+    # No style at the content layer: nothing to measure, the term stays unscaled.
+    assert pair_scales("content", {}, lambda: [], ContentLoss(target), {}) == {"content": 1.0}
+
+
+def test_weighted_quantiles_by_hand():
+    from nst.losses import _weighted_quantiles
+
+    values, mass = torch.tensor([[3.0, 1.0, 2.0]]), torch.tensor([0.5, 0.25, 0.25])
+    # Levels ⅛, ⅜, ⅝, ⅞ against the CDF ¼, ½, 1 of the sorted values 1, 2, 3.
+    assert _weighted_quantiles(values, mass, 4).tolist() == [[1.0, 2.0, 3.0, 3.0]]
+    # A CDF that rounding left short of 1: the top levels take the largest value.
+    assert _weighted_quantiles(torch.tensor([[2.0, 1.0]]), torch.tensor([0.3, 0.3]), 2).tolist() == [[1.0, 2.0]]
+
+
+def test_sliced_wasserstein_directions_targets_and_scale_by_value():
+    torch.manual_seed(0)
+    a, b = torch.rand(1, 4, 8, 8), torch.rand(1, 4, 8, 8) + 1
+    loss = _sw([a, b], [1.0, 3.0], 64)
+    assert torch.allclose(loss.dirs.norm(dim=0), torch.ones(4))  # unit directions, one per column
+    assert loss.dirs.shape == (4, 4)
+    # Σ w/Σw · mean(f²) / 8, the Gram term's units.
+    want = (1 / 4 * a.pow(2).mean() + 3 / 4 * b.pow(2).mean()).item() / 8
+    assert loss.scale == pytest.approx(want, rel=1e-6)
+    # Only the weights' ratio counts.
+    assert torch.equal(loss.target, _sw([a, b], [2.0, 6.0], 64).target)
+
+
+def test_guided_gram_of_a_region_smaller_than_a_pixel_still_counts():
+    torch.manual_seed(0)
+    s, g = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., 1, 2] = 0.5  # area ½
+    assert _guided(s, mask)(g).item() > 0
+
+
+def test_guided_gram_of_an_empty_region_is_a_float32_zero_for_bf16_activations():
+    s = torch.rand(1, 3, 4, 4)
+    value = _guided(s, torch.zeros(1, 1, 4, 4))(torch.rand(1, 3, 4, 4).bfloat16())
+    assert value.dtype == torch.float32 and value.item() == 0
