@@ -145,13 +145,21 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     s = run.settings
     print(f"plan: {s.steps} steps to {run.output.width}×{run.output.height} px on {run.device.type}"
           f"{' (coarse to fine)' if len(run.plan) > 1 else ''}")
-    for i, sc in enumerate(run.plan, 1):
-        print(f"  scale {i}/{len(run.plan)}: {sc.wh[0]}×{sc.wh[1]} px, {sc.steps} steps")
+    for i, (sc, mem) in enumerate(zip(run.plan, run.memory), 1):
+        how = (f"{mem.tiles} tiles of {mem.core} px (+{mem.halo} px of context), ×{mem.work:.2f} the pixels"
+               if mem.tiled else "whole")
+        print(f"  scale {i}/{len(run.plan)}: {sc.wh[0]}×{sc.wh[1]} px, {sc.steps} steps, {how}, "
+              f"{mem.peak / 1e9:.2f} GB")
     if s.time_limit is not None:
         print(f"  time limit: {s.time_limit:g} s (steps are cut to fit)")
+    from .tiles import PROCESS_BYTES
+
+    print(f"memory: {run.peak_memory / 1e9:.2f} GB at most for the run, about "
+          f"{(run.peak_memory + PROCESS_BYTES) / 1e9:.1f} GB for the process "
+          f"(max_memory {'%.2f GB' % s.max_memory if s.max_memory is not None else 'from free memory'})")
     print(f"cost: {cost.step[1]:.3g} s per megapixel-step + {cost.step[0]:.3g} s per step "
           f"({'measured' if cost.measured else 'assumed'} in {time.perf_counter() - t:.1f} s)")
-    seconds = before + estimate_seconds(run.plan, cost, setup=True, time_limit=s.time_limit)
+    seconds = before + estimate_seconds(run.work_plan(), cost, setup=True, time_limit=s.time_limit)
     print(f"estimated seconds: {seconds:.0f}")
     return 0
 
