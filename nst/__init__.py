@@ -24,6 +24,7 @@ from .device import max_size, resolve_device
 from .pipeline import PreparedRun, Progress, calibrate, estimate, prepare, stylize, stylize_image
 from .recipe import read_recipe, save_png
 from .settings import DEFAULT, LIMITS, FieldInfo, Settings, field_info, field_names
+from .upscale import prepare_upscale, upscale, upscale_image
 from .vgg import LAYER_NAMES, VGG19Features
 from .weights import load_model, load_weights
 
@@ -54,9 +55,12 @@ __all__ = [
     "load_weights",
     "max_size",
     "prepare",
+    "prepare_upscale",
     "read_recipe",
     "resolve_device",
     "save_png",
     "stylize",
     "stylize_image",
+    "upscale",
+    "upscale_image",
 ]

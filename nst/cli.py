@@ -39,6 +39,7 @@ class _RecipeAction(argparse.Action):
         for name, v in values.items():
             if name not in _NOT_OPTIONS:
                 setattr(namespace, name, tuple(v) if isinstance(v, list) else v)
+        namespace.recipe_file = value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--recipe", action=_RecipeAction, metavar="PNG",
         help="re-use the settings stored in an nst result PNG; options after it override them",
+    )
+    parser.add_argument(
+        "--upscale", type=float, default=None, metavar="FACTOR",
+        help="continue the result given by --recipe to FACTOR times its size (2 or 4, say), "
+        "adding the finer scales only; needs the result's content and style images",
     )
     parser.add_argument(
         "--save-every", type=int, default=0, metavar="K",
@@ -138,7 +144,12 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     from .schedule import estimate_seconds
 
     style = args.style[0] if len(args.style) == 1 else args.style
-    run = prepare(args.content, style, masks=args.masks, **overrides)
+    if args.upscale is not None:
+        from .upscale import prepare_upscale
+
+        run = prepare_upscale(args.recipe_file, args.content, style, args.upscale, masks=args.masks, **overrides)
+    else:
+        run = prepare(args.content, style, masks=args.masks, **overrides)
     before = _process_seconds()  # start-up, imports, the images: paid again by the real command
     t = time.perf_counter()
     cost = calibrate(run.device, run.settings.precision)  # loads the network and times whole steps
@@ -168,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 done, 1 interrupted, 2 bad input)."""
     args = build_parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items()
-                 if k not in ("content", "style", "output", "save_every", "recipe", "dry_run", "masks")}
+                 if k not in ("content", "style", "output", "save_every", "recipe", "dry_run", "masks",
+                              "upscale", "recipe_file")}
 
     # Heavy imports after parsing, so that --help is instant.
     import signal
@@ -188,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.save_every < 0:
         return _fail("--save-every must be 0 or more")
     overrides["preview_every"] = args.save_every
+    if args.upscale is not None:
+        if getattr(args, "recipe_file", None) is None:
+            return _fail("--upscale needs --recipe RESULT.png: the result to continue from")
+        overrides.pop("size", None)  # the factor sets it
 
     bar = None
     last = None
@@ -208,7 +224,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             return _dry_run(args, overrides)
         style = args.style[0] if len(args.style) == 1 else args.style
-        for event in stylize(args.content, style, masks=args.masks, stop=stop, **overrides):
+        if args.upscale is not None:
+            from .upscale import upscale
+
+            events = upscale(args.recipe_file, args.content, style, args.upscale, masks=args.masks, stop=stop,
+                             **overrides)
+        else:
+            events = stylize(args.content, style, masks=args.masks, stop=stop, **overrides)
+        for event in events:
             if bar is None:
                 bar = tqdm(total=event.total, unit="step", dynamic_ncols=True)
             bar.update(event.step - bar.n)

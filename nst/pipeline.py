@@ -337,6 +337,8 @@ def _setup(run: PreparedRun, stop: threading.Event | None) -> _Engine:
     amp = _amp(s, run.device)
     # [regions] Masks are recorded by reference (file names, or "mask N"), not as pixels.
     where = {} if run.mask_names is None else {"masks": run.mask_names}
+    if run.start is not None:  # an upscale: the size of the result it continued from
+        where["upscaled_from"] = list(run.start.size)
     recipe = make_recipe(
         s, device=run.device.type, precision=dtype_name(amp),
         weights_preprocessing=model.preprocessing, styles=len(run.styles), **where,
