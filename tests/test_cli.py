@@ -198,3 +198,22 @@ def test_cli_warns_in_one_line_of_an_all_black_mask(tmp_path, capsys):
                  "--steps", "1", "--size", "64"])
     assert code == 0
     assert "nst: warning: the mask 2 is all black" in capsys.readouterr().err
+
+
+def test_dry_run_at_8192_px_shows_the_tiles_memory_and_estimate(tmp_path, content_path, style_path, capsys,
+                                                                monkeypatch):
+    import nst.pipeline
+    import nst.tiles
+    from nst.schedule import CostModel
+
+    monkeypatch.setattr(nst.tiles, "_available_bytes", lambda: 64e9)  # a machine that holds 8192 px
+    monkeypatch.setattr(nst.pipeline, "calibrate", lambda device, precision: CostModel(step=(0.01, 0.3),
+                                                                                       scale=(0.05, 0.3)))
+    out = tmp_path / "out.png"
+    assert main([str(content_path), str(style_path), "-o", str(out), "--size", "8192", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("plan: 200 steps to 8192×")
+    assert "whole" in lines[1] and "tiles of" in lines[-4] and "GB" in lines[-4]  # coarse whole, finest tiled
+    assert any(l.startswith("memory: ") and "GB at most for the run" in l for l in lines)
+    assert lines[-1].startswith("estimated seconds: ") and int(lines[-1].split(": ")[1]) > 300  # hundreds of seconds even at this fast rate
+    assert not out.exists()
