@@ -385,7 +385,7 @@ def _run(
     s = run.settings
     engine = _setup(run, stop)
     deadline = None if s.time_limit is None else t0 + s.time_limit
-    eta = Eta(run.plan, engine.cost)
+    eta = Eta(run.work_plan(), engine.cost)  # tiled scales as the pixels their tiles cover
     out_tensor = im.to_tensor(run.output)  # the chroma source of swap and luminance modes
     total = run.total_steps
     state = _State(image=None, step=0, losses={}, next_preview=0.0)
@@ -482,12 +482,12 @@ def _optimise_scale(
         # Each scale gets its share of the time left, so a run cut short still finishes
         # at the output size instead of upsampling a coarse image.
         left = deadline - time.perf_counter()
-        steps_here, share = fit_steps(run.plan[index:], engine.cost, left, eta.pace)
+        steps_here, share = fit_steps(run.work_plan()[index:], engine.cost, left, eta.pace)
         scale_deadline = time.perf_counter() + left * share
         eta.replan(index, steps_here)
     closure, last = _closure(objective, optimizer, image, s.tv_weight)
     total = run.total_steps
-    times = state.timings.setdefault(index, (scale.mpx, time.perf_counter() - t_scale, []))[2]
+    times = state.timings.setdefault(index, (run.work_plan()[index].mpx, time.perf_counter() - t_scale, []))[2]
     for done_here in range(1, steps_here + 1):
         t_step = time.perf_counter()
         try:
