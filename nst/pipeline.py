@@ -386,7 +386,10 @@ def _run(
     engine = _setup(run, stop)
     deadline = None if s.time_limit is None else t0 + s.time_limit
     eta = Eta(run.work_plan(), engine.cost)  # tiled scales as the pixels their tiles cover
-    out_tensor = im.to_tensor(run.output)  # the chroma source of swap and luminance modes
+    # The photo at the output size: the chroma source of swap and luminance modes and what
+    # regional runs keep outside the masks; not held otherwise (an image-sized buffer).
+    needed = s.preserve_color in ("swap", "luminance") or run.masks is not None
+    out_tensor = im.to_tensor(run.output) if needed else None
     total = run.total_steps
     state = _State(image=None, step=0, losses={}, next_preview=0.0)
     if run.start is not None:  # an upscale: the first scale starts from this image, resized

@@ -359,7 +359,8 @@ class TiledObjective:
                 maps = {l: [_area(m, grid[l]) for m in masks] for l in s.style_layers}
             strengths = [w * len(blend) / sum(blend) for w in blend] if masks is not None else list(blend)
             used = [i for i, w in enumerate(strengths) if w > 0]
-            target = torch.empty(1, channels(cl), *grid[cl])
+            # In the network's dtype: its bf16 activations as they are, at half the memory.
+            target = torch.empty(1, channels(cl), *grid[cl], dtype=autocast or torch.float32)
             self.content_target = target
             roots = {l: [m.sqrt() for m in maps[l]] if maps else [None] for l in s.style_layers}
             content_stats = self._sweep_stats(content, roots, keep_content=target)
