@@ -54,7 +54,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def max_size(device: torch.device | str) -> int:
-    """The largest output size (long side, px) nst runs at on ``device``: CPUs are slow."""
+    """The app's largest output size (long side, px) on ``device``: what a visitor waits for
+    (CPUs are slow). The API and the CLI take up to ``LIMITS.max_size`` on any device."""
     kind = device if isinstance(device, str) else device.type
     return LIMITS.max_size_cpu if kind == "cpu" else LIMITS.max_size_gpu
 

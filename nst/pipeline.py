@@ -36,7 +36,7 @@ from .objective import Objective
 from .recipe import RECIPE_KEY, input_reference, make_recipe
 from .schedule import CostModel, Eta, ScalePlan, cost_model, estimate_seconds, fit_steps, plan_run, remember_cost
 from .settings import DEFAULT, LIMITS, Settings
-from .tiles import MemoryPlan, TiledObjective, default_budget, plan_memory, work_factor
+from .tiles import MemoryPlan, TiledObjective, default_budget, plan_memory
 from .vgg import deepest, min_input_size
 from .weights import load_model
 
