@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 import nst  # noqa: E402
 import nst.images as im  # noqa: E402
-from nst.tiles import ACTIVATION_BYTES, geometry, grid_offset, layout, plan_memory  # noqa: E402
+from nst.tiles import ACTIVATION_BYTES, TILE_BYTES, geometry, grid_offset, layout, plan_memory  # noqa: E402
 from nst.weights import load_model  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "images"
@@ -135,7 +135,7 @@ def speed(content: Path, style: Path, size: int, steps: int, repeat: int) -> dic
     _, halo = geometry([s.content_layer, *s.style_layers])
     whole_plan = plan_memory(wh, s, 1e12)
     # A budget that holds the image's buffers and a tile of about 512 + 2·halo px.
-    budget = whole_plan.peak - ACTIVATION_BYTES * wh[0] * wh[1] + ACTIVATION_BYTES * (512 + 2 * halo) ** 2 + 1e6
+    budget = whole_plan.peak - ACTIVATION_BYTES * wh[0] * wh[1] + TILE_BYTES * (512 + 2 * halo) ** 2 + 1e6
     tiled_plan = plan_memory(wh, s, budget)
     mpx = wh[0] * wh[1] / 1e6
     times: dict[str, list[float]] = {"whole": [], "tiled": []}
