@@ -46,6 +46,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import cpu
 from .errors import SettingsError
 from .losses import gram_matrix
 from .settings import Settings
@@ -517,6 +518,11 @@ class TiledObjective:
             del x, surrogate
         self._stats = stats
         self.sweeps += 1
+        if image.device.type == "cpu":
+            # The heap keeps freed blocks during a run (nst.cpu.keep_memory); tiles of changing
+            # shapes and L-BFGS's image-sized vectors then leave holes that stay resident.
+            # Once per step, giving them back costs a few page faults against a step of seconds.
+            cpu.return_memory()
         terms = {"content": torch.tensor(content_sum / c_scale)}
         style = torch.zeros(())
         for l in s.style_layers:
