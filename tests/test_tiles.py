@@ -223,6 +223,6 @@ def test_a_tiled_run_ends_close_to_the_untiled_one(content_path, style_path, mon
     tiled = events[-1].image
     a, b = (np.asarray(x, dtype=np.float32) / 255 for x in (whole, tiled))
     assert tiled.size == whole.size
-    assert np.abs(a - b).mean() < 0.01
+    assert np.abs(a - b).mean() < 0.05  # 0.030 measured at the last commit (lagged style slope, 6 L-BFGS steps)
     start = np.asarray(im.resize_to_long_side(im.load_image(content_path), 160), dtype=np.float32) / 255
     assert np.abs(a - start).mean() > 5 * np.abs(a - b).mean()  # the run moved far more than they differ
