@@ -48,7 +48,9 @@ import nst.images as im  # noqa: E402
 from nst.tiles import ACTIVATION_BYTES, TILE_BYTES, geometry, grid_offset, layout, plan_memory  # noqa: E402
 from nst.weights import load_model  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "images"
+# The benchmark images: shared/images beside the checkout, or above it.
+SHARED = next((p / "shared" / "images" for p in ROOT.parents if (p / "shared" / "images").is_dir()),
+              ROOT.parent / "shared" / "images")
 RESULTS = ROOT / "bench" / "results" / "print"
 _WRAPPER = (
     "import resource, subprocess, sys, time; t = time.perf_counter(); "
