@@ -348,9 +348,12 @@ class TiledObjective:
     Args:
         model, s, content, styles, blend, autocast, masks: as :class:`~nst.objective.Objective`.
         plan: the scale's :class:`MemoryPlan` (its ``core`` set).
-        exact: differentiate at this step's Gram matrices (a second, forward-only sweep).
-        content_weight: optional extra per-pixel weight of the content term, ``(1, 1, H, W)``
-            at the image's size, multiplied into the regional one.
+        exact: differentiate at this step's Gram matrices (a second, forward-only sweep):
+            True every step, or the number of first steps that do (the steps that move the
+            image most; see :data:`EXACT_STEPS`).
+        content_weight: the faces' and keep mask's per-pixel weight of the content term,
+            ``(1, 1, H, W)`` at the image's size (``nst.faces.content_weight_map``); with masks,
+            the larger of it and the regional weight counts, as untiled. Each tile crops it.
     """
 
     tiled = True
@@ -358,7 +361,7 @@ class TiledObjective:
     def __init__(
         self, model: VGG19Features, s: Settings, content: torch.Tensor, styles: list[torch.Tensor],
         blend: list[float], autocast: torch.dtype | None, plan: MemoryPlan,
-        masks: list[torch.Tensor] | None = None, exact: bool = False, content_weight: torch.Tensor | None = None,
+        masks: list[torch.Tensor] | None = None, exact: bool | int = False, content_weight: torch.Tensor | None = None,
     ) -> None:
         from .objective import KEEP_CONTENT_WEIGHT  # the regional runs' rule, shared
 
@@ -390,9 +393,9 @@ class TiledObjective:
             if masks is not None:
                 union = torch.stack(masks).sum(0).clamp(0, 1)
                 weight = 1 + KEEP_CONTENT_WEIGHT * (1 - _area(union, grid[cl]))
-            if content_weight is not None:
+            if content_weight is not None:  # faces and keep masks: the larger weight counts, as untiled
                 extra = _area(content_weight.float(), grid[cl])
-                weight = extra if weight is None else weight * extra
+                weight = extra if weight is None else torch.maximum(weight, extra)
             self.content_weight = weight
             # The styles' Gram targets, each from its own image, tiled alike.
             style_grams = {}
@@ -498,7 +501,7 @@ class TiledObjective:
         """J at ``image`` and its terms (as ``Objective.__call__``), with ∂J/∂image
         accumulated into ``image.grad`` (which is made if missing), tile by tile."""
         s, step = self.s, self.sweeps
-        if self._stats is None or self.exact:
+        if self._stats is None or self.exact is True or step < int(self.exact):
             self._stats = self._current_stats(image, step)
         # The slope of each style term at the whole image's Gram sums (see the module docstring).
         slopes = {
