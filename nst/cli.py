@@ -245,7 +245,7 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
                           (s.time_limit - before - cost.setup - SAVE_SECONDS) * BUDGET_MARGIN,
                           multiscale=s.multiscale, min_side=min_input_size([s.content_layer, *s.style_layers]))
         plan, note = fitted.plan, fitted.note
-    memory = run.memory if plan == run.plan else memory_plans(plan, s, run.device)  # the tiles of the plan that runs
+    memory = run.memory if plan == run.plan else memory_plans(plan, s, run.device, run.masks is not None)  # the tiles of the plan that runs
     steps = sum(sc.steps for sc in plan)
     print(f"plan: {steps} steps to {run.output.width}×{run.output.height} px on {run.device.type}"
           f"{' (coarse to fine)' if len(plan) > 1 else ''}")

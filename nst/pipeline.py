@@ -271,7 +271,7 @@ def prepare(
             )
     return PreparedRun(s, device, content_full, styles_full, blend, out_img, plan, masks_full, names, found, keep_img,
                        None if keep is None else input_reference(keep, "keep mask"), started=started,
-                       memory=memory_plans(plan, s, device), start=start_img)
+                       memory=memory_plans(plan, s, device, masks is not None), start=start_img)
 
 
 def _plan_from(plan: list[ScalePlan], start: Image.Image, output: Image.Image) -> list[ScalePlan]:
@@ -286,11 +286,11 @@ def _plan_from(plan: list[ScalePlan], start: Image.Image, output: Image.Image) -
     return finer or plan[-1:]
 
 
-def memory_plans(plan: list[ScalePlan], s: Settings, device: torch.device) -> list[MemoryPlan]:
+def memory_plans(plan: list[ScalePlan], s: Settings, device: torch.device, masks: bool = False) -> list[MemoryPlan]:
     """Each scale of ``plan``: whole, or in tiles that fit the memory budget (``max_memory``,
     else on a GPU :func:`~nst.tiles.default_budget`; on a CPU :func:`~nst.tiles.plan_memory`'s default)."""
     budget = s.max_memory * 1e9 if s.max_memory is not None else default_budget(device) if device.type != "cpu" else None
-    return [plan_memory(sc.wh, s, budget) for sc in plan]
+    return [plan_memory(sc.wh, s, budget, masks=True) if masks else plan_memory(sc.wh, s, budget) for sc in plan]
 
 
 def stylize(
@@ -464,7 +464,7 @@ def _run(
                           (deadline - time.perf_counter()) * BUDGET_MARGIN, multiscale=s.multiscale,
                           min_side=min_input_size([s.content_layer, *s.style_layers]))
         if fitted.plan != run.plan:  # the tiles belong to the plan that runs (a smaller working size may need none)
-            run = dataclasses.replace(run, plan=fitted.plan, memory=memory_plans(fitted.plan, s, run.device))
+            run = dataclasses.replace(run, plan=fitted.plan, memory=memory_plans(fitted.plan, s, run.device, run.masks is not None))
         note = None if fitted.note is None else f"{limit_name}: {fitted.note}"
     eta = Eta(run.work_plan(), engine.cost)  # tiled scales as the pixels their tiles cover
     # The photo at the output size: the chroma source of swap and luminance modes and what

@@ -69,15 +69,19 @@ TILE_BYTES = 2300
 # One RGB float32 image buffer, per pixel (the image, its gradient, L-BFGS's vectors).
 IMAGE_BYTES = 12
 # The image-sized buffers besides L-BFGS's history, at a tiled scale: nst.lbfgs's four
-# (the pixels, their gradient, its previous value, the direction), one neighbour difference
-# of the TV term (tv_into_grad), and the photo at the output size (the colour modes' and the
-# masks' source, where they use it); Adam: the pixels, the gradient, two moments and its
-# update's temporaries.
-_FIXED_BUFFERS = {"lbfgs": 6, "adam": 6}
+# (the pixels, their gradient, its previous value, the direction); Adam's pixels, gradient,
+# two moments and its update's temporaries. Where used, one more each: the TV term's
+# neighbour difference (tv_into_grad), the photo at the output size (the colour modes'
+# and the masks' source).
+_FIXED_BUFFERS = {"lbfgs": 4, "adam": 6}
 # A whole scale, with torch's L-BFGS: its flat gradient copy, the old and the new direction,
 # the recursion's work vector and the new pair made before the oldest is dropped, besides
 # the pixels and their gradient.
 _WHOLE_BUFFERS = 8
+# The share of the budget a tiled scale leaves to the heap: tiles of shifting shapes leave
+# freed blocks between live ones (nst.cpu keeps the heap during a run and gives it back
+# once per tiled step).
+HEAP_SHARE = 0.1
 # L-BFGS's curvature history (pairs of image-sized vectors): nst's default, and the least
 # a tiled scale keeps when the budget is short.
 HISTORY, MIN_HISTORY = 20, 3
@@ -204,20 +208,22 @@ class MemoryPlan:
         return self.core is not None
 
 
-def _fixed_bytes(pixels: int, s: Settings, history: int, tiled: bool = True) -> float:
+def _fixed_bytes(pixels: int, s: Settings, history: int, tiled: bool = True, masks: bool = False) -> float:
     fixed = _FIXED_BUFFERS.get(s.optimizer, 8) if tiled else _WHOLE_BUFFERS
+    fixed += (s.tv_weight > 0 and tiled) + (masks or s.preserve_color in ("swap", "luminance"))
     buffers = fixed + (2 * history if s.optimizer == "lbfgs" else 0)
     # The content target, one vector per position of the content layer (fp32).
     target = 4 * channels(s.content_layer) / _factor(s.content_layer) ** 2
     return pixels * (IMAGE_BYTES * buffers + target)
 
 
-def plan_memory(wh: tuple[int, int], s: Settings, budget: float | None = None) -> MemoryPlan:
+def plan_memory(wh: tuple[int, int], s: Settings, budget: float | None = None, *, masks: bool = False) -> MemoryPlan:
     """Whole, or the largest tiles that fit ``budget`` bytes, for one scale of ``wh`` px.
 
     A scale runs whole when it fits with L-BFGS's full history. Otherwise the history is
     cut (to no fewer than :data:`MIN_HISTORY` pairs) so that the image-sized buffers take
-    at most half the budget, and the tiles get the rest.
+    at most half the budget, and the tiles get the rest but :data:`HEAP_SHARE`.
+    ``masks``: a regional run (the photo at the output size is kept).
 
     ``budget`` None is the default: :func:`default_budget`, raised where a scale's
     image-sized buffers alone need more (an 8192 px image is 0.6 GB per buffer), up to
@@ -229,16 +235,16 @@ def plan_memory(wh: tuple[int, int], s: Settings, budget: float | None = None) -
     """
     if budget is None:
         try:
-            plan = plan_memory(wh, s, default_budget(torch.device("cpu")))
+            plan = plan_memory(wh, s, default_budget(torch.device("cpu")), masks=masks)
             if not plan.tiled or plan.core >= DEFAULT_CORE // 2:
                 return plan
         except SettingsError:
             pass
         w, h = wh
         _, halo = geometry([s.content_layer, *s.style_layers])
-        least = _fixed_bytes(w * h, s, MIN_HISTORY) + TILE_BYTES * (DEFAULT_CORE + 2 * halo) ** 2
+        least = (_fixed_bytes(w * h, s, MIN_HISTORY, masks=masks) + TILE_BYTES * (DEFAULT_CORE + 2 * halo) ** 2) / (1 - HEAP_SHARE)
         try:
-            return plan_memory(wh, s, min(least, 0.8 * _available_bytes()))
+            return plan_memory(wh, s, min(least, 0.8 * _available_bytes()), masks=masks)
         except SettingsError:
             raise SettingsError(
                 f"{w}×{h} px needs about {least / 1e9:.1f} GB of memory; this machine has "
@@ -247,7 +253,7 @@ def plan_memory(wh: tuple[int, int], s: Settings, budget: float | None = None) -
     w, h = wh
     pixels = w * h
     align, halo = geometry([s.content_layer, *s.style_layers])
-    whole = _fixed_bytes(pixels, s, HISTORY, tiled=False) + ACTIVATION_BYTES * pixels
+    whole = _fixed_bytes(pixels, s, HISTORY, tiled=False, masks=masks) + ACTIVATION_BYTES * pixels
     if whole <= budget:
         return MemoryPlan(wh, None, halo, align, HISTORY, whole)
     if s.style_loss != "gram":
@@ -256,12 +262,12 @@ def plan_memory(wh: tuple[int, int], s: Settings, budget: float | None = None) -
             "sliced-wasserstein cannot run in tiles: use style_loss gram, a smaller size or more max_memory"
         )
     history = HISTORY
-    while history > MIN_HISTORY and _fixed_bytes(pixels, s, history) > budget / 2:
+    while history > MIN_HISTORY and _fixed_bytes(pixels, s, history, masks=masks) > budget / 2:
         history -= 1
-    fixed = _fixed_bytes(pixels, s, history)
-    side = math.sqrt(max(0.0, budget - fixed) / TILE_BYTES)
+    fixed = _fixed_bytes(pixels, s, history, masks=masks)
+    side = math.sqrt(max(0.0, budget * (1 - HEAP_SHARE) - fixed) / TILE_BYTES)
     core = int((side - 2 * halo) // align) * align
-    least = _fixed_bytes(pixels, s, MIN_HISTORY) + TILE_BYTES * (2 * align + 2 * halo) ** 2
+    least = (_fixed_bytes(pixels, s, MIN_HISTORY, masks=masks) + TILE_BYTES * (2 * align + 2 * halo) ** 2) / (1 - HEAP_SHARE)
     if core < 2 * align:
         raise SettingsError(
             f"max_memory {budget / 1e9:.2f} GB is too little for {w}×{h} px: it needs at least "
@@ -270,7 +276,7 @@ def plan_memory(wh: tuple[int, int], s: Settings, budget: float | None = None) -
     core = min(core, max(h, w))
     tiles = layout((h, w), core, halo)
     box = max(t.pixels for t in tiles)
-    peak = fixed + TILE_BYTES * box
+    peak = (fixed + TILE_BYTES * box) / (1 - HEAP_SHARE)
     return MemoryPlan(wh, core, halo, align, history, peak, len(tiles), work_factor((h, w), core, halo, align))
 
 
