@@ -553,7 +553,8 @@ def _optimise_scale(
     if memory is not None and memory.tiled:
         # Too large for the memory budget whole: tile by tile (nst.tiles); the faces' and
         # keep mask's content weight is cropped per tile, as the masks are.
-        objective = TiledObjective(engine.model, s, c, st, run.blend, engine.amp, memory, masks=ms, content_weight=cw)
+        objective = TiledObjective(engine.model, s, c, st, run.blend, engine.amp, memory, masks=ms, content_weight=cw,
+                                   exact=True)
     else:
         objective = Objective(engine.model, s, c, st, run.blend, engine.amp, engine.gen, masks=ms, content_weight=cw)
     objective.check = engine.check
