@@ -1,7 +1,8 @@
 """Tiled optimisation: a scale too large for the memory budget is optimised tile by tile.
 
-The objective stays the whole image's. Every step evaluates J and its gradient in one
-sweep over overlapping tiles, and the tiles' gradients add up into the whole image's:
+The objective stays the whole image's. Every step evaluates J and its gradient in two
+sweeps over overlapping tiles (forward only, then with gradients), and the tiles'
+gradients add up into the whole image's:
 
 - **What a tile sees.** A tile is a *core* (the tiles' cores partition the image) and a
   *halo* of context around it, as wide as the receptive field of the deepest layer used
@@ -20,7 +21,7 @@ sweep over overlapping tiles, and the tiles' gradients add up into the whole ima
   (known when its sweep ends); it is not used: L-BFGS's curvature pairs then mix two
   objectives, and its path wanders (128 px, 6 steps, 4–9 tiles a step: J 8.4 against
   6.1 untiled, and a mean pixel difference of 0.050 where the run moved the image by
-  0.042; with this step's Gram matrices: 0.0001).
+  0.042; with this step's Gram matrices, at 160 px: 0.00013 where it moved 0.043).
 - **Local terms.** The content term is a sum over positions: each tile takes its core's
   part of the content target, and of any per-position weight map (regional runs weigh the
   photo more outside the masks), cropped from maps made once for the whole image.
