@@ -304,17 +304,18 @@ def test_a_long_lbfgs_step_is_shortened_and_lbfgs_told_its_length():
 
     assert MAX_STEP_RMS == 0.05  # the README's cap
 
+    # The step just taken is t·d (L-BFGS's state): an RMS step of 0.5 from `before`.
     before = torch.zeros(1, 3, 8, 8)
-    image = (before + 0.5).requires_grad_(True)  # an RMS step of 0.5
+    image = (before + 0.5).requires_grad_(True)
     optimizer = torch.optim.LBFGS([image])
-    optimizer.state[image]["t"] = 1.0
-    _limit_step(optimizer, image, before)
+    optimizer.state[image].update(d=torch.full((3 * 8 * 8,), 0.5), t=1.0)
+    _limit_step(optimizer, image)
     assert float((image.detach() - before).pow(2).mean().sqrt()) == pytest.approx(MAX_STEP_RMS)
     assert optimizer.state[image]["t"] == pytest.approx(MAX_STEP_RMS / 0.5)
     short = (before + 0.01).requires_grad_(True)
     optimizer = torch.optim.LBFGS([short])
-    optimizer.state[short]["t"] = 1.0
-    _limit_step(optimizer, short, before)
+    optimizer.state[short].update(d=torch.full((3 * 8 * 8,), 0.01), t=1.0)
+    _limit_step(optimizer, short)
     assert torch.equal(short.detach(), before + 0.01) and optimizer.state[short]["t"] == 1.0
 
 
