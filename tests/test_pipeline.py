@@ -640,8 +640,8 @@ def test_learning_rate_reaches_the_optimiser(content_path, style_path, monkeypat
     seen = []
     real = pipeline._make_optimizer
 
-    def spy(s, image):
-        opt = real(s, image)
+    def spy(s, image, *args, **kwargs):
+        opt = real(s, image, *args, **kwargs)
         seen.append(opt.param_groups[0]["lr"])
         return opt
 
