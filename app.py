@@ -155,15 +155,20 @@ def launch_kwargs(share: bool = False) -> dict[str, Any]:
 def _settings(values: dict[str, Any]) -> nst.Settings:
     """nst.DEFAULT with the submitted values, checked by nst; a gr.Error if one is bad."""
     try:
-        return nst.DEFAULT.replace(**values)
+        s = nst.DEFAULT.replace(**values)
     except nst.SettingsError as exc:
         raise nst_error(exc) from None
+    if s.size > MAX_SIZE:  # the app's cap, by a visitor's wait (nst takes up to 8192 px)
+        raise gr.Error(nst.size_cap_message(s.size, DEVICE), print_exception=False)
+    return s
 
 
 def estimate_text(content: str | None, steps: Any, size: Any) -> str:
     """The 'estimated time' line shown under the Run button: nst's estimate for this image."""
     try:
         s = nst.DEFAULT.replace(steps=steps, size=size)
+        if s.size > MAX_SIZE:
+            return html.escape(f"⚠️ {nst.size_cap_message(s.size, DEVICE)}", quote=False)
         # The plan depends on the photo's shape only: its header gives it (no pixels are
         # decoded here, outside the run's queue), and a blank image of that shape stands in.
         image = app_parts.stand_in(content, s.size) if content else _PLACEHOLDER  # before an upload: 4:3
@@ -238,6 +243,38 @@ def stylize(
         run = _prepare(run.content, run.styles, run.settings.replace(size=smaller), masks, keep)
     yield gr.skip(), f"⚠️ {error.message}", gr.skip(), gr.skip(), gr.skip()
     raise error
+
+
+UPSCALE = 2  # the app's upscale factor: ×2 of the result shown (or of a gallery pick)
+
+
+def upscale(
+    result: str | None, content: str | None, style: str | None, more_styles: list[str] | None = None,
+    masks: list[str] | None = None, keep: str | None = None, request: gr.Request | None = None,
+) -> Iterator[tuple]:
+    """Continue the result shown (`result`: its full-resolution PNG, with its recipe) to twice
+    its size: only the finer scales run, starting from it. `content`, `style`, `more_styles`,
+    `masks` and `keep` are the run's images, as given to /stylize. Yields as /stylize."""
+    for path, what in ((result, "result"), (content, "content image"), (style, "style image")):
+        if not path:
+            raise gr.Error(f"Upscale needs a result and its {what}: run one first, or pick one below."
+                           if what == "result" else f"Upscale needs the {what} the result was made from.",
+                           print_exception=False)
+    styles = [style, *(p for p in (more_styles or []) if p)]
+    masks = [p for p in (masks or []) if p] or None
+    try:
+        run = nst.prepare_upscale(result, content, styles if len(styles) > 1 else styles[0], UPSCALE,
+                                  masks=masks, keep=keep or None)
+    except nst.Error as exc:
+        raise nst_error(exc, *(p for p in (result, content, *styles, *(masks or []), keep) if p)) from None
+    if run.settings.size > MAX_SIZE:  # the app's cap by a visitor's wait
+        raise gr.Error(nst.size_cap_message(run.settings.size, DEVICE), print_exception=False)
+    start = run.start.size
+    yield None, f"Upscaling {start[0]}×{start[1]} px ×{UPSCALE} on the {DEVICE_LABEL}…", None, None, None
+    try:
+        yield from _run(run, getattr(request, "session_hash", None), f"Upscaled ×{UPSCALE} · ")
+    except nst.Error as exc:
+        raise nst_error(exc) from None
 
 
 def _prepare(
@@ -546,6 +583,8 @@ def build_demo() -> gr.Blocks:
                                              max_height=480, elem_id="nst-compare")
                     download = app_uploads.uploads_only(gr.File(
                         label="Full-resolution PNG", interactive=False, height=90, elem_id="nst-download"), "download")
+                    upscale_btn = gr.Button(f"Upscale ×{UPSCALE} (adds finer scales to this result)",
+                                            elem_id="nst-upscale")
         with gr.Accordion("This visit's results (gone when the tab closes)", open=True, elem_id="nst-visit"):
             visit = gr.State(Gallery())  # per tab: nothing is shared between visitors
             gallery = gr.Gallery(label="Pick one to see it again with its settings", columns=6, height=200,
@@ -606,6 +645,11 @@ def build_demo() -> gr.Blocks:
             inputs_kwargs={**controls, "more_styles": more_styles, "masks": masks, "keep": keep},
             api_name="stylize", api_description=_api_description(), concurrency_limit=CONCURRENCY,
             concurrency_id="gpu", show_progress="minimal", scroll_to_output=True,
+        ).success(add_result, [download, visit], [gallery, visit, compare_a, compare_b], **private)
+        upscale_btn.click(_pressed(False), None, None, queue=False, api_visibility="private").then(
+            upscale, [download, content, style, more_styles, masks, keep], outputs, api_name="upscale",
+            api_description=upscale.__doc__.split("\n\n")[0], concurrency_limit=CONCURRENCY, concurrency_id="gpu",
+            show_progress="minimal", scroll_to_output=True,
         ).success(add_result, [download, visit], [gallery, visit, compare_a, compare_b], **private)
         stop_btn.click(_pressed(True), None, None, queue=False, api_visibility="private")
         demo.unload(_pressed(False))

@@ -120,7 +120,7 @@ def reservation(run: nst.PreparedRun) -> int:
     the first GPU call, an assumed one, with a wider margin), plus :data:`GPU_MARGIN`."""
     cost = _pace.cost if _pace is not None else cost_model("cuda", "bf16", seconds_per_megapixel_step(torch.device("cuda"), None))
     factor = 1.5 if _pace is not None else 3.0
-    seconds = GPU_MARGIN + factor * estimate_seconds(run.plan, cost, time_limit=run.settings.time_limit)
+    seconds = GPU_MARGIN + factor * estimate_seconds(run.work_plan(), cost, time_limit=run.settings.time_limit)
     return int(min(MAX_GPU_SECONDS, max(MIN_GPU_SECONDS, seconds)))
 
 

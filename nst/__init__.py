@@ -20,10 +20,11 @@ from .errors import (
     is_out_of_memory,
 )
 from .images import load_image
-from .device import max_size, resolve_device
+from .device import max_size, resolve_device, size_cap_message
 from .pipeline import PreparedRun, Progress, calibrate, estimate, prepare, stylize, stylize_image
 from .recipe import read_recipe, save_png
 from .settings import DEFAULT, LIMITS, FieldInfo, Settings, field_info, field_names
+from .upscale import prepare_upscale, upscale, upscale_image
 from .vgg import LAYER_NAMES, VGG19Features
 from .weights import load_model, load_weights
 
@@ -53,10 +54,14 @@ __all__ = [
     "load_model",
     "load_weights",
     "max_size",
+    "size_cap_message",
     "prepare",
+    "prepare_upscale",
     "read_recipe",
     "resolve_device",
     "save_png",
     "stylize",
     "stylize_image",
+    "upscale",
+    "upscale_image",
 ]

@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-use the settings stored in an nst result PNG; options given with it override them",
     )
     parser.add_argument(
+        "--upscale", type=float, default=None, metavar="FACTOR",
+        help="continue the result given by --recipe to FACTOR times its size (2 or 4, say), "
+        "adding the finer scales only; needs the result's content and style images",
+    )
+    parser.add_argument(
         "--save-every", type=int, default=0, metavar="K",
         help="also save the image every K steps, as OUTPUT_<step>.png",
     )
@@ -215,12 +220,19 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     from . import calibration_cache
     from .device import autocast_dtype, dtype_name
     from .faces import describe
-    from .pipeline import calibrate, prepare
+    from .pipeline import calibrate, memory_plans, prepare, work_plan
     from .schedule import BUDGET_MARGIN, estimate_seconds, fit_plan
+    from .tiles import PROCESS_BYTES
     from .vgg import min_input_size
 
     style = args.style[0] if len(args.style) == 1 else args.style
-    run = prepare(args.content, style, masks=args.masks, keep=args.keep, **overrides)
+    if args.upscale is not None:
+        from .upscale import prepare_upscale
+
+        run = prepare_upscale(args.recipe, args.content, style, args.upscale, masks=args.masks, keep=args.keep,
+                              **overrides)
+    else:
+        run = prepare(args.content, style, masks=args.masks, keep=args.keep, **overrides)
     before = _process_seconds()  # start-up, imports, the images: paid again by the real command
     t = time.perf_counter()
     s = run.settings
@@ -228,24 +240,30 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     hit = calibration_cache.load(run.device, precision) is not None
     cost = calibrate(run.device, s.precision)  # this machine's cached costs, else times whole steps once
     plan, note = run.plan, None
-    if s.time_limit is not None:  # as the run will fit it: what is left after start-up and loading
+    if s.time_limit is not None and run.start is None:  # as the run will fit it: what is left after start-up and loading
         fitted = fit_plan(run.content.size, s.size, s.steps, cost,
                           (s.time_limit - before - cost.setup - SAVE_SECONDS) * BUDGET_MARGIN,
                           multiscale=s.multiscale, min_side=min_input_size([s.content_layer, *s.style_layers]))
         plan, note = fitted.plan, fitted.note
+    memory = run.memory if plan == run.plan else memory_plans(plan, s, run.device, run.masks is not None)  # the tiles of the plan that runs
     steps = sum(sc.steps for sc in plan)
     print(f"plan: {steps} steps to {run.output.width}×{run.output.height} px on {run.device.type}"
           f"{' (coarse to fine)' if len(plan) > 1 else ''}")
-    for i, sc in enumerate(plan, 1):
-        print(f"  scale {i}/{len(plan)}: {sc.wh[0]}×{sc.wh[1]} px, {sc.steps} steps")
+    for i, (sc, mem) in enumerate(zip(plan, memory), 1):
+        how = (f"{mem.tiles} tiles of {mem.core} px (+{mem.halo} px of context), ×{mem.work:.2f} the pixels"
+               if mem.tiled else "whole")
+        print(f"  scale {i}/{len(plan)}: {sc.wh[0]}×{sc.wh[1]} px, {sc.steps} steps, {how}, {mem.peak / 1e9:.2f} GB")
     if s.keep_faces:
         print(f"  faces kept: {describe(run.faces)}")
     if s.time_limit is not None:
         print(f"  time limit: {s.time_limit:g} s for the whole command" + (f"; {note}" if note else ""))
+    peak = max(m.peak for m in memory)
+    print(f"memory: {peak / 1e9:.2f} GB at most for the run, about {(peak + PROCESS_BYTES) / 1e9:.1f} GB for the "
+          f"process (max_memory {'%.2f GB' % s.max_memory if s.max_memory is not None else 'from free memory'})")
     where = (f"from this machine's calibration cache ({calibration_cache.cache_path()})" if hit
              else f"measured in {time.perf_counter() - t:.1f} s, kept in {calibration_cache.cache_path()}")
     print(f"cost: {cost.step[1]:.3g} s per megapixel-step + {cost.step[0]:.3g} s per step ({where})")
-    seconds = before + estimate_seconds(plan, cost, setup=True) + SAVE_SECONDS
+    seconds = before + estimate_seconds(work_plan(plan, memory), cost, setup=True) + SAVE_SECONDS
     if s.time_limit is not None:
         seconds = min(seconds, s.time_limit)
     print(f"estimated seconds: {seconds:.0f}")
@@ -257,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     given = {k: v for k, v in vars(args).items()
              if k not in ("content", "style", "output", "save_every", "recipe", "dry_run", "masks", "keep",
-                          "recipe_settings", "recipe_named")}
+                          "recipe_settings", "recipe_named", "upscale")}
     overrides = {**getattr(args, "recipe_settings", {}), **given}  # options given win over the recipe
 
     # Heavy imports after parsing, so that --help is instant.
@@ -284,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     for note in _recipe_notes(args):
         print(f"nst: note: {note}", file=sys.stderr)
     overrides["preview_every"] = args.save_every
+    if args.upscale is not None:
+        if args.recipe is None:
+            return _fail("--upscale needs --recipe RESULT.png: the result to continue from")
+        overrides.pop("size", None)  # the factor sets it
 
     bar = None
     last = None
@@ -307,7 +329,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             return _dry_run(args, overrides)
         style = args.style[0] if len(args.style) == 1 else args.style
-        run = prepare(args.content, style, masks=args.masks, keep=args.keep, **overrides)
+        if args.upscale is not None:
+            from .upscale import prepare_upscale
+
+            run = prepare_upscale(args.recipe, args.content, style, args.upscale, masks=args.masks, keep=args.keep,
+                                  **overrides)
+        else:
+            run = prepare(args.content, style, masks=args.masks, keep=args.keep, **overrides)
         # A time limit is the whole command's: from the process's start, with the PNG's writing kept.
         run.started, run.reserve = time.perf_counter() - _process_seconds(), SAVE_SECONDS
         existed = output.exists()

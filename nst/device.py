@@ -17,7 +17,7 @@ import torch
 from .cpu import release_threads
 from .settings import LIMITS, SettingsError
 
-__all__ = ["resolve_device", "autocast_dtype", "cuda_native_bf16", "dtype_name", "max_size", "seconds_per_megapixel_step"]
+__all__ = ["resolve_device", "autocast_dtype", "cuda_native_bf16", "dtype_name", "max_size", "size_cap_message", "seconds_per_megapixel_step"]
 
 # VGG19 to conv5_1, forward plus backward to the input, per megapixel of image.
 GFLOP_PER_MEGAPIXEL_STEP = 1444.6
@@ -54,9 +54,17 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def max_size(device: torch.device | str) -> int:
-    """The largest output size (long side, px) nst runs at on ``device``: CPUs are slow."""
+    """The app's largest output size (long side, px) on ``device``: what a visitor waits for
+    (CPUs are slow). The API and the CLI take up to ``LIMITS.max_size`` on any device."""
     kind = device if isinstance(device, str) else device.type
     return LIMITS.max_size_cpu if kind == "cpu" else LIMITS.max_size_gpu
+
+
+def size_cap_message(size: int, device: torch.device | str) -> str:
+    """What a front end capped by :func:`max_size` says of a ``size`` above its cap."""
+    kind = device if isinstance(device, str) else device.type
+    return (f"size {size} is above this app's limit of {max_size(kind)} px on its {'CPU' if kind == 'cpu' else 'GPU'} "
+            f"(a visitor's wait); the command line and the Python API make up to {LIMITS.max_size} px")
 
 
 def dtype_name(amp: torch.dtype | None) -> str:

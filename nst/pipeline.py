@@ -30,9 +30,10 @@ from PIL import Image
 
 from . import calibration_cache, color, cpu
 from . import images as im
-from .device import autocast_dtype, dtype_name, max_size, resolve_device, seconds_per_megapixel_step
+from .device import autocast_dtype, dtype_name, resolve_device, seconds_per_megapixel_step
 from .errors import DivergedError, Error, OutOfMemoryError, SettingsError, is_out_of_memory
 from .faces import Face, content_weight_map, load_keep_mask, protected_faces
+from .lbfgs import LeanLBFGS
 from .losses import tv_loss
 from .objective import Objective
 from .recipe import RECIPE_KEY, input_reference, make_recipe
@@ -41,6 +42,7 @@ from .schedule import (
     limit_note, plan_run, remember_cost,
 )
 from .settings import DEFAULT, LIMITS, Settings
+from .tiles import MemoryPlan, TiledObjective, default_budget, plan_memory, tv_into_grad, work_plan
 from .vgg import deepest, min_input_size
 from .weights import load_model
 
@@ -128,6 +130,10 @@ class PreparedRun:
             process's start).
         reserve: seconds of the time limit kept for what the caller does after the result
             (the CLI writes the PNG).
+        memory: each scale's :class:`~nst.tiles.MemoryPlan`: whole or in tiles, and the
+            working memory expected.
+        start: the image the run continues from (an upscale: its first scale is finer
+            than this image), else None.
     """
 
     settings: Settings
@@ -145,10 +151,22 @@ class PreparedRun:
     time_cap: float | None = None
     started: float = field(default_factory=time.perf_counter)
     reserve: float = 0.0
+    memory: list[MemoryPlan] = field(default_factory=list)
+    start: Image.Image | None = None
 
     @property
     def total_steps(self) -> int:
         return sum(sc.steps for sc in self.plan)
+
+    @property
+    def peak_memory(self) -> float:
+        """The run's expected peak working memory, bytes (the process and weights not included)."""
+        return max((m.peak for m in self.memory), default=0.0)
+
+    def work_plan(self) -> list[ScalePlan]:
+        """The plan as the estimates count it: a tiled scale as the pixels its tiles and
+        their halos cover (``MemoryPlan.work`` times its own)."""
+        return work_plan(self.plan, self.memory)
 
     def events(
         self, *, stop: threading.Event | None = None, preview_seconds: float | None = None,
@@ -166,7 +184,7 @@ class PreparedRun:
         estimate with a wide margin, capped at ``cap``. Needs no GPU in this process."""
         gpu = torch.device("cuda")
         cost = cost_model("cuda", "bf16", seconds_per_megapixel_step(gpu, torch.bfloat16))
-        return int(min(cap, 15 + 3 * estimate_seconds(self.plan, cost, time_limit=self.settings.time_limit)))
+        return int(min(cap, 15 + 3 * estimate_seconds(self.work_plan(), cost, time_limit=self.settings.time_limit)))
 
     def estimate(self, *, setup: bool = False, calibrated: bool = True) -> float:
         """Expected seconds of the run (with ``setup``: also loading the network).
@@ -177,7 +195,7 @@ class PreparedRun:
         """
         amp = _amp(self.settings, self.device)
         cost = calibrate(self.device, self.settings.precision) if calibrated else _cost(self.device, amp)
-        return estimate_seconds(self.plan, cost, setup=setup, time_limit=self.settings.time_limit)
+        return estimate_seconds(self.work_plan(), cost, setup=setup, time_limit=self.settings.time_limit)
 
 
 def blend_mismatch(name: str, weights: int, styles: int) -> str:
@@ -185,26 +203,6 @@ def blend_mismatch(name: str, weights: int, styles: int) -> str:
     the setting as the caller spells it, ``style_blend`` or ``--style-blend``)."""
     return (f"{name} has {weights} weight{'s' if weights != 1 else ''} for {styles} style "
             f"image{'s' if styles != 1 else ''}; give one weight per style image")
-
-
-def _size_limit_message(size: int, device: torch.device) -> str:
-    if device.type == "cpu":
-        return (f"size {size} is above the CPU limit of {LIMITS.max_size_cpu} px; "
-                f"sizes up to {LIMITS.max_size_gpu} px need a GPU")
-    return f"size {size} is above the GPU limit of {LIMITS.max_size_gpu} px"
-
-
-def _check_size_for_device(base: Settings, overrides: dict[str, Any]) -> None:
-    """Raise the device's size limit when the settings were refused for a size above it, so
-    that one message names the limit that applies here (on a CPU: 1024 px, not 2048)."""
-    size = overrides.get("size", base.size)
-    try:
-        device = resolve_device(str(overrides.get("device", base.device)))
-        too_big = isinstance(size, int) and not isinstance(size, bool) and size > max_size(device)
-    except (SettingsError, TypeError, ValueError):
-        return
-    if too_big:
-        raise SettingsError(_size_limit_message(size, device)) from None
 
 
 def _styles(style: im.ImageInput | list[im.ImageInput]) -> list[im.ImageInput]:
@@ -223,21 +221,20 @@ def prepare(
     *,
     masks: list[Any] | None = None,
     keep: Any = None,
+    start: im.ImageInput | None = None,
     **overrides: Any,
 ) -> PreparedRun:
     """Check the settings, open the images and plan the scales (phase 1 of :func:`stylize`).
 
     Takes :func:`stylize`'s arguments; raises its errors, and nothing else is done.
+    ``start``: continue from this image (a result of the same content, smaller than
+    ``size``): only the scales finer than it run (see :mod:`nst.upscale`).
     """
     started = time.perf_counter()  # a time limit counts from the call
-    try:
-        s = (settings or DEFAULT).replace(**overrides)
-    except SettingsError:
-        _check_size_for_device((settings or DEFAULT), overrides)  # the limit that applies here, if that is it
-        raise
+    # Sizes up to LIMITS.max_size on any device (Settings checks them): scales beyond the
+    # memory budget run in tiles. Front ends with a visitor waiting cap it by time (max_size).
+    s = (settings or DEFAULT).replace(**overrides)
     device = resolve_device(s.device)
-    if s.size > max_size(device):
-        raise SettingsError(_size_limit_message(s.size, device))
     content_full = im.load_image(content, "content image")
     style_inputs = _styles(style)
     blend = list(s.style_blend or (1.0,) * len(style_inputs))
@@ -258,6 +255,10 @@ def prepare(
     needed = min_input_size([s.content_layer, *s.style_layers])
     # Coarse scales too small for the deepest layer are skipped (their steps move on).
     plan = plan_run(content_full.size, s.size, s.steps, multiscale=s.multiscale, min_side=needed)
+    start_img = None
+    if start is not None:
+        start_img = im.load_image(start, "image to continue from")
+        plan = _plan_from(plan, start_img, out_img)
     for i, (label, img) in enumerate((("content image", content_full), *zip(what, styles_full))):
         scaled = out_img if i == 0 else im.resize_to_pixels(img, s.style_scale**2 * out_img.width * out_img.height)
         if min(scaled.size) < needed:
@@ -269,7 +270,27 @@ def prepare(
                 + ("(crop it closer to a square, or use shallower layers)" if thin else "(raise size or use shallower layers)")
             )
     return PreparedRun(s, device, content_full, styles_full, blend, out_img, plan, masks_full, names, found, keep_img,
-                       None if keep is None else input_reference(keep, "keep mask"), started=started)
+                       None if keep is None else input_reference(keep, "keep mask"), started=started,
+                       memory=memory_plans(plan, s, device, masks is not None), start=start_img)
+
+
+def _plan_from(plan: list[ScalePlan], start: Image.Image, output: Image.Image) -> list[ScalePlan]:
+    """The scales of ``plan`` finer than ``start`` (at least the last), with their planned steps."""
+    if abs(start.height / start.width - output.height / output.width) > 0.02:
+        raise im.ImageError(
+            f"the image to continue from is {start.width}×{start.height} px, not the content image's shape"
+        )
+    if max(start.size) >= max(output.size):
+        raise SettingsError(f"the image to continue from is {max(start.size)} px already, not smaller than size")
+    finer = [sc for sc in plan if max(sc.wh) > max(start.size) * 1.05]
+    return finer or plan[-1:]
+
+
+def memory_plans(plan: list[ScalePlan], s: Settings, device: torch.device, masks: bool = False) -> list[MemoryPlan]:
+    """Each scale of ``plan``: whole, or in tiles that fit the memory budget (``max_memory``,
+    else on a GPU :func:`~nst.tiles.default_budget`; on a CPU :func:`~nst.tiles.plan_memory`'s default)."""
+    budget = s.max_memory * 1e9 if s.max_memory is not None else default_budget(device) if device.type != "cpu" else None
+    return [plan_memory(sc.wh, s, budget, masks=True) if masks else plan_memory(sc.wh, s, budget) for sc in plan]
 
 
 def stylize(
@@ -376,6 +397,8 @@ def _setup(run: PreparedRun, stop: threading.Event | None) -> _Engine:
     where = {} if run.mask_names is None else {"masks": run.mask_names}
     if run.keep_name is not None:
         where["keep"] = run.keep_name
+    if run.start is not None:  # an upscale: the size of the result it continued from
+        where["upscaled_from"] = list(run.start.size)
     recipe = make_recipe(
         s, device=run.device.type, precision=dtype_name(amp),
         weights_preprocessing=model.preprocessing, styles=len(run.styles), **where,
@@ -433,19 +456,27 @@ def _run(
     if run.time_cap is not None:
         deadlines[f"GPU time {run.time_cap:g} s"] = t0 + run.time_cap
     limit_name, deadline = min(deadlines.items(), key=lambda kv: kv[1]) if deadlines else (None, None)
-    if deadline is not None:
+    if deadline is not None and run.start is None:  # an upscale keeps its scales; each fits its share of the time
         # The limit is the whole call's (the CLI's: the whole process's): what is left of it
         # after the start-up and the network's loading goes to the plan, fitted from the
         # costs known (this machine's calibration, else the probe's prior).
         fitted = fit_plan(run.content.size, s.size, s.steps, engine.cost,
                           (deadline - time.perf_counter()) * BUDGET_MARGIN, multiscale=s.multiscale,
                           min_side=min_input_size([s.content_layer, *s.style_layers]))
-        run = dataclasses.replace(run, plan=fitted.plan)
+        if fitted.plan != run.plan:  # the tiles belong to the plan that runs (a smaller working size may need none)
+            run = dataclasses.replace(run, plan=fitted.plan, memory=memory_plans(fitted.plan, s, run.device, run.masks is not None))
         note = None if fitted.note is None else f"{limit_name}: {fitted.note}"
-    eta = Eta(run.plan, engine.cost)
-    out_tensor = im.to_tensor(run.output)  # the chroma source of swap and luminance modes
+    eta = Eta(run.work_plan(), engine.cost)  # tiled scales as the pixels their tiles cover
+    # The photo at the output size: the chroma source of swap and luminance modes and what
+    # regional runs keep outside the masks; not held otherwise (an image-sized buffer).
+    needed = s.preserve_color in ("swap", "luminance") or run.masks is not None
+    out_tensor = im.to_tensor(run.output) if needed else None
     total = run.total_steps
     state = _State(image=None, step=0, losses={}, next_preview=0.0)
+    if run.start is not None:  # an upscale: the first scale starts from this image, resized
+        state.image = im.to_tensor(run.start, run.device)
+        if s.preserve_color == "luminance":  # the network sees grey images in this mode
+            state.image = color.grey(color.luminance(state.image))
 
     def event(index: int, wh: tuple[int, int], done_here: int, image: Image.Image | None, **kw: Any) -> Progress:
         left = None if deadline is None else deadline - time.perf_counter()
@@ -518,7 +549,14 @@ def _optimise_scale(
     # [regions] The masks at this scale's size (area-averaged: no ringing, same mass).
     ms = None if engine.masks is None else [_resize_mask(m, c.shape[-2:]).to(device) for m in engine.masks]
     cw = None if engine.content_weight is None else _resize_mask(engine.content_weight, c.shape[-2:]).to(device)
-    objective = Objective(engine.model, s, c, st, run.blend, engine.amp, engine.gen, masks=ms, content_weight=cw)
+    memory = run.memory[index] if run.memory else None
+    if memory is not None and memory.tiled:
+        # Too large for the memory budget whole: tile by tile (nst.tiles); the faces' and
+        # keep mask's content weight is cropped per tile, as the masks are.
+        objective = TiledObjective(engine.model, s, c, st, run.blend, engine.amp, memory, masks=ms, content_weight=cw,
+                                   exact=True)
+    else:
+        objective = Objective(engine.model, s, c, st, run.blend, engine.amp, engine.gen, masks=ms, content_weight=cw)
     objective.check = engine.check
     if state.image is None:
         image = _initial_image(s, c, st[0], engine.gen)
@@ -529,29 +567,29 @@ def _optimise_scale(
     state.image = image
     # A fresh optimiser per scale: L-BFGS's curvature pairs and Adam's moments belong to
     # the previous pixel grid.
-    optimizer = _make_optimizer(s, image)
+    optimizer = _make_optimizer(s, image, memory.history if memory is not None else 20,
+                                lean=memory is not None and memory.tiled)
     steps_here, scale_deadline = scale.steps, None
     if deadline is not None:
         # Each scale gets its share of the time left, so a run cut short still finishes
         # at the output size instead of upsampling a coarse image.
         left = deadline - time.perf_counter()
-        steps_here, share = fit_steps(run.plan[index:], engine.cost, left, eta.pace)
+        steps_here, share = fit_steps(run.work_plan()[index:], engine.cost, left, eta.pace)
         scale_deadline = time.perf_counter() + left * share
         eta.replan(index, steps_here)
     closure, last = _closure(objective, optimizer, image, s.tv_weight)
     total = run.total_steps
-    times = state.timings.setdefault(index, (scale.mpx, time.perf_counter() - t_scale, []))[2]
+    times = state.timings.setdefault(index, (run.work_plan()[index].mpx, time.perf_counter() - t_scale, []))[2]
     for done_here in range(1, steps_here + 1):
         t_step = time.perf_counter()
-        before = image.detach().clone() if s.optimizer == "lbfgs" else None
         try:
             optimizer.step(closure)
         except _Stopped:
             # The closure runs before L-BFGS or Adam moves the pixels: the image is as
             # the last whole step left it.
             return True
-        if before is not None:
-            _limit_step(optimizer, image, before)
+        if s.optimizer == "lbfgs":
+            _limit_step(optimizer, image)
         # The box constraint 0 ≤ pixel ≤ 1, by projection after each step. Without it L-BFGS
         # leaves pixels outside [0, 1] for good, which show clipped, as bright speckles
         # (`python bench/trials.py range` compares the two on the objective alone).
@@ -639,14 +677,17 @@ def _at(x: torch.Tensor, wh: tuple[int, int]) -> torch.Tensor:
     return torch.nn.functional.interpolate(x, size=(wh[1], wh[0]), mode="bilinear", align_corners=False, antialias=True)
 
 
-def _make_optimizer(s: Settings, image: torch.Tensor) -> torch.optim.Optimizer:
+def _make_optimizer(s: Settings, image: torch.Tensor, history: int = 20, lean: bool = False) -> torch.optim.Optimizer:
+    if s.optimizer == "lbfgs" and lean:  # a tiled scale: the same iterates in fewer image-sized buffers
+        return LeanLBFGS([image], lr=s.learning_rate or 1.0, history_size=history)
     if s.optimizer == "lbfgs":
         # One function evaluation per step, so that a step costs the same with either
         # optimiser; the curvature history carries over between calls. Tolerances are
         # off: the run ends when its steps are spent, not when progress slows. A history
-        # of 20 pairs (not 100) keeps a 512 px run under 1 GB: each pair is 2 images.
+        # of 20 pairs (not 100) keeps a 512 px run under 1 GB: each pair is 2 images;
+        # tiled scales keep fewer where the memory budget asks (nst.tiles.plan_memory).
         return torch.optim.LBFGS(
-            [image], lr=s.learning_rate or 1.0, max_iter=1, history_size=20,
+            [image], lr=s.learning_rate or 1.0, max_iter=1, history_size=history,
             tolerance_grad=-1, tolerance_change=-1,
         )
     return torch.optim.Adam([image], lr=s.learning_rate or 0.02, betas=(0.9, 0.99))
@@ -722,6 +763,9 @@ def _closure(objective: Objective, optimizer: torch.optim.Optimizer, image: torc
     last: dict[str, torch.Tensor] = {}
     loss_scale: list[float] = []
 
+    if getattr(objective, "tiled", False):
+        return _tiled_closure(objective, optimizer, image, tv_weight, last, loss_scale), last
+
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
         loss, terms = objective(image)
@@ -743,19 +787,42 @@ def _closure(objective: Objective, optimizer: torch.optim.Optimizer, image: torc
     return closure, last
 
 
-def _limit_step(optimizer: torch.optim.Optimizer, image: torch.Tensor, before: torch.Tensor) -> None:
+def _tiled_closure(objective: TiledObjective, optimizer: torch.optim.Optimizer, image: torch.Tensor,
+                   tv_weight: float, last: dict[str, torch.Tensor], loss_scale: list[float]):
+    """The closure of a tiled scale: the objective accumulates its gradient tile by tile."""
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=False)
+        loss, terms = objective.loss_and_grad(image)
+        if not loss_scale:  # as the untiled closure: J over its first value
+            loss_scale.append(max(float(loss), 1e-12))
+        image.grad.div_(loss_scale[0])
+        scaled = loss / loss_scale[0]
+        if tv_weight:  # its gradient added in place: no image-sized autograd buffers
+            terms["tv"] = tv_into_grad(image, tv_weight)
+            scaled = scaled + tv_weight * terms["tv"]
+        last.update({k: v.detach() for k, v in terms.items()})
+        return scaled
+
+    return closure
+
+
+def _limit_step(optimizer: torch.optim.Optimizer, image: torch.Tensor) -> None:
     """Shorten the L-BFGS step just taken to :data:`MAX_STEP_RMS`, a trust region.
 
-    L-BFGS's next curvature pair is (gradient change, ``d·t``): scaling its step length
-    ``t`` alike keeps that pair true to the step actually taken.
+    The step taken is ``t·d`` (L-BFGS's step length and direction), so no copy of the
+    image is needed. L-BFGS's next curvature pair is (gradient change, ``d·t``): scaling
+    its step length ``t`` alike keeps that pair true to the step actually taken.
     """
+    state = optimizer.state[image]
+    if "d" not in state:
+        return
     with torch.no_grad():
-        delta = image - before
-        rms = float(delta.pow(2).mean().sqrt())
+        d, t = state["d"], float(state["t"])
+        rms = abs(t) * float(torch.linalg.vector_norm(d)) / d.numel() ** 0.5  # no image-sized temporary
         if rms > MAX_STEP_RMS:
             factor = MAX_STEP_RMS / rms
-            image.copy_(before + delta * factor)
-            state = optimizer.state[image]
+            image.sub_(d.view_as(image), alpha=t * (1 - factor))
             state["t"] = state["t"] * factor
 
 

@@ -35,8 +35,16 @@ class Limits:
 
     max_steps: int = 5000
     min_size: int = 32
+    # Any device, through the API and the CLI: scales too large for the memory budget
+    # run in tiles (nst.tiles), so the size is bounded by time, not by memory.
+    max_size: int = 8192
+    # The app's caps: what a visitor waits for on each device (a default run takes about
+    # 2 min at 1024 px on a 2-core CPU; 2048 px fits ZeroGPU's reservation on a GPU).
     max_size_cpu: int = 1024
     max_size_gpu: int = 2048
+    # max_memory, in GB.
+    min_memory: float = 0.05
+    max_memory: float = 1e4
     max_style_weight: float = 1e9
     max_time_limit: float = 24 * 3600
 
@@ -106,6 +114,10 @@ class Settings:
         True, "find faces in the content image and keep their eyes, nose and mouth in place "
         "(more content weight there); no face found: no change"
     )
+    max_memory: float | None = _opt(
+        None, "working memory of a run in GB; scales that need more are optimised in tiles that fit "
+        "(default: half the free memory, at most 2 GB, on a CPU; 0.8 of the free memory on a GPU)",
+    )
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -127,7 +139,7 @@ class Settings:
         """Check and normalise every field; raise :class:`SettingsError` naming the bad one."""
         s = self
         steps = _int(s.steps, "steps", 1, LIMITS.max_steps)
-        size = _int(s.size, "size", LIMITS.min_size, LIMITS.max_size_gpu)
+        size = _int(s.size, "size", LIMITS.min_size, LIMITS.max_size)
         ratio = _float(s.style_weight, "style_weight", 0.0, LIMITS.max_style_weight)
         if not isinstance(s.content_layer, str):
             raise SettingsError(f"content_layer must be one layer's name, such as relu4_2, not {s.content_layer!r}")
@@ -159,6 +171,7 @@ class Settings:
         preview = _int(s.preview_every, "preview_every", 0, LIMITS.max_steps)
         seed = _int(s.seed, "seed", 0, 2**63 - 1)
         time_limit = None if s.time_limit is None else _float(s.time_limit, "time_limit", 0.5, LIMITS.max_time_limit)
+        memory = None if s.max_memory is None else _float(s.max_memory, "max_memory", LIMITS.min_memory, LIMITS.max_memory)
         for name in ("init", "optimizer", "pooling", "precision", "style_loss", "preserve_color", "normalization"):
             _choice(getattr(s, name), name)
         if not isinstance(s.device, str) or not s.device:
@@ -169,8 +182,8 @@ class Settings:
             s, steps=steps, size=size, style_weight=ratio, content_layer=content_layer,
             style_layers=style_layers, style_layer_weights=lw, learning_rate=lr,
             style_blend=blend, style_scale=style_scale, tv_weight=tv_weight,
-            preview_every=preview, seed=seed, time_limit=time_limit, multiscale=_bool(s.multiscale, "multiscale"),
-            keep_faces=_bool(s.keep_faces, "keep_faces"),
+            preview_every=preview, seed=seed, time_limit=time_limit, max_memory=memory,
+            multiscale=_bool(s.multiscale, "multiscale"), keep_faces=_bool(s.keep_faces, "keep_faces"),
         )
 
 

@@ -301,12 +301,11 @@ def test_a_folder_is_named_as_a_folder(tmp_path, monkeypatch, style_path, capsys
         assert capsys.readouterr().err == "nst: error: the content image 'examples/' is a folder, not an image file\n"
 
 
-@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="the CPU's size limit")
-@pytest.mark.parametrize("size", ["2048", "4096"])
-def test_one_message_names_the_size_limit_of_this_device(tmp_path, content_path, style_path, capsys, size):
+@pytest.mark.parametrize("size", ["8193", "10000"])
+def test_one_message_names_the_size_limit(tmp_path, content_path, style_path, capsys, size):
+    # The same limit on any device: scales beyond the memory budget run in tiles.
     assert main([str(content_path), str(style_path), "--size", size, "-o", str(tmp_path / "o.png")]) == 2
-    assert capsys.readouterr().err == (
-        f"nst: error: size {size} is above the CPU limit of 1024 px; sizes up to 2048 px need a GPU\n")
+    assert capsys.readouterr().err == f"nst: error: size must be between 32 and 8192, not {size}\n"
 
 
 def test_an_existing_output_is_said_to_be_replaced(tmp_path, content_path, style_path, capsys):
@@ -554,3 +553,23 @@ def test_cli_bad_keep_masks_are_one_line_with_exit_code_2(tmp_path, make, messag
     assert code == 2, err
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_dry_run_at_8192_px_shows_the_tiles_memory_and_estimate(tmp_path, content_path, style_path, capsys,
+                                                                monkeypatch):
+    import nst.pipeline
+    import nst.tiles
+    from nst.schedule import CostModel
+
+    monkeypatch.setattr(nst.tiles, "_available_bytes", lambda: 64e9)  # a machine that holds 8192 px
+    monkeypatch.setattr(nst.pipeline, "calibrate", lambda device, precision: CostModel(step=(0.01, 0.3),
+                                                                                       scale=(0.05, 0.3)))
+    out = tmp_path / "out.png"
+    assert main([str(content_path), str(style_path), "-o", str(out), "--size", "8192", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("plan: 200 steps to 8192×")
+    scales = [l for l in lines if l.startswith("  scale ")]
+    assert "whole" in scales[0] and "tiles of" in scales[-1] and "GB" in scales[-1]  # coarse whole, finest tiled
+    assert any(l.startswith("memory: ") and "GB at most for the run" in l for l in lines)
+    assert lines[-1].startswith("estimated seconds: ") and int(lines[-1].split(": ")[1]) > 300  # hundreds of seconds even at this fast rate
+    assert not out.exists()

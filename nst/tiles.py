@@ -1,0 +1,625 @@
+"""Tiled optimisation: a scale too large for the memory budget is optimised tile by tile.
+
+The objective stays the whole image's. Every step evaluates J and its gradient in two
+sweeps over overlapping tiles (forward only, then with gradients), and the tiles'
+gradients add up into the whole image's:
+
+- **What a tile sees.** A tile is a *core* (the tiles' cores partition the image) and a
+  *halo* of context around it, as wide as the receptive field of the deepest layer used
+  (96 px for relu5_1), and cut on that layer's pixel grid (16 px). So a tile's activations
+  over its core are the whole image's, up to rounding: VGG19's zero padding at the tile's
+  edge reaches no core position. Costs are taken over the cores only; the gradient flows
+  back through the halo too, so pixels near a border get their pull from both tiles.
+- **Global statistics.** The style's Gram matrix of the whole image is the sum of the
+  cores' (a Gram matrix is a sum over positions), and so is a regional run's guided Gram
+  matrix. ``J_style`` is a function of those sums, and its gradient through tile *t* is
+  ``dJ/dG · ∂G_t/∂x``, with ``dJ/dG`` at this step's whole-image Gram matrices: each step
+  first sweeps the tiles forward only (no gradients: about a third of a step's cost) to
+  sum them, then sweeps again with gradients. So the tiled cost and gradient are the
+  untiled ones up to rounding (tests compare them), and so is the run. The cheaper
+  alternative, ``exact=False``, takes ``dJ/dG`` at the previous step's Gram matrices
+  (known when its sweep ends); it is not used: L-BFGS's curvature pairs then mix two
+  objectives, and its path wanders (128 px, 6 steps, 4–9 tiles a step: J 8.4 against
+  6.1 untiled, and a mean pixel difference of 0.050 where the run moved the image by
+  0.042; with this step's Gram matrices, at 160 px: 0.00013 where it moved 0.043).
+- **Local terms.** The content term is a sum over positions: each tile takes its core's
+  part of the content target, and of any per-position weight map (regional runs weigh the
+  photo more outside the masks), cropped from maps made once for the whole image.
+- **Shared, computed once per scale.** The targets (the styles' Gram matrices, the
+  content's activations at the content layer), the per-pair scales, the masks on every
+  layer's grid, all from tiled forward passes without gradients. TV, the colour modes and
+  the box constraint act on the whole image in the pipeline, as untiled.
+- **A grid that moves.** The grid is shifted every step (a low-discrepancy sequence of
+  offsets on the 16 px grid), so no border stays in one place; the optimiser's steps
+  are taken on the whole image.
+
+Only the Gram style loss tiles: sliced Wasserstein sorts every position's projection of
+the whole image at once, which no sum over tiles gives; such runs stay whole, within the
+budget or refused.
+
+:func:`plan_memory` decides, per scale, whether it tiles and the tile size, from the
+budget ``Settings.max_memory`` (default :func:`default_budget`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from . import cpu
+from .errors import SettingsError
+from .losses import gram_matrix
+from .schedule import ScalePlan
+from .settings import Settings
+from .vgg import LAYER_NAMES, VGG19Features, channels
+
+__all__ = [
+    "Tile", "MemoryPlan", "TiledObjective", "geometry", "layout", "grid_offset", "plan_memory",
+    "default_budget", "work_factor", "work_plan", "ACTIVATION_BYTES", "TILE_BYTES", "IMAGE_BYTES",
+]
+
+# Peak bytes per pixel of one forward and backward pass to relu5_1 with the costs (the
+# activations kept for backward and the gradients alive with them): 1.5–1.7 kB in bf16
+# and in fp32, measured on a 2-core Intel Xeon at 384–768 px; with a margin.
+ACTIVATION_BYTES = 1800
+# A tile's share, per pixel of its box: its pass as above, and what the heap keeps across
+# the tiles' changing shapes (nst.cpu keeps freed blocks during a run): a 3072 px run
+# planned at 1.98 GB of working memory (1.8 kB here) peaked 0.15 GB above its plan.
+TILE_BYTES = 2300
+# One RGB float32 image buffer, per pixel (the image, its gradient, L-BFGS's vectors).
+IMAGE_BYTES = 12
+# The image-sized buffers besides L-BFGS's history, at a tiled scale: nst.lbfgs's four
+# (the pixels, their gradient, its previous value, the direction); Adam's pixels, gradient,
+# two moments and its update's temporaries. Where used, one more each: the TV term's
+# neighbour difference (tv_into_grad), the photo at the output size (the colour modes'
+# and the masks' source).
+_FIXED_BUFFERS = {"lbfgs": 4, "adam": 6}
+# A whole scale, with torch's L-BFGS: its flat gradient copy, the old and the new direction,
+# the recursion's work vector and the new pair made before the oldest is dropped, besides
+# the pixels and their gradient.
+_WHOLE_BUFFERS = 8
+# The share of the budget a tiled scale leaves to the heap: tiles of shifting shapes leave
+# freed blocks between live ones (nst.cpu keeps the heap during a run and gives it back
+# once per tiled step).
+HEAP_SHARE = 0.1
+# L-BFGS's curvature history (pairs of image-sized vectors): nst's default, and the least
+# a tiled scale keeps when the budget is short.
+HISTORY, MIN_HISTORY = 20, 3
+# A default budget too small for a scale grows to tiles of this core, where memory allows.
+DEFAULT_CORE = 512
+# A tiled step's cost over a whole step's on the same pixels: the forward-only sweep that
+# sums this step's Gram matrices first (a forward pass is about a third of a forward and
+# backward one; assumed, not measured here).
+EXACT_SWEEP = 4 / 3
+# Python, torch and the network's weights: what the budget does not cover.
+PROCESS_BYTES = 450e6
+
+
+def geometry(layers: list[str] | tuple[str, ...]) -> tuple[int, int]:
+    """``(align, halo)`` in pixels for a network run up to the deepest of ``layers``.
+
+    ``align``: the deepest layer's pixel grid (2 to the power of the pools before it);
+    tile borders on it keep every layer's positions where the whole image has them.
+    ``halo``: how far any activation of those layers reaches into the input, either side
+    (3×3 convolutions one position, 2×2 pools one more), rounded up to ``align``.
+    """
+    last = max(layers, key=LAYER_NAMES.index)
+    jump, reach = 1, 0
+    for name in LAYER_NAMES[: LAYER_NAMES.index(last) + 1]:
+        if name.startswith("conv"):
+            reach += jump
+        elif name.startswith("pool"):
+            reach += jump
+            jump *= 2
+    return jump, math.ceil(reach / jump) * jump
+
+
+def _factor(layer: str) -> int:
+    """How many input pixels one position of ``layer`` steps over (2^pools before it)."""
+    return 2 ** sum(1 for n in LAYER_NAMES[: LAYER_NAMES.index(layer)] if n.startswith("pool"))
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: ``core`` (y0, y1, x0, x1) and ``box``, the core with its halo, clipped to the image."""
+
+    core: tuple[int, int, int, int]
+    box: tuple[int, int, int, int]
+
+    @property
+    def pixels(self) -> int:
+        y0, y1, x0, x1 = self.box
+        return (y1 - y0) * (x1 - x0)
+
+    def crops(self, factor: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+        """At a layer of pixel step ``factor``: (the core within the tile's activations,
+        the core within the whole image's). Floors as the pools do, so the cores of a
+        layout partition the layer's grid."""
+        (y0, y1, x0, x1), (by, _, bx, _) = self.core, self.box
+        gy0, gy1, gx0, gx1 = y0 // factor, y1 // factor, x0 // factor, x1 // factor
+        oy, ox = by // factor, bx // factor
+        return (slice(gy0 - oy, gy1 - oy), slice(gx0 - ox, gx1 - ox)), (slice(gy0, gy1), slice(gx0, gx1))
+
+
+def _cuts(n: int, core: int, offset: int) -> list[int]:
+    cuts = [0, *(k * core - offset for k in range(1, n // core + 2) if 0 < k * core - offset < n), n]
+    return sorted(set(cuts))
+
+
+def layout(hw: tuple[int, int], core: int, halo: int, offset: tuple[int, int] = (0, 0)) -> list[Tile]:
+    """The tiles of an ``hw`` image: cores of ``core`` px (less at the edges) on a grid
+    shifted up-left by ``offset``, each with ``halo`` px of context, clipped to the image.
+
+    Args:
+        hw: the image's (height, width).
+        core: the side of a whole core (a multiple of the layers' grid, see :func:`geometry`).
+        halo: the context around each core.
+        offset: the grid's shift (y, x), each in [0, core).
+    """
+    h, w = hw
+    tiles = []
+    ys, xs = _cuts(h, core, offset[0]), _cuts(w, core, offset[1])
+    for y0, y1 in zip(ys, ys[1:]):
+        for x0, x1 in zip(xs, xs[1:]):
+            box = (max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo))
+            tiles.append(Tile((y0, y1, x0, x1), box))
+    return tiles
+
+
+# Irrational steps for the grid's offsets: consecutive offsets far apart, never repeating.
+_GOLDEN, _SILVER = (math.sqrt(5) - 1) / 2, math.sqrt(2) - 1
+
+
+def grid_offset(step: int, core: int, align: int) -> tuple[int, int]:
+    """The grid's shift at ``step``: (y, x), multiples of ``align`` in [0, core); (0, 0) at step 0."""
+    cells = max(1, core // align)
+    return (int((step * _GOLDEN) % 1 * cells) * align, int((step * _SILVER) % 1 * cells) * align)
+
+
+def work_factor(hw: tuple[int, int], core: int, halo: int, align: int, steps: int = 8) -> float:
+    """Pixels the tiles (with their halos) cover per image pixel, averaged over ``steps`` offsets."""
+    total = sum(sum(t.pixels for t in layout(hw, core, halo, grid_offset(k, core, align))) for k in range(steps))
+    return total / steps / (hw[0] * hw[1])
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How one scale fits the budget.
+
+    Attributes:
+        wh: the scale's (width, height).
+        core: a tile core's side in px, or None: the scale runs whole.
+        halo: the context around each core, px.
+        align: the tile grid, px.
+        history: L-BFGS's curvature pairs.
+        peak: the run's expected peak working memory at this scale, bytes (the process,
+            its libraries and the weights not included: see :data:`PROCESS_BYTES`).
+        tiles: tiles per step (with the grid unshifted).
+        work: pixels processed per image pixel (1 whole; above 1 for the halos).
+    """
+
+    wh: tuple[int, int]
+    core: int | None
+    halo: int
+    align: int
+    history: int
+    peak: float
+    tiles: int = 1
+    work: float = 1.0
+
+    @property
+    def tiled(self) -> bool:
+        return self.core is not None
+
+
+def _fixed_bytes(pixels: int, s: Settings, history: int, tiled: bool = True, masks: bool = False) -> float:
+    fixed = _FIXED_BUFFERS.get(s.optimizer, 8) if tiled else _WHOLE_BUFFERS
+    fixed += (s.tv_weight > 0 and tiled) + (masks or s.preserve_color in ("swap", "luminance"))
+    buffers = fixed + (2 * history if s.optimizer == "lbfgs" else 0)
+    # The content target, one vector per position of the content layer (fp32).
+    target = 4 * channels(s.content_layer) / _factor(s.content_layer) ** 2
+    return pixels * (IMAGE_BYTES * buffers + target)
+
+
+def plan_memory(wh: tuple[int, int], s: Settings, budget: float | None = None, *, masks: bool = False) -> MemoryPlan:
+    """Whole, or the largest tiles that fit ``budget`` bytes, for one scale of ``wh`` px.
+
+    A scale runs whole when it fits with L-BFGS's full history. Otherwise the history is
+    cut (to no fewer than :data:`MIN_HISTORY` pairs) so that the image-sized buffers take
+    at most half the budget, and the tiles get the rest but :data:`HEAP_SHARE`.
+    ``masks``: a regional run (the photo at the output size is kept).
+
+    ``budget`` None is the default: :func:`default_budget`, raised where a scale's
+    image-sized buffers alone need more (an 8192 px image is 0.6 GB per buffer), up to
+    0.8 of the memory available, so that large sizes run wherever the machine holds them
+    (with tiles of :data:`DEFAULT_CORE` px, where the default would leave them under half that).
+
+    Raises:
+        SettingsError: the budget holds no tile (or the style loss cannot tile).
+    """
+    if budget is None:
+        try:
+            plan = plan_memory(wh, s, default_budget(torch.device("cpu")), masks=masks)
+            if not plan.tiled or plan.core >= DEFAULT_CORE // 2:
+                return plan
+        except SettingsError:
+            pass
+        w, h = wh
+        _, halo = geometry([s.content_layer, *s.style_layers])
+        least = (_fixed_bytes(w * h, s, MIN_HISTORY, masks=masks) + TILE_BYTES * (DEFAULT_CORE + 2 * halo) ** 2) / (1 - HEAP_SHARE)
+        try:
+            return plan_memory(wh, s, min(least, 0.8 * _available_bytes()), masks=masks)
+        except SettingsError:
+            raise SettingsError(
+                f"{w}×{h} px needs about {least / 1e9:.1f} GB of memory; this machine has "
+                f"{_available_bytes() / 1e9:.1f} GB available: lower size"
+            ) from None
+    w, h = wh
+    pixels = w * h
+    align, halo = geometry([s.content_layer, *s.style_layers])
+    whole = _fixed_bytes(pixels, s, HISTORY, tiled=False, masks=masks) + ACTIVATION_BYTES * pixels
+    if whole <= budget:
+        return MemoryPlan(wh, None, halo, align, HISTORY, whole)
+    if s.style_loss != "gram":
+        raise SettingsError(
+            f"{w}×{h} px needs {whole / 1e9:.1f} GB whole, above max_memory ({budget / 1e9:.1f} GB), and "
+            "sliced-wasserstein cannot run in tiles: use style_loss gram, a smaller size or more max_memory"
+        )
+    history = HISTORY
+    while history > MIN_HISTORY and _fixed_bytes(pixels, s, history, masks=masks) > budget / 2:
+        history -= 1
+    fixed = _fixed_bytes(pixels, s, history, masks=masks)
+    side = math.sqrt(max(0.0, budget * (1 - HEAP_SHARE) - fixed) / TILE_BYTES)
+    core = int((side - 2 * halo) // align) * align
+    least = (_fixed_bytes(pixels, s, MIN_HISTORY, masks=masks) + TILE_BYTES * (2 * align + 2 * halo) ** 2) / (1 - HEAP_SHARE)
+    if core < 2 * align:
+        raise SettingsError(
+            f"max_memory {budget / 1e9:.2f} GB is too little for {w}×{h} px: it needs at least "
+            f"{least / 1e9:.2f} GB (tiles of {2 * align} px); raise max_memory or lower size"
+        )
+    core = min(core, max(h, w))
+    tiles = layout((h, w), core, halo)
+    box = max(t.pixels for t in tiles)
+    peak = (fixed + TILE_BYTES * box) / (1 - HEAP_SHARE)
+    return MemoryPlan(wh, core, halo, align, history, peak, len(tiles), work_factor((h, w), core, halo, align))
+
+
+def work_plan(plan: list[ScalePlan], memory: list[MemoryPlan]) -> list[ScalePlan]:
+    """``plan`` as the estimates count it: a tiled scale as the pixels its tiles and their
+    halos cover (``MemoryPlan.work`` times its own), times :data:`EXACT_SWEEP` for the
+    forward sweep of each step; ``memory`` empty: ``plan`` itself."""
+    if not memory:
+        return plan
+    k = {m.wh: (m.work * EXACT_SWEEP) ** 0.5 for m in memory if m.tiled}
+    return [ScalePlan((round(sc.wh[0] * k[m.wh]), round(sc.wh[1] * k[m.wh])), sc.steps)
+            if m.tiled else sc for sc, m in zip(plan, memory)]
+
+
+def default_budget(device: torch.device) -> float:
+    """The working memory a run may take, in bytes, when ``max_memory`` is not set.
+
+    A GPU: 80% of its free memory. The CPU: half of the memory available now, at most
+    2 GB, so that a run beside others (and nst's own process: :data:`PROCESS_BYTES`)
+    stays under 2.5 GB; 1024 px still runs whole within it.
+    """
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return 0.8 * free
+    return min(2.0e9, 0.5 * _available_bytes())
+
+
+def _available_bytes() -> float:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 4e9
+
+
+# --- The objective, tile by tile -------------------------------------------------------
+
+
+@dataclass
+class _Region:
+    """One guided Gram term of a style layer: the whole image (``root`` None) or a mask's region."""
+
+    target: torch.Tensor  # (1, C, C): the style's Gram matrix / its nH·nW
+    root: torch.Tensor | None  # √mask on the layer's grid, (1, 1, nH, nW)
+    area: float  # Σ mask (nH·nW without one)
+    share: float  # area / nH·nW
+    weight: float  # strength of this region's style (and 1/its per-pair scale)
+
+    def value(self, stat: torch.Tensor) -> torch.Tensor:
+        """The term from the whole image's Gram sum ``stat`` (as GramStyleLoss / GuidedGramStyleLoss)."""
+        if self.area <= 0:
+            return stat.new_zeros(())
+        n_c = stat.shape[-1]
+        return self.share * (stat / self.area - self.target).pow(2).sum() / (2 * n_c) ** 2
+
+    def slope(self, stat: torch.Tensor) -> torch.Tensor:
+        """``d value / d stat``."""
+        if self.area <= 0:
+            return torch.zeros_like(stat)
+        n_c = stat.shape[-1]
+        return 2 * self.share * (stat / self.area - self.target) / self.area / (2 * n_c) ** 2
+
+
+class TiledObjective:
+    """J = J_content + β·J_style at one image size, evaluated and differentiated tile by tile.
+
+    The same J as :class:`nst.objective.Objective` (Gram style loss, with or without
+    masks, with the same normalisations), in memory bounded by the tile: see the module
+    docstring. :meth:`loss_and_grad` replaces ``objective(image)`` and ``backward()``.
+
+    Args:
+        model, s, content, styles, blend, autocast, masks: as :class:`~nst.objective.Objective`.
+        plan: the scale's :class:`MemoryPlan` (its ``core`` set).
+        exact: differentiate at this step's Gram matrices (a second, forward-only sweep):
+            True every step, or the number of first steps that do (the steps that move the
+            image most; see :data:`EXACT_STEPS`).
+        content_weight: the faces' and keep mask's per-pixel weight of the content term,
+            ``(1, 1, H, W)`` at the image's size (``nst.faces.content_weight_map``); with masks,
+            the larger of it and the regional weight counts, as untiled. Each tile crops it.
+    """
+
+    tiled = True
+
+    def __init__(
+        self, model: VGG19Features, s: Settings, content: torch.Tensor, styles: list[torch.Tensor],
+        blend: list[float], autocast: torch.dtype | None, plan: MemoryPlan,
+        masks: list[torch.Tensor] | None = None, exact: bool | int = False, content_weight: torch.Tensor | None = None,
+    ) -> None:
+        from .objective import KEEP_CONTENT_WEIGHT  # the regional runs' rule, shared
+
+        if s.style_loss != "gram":
+            raise SettingsError("only style_loss gram runs in tiles")
+        self.model, self.s, self.autocast, self.plan, self.exact = model, s, autocast, plan, exact
+        self.check: Callable[[], None] | None = None
+        self.hw = tuple(content.shape[-2:])
+        self.layers = [s.content_layer, *[l for l in s.style_layers if l != s.content_layer]]
+        lw = s.style_layer_weights or (1.0,) * len(s.style_layers)
+        self.layer_weights = {l: w / sum(lw) for l, w in zip(s.style_layers, lw)}
+        self.sweeps = 0
+        self._stats: dict[str, list[torch.Tensor]] | None = None
+        cl = s.content_layer
+        with torch.no_grad():
+            # The content's activations at the content layer (the target), and its Gram sums.
+            grid = {l: (self.hw[0] // _factor(l), self.hw[1] // _factor(l)) for l in self.layers}
+            maps = {}
+            # Kept faces and keep masks count at 1/weight in the Gram statistics, as untiled
+            # (nst.objective.Objective): one guided region over the whole image, or each
+            # mask's region times it.
+            counted = None if content_weight is None else {
+                l: _area(1 / content_weight.float(), grid[l]) for l in s.style_layers}
+            if masks is not None:
+                maps = {l: [_area(m, grid[l]) * (1 if counted is None else counted[l]) for m in masks]
+                        for l in s.style_layers}
+            elif counted is not None:
+                maps = {l: [counted[l]] for l in s.style_layers}
+            strengths = [w * len(blend) / sum(blend) for w in blend] if masks is not None else list(blend)
+            used = [i for i, w in enumerate(strengths) if w > 0]
+            # In the network's dtype: its bf16 activations as they are, at half the memory.
+            target = torch.empty(1, channels(cl), *grid[cl], dtype=autocast or torch.float32)
+            self.content_target = target
+            roots = {l: [m.sqrt() for m in maps[l]] if maps else [None] for l in s.style_layers}
+            content_stats = self._sweep_stats(content, roots, keep_content=target)
+            weight = None
+            if masks is not None:
+                union = torch.stack(masks).sum(0).clamp(0, 1)
+                weight = 1 + KEEP_CONTENT_WEIGHT * (1 - _area(union, grid[cl]))
+            if content_weight is not None:  # faces and keep masks: the larger weight counts, as untiled
+                extra = _area(content_weight.float(), grid[cl])
+                weight = extra if weight is None else torch.maximum(weight, extra)
+            self.content_weight = weight
+            # The styles' Gram targets, each from its own image, tiled alike.
+            style_grams = {}
+            for i in used:
+                sh, sw = styles[i].shape[-2:]
+                st = self._sweep_stats(styles[i], {l: [None] for l in s.style_layers})
+                style_grams[i] = {l: st[l][0] / ((sh // _factor(l)) * (sw // _factor(l))) for l in s.style_layers}
+            self.regions: dict[str, list[_Region]] = {}
+            self.scales = {"content": 1.0, **{l: 1.0 for l in s.style_layers}}
+            n = {l: grid[l][0] * grid[l][1] for l in s.style_layers}
+            if masks is None:
+                wsum = sum(strengths[i] for i in used)
+                for l in s.style_layers:
+                    t = sum(strengths[i] * style_grams[i][l] for i in used) / wsum
+                    if counted is None:
+                        self.regions[l] = [_Region(t, None, float(n[l]), 1.0, 1.0)]
+                    else:
+                        area = float(maps[l][0].sum())
+                        self.regions[l] = [_Region(t, roots[l][0], area, area / n[l], 1.0)]
+                    if s.normalization in ("pair", "style"):
+                        self.scales[l] = _positive(self.regions[l][0].value(content_stats[l][0]))
+                content_pairs = [(i, strengths[i]) for i in used]
+                content_mode = s.normalization in ("pair", "content")
+            else:
+                for l in s.style_layers:
+                    regions = []
+                    for i in used:
+                        area = float(maps[l][i].sum())
+                        r = _Region(style_grams[i][l], roots[l][i], area, area / n[l], strengths[i])
+                        if s.normalization in ("pair", "style") and area > 0:
+                            r.weight /= _positive(r.value(content_stats[l][i]) / r.share)
+                        regions.append(r)
+                    self.regions[l] = regions  # styles of weight 0 are left out, as untiled
+                    roots[l] = [roots[l][i] for i in used]
+                content_pairs = [(i, strengths[i] * float(masks[i].mean())) for i in used if float(masks[i].mean()) > 0]
+                content_mode = s.normalization in ("pair", "content")
+            self.roots = roots
+            if content_mode and content_pairs:
+                total = sum(w for _, w in content_pairs)
+                value = 0.0
+                for i, w in content_pairs:
+                    on_grid = _resize_to(styles[i], self.hw)
+                    value += w * self._sweep_content(on_grid)
+                if total > 0:
+                    self.scales["content"] = _positive(value / total)
+        self.n_content = float(target.numel())
+
+    # --- Passes ------------------------------------------------------------------------
+    def _tiles(self, hw: tuple[int, int], step: int = 0) -> list[Tile]:
+        p = self.plan
+        return layout(hw, p.core, p.halo, grid_offset(step, p.core, p.align))
+
+    def _sweep_stats(
+        self, image: torch.Tensor, roots: dict[str, list[torch.Tensor | None]], keep_content: torch.Tensor | None = None,
+    ) -> dict[str, list[torch.Tensor]]:
+        """Forward only: each style layer's Gram sums over the cores (one per root), and
+        (into ``keep_content``) the content layer's activations."""
+        hw = tuple(image.shape[-2:])
+        stats = {l: [0.0] * len(roots[l]) for l in roots}
+        for tile in self._tiles(hw):
+            x = image[..., tile.box[0]:tile.box[1], tile.box[2]:tile.box[3]]
+            for layer, a in self._layer_pass(x):
+                (ty, tx), (gy, gx) = tile.crops(_factor(layer))
+                core = a[..., ty, tx]
+                if keep_content is not None and layer == self.s.content_layer:
+                    keep_content[..., gy, gx] = core.float()
+                if layer in roots:
+                    for k, root in enumerate(roots[layer]):
+                        stats[layer][k] = stats[layer][k] + _gram(core, root, gy, gx)
+        return stats
+
+    def _layer_pass(self, x: torch.Tensor):
+        """``(layer, activation)`` of one tile, as the network reaches each (costs run outside autocast)."""
+        layers = self.model.iter_features(x, self.layers, self.check)
+        while True:
+            with torch.autocast(x.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
+                layer, a = next(layers, (None, None))
+            if layer is None:
+                return
+            yield layer, a
+
+    def _sweep_content(self, image: torch.Tensor) -> float:
+        """J_content of ``image`` (unweighted, as the per-pair content scale takes it)."""
+        total = 0.0
+        for tile in self._tiles(self.hw):
+            x = image[..., tile.box[0]:tile.box[1], tile.box[2]:tile.box[3]]
+            for layer, a in self._layer_pass(x):
+                if layer == self.s.content_layer:
+                    (ty, tx), (gy, gx) = tile.crops(_factor(layer))
+                    total += float((a[..., ty, tx].float() - self.content_target[..., gy, gx]).pow(2).sum())
+                    break
+        return 0.5 * total / self.content_target.numel()
+
+    def _current_stats(self, image: torch.Tensor, step: int) -> dict[str, list[torch.Tensor]]:
+        with torch.no_grad():
+            stats = {l: [0.0] * len(self.regions[l]) for l in self.s.style_layers}
+            for tile in self._tiles(self.hw, step):
+                x = image[..., tile.box[0]:tile.box[1], tile.box[2]:tile.box[3]].detach()
+                for layer, a in self._layer_pass(x):
+                    if layer in stats:
+                        (ty, tx), (gy, gx) = tile.crops(_factor(layer))
+                        for k, root in enumerate(self.roots[layer]):
+                            stats[layer][k] = stats[layer][k] + _gram(a[..., ty, tx], root, gy, gx)
+            return stats
+
+    def loss_and_grad(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """J at ``image`` and its terms (as ``Objective.__call__``), with ∂J/∂image
+        accumulated into ``image.grad`` (which is made if missing), tile by tile."""
+        s, step = self.s, self.sweeps
+        if self._stats is None or self.exact is True or step < int(self.exact):
+            self._stats = self._current_stats(image, step)
+        # The slope of each style term at the whole image's Gram sums (see the module docstring).
+        slopes = {
+            l: [s.style_weight * self.layer_weights[l] / self.scales[l] * r.weight * r.slope(st)
+                for r, st in zip(self.regions[l], self._stats[l])]
+            for l in s.style_layers
+        }
+        if image.grad is None:
+            image.grad = torch.zeros_like(image)
+        stats = {l: [0.0] * len(self.regions[l]) for l in s.style_layers}
+        content_sum = 0.0
+        c_scale = self.n_content * self.scales["content"]
+        for tile in self._tiles(self.hw, step):
+            by0, by1, bx0, bx1 = tile.box
+            x = image.detach()[..., by0:by1, bx0:bx1].clone().requires_grad_(True)
+            surrogate = x.new_zeros((), dtype=torch.float32)
+            for layer, a in self._layer_pass(x):
+                (ty, tx), (gy, gx) = tile.crops(_factor(layer))
+                core = a[..., ty, tx]
+                if layer == s.content_layer:
+                    d = (core.float() - self.content_target[..., gy, gx]).pow(2)
+                    if self.content_weight is not None:
+                        d = d * self.content_weight[..., gy, gx]
+                    part = 0.5 * d.sum()
+                    content_sum += float(part.detach())
+                    surrogate = surrogate + part / c_scale
+                if layer in stats:
+                    for k, root in enumerate(self.roots[layer]):
+                        g = _gram(core, root, gy, gx)
+                        stats[layer][k] = stats[layer][k] + g.detach()
+                        surrogate = surrogate + (slopes[layer][k] * g).sum()
+            surrogate.backward()
+            image.grad[..., by0:by1, bx0:bx1] += x.grad
+            del x, surrogate
+        self._stats = stats
+        self.sweeps += 1
+        if image.device.type == "cpu":
+            # The heap keeps freed blocks during a run (nst.cpu.keep_memory); tiles of changing
+            # shapes and L-BFGS's image-sized vectors then leave holes that stay resident.
+            # Once per step, giving them back costs a few page faults against a step of seconds.
+            cpu.return_memory()
+        terms = {"content": torch.tensor(content_sum / c_scale)}
+        style = torch.zeros(())
+        for l in s.style_layers:
+            value = sum(r.weight * r.value(st) for r, st in zip(self.regions[l], stats[l])) / self.scales[l]
+            terms[f"style:{l}"] = value
+            style = style + self.layer_weights[l] * value
+        terms["style"] = style
+        terms["total"] = terms["content"] + s.style_weight * style
+        return terms["total"], terms
+
+
+def tv_into_grad(image: torch.Tensor, weight: float) -> torch.Tensor:
+    """:func:`nst.losses.tv_loss` of ``image``, with ``weight`` times its gradient added to
+    ``image.grad`` in place: one neighbour difference alive at a time, no autograd graph
+    (at print size each image-sized buffer is tens of MB)."""
+    x = image.detach()
+    total = x.new_zeros((), dtype=torch.float32)
+    for dim in (-1, -2):
+        n = x.size(dim)
+        diff = x.narrow(dim, 1, n - 1) - x.narrow(dim, 0, n - 1)
+        count = diff.numel()
+        total = total + torch.linalg.vector_norm(diff.float()) ** 2 / count
+        diff.mul_(2 * weight / count)
+        image.grad.narrow(dim, 1, n - 1).add_(diff)
+        image.grad.narrow(dim, 0, n - 1).sub_(diff)
+        del diff
+    return total
+
+
+def _gram(core: torch.Tensor, root: torch.Tensor | None, gy: slice, gx: slice) -> torch.Tensor:
+    """The Gram sum ``Σ m a aᵀ`` over a core (``root`` = √m on the whole layer grid, or None)."""
+    if root is not None:
+        core = core * root[..., gy, gx].to(core.dtype)
+    return gram_matrix(core)
+
+
+def _area(mask: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """``mask`` area-averaged to ``hw`` (as the untiled objective's ``_to_grid``)."""
+    if tuple(mask.shape[-2:]) == tuple(hw):
+        return mask.float()
+    return torch.nn.functional.interpolate(mask.float(), size=tuple(hw), mode="area")
+
+
+def _resize_to(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == tuple(hw):
+        return x
+    return torch.nn.functional.interpolate(x, size=tuple(hw), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def _positive(value: torch.Tensor | float) -> float:
+    value = float(value)
+    return value if value > 1e-12 else 1.0
