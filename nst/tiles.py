@@ -307,8 +307,13 @@ def default_budget(device: torch.device) -> float:
     stays under 2.5 GB; 1024 px still runs whole within it.
     """
     if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return 0.8 * free
+        try:
+            free, _ = torch.cuda.mem_get_info(device)
+            return 0.8 * free
+        except (RuntimeError, AssertionError):
+            # No CUDA context to ask in this process (ZeroGPU's app process plans before the
+            # GPU is attached; CUDA calls are only made in its worker): the CPU's rule.
+            pass
     return min(2.0e9, 0.5 * _available_bytes())
 
 

@@ -40,7 +40,12 @@ def test_the_python_api_snippet_runs_as_written(folder):
     assert re.search(r"^(stopped|finished) at step \d+$", proc.stdout, re.M), proc.stdout[-500:]
     assert (folder / "out.png").is_file() and sorted(p.name for p in folder.glob("step_*.png")) == [
         "step_0020.png", "step_0040.png", "step_0060.png"]
-    assert out[-1].startswith("[((") and float(out[-1].rsplit(" ", 1)[1]) > 0  # the plan, then its estimate
+    plan = next(line for line in out if line.startswith("[(("))
+    assert float(plan.rsplit(" ", 1)[1]) > 0  # the plan, then its estimate
+    # The print-size plan: coarse scales whole, the finest in tiles, then its peak GB and estimate.
+    tiles, peak, seconds = out[-1].rsplit(" ", 2)
+    assert tiles.startswith("[(1, None)") and not tiles.endswith("(1, None)]") and 0 < float(peak) <= 3
+    assert float(seconds) > 0
 
 
 @pytest.mark.slow
