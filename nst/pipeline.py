@@ -931,8 +931,11 @@ def _learn(device: torch.device, engine: _Engine, timings: dict[int, tuple[float
         step, scale = (old.step[0] * k, old.step[1] * k), (old.scale[0] * k2, old.scale[1] * k2)
     m_out = rows[-1][0]
     finish_fit = (0.02, max(0.0, finish - 0.02) / m_out)
-    remember_cost(device.type, dtype_name(engine.amp),
-                  CostModel(step=step, scale=scale, finish=finish_fit, setup=old.setup, measured=True))
+    model = CostModel(step=step, scale=scale, finish=finish_fit, setup=old.setup, measured=True)
+    remember_cost(device.type, dtype_name(engine.amp), model)
+    # And this machine's cache: a calibration taken at a busy moment would otherwise mislead
+    # every later dry run (a 94 s run was estimated at 604 s) until measured again.
+    calibration_cache.store(device, dtype_name(engine.amp), model)
 
 
 def _line(x1: float, y1: float, x2: float, y2: float) -> tuple[float, float]:
