@@ -655,6 +655,7 @@ def build_demo() -> gr.Blocks:
         demo.unload(_pressed(False))
     demo.queue(max_size=QUEUE_SIZE, api_open=False)  # queued events only through the queue (Gradio opens /run/ off Spaces)
     app_queue.make_fair(demo, "gpu")
+    app_queue.poll_less(demo)
     app_uploads.guard(demo)
     return demo
 

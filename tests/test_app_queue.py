@@ -101,3 +101,13 @@ def test_visitors_take_turns(url, job):
     _drain(url, [a, b])
     assert codes == [200, 200, 200]
     assert waiting == [b, a], waiting
+
+
+def test_the_queue_polls_every_50_ms_not_every_1_ms(url):
+    # Gradio polls every 1 ms (events) and 10 ms (progress) on Linux; on two cores each
+    # wake-up preempted one of a running run's threads (the app was ~15% slower than the CLI).
+    import app
+    import app_queue
+
+    queue = app.demo._queue
+    assert queue.sleep_when_free == queue.progress_update_sleep_when_free == app_queue.POLL_SECONDS == 0.05
