@@ -47,7 +47,7 @@ import app_queue  # noqa: E402
 import app_uploads  # noqa: E402
 import nst  # noqa: E402
 from app_parts import as_path, as_paths, control, failure, loss_frame, nst_error, previews, results_dir  # noqa: E402
-from app_parts import save_result, shown, status_line  # noqa: E402
+from app_parts import save_photo, save_result, shown, status_line  # noqa: E402
 from nst import brush, calibration_cache, faces  # noqa: E402
 from nst.background import in_thread  # noqa: E402
 from nst.gallery import Gallery  # noqa: E402
@@ -360,7 +360,7 @@ def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple
         yield gr.skip(), "**Stopped** before the first preview.", plot, None, None
         return
     result = ev.image if ev.done else shown
-    before = run.content.resize(result.size, Image.Resampling.LANCZOS)
+    before = save_photo(run.content.resize(result.size, Image.Resampling.LANCZOS))
     png = save_result(result)  # encoded once: the image shown, the slider's "after" and the download
     yield png, note + _limited(ev) + status_line(ev, stopped=not ev.done), plot, (before, png), png
 

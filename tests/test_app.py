@@ -112,7 +112,8 @@ def test_run_streams_previews_and_ends_with_a_png(client, content_path, style_pa
     with Image.open(before) as b, Image.open(png) as r, Image.open(content_path) as photo:
         assert b.size == r.size == fitted(128)
         expected = photo.convert("RGB").resize(r.size, Image.Resampling.LANCZOS)
-        # The photo (Gradio sends the slider's images as lossy WebP: a few levels off), not the result.
+        assert b.format == "JPEG"  # written by the app, not encoded by Gradio (as WebP: 30× slower)
+        # The photo (a JPEG: a few levels off), not the result.
         to_photo = np.abs(np.asarray(b.convert("RGB"), float) - np.asarray(expected, float)).mean()
         to_result = np.abs(np.asarray(b.convert("RGB"), float) - np.asarray(r.convert("RGB"), float)).mean()
         assert to_photo < 8 and to_result > to_photo + 5, (to_photo, to_result)
@@ -397,10 +398,16 @@ def test_results_are_kept_for_an_hour(monkeypatch):
     for path, age in ((old, 3601), (young, 3500)):
         Image.new("RGB", (4, 4)).save(path)
         os.utime(path, (now - age, now - age))
+    old_photo = folder / "before-old.jpg"
+    Image.new("RGB", (4, 4)).save(old_photo)
+    os.utime(old_photo, (now - 3601, now - 3601))
     kept = app_parts.save_result(Image.new("RGB", (8, 6), (1, 2, 3)))
-    assert not old.exists() and young.exists() and Path(kept).is_file()
+    assert not old.exists() and not old_photo.exists() and young.exists() and Path(kept).is_file()
+    photo = app_parts.save_photo(Image.new("RGB", (8, 6), (1, 2, 3)))
+    assert Path(photo).parent == folder and Path(photo).name.startswith("before-")
     young.unlink()
     Path(kept).unlink()
+    Path(photo).unlink()
     assert app.demo.delete_cache == (3600, 7200)  # Gradio's own cache: checked hourly, files over 2 h go
 
 
