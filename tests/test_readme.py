@@ -62,6 +62,6 @@ def test_the_gradio_client_snippet_runs_as_written(folder, monkeypatch):
         code = code.replace('"http://127.0.0.1:7860/"', repr(url))
         exec(compile(code, "README.md", "exec"), names)
     assert printed[0].startswith("Estimated time: about ")
-    assert printed[-1].startswith("**Done** · 100 steps") and printed[-1].split(" -> ")[1].startswith(url)
+    assert printed[-1].startswith("**Done** · 50 steps") and printed[-1].split(" -> ")[1].startswith(url)
     # Nothing was downloaded: the result is the server's file, by URL.
     assert isinstance(names["png"], dict) and names["png"]["url"].startswith(url)
