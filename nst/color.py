@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 __all__ = ["COLOR_MODES", "rgb_to_ycbcr", "ycbcr_to_rgb", "luminance", "grey", "swap_chroma",
-           "match_luminance", "match_color"]
+           "match_luminance", "match_color", "recolor"]
 
 COLOR_MODES = ("none", "swap", "luminance", "match")
 
@@ -87,3 +87,18 @@ def _sqrtm(cov: torch.Tensor, inverse: bool = False) -> torch.Tensor:
     if inverse:
         values = 1 / values
     return vectors @ torch.diag(values) @ vectors.T
+
+
+def recolor(mode: str, content: torch.Tensor, styles: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The content and styles the network sees under colour mode ``mode``.
+
+    ``luminance``: both as grey images, each style's luminance matched to the content's
+    mean and spread; ``match``: the styles recoloured to the content's colour statistics;
+    otherwise unchanged (``swap`` acts on the result only).
+    """
+    if mode == "luminance":
+        y = luminance(content)
+        return grey(y), [grey(match_luminance(luminance(x), y)) for x in styles]
+    if mode == "match":
+        return content, [match_color(x, content) for x in styles]
+    return content, styles

@@ -19,12 +19,10 @@ import gc
 import json
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -34,6 +32,7 @@ from .device import autocast_dtype, dtype_name, resolve_device, seconds_per_mega
 from .errors import DivergedError, Error, OutOfMemoryError, SettingsError, is_out_of_memory
 from .faces import Face, content_weight_map, load_keep_mask, protected_faces
 from .lbfgs import LeanLBFGS
+from .masks import load_masks, mask_tensor, resize_mask
 from .losses import tv_loss
 from .objective import Objective
 from .recipe import RECIPE_KEY, input_reference, make_recipe
@@ -246,7 +245,7 @@ def prepare(
     # [regions] The masks, checked against the content and the styles (None: no masks).
     if masks is not None and not isinstance(masks, (list, tuple)):
         masks = [masks]
-    masks_full = _load_masks(masks, content_full, len(styles_full), s)
+    masks_full = load_masks(masks, content_full, len(styles_full), s)
     names = None if masks is None else [input_reference(m, f"mask {i + 1}") for i, m in enumerate(masks)]
     # [faces] What keeps the photo's structure: a keep mask, and the faces found (nst.faces).
     keep_img = None if keep is None else load_keep_mask(keep, content_full)
@@ -403,7 +402,7 @@ def _setup(run: PreparedRun, stop: threading.Event | None) -> _Engine:
         s, device=run.device.type, precision=dtype_name(amp),
         weights_preprocessing=model.preprocessing, styles=len(run.styles), **where,
     )
-    masks = None if run.masks is None else [_mask_tensor(m, run.output.size) for m in run.masks]
+    masks = None if run.masks is None else [mask_tensor(m, run.output.size) for m in run.masks]
     union = None if masks is None else torch.stack(masks).sum(0).clamp(0, 1)
     k = run.output.width / run.content.width
     weight = content_weight_map(run.output.size, [f.scaled(k) for f in run.faces], run.keep)
@@ -544,11 +543,11 @@ def _optimise_scale(
     # Each style is resized to the scale's pixel count (times style_scale²), so its
     # features keep the same scale relative to the content at every scale.
     st = [im.to_tensor(im.resize_to_pixels(x, s.style_scale**2 * pixels), device) for x in run.styles]
-    c, st = _recolor(s.preserve_color, c, st)
+    c, st = color.recolor(s.preserve_color, c, st)
     eta.scale_started(index)
     # [regions] The masks at this scale's size (area-averaged: no ringing, same mass).
-    ms = None if engine.masks is None else [_resize_mask(m, c.shape[-2:]).to(device) for m in engine.masks]
-    cw = None if engine.content_weight is None else _resize_mask(engine.content_weight, c.shape[-2:]).to(device)
+    ms = None if engine.masks is None else [resize_mask(m, c.shape[-2:]).to(device) for m in engine.masks]
+    cw = None if engine.content_weight is None else resize_mask(engine.content_weight, c.shape[-2:]).to(device)
     memory = run.memory[index] if run.memory else None
     if memory is not None and memory.tiled:
         # Too large for the memory budget whole: tile by tile (nst.tiles); the faces' and
@@ -691,72 +690,6 @@ def _make_optimizer(s: Settings, image: torch.Tensor, history: int = 20, lean: b
             tolerance_grad=-1, tolerance_change=-1,
         )
     return torch.optim.Adam([image], lr=s.learning_rate or 0.02, betas=(0.9, 0.99))
-
-
-# --- [regions] Masks: one per style, in the content's frame ---------------------------
-
-
-def _load_masks(
-    masks: list[Any] | None, content: Image.Image, n_styles: int, s: Settings
-) -> list[Image.Image] | None:
-    """The masks as greyscale images, after every check that needs no network."""
-    if masks is None:
-        return None
-    if len(masks) != n_styles:
-        raise im.ImageError(
-            f"{len(masks)} mask{'s' if len(masks) != 1 else ''} for {n_styles} style image"
-            f"{'s' if n_styles != 1 else ''}: give one mask per style image, in the same order"
-        )
-    if s.style_loss != "gram":
-        raise SettingsError("masks work with style_loss gram only, not sliced-wasserstein")
-    what = ["mask"] if n_styles == 1 else [f"mask {i + 1}" for i in range(n_styles)]
-    out = [im.load_mask(m, w) for m, w in zip(masks, what)]
-    cw, ch = content.size
-    for m, w in zip(out, what):
-        # Any size, but the content's shape: a mask of another shape is another picture's.
-        if abs(m.height - m.width * ch / cw) > max(1.0, 0.01 * m.height):
-            raise im.ImageError(
-                f"the {w} is {m.width}×{m.height} px, not the shape of the content image ({cw}×{ch} px); "
-                "a mask is drawn in the content image's frame (any size, same aspect ratio)"
-            )
-    empty = [w for m, w in zip(out, what) if m.getextrema()[1] == 0]
-    if len(empty) == len(out):
-        raise im.ImageError(
-            ("the mask is" if len(out) == 1 else "every mask is") + " all black: no style goes anywhere, "
-            "so the result would be the photo; paint white where the style goes"
-        )
-    for w in empty:
-        warnings.warn(f"the {w} is all black: its style image is not used", stacklevel=4)
-    return out
-
-
-def _mask_tensor(mask: Image.Image, wh: tuple[int, int]) -> torch.Tensor:
-    """A greyscale mask at ``wh`` as a ``(1, 1, H, W)`` float tensor in [0, 1]."""
-    if mask.size != wh:
-        # Bilinear: antialiased when shrinking, and no overshoot at hard edges (Lanczos rings).
-        mask = mask.resize(wh, Image.Resampling.BILINEAR)
-    return torch.from_numpy(np.asarray(mask, dtype=np.float32) / 255.0)[None, None]
-
-
-def _resize_mask(mask: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Tensor:
-    if tuple(mask.shape[-2:]) == tuple(hw):
-        return mask
-    return torch.nn.functional.interpolate(mask, size=tuple(hw), mode="area")
-
-
-def _recolor(mode: str, content: torch.Tensor, styles: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """The content and styles the network sees under colour mode ``mode``.
-
-    ``luminance``: both as grey images, each style's luminance matched to the content's
-    mean and spread; ``match``: the styles recoloured to the content's colour statistics;
-    otherwise unchanged (``swap`` acts on the result only).
-    """
-    if mode == "luminance":
-        y = color.luminance(content)
-        return color.grey(y), [color.grey(color.match_luminance(color.luminance(x), y)) for x in styles]
-    if mode == "match":
-        return content, [color.match_color(x, content) for x in styles]
-    return content, styles
 
 
 def _closure(objective: Objective, optimizer: torch.optim.Optimizer, image: torch.Tensor, tv_weight: float):
