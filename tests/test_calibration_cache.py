@@ -7,7 +7,7 @@ import torch
 
 import nst
 from nst import calibration_cache as cc
-from nst import pipeline, schedule
+from nst import calibration, pipeline, schedule
 from nst.schedule import CostModel
 
 CPU = torch.device("cpu")
@@ -98,7 +98,7 @@ def test_calibrate_takes_the_cached_costs_without_timing(cache_dir, monkeypatch)
         raise AssertionError("calibrate timed steps although the machine's costs are cached")
 
     monkeypatch.setattr(pipeline, "stylize", no_timing)
-    monkeypatch.setattr(pipeline, "load_model", no_timing)
+    monkeypatch.setattr(calibration, "load_model", no_timing)
     assert pipeline.calibrate(CPU) == MODEL
     assert pipeline._cost(CPU, pipeline.autocast_dtype("auto", CPU)) == MODEL  # runs take it too
 
