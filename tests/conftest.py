@@ -79,6 +79,10 @@ def fixed_cost(monkeypatch) -> list[str]:
 # most tests first). Servers in-process (tests/app_server.py) are cheap: a module whose tests
 # are split gets one on each worker.
 ONE_WORKER_MODULES = {"test_zerogpu.py", "test_browser.py"}
+# Then the modules of the longest single tests (the README's snippets, 30–65 s each on one
+# core; tiles against the whole image; real app processes), so that no long test starts last
+# while the other worker has nothing left: the rest keeps its order.
+LONG_TESTS_FIRST = ("test_readme.py", "test_tiles.py", "test_workdir.py", "test_upscale.py")
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, if installed
@@ -91,5 +95,16 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
             return path if Path(path).name in ONE_WORKER_MODULES else nodeid
+
+        def schedule(self) -> None:
+            super().schedule()  # the first units out: the one-worker modules (most tests first)
+            # What waits, in the order it goes out: the long tests' modules first.
+            def first(scope: str) -> int:
+                name = Path(scope.split("::", 1)[0]).name
+                return LONG_TESTS_FIRST.index(name) if name in LONG_TESTS_FIRST else len(LONG_TESTS_FIRST)
+
+            waiting = sorted(self.workqueue.items(), key=lambda item: first(item[0]))
+            self.workqueue.clear()
+            self.workqueue.update(waiting)
 
     return Scheduling(config, log)
