@@ -17,14 +17,38 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["LeanLBFGS", "BUFFERS"]
+__all__ = ["LBFGS", "LeanLBFGS", "BUFFERS", "NoDynamo"]
 
 # Image-sized vectors held besides the history's 2 per pair: the pixels, their gradient,
 # the previous gradient and the direction.
 BUFFERS = 4
 
 
-class LeanLBFGS(torch.optim.Optimizer):
+def _unwrapped(method: Callable) -> Callable:
+    return getattr(method, "__wrapped__", method)
+
+
+class NoDynamo:
+    """An optimiser whose ``add_param_group`` and ``zero_grad`` are torch's own, unwrapped.
+
+    torch wraps them so that ``torch.compile`` leaves them alone, and the wrapper imports
+    ``torch._dynamo`` at its first call: 1.6 s of a 2-core CPU's start of every run (its
+    optimiser is made after the network loads), a quarter of a 6 s time limit. nst never
+    compiles, so its optimisers call the methods themselves.
+    """
+
+    def add_param_group(self, param_group: dict) -> None:
+        _unwrapped(torch.optim.Optimizer.add_param_group)(self, param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        _unwrapped(torch.optim.Optimizer.zero_grad)(self, set_to_none)
+
+
+class LBFGS(NoDynamo, torch.optim.LBFGS):
+    """``torch.optim.LBFGS`` without the import of ``torch._dynamo`` (see :class:`NoDynamo`)."""
+
+
+class LeanLBFGS(NoDynamo, torch.optim.Optimizer):
     """L-BFGS on one tensor, one closure evaluation per :meth:`step`, no line search.
 
     Args:

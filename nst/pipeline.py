@@ -32,7 +32,7 @@ from .calibration import calibrate, learn
 from .device import autocast_dtype, dtype_name, resolve_device, seconds_per_megapixel_step
 from .errors import DivergedError, Error, OutOfMemoryError, SettingsError, is_out_of_memory
 from .faces import Face, content_weight_map, load_keep_mask, protected_faces
-from .lbfgs import LeanLBFGS
+from .lbfgs import LBFGS, LeanLBFGS
 from .losses import tv_loss
 from .masks import load_masks, mask_tensor, resize_mask
 from .objective import Objective
@@ -686,7 +686,7 @@ def _make_optimizer(s: Settings, image: torch.Tensor, history: int = 20, lean: b
         # off: the run ends when its steps are spent, not when progress slows. A history
         # of 20 pairs (not 100) keeps a 512 px run under 1 GB: each pair is 2 images;
         # tiled scales keep fewer where the memory budget asks (nst.tiles.plan_memory).
-        return torch.optim.LBFGS(
+        return LBFGS(
             [image], lr=s.learning_rate or 1.0, max_iter=1, history_size=history,
             tolerance_grad=-1, tolerance_change=-1,
         )

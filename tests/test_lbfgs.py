@@ -57,3 +57,30 @@ def test_the_history_reuses_its_buffers():
         opt.step(closure)
     again = {t.data_ptr() for t in (*state["old_dirs"], *state["old_stps"], state["d"], state["prev_flat_grad"])}
     assert again == held  # no new image-sized buffers once the history is full
+
+
+def test_nsts_lbfgs_is_torchs_without_importing_the_compiler():
+    """torch.optim wraps add_param_group and zero_grad for torch.compile, and the wrapper
+    imports torch._dynamo (1.6 s on a 2-core CPU) at its first call; nst's optimisers do not."""
+    import subprocess
+    import sys
+
+    from nst.lbfgs import LBFGS
+
+    torchs = _iterates(lambda x, h: torch.optim.LBFGS([x], max_iter=1, history_size=h,
+                                                      tolerance_grad=-1, tolerance_change=-1), 6, 4)
+    ours = _iterates(lambda x, h: LBFGS([x], max_iter=1, history_size=h, tolerance_grad=-1, tolerance_change=-1), 6, 4)
+    assert all(torch.equal(a, b) for a, b in zip(torchs, ours))
+    code = (
+        "import sys, torch\n"
+        "from nst.lbfgs import LBFGS, LeanLBFGS\n"
+        "x = torch.zeros(4, requires_grad=True)\n"
+        "for opt in (LBFGS([x], max_iter=1), LeanLBFGS([x])):\n"
+        "    opt.zero_grad()\n"
+        "    opt.step(lambda: ((x - 1) ** 2).sum().backward() or ((x - 1) ** 2).sum())\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    from .conftest import ROOT
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr[-1000:]
