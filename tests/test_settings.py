@@ -110,3 +110,40 @@ def test_keep_faces_is_a_switch(value, expected):
 def test_keep_faces_refuses_what_is_not_a_switch():
     with pytest.raises(SettingsError, match="keep_faces must be true or false"):
         Settings().replace(keep_faces="maybe")
+
+
+@pytest.mark.parametrize("word", ["true", "false", "1", "0", "yes", "no", "on", "off", "TRUE", " no"])
+def test_every_switch_word_is_read(word):
+    if word.strip() != word:  # words are not trimmed: a stray space is refused, not guessed
+        with pytest.raises(SettingsError, match="multiscale must be true or false"):
+            DEFAULT.replace(multiscale=word)
+        return
+    assert DEFAULT.replace(multiscale=word).multiscale is (word.lower() in ("true", "1", "yes", "on"))
+
+
+def test_to_dict_gives_plain_lists_and_every_field():
+    from nst.settings import field_names
+
+    d = DEFAULT.replace(style_blend=[1, 2]).to_dict()
+    assert list(d) == list(field_names())
+    assert d["style_layers"] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert type(d["style_layers"]) is list and type(d["style_blend"]) is list
+    assert d["steps"] == 200 and d["style_layer_weights"] is None
+
+
+def test_field_info_describes_each_setting():
+    from nst.settings import RELU_LAYERS, field_info
+
+    init = field_info("init")
+    assert (init.name, init.default, init.kind, init.choices) == ("init", "content", str, ("content", "noise", "style"))
+    assert init.help == "starting image" and not init.many and not init.optional and not init.log_scale
+    layers = field_info("style_layers")
+    assert layers.default == DEFAULT.style_layers and type(layers.default) is tuple
+    assert layers.many and layers.kind is str and layers.ui_choices == RELU_LAYERS and layers.choices is None
+    weight = field_info("style_weight")
+    assert weight.log_scale and weight.kind is float and weight.default == 10.0
+    assert field_info("steps").kind is int and field_info("multiscale").kind is bool
+    rate = field_info("learning_rate")
+    assert rate.optional and rate.kind is float and rate.default is None
+    with pytest.raises(SettingsError, match="unknown setting colour"):
+        field_info("colour")
