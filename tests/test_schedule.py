@@ -363,3 +363,23 @@ def test_cost_model_and_estimate_by_value():
     assert estimate_seconds(plan, COST) == pytest.approx(1.62 + 8.13 + 0.27)
     assert estimate_seconds(plan, COST, setup=True) == pytest.approx(10.02 + 2.0)
     assert estimate_seconds(plan, COST, setup=True, time_limit=5) == pytest.approx(7.0)
+
+
+def test_fit_plan_cuts_and_lowers_single_scale_plans_as_single_scales():
+    one = lambda size, n: plan_run(WH, size, n, multiscale=False)  # noqa: E731
+    budget = estimate_seconds(one(512, 100), CPU_COST)
+    assert fit_plan(WH, 512, 200, CPU_COST, budget, multiscale=False).plan == one(512, 100)
+    budget = estimate_seconds(one(362, MIN_PAINTED_STEPS), CPU_COST)
+    assert fit_plan(WH, 512, 200, CPU_COST, budget, multiscale=False).plan == one(362, MIN_PAINTED_STEPS)
+
+
+def test_cost_model_prior_and_measured(monkeypatch):
+    import nst.schedule
+    from nst.schedule import cost_model, megapixels, remember_cost
+
+    monkeypatch.setattr(nst.schedule, "_MEASURED", {})
+    assert cost_model("cpu", "bf16", 0.4) == CostModel(step=(0.01, 0.4), scale=(0.05, 0.4))
+    assert cost_model("cuda", "bf16", 0.02) == CostModel(step=(0.005, 0.02), scale=(0.05, 0.02))
+    remember_cost("cpu", "fp32", COST)
+    assert cost_model("cpu", "fp32", 0.4) is COST and cost_model("cpu", "bf16", 0.4).step == (0.01, 0.4)
+    assert megapixels(1000) == pytest.approx(0.75) and megapixels(2000, 0.5) == pytest.approx(2.0)
