@@ -203,3 +203,10 @@ def test_strength_words_change_halfway_on_a_log_scale():
     assert [strength(x) for x in (1e-9, 4.4, 4.5, 22.3, 22.5, 223, 224, 1e12)] == [
         "subtle", "subtle", "balanced", "balanced", "strong", "strong", "style only", "style only"]
     assert strength(-1) == "photo only" and strength(10, "style") == ""
+
+
+def test_help_text_and_choices_of_a_setting():
+    from nst.settings import choices, help_text
+
+    assert help_text("init") == "starting image" and choices("pooling") == ("max", "avg")
+    assert choices("steps") is None
