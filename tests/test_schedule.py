@@ -163,3 +163,223 @@ def test_a_small_step_count_is_never_raised_by_the_fitting():
 def test_limit_note_says_too_few_to_paint_at_the_output_size():
     assert limit_note(200, 256, 12, 256) == "kept 12 of the plan's 200 steps, too few to paint much"
     assert limit_note(200, 256, 120, 256) == "kept 120 of the plan's 200 steps"
+
+
+def test_format_seconds_at_each_boundary():
+    # Each unit starts at its boundary: 1 s, 1 min, 1 h; below zero is "<1 s".
+    cases = {-5: "<1 s", 0.999: "<1 s", 1.0: "1 s", 59.4: "59 s", 60: "1 min 00 s", 120: "2 min 00 s",
+             3599: "59 min 59 s", 3600: "1 h 00 min", 7200: "2 h 00 min", 7260: "2 h 01 min"}
+    assert {x: format_seconds(x) for x in cases} == cases
+
+
+# Three scales for the ETA, with COST: mpx 0.01, 0.02, 0.04; a step 0.05, 0.09, 0.17 s;
+# a scale's targets 0.14, 0.18, 0.26 s; the finish (of the last) 0.02 + 0.5 × 0.04 = 0.04 s.
+ETA_PLAN = [ScalePlan((100, 100), 10), ScalePlan((200, 100), 5), ScalePlan((200, 200), 3)]
+
+
+def _clock(monkeypatch, times):
+    """A fake perf_counter for nst.schedule, returning ``times`` in order."""
+    import types
+
+    import nst.schedule
+
+    ticks = iter(times)
+    monkeypatch.setattr(nst.schedule, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks)))
+
+
+def test_eta_by_value_before_any_step():
+    eta = Eta(ETA_PLAN, COST)
+    assert eta.work_total == pytest.approx(0.01 * 10 + 0.02 * 5 + 0.04 * 3) and eta.work_done == 0
+    assert eta.pace == 1.0 and eta.scale_pace == 1.0
+    # Scale 0 with 3 steps done: 7 steps of 0.05, the finish, then scale 1's targets and first
+    # step (0.18 + 0.09) and 4 more steps, scale 2's (0.26 + 0.17) and 2 more.
+    assert eta.seconds_left(0, 3) == pytest.approx(7 * 0.05 + 0.04 + 4 * 0.09 + 2 * 0.17 + 0.27 + 0.43)
+    # Scale 1 done (or past its steps): only scale 2 and the finish are left.
+    assert eta.seconds_left(1, 5) == pytest.approx(0.04 + 2 * 0.17 + 0.43)
+    assert eta.seconds_left(1, 7) == pytest.approx(0.04 + 2 * 0.17 + 0.43)
+    assert eta.seconds_left(2, 3) == pytest.approx(0.04)
+
+
+def test_eta_keeps_warm_steps_and_scale_starts_apart(monkeypatch):
+    # Scale 0 starts at t=10 and its first step ends at 10.57; scale 1 starts at 20, its
+    # first step ends at 20.54.
+    _clock(monkeypatch, [10.0, 10.57, 20.0, 20.54])
+    eta = Eta(ETA_PLAN, COST)
+    eta.scale_started(0)
+    eta.step_done(0, 99.0, first=True)  # a first step's own seconds are not used: the clock is
+    # Only scale starts measured: both paces are theirs, 0.57 s for 0.14 + 0.05 predicted.
+    assert eta.pace == pytest.approx(0.57 / 0.19) and eta.scale_pace == pytest.approx(0.57 / 0.19)
+    eta.step_done(0, 0.10, first=False)
+    eta.scale_started(1)
+    eta.step_done(1, 99.0, first=True)
+    eta.step_done(1, 0.36, first=False)
+    assert eta.work_done == pytest.approx(2 * 0.01 + 2 * 0.02)
+    pace = (0.10 + 0.36) / (0.05 + 0.09)  # warm steps: measured over predicted
+    scale_pace = (0.57 + 0.54) / ((0.14 + 0.05) + (0.18 + 0.09))
+    assert eta.pace == pytest.approx(pace) and eta.scale_pace == pytest.approx(scale_pace)
+    left = 3 * 0.09 * pace + 0.04 * pace + 2 * 0.17 * pace + (0.26 + 0.17) * scale_pace
+    assert eta.seconds_left(1, 2) == pytest.approx(left)
+    assert eta.seconds_left(1, 2, time_limit_left=100.0) == pytest.approx(left)
+    assert eta.seconds_left(1, 2, time_limit_left=0.5) == 0.5 < left
+    assert eta.seconds_left(1, 2, time_limit_left=-1.0) == 0.0
+
+
+def test_eta_paces_have_a_floor_and_ignore_unmeasured_steps():
+    eta = Eta(ETA_PLAN, COST)
+    eta.step_done(0, 0.0, first=False)  # measured nothing: no pace yet
+    assert eta.pace == 1.0
+    eta.step_done(0, 1e-12, first=False)
+    assert eta.pace == 1e-3 and eta.scale_pace == 1e-3  # no scale measured: the steps' pace
+
+
+def test_eta_replan_changes_one_scale_and_the_work_left():
+    eta = Eta(ETA_PLAN, COST)
+    eta.replan(1, 2)
+    assert eta.plan == [ETA_PLAN[0], ScalePlan((200, 100), 2), ETA_PLAN[2]]
+    assert eta.work_total == pytest.approx(0.1 + 0.02 * 2 + 0.12)
+    assert eta.seconds_left(1, 0) == pytest.approx(2 * 0.09 + 0.04 + 2 * 0.17 + 0.43)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 57, 199])
+def test_most_steps_finds_the_largest_count_that_fits_exactly(steps):
+    from nst.schedule import _most_steps
+
+    budget = estimate_seconds(plan_run((640, 480), 512, steps), CPU_COST)  # n steps fit to the last bit
+    got = _most_steps((640, 480), 512, 200, CPU_COST, budget)
+    assert got == plan_run((640, 480), 512, steps)
+    assert _most_steps((640, 480), 512, 200, CPU_COST, budget * 0.999) in (None, plan_run((640, 480), 512, steps - 1))
+
+
+def test_most_steps_plans_with_the_given_scales():
+    from nst.schedule import _most_steps
+
+    single = plan_run((640, 480), 512, 60, multiscale=False)
+    got = _most_steps((640, 480), 512, 200, CPU_COST, estimate_seconds(single, CPU_COST), multiscale=False)
+    assert got == single and len(got) == 1
+    halving = plan_run((640, 480), 1024, 60, decay=0.5)
+    assert _most_steps((640, 480), 1024, 200, CPU_COST, estimate_seconds(halving, CPU_COST), decay=0.5) == halving
+
+
+def test_limit_note_at_exactly_the_steps_that_paint():
+    assert limit_note(200, 256, MIN_PAINTED_STEPS, 256) == f"kept {MIN_PAINTED_STEPS} of the plan's 200 steps"
+    assert limit_note(200, 256, MIN_PAINTED_STEPS - 1, 256).endswith(", too few to paint much")
+    assert limit_note(30, 256, 29, 256) == "kept 29 of the plan's 30 steps, too few to paint much"
+    assert limit_note(30, 256, 30, 256) == "kept 30 of the plan's 30 steps"
+
+
+WH = (640, 480)  # at 512 px: (512, 384); lowered by √2 at a time: 362, 256, 181, 128 px
+
+
+def test_fit_plan_keeps_a_plan_that_fits_to_the_last_bit_and_its_options():
+    full = plan_run(WH, 512, 200)
+    assert fit_plan(WH, 512, 200, CPU_COST, estimate_seconds(full, CPU_COST)) == fit_plan(WH, 512, 200, CPU_COST, 1e9)
+    assert fit_plan(WH, 512, 200, CPU_COST, estimate_seconds(full, CPU_COST)).plan == full
+    assert fit_plan(WH, 512, 200, CPU_COST, 1e9, multiscale=False).plan == [ScalePlan((512, 384), 200)]
+    assert fit_plan(WH, 1024, 200, CPU_COST, 1e9, decay=0.5).plan == plan_run(WH, 1024, 200, decay=0.5)
+    # A content one pixel high still gets its coarse scales: the default min_side is 1.
+    thin = plan_run((2000, 1), 512, 200)
+    assert len(thin) > 1 and fit_plan((2000, 1), 512, 200, CPU_COST, 1e9).plan == thin
+
+
+def test_fit_plan_at_exactly_the_steps_that_paint_keeps_the_output_size():
+    budget = estimate_seconds(plan_run(WH, 512, MIN_PAINTED_STEPS), CPU_COST)
+    fitted = fit_plan(WH, 512, 200, CPU_COST, budget)
+    assert fitted.plan == plan_run(WH, 512, MIN_PAINTED_STEPS)
+    assert fitted.note == f"kept {MIN_PAINTED_STEPS} of the plan's 200 steps"
+
+
+def test_fit_plan_lowers_by_sqrt2_and_stops_at_the_first_size_that_paints():
+    budget = estimate_seconds(plan_run(WH, 362, MIN_PAINTED_STEPS), CPU_COST)  # 40 steps fit at 362 px
+    assert estimate_seconds(plan_run(WH, 512, MIN_PAINTED_STEPS), CPU_COST) > budget
+    fitted = fit_plan(WH, 512, 200, CPU_COST, budget)
+    assert fitted.plan == plan_run(WH, 362, MIN_PAINTED_STEPS)  # not more steps at 256 px
+    assert fitted.note == "too short for 200 steps at 512 px: 40 steps at 362 px, upsampled to 512 px"
+
+
+def test_fit_plan_goes_past_sizes_where_nothing_fits_down_to_128_px():
+    # One step at 512 or 362 px costs more than 5 steps at 128 px:
+    budget = estimate_seconds(plan_run(WH, 128, 5), CPU_COST)
+    assert estimate_seconds(plan_run(WH, 362, 1), CPU_COST) > budget
+    fitted = fit_plan(WH, 512, 200, CPU_COST, budget)
+    assert fitted.plan == plan_run(WH, 128, 5)  # the smallest size, 128 px, with the most steps
+    assert fitted.note == "too short for 200 steps at 512 px: 5 steps at 128 px, upsampled to 512 px"
+    assert fit_plan(WH, 512, 200, CPU_COST, 0.001).plan == plan_run(WH, 128, 1)
+
+
+def test_fit_plan_lowers_no_further_than_the_deepest_layer_allows():
+    # min_side 96: 128 px is (128, 96), still deep enough; it is where 40 steps fit.
+    budget = estimate_seconds(plan_run(WH, 128, 40, min_side=96), CPU_COST)
+    assert fit_plan(WH, 512, 200, CPU_COST, budget, min_side=96).plan == plan_run(WH, 128, 40, min_side=96)
+    # min_side 100: 128 px is too small, so the plan stays at 181 px, as short as it must be.
+    fitted = fit_plan(WH, 512, 200, CPU_COST, budget, min_side=100)
+    assert max(fitted.plan[-1].wh) == 181 and fitted.steps >= 1
+
+
+@pytest.mark.parametrize("size, steps, expected", [
+    # start 192: log√2(512/192) = 2.83, less 0.25, rounded up: 3 scales below 512 px. Weights
+    # 0.85^-3, 0.85^-2, 0.85^-1, 1 give 94.1, 80.0, 68.0, 57.8 of 300 steps; the one step
+    # lost to rounding down goes to the first scale.
+    (512, 300, [(181, 95), (256, 80), (362, 68), (512, 57)]),
+    (512, 8, [(181, 2), (256, 2), (362, 2), (512, 2)]),  # 8 steps are enough to split, 2 each
+    (512, 7, [(512, 7)]),  # fewer than 8: one scale
+    (2048, 8, [(2048, 8)]),  # 8 scales of at least 2 steps each would need 16: one scale
+    # log√2(419/192) - 0.25 = 2.0017: just past 2, so 4 scales (419 / √2², √2² a hair over 2 in floats).
+    (419, 100, [(148, 33), (209, 26), (296, 22), (419, 19)]),
+    # start = half the size, 150 (not 128): 3 scales.
+    (300, 50, [(150, 20), (212, 16), (300, 14)]),
+    (256, 50, [(128, 20), (181, 16), (256, 14)]),  # start 128: 256 px is past 1.2 × 128
+    (150, 50, [(150, 50)]),  # 150 ≤ 1.2 × 128: too close to the start for a second scale
+])
+def test_plan_scales_by_value(size, steps, expected):
+    assert [(s.size, s.steps) for s in plan_scales(size, steps)] == expected
+
+
+def test_long_side_keeps_at_least_one_pixel_each_way():
+    from nst.schedule import long_side
+
+    assert long_side((640, 480), 512) == (512, 384)
+    assert long_side((2000, 1), 512) == (512, 1) and long_side((1, 2000), 512) == (1, 512)
+
+
+def test_plan_run_merges_scales_too_small_for_the_layers_by_value():
+    # plan_scales(512, 200): 181, 256, 362, 512 px with 64, 53, 45, 38 steps.
+    assert plan_run(WH, 512, 200) == [ScalePlan((181, 136), 64), ScalePlan((256, 192), 53),
+                                      ScalePlan((362, 272), 45), ScalePlan((512, 384), 38)]
+    # 181 px is 136 px high, below 192: its steps move on to 256 px, which is 192 px high.
+    assert plan_run(WH, 512, 200, min_side=192) == [ScalePlan((256, 192), 117), ScalePlan((362, 272), 45),
+                                                    ScalePlan((512, 384), 38)]
+    assert plan_run(WH, 512, 200, min_side=300) == [ScalePlan((512, 384), 200)]
+    assert plan_run(WH, 512, 200, min_side=400) == [ScalePlan((512, 384), 200)]  # the output is kept anyway
+    assert plan_run(WH, 512, 200, multiscale=False) == [ScalePlan((512, 384), 200)]
+    # A content one pixel high keeps its scales by default (min_side 1).
+    assert [sc.wh for sc in plan_run((2000, 1), 512, 200)] == [(181, 1), (256, 1), (362, 1), (512, 1)]
+
+
+def test_cost_model_and_estimate_by_value():
+    # COST: a step 0.01 + 4 s/Mpx, a scale's targets 0.1 + 4 s/Mpx, the finish 0.02 + 0.5 s/Mpx.
+    assert (COST.step_seconds(0.5), COST.scale_seconds(0.5), COST.finish_seconds(0.5)) == pytest.approx((2.01, 2.1, 0.27))
+    # 0.125 Mpx, 2 steps: 0.6 + 2 × 0.51; then 0.5 Mpx, 3 steps: 2.1 + 3 × 2.01; then the finish at 0.5 Mpx.
+    plan = [ScalePlan((500, 250), 2), ScalePlan((1000, 500), 3)]
+    assert estimate_seconds(plan, COST) == pytest.approx(1.62 + 8.13 + 0.27)
+    assert estimate_seconds(plan, COST, setup=True) == pytest.approx(10.02 + 2.0)
+    assert estimate_seconds(plan, COST, setup=True, time_limit=5) == pytest.approx(7.0)
+
+
+def test_fit_plan_cuts_and_lowers_single_scale_plans_as_single_scales():
+    one = lambda size, n: plan_run(WH, size, n, multiscale=False)  # noqa: E731
+    budget = estimate_seconds(one(512, 100), CPU_COST)
+    assert fit_plan(WH, 512, 200, CPU_COST, budget, multiscale=False).plan == one(512, 100)
+    budget = estimate_seconds(one(362, MIN_PAINTED_STEPS), CPU_COST)
+    assert fit_plan(WH, 512, 200, CPU_COST, budget, multiscale=False).plan == one(362, MIN_PAINTED_STEPS)
+
+
+def test_cost_model_prior_and_measured(monkeypatch):
+    import nst.schedule
+    from nst.schedule import cost_model, megapixels, remember_cost
+
+    monkeypatch.setattr(nst.schedule, "_MEASURED", {})
+    assert cost_model("cpu", "bf16", 0.4) == CostModel(step=(0.01, 0.4), scale=(0.05, 0.4))
+    assert cost_model("cuda", "bf16", 0.02) == CostModel(step=(0.005, 0.02), scale=(0.05, 0.02))
+    remember_cost("cpu", "fp32", COST)
+    assert cost_model("cpu", "fp32", 0.4) is COST and cost_model("cpu", "bf16", 0.4).step == (0.01, 0.4)
+    assert megapixels(1000) == 0.75 and megapixels(2000, 0.5) == 2.0  # exact in floats

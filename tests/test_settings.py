@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 
@@ -110,3 +111,102 @@ def test_keep_faces_is_a_switch(value, expected):
 def test_keep_faces_refuses_what_is_not_a_switch():
     with pytest.raises(SettingsError, match="keep_faces must be true or false"):
         Settings().replace(keep_faces="maybe")
+
+
+@pytest.mark.parametrize("word", ["true", "false", "1", "0", "yes", "no", "on", "off", "TRUE", " no"])
+def test_every_switch_word_is_read(word):
+    if word.strip() != word:  # words are not trimmed: a stray space is refused, not guessed
+        with pytest.raises(SettingsError, match="multiscale must be true or false"):
+            DEFAULT.replace(multiscale=word)
+        return
+    assert DEFAULT.replace(multiscale=word).multiscale is (word.lower() in ("true", "1", "yes", "on"))
+
+
+def test_to_dict_gives_plain_lists_and_every_field():
+    from nst.settings import field_names
+
+    d = DEFAULT.replace(style_blend=[1, 2]).to_dict()
+    assert list(d) == list(field_names())
+    assert d["style_layers"] == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert type(d["style_layers"]) is list and type(d["style_blend"]) is list
+    assert d["steps"] == 200 and d["style_layer_weights"] is None
+
+
+def test_field_info_describes_each_setting():
+    from nst.settings import RELU_LAYERS, field_info
+
+    init = field_info("init")
+    assert (init.name, init.default, init.kind, init.choices) == ("init", "content", str, ("content", "noise", "style"))
+    assert init.help == "starting image" and not init.many and not init.optional and not init.log_scale
+    layers = field_info("style_layers")
+    assert layers.default == DEFAULT.style_layers and type(layers.default) is tuple
+    assert layers.many and layers.kind is str and layers.ui_choices == RELU_LAYERS and layers.choices is None
+    weight = field_info("style_weight")
+    assert weight.log_scale and weight.kind is float and weight.default == 10.0
+    assert field_info("steps").kind is int and field_info("multiscale").kind is bool
+    rate = field_info("learning_rate")
+    assert rate.optional and rate.kind is float and rate.default is None
+    with pytest.raises(SettingsError, match="unknown setting colour"):
+        field_info("colour")
+
+
+# Each bound of LIMITS and of validated(): the bound itself is accepted, one step past it is
+# refused with the bounds in the message.
+@pytest.mark.parametrize("name, lowest, highest, past, message", [
+    ("steps", 1, 5000, 5001, "steps must be between 1 and 5000, not 5001"),
+    ("size", 32, 8192, 31, "size must be between 32 and 8192, not 31"),
+    ("size", 32, 8192, 8193, "size must be between 32 and 8192, not 8193"),
+    ("style_weight", 0.0, 1e9, 1.1e9, "style_weight must be between 0 and 1e+09, not 1.1e+09"),
+    ("style_scale", 0.1, 4.0, 0.09, "style_scale must be between 0.1 and 4, not 0.09"),
+    ("style_scale", 0.1, 4.0, 4.01, "style_scale must be between 0.1 and 4, not 4.01"),
+    ("tv_weight", 0.0, 1e6, -0.1, "tv_weight must be between 0 and 1e+06, not -0.1"),
+    ("tv_weight", 0.0, 1e6, 1.1e6, "tv_weight must be between 0 and 1e+06, not 1.1e+06"),
+    ("learning_rate", 1e-6, 1e3, 0, "learning_rate must be between 1e-06 and 1000, not 0"),
+    ("learning_rate", 1e-6, 1e3, 1001, "learning_rate must be between 1e-06 and 1000, not 1001"),
+    ("preview_every", 0, 5000, -1, "preview_every must be between 0 and 5000, not -1"),
+    ("time_limit", 0.5, 86400.0, 0.4, "time_limit must be between 0.5 and 86400, not 0.4"),
+    ("time_limit", 0.5, 86400.0, 86401, "time_limit must be between 0.5 and 86400, not 86401"),
+    ("max_memory", 0.05, 1e4, 0.04, "max_memory must be between 0.05 and 10000, not 0.04"),
+    ("max_memory", 0.05, 1e4, 10001, "max_memory must be between 0.05 and 10000, not 10001"),
+])
+def test_each_bound_is_inclusive_and_named(name, lowest, highest, past, message):
+    assert getattr(DEFAULT.replace(**{name: lowest}), name) == lowest
+    assert getattr(DEFAULT.replace(**{name: highest}), name) == highest
+    with pytest.raises(SettingsError, match=f"^{re.escape(message)}$"):
+        DEFAULT.replace(**{name: past})
+
+
+def test_weights_and_layers_by_value():
+    s = DEFAULT.replace(style_layer_weights=[0, 0, 0, 0, 2], style_blend="0 1")
+    assert s.style_layer_weights == (0.0, 0.0, 0.0, 0.0, 2.0) and s.style_blend == (0.0, 1.0)
+    for changes, message in [
+        ({"style_layer_weights": [0] * 5}, "style_layer_weights must not all be zero"),
+        ({"style_blend": [0, 0]}, "style_blend must have a positive weight"),
+        ({"style_blend": []}, "style_blend must have a positive weight"),
+        ({"style_layers": ["relu1_1", "relu1_1"]}, "style_layers names a layer twice"),
+        ({"content_layer": 5}, "content_layer must be one layer's name, such as relu4_2, not 5"),
+        ({"device": ""}, "device must be a name such as auto, cpu or cuda"),
+        ({"weights": ""}, "weights must be embedded, torchvision, hf:OWNER/REPO/FILE or a path"),
+        ({"init": "zeros"}, "init must be one of content, noise, style, not 'zeros'"),
+        ({"multiscale": 2}, "multiscale must be true or false, not 2"),
+    ]:
+        with pytest.raises(SettingsError, match=f"^{re.escape(message)}$"):
+            DEFAULT.replace(**changes)
+    assert DEFAULT.replace(multiscale=0).multiscale is False and DEFAULT.replace(keep_faces=1).keep_faces is True
+
+
+def test_strength_words_change_halfway_on_a_log_scale():
+    from nst.settings import strength
+
+    # Halfway between 2 and 10 on a log scale is √20 = 4.47; between 10 and 50, √500 = 22.4;
+    # between 50 and 1000, √50000 = 223.6.
+    assert [strength(x) for x in (1e-9, 4.4, 4.5, 22.3, 22.5, 223, 224, 1e12)] == [
+        "subtle", "subtle", "balanced", "balanced", "strong", "strong", "style only", "style only"]
+    assert strength(-1) == "photo only" and strength(10, "style") == ""
+
+
+def test_help_text_and_choices_of_a_setting():
+    from nst.settings import choices, help_text
+
+    assert help_text("init") == "starting image" and choices("pooling") == ("max", "avg")
+    assert choices("steps") is None
