@@ -70,11 +70,13 @@ def plan_scales(
         size: long side of the output.
         steps: total steps over all scales.
         multiscale: False gives the single scale ``[Scale(size, steps)]``.
-        start: long side of the first scale (no scale is smaller than this).
+        start: the long side the first scale aims at. The scales are ``size`` divided by
+            powers of √2, as many as bring the first within 0.77–1.09× of ``start``.
         decay: each finer scale's steps as a fraction of the previous scale's.
     """
-    # Small outputs still get coarser scales, but none below 128 px: on tinier images
-    # L-BFGS's early curvature guesses overshoot and leave saturated noise.
+    # Small outputs still get coarser scales, aiming at no less than 128 px (so none below
+    # 0.77 × 128 ≈ 99 px): on tinier images L-BFGS's early curvature guesses overshoot and
+    # leave saturated noise.
     start = max(128, min(start, size // 2))
     if not multiscale or size <= start * 1.2 or steps < 8:
         return [Scale(size, steps)]

@@ -383,3 +383,10 @@ def test_cost_model_prior_and_measured(monkeypatch):
     remember_cost("cpu", "fp32", COST)
     assert cost_model("cpu", "fp32", 0.4) is COST and cost_model("cpu", "bf16", 0.4).step == (0.01, 0.4)
     assert megapixels(1000) == 0.75 and megapixels(2000, 0.5) == 2.0  # exact in floats
+
+
+def test_the_first_scale_aims_at_128_px_at_least():
+    # 198 px aims at 128 px: log√2(198 / 128) = 1.26 → two halvings by √2, the first 99 px
+    # (0.77× of 128, the lowest it can be); 400 px aims at 192 px (200 is within 1.09×).
+    assert [sc.size for sc in plan_scales(198, 100)] == [99, 140, 198]
+    assert [sc.size for sc in plan_scales(400, 100)] == [200, 283, 400]
