@@ -53,8 +53,9 @@ def full_message(limit: int) -> str:
 def poll_less(demo: gr.Blocks, seconds: float = POLL_SECONDS) -> None:
     """Make ``demo``'s queue look for new events and progress every ``seconds`` (see POLL_SECONDS)."""
     queue = demo._queue
-    queue.sleep_when_free = max(queue.sleep_when_free, seconds)
-    queue.progress_update_sleep_when_free = max(queue.progress_update_sleep_when_free, seconds)
+    for name in ("sleep_when_free", "progress_update_sleep_when_free"):  # Gradio 6.31's names
+        if hasattr(queue, name):  # another Gradio: its own polling, rather than a failed start
+            setattr(queue, name, max(getattr(queue, name), seconds))
 
 
 def make_fair(demo: gr.Blocks, concurrency_id: str, per_visitor: int = PER_VISITOR) -> None:

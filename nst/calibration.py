@@ -50,7 +50,7 @@ def calibrate(device: torch.device | str = "auto", precision: str = "auto", *, c
     amp = autocast_dtype(precision, dev)
     key = (dev.type, dtype_name(amp))
     with _calibrate_lock:
-        if cached and key in schedule._MEASURED:  # (looked up here: tests give the table anew)
+        if cached and key in schedule._MEASURED:  # the table as it is now (it can be replaced)
             return schedule._MEASURED[key]
         stored = calibration_cache.load(dev, key[1]) if cached else None
         if stored is not None:
@@ -85,12 +85,18 @@ def calibrate(device: torch.device | str = "auto", precision: str = "auto", *, c
 
 
 def learn(device: torch.device, engine: Any, timings: dict[int, tuple[float, float, list[float]]],
-           finish: float) -> None:
+          finish: float) -> None:
     """Refine the process's cost model from a finished run's own timings.
 
     Every run measures its steps anyway: with two scales or more they give both parts of
     a step (fixed and per pixel) and of a scale's extra; one scale rescales the model.
     The next estimate (the app's, above all) then follows the machine as it is now.
+
+    Args:
+        device: where the run computed.
+        engine: the run's engine (its ``cost`` and ``amp``).
+        timings: per scale: its megapixels, its targets' seconds, each step's seconds.
+        finish: the seconds the result took.
     """
     rows = []
     for mpx, targets, times in timings.values():
