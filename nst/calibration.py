@@ -56,32 +56,43 @@ def calibrate(device: torch.device | str = "auto", precision: str = "auto", *, c
         if stored is not None:
             remember_cost(*key, stored)
             return stored
-        t = time.perf_counter()
-        load_model(DEFAULT.weights, DEFAULT.pooling, str(dev))
-        setup = time.perf_counter() - t
-        gen = torch.Generator().manual_seed(0)
-        # A smooth random picture: texture at several scales, like a photo.
-        small = torch.rand(1, 3, 12, 16, generator=gen)
-        picture = im.to_pil(torch.nn.functional.interpolate(small, size=(480, 640), mode="bicubic").clamp(0, 1))
-        rows = []
-        from .pipeline import stylize  # the real pipeline's steps (it imports this module)
+        with calibration_cache.machine_lock(" ".join(key)):
+            # Another process may have timed this machine while this one waited for the lock.
+            stored = calibration_cache.load(dev, key[1]) if cached else None
+            if stored is not None:
+                remember_cost(*key, stored)
+                return stored
+            return _time_steps(dev, precision, key)
 
-        for size in CALIBRATION_SIZES:
-            events = list(stylize(picture, picture, steps=CALIBRATION_STEPS, size=size, multiscale=False,
-                                  preview_every=0, device=str(dev), precision=precision))
-            times = [e.elapsed for e in events]
-            warm = sorted(b - a for a, b in zip(times[:-2], times[1:-1]))
-            step = warm[len(warm) // 2]
-            mpx = events[-1].image.width * events[-1].image.height / 1e6
-            rows.append((mpx, step, max(0.0, times[0] - step), max(0.0, times[-1] - times[-2] - step)))
-        (m1, s1, o1, _), (m2, s2, o2, f2) = rows
-        step_fit = _line(m1, s1, m2, s2)
-        scale_fit = _line(m1, o1, m2, o2)
-        model = CostModel(step=step_fit, scale=scale_fit, finish=(0.02, f2 / m2), setup=setup, measured=True)
-        remember_cost(*key, model)
-        calibration_cache.store(dev, key[1], model)
-        cpu.release_threads()  # runs may come on other threads (an app's)
-        return model
+
+def _time_steps(dev: torch.device, precision: str, key: tuple[str, str]) -> CostModel:
+    """:func:`calibrate`'s timing: the model measured, remembered and stored."""
+    t = time.perf_counter()
+    load_model(DEFAULT.weights, DEFAULT.pooling, str(dev))
+    setup = time.perf_counter() - t
+    gen = torch.Generator().manual_seed(0)
+    # A smooth random picture: texture at several scales, like a photo.
+    small = torch.rand(1, 3, 12, 16, generator=gen)
+    picture = im.to_pil(torch.nn.functional.interpolate(small, size=(480, 640), mode="bicubic").clamp(0, 1))
+    rows = []
+    from .pipeline import stylize  # the real pipeline's steps (it imports this module)
+
+    for size in CALIBRATION_SIZES:
+        events = list(stylize(picture, picture, steps=CALIBRATION_STEPS, size=size, multiscale=False,
+                              preview_every=0, device=str(dev), precision=precision))
+        times = [e.elapsed for e in events]
+        warm = sorted(b - a for a, b in zip(times[:-2], times[1:-1]))
+        step = warm[len(warm) // 2]
+        mpx = events[-1].image.width * events[-1].image.height / 1e6
+        rows.append((mpx, step, max(0.0, times[0] - step), max(0.0, times[-1] - times[-2] - step)))
+    (m1, s1, o1, _), (m2, s2, o2, f2) = rows
+    step_fit = _line(m1, s1, m2, s2)
+    scale_fit = _line(m1, o1, m2, o2)
+    model = CostModel(step=step_fit, scale=scale_fit, finish=(0.02, f2 / m2), setup=setup, measured=True)
+    remember_cost(*key, model)
+    calibration_cache.store(dev, key[1], model)
+    cpu.release_threads()  # runs may come on other threads (an app's)
+    return model
 
 
 def learn(device: torch.device, engine: Any, timings: dict[int, tuple[float, float, list[float]]],

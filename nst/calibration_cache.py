@@ -12,14 +12,21 @@ folder shared between hosts) are kept.
 The same file keeps the machine's measured choices (:func:`load_choice`, :func:`store_choice`):
 whether bf16 pays on this CPU is timed once per machine, so that every process (a dry run
 and its run, the app and the CLI) runs in the same precision.
+
+Processes that start at once (an app and a CLI, a Space's restarts, a test suite's
+workers) time the machine once: :func:`machine_lock` lets one of them time an entry while
+the others wait for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,12 +35,15 @@ import torch
 
 from .schedule import CostModel
 
-__all__ = ["cache_path", "machine_key", "load", "store", "load_choice", "store_choice"]
+__all__ = ["cache_path", "machine_key", "load", "store", "load_choice", "store_choice", "machine_lock"]
 
 ENV_DIR = "NST_CACHE_DIR"  # the folder, for tests and for machines without a home
 FILE_NAME = "calibration.json"
 # Bumped when the file's layout or what a CostModel means changes: older files are ignored.
 FORMAT = "nst-calibration-1"
+# How long a process waits for another's timing before it times on its own: a calibration
+# takes seconds; a process that died holding the lock has released it (flock dies with it).
+LOCK_WAIT = 120.0
 
 
 def cache_path() -> Path:
@@ -140,3 +150,72 @@ def _write(entries: dict[str, Any], choices: dict[str, str]) -> bool:
         Path(tmp).unlink(missing_ok=True)
         return False
     return True
+
+
+_in_process = threading.RLock()
+_depth = 0  # how deep this process holds the file lock (the holder may take it again)
+
+
+@contextlib.contextmanager
+def machine_lock(what: str, wait: float = LOCK_WAIT) -> Iterator[bool]:
+    """Hold the lock on timing ``what``, across processes, while timing and storing it.
+
+    One thread of one process at a time: another process's :func:`nst.calibrate` of the
+    same entry waits here, then finds the costs this one stored instead of timing the
+    machine again (and both timing at once would slow each other's steps). Other entries
+    (another device or precision) are timed meanwhile. Reentrant in the holding thread.
+    Where no lock can be taken (a folder that cannot be written, no ``fcntl``, ``wait``
+    seconds passed) the caller goes on without it: a second timing costs seconds, a hang
+    costs the run.
+
+    Args:
+        what: the entry: a device type and a precision (``"cpu fp32"``) or a choice's name.
+        wait: the most seconds to wait for another process.
+
+    Yields:
+        Whether the file lock is held.
+    """
+    global _depth
+    with _in_process:
+        if _depth:
+            _depth += 1
+            try:
+                yield True
+            finally:
+                _depth -= 1
+            return
+        name = "".join(c if c.isalnum() else "-" for c in what)
+        handle = _take(cache_path().parent / f"calibration-{name}.lock", wait)
+        _depth = 1
+        try:
+            yield handle is not None
+        finally:
+            _depth = 0
+            if handle is not None:
+                handle.close()  # closing the file releases its flock
+
+
+def _take(path: Path, wait: float) -> Any | None:
+    """``path`` opened and exclusively flocked within ``wait`` seconds, or None."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")
+    except OSError:
+        return None
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        except OSError:  # a file system without locks
+            break
+    handle.close()
+    return None

@@ -149,8 +149,12 @@ def _cpu_bf16_pays() -> bool:
     kept = calibration_cache.load_choice(cpu, "precision")
     if kept in ("bf16", "fp32"):
         return kept == "bf16"
-    pays = _cpu_seconds_per_gflop(torch.bfloat16) < 0.8 * _cpu_seconds_per_gflop(None)
-    calibration_cache.store_choice(cpu, "precision", "bf16" if pays else "fp32")
+    with calibration_cache.machine_lock("cpu precision"):  # another process may be probing: take its answer
+        kept = calibration_cache.load_choice(cpu, "precision")
+        if kept in ("bf16", "fp32"):
+            return kept == "bf16"
+        pays = _cpu_seconds_per_gflop(torch.bfloat16) < 0.8 * _cpu_seconds_per_gflop(None)
+        calibration_cache.store_choice(cpu, "precision", "bf16" if pays else "fp32")
     return pays
 
 

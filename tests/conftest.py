@@ -9,9 +9,12 @@ from PIL import Image
 
 # The machine's calibration cache (nst.calibration_cache) in a folder of the test session's
 # own, set before nst is imported: the suite never reads or writes the user's cache. Server
-# processes that tests start inherit it.
-os.environ["NST_CACHE_DIR"] = tempfile.mkdtemp(prefix="nst-test-cache-")
-atexit.register(shutil.rmtree, os.environ["NST_CACHE_DIR"], True)
+# processes that tests start inherit it, and so do pytest-xdist's workers (started from
+# this process, which imports this file first): the machine is timed once in a session, by
+# whichever process needs it first, while the others wait for it (nst's machine lock).
+if os.environ.get("NST_TEST_SESSION_CACHE") != os.environ.get("NST_CACHE_DIR") or "NST_CACHE_DIR" not in os.environ:
+    os.environ["NST_CACHE_DIR"] = os.environ["NST_TEST_SESSION_CACHE"] = tempfile.mkdtemp(prefix="nst-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["NST_CACHE_DIR"], True)
 
 # Under pytest-xdist (`-n 2`, the README's command) each worker gets its share of the cores
 # for PyTorch, set before torch is imported (processes that tests start inherit it): two

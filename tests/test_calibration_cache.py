@@ -152,3 +152,45 @@ def test_a_finished_run_refreshes_the_machines_costs(cache_dir):
     kept = cc.load(CPU, precision)
     assert kept is not None and kept.step_seconds(0.01) < slow.step_seconds(0.01)  # 5.5 s a step at 64 px: no
     assert kept == schedule._MEASURED[("cpu", precision)]
+
+
+HOLDER = """
+import sys, time
+import torch
+from nst import calibration_cache as cc
+from nst.schedule import CostModel
+with cc.machine_lock("cpu " + sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(1.5)  # timing the machine, as another process's calibrate would
+    cc.store(torch.device("cpu"), sys.argv[1], CostModel(step=(0.01, 0.5), scale=(0.05, 0.7), finish=(0.02, 0.3),
+                                                         setup=1.25, measured=True))
+"""
+
+
+def test_a_process_waits_for_anothers_timing_and_takes_its_costs(cache_dir, monkeypatch):
+    """Two processes calibrating at once (an app and a CLI, the suite's workers) time the
+    machine once: the second waits on the machine lock and reads what the first stored."""
+    import subprocess
+    import sys
+    import time
+
+    precision = pipeline.dtype_name(pipeline.autocast_dtype("auto", CPU))  # (before the lock is taken)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, precision], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        t = time.monotonic()
+        with cc.machine_lock("cpu " + precision, wait=0.2) as held:  # held elsewhere: given up after `wait`
+            assert not held and 0.15 < time.monotonic() - t < 1.0
+        with cc.machine_lock("cuda bf16", wait=0) as held:  # another entry is not held
+            assert held
+        monkeypatch.setattr(calibration, "_time_steps", lambda *a: (_ for _ in ()).throw(
+            AssertionError("timed the machine while another process was timing it")))
+        assert pipeline.calibrate(CPU) == MODEL
+        assert time.monotonic() - t > 0.5  # it waited for the holder's store
+    finally:
+        holder.wait(timeout=60)
+    with cc.machine_lock("cpu " + precision, wait=0) as held:
+        assert held
+        with cc.machine_lock("cpu " + precision, wait=0) as again:  # the holder's thread may take it again
+            assert again

@@ -39,7 +39,7 @@ def test_the_python_api_snippet_runs_as_written(folder):
     # The timer's event ends the default run early (a fast GPU may finish first).
     assert re.search(r"^(stopped|finished) at step \d+$", proc.stdout, re.M), proc.stdout[-500:]
     assert (folder / "out.png").is_file() and sorted(p.name for p in folder.glob("step_*.png")) == [
-        "step_0020.png", "step_0040.png", "step_0060.png"]
+        "step_0010.png", "step_0020.png", "step_0030.png"]
     plan = next(line for line in out if line.startswith("[(("))
     assert float(plan.rsplit(" ", 1)[1]) > 0  # the plan, then its estimate
     # The print-size plan: coarse scales whole, the finest in tiles, then its peak GB and estimate.
@@ -62,6 +62,6 @@ def test_the_gradio_client_snippet_runs_as_written(folder, monkeypatch):
         code = code.replace('"http://127.0.0.1:7860/"', repr(url))
         exec(compile(code, "README.md", "exec"), names)
     assert printed[0].startswith("Estimated time: about ")
-    assert printed[-1].startswith("**Done** · 50 steps") and printed[-1].split(" -> ")[1].startswith(url)
+    assert printed[-1].startswith("**Done** · 20 steps") and printed[-1].split(" -> ")[1].startswith(url)
     # Nothing was downloaded: the result is the server's file, by URL.
     assert isinstance(names["png"], dict) and names["png"]["url"].startswith(url)
