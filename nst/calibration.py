@@ -39,6 +39,8 @@ def calibrate(device: torch.device | str = "auto", precision: str = "auto", *, c
     follow in this process then use it (see :func:`nst.schedule.cost_model`), and it is
     kept in this machine's cache file (:mod:`nst.calibration_cache`), so that later
     processes start with it: a dry run or a first estimate then takes no timing at all.
+    Processes that calibrate at once time the machine once: the others wait for the
+    first one's entry (:func:`nst.calibration_cache.machine_lock`).
 
     Args:
         device: where runs compute.
