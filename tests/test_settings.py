@@ -210,3 +210,70 @@ def test_help_text_and_choices_of_a_setting():
 
     assert help_text("init") == "starting image" and choices("pooling") == ("max", "avg")
     assert choices("steps") is None
+
+
+# --- Every message names its setting, word for word ------------------------------------------
+
+_LAYER_NAMES = "valid names are conv1_1 ... conv5_4, relu1_1 ... relu5_4 and pool1 ... pool5"
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"content_layer": "relu9_1"}, f"content_layer: unknown VGG19 layer 'relu9_1'; {_LAYER_NAMES}"),
+    ({"content_layer": ""}, f"content_layer: unknown VGG19 layer ''; {_LAYER_NAMES}"),
+    ({"style_layers": ["relu1_1", "bogus"]}, f"style_layers: unknown VGG19 layer 'bogus'; {_LAYER_NAMES}"),
+    ({"style_layers": []}, "style_layers is empty: choose at least one style layer"),
+    ({"style_layers": {"a": 1}}, "style_layers must be a list, not {'a': 1}"),
+    ({"style_layers": [["relu1_1"]]}, "style_layers must be a list of layer names, not [['relu1_1']]"),
+    ({"style_layer_weights": [1, 1, 1, 1, -1]}, "style_layer_weights must be between 0 and 1e+09, not -1"),
+    ({"style_layer_weights": [1e9 + 0.5, 1, 1, 1, 1]}, "style_layer_weights must be between 0 and 1e+09, not 1e+09"),
+    ({"style_layer_weights": {"a": 1}}, "style_layer_weights must be a list, not {'a': 1}"),
+    ({"style_layer_weights": 5}, "style_layer_weights must be a list"),
+    ({"style_blend": [1, -1]}, "style_blend must be between 0 and 1e+09, not -1"),
+    ({"style_blend": [1e9 + 0.5]}, "style_blend must be between 0 and 1e+09, not 1e+09"),
+    ({"style_blend": {"a": 1}}, "style_blend must be a list, not {'a': 1}"),
+    ({"style_blend": 5}, "style_blend must be a list"),
+    ({"tv_weight": 1e6 + 0.5}, "tv_weight must be between 0 and 1e+06, not 1e+06"),
+    ({"style_weight": True}, "style_weight must be a number, not True"),
+    ({"seed": [1]}, "seed must be a number, not [1]"),
+    ({"seed": float(2**60)}, "seed 1.152921504606847e+18 is past 2**53, where floating-point numbers skip whole "
+                             "numbers; give it as an integer (digits, not a float)"),
+    # Out of range: an int of up to 40 digits is shown whole, a longer one or a float in
+    # short form, a string as it came.
+    ({"seed": 10**39}, f"seed must be between 0 and 9223372036854775807, not {10**39}"),
+    ({"seed": 10**40}, "seed must be between 0 and 9223372036854775807, not 1e+40"),
+    ({"seed": 2.0**70}, "seed must be between 0 and 9223372036854775807, not 1.18059e+21"),
+    ({"seed": "1e999999999"}, "seed must be between 0 and 9223372036854775807, not 1e999999999"),
+    ({"colour": 1, "bogus": 2}, "unknown setting bogus, colour; known: content_layer, device, init, keep_faces, "
+     "learning_rate, max_memory, multiscale, normalization, optimizer, pooling, precision, preserve_color, "
+     "preview_every, seed, size, steps, style_blend, style_layer_weights, style_layers, style_loss, style_scale, "
+     "style_weight, time_limit, tv_weight, weights"),
+])
+def test_each_message_word_for_word(changes, message):
+    with pytest.raises(SettingsError) as caught:
+        DEFAULT.replace(**changes)
+    assert str(caught.value) == message
+
+
+def test_validated_returns_each_field_normalised():
+    """Values from a form or a command line come back as the field's type, not as sent."""
+    s = DEFAULT.replace(size="256", content_layer=" relu3_1 ", learning_rate="0.5", style_scale="2",
+                        tv_weight="1", preview_every="5", time_limit="30", max_memory="1.5")
+    got = {name: getattr(s, name) for name in (
+        "size", "content_layer", "learning_rate", "style_scale", "tv_weight", "preview_every", "time_limit",
+        "max_memory")}
+    assert got == {"size": 256, "content_layer": "relu3_1", "learning_rate": 0.5, "style_scale": 2.0,
+                   "tv_weight": 1.0, "preview_every": 5, "time_limit": 30.0, "max_memory": 1.5}
+    assert [type(v) for v in got.values()] == [int, str, float, float, float, int, float, float]
+
+
+def test_lists_split_on_commas_and_weights_need_not_sum_to_one():
+    # "relu1_1,relu3_1" names two layers inside a list too (one CLI argument); blanks between
+    # commas are dropped.
+    assert DEFAULT.replace(style_layers=["relu1_1,relu3_1"]).style_layers == ("relu1_1", "relu3_1")
+    assert DEFAULT.replace(style_layers=["relu1_1,", " relu2_1"]).style_layers == ("relu1_1", "relu2_1")
+    assert DEFAULT.replace(style_blend="1,3").style_blend == (1.0, 3.0)
+    assert DEFAULT.replace(style_layer_weights="1,1,1,1,2").style_layer_weights == (1.0, 1.0, 1.0, 1.0, 2.0)
+    # Weights are normalised later, so any positive sum is valid, below 1 too.
+    assert DEFAULT.replace(style_layer_weights=[0, 0, 0, 0, 0.5]).style_layer_weights == (0, 0, 0, 0, 0.5)
+    # L-BFGS's default step size, given explicitly.
+    assert DEFAULT.replace(learning_rate=1).learning_rate == 1.0
