@@ -504,6 +504,14 @@ def test_oversized_files_are_refused_with_the_size_they_declare(tmp_path, monkey
     assert _message("sub/warned.png") == "the image 'sub/warned.png' declares 100 Mpx, more than the 64 Mpx nst accepts"
     Path("sub/bomb.png").write_bytes(_png_header(40000, 40000))
     assert _message("sub/bomb.png") == "the image 'sub/bomb.png' declares 1,600 Mpx, more than the 64 Mpx nst accepts"
+    # Metadata over Pillow's limit is dropped first; the size is then checked as before.
+    import zlib
+
+    header = _png_header(9000, 8000)
+    text = _with_chunk(header, b"zTXt", b"Comment\0\0" + zlib.compress(b"lorem ipsum " * 400_000), False)
+    Path("sub/notes.png").write_bytes(text)
+    assert _message("sub/notes.png", "style image") == (
+        "the style image 'sub/notes.png' declares 9000×8000 pixels, more than the 64 Mpx nst accepts")
     # 64 Mpx exactly is not over the limit: it is read (and this one holds no pixels).
     Path("sub/edge.png").write_bytes(_png_header(8000, 8000))
     assert "damaged or truncated" in _message("sub/edge.png")
@@ -512,6 +520,8 @@ def test_oversized_files_are_refused_with_the_size_they_declare(tmp_path, monkey
 def test_each_unreadable_path_gets_its_own_message(tmp_path, monkeypatch):
     here = Path(__file__).resolve().parent  # absolute, outside the temporary folder: shown whole
     assert _message(here, "content image") == f"the content image {str(here) + '/'!r} is a folder, not an image file"
+    (tmp_path / "scans ").mkdir()  # a name that ends in a space keeps it
+    assert _message(tmp_path / "scans ") == "the image 'scans /' is a folder, not an image file"
     assert _message(Path("/dev/null")) == "the image '/dev/null' is not a file"
     (tmp_path / "empty.png").write_bytes(b"")
     assert _message(tmp_path / "empty.png") == "the image 'empty.png' is empty (0 bytes)"
@@ -550,3 +560,49 @@ def test_arrays_of_another_shape_size_or_kind_are_refused_by_name():
     assert _message(np.array([["a", "b"]])) == "the image array has dtype <U1; use unsigned or signed integers, or floats"
     one = load_image(np.full((1, 1), 0.5))  # one pixel is not empty
     assert one.size == (1, 1) and one.getpixel((0, 0)) == (128, 128, 128)
+
+
+def test_load_image_messages_name_the_image():
+    with pytest.raises(ImageError, match="^no image was given$"):  # the default name
+        load_image("")
+    assert _message("  ", "style image") == "no style image was given"
+    assert _message("https://example.com/a.jpg", "style image") == (
+        "the style image 'https://example.com/a.jpg' is a web address; nst reads local files only, so download it first")
+    assert _message(3.5, "content image") == "the content image must be a file path, a PIL image or an array, not float"
+    assert _message(np.full((2, 2), np.nan), "content image") == "the content image contains NaN or infinite values"
+    nan_f = Image.fromarray(np.full((2, 2), np.nan, np.float32))  # Pillow's mode F
+    assert _message(nan_f, "content image") == "the content image contains NaN or infinite values"
+    # A PIL image Pillow cannot convert (premultiplied La): a decoding failure, named.
+    assert _message(Image.new("La", (2, 2)), "style image").startswith("the style image could not be decoded (conversion")
+
+
+def test_a_pil_image_over_64_mpx_is_refused_and_64_mpx_is_not():
+    assert _message(Image.new("1", (16001, 4000)), "style image") == (
+        "the style image is 16001×4000 pixels, more than the 64 Mpx nst accepts; downscale it first")
+    assert load_image(Image.new("1", (16000, 4000))).size == (16000, 4000)  # 64,000,000 pixels exactly
+
+
+def test_big_endian_16_bit_images_follow_the_uint16_rule():
+    """I;16B samples are uint16 too: their high byte, so values up to 255 stay black."""
+    img = Image.frombytes("I;16B", (3, 1), np.array([[200, 256, 40000]], ">u2").tobytes())
+    assert np.asarray(load_image(img))[0, :, 0].tolist() == [0, 1, 156]
+
+
+@pytest.mark.parametrize("mode", ["P", "LA", "PA", "RGBa"])
+def test_transparent_pixels_of_every_alpha_mode_are_white(mode):
+    if mode in ("P", "PA"):
+        img = Image.new(mode, (2, 1))
+        img.putpalette([0, 0, 0, 255, 0, 0])
+        if mode == "P":
+            img.putdata([0, 1])
+            img.info["transparency"] = 0  # the black entry is transparent
+        else:
+            img.putdata([(0, 0), (1, 255)])
+        want = [[255, 255, 255], [255, 0, 0]]
+    else:
+        rgba = Image.new("RGBA", (2, 1))
+        rgba.putdata([(0, 0, 0, 0), (0, 0, 0, 255)])
+        img = rgba.convert(mode)
+        want = [[255, 255, 255], [0, 0, 0]]
+    assert img.mode == mode
+    assert np.asarray(load_image(img))[0].tolist() == want
