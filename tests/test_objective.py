@@ -199,7 +199,7 @@ def test_regional_style_loss_is_the_weighted_sum_of_its_regions():
 
         def forward(self, a):
             self.calls += 1
-            return torch.tensor(self.value)
+            return torch.tensor(self.value) + 0 * a.float().sum()  # given the activations
 
     a, b, c = Fixed(3.0), Fixed(5.0), Fixed(7.0)
     loss = RegionalStyleLoss([a, b, c], [2.0, 0.0, 0.5])
@@ -342,3 +342,40 @@ def test_regional_runs_refuse_what_they_cannot_do(model):
     with pytest.raises(ValueError, match="^1 masks for 2 style images$"):
         Objective(model, nst.DEFAULT, _small(0), [_small(1), _small(2)], [1.0, 1.0], None, torch.Generator(),
                   masks=[torch.ones(1, 1, 24, 32)])
+
+
+def test_a_content_weight_map_weighs_the_content_term_and_discounts_the_gram_statistics(model):
+    from nst.objective import _to_grid
+
+    s = nst.DEFAULT.replace(style_layers=("relu1_1", "relu2_1"), content_layer="relu2_1", normalization="none")
+    content, style = _small(0), _small(1)
+    weight = torch.ones(1, 1, 24, 32)
+    weight[..., :, :16] = 4.0
+    objective = Objective(model, s, content, [style], [1.0], None, torch.Generator(), content_weight=weight)
+    with torch.no_grad():
+        feats = model(content, ["relu1_1", "relu2_1"])
+    assert torch.equal(objective.content_loss.target, feats["relu2_1"])
+    assert torch.equal(objective.content_loss.weight, _to_grid(weight, feats["relu2_1"]))
+    for l in s.style_layers:
+        loss = objective.style_losses[l]
+        assert type(loss).__name__ == "GuidedGramStyleLoss"
+        assert torch.allclose(loss.root, _to_grid(1 / weight, feats[l]).sqrt())
+
+
+def test_a_style_of_weight_0_is_left_out_of_sliced_wasserstein_too(model):
+    s = nst.DEFAULT.replace(style_layers=("relu1_1",), content_layer="relu1_1", style_loss="sliced-wasserstein",
+                            normalization="none")
+    one = Objective(model, s, _small(0), [_small(1)], [1.0], None, torch.Generator().manual_seed(0))
+    with_zero = Objective(model, s, _small(0), [_small(1), _small(2)], [1.0, 0.0], None, torch.Generator().manual_seed(0))
+    assert torch.equal(one.style_losses["relu1_1"].target, with_zero.style_losses["relu1_1"].target)
+
+
+def test_bf16_autocast_computes_the_features_in_bf16(model):
+    s = nst.DEFAULT.replace(style_layers=("relu1_1", "relu2_1"), content_layer="relu2_1", normalization="none")
+    fp32 = Objective(model, s, _small(0), [_small(1)], [1.0], None, torch.Generator())
+    bf16 = Objective(model, s, _small(0), [_small(1)], [1.0], torch.bfloat16, torch.Generator())
+    with torch.no_grad():
+        a, b = fp32(_small(2))[1], bf16(_small(2))[1]
+    for k in a:
+        assert b[k].dtype == torch.float32  # the terms run in fp32
+        assert float(b[k]) != float(a[k]) and float(b[k]) == pytest.approx(float(a[k]), rel=0.1), k
