@@ -231,6 +231,7 @@ LAYER_HELP = "valid names are conv1_1 ... conv5_4, relu1_1 ... relu5_4 and pool1
     ({"style_layers": {"relu1_1": 1}}, "style_layers must be a list, not {'relu1_1': 1}"),
     ({"style_layers": [["relu1_1"]]}, "style_layers must be a list of layer names, not [['relu1_1']]"),
     ({"style_weight": True}, "style_weight must be a number, not True"),
+    ({"steps": [1]}, "steps must be a number, not [1]"),
 ])
 def test_each_bad_value_is_refused_with_its_setting_named(changes, message):
     with pytest.raises(SettingsError) as err:
