@@ -149,7 +149,8 @@ def _to_mask(img: Image.Image, what: str) -> Image.Image:
         img = img.convert("RGBA")
     alpha = None
     if img.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
-        alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
+        # The last band: "A", or "a" in the premultiplied modes (RGBa).
+        alpha = np.asarray(img.getchannel(img.getbands()[-1]), dtype=np.float32) / 255.0
     rgb = np.asarray(img.convert("RGB"), dtype=np.float32)
     # JPEG noise leaves a grey image a little coloured; a colour picture is far more so.
     spread = float((rgb.max(axis=2) - rgb.min(axis=2)).mean()) if rgb.size else 0.0

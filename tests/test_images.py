@@ -1,4 +1,5 @@
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,13 +74,13 @@ DEPTH_RULE = [
     ("65536 is past 16 bits", np.array([0, 65536], np.int32), [0, 0]),
     ("past 32 bits is clipped", np.array([0, 2**40], np.int64), [0, 255]),
     ("uint32 above 65535: 32-bit", np.array([0, 2**24 - 1, 2**32 - 1], np.uint32), [0, 0, 255]),
-    ("floats up to 1: 0–1", np.array([0.0, 0.25, 0.5, 1.0], np.float32), [0, 64, 128, 255]),
-    ("float64 up to 1: 0–1", np.array([0.0, 0.2, 1.0]), [0, 51, 255]),
+    ("floats up to 1: 0-1", np.array([0.0, 0.25, 0.5, 1.0], np.float32), [0, 64, 128, 255]),
+    ("float64 up to 1: 0-1", np.array([0.0, 0.2, 1.0]), [0, 51, 255]),
     ("negative floats are clipped", np.array([-0.5, 0.5], np.float32), [0, 128]),
-    ("floats above 1: 0–255", np.array([0.0, 1.5, 127.0, 255.0], np.float32), [0, 2, 127, 255]),
-    ("1.5 is past 0–1", np.array([0.0, 0.5, 1.5], np.float32), [0, 0, 2]),
-    ("256.0 is past 0–255", np.array([0.0, 256.0]), [0, 1]),
-    ("floats above 255: 0–65535", np.array([0.0, 256.0, 32767.5, 65535.0]), [0, 1, 128, 255]),
+    ("floats above 1: 0-255", np.array([0.0, 1.5, 127.0, 255.0], np.float32), [0, 2, 127, 255]),
+    ("1.5 is past 0-1", np.array([0.0, 0.5, 1.5], np.float32), [0, 0, 2]),
+    ("256.0 is past 0-255", np.array([0.0, 256.0]), [0, 1]),
+    ("floats above 255: 0-65535", np.array([0.0, 256.0, 32767.5, 65535.0]), [0, 1, 128, 255]),
     ("floats above 65535 are clipped", np.array([0.0, 32767.5, 70000.0], np.float32), [0, 128, 255]),
 ]
 
@@ -356,3 +357,252 @@ def test_bad_masks_are_refused_with_a_message(tmp_path):
         load_mask(None)
     with pytest.raises(ImageError, match="must be a file path"):
         load_mask(3.5)
+
+
+def test_a_one_row_mask_tensor_keeps_its_row():
+    """Only leading axes of length 1 go: a (1, W) mask is one row of W pixels, and an
+    (H, W, 1) one keeps its H rows."""
+    row = torch.tensor([[0.0, 1.0, 0.0, 1.0, 1.0]])
+    out = load_mask(row)
+    assert out.size == (5, 1) and np.asarray(out).tolist() == [[0, 255, 0, 255, 255]]
+    column = torch.zeros(3, 2, 1)
+    column[1] = 1
+    assert np.asarray(load_mask(column)).tolist() == [[0, 0], [255, 255], [0, 0]]
+
+
+def test_to_pil_clamps_values_outside_0_1():
+    """Values past either end are clamped to black and white, not wrapped around a byte."""
+    x = torch.tensor([-0.5, 0.0, 0.5, 1.0, 1.5, 3.0]).view(1, 1, 1, 6).expand(1, 3, 1, 6)
+    out = to_pil(x)
+    assert out.mode == "RGB" and out.size == (6, 1)
+    assert np.asarray(out)[0, :, 0].tolist() == [0, 0, 128, 255, 255, 255]
+    assert np.asarray(to_pil(x[0])).tolist() == np.asarray(out).tolist()  # (3, H, W) alike
+
+
+@pytest.mark.parametrize("values", [[-0.5, 1.0], [0.0, 1.5]])
+def test_a_float_mask_outside_0_1_is_refused_with_its_range(values):
+    lo, hi = values
+    message = (f"the mask 2 array has values from {lo:g} to {hi:g}; "
+               "a float mask goes from 0 (black: photo kept) to 1 (white: style here)")
+    with pytest.raises(ImageError) as err:
+        load_mask(np.array([values], np.float32), "mask 2")
+    assert str(err.value) == message
+
+
+def test_mask_errors_name_the_mask():
+    with pytest.raises(ImageError, match=r"^the mask 2 array has shape \(2, 2, 2, 2\)"):
+        load_mask(np.zeros((2, 2, 2, 2)), "mask 2")
+    with pytest.raises(ImageError, match="^the mask 2 contains NaN"):
+        load_mask(np.full((4, 4), np.nan, np.float32), "mask 2")
+    with pytest.raises(ImageError, match="^the mask 2 contains NaN"):  # a float image: Pillow's mode F
+        load_mask(Image.fromarray(np.full((4, 4), np.nan, np.float32)), "mask 2")
+    with pytest.raises(ImageError) as err:
+        load_mask(Image.new("RGB", (8, 8), (255, 0, 0)), "mask 2")
+    assert str(err.value) == ("the mask 2 is a colour image; a mask is greyscale: white where the style goes, "
+                              "black where the photo is kept")
+
+
+def test_a_mask_over_64_mpx_is_refused_and_64_mpx_is_not():
+    with pytest.raises(ImageError) as err:
+        load_mask(Image.new("1", (8001, 8000)), "mask 2")
+    assert str(err.value) == "the mask 2 is 8001×8000 pixels, more than the 64 Mpx nst accepts; downscale it first"
+    out = load_mask(Image.new("1", (8000, 8000)))  # 64,000,000 pixels exactly
+    assert out.size == (8000, 8000) and out.mode == "L"
+
+
+def _mid_grey_mask(mode: str) -> Image.Image:
+    """Half black, half mid-grey, in a deep mode: mid-grey is 128 by the depth rule."""
+    if mode == "F":
+        a = np.array([[0.0, 0.5]], np.float32)
+    elif mode == "I":
+        a = np.array([[0, 32768]], np.int32)
+    else:
+        a = np.array([[0, 32768]], np.uint16)
+    if mode in ("I;16", "F", "I"):
+        return Image.fromarray(a)
+    return Image.frombytes(mode, (2, 1), a.astype(">u2" if mode == "I;16B" else "<u2").tobytes())
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I;16B", "I;16L", "I", "F"])
+def test_deep_masks_are_scaled_by_the_depth_rule_not_clipped(mode):
+    img = _mid_grey_mask(mode)
+    assert img.mode == mode
+    assert np.asarray(load_mask(img)).tolist() == [[0, 128]]
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "PA", "RGBa"])
+def test_mask_alpha_scales_its_grey(mode):
+    """Transparent is unpainted: the grey level times the opacity, in every mode with alpha."""
+    rgba = Image.new("RGBA", (3, 1))
+    rgba.putdata([(255, 255, 255, 0), (255, 255, 255, 128), (100, 100, 100, 255)])
+    if mode == "PA":
+        img = Image.new("PA", (3, 1))
+        img.putpalette([255, 255, 255, 100, 100, 100])
+        img.putdata([(0, 0), (0, 128), (1, 255)])
+    else:
+        img = rgba.convert(mode)
+    assert img.mode == mode
+    assert np.asarray(load_mask(img)).tolist() == [[0, 128, 100]]
+
+
+def test_a_palette_mask_with_a_transparent_colour():
+    img = Image.new("P", (2, 1))
+    img.putpalette([255, 255, 255, 255, 255, 255])
+    img.putdata([0, 1])
+    img.info["transparency"] = 0  # the first white is transparent
+    assert np.asarray(load_mask(img)).tolist() == [[0, 255]]
+
+
+def test_a_colour_spread_of_8_levels_is_grey_and_more_is_colour():
+    """JPEG noise leaves a grey mask a little coloured: up to 8 levels between the largest
+    and smallest channel (on average) it is grey; past that, a colour image."""
+    eight = Image.new("RGB", (2, 1))
+    eight.putdata([(100, 108, 100), (100, 108, 100)])
+    assert load_mask(eight).size == (2, 1)
+    past = Image.new("RGB", (2, 1))
+    past.putdata([(100, 108, 100), (100, 109, 100)])  # 8.5 on average
+    with pytest.raises(ImageError, match="colour image"):
+        load_mask(past)
+
+
+def test_short_reasons_are_the_first_line_of_the_error():
+    from nst.images import _short
+
+    assert _short(OSError("broken data\nmore detail")) == "broken data"
+    assert _short(ValueError("x" * 200)) == "x" * 120
+    assert _short(OSError()) == "OSError"  # no text: the kind of error
+
+
+def _png_header(w: int, h: int) -> bytes:
+    """A PNG that declares w×h RGB pixels and holds none."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def _message(src, what="image") -> str:
+    with pytest.raises(ImageError) as err:
+        load_image(src, what)
+    return str(err.value)
+
+
+def test_oversized_files_are_refused_with_the_size_they_declare(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    # Over 64 Mpx but under Pillow's own limit: nst's check, with the declared size.
+    Path("sub/big.png").write_bytes(_png_header(9000, 8000))
+    assert _message("sub/big.png", "style image") == (
+        "the style image 'sub/big.png' declares 9000×8000 pixels, more than the 64 Mpx nst accepts")
+    # Over Pillow's limit (a warning past 89 Mpx, an error past twice that): the pixel count
+    # Pillow read from the header, in Mpx.
+    Path("sub/warned.png").write_bytes(_png_header(10000, 10000))
+    assert _message("sub/warned.png") == "the image 'sub/warned.png' declares 100 Mpx, more than the 64 Mpx nst accepts"
+    Path("sub/bomb.png").write_bytes(_png_header(40000, 40000))
+    assert _message("sub/bomb.png") == "the image 'sub/bomb.png' declares 1,600 Mpx, more than the 64 Mpx nst accepts"
+    # Metadata over Pillow's limit is dropped first; the size is then checked as before.
+    import zlib
+
+    header = _png_header(9000, 8000)
+    text = _with_chunk(header, b"zTXt", b"Comment\0\0" + zlib.compress(b"lorem ipsum " * 400_000), False)
+    Path("sub/notes.png").write_bytes(text)
+    assert _message("sub/notes.png", "style image") == (
+        "the style image 'sub/notes.png' declares 9000×8000 pixels, more than the 64 Mpx nst accepts")
+    # 64 Mpx exactly is not over the limit: it is read (and this one holds no pixels).
+    Path("sub/edge.png").write_bytes(_png_header(8000, 8000))
+    assert "damaged or truncated" in _message("sub/edge.png")
+
+
+def test_each_unreadable_path_gets_its_own_message(tmp_path, monkeypatch):
+    here = Path(__file__).resolve().parent  # absolute, outside the temporary folder: shown whole
+    assert _message(here, "content image") == f"the content image {str(here) + '/'!r} is a folder, not an image file"
+    (tmp_path / "scans ").mkdir()  # a name that ends in a space keeps it
+    assert _message(tmp_path / "scans ") == "the image 'scans /' is a folder, not an image file"
+    assert _message(Path("/dev/null")) == "the image '/dev/null' is not a file"
+    (tmp_path / "empty.png").write_bytes(b"")
+    assert _message(tmp_path / "empty.png") == "the image 'empty.png' is empty (0 bytes)"
+    (tmp_path / "notes.png").write_text("hello")
+    assert _message(tmp_path / "notes.png") == "the image 'notes.png' is not an image file nst can read"
+    for name, kind in [("logo.svg", "SVG"), ("LOGO.PDF", "PDF"), ("art.ai", "Illustrator")]:
+        (tmp_path / name).write_text("<svg/>")
+        assert _message(tmp_path / name) == (
+            f"the image {name!r} is not an image file nst can read: {kind} is a vector format, "
+            "so export it as PNG or JPEG first")
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), "blue").save(buf, "JPEG")
+    (tmp_path / "cut.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    assert _message(tmp_path / "cut.jpg") == "the image 'cut.jpg' is damaged or truncated (Truncated File Read)"
+
+
+def test_shown_path_hides_only_the_temporary_folder(tmp_path, monkeypatch):
+    from nst.images import shown_path
+
+    assert shown_path(Path("sub/x.jpg")) == "sub/x.jpg"
+    outside = Path(__file__).resolve()
+    assert shown_path(outside) == str(outside)
+    assert shown_path(tmp_path / "up" / "x.jpg") == "x.jpg"
+    uploads = Path(__file__).resolve().parent / "uploads"
+    assert shown_path(uploads / "y.jpg") == str(uploads / "y.jpg")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))  # the app's upload folder
+    assert shown_path(uploads / "y.jpg") == "y.jpg"
+
+
+def test_arrays_of_another_shape_size_or_kind_are_refused_by_name():
+    assert _message(np.zeros((4, 4, 5)), "style image") == (
+        "the style image array has shape (4, 4, 5); expected (H, W), (H, W, 2), (H, W, 3) or (H, W, 4)")
+    assert _message(np.zeros((0, 5))) == "the image array is empty"
+    assert _message(np.zeros((2, 2), complex)) == (
+        "the image array has dtype complex128; use unsigned or signed integers, or floats")
+    assert _message(np.array([["a", "b"]])) == "the image array has dtype <U1; use unsigned or signed integers, or floats"
+    one = load_image(np.full((1, 1), 0.5))  # one pixel is not empty
+    assert one.size == (1, 1) and one.getpixel((0, 0)) == (128, 128, 128)
+
+
+def test_load_image_messages_name_the_image():
+    with pytest.raises(ImageError, match="^no image was given$"):  # the default name
+        load_image("")
+    assert _message("  ", "style image") == "no style image was given"
+    assert _message("https://example.com/a.jpg", "style image") == (
+        "the style image 'https://example.com/a.jpg' is a web address; nst reads local files only, so download it first")
+    assert _message(3.5, "content image") == "the content image must be a file path, a PIL image or an array, not float"
+    assert _message(np.full((2, 2), np.nan), "content image") == "the content image contains NaN or infinite values"
+    nan_f = Image.fromarray(np.full((2, 2), np.nan, np.float32))  # Pillow's mode F
+    assert _message(nan_f, "content image") == "the content image contains NaN or infinite values"
+    # A PIL image Pillow cannot convert (premultiplied La): a decoding failure, named.
+    assert _message(Image.new("La", (2, 2)), "style image").startswith("the style image could not be decoded (conversion")
+
+
+def test_a_pil_image_over_64_mpx_is_refused_and_64_mpx_is_not():
+    assert _message(Image.new("1", (16001, 4000)), "style image") == (
+        "the style image is 16001×4000 pixels, more than the 64 Mpx nst accepts; downscale it first")
+    assert load_image(Image.new("1", (16000, 4000))).size == (16000, 4000)  # 64,000,000 pixels exactly
+
+
+def test_big_endian_16_bit_images_follow_the_uint16_rule():
+    """I;16B samples are uint16 too: their high byte, so values up to 255 stay black."""
+    img = Image.frombytes("I;16B", (3, 1), np.array([[200, 256, 40000]], ">u2").tobytes())
+    assert np.asarray(load_image(img))[0, :, 0].tolist() == [0, 1, 156]
+
+
+@pytest.mark.parametrize("mode", ["P", "LA", "PA", "RGBa"])
+def test_transparent_pixels_of_every_alpha_mode_are_white(mode):
+    if mode in ("P", "PA"):
+        img = Image.new(mode, (2, 1))
+        img.putpalette([0, 0, 0, 255, 0, 0])
+        if mode == "P":
+            img.putdata([0, 1])
+            img.info["transparency"] = 0  # the black entry is transparent
+        else:
+            img.putdata([(0, 0), (1, 255)])
+        want = [[255, 255, 255], [255, 0, 0]]
+    else:
+        rgba = Image.new("RGBA", (2, 1))
+        rgba.putdata([(0, 0, 0, 0), (0, 0, 0, 255)])
+        img = rgba.convert(mode)
+        want = [[255, 255, 255], [0, 0, 0]]
+    assert img.mode == mode
+    assert np.asarray(load_image(img))[0].tolist() == want

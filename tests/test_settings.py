@@ -277,3 +277,55 @@ def test_lists_split_on_commas_and_weights_need_not_sum_to_one():
     assert DEFAULT.replace(style_layer_weights=[0, 0, 0, 0, 0.5]).style_layer_weights == (0, 0, 0, 0, 0.5)
     # L-BFGS's default step size, given explicitly.
     assert DEFAULT.replace(learning_rate=1).learning_rate == 1.0
+
+
+LAYER_HELP = "valid names are conv1_1 ... conv5_4, relu1_1 ... relu5_4 and pool1 ... pool5"
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"bogus": 1, "colour": 2}, "unknown setting bogus, colour; known: " + ", ".join(sorted(Settings.__dataclass_fields__))),
+    ({"content_layer": "relu9_9"}, f"content_layer: unknown VGG19 layer 'relu9_9'; {LAYER_HELP}"),
+    ({"style_layers": ("relu9_9",)}, f"style_layers: unknown VGG19 layer 'relu9_9'; {LAYER_HELP}"),
+    ({"style_layers": ()}, "style_layers is empty: choose at least one style layer"),
+    ({"style_layer_weights": (1, "x", 1, 1, 1)}, "style_layer_weights must be a number, not 'x'"),
+    ({"style_layer_weights": {1: 2}}, "style_layer_weights must be a list, not {1: 2}"),
+    ({"style_layer_weights": (1e9 + 1, 1, 1, 1, 1)}, "style_layer_weights must be between 0 and 1e+09, not 1e+09"),
+    ({"style_blend": (1, "x")}, "style_blend must be a number, not 'x'"),
+    ({"style_blend": {1: 2}}, "style_blend must be a list, not {1: 2}"),
+    ({"style_blend": (1e9 + 1, 1)}, "style_blend must be between 0 and 1e+09, not 1e+09"),
+    ({"tv_weight": 1e6 + 1}, "tv_weight must be between 0 and 1e+06, not 1e+06"),
+    ({"style_blend": 5}, "style_blend must be a list"),
+    ({"style_layers": {"relu1_1": 1}}, "style_layers must be a list, not {'relu1_1': 1}"),
+    ({"style_layers": [["relu1_1"]]}, "style_layers must be a list of layer names, not [['relu1_1']]"),
+    ({"style_weight": True}, "style_weight must be a number, not True"),
+    ({"steps": [1]}, "steps must be a number, not [1]"),
+])
+def test_each_bad_value_is_refused_with_its_setting_named(changes, message):
+    with pytest.raises(SettingsError) as err:
+        DEFAULT.replace(**changes)
+    assert str(err.value) == message
+
+
+def test_weights_summing_to_one_or_less_and_a_learning_rate_of_one_are_valid():
+    assert DEFAULT.replace(style_layer_weights=(0.1,) * 5).style_layer_weights == (0.1,) * 5
+    assert DEFAULT.replace(style_layer_weights=(1e9, 0, 0, 0, 0)).style_layer_weights[0] == 1e9
+    assert DEFAULT.replace(style_blend=(0.25, 0.5)).style_blend == (0.25, 0.5)
+    assert DEFAULT.replace(learning_rate=1).learning_rate == 1.0  # L-BFGS's own step
+
+
+def test_validated_gives_every_field_back_normalised():
+    """Strings from forms and the CLI come back as the numbers and names they stand for."""
+    s = DEFAULT.replace(size="512", steps="20", style_weight="5", content_layer=" relu3_1 ", learning_rate="0.5",
+                        style_scale="2", tv_weight="3", preview_every="5", seed="7", time_limit="60",
+                        max_memory="1.5", style_layers=["relu1_1,relu3_1", "relu4_1,"], style_layer_weights="1,2 3",
+                        style_blend="1,2", multiscale="off", keep_faces="yes")
+    assert (s.size, s.steps, s.preview_every, s.seed) == (512, 20, 5, 7)
+    assert all(type(v) is int for v in (s.size, s.steps, s.preview_every, s.seed))
+    assert (s.style_weight, s.learning_rate, s.style_scale, s.tv_weight, s.time_limit, s.max_memory) == (
+        5.0, 0.5, 2.0, 3.0, 60.0, 1.5)
+    assert all(type(v) is float for v in (s.style_weight, s.learning_rate, s.style_scale, s.tv_weight,
+                                           s.time_limit, s.max_memory))
+    assert s.content_layer == "relu3_1"
+    assert s.style_layers == ("relu1_1", "relu3_1", "relu4_1")  # commas inside items; a blank after one
+    assert s.style_layer_weights == (1.0, 2.0, 3.0) and s.style_blend == (1.0, 2.0)
+    assert s.multiscale is False and s.keep_faces is True
