@@ -99,6 +99,26 @@ def test_a_tiled_objective_shifts_its_grid_between_sweeps(monkeypatch):
     assert len(set(seen)) >= 3
 
 
+def test_a_tiled_step_gives_the_heap_back_after_every_tile(monkeypatch):
+    """On the CPU the heap keeps freed blocks during a run (nst.cpu.keep_memory); a tiled
+    step hands them back after each tile, so that tiles of changing shapes leave no holes
+    resident (the print-size peak memory)."""
+    sizes, calls = [], []
+    original = tiles.layout
+
+    def spy(hw, core, halo, offset=(0, 0)):
+        out = original(hw, core, halo, offset)
+        sizes.append(len(out))
+        return out
+
+    obj, x = _objectives(size=96, core=32)[1:]
+    monkeypatch.setattr(tiles, "layout", spy)
+    monkeypatch.setattr(tiles.cpu, "return_memory", lambda: calls.append(len(sizes)))
+    obj.loss_and_grad(x)
+    # Every call came after the last layout (the backward sweep's), one per tile of it.
+    assert sizes[-1] > 1 and calls == [len(sizes)] * sizes[-1]
+
+
 # --- Budgets --------------------------------------------------------------------------
 
 
