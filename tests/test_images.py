@@ -493,6 +493,9 @@ def _message(src, what="image") -> str:
 
 def test_oversized_files_are_refused_with_the_size_they_declare(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    # Pillow's own limit (app.py lowers it to nst's for the whole process, which would send
+    # the first case through Pillow's refusal when the app was imported first).
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1024 * 1024 * 1024 // 4 // 3)
     (tmp_path / "sub").mkdir()
     # Over 64 Mpx but under Pillow's own limit: nst's check, with the declared size.
     Path("sub/big.png").write_bytes(_png_header(9000, 8000))
@@ -517,7 +520,17 @@ def test_oversized_files_are_refused_with_the_size_they_declare(tmp_path, monkey
     assert "damaged or truncated" in _message("sub/edge.png")
 
 
+def _temporary_folder(monkeypatch, folder: Path) -> None:
+    """``folder`` as the temporary folder, so that this checkout (wherever it is cloned, /tmp
+    too) lies outside it."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+
+
 def test_each_unreadable_path_gets_its_own_message(tmp_path, monkeypatch):
+    _temporary_folder(monkeypatch, tmp_path)
     here = Path(__file__).resolve().parent  # absolute, outside the temporary folder: shown whole
     assert _message(here, "content image") == f"the content image {str(here) + '/'!r} is a folder, not an image file"
     (tmp_path / "scans ").mkdir()  # a name that ends in a space keeps it
@@ -541,6 +554,7 @@ def test_each_unreadable_path_gets_its_own_message(tmp_path, monkeypatch):
 def test_shown_path_hides_only_the_temporary_folder(tmp_path, monkeypatch):
     from nst.images import shown_path
 
+    _temporary_folder(monkeypatch, tmp_path)
     assert shown_path(Path("sub/x.jpg")) == "sub/x.jpg"
     outside = Path(__file__).resolve()
     assert shown_path(outside) == str(outside)
