@@ -379,3 +379,43 @@ def test_bf16_autocast_computes_the_features_in_bf16(model):
     for k in a:
         assert b[k].dtype == torch.float32  # the terms run in fp32
         assert float(b[k]) != float(a[k]) and float(b[k]) == pytest.approx(float(a[k]), rel=0.1), k
+
+
+def test_overlapping_masks_count_once_in_the_union(model):
+    """Where two regions overlap the masks sum past 1; the union is clamped, so the content
+    weight there is 1 (painted), never below it."""
+    from nst.objective import KEEP_CONTENT_WEIGHT, _to_grid
+
+    s = nst.DEFAULT.replace(style_layers=("relu1_1",), content_layer="relu2_1", normalization="none")
+    masks = [torch.zeros(1, 1, 24, 32), torch.zeros(1, 1, 24, 32)]
+    masks[0][..., :, :16] = 1
+    masks[1][..., :, 8:24] = 1  # columns 8–15 under both
+    with torch.no_grad():
+        objective = Objective(model, s, _small(0), [_small(1), _small(2)], [1.0, 1.0], None, torch.Generator(),
+                              masks=masks)
+        feats = model(_small(0), ["relu2_1"])
+    weight = objective.content_loss.weight
+    assert weight.min() == 1 and weight.max() == 1 + KEEP_CONTENT_WEIGHT
+    union = torch.zeros(1, 1, 24, 32)
+    union[..., :, :24] = 1
+    assert torch.equal(weight, 1 + KEEP_CONTENT_WEIGHT * (1 - _to_grid(union, feats["relu2_1"])))
+
+
+def test_regional_style_normalisation_divides_each_region_as_pair_does(model):
+    pair, style = _regional(model, "pair")[0], _regional(model, "style")[0]
+    for l in ("relu1_1", "relu2_1"):
+        assert style.style_losses[l].weights == pytest.approx(pair.style_losses[l].weights, rel=1e-6)
+        assert all(w < 0.1 for w in style.style_losses[l].weights)  # divided, not the strengths 2.25 and 0.75
+
+
+def test_blended_targets_with_a_content_weight_map_are_the_weighted_mean(model):
+    from nst.losses import GramStyleLoss
+
+    s = nst.DEFAULT.replace(style_layers=("relu1_1",), content_layer="relu2_1", normalization="none")
+    weight = torch.ones(1, 1, 24, 32)
+    weight[..., :, :16] = 4.0
+    styles = [_small(1), _small(2)]
+    objective = Objective(model, s, _small(0), styles, [1.0, 3.0], None, torch.Generator(), content_weight=weight)
+    with torch.no_grad():
+        grams = [GramStyleLoss.target_from(model(x, ["relu1_1"])["relu1_1"]) for x in styles]
+    assert torch.allclose(objective.style_losses["relu1_1"].target, (grams[0] + 3 * grams[1]) / 4, rtol=1e-5)
