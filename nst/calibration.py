@@ -54,12 +54,8 @@ def calibrate(device: torch.device | str = "auto", precision: str = "auto", *, c
     with _calibrate_lock:
         if cached and key in schedule._MEASURED:  # the table as it is now (it can be replaced)
             return schedule._MEASURED[key]
-        stored = calibration_cache.load(dev, key[1]) if cached else None
-        if stored is not None:
-            remember_cost(*key, stored)
-            return stored
         with calibration_cache.machine_lock(" ".join(key)):
-            # Another process may have timed this machine while this one waited for the lock.
+            # Under the lock: another process may be timing this entry now; its costs then come from the file.
             stored = calibration_cache.load(dev, key[1]) if cached else None
             if stored is not None:
                 remember_cost(*key, stored)

@@ -153,7 +153,7 @@ def _write(entries: dict[str, Any], choices: dict[str, str]) -> bool:
 
 
 _in_process = threading.RLock()
-_depth = 0  # how deep this process holds the file lock (the holder may take it again)
+_held: dict[str, int] = {}  # the entries this process holds, and how deep (the holder may take one again)
 
 
 @contextlib.contextmanager
@@ -163,10 +163,10 @@ def machine_lock(what: str, wait: float = LOCK_WAIT) -> Iterator[bool]:
     One thread of one process at a time: another process's :func:`nst.calibrate` of the
     same entry waits here, then finds the costs this one stored instead of timing the
     machine again (and both timing at once would slow each other's steps). Other entries
-    (another device or precision) are timed meanwhile. Reentrant in the holding thread.
-    Where no lock can be taken (a folder that cannot be written, no ``fcntl``, ``wait``
-    seconds passed) the caller goes on without it: a second timing costs seconds, a hang
-    costs the run.
+    (another device or precision) are timed meanwhile by other processes. Reentrant in the
+    holding thread. Where no lock can be taken (a folder that cannot be written, no
+    ``fcntl``, ``wait`` seconds passed) the caller goes on without it: a second timing
+    costs seconds, a hang costs the run.
 
     Args:
         what: the entry: a device type and a precision (``"cpu fp32"``) or a choice's name.
@@ -175,22 +175,21 @@ def machine_lock(what: str, wait: float = LOCK_WAIT) -> Iterator[bool]:
     Yields:
         Whether the file lock is held.
     """
-    global _depth
     with _in_process:
-        if _depth:
-            _depth += 1
+        if what in _held:
+            _held[what] += 1
             try:
                 yield True
             finally:
-                _depth -= 1
+                _held[what] -= 1
             return
         name = "".join(c if c.isalnum() else "-" for c in what)
         handle = _take(cache_path().parent / f"calibration-{name}.lock", wait)
-        _depth = 1
+        _held[what] = 1
         try:
             yield handle is not None
         finally:
-            _depth = 0
+            del _held[what]
             if handle is not None:
                 handle.close()  # closing the file releases its flock
 

@@ -146,9 +146,6 @@ def _cpu_bf16_pays() -> bool:
     from . import calibration_cache
 
     cpu = torch.device("cpu")
-    kept = calibration_cache.load_choice(cpu, "precision")
-    if kept in ("bf16", "fp32"):
-        return kept == "bf16"
     with calibration_cache.machine_lock("cpu precision"):  # another process may be probing: take its answer
         kept = calibration_cache.load_choice(cpu, "precision")
         if kept in ("bf16", "fp32"):
