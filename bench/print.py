@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 import nst  # noqa: E402
 import nst.images as im  # noqa: E402
-from nst.tiles import ACTIVATION_BYTES, TILE_BYTES, geometry, grid_offset, layout, plan_memory  # noqa: E402
+from nst.tiles import ACTIVATION_BYTES, TILE_BYTES, grid_offset, layout, plan_memory, tile_geometry  # noqa: E402
 from nst.weights import load_model  # noqa: E402
 
 # The benchmark images: shared/images beside the checkout, or above it.
@@ -109,6 +109,8 @@ def seam_ratio(img: Image.Image, core: int, align: int, halo: int, steps: int, l
             if t.core[2] > 0:
                 borders_x.add(t.core[2])
     on = [ex[c - 1] for c in borders_x] + [ey[r - 1] for r in borders_y]
+    # Over many steps the moving grid may have put a border on every line: then there is
+    # nothing to compare with (NaN), and the last grid's ratio is the measure.
     off = [ex[c - 1] for c in range(align, w, align) if c not in borders_x]
     off += [ey[r - 1] for r in range(align, h, align) if r not in borders_y]
     return float(np.mean(on) / np.mean(off))
@@ -134,7 +136,7 @@ def speed(content: Path, style: Path, size: int, steps: int, repeat: int) -> dic
     run = nst.prepare(content, style, **base)
     wh = run.plan[0].wh
     s = run.settings
-    _, halo = geometry([s.content_layer, *s.style_layers])
+    _, halo = tile_geometry([s.content_layer, *s.style_layers])
     whole_plan = plan_memory(wh, s, 1e12)
     # A budget that holds the image's buffers and a tile of about 512 + 2·halo px.
     budget = whole_plan.peak - ACTIVATION_BYTES * wh[0] * wh[1] + TILE_BYTES * (512 + 2 * halo) ** 2 + 1e6
@@ -179,7 +181,8 @@ def main() -> None:
         path = RESULTS / f"{args.content.stem}-{args.style.stem}-{size}-{args.steps}.png"
         run = nst.prepare(args.content, args.style, size=size, steps=args.steps)
         row = {"wh": run.output.size, "scales": [
-            {"wh": sc.wh, "steps": sc.steps, "tiles": m.tiles if m.tiled else 1, "core": m.core,
+            {"wh": sc.wh, "steps": sc.steps, "tiles": m.tiles if m.tiled else 1, "core": m.core, "halo": m.halo,
+             "align": m.align,
              "work": round(m.work, 3), "history": m.history, "peak_gb": round(m.peak / 1e9, 3)}
             for sc, m in zip(run.plan, run.memory)],
             "planned_peak_gb": round(run.peak_memory / 1e9, 3)}
@@ -205,9 +208,9 @@ def main() -> None:
             row["downscale_distance"] = round(feature_distance(model, down, ref), 4)
         last = row["scales"][-1]
         if last["core"]:
-            align, halo = geometry(list(nst.DEFAULT.style_layers) + [nst.DEFAULT.content_layer])
-            row["seam_last_grid"] = round(seam_ratio(img, last["core"], align, halo, last["steps"], True), 3)
-            row["seam_all_grids"] = round(seam_ratio(img, last["core"], align, halo, last["steps"], False), 3)
+            for key, last_only in (("seam_last_grid", True), ("seam_all_grids", False)):
+                ratio = seam_ratio(img, last["core"], last["align"], last["halo"], last["steps"], last_only)
+                row[key] = None if ratio != ratio else round(ratio, 3)  # NaN: every line was a border
         print(size, {k: row[k] for k in row if k.startswith(("down", "seam"))}, flush=True)
     largest = max(rows)
     if largest != 1024:

@@ -493,6 +493,11 @@ def _run(
                                              stop, preview_seconds, preview_size, event)
         if stopped or state.step >= total:
             break
+        if run.device.type == "cpu":
+            # The heap keeps freed blocks during a run (nst.cpu.keep_memory), each of a
+            # scale's own sizes; the next scale's larger ones do not fit in them, so they
+            # would stay resident beside it: given back between scales.
+            cpu.return_memory()
         if stop is not None and stop.is_set():
             stopped = True
             break

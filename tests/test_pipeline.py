@@ -149,6 +149,22 @@ def test_multiscale_run_ends_at_the_output_size(content_path, style_path):
     assert np.abs(thumb(events[-1].image) - thumb(photo)).mean() < 25
 
 
+def test_a_cpu_run_gives_the_heap_back_between_scales(content_path, style_path, monkeypatch):
+    """The heap keeps freed blocks during a run (nst.cpu.keep_memory); a scale's blocks
+    are too small for the next scale's, so they are handed back before it starts."""
+    import nst.pipeline as pipeline
+
+    seen: list[tuple[int, int]] = []
+    monkeypatch.setattr(pipeline.cpu, "return_memory", lambda: seen.append(last[-1]))
+    last = [(0, 0)]
+    for e in nst.stylize(content_path, style_path, steps=10, size=192, multiscale=True, preview_every=1, device="cpu"):
+        last.append(e.scale)
+    count = last[-1][1]
+    assert count >= 2
+    # After every scale but the last (its events seen last), and once at the end.
+    assert seen == [(k, count) for k in range(1, count)] + [(count, count)]
+
+
 def test_time_limit_is_kept(content_path, style_path):
     import time
 
