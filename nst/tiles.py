@@ -518,6 +518,7 @@ class TiledObjective:
                 if layer in roots:
                     for k, root in enumerate(roots[layer]):
                         stats[layer][k] = stats[layer][k] + _gram(core, root, gy, gx)
+            _give_back(image)
         return stats
 
     def _layer_pass(self, x: torch.Tensor):
@@ -540,6 +541,7 @@ class TiledObjective:
                     (ty, tx), (gy, gx) = tile.crops(_factor(layer))
                     total += float((a[..., ty, tx].float() - self.content_target[..., gy, gx]).pow(2).sum())
                     break
+            _give_back(image)
         return 0.5 * total / self.content_target.numel()
 
     def _current_stats(self, image: torch.Tensor, step: int) -> dict[str, list[torch.Tensor]]:
@@ -593,13 +595,7 @@ class TiledObjective:
             surrogate.backward()
             image.grad[..., by0:by1, bx0:bx1] += x.grad
             del x, surrogate
-            if image.device.type == "cpu":
-                # The heap keeps freed blocks during a run (nst.cpu.keep_memory); tiles of
-                # changing shapes between L-BFGS's image-sized vectors leave holes that stay
-                # resident. Given back after every tile, not once a step: 2048 px, 4 steps,
-                # one thread, peaked at 2.35 GB instead of 2.77 GB (the plan: 2.4 GB) and
-                # took 687 s instead of 637 s (the next tile faults its pages in again).
-                cpu.return_memory()
+            _give_back(image)
         self._stats = stats
         self.sweeps += 1
         terms = {"content": torch.tensor(content_sum / c_scale)}
@@ -611,6 +607,19 @@ class TiledObjective:
         terms["style"] = style
         terms["total"] = terms["content"] + s.style_weight * style
         return terms["total"], terms
+
+
+def _give_back(image: torch.Tensor) -> None:
+    """After a tile, on the CPU: the heap's free memory back to the system.
+
+    The heap keeps freed blocks during a run (nst.cpu.keep_memory); tiles of changing
+    shapes between L-BFGS's image-sized vectors leave holes that stay resident. Given back
+    after every tile of a step, not once a step: 2048 px, 4 steps, one thread, peaked at
+    2.35 GB instead of 2.77 GB (the plan: 2.4 GB) and took 687 s instead of 637 s (the
+    next tile faults its pages in again); and after every tile of the targets' sweeps.
+    """
+    if image.device.type == "cpu":
+        cpu.return_memory()
 
 
 def tv_into_grad(image: torch.Tensor, weight: float) -> torch.Tensor:
