@@ -133,6 +133,23 @@ def test_a_tiled_step_gives_the_heap_back_after_every_tile(monkeypatch):
     assert sizes[-1] > 1 and calls == [len(sizes)] * sizes[-1]
 
 
+def test_the_targets_sweeps_give_the_heap_back_after_every_tile(monkeypatch):
+    """The content's and the style's sweeps, once per scale, before the first step: the
+    holes a whole scale or their own tiles leave are not kept beside the first tile pass."""
+    swept, calls = [], []
+    original = tiles.layout
+
+    def spy(hw, core, halo, offset=(0, 0)):
+        out = original(hw, core, halo, offset)
+        swept.append(len(out))
+        return out
+
+    monkeypatch.setattr(tiles, "layout", spy)
+    monkeypatch.setattr(tiles.cpu, "return_memory", lambda: calls.append(1))
+    _objectives(size=96, core=32)
+    assert len(swept) >= 2 and len(calls) == sum(swept)
+
+
 # --- Budgets --------------------------------------------------------------------------
 
 
