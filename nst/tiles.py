@@ -11,22 +11,23 @@ gradients add up into the whole image's:
   positions of that grid (32 px), not the deepest layer's whole reach (:func:`geometry`:
   96 px for relu5_1), where VGG19's zero padding at the tile's edge would reach no core
   position: that exact halo makes tiles of a 2 GB budget at 3072 px process 2.3× their
-  pixels, the 32 px one 1.3× (with larger cores in the same memory). *Where this departs
+  pixels, the 32 px one 1.27× (wider cores fit in the same memory). *Where this departs
   from the untiled run*: near a core's border, the deepest layers' activations see zeros
   where the neighbour's pixels are, most at relu5_1 (2 of its positions of context),
   least at relu1–3 (8 and more). As the grid moves every step, that error falls on other
   pixels each step and averages out: at 512 px with 128 px cores (a border every 128 px; the
   planner's cores at print sizes are about 4 times as wide), the result was 0.014 mean pixel
-  difference from the untiled one (0.004 with the exact halo, rounding), its J 7% higher,
-  and no border visible (the seam measure 0.79, as exact). ``MemoryPlan.halo`` set to
+  difference from the untiled one (0.004 with the exact halo, rounding), its J as the
+  tiles count it 7% higher, and no border visible (the seam measure 0.79, as exact). ``MemoryPlan.halo`` set to
   :func:`geometry`'s reach makes a tile's activations over its core the whole image's (tests).
 - **Global statistics.** The style's Gram matrix of the whole image is the sum of the
   cores' (a Gram matrix is a sum over positions), and so is a regional run's guided Gram
   matrix. ``J_style`` is a function of those sums, and its gradient through tile *t* is
   ``dJ/dG · ∂G_t/∂x``, with ``dJ/dG`` at this step's whole-image Gram matrices: each step
   first sweeps the tiles forward only (no gradients: about a third of a step's cost) to
-  sum them, then sweeps again with gradients. So the tiled cost and gradient are the
-  untiled ones up to rounding (tests compare them), and so is the run. The cheaper
+  sum them, then sweeps again with gradients. With the exact halo, the tiled cost and
+  gradient are then the untiled ones up to rounding (tests compare them), and so is the
+  run; with the planned context they depart at the cores' borders only (above). The cheaper
   alternative, ``exact=False``, takes ``dJ/dG`` at the previous step's Gram matrices
   (known when its sweep ends); it is not used: L-BFGS's curvature pairs then mix two
   objectives, and its path wanders (128 px, 6 steps, 4–9 tiles a step: J 8.4 against
