@@ -67,7 +67,7 @@ from . import cpu
 from .errors import SettingsError
 from .losses import gram_matrix
 from .schedule import ScalePlan
-from .settings import Settings
+from .settings import LIMITS, Settings
 from .vgg import LAYER_NAMES, VGG19Features, channels
 
 __all__ = [
@@ -76,13 +76,14 @@ __all__ = [
 ]
 
 # Peak bytes per pixel of one forward and backward pass to relu5_1 with the costs (the
-# activations kept for backward and the gradients alive with them): 1.5–1.7 kB in bf16
-# and in fp32, measured on a 2-core Intel Xeon at 384–768 px; with a margin.
-ACTIVATION_BYTES = 1800
-# A tile's share, per pixel of its box: its pass as above, and what the heap keeps across
-# the tiles' changing shapes (nst.cpu keeps freed blocks during a run): a 3072 px run
-# planned at 1.98 GB of working memory (1.8 kB here) peaked 0.15 GB above its plan.
-TILE_BYTES = 2300
+# activations kept for backward, the gradients alive with them, and the heap's slack, which
+# nst.cpu keeps during a run), fp32 on a 2-core Intel Xeon: a default 1024 px run peaked at
+# 3.07 GB RSS, (3.07 − 0.45 process − 0.45 image-sized buffers) / 0.79 Mpx = 2.8 kB.
+ACTIVATION_BYTES = 2800
+# A tile's share, per pixel of its box: its pass as above and its cores' crops, which the
+# Gram matrices copy (they are not contiguous): single-scale 1086 px in 688 px cores,
+# 12 steps, peaked 1.6 GB above the step's resident base for boxes of up to 0.57 Mpx.
+TILE_BYTES = 2900
 # One RGB float32 image buffer, per pixel (the image, its gradient, L-BFGS's vectors).
 IMAGE_BYTES = 12
 # The image-sized buffers besides L-BFGS's history, at a tiled scale: nst.lbfgs's four
@@ -267,6 +268,13 @@ def plan_memory(wh: tuple[int, int], s: Settings, budget: float | None = None, *
         SettingsError: the budget holds no tile (or the style loss cannot tile).
     """
     if budget is None:
+        if max(wh) <= LIMITS.max_size_cpu:
+            # Up to the app's CPU cap (the sizes a visitor waits for) a scale runs whole
+            # where half the memory available holds it: tiles would cost it time (the
+            # forward sweep, the context); the 2 GB default bounds the print sizes.
+            whole = plan_memory(wh, s, 1e18, masks=masks)
+            if whole.peak <= 0.5 * _available_bytes():
+                return whole
         try:
             plan = plan_memory(wh, s, default_budget(torch.device("cpu")), masks=masks)
             if not plan.tiled or plan.core >= DEFAULT_CORE // 2:
@@ -328,8 +336,10 @@ def default_budget(device: torch.device) -> float:
     """The working memory a run may take, in bytes, when ``max_memory`` is not set.
 
     A GPU: 80% of its free memory. The CPU: half of the memory available now, at most
-    2 GB, so that a run beside others (and nst's own process: :data:`PROCESS_BYTES`)
-    stays under 2.5 GB; 1024 px still runs whole within it.
+    2 GB, so that a print-size run beside others (and nst's own process:
+    :data:`PROCESS_BYTES`) stays under 2.5 GB. (:func:`plan_memory`'s default runs scales
+    up to the app's CPU cap whole where half the memory available holds them: 1024 px
+    needs 2.7 GB.)
     """
     if device.type == "cuda":
         try:
