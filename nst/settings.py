@@ -116,7 +116,8 @@ class Settings:
     )
     max_memory: float | None = _opt(
         None, "working memory of a run in GB; scales that need more are optimised in tiles that fit "
-        "(default: half the free memory, at most 2 GB, on a CPU; 0.8 of the free memory on a GPU)",
+        "(default: half the free memory, at most 2 GB, on a CPU, where scales up to 1024 px run whole if half "
+        "the free memory holds them; 0.8 of the free memory on a GPU)",
     )
 
     def replace(self, **changes: Any) -> Settings:

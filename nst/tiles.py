@@ -10,8 +10,8 @@ gradients add up into the whole image's:
   pixels near a border get their pull from both tiles. The halo is :data:`CONTEXT`
   positions of that grid (32 px), not the deepest layer's whole reach (:func:`geometry`:
   96 px for relu5_1), where VGG19's zero padding at the tile's edge would reach no core
-  position: that exact halo makes tiles of a 2 GB budget at 3072 px process 2.3× their
-  pixels, the 32 px one 1.27× (wider cores fit in the same memory). *Where this departs
+  position: that exact halo makes tiles of a 2 GB budget at 3072 px process 2.6× their
+  pixels, the 32 px one 1.31× (wider cores fit in the same memory). *Where this departs
   from the untiled run*: near a core's border, the deepest layers' activations see zeros
   where the neighbour's pixels are, most at relu5_1 (2 of its positions of context),
   least at relu1–3 (8 and more). As the grid moves every step, that error falls on other

@@ -178,7 +178,21 @@ def test_the_default_budget_takes_large_sizes_where_memory_allows(monkeypatch):
     p = plan_memory((8192, 6144), nst.DEFAULT)
     assert p.tiled and p.core >= tiles.DEFAULT_CORE // 2 and p.peak < 0.8 * 64e9
     small = plan_memory((1024, 768), nst.DEFAULT)
-    assert not small.tiled  # the CPU's default (2 GB here) runs 1024 px whole
+    assert not small.tiled
+
+
+def test_up_to_the_apps_cpu_cap_a_scale_runs_whole_where_half_the_memory_holds_it(monkeypatch):
+    """1024 px (the app's CPU cap) needs about 2.7 GB whole: above the 2 GB print budget,
+    but tiles would cost its visitors time; past the cap the 2 GB budget holds."""
+    s = nst.DEFAULT
+    need = plan_memory((1024, 768), s, 1e18).peak
+    assert 2e9 < need < 3e9
+    monkeypatch.setattr(tiles, "_available_bytes", lambda: 8e9)
+    assert not plan_memory((1024, 768), s).tiled
+    beyond = plan_memory((1086, 814), s)
+    assert beyond.tiled and beyond.peak <= 2e9
+    monkeypatch.setattr(tiles, "_available_bytes", lambda: 1.9 * need)  # half of it cannot hold 1024 px whole
+    assert plan_memory((1024, 768), s).tiled
     monkeypatch.setattr(tiles, "_available_bytes", lambda: 4e9)
     with pytest.raises(nst.SettingsError, match="this machine has 4.0 GB available"):
         plan_memory((8192, 6144), nst.DEFAULT)
