@@ -571,8 +571,12 @@ class TiledObjective:
         """J at ``image`` and its terms (as ``Objective.__call__``), with ∂J/∂image
         accumulated into ``image.grad`` (which is made if missing), tile by tile."""
         s, step = self.s, self.sweeps
+        # What was freed since the last tile (a preview, the optimiser's step) and the
+        # forward sweep's tiles: given back, so the first tile's pass is not stacked on it.
+        _give_back(image)
         if self._stats is None or self.exact is True or step < int(self.exact):
             self._stats = self._current_stats(image, step)
+            _give_back(image)
         # The slope of each style term at the whole image's Gram sums (see the module docstring).
         slopes = {
             l: [s.style_weight * self.layer_weights[l] / self.scales[l] * r.weight * r.slope(st)

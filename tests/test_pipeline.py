@@ -157,12 +157,31 @@ def test_a_cpu_run_gives_the_heap_back_between_scales(content_path, style_path, 
     seen: list[tuple[int, int]] = []
     monkeypatch.setattr(pipeline.cpu, "return_memory", lambda: seen.append(last[-1]))
     last = [(0, 0)]
-    for e in nst.stylize(content_path, style_path, steps=10, size=192, multiscale=True, preview_every=1, device="cpu"):
+    for e in nst.stylize(content_path, style_path, steps=10, size=192, multiscale=True, preview_every=0, device="cpu"):
         last.append(e.scale)
     count = last[-1][1]
     assert count >= 2
     # After every scale but the last (its events seen last), and once at the end.
     assert seen == [(k, count) for k in range(1, count)] + [(count, count)]
+
+
+def test_a_cpu_run_gives_the_heap_back_after_each_preview(content_path, style_path, monkeypatch):
+    """A preview at the output size is several image-sized temporaries the heap would keep
+    (0.35 GB at 3072 px) under the next step's pass."""
+    import nst.pipeline as pipeline
+
+    calls: list[int] = []
+    monkeypatch.setattr(pipeline.cpu, "return_memory", lambda: calls.append(step[0]))
+    step = [0]
+    previews = []
+    for e in nst.stylize(content_path, style_path, steps=6, size=96, multiscale=False, preview_every=2, device="cpu"):
+        step[0] = e.step
+        if e.image is not None and not e.done:
+            previews.append(e.step)
+    # Each preview's call came before its event was seen (so under the previous step's
+    # number), and one more at the end of the run.
+    assert previews == [2, 4]  # the last step's event is the result
+    assert calls[:-1] == [1, 3]
 
 
 def test_time_limit_is_kept(content_path, style_path):

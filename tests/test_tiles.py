@@ -129,8 +129,10 @@ def test_a_tiled_step_gives_the_heap_back_after_every_tile(monkeypatch):
     monkeypatch.setattr(tiles, "layout", spy)
     monkeypatch.setattr(tiles.cpu, "return_memory", lambda: calls.append(len(sizes)))
     obj.loss_and_grad(x)
-    # Every call came after the last layout (the backward sweep's), one per tile of it.
-    assert sizes[-1] > 1 and calls == [len(sizes)] * sizes[-1]
+    # Once before the forward sweep (what the optimiser and a preview freed), once after
+    # it, then after every tile of the gradient sweep (the last layout), one per tile.
+    assert len(sizes) == 2 and sizes[-1] > 1
+    assert calls == [0, 1] + [2] * sizes[-1]
 
 
 def test_the_targets_sweeps_give_the_heap_back_after_every_tile(monkeypatch):
