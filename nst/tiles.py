@@ -305,9 +305,13 @@ def plan_memory(wh: tuple[int, int], s: Settings, budget: float | None = None, *
     history = HISTORY
     while history > MIN_HISTORY and _fixed_bytes(pixels, s, history, masks=masks) > budget / 2:
         history -= 1
-    fixed = _fixed_bytes(pixels, s, history, masks=masks)
-    side = math.sqrt(max(0.0, budget * (1 - HEAP_SHARE) - fixed) / TILE_BYTES)
-    core = int((side - 2 * halo) // align) * align
+    while True:
+        fixed = _fixed_bytes(pixels, s, history, masks=masks)
+        side = math.sqrt(max(0.0, budget * (1 - HEAP_SHARE) - fixed) / TILE_BYTES)
+        core = int((side - 2 * halo) // align) * align
+        if core >= 2 * align or history <= MIN_HISTORY:
+            break
+        history -= 1  # fewer curvature pairs before no tile fits
     least = (_fixed_bytes(pixels, s, MIN_HISTORY, masks=masks) + TILE_BYTES * (2 * align + 2 * halo) ** 2) / (1 - HEAP_SHARE)
     if core < 2 * align:
         raise SettingsError(

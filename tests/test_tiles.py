@@ -171,6 +171,12 @@ def test_a_scale_runs_whole_when_it_fits_and_in_tiles_within_the_budget_when_not
 def test_a_budget_too_small_is_refused_with_what_it_needs():
     with pytest.raises(nst.SettingsError, match=r"max_memory 0.30 GB is too little for 2048×1536 px: it needs at least"):
         plan_memory((2048, 1536), nst.DEFAULT, 0.3e9)
+    # What the message names is enough (L-BFGS keeps fewer pairs before no tile fits).
+    for wh in ((2048, 1536), (256, 192)):
+        with pytest.raises(nst.SettingsError) as refused:
+            plan_memory(wh, nst.DEFAULT, 0.01e9)
+        need = float(str(refused.value).split("at least ")[1].split(" GB")[0]) * 1e9
+        assert plan_memory(wh, nst.DEFAULT, need + 0.005e9).tiled
     with pytest.raises(nst.SettingsError, match="sliced-wasserstein cannot run in tiles"):
         plan_memory((2048, 1536), nst.DEFAULT.replace(style_loss="sliced-wasserstein"), 2e9)
 
