@@ -113,10 +113,8 @@ def test_a_tiled_objective_shifts_its_grid_between_sweeps(monkeypatch):
     assert len(set(seen)) >= 3
 
 
-def test_a_tiled_step_gives_the_heap_back_after_every_tile(monkeypatch):
-    """On the CPU the heap keeps freed blocks during a run (nst.cpu.keep_memory); a tiled
-    step hands them back after each tile, so that tiles of changing shapes leave no holes
-    resident (the print-size peak memory)."""
+def _count_layouts_and_give_backs(monkeypatch) -> tuple[list[int], list[int]]:
+    """(tiles per layout made, layouts made at each heap give-back), as they happen."""
     sizes, calls = [], []
     original = tiles.layout
 
@@ -125,9 +123,17 @@ def test_a_tiled_step_gives_the_heap_back_after_every_tile(monkeypatch):
         sizes.append(len(out))
         return out
 
-    obj, x = _objectives(size=96, core=32)[1:]
     monkeypatch.setattr(tiles, "layout", spy)
     monkeypatch.setattr(tiles.cpu, "return_memory", lambda: calls.append(len(sizes)))
+    return sizes, calls
+
+
+def test_a_tiled_step_gives_the_heap_back_after_every_tile(monkeypatch):
+    """On the CPU the heap keeps freed blocks during a run (nst.cpu.keep_memory); a tiled
+    step hands them back after each tile, so that tiles of changing shapes leave no holes
+    resident (the print-size peak memory)."""
+    obj, x = _objectives(size=96, core=32)[1:]
+    sizes, calls = _count_layouts_and_give_backs(monkeypatch)
     obj.loss_and_grad(x)
     # Once before the forward sweep (what the optimiser and a preview freed), once after
     # it, then after every tile of the gradient sweep (the last layout), one per tile.
@@ -138,16 +144,7 @@ def test_a_tiled_step_gives_the_heap_back_after_every_tile(monkeypatch):
 def test_the_targets_sweeps_give_the_heap_back_after_every_tile(monkeypatch):
     """The content's and the style's sweeps, once per scale, before the first step: the
     holes a whole scale or their own tiles leave are not kept beside the first tile pass."""
-    swept, calls = [], []
-    original = tiles.layout
-
-    def spy(hw, core, halo, offset=(0, 0)):
-        out = original(hw, core, halo, offset)
-        swept.append(len(out))
-        return out
-
-    monkeypatch.setattr(tiles, "layout", spy)
-    monkeypatch.setattr(tiles.cpu, "return_memory", lambda: calls.append(1))
+    swept, calls = _count_layouts_and_give_backs(monkeypatch)
     _objectives(size=96, core=32)
     assert len(swept) >= 2 and len(calls) == sum(swept)
 
