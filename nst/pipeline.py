@@ -497,7 +497,6 @@ def _run(
             # The heap keeps freed blocks during a run (nst.cpu.keep_memory), each of a
             # scale's own sizes; the next scale's larger ones do not fit in them, so they
             # would stay resident beside it: given back between scales.
-            gc.collect()
             cpu.return_memory()
         if stop is not None and stop.is_set():
             stopped = True

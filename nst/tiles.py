@@ -18,8 +18,9 @@ gradients add up into the whole image's:
   pixels each step and averages out: at 512 px with 128 px cores (a border every 128 px; the
   planner's cores at print sizes are about 4 times as wide), the result was 0.014 mean pixel
   difference from the untiled one (0.004 with the exact halo, rounding), its J as the
-  tiles count it 7% higher, and no border visible (the seam measure 0.79, as exact). ``MemoryPlan.halo`` set to
-  :func:`geometry`'s reach makes a tile's activations over its core the whole image's (tests).
+  tiles count it 7% higher, and no border visible (the seam measure 0.79, as exact).
+  ``MemoryPlan.halo`` set to :func:`geometry`'s reach makes a tile's activations over its
+  core the whole image's (tests).
 - **Global statistics.** The style's Gram matrix of the whole image is the sum of the
   cores' (a Gram matrix is a sum over positions), and so is a regional run's guided Gram
   matrix. ``J_style`` is a function of those sums, and its gradient through tile *t* is
@@ -629,7 +630,8 @@ class TiledObjective:
 
 
 def _give_back(image: torch.Tensor) -> None:
-    """After a tile, on the CPU: the heap's free memory back to the system.
+    """After a tile (and around a step's forward sweep), on the CPU: the heap's free
+    memory back to the system.
 
     The heap keeps freed blocks during a run (nst.cpu.keep_memory); tiles of changing
     shapes between L-BFGS's image-sized vectors leave holes that stay resident. Given back
