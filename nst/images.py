@@ -356,9 +356,23 @@ def to_tensor(img: Image.Image, device: torch.device | str = "cpu") -> torch.Ten
     return torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0).contiguous().to(device)
 
 
+# Pixels per band of :func:`to_pil`'s conversion.
+PIL_BAND_PIXELS = 1 << 20
+
+
 def to_pil(x: torch.Tensor) -> Image.Image:
-    """A ``(1, 3, H, W)`` or ``(3, H, W)`` tensor in [0, 1] as an RGB PIL image (clamped)."""
+    """A ``(1, 3, H, W)`` or ``(3, H, W)`` tensor in [0, 1] as an RGB PIL image (clamped).
+
+    Converted in bands of rows: each float step on the whole image would be an image-sized
+    temporary (85 MB at 3072×2304), several alive at the end of a print-size run.
+    """
     if x.dim() == 4:
         x = x[0]
-    a = x.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(a, "RGB")
+    x = x.detach()
+    h, w = x.shape[-2:]
+    out = torch.empty((h, w, 3), dtype=torch.uint8)
+    rows = max(1, PIL_BAND_PIXELS // max(1, w))
+    for y in range(0, h, rows):
+        band = x[:, y: y + rows].float().clamp(0, 1).mul_(255).round_()
+        out[y: y + rows] = band.permute(1, 2, 0).cpu()
+    return Image.fromarray(out.numpy(), "RGB")

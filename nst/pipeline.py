@@ -14,6 +14,7 @@ callers all consume. :func:`stylize_image` runs it to the end. The phases:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import json
@@ -489,15 +490,19 @@ def _run(
 
     index = 0
     for index, scale in enumerate(run.plan):
-        stopped = yield from _optimise_scale(run, engine, index, scale, state, eta, deadline, out_tensor,
-                                             stop, preview_seconds, preview_size, event)
-        if stopped or state.step >= total:
-            break
+        # A tiled scale is there to bound memory: on the CPU its large blocks are returned
+        # on free, not kept in the heap for speed (nst.cpu.lean_memory).
+        tiled = bool(run.memory) and run.memory[index].tiled and run.device.type == "cpu"
+        with cpu.lean_memory() if tiled else contextlib.nullcontext():
+            stopped = yield from _optimise_scale(run, engine, index, scale, state, eta, deadline, out_tensor,
+                                                 stop, preview_seconds, preview_size, event)
         if run.device.type == "cpu":
             # The heap keeps freed blocks during a run (nst.cpu.keep_memory), each of a
-            # scale's own sizes; the next scale's larger ones do not fit in them, so they
-            # would stay resident beside it: given back between scales.
+            # scale's own sizes; the next scale's larger ones (or the finishing's) do not fit
+            # in them, so they would stay resident beside it: given back after every scale.
             cpu.return_memory()
+        if stopped or state.step >= total:
+            break
         if stop is not None and stop.is_set():
             stopped = True
             break

@@ -116,7 +116,7 @@ class Settings:
     )
     max_memory: float | None = _opt(
         None, "working memory of a run in GB; scales that need more are optimised in tiles that fit "
-        "(default: half the free memory, at most 2 GB, on a CPU, where scales up to 1024 px run whole if half "
+        "(default: half the free memory, at most 1.8 GB, on a CPU, where scales up to 1024 px run whole if half "
         "the free memory holds them; 0.8 of the free memory on a GPU)",
     )
 

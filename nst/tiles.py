@@ -82,9 +82,11 @@ __all__ = [
 # 3.07 GB RSS, (3.07 − 0.45 process − 0.45 image-sized buffers) / 0.79 Mpx = 2.8 kB.
 ACTIVATION_BYTES = 2800
 # A tile's share, per pixel of its box: its pass as above and its cores' crops, which the
-# Gram matrices copy (they are not contiguous): single-scale 1086 px in 688 px cores,
-# 12 steps, peaked 1.6 GB above the step's resident base for boxes of up to 0.57 Mpx.
-TILE_BYTES = 2900
+# Gram matrices copy (they are not contiguous). A tiled scale runs in nst.cpu.lean_memory
+# (large blocks returned on free): 1536 px in 464 px cores, 3 steps, peaked 0.52 GB above
+# the step's base for boxes of 0.28 Mpx (1.9 kB); one 656×492 box, 2.0 kB. In the kept
+# heap the same steps took 3.8 kB, and its forward sweep grew with every tile.
+TILE_BYTES = 2100
 # One RGB float32 image buffer, per pixel (the image, its gradient, L-BFGS's vectors).
 IMAGE_BYTES = 12
 # The image-sized buffers besides L-BFGS's history, at a tiled scale: nst.lbfgs's four
@@ -112,6 +114,8 @@ DEFAULT_CORE = 512
 EXACT_SWEEP = 4 / 3
 # Python, torch and the network's weights: what the budget does not cover.
 PROCESS_BYTES = 450e6
+# The most a CPU run's default budget takes (see default_budget).
+CPU_BUDGET = 1.8e9
 
 
 def geometry(layers: list[str] | tuple[str, ...]) -> tuple[int, int]:
@@ -272,7 +276,7 @@ def plan_memory(wh: tuple[int, int], s: Settings, budget: float | None = None, *
         if max(wh) <= LIMITS.max_size_cpu:
             # Up to the app's CPU cap (the sizes a visitor waits for) a scale runs whole
             # where half the memory available holds it: tiles would cost it time (the
-            # forward sweep, the context); the 2 GB default bounds the print sizes.
+            # forward sweep, the context); the default budget bounds the print sizes.
             whole = plan_memory(wh, s, 1e18, masks=masks)
             if whole.peak <= 0.5 * _available_bytes():
                 return whole
@@ -341,8 +345,8 @@ def default_budget(device: torch.device) -> float:
     """The working memory a run may take, in bytes, when ``max_memory`` is not set.
 
     A GPU: 80% of its free memory. The CPU: half of the memory available now, at most
-    2 GB, so that a print-size run beside others (and nst's own process:
-    :data:`PROCESS_BYTES`) stays under 2.5 GB. (:func:`plan_memory`'s default runs scales
+    1.8 GB, so that a print-size run beside others (and nst's own process:
+    :data:`PROCESS_BYTES`) stays under 2.5 GB with room for the measures' spread. (:func:`plan_memory`'s default runs scales
     up to the app's CPU cap whole where half the memory available holds them: 1024 px
     needs 2.7 GB.)
     """
@@ -354,7 +358,7 @@ def default_budget(device: torch.device) -> float:
             # No CUDA context to ask in this process (ZeroGPU's app process plans before the
             # GPU is attached; CUDA calls are only made in its worker): the CPU's rule.
             pass
-    return min(2.0e9, 0.5 * _available_bytes())
+    return min(CPU_BUDGET, 0.5 * _available_bytes())
 
 
 def _available_bytes() -> float:

@@ -81,3 +81,27 @@ def test_loading_the_network_lets_go_of_the_loading_threads_workers(monkeypatch)
 def test_keep_memory_can_be_turned_off(monkeypatch):
     monkeypatch.setenv("NST_KEEP_MEMORY", "0")
     assert cpu.keep_memory.__wrapped__() is False
+
+
+@linux
+def test_lean_memory_returns_large_blocks_on_free_and_the_heap_keeps_them_again_after():
+    """A tiled scale runs in lean_memory: a freed activation leaves RSS at once, as glibc's
+    default would, not a hole in a kept heap; outside it the heap keeps them (speed)."""
+    if not cpu.keep_memory():
+        pytest.skip("not glibc")
+    cpu.return_memory()
+
+    def freed_at_once() -> bool:
+        x = torch.ones(200 * 2**20, dtype=torch.uint8)
+        held = _rss_mb()
+        del x
+        gone = _rss_mb() < held - 150
+        cpu.return_memory()
+        return gone
+
+    with cpu.lean_memory():
+        assert freed_at_once()
+        with cpu.lean_memory():  # nested (a second run's tiled scale): still lean after the inner one
+            pass
+        assert freed_at_once()
+    assert not freed_at_once()

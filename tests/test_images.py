@@ -379,6 +379,20 @@ def test_to_pil_clamps_values_outside_0_1():
     assert np.asarray(to_pil(x[0])).tolist() == np.asarray(out).tolist()  # (3, H, W) alike
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_to_pil_converts_in_bands_of_rows_as_the_whole_image_would(monkeypatch, dtype):
+    """A print-size result is converted a band of rows at a time; every band, the last
+    (shorter) one included, ends as the whole image's conversion would make it."""
+    import nst.images
+
+    x = torch.rand(1, 3, 7, 5, generator=torch.Generator().manual_seed(0)).mul(1.4).sub(0.2).to(dtype)
+    whole = x[0].float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
+    monkeypatch.setattr(nst.images, "PIL_BAND_PIXELS", 10)  # bands of 2 rows, the last of 1
+    assert np.array_equal(np.asarray(to_pil(x)), whole)
+    monkeypatch.setattr(nst.images, "PIL_BAND_PIXELS", 1)  # narrower than a row: one row a band
+    assert np.array_equal(np.asarray(to_pil(x[0])), whole)
+
+
 @pytest.mark.parametrize("values", [[-0.5, 1.0], [0.0, 1.5]])
 def test_a_float_mask_outside_0_1_is_refused_with_its_range(values):
     lo, hi = values

@@ -151,18 +151,21 @@ def test_multiscale_run_ends_at_the_output_size(content_path, style_path):
 
 def test_a_cpu_run_gives_the_heap_back_between_scales(content_path, style_path, monkeypatch):
     """The heap keeps freed blocks during a run (nst.cpu.keep_memory); a scale's blocks
-    are too small for the next scale's, so they are handed back before it starts."""
+    are too small for the next scale's (and the result's at the output size), so they are
+    handed back after every scale, the last one before the result is made."""
     import nst.pipeline as pipeline
 
-    seen: list[tuple[int, int]] = []
+    seen: list[object] = []
     monkeypatch.setattr(pipeline.cpu, "return_memory", lambda: seen.append(last[-1]))
+    finish = pipeline._finish
+    monkeypatch.setattr(pipeline, "_finish", lambda *a, **k: seen.append("finish") or finish(*a, **k))
     last = [(0, 0)]
     for e in nst.stylize(content_path, style_path, steps=10, size=192, multiscale=True, preview_every=0, device="cpu"):
         last.append(e.scale)
     count = last[-1][1]
     assert count >= 2
-    # After every scale but the last (its events seen last), and once at the end.
-    assert seen == [(k, count) for k in range(1, count)] + [(count, count)]
+    # After every scale (its events seen last), then the result, and once at the end.
+    assert seen == [(k, count) for k in range(1, count + 1)] + ["finish", (count, count)]
 
 
 def test_a_cpu_run_gives_the_heap_back_after_each_preview(content_path, style_path, monkeypatch):
@@ -179,9 +182,9 @@ def test_a_cpu_run_gives_the_heap_back_after_each_preview(content_path, style_pa
         if e.image is not None and not e.done:
             previews.append(e.step)
     # Each preview's call came before its event was seen (so under the previous step's
-    # number), and one more at the end of the run.
+    # number), then one after the scale and one at the end of the run.
     assert previews == [2, 4]  # the last step's event is the result
-    assert calls[:-1] == [1, 3]
+    assert calls == [1, 3, 5, 6]
 
 
 def test_time_limit_is_kept(content_path, style_path):

@@ -149,6 +149,38 @@ def test_the_targets_sweeps_give_the_heap_back_after_every_tile(monkeypatch):
     assert len(swept) >= 2 and len(calls) == sum(swept)
 
 
+def test_a_cpu_run_optimises_its_tiled_scales_in_lean_memory_and_its_whole_ones_in_the_kept_heap(
+        content_path, style_path, monkeypatch):
+    """A tiled scale exists to bound memory: its targets and steps run inside
+    nst.cpu.lean_memory (large blocks returned on free); the whole scales before it keep
+    the heap, for speed."""
+    import contextlib
+
+    depth, seen = [0], []
+
+    @contextlib.contextmanager
+    def lean():
+        depth[0] += 1
+        try:
+            yield
+        finally:
+            depth[0] -= 1
+
+    monkeypatch.setattr(pipeline.cpu, "lean_memory", lean)
+    whole_plan = plan_memory
+    monkeypatch.setattr(pipeline, "plan_memory", lambda wh, s, budget: MemoryPlan(wh, 64, 32, 16, 20, 0.0, 4, 4.0)
+                        if max(wh) >= 160 else whole_plan(wh, s, 1e18))
+    for cls, kind in ((TiledObjective, "tiled"), (pipeline.Objective, "whole")):
+        monkeypatch.setattr(pipeline, cls.__name__, lambda *a, cls=cls, kind=kind, **k: seen.append((kind, depth[0])) or cls(*a, **k))
+    step = TiledObjective.loss_and_grad
+    monkeypatch.setattr(TiledObjective, "loss_and_grad", lambda self, x: seen.append(("step", depth[0])) or step(self, x))
+    final = list(nst.stylize(content_path, style_path, size=192, steps=8, multiscale=True, preview_every=0, device="cpu"))[-1]
+    assert final.done and final.scale[1] >= 2
+    assert ("whole", 0) in seen and ("tiled", 1) in seen and ("step", 1) in seen
+    assert {d for kind, d in seen if kind == "whole"} == {0} and {d for kind, d in seen if kind != "whole"} == {1}
+    assert depth == [0]  # left when the run ends
+
+
 # --- Budgets --------------------------------------------------------------------------
 
 
@@ -187,15 +219,15 @@ def test_the_default_budget_takes_large_sizes_where_memory_allows(monkeypatch):
 
 
 def test_up_to_the_apps_cpu_cap_a_scale_runs_whole_where_half_the_memory_holds_it(monkeypatch):
-    """1024 px (the app's CPU cap) needs about 2.7 GB whole: above the 2 GB print budget,
-    but tiles would cost its visitors time; past the cap the 2 GB budget holds."""
+    """1024 px (the app's CPU cap) needs about 2.7 GB whole: above the CPU's print budget,
+    but tiles would cost its visitors time; past the cap that budget holds."""
     s = nst.DEFAULT
     need = plan_memory((1024, 768), s, 1e18).peak
     assert 2e9 < need < 3e9
     monkeypatch.setattr(tiles, "_available_bytes", lambda: 8e9)
     assert not plan_memory((1024, 768), s).tiled
     beyond = plan_memory((1086, 814), s)
-    assert beyond.tiled and beyond.peak <= 2e9
+    assert beyond.tiled and beyond.peak <= tiles.CPU_BUDGET
     monkeypatch.setattr(tiles, "_available_bytes", lambda: 1.9 * need)  # half of it cannot hold 1024 px whole
     assert plan_memory((1024, 768), s).tiled
     monkeypatch.setattr(tiles, "_available_bytes", lambda: 4e9)
