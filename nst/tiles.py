@@ -10,7 +10,7 @@ gradients add up into the whole image's:
   pixels near a border get their pull from both tiles. The halo is :data:`CONTEXT`
   positions of that grid (32 px), not the deepest layer's whole reach (:func:`geometry`:
   96 px for relu5_1), where VGG19's zero padding at the tile's edge would reach no core
-  position: that exact halo makes tiles of a 2 GB budget at 3072 px process 2.6× their
+  position: that exact halo made the tiles of a 2 GB budget at 3072 px process 2.6× their
   pixels, the 32 px one 1.31× (wider cores fit in the same memory). *Where this departs
   from the untiled run*: near a core's border, the deepest layers' activations see zeros
   where the neighbour's pixels are, most at relu5_1 (2 of its positions of context),
@@ -637,11 +637,12 @@ def _give_back(image: torch.Tensor) -> None:
     """After a tile (and around a step's forward sweep), on the CPU: the heap's free
     memory back to the system.
 
-    The heap keeps freed blocks during a run (nst.cpu.keep_memory); tiles of changing
-    shapes between L-BFGS's image-sized vectors leave holes that stay resident. Given back
-    after every tile of a step, not once a step: 2048 px, 4 steps, one thread, peaked at
-    2.35 GB instead of 2.77 GB (the plan: 2.4 GB) and took 687 s instead of 637 s (the
-    next tile faults its pages in again); and after every tile of the targets' sweeps.
+    The pipeline runs a tiled scale in nst.cpu.lean_memory, where the large blocks (the
+    activations, the image-sized vectors) are returned as they are freed; this returns the
+    heap's holes among the rest, and bounds a tiled objective used outside the pipeline,
+    where the heap is kept (nst.cpu.keep_memory) and tiles of changing shapes leave holes
+    that stay resident: there, given back after every tile of a step rather than once a
+    step, 2048 px, 4 steps, one thread, peaked at 2.35 GB instead of 2.77 GB.
     """
     if image.device.type == "cpu":
         cpu.return_memory()

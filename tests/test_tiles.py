@@ -174,7 +174,7 @@ def test_a_cpu_run_optimises_its_tiled_scales_in_lean_memory_and_its_whole_ones_
         monkeypatch.setattr(pipeline, cls.__name__, lambda *a, cls=cls, kind=kind, **k: seen.append((kind, depth[0])) or cls(*a, **k))
     step = TiledObjective.loss_and_grad
     monkeypatch.setattr(TiledObjective, "loss_and_grad", lambda self, x: seen.append(("step", depth[0])) or step(self, x))
-    final = list(nst.stylize(content_path, style_path, size=192, steps=8, multiscale=True, preview_every=0, device="cpu"))[-1]
+    final = list(nst.stylize(content_path, style_path, size=160, steps=8, multiscale=True, preview_every=0, device="cpu"))[-1]
     assert final.done and final.scale[1] >= 2
     assert ("whole", 0) in seen and ("tiled", 1) in seen and ("step", 1) in seen
     assert {d for kind, d in seen if kind == "whole"} == {0} and {d for kind, d in seen if kind != "whole"} == {1}
