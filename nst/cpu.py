@@ -106,6 +106,7 @@ def lean_memory() -> Iterator[None]:
     keeps its settings for small blocks. Nests, and overlaps across threads: the heap is
     kept again when the last one ends. A no-op where :func:`keep_memory` is not in effect."""
     libc = _libc()
+    # Not yet called means not in effect: asking keep_memory() here would turn it on.
     if libc is None or keep_memory.cache_info().currsize == 0 or not keep_memory():
         yield
         return

@@ -291,7 +291,7 @@ def memory_plans(plan: list[ScalePlan], s: Settings, device: torch.device, masks
     """Each scale of ``plan``: whole, or in tiles that fit the memory budget (``max_memory``,
     else on a GPU :func:`~nst.tiles.default_budget`; on a CPU :func:`~nst.tiles.plan_memory`'s default)."""
     budget = s.max_memory * 1e9 if s.max_memory is not None else default_budget(device) if device.type != "cpu" else None
-    return [plan_memory(sc.wh, s, budget, masks=True) if masks else plan_memory(sc.wh, s, budget) for sc in plan]
+    return [plan_memory(sc.wh, s, budget, masks=masks, run_side=max(plan[-1].wh)) for sc in plan]
 
 
 def stylize(

@@ -45,6 +45,9 @@ class Limits:
     # max_memory, in GB.
     min_memory: float = 0.05
     max_memory: float = 1e4
+    # The most a CPU run's default budget takes, in GB (nst.tiles.default_budget): with
+    # nst's process, a print-size run stays under 2.5 GB, with room for the measures' spread.
+    cpu_memory: float = 1.8
     max_style_weight: float = 1e9
     max_time_limit: float = 24 * 3600
 
@@ -116,8 +119,8 @@ class Settings:
     )
     max_memory: float | None = _opt(
         None, "working memory of a run in GB; scales that need more are optimised in tiles that fit "
-        "(default: half the free memory, at most 1.8 GB, on a CPU, where scales up to 1024 px run whole if half "
-        "the free memory holds them; 0.8 of the free memory on a GPU)",
+        f"(default: half the free memory, at most {LIMITS.cpu_memory:g} GB, on a CPU, where scales up to "
+        f"{LIMITS.max_size_cpu} px run whole if half the free memory holds them; 0.8 of the free memory on a GPU)",
     )
 
     def replace(self, **changes: Any) -> Settings:

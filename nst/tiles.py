@@ -114,8 +114,6 @@ DEFAULT_CORE = 512
 EXACT_SWEEP = 4 / 3
 # Python, torch and the network's weights: what the budget does not cover.
 PROCESS_BYTES = 450e6
-# The most a CPU run's default budget takes (see default_budget).
-CPU_BUDGET = 1.8e9
 
 
 def geometry(layers: list[str] | tuple[str, ...]) -> tuple[int, int]:
@@ -256,7 +254,9 @@ def _fixed_bytes(pixels: int, s: Settings, history: int, tiled: bool = True, mas
     return pixels * (IMAGE_BYTES * buffers + target)
 
 
-def plan_memory(wh: tuple[int, int], s: Settings, budget: float | None = None, *, masks: bool = False) -> MemoryPlan:
+def plan_memory(
+    wh: tuple[int, int], s: Settings, budget: float | None = None, *, masks: bool = False, run_side: int | None = None,
+) -> MemoryPlan:
     """Whole, or the largest tiles that fit ``budget`` bytes, for one scale of ``wh`` px.
 
     A scale runs whole when it fits with L-BFGS's full history. Otherwise the history is
@@ -268,15 +268,18 @@ def plan_memory(wh: tuple[int, int], s: Settings, budget: float | None = None, *
     image-sized buffers alone need more (an 8192 px image is 0.6 GB per buffer), up to
     0.8 of the memory available, so that large sizes run wherever the machine holds them
     (with tiles of :data:`DEFAULT_CORE` px, where the default would leave them under half that).
+    ``run_side``: the long side of the run's output (default: this scale's); the default
+    runs a scale whole beyond the budget only in a run up to the app's CPU cap.
 
     Raises:
         SettingsError: the budget holds no tile (or the style loss cannot tile).
     """
     if budget is None:
-        if max(wh) <= LIMITS.max_size_cpu:
-            # Up to the app's CPU cap (the sizes a visitor waits for) a scale runs whole
-            # where half the memory available holds it: tiles would cost it time (the
-            # forward sweep, the context); the default budget bounds the print sizes.
+        if (run_side or max(wh)) <= LIMITS.max_size_cpu:
+            # In a run up to the app's CPU cap (the sizes a visitor waits for) a scale runs
+            # whole where half the memory available holds it: tiles would cost it time (the
+            # forward sweep, the context). The default budget bounds the print sizes' runs,
+            # their scales under the cap too (990 px whole is 3.3 GB).
             whole = plan_memory(wh, s, 1e18, masks=masks)
             if whole.peak <= 0.5 * _available_bytes():
                 return whole
@@ -345,10 +348,10 @@ def default_budget(device: torch.device) -> float:
     """The working memory a run may take, in bytes, when ``max_memory`` is not set.
 
     A GPU: 80% of its free memory. The CPU: half of the memory available now, at most
-    1.8 GB, so that a print-size run beside others (and nst's own process:
-    :data:`PROCESS_BYTES`) stays under 2.5 GB with room for the measures' spread. (:func:`plan_memory`'s default runs scales
-    up to the app's CPU cap whole where half the memory available holds them: 1024 px
-    needs 2.7 GB.)
+    ``LIMITS.cpu_memory`` (1.8 GB), so that a print-size run beside others (and nst's own
+    process: :data:`PROCESS_BYTES`) stays under 2.5 GB. (:func:`plan_memory`'s default
+    runs scales up to the app's CPU cap whole where half the memory available holds them:
+    1024 px needs 2.7 GB.)
     """
     if device.type == "cuda":
         try:
@@ -358,7 +361,7 @@ def default_budget(device: torch.device) -> float:
             # No CUDA context to ask in this process (ZeroGPU's app process plans before the
             # GPU is attached; CUDA calls are only made in its worker): the CPU's rule.
             pass
-    return min(CPU_BUDGET, 0.5 * _available_bytes())
+    return min(LIMITS.cpu_memory * 1e9, 0.5 * _available_bytes())
 
 
 def _available_bytes() -> float:

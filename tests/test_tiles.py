@@ -168,7 +168,7 @@ def test_a_cpu_run_optimises_its_tiled_scales_in_lean_memory_and_its_whole_ones_
 
     monkeypatch.setattr(pipeline.cpu, "lean_memory", lean)
     whole_plan = plan_memory
-    monkeypatch.setattr(pipeline, "plan_memory", lambda wh, s, budget: MemoryPlan(wh, 64, 32, 16, 20, 0.0, 4, 4.0)
+    monkeypatch.setattr(pipeline, "plan_memory", lambda wh, s, budget, **k: MemoryPlan(wh, 64, 32, 16, 20, 0.0, 4, 4.0)
                         if max(wh) >= 160 else whole_plan(wh, s, 1e18))
     for cls, kind in ((TiledObjective, "tiled"), (pipeline.Objective, "whole")):
         monkeypatch.setattr(pipeline, cls.__name__, lambda *a, cls=cls, kind=kind, **k: seen.append((kind, depth[0])) or cls(*a, **k))
@@ -227,7 +227,15 @@ def test_up_to_the_apps_cpu_cap_a_scale_runs_whole_where_half_the_memory_holds_i
     monkeypatch.setattr(tiles, "_available_bytes", lambda: 8e9)
     assert not plan_memory((1024, 768), s).tiled
     beyond = plan_memory((1086, 814), s)
-    assert beyond.tiled and beyond.peak <= tiles.CPU_BUDGET
+    assert beyond.tiled and beyond.peak <= nst.settings.LIMITS.cpu_memory * 1e9
+    # A print run's scale under the cap keeps to the budget: 990 px of a square 2800 px run
+    # would be 3.3 GB whole.
+    assert plan_memory((990, 990), s, run_side=990).peak > 3e9
+    inside = plan_memory((990, 990), s, run_side=2800)
+    assert inside.tiled and inside.peak <= nst.settings.LIMITS.cpu_memory * 1e9
+    from nst.schedule import ScalePlan  # the pipeline plans a run's scales with its output's side
+
+    assert pipeline.memory_plans([ScalePlan((990, 990), 9), ScalePlan((2800, 2800), 9)], s, torch.device("cpu"))[0] == inside
     monkeypatch.setattr(tiles, "_available_bytes", lambda: 1.9 * need)  # half of it cannot hold 1024 px whole
     assert plan_memory((1024, 768), s).tiled
     monkeypatch.setattr(tiles, "_available_bytes", lambda: 4e9)
@@ -351,7 +359,7 @@ def test_a_tiled_run_ends_close_to_the_untiled_one(content_path, style_path, mon
     # difference where the run moved 0.043 (160 px). With the previous step's Gram slope
     # (TiledObjective(exact=False)) it was 0.050 where the run moved 0.042 (128 px), and J
     # 8.4 against 6.1: the reason the pipeline does not use it.
-    monkeypatch.setattr(pipeline, "plan_memory", lambda wh, s, budget: MemoryPlan(wh, 64, 96, 16, 20, 0.0, 4, 4.0))
+    monkeypatch.setattr(pipeline, "plan_memory", lambda wh, s, budget, **k: MemoryPlan(wh, 64, 96, 16, 20, 0.0, 4, 4.0))
     run = nst.prepare(content_path, style_path, **kw)
     assert all(m.tiled for m in run.memory)
     final = list(run.events())[-1]
