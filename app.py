@@ -41,15 +41,17 @@ import spaces  # noqa: E402,F401  (on ZeroGPU it patches torch first; app_gpu us
 from PIL import Image  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
+import app_budgets  # noqa: E402
+import app_door  # noqa: E402
 import app_gpu  # noqa: E402
 import app_parts  # noqa: E402
 import app_queue  # noqa: E402
 import app_uploads  # noqa: E402
 import nst  # noqa: E402
+from app_door import cheap, guarded  # noqa: E402
 from app_parts import as_path, as_paths, control, failure, loss_frame, nst_error, previews, results_dir  # noqa: E402
 from app_parts import save_photo, save_result, shown, status_line  # noqa: E402
 from nst import brush, calibration_cache, faces  # noqa: E402
-from nst.background import in_thread  # noqa: E402
 from nst.gallery import Gallery  # noqa: E402
 from nst.images import MAX_INPUT_PIXELS  # noqa: E402
 from nst.schedule import format_seconds  # noqa: E402
@@ -66,7 +68,6 @@ MAX_FILE_SIZE = app_uploads.MAX_FILE_SIZE  # per file, uploads and data: URLs al
 QUEUE_SIZE = 16  # waiting runs; more get "queue full" rather than a long wait
 MAX_STYLES = 8  # style images in one run (each is a mask, and targets, more)
 BRUSH_PIXELS = 2_000_000  # brush layers are read at most this large (the masks are made at full size)
-CONCURRENCY = 1  # one run per device: a run keeps every core (or the GPU) busy already
 STATUS_EVERY = 1.0  # seconds between status/plot updates when there is no new preview
 YIELD_EVERY = 0.5  # Gradio can end a generator only between yields; each yield costs the server a message
 OOM_RETRIES = 2  # after running out of memory, retry at 1/√2 of the size this many times
@@ -163,10 +164,11 @@ def _settings(values: dict[str, Any]) -> nst.Settings:
     return s
 
 
+@cheap("reads the photo's header; plans a blank image of at most the app's size, faces off")
 def estimate_text(content: str | None, steps: Any, size: Any) -> str:
     """The 'estimated time' line shown under the Run button: nst's estimate for this image."""
     try:
-        s = nst.DEFAULT.replace(steps=steps, size=size)
+        s = nst.DEFAULT.replace(steps=steps, size=size, keep_faces=False)  # faces change no cost
         if s.size > MAX_SIZE:
             return html.escape(f"⚠️ {nst.size_cap_message(s.size, DEVICE)}", quote=False)
         # The plan depends on the photo's shape only: its header gives it (no pixels are
@@ -175,7 +177,11 @@ def estimate_text(content: str | None, steps: Any, size: Any) -> str:
         secs = nst.prepare(image, image, s).estimate(calibrated=False)
     except nst.Error as exc:
         return html.escape(f"⚠️ {exc}", quote=False)
-    return f"Estimated time: about {format_seconds(secs)} ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})."
+    line = f"Estimated time: about {format_seconds(secs)} ({s.steps} steps at {s.size} px on the {DEVICE_LABEL})."
+    cap = app_budgets.run_seconds(DEVICE.type)
+    if secs > cap:
+        line += f" ⚠️ Over this app's cap of {format_seconds(cap)} a run: it will be planned to fit."
+    return line
 
 
 # --- The run ---------------------------------------------------------------------------
@@ -202,6 +208,16 @@ def stylize(
     with its full-resolution PNG (also on Stop).
     """
     values = dict(locals())
+    try:
+        yield from _stylize(values, content, style, more_styles, masks, keep, request)
+    finally:  # the files this request wrote for itself (data: URLs) go with it
+        app_budgets.remove_request_files([content, style, *(more_styles or []), *(masks or []), keep])
+
+
+def _stylize(
+    values: dict[str, Any], content: str | None, style: str | None, more_styles: list[str] | None,
+    masks: list[str] | None, keep: str | None, request: gr.Request | None,
+) -> Iterator[tuple]:
     session = getattr(request, "session_hash", None)
     settings = {
         k: v for k, v in values.items()
@@ -255,6 +271,16 @@ def upscale(
     """Continue the result shown (`result`: its full-resolution PNG, with its recipe) to twice
     its size: only the finer scales run, starting from it. `content`, `style`, `more_styles`,
     `masks` and `keep` are the run's images, as given to /stylize. Yields as /stylize."""
+    try:
+        yield from _upscale(result, content, style, more_styles, masks, keep, request)
+    finally:  # the files this request wrote for itself (data: URLs) go with it
+        app_budgets.remove_request_files([result, content, style, *(more_styles or []), *(masks or []), keep])
+
+
+def _upscale(
+    result: str | None, content: str | None, style: str | None, more_styles: list[str] | None,
+    masks: list[str] | None, keep: str | None, request: gr.Request | None,
+) -> Iterator[tuple]:
     for path, what in ((result, "result"), (content, "content image"), (style, "style image")):
         if not path:
             raise gr.Error(f"Upscale needs a result and its {what}: run one first, or pick one below."
@@ -295,11 +321,13 @@ def faces_kept(run: nst.PreparedRun) -> str:
 
 
 def faces_found(content: str | None, keep_faces: bool) -> str:
-    """The line beside the *Keep faces* checkbox: the faces found in the content image."""
+    """The line beside the *Keep faces* checkbox: the faces found in the content image (read
+    reduced: the line only names them)."""
     if content is None:
         return ""
     try:
-        found = faces.detect_faces(nst.load_image(content, "content image"))
+        image, factor = app_budgets.preview_image(content, "content image")
+        found = [f.scaled(factor) for f in faces.detect_faces(image)]
     except faces.FaceDetectionUnavailable as exc:
         return f"⚠️ {exc}"
     except nst.Error:
@@ -311,6 +339,10 @@ def faces_found(content: str | None, keep_faces: bool) -> str:
 
 def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple]:
     """One attempt of `stylize`'s run: its updates, then the result (also when stopped)."""
+    run, cut = app_budgets.capped(run)  # within a visitor's wait on this device
+    if cut:
+        note = f"{cut[0].upper()}{cut[1:]} · {note}"
+        yield gr.skip(), f"⚠️ {note}", *[gr.skip()] * 3
     rows: list[dict[str, Any]] = []
     every = max(1, math.ceil(run.total_steps / PLOT_POINTS))
     ev: nst.Progress | None = None
@@ -378,6 +410,7 @@ _stopping: set[str] = set()
 
 
 def _pressed(stop: bool):
+    @cheap("adds or removes the session in a set")
     def record(request: gr.Request) -> None:
         if request.session_hash:
             (_stopping.add if stop else _stopping.discard)(request.session_hash)
@@ -385,6 +418,7 @@ def _pressed(stop: bool):
     return record
 
 
+@cheap("reads the recipe's text chunk, bounded by nst.read_recipe, and no pixels")
 def load_recipe(path: str | None) -> list[Any]:
     """The controls' values from the recipe in an nst PNG (then the log-weight slider's); a
     file without a recipe leaves the controls as they are, with a notice."""
@@ -422,12 +456,13 @@ def _api_description() -> str:
 # --- The brush and the gallery ----------------------------------------------------------
 
 
+@cheap("reads the photo's header; the canvas gets its path (the browser draws it)")
 def paint_on(content: str | None) -> dict[str, Any] | None:
     """The painter's canvas for a new content image: the photo, no strokes."""
     if content is None:
         return None
     try:
-        nst.load_image(content, "content image")
+        app_parts.stand_in(content, 16)  # an image nst accepts, from its header
     except nst.Error:
         return None  # an image nst refuses: the canvas stays empty, and Run says why
     return {"background": content, "layers": [], "composite": content}
@@ -439,14 +474,11 @@ def painted_masks(painted: dict[str, Any] | None, current: list[str] | None, mor
     n = 1 + len([p for p in (more_styles or []) if p])
     if n > MAX_STYLES:
         raise gr.Error(f"at most {MAX_STYLES} style images in one run, not {n}", print_exception=False)
-    layers = [layer for layer in (painted or {}).get("layers") or [] if isinstance(layer, Image.Image)]
+    layers = _layers(painted)
     full = layers[0].size if layers else None
     # Strokes are read at up to BRUSH_PIXELS (the masks are feathered anyway) and the masks
     # made at the canvas's size: a huge canvas then costs the server little.
-    scale = math.sqrt(BRUSH_PIXELS / (full[0] * full[1])) if full else 1.0
-    if scale < 1:
-        small = (max(1, round(full[0] * scale)), max(1, round(full[1] * scale)))
-        layers = [layer.resize(small, Image.Resampling.NEAREST) for layer in layers]
+    layers = app_budgets.reduced(layers, BRUSH_PIXELS)
     try:
         masks = brush.masks_from_strokes(layers, n, size=full)
     except nst.Error as exc:
@@ -463,14 +495,21 @@ def painted_keep(painted: dict[str, Any] | None, current: str | None) -> Any:
     """At Run (after :func:`painted_masks`, which has checked the strokes): the brush's white
     strokes as the keep mask file, into the keep box. No white strokes: the box is cleared of
     an earlier painted keep mask, and an uploaded one is kept."""
-    keep = brush.strokes((painted or {}).get("layers") or [], len(brush.PALETTE)).keep
+    layers = _layers(painted)
+    keep = brush.strokes(app_budgets.reduced(layers, BRUSH_PIXELS), len(brush.PALETTE)).keep  # as the masks are read
     if keep is None:
         return None if current and Path(current).name.startswith("painted-") else gr.skip()
     path = Path(tempfile.mkdtemp(prefix="painted-", dir=results_dir())) / "painted-keep.png"
-    keep.save(path)
+    keep.resize(layers[0].size, Image.Resampling.BILINEAR).save(path)  # at the canvas's size, as the masks are
     return str(path)
 
 
+def _layers(painted: dict[str, Any] | None) -> list[Image.Image]:
+    """The brush's stroke layers, as PIL images."""
+    return [layer for layer in (painted or {}).get("layers") or [] if isinstance(layer, Image.Image)]
+
+
+@cheap("reads the result's recipe chunk (bounded); the gallery holds a bounded number of entries")
 def add_result(png: str | None, visit: Gallery) -> tuple:
     """A finished run into this visit's gallery, and into the compare menus' choices."""
     if png:
@@ -479,6 +518,7 @@ def add_result(png: str | None, visit: Gallery) -> tuple:
     return visit.items(), visit, menu, menu
 
 
+@cheap("looks up the visit's entry and reads its recipe chunk (bounded)")
 def pick_result(visit: Gallery, evt: gr.SelectData) -> list[Any]:
     """A gallery pick: the result shown again, with its settings restored in the controls."""
     entry = visit.at(evt.index)
@@ -502,7 +542,7 @@ def compare_results(a: int | None, b: int | None, visit: Gallery) -> Any:
 def build_demo() -> gr.Blocks:
     """The app's Blocks, with its queue set; launch it with ``launch_kwargs()``."""
     private = {"queue": False, "show_progress": "hidden", "api_visibility": "private"}
-    with gr.Blocks(title="Neural style transfer", delete_cache=(3600, 7200)) as demo:
+    with gr.Blocks(title="Neural style transfer", delete_cache=app_budgets.delete_cache()) as demo:
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=320):
@@ -605,7 +645,7 @@ def build_demo() -> gr.Blocks:
                 )
                 # An example's first use is a run: under the runs' limit, not beside one.
                 cached = demo.fns[examples_ui.cache_event["id"]]
-                cached.concurrency_id, cached.concurrency_limit = "gpu", CONCURRENCY
+                cached.concurrency_id, cached.concurrency_limit = "gpu", app_door.GROUPS["gpu"]
 
         # The ratio is shown and sent as itself; the slider moves it by powers of ten.
         weight_slider.input(None, [weight_slider], [controls["style_weight"]],
@@ -625,39 +665,42 @@ def build_demo() -> gr.Blocks:
               [content, controls["steps"], controls["size"]], [estimate], trigger_mode="always_last", queue=False,
               show_progress="hidden", api_name="estimate",  # public: a client can learn a run's time first
               api_description="nst's estimate of a /stylize run of this content image at these steps and size.")
-        download.change(lambda path: gr.Column(visible=path is not None), [download], [finished], **private)
+        download.change(show_finished, [download], [finished], **private)
         settings_out = [*(controls[n] for n in (*MAIN_SETTINGS, *ADVANCED_SETTINGS)), weight_slider]
         recipe_file.upload(load_recipe, [recipe_file], settings_out, **private)
         content.change(paint_on, [content], [painter], **private)
         gr.on([content.change, controls["keep_faces"].change], faces_found, [content, controls["keep_faces"]],
-              [faces_note], trigger_mode="always_last", **private)
+              [faces_note], trigger_mode="always_last", **{**private, **guarded(group="light")})
         gallery.select(pick_result, [visit], [result, download, status, *settings_out], **private)
-        gr.on([compare_a.input, compare_b.input], compare_results, [compare_a, compare_b, visit], [compare], **private)
+        gr.on([compare_a.input, compare_b.input], compare_results, [compare_a, compare_b, visit], [compare],
+              **{**private, **guarded(group="light")})
         missing = set(controls) - set(inspect.signature(stylize).parameters)
         assert not missing, f"stylize() needs a parameter for each control; add {missing}"
         # The masks are computed in the queue, one request at a time, beside (not behind) the runs.
         run_btn.click(_pressed(False), None, None, queue=False, api_visibility="private").then(
-            painted_masks, [painter, masks, more_styles], [masks], **{**private, "queue": True},
-            concurrency_limit=1, concurrency_id="brush",
-        ).success(painted_keep, [painter, keep], [keep], **{**private, "queue": True},
-                  concurrency_limit=1, concurrency_id="brush").success(
+            painted_masks, [painter, masks, more_styles], [masks], **{**private, **guarded(group="brush")},
+        ).success(painted_keep, [painter, keep], [keep], **{**private, **guarded(group="brush")}).success(
             stylize, [content, style], outputs,
             inputs_kwargs={**controls, "more_styles": more_styles, "masks": masks, "keep": keep},
-            api_name="stylize", api_description=_api_description(), concurrency_limit=CONCURRENCY,
-            concurrency_id="gpu", show_progress="minimal", scroll_to_output=True,
+            api_name="stylize", api_description=_api_description(), **guarded(group="gpu"),
+            show_progress="minimal", scroll_to_output=True,
         ).success(add_result, [download, visit], [gallery, visit, compare_a, compare_b], **private)
         upscale_btn.click(_pressed(False), None, None, queue=False, api_visibility="private").then(
             upscale, [download, content, style, more_styles, masks, keep], outputs, api_name="upscale",
-            api_description=upscale.__doc__.split("\n\n")[0], concurrency_limit=CONCURRENCY, concurrency_id="gpu",
+            api_description=upscale.__doc__.split("\n\n")[0], **guarded(group="gpu"),
             show_progress="minimal", scroll_to_output=True,
         ).success(add_result, [download, visit], [gallery, visit, compare_a, compare_b], **private)
         stop_btn.click(_pressed(True), None, None, queue=False, api_visibility="private")
         demo.unload(_pressed(False))
     demo.queue(max_size=QUEUE_SIZE, api_open=False)  # queued events only through the queue (Gradio opens /run/ off Spaces)
-    app_queue.make_fair(demo, "gpu")
     app_queue.poll_less(demo)
-    app_uploads.guard(demo)
+    app_door.seal(demo)  # every event guarded or cheap; fair shares per group; files only from uploads
     return demo
+
+
+@cheap("shows or hides a column")
+def show_finished(path: str | None) -> Any:
+    return gr.Column(visible=path is not None)
 
 
 def _examples() -> list[list[Any]]:

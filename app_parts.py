@@ -9,9 +9,7 @@ import base64
 import binascii
 import mimetypes
 import os
-import shutil
 import tempfile
-import time
 import traceback
 import uuid
 import warnings
@@ -26,6 +24,7 @@ import pandas as pd
 import pydantic
 from PIL import Image
 
+import app_budgets
 import app_uploads
 import nst
 from nst import workdir
@@ -84,8 +83,9 @@ def _data_url_file(url: str, name: str) -> str:
     except (binascii.Error, ValueError, UnicodeEncodeError):
         raise gr.Error(f"{name} is a data: URL that is not valid base64", print_exception=False) from None
     suffix = mimetypes.guess_extension(head[5:].split(";")[0].strip()) or ".img"
-    folder = Path(app_uploads.folders()[0]) / "data-urls"
+    folder = app_budgets.data_url_folder()  # removed when the request ends (app_budgets)
     folder.mkdir(parents=True, exist_ok=True)
+    app_budgets.sweep(folder)  # what a request that never ended left
     fd, path = tempfile.mkstemp(prefix=f"{name}-", suffix=suffix, dir=folder)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
@@ -268,13 +268,7 @@ def save_photo(img: Image.Image) -> str:
 def _results_kept_an_hour() -> Path:
     """The results folder, without what is over an hour old in it."""
     folder = results_dir()
-    # Results, the slider's photos and the brush's mask folders.
-    for old in [*folder.glob("*.png"), *folder.glob("before-*.jpg"), *folder.glob("painted-*")]:
-        try:
-            if time.time() - old.stat().st_mtime > 3600:
-                shutil.rmtree(old) if old.is_dir() else old.unlink()
-        except OSError:
-            pass
+    app_budgets.sweep(folder, ("*.png", "before-*.jpg", "painted-*"))  # results, slider photos, brush masks
     return folder
 
 

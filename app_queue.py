@@ -11,6 +11,7 @@ behind every other visitor's first. Gradio here, no torch.
 from __future__ import annotations
 
 import ipaddress
+import os
 from typing import Any
 
 import gradio as gr
@@ -27,26 +28,42 @@ POLL_SECONDS = 0.05
 def visitor_address(request: Any) -> str | None:
     """The address a request came from, or None when it cannot tell visitors apart.
 
-    From a public address: that address (X-Forwarded-For is then the client's to invent).
-    From this machine or a private network, a proxy's (Spaces', the share tunnel's): the
-    last X-Forwarded-For entry, the one the proxy added; without one, None (every visitor
-    would look alike, and the limit then holds per session only).
+    Trust model (docs/reliability.md): X-Forwarded-For is read only from a proxy this
+    server sits behind: one on this machine (the share link's tunnel, a local reverse
+    proxy) or, on Spaces, the Space's own (its peers are private addresses). Such proxies
+    append the address they saw, so the client is the rightmost entry that is not one of
+    theirs (private or loopback); what a client wrote into the header stands to the left
+    of that and is never reached. Any other peer is the visitor itself, and its header is
+    ignored. From a trusted proxy without the header, None: the limit then holds per
+    session only (a local run of the app, one person).
     """
     peer = request.client.host if request is not None and request.client else None
     if peer is None:
         return None
     try:
-        behind_proxy = ipaddress.ip_address(peer).is_private  # loopback included
+        address = ipaddress.ip_address(peer)
     except ValueError:
-        behind_proxy = True  # not an address (a test client, a socket file): trust no one
-    if not behind_proxy:
+        return None  # not an address (a test client, a socket file): trust no header
+    if not (address.is_loopback or (address.is_private and _on_spaces())):
         return peer
-    forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
-    return forwarded or None
+    entries = [e.strip() for e in request.headers.get("x-forwarded-for", "").split(",") if e.strip()]
+    for entry in reversed(entries):
+        try:
+            hop = ipaddress.ip_address(entry)
+        except ValueError:
+            return entry  # the proxy's own entry is an address; anything else ends the trusted chain
+        if not (hop.is_private or hop.is_loopback):
+            return entry
+    return entries[-1] if entries else None  # private all the way: what the nearest proxy saw
 
 
-def full_message(limit: int) -> str:
-    return (f"You already have {limit} runs waiting or running; wait for one to finish (or stop it) "
+def _on_spaces() -> bool:
+    return bool(os.environ.get("SPACE_ID"))
+
+
+def full_message(limit: int, group: str = "gpu") -> str:
+    what = "runs" if group == "gpu" else "requests of this kind"
+    return (f"You already have {limit} {what} waiting or running; wait for one to finish (or stop it) "
             "before starting another")
 
 
@@ -75,7 +92,7 @@ def make_fair(demo: gr.Blocks, concurrency_id: str, per_visitor: int = PER_VISIT
                     if (body.session_hash and e.session_hash == body.session_hash)
                     or (address and visitor_address(e.request) == address)]
             if len(mine) >= per_visitor:
-                return False, full_message(per_visitor), "queue_full"
+                return False, full_message(per_visitor, concurrency_id), "queue_full"
         answer = await push(body, request, username)
         if answer[0] and fn is not None and fn.concurrency_id == concurrency_id:
             async with queue.delete_lock:  # the lock Gradio holds while it takes events off

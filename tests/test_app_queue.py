@@ -76,8 +76,8 @@ def test_one_address_is_one_visitor_behind_a_proxy(url, job):
     """New sessions from one address (as a script without sessions sends) count together;
     the address is the proxy's last X-Forwarded-For entry, not one the client wrote first."""
     sessions = [uuid.uuid4().hex[:11] for _ in range(4)]
-    answers = [_join(url, job(s), "203.0.113.9, 198.51.100.7") for s in sessions[:3]]
-    someone_else = _join(url, job(sessions[3]), "203.0.113.9, 198.51.100.8")
+    answers = [_join(url, job(s), "151.101.1.69, 93.184.216.34") for s in sessions[:3]]
+    someone_else = _join(url, job(sessions[3]), "151.101.1.69, 93.184.216.35")
     _drain(url, sessions)
     assert [a.status_code for a in answers] == [200, 200, 503], [a.text for a in answers]
     assert someone_else.status_code == 200

@@ -398,10 +398,11 @@ def test_pillow_pixel_limit_is_lowered():
 
 def test_queue_is_bounded_with_one_run_per_device():
     import app
+    import app_door
 
     assert app.demo._queue.max_size == app.QUEUE_SIZE
     fn = next(f for f in app.demo.fns.values() if f.api_name == "stylize")
-    assert fn.concurrency_limit == app.CONCURRENCY == 1 and fn.concurrency_id == "gpu"
+    assert fn.concurrency_limit == app_door.GROUPS["gpu"] == 1 and fn.concurrency_id == "gpu"
 
 
 def test_weights_are_never_unpickled():

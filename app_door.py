@@ -1,0 +1,89 @@
+"""The one door of the app: every Gradio event is either guarded or known to be cheap.
+
+A guarded event runs in the queue, in one of :data:`GROUPS` (each with its own concurrency
+limit), and counts toward its visitor's share of that group (``app_queue.make_fair``): a
+visitor holds at most ``PER_VISITOR[group]`` events of it, queued or running, so no one
+fills the queue, and no one runs more than one thing at a time per group. Whatever
+decodes an image or computes is guarded.
+
+A cheap event runs outside the queue and does constant work: it reads a file's header or
+a recipe's bounded text chunk, or sets a flag; it never decodes pixels. Each one is marked
+with :func:`cheap`, which says why, where it is defined.
+
+:func:`seal` checks every event the page registers when the page is built, and refuses to
+build a page with an event that is neither: the next feature cannot go around the door.
+Gradio here, no torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gradio as gr
+
+import app_queue
+import app_uploads
+
+# The queue's concurrency groups: how many events of each run at once, and how many one
+# visitor may hold (waiting or running).
+GROUPS = {
+    "gpu": 1,    # runs and upscales (and an example's first run): one per device
+    "brush": 1,  # the brush's strokes made into masks at Run
+    "light": 1,  # short image work: the faces line, the compare slider
+}
+PER_VISITOR = {"gpu": app_queue.PER_VISITOR, "brush": 2, "light": 2}
+
+# Gradio's own handlers that the page registers (gr.Examples' first event: it hands the
+# example's file paths to the inputs, nothing more).
+GRADIO_CHEAP = {"load_example_input"}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def cheap(why: str) -> Callable[[F], F]:
+    """Mark a handler as cheap enough to run outside the queue; ``why`` says what bounds its work."""
+    def mark(fn: F) -> F:
+        fn.__nst_cheap__ = why  # type: ignore[attr-defined]
+        return fn
+    return mark
+
+
+def guarded(**kw: Any) -> dict[str, Any]:
+    """An event's keyword arguments that put it behind the door in ``kw["group"]``."""
+    group = kw.pop("group")
+    if group not in GROUPS:
+        raise ValueError(f"no concurrency group {group!r}; known: {', '.join(GROUPS)}")
+    return {"queue": True, "concurrency_id": group, "concurrency_limit": GROUPS[group], **kw}
+
+
+def problem(fn: Any) -> str | None:
+    """Why the page's event ``fn`` (a Gradio BlockFunction) is neither guarded nor cheap, or None."""
+    handler = fn.fn
+    if handler is None:  # JavaScript in the browser alone
+        return None
+    name = getattr(handler, "__name__", repr(handler))
+    if getattr(handler, "__nst_cheap__", None) or name in GRADIO_CHEAP:
+        return None
+    if not fn.queue:
+        return f"{name} runs outside the queue and is not marked cheap"
+    if fn.concurrency_id not in GROUPS:
+        return f"{name} is queued outside the app's groups ({fn.concurrency_id!r}; known: {', '.join(GROUPS)})"
+    if fn.concurrency_limit != GROUPS[fn.concurrency_id]:
+        return f"{name} runs {fn.concurrency_limit} at once in {fn.concurrency_id!r}, not {GROUPS[fn.concurrency_id]}"
+    return None
+
+
+def seal(demo: gr.Blocks) -> None:
+    """Check every event of ``demo`` and put its queue's door in place: fair shares per
+    group, and file values only from uploads.
+
+    Raises:
+        RuntimeError: an event is neither guarded nor cheap (naming each one).
+    """
+    problems = [p for fn in demo.fns.values() if (p := problem(fn))]
+    if problems:
+        raise RuntimeError("events around the app's door: " + "; ".join(problems))
+    for group, limit in PER_VISITOR.items():
+        app_queue.make_fair(demo, group, limit)
+    app_uploads.guard(demo)

@@ -1,0 +1,181 @@
+"""The app's one door (app_door.py): every event the page registers is guarded (queued, in
+a group, under the visitor's share) or marked cheap; a new one that is neither stops the
+page from being built. And who a visitor is (app_queue.visitor_address)."""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+from types import SimpleNamespace
+
+import pytest
+from PIL import Image
+
+from .app_server import served  # before `app`: it sets Gradio's folders
+
+httpx = pytest.importorskip("httpx")
+
+# Handlers that decode an image or compute: they must stay behind the door.
+HEAVY = {"stylize", "upscale", "load_example_output", "painted_masks", "painted_keep", "faces_found",
+         "compare_results"}
+
+
+def test_every_event_the_page_registers_is_guarded_or_cheap():
+    import app
+    import app_door
+
+    dependencies = app.demo.config["dependencies"]
+    assert len(dependencies) == len(app.demo.fns)
+    names = set()
+    for dep in dependencies:
+        fn = app.demo.fns[dep["id"]]
+        assert app_door.problem(fn) is None, app_door.problem(fn)
+        name = getattr(fn.fn, "__name__", None)
+        names.add(name)
+        if name in HEAVY:  # never on the cheap list
+            assert fn.queue and fn.concurrency_id in app_door.GROUPS, name
+            assert not getattr(fn.fn, "__nst_cheap__", None), name
+    assert HEAVY <= names
+
+
+def test_a_new_event_that_is_neither_guarded_nor_cheap_stops_the_build():
+    import gradio as gr
+
+    import app_door
+
+    def decode(path):  # not marked cheap, outside the queue
+        return path
+
+    @app_door.cheap("returns its input")
+    def echo(path):
+        return path
+
+    with gr.Blocks() as demo:
+        box, out = gr.Textbox(), gr.Textbox()
+        box.change(echo, box, out, queue=False)
+        box.submit(decode, box, out, **app_door.guarded(group="light"))
+    demo.queue()
+    app_door.seal(demo)  # guarded and cheap: built
+
+    with gr.Blocks() as demo:
+        box, out = gr.Textbox(), gr.Textbox()
+        box.change(decode, box, out, queue=False)
+        box.submit(decode, box, out, queue=True, concurrency_id="elsewhere")
+    demo.queue()
+    with pytest.raises(RuntimeError, match="decode runs outside the queue.*decode is queued outside"):
+        app_door.seal(demo)
+    with pytest.raises(ValueError, match="no concurrency group"):
+        app_door.guarded(group="elsewhere")
+
+
+def test_cheap_handlers_decode_no_pixels(monkeypatch, tmp_path):
+    """What runs outside the queue reads headers and text chunks only: with Pillow's pixel
+    decoding made to fail, each still answers."""
+    from PIL import ImageFile
+
+    import app
+    import nst
+    from nst.gallery import Gallery
+    from nst.recipe import make_recipe
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (640, 480), (10, 200, 30)).save(photo)
+    result = tmp_path / "result.png"
+    nst.save_png(Image.new("RGB", (64, 48)), result, make_recipe(nst.DEFAULT.replace(steps=7), styles=1))
+
+    def no_decoding(self, *args, **kwargs):
+        raise AssertionError("pixels decoded outside the queue")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    assert app.estimate_text(str(photo), 10, 256).startswith("Estimated time")
+    assert app.paint_on(str(photo))["background"] == str(photo)
+    assert app.load_recipe(str(result))[app.MAIN_SETTINGS.index("steps")] == 7
+    items, visit, _, _ = app.add_result(str(result), Gallery())
+    assert len(items) == 1
+    import gradio as gr
+
+    assert app.pick_result(visit, gr.SelectData(None, {"index": 0, "value": None}))[0] == str(result)
+
+
+@pytest.fixture(scope="module")
+def url():
+    with served() as u:
+        yield u
+
+
+def _join(url: str, name: str, data: list, session: str) -> httpx.Response:
+    import app
+
+    fn = next(i for i, f in app.demo.fns.items() if f.name == name)
+    body = {"data": data, "fn_index": fn, "session_hash": session, "trigger_id": None, "event_data": None}
+    return httpx.post(url + "gradio_api/queue/join", json=body, timeout=30)
+
+
+def test_light_and_brush_events_count_toward_the_visitors_share(url, monkeypatch):
+    """One visitor cannot fill the queue with the faces line or the brush: a third event of a
+    group while two wait or run is refused, and another visitor still gets in."""
+    import threading
+
+    import app
+    import app_queue
+
+    started, release = threading.Event(), threading.Event()
+    real = app.faces_found
+
+    def slow(content, keep_faces):
+        started.set()
+        release.wait(30)
+        return real(content, keep_faces)
+
+    fn = next(f for f in app.demo.fns.values() if getattr(f.fn, "__name__", None) == "faces_found")
+    monkeypatch.setattr(fn, "fn", slow)
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48)).save(buf, "PNG")
+    path = httpx.post(url + "gradio_api/upload", files=[("files", ("p.png", buf.getvalue()))]).json()[0]
+    photo = {"path": path, "meta": {"_type": "gradio.FileData"}}
+    me, other = uuid.uuid4().hex[:11], uuid.uuid4().hex[:11]
+    try:
+        answers = [_join(url, "faces_found", [photo, True], me) for _ in range(3)]
+        later = _join(url, "faces_found", [photo, True], other)
+    finally:
+        release.set()
+    assert [a.status_code for a in answers[:2]] == [200, 200], [a.text for a in answers]
+    assert answers[2].status_code == 503 and app_queue.full_message(2, "light") in answers[2].text
+    assert later.status_code == 200
+    deadline = time.monotonic() + 30
+    while app.demo._queue.event_queue_per_concurrency_id["light"].queue and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+# --- Who a visitor is ------------------------------------------------------------------
+
+
+def _request(peer: str, forwarded: str | None = None) -> SimpleNamespace:
+    return SimpleNamespace(client=SimpleNamespace(host=peer),
+                           headers={"x-forwarded-for": forwarded} if forwarded is not None else {})
+
+
+def test_a_visitor_is_their_own_address_and_a_header_they_write_is_ignored(monkeypatch):
+    from app_queue import visitor_address
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    # A public peer is the visitor: what it writes into X-Forwarded-For is its own invention.
+    assert visitor_address(_request("93.184.216.34", "151.101.1.70")) == "93.184.216.34"
+    # So is a peer on the local network, off Spaces (the app served on 0.0.0.0).
+    assert visitor_address(_request("192.168.1.20", "151.101.1.70")) == "192.168.1.20"
+    # Behind a proxy on this machine (the share tunnel): the entry the proxy appended, the
+    # rightmost; spoofed entries to its left change nothing.
+    assert visitor_address(_request("127.0.0.1", "1.2.3.4, 93.184.216.34")) == "93.184.216.34"
+    assert visitor_address(_request("127.0.0.1", "5.6.7.8, 93.184.216.34")) == "93.184.216.34"
+    assert visitor_address(_request("127.0.0.1")) is None  # a local visit: per session
+
+
+def test_on_spaces_the_client_is_the_rightmost_public_entry(monkeypatch):
+    from app_queue import visitor_address
+
+    monkeypatch.setenv("SPACE_ID", "someone/nst")
+    # The Space's proxy is a private peer; internal hops after the client are skipped.
+    assert visitor_address(_request("10.16.3.80", "93.184.216.34")) == "93.184.216.34"
+    assert visitor_address(_request("10.16.3.80", "151.101.1.70, 93.184.216.34, 10.0.0.5")) == "93.184.216.34"
+    assert visitor_address(_request("10.16.3.80", "not-an-address, 93.184.216.34")) == "93.184.216.34"
