@@ -146,7 +146,9 @@ def launch_kwargs(share: bool = False) -> dict[str, Any]:
         "run_history": False,  # uploaded photos and results are not kept in the browser
         "footer_links": ["api", "gradio", "settings"],
         # Every request body is capped too (a data: URL or the brush's blobs bypass /upload's cap).
-        "app_kwargs": {"middleware": [Middleware(app_uploads.BodyLimit)]},
+        "app_kwargs": {"middleware": [Middleware(app_uploads.BodyLimit)],
+                       # The app's own files (results, painted masks, data: URL files) within the hour.
+                       "lifespan": app_budgets.sweeper(lambda: [results_dir(), app_budgets.data_url_folder()])},
     }
 
 
@@ -167,6 +169,13 @@ def _settings(values: dict[str, Any]) -> nst.Settings:
 @cheap("reads the photo's header; plans a blank image of at most the app's size, faces off")
 def estimate_text(content: str | None, steps: Any, size: Any) -> str:
     """The 'estimated time' line shown under the Run button: nst's estimate for this image."""
+    try:
+        return _estimate_text(content, steps, size)
+    finally:  # a data: URL's file was written for this request alone
+        app_budgets.remove_request_files([content])
+
+
+def _estimate_text(content: str | None, steps: Any, size: Any) -> str:
     try:
         s = nst.DEFAULT.replace(steps=steps, size=size, keep_faces=False)  # faces change no cost
         if s.size > MAX_SIZE:

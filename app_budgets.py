@@ -15,12 +15,15 @@ Gradio is not imported here; nst's public API only.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -42,7 +45,15 @@ PREVIEW_SIDE = 1024
 
 
 def run_seconds(device: str) -> float:
-    """The longest run the app plans on ``device`` (a torch device type: cpu, cuda, mps)."""
+    """The longest run the app plans on ``device`` (a torch device type: cpu, cuda, mps);
+    ``NST_RUN_SECONDS`` sets it for every device (an operator's own machine, a benchmark)."""
+    given = os.environ.get("NST_RUN_SECONDS", "")
+    try:
+        seconds = float(given)
+    except ValueError:
+        seconds = 0.0
+    if math.isfinite(seconds) and seconds > 0:
+        return seconds
     return RUN_SECONDS.get(device, RUN_SECONDS["cpu"])
 
 
@@ -115,6 +126,29 @@ def sweep(folder: Path, patterns: Iterable[str] = ("*",), seconds: float = FILE_
                     shutil.rmtree(old) if old.is_dir() else old.unlink()
             except OSError:
                 pass  # gone already, or another request's sweep took it
+
+
+def sweeper(folders: Callable[[], Iterable[Path]]) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    """A lifespan for the served app (launch's ``app_kwargs["lifespan"]``): while it serves,
+    every SWEEP_EVERY seconds, what in ``folders()`` is older than FILE_SECONDS goes. Gradio
+    sweeps only the files it made itself; these are the app's own (results, painted masks,
+    data: URL files)."""
+
+    async def every_while() -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY)
+            for folder in folders():
+                await asyncio.to_thread(sweep, folder, ("*",), FILE_SECONDS - SWEEP_EVERY)
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        task = asyncio.create_task(every_while())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    return lifespan
 
 
 def delete_cache() -> tuple[int, int]:

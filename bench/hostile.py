@@ -21,6 +21,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -30,6 +31,8 @@ from PIL import Image, PngImagePlugin
 AT_ONCE = 8
 TIMEOUT = 120  # seconds for one request (and the answer to it)
 FLOOD = 20  # runs one visitor sends without reading them
+ONCE = {"run-over-cap"}  # kinds sent once, not at_once times (a run the cap ends after NST_RUN_SECONDS)
+RUN_SECONDS = 20  # the app's cap on a run here (NST_RUN_SECONDS; bench/load.py serves the app with it)
 
 
 # --- Crafted files -----------------------------------------------------------------------
@@ -63,6 +66,20 @@ def deep_recipe(depth: int = 3000) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buf, "PNG", pnginfo=info)
     return buf.getvalue()
+
+
+def recipe_png(recipe: str | None, key_only: bool = False) -> bytes:
+    """A small PNG carrying ``recipe`` as its nst recipe, or (``key_only``) a recipe chunk
+    that holds its key and nothing else."""
+    buf = io.BytesIO()
+    info = PngImagePlugin.PngInfo()
+    if recipe is not None:
+        info.add_text("nst-recipe", recipe)
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(buf, "PNG", pnginfo=info)
+    data = buf.getvalue()
+    if key_only:  # insert a bare tEXt chunk before IEND
+        data = data[:-12] + _chunk(b"tEXt", b"nst-recipe\0") + data[-12:]
+    return data
 
 
 def small_photo() -> bytes:
@@ -204,6 +221,18 @@ def kinds(s: Server) -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
     bomb_url = "data:image/png;base64," + base64.b64encode(bomb).decode()
     over_url = "data:image/png;base64," + base64.b64encode(b"\0" * (20 * 2**20 + 1024)).decode()
     secret = {"path": "/etc/hostname"}
+    big_layer = s.upload("big-layer.png", brush_layer(9600, 6400))
+    settings = {"steps": 5, "size": 64}
+    recipes = {
+        name: s.upload(f"{name}.png", recipe_png(json.dumps({"nst": "0.3.0", "settings": {**settings, **extra}})))
+        for name, extra in (("weights-path", {"weights": "/etc/hostname"}), ("weights-missing", {"weights": "/nope"}),
+                            ("weights-hub", {"weights": "hf:someone/repo/vgg.pth"}), ("memory", {"max_memory": 38}),
+                            ("device", {"device": "cuda:7"}))
+    }
+    key_only = s.upload("key-only.png", recipe_png(None, key_only=True))
+
+    def upscale(result: dict[str, Any]) -> dict[str, Any]:
+        return s.call("upscale", [result, photo, photo, None, None, None])
 
     names = s.stylize_params()
 
@@ -238,6 +267,19 @@ def kinds(s: Server) -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
         "many-styles": ("/stylize with 200 more style images",
                         lambda: s.call("stylize", stylize(more_styles=[photo] * 200))),
         "deep-recipe": ("a recipe PNG nested 3000 deep", lambda: s.call("load_recipe", [recipe])),
+        "canvas-bomb": ("the brush canvas for the 9600×6400 PNG (a header read, outside the queue)",
+                        lambda: s.call("paint_on", [bomb_file])),
+        "faces-bomb": ("the faces line for the 9600×6400 PNG (queued, one at a time)",
+                       lambda: s.call("faces_found", [bomb_file, True])),
+        "brush-keep-layer": ("the brush's keep mask from a 9600×6400 layer",
+                             lambda: s.call("painted_keep", [{"background": None, "layers": [big_layer],
+                                                              "composite": None}, None])),
+        "recipe-key-only": ("Load settings from a PNG whose recipe chunk holds only its key",
+                            lambda: s.call("load_recipe", [key_only])),
+        **{f"upscale-recipe-{name}": (f"/upscale of a result whose recipe sets {name}", lambda r=r: upscale(r))
+           for name, r in recipes.items()},
+        "run-over-cap": ("/stylize of 5000 steps at 1024 px (the app's cap: NST_RUN_SECONDS, 20 s here)",
+                         lambda: s.call("stylize", stylize(steps=5000, size=1024))),
         "queued-run-direct": ("/stylize through /run/ (around the queue)",
                               lambda: s.post("gradio_api/run/predict", json={
                                   "data": stylize(), "fn_index": s.fns["stylize"]["id"], "session_hash": "x"})),
@@ -282,6 +324,41 @@ def flood(s: Server, steps: int, size: int, log: Callable[[str], None]) -> dict[
             "fair_ok": fair["ok"], "fair_wait_s": wait_s, "run_s": run_s, "fair_text": fair["text"][:200]}
 
 
+def _left(proc: psutil.Process, folder: str) -> int | None:
+    """Files in the server's upload folder's ``folder`` (its GRADIO_TEMP_DIR), or None if unknown."""
+    try:
+        root = proc.environ().get("GRADIO_TEMP_DIR")
+    except psutil.Error:
+        return None
+    if not root:
+        return None
+    path = Path(root) / folder
+    return len(list(path.iterdir())) if path.is_dir() else 0
+
+
+def brush_flood(s: Server, log: Callable[[str], None]) -> dict[str, Any]:
+    """One visitor (one address) sends FLOOD brush events (new sessions each) at once; a fair
+    visitor's run is then sent: does it get a place in the queue?"""
+    layer = s.upload("layer.png", brush_layer())
+    flooder = {"x-forwarded-for": "93.184.216.66"}
+    data = [{"background": None, "layers": [layer], "composite": None}, None, None]
+    with cf.ThreadPoolExecutor(FLOOD) as pool:
+        floods = [pool.submit(s.call, "painted_masks", data, flooder) for _ in range(FLOOD)]
+        time.sleep(0.5)
+        photo = s.upload("photo.png", small_photo())
+        names = s.stylize_params()
+        run: list[Any] = [None] * len(names)
+        run[names.index("content")] = run[names.index("style")] = photo
+        run[names.index("steps")], run[names.index("size")] = 5, 64
+        fair = s.call("stylize", run, headers={"x-forwarded-for": "93.184.216.77"})
+        answers = [f.result() for f in floods]
+    accepted = sum(a["status"] == 200 and "queue_full" not in a["text"] for a in answers)
+    log(f"  brush flood: {accepted} of {FLOOD} accepted; the fair visitor's run: "
+        f"{'ok' if fair['ok'] else 'refused: ' + fair['text'][:80]}")
+    return {"accepted": accepted, "fair_ok": fair["ok"], "fair_text": fair["text"][:200],
+            "answers": _summary(answers)}
+
+
 def hostile(url: str, proc: psutil.Process, log: Callable[[str], None], at_once: int = AT_ONCE,
             steps: int = 30, size: int = 64) -> dict[str, Any]:
     """Every kind ``at_once`` times at once, then the flood; memory, answers and liveness."""
@@ -292,9 +369,10 @@ def hostile(url: str, proc: psutil.Process, log: Callable[[str], None], at_once:
     log(f"  server idle: {idle / 1e6:.0f} MB")
     for name, (what, request) in kinds(s).items():
         before = rss(proc)
-        with Watch(s, proc) as w, cf.ThreadPoolExecutor(at_once) as pool:
+        n = 1 if name in ONCE else at_once
+        with Watch(s, proc) as w, cf.ThreadPoolExecutor(n) as pool:
             t0 = time.monotonic()
-            answers = list(pool.map(lambda _: request(), range(at_once)))
+            answers = list(pool.map(lambda _: request(), range(n)))
             seconds = time.monotonic() - t0
         row = {"what": what, "seconds": seconds, "peak_over_idle_mb": (w.peak - idle) / 1e6,
                "before_over_idle_mb": (before - idle) / 1e6, "slowest_page_s": w.slowest,
@@ -302,6 +380,10 @@ def hostile(url: str, proc: psutil.Process, log: Callable[[str], None], at_once:
         res["kinds"][name] = row
         log(f"  {name}: peak +{row['peak_over_idle_mb']:.0f} MB, {seconds:.1f} s, page ≤ {w.slowest:.2f} s; "
             f"{row['answers'][:160]}")
+    res["data_url_files_left"] = _left(proc, "data-urls")
+    log(f"  data: URL files left on the server after the requests: {res['data_url_files_left']}")
+    with Watch(s, proc) as w:
+        res["brush_flood"] = brush_flood(s, log)
     with Watch(s, proc) as w:
         res["flood"] = flood(s, steps, size, log)
     res["flood"].update(peak_over_idle_mb=(w.peak - idle) / 1e6, slowest_page_s=w.slowest,
@@ -321,6 +403,10 @@ def table(res: dict[str, Any]) -> list[tuple[str, str]]:
     for name, r in res["kinds"].items():
         rows.append((f"  {name}", f"+{r['peak_over_idle_mb']:.0f} MB · {r['seconds']:.1f} s · "
                                   f"{r['slowest_page_s']:.2f} s · {r['answers'][:120]}"))
+    rows.append(("  data: URL files left after the requests", str(res.get("data_url_files_left"))))
+    b = res["brush_flood"]
+    rows.append((f"  brush flood ({FLOOD} brush events from one visitor)",
+                 f"{b['accepted']} accepted; a fair visitor's run {'ran' if b['fair_ok'] else 'was refused'}"))
     f = res["flood"]
     rows += [
         (f"  queue flood ({FLOOD} runs from one visitor)", f"{f['flood_accepted']} accepted, {f['flood_refused']} refused"),

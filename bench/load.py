@@ -84,7 +84,8 @@ def serve(tmp: Path, own_temp: bool = False, app: Path = ROOT / "app.py") -> Ite
     """
     port = _free_port()
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_EXAMPLES_CACHE": str(tmp / "examples"), "GRADIO_ANALYTICS_ENABLED": "False"}
+           "GRADIO_EXAMPLES_CACHE": str(tmp / "examples"), "GRADIO_ANALYTICS_ENABLED": "False",
+           "NST_RUN_SECONDS": str(hostile_mode.RUN_SECONDS)}
     if own_temp:
         env.pop("GRADIO_TEMP_DIR", None)
         env["TMPDIR"] = str(tmp)

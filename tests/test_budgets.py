@@ -144,3 +144,24 @@ def test_a_data_url_file_goes_when_its_request_ends(url):
     assert '"success": true' in events[-1] or '"success":true' in events[-1], events[-1][:300]
     folder = app_budgets.data_url_folder()
     assert folder.is_dir() and list(folder.iterdir()) == []
+
+
+def test_the_apps_own_files_are_swept_while_it_serves(monkeypatch, tmp_path):
+    """Gradio sweeps only the files it made; the app's lifespan sweeps its own folders."""
+    import asyncio
+
+    import app_budgets
+
+    monkeypatch.setattr(app_budgets, "SWEEP_EVERY", 0.05)
+    old = tmp_path / "stylized-old.png"
+    old.write_bytes(b"x")
+    os.utime(old, (time.time() - app_budgets.FILE_SECONDS, time.time() - app_budgets.FILE_SECONDS))
+    young = tmp_path / "stylized-young.png"
+    young.write_bytes(b"x")
+
+    async def serve_a_while() -> None:
+        async with app_budgets.sweeper(lambda: [tmp_path])(None):
+            await asyncio.sleep(0.5)
+
+    asyncio.run(serve_a_while())
+    assert not old.exists() and young.exists()
