@@ -23,14 +23,13 @@ __all__ = ["build_parser", "main"]
 
 # Settings that are not options of their own on the command line.
 _NOT_OPTIONS = {"preview_every"}
-# Settings a recipe never sets: a picture from anywhere does not choose what code-adjacent
-# files are opened, what is downloaded, or which device runs (see `_recipe_notes`).
-_NOT_FROM_RECIPES = {"weights", "device"}
 
 
 class _RecipeAction(argparse.Action):
     """``--recipe PNG``: the recipe's settings, kept apart (``namespace.recipe_settings``) so
-    that every option given on the command line wins over them, before ``--recipe`` or after."""
+    that every option given on the command line wins over them, before ``--recipe`` or after.
+    They are :func:`nst.read_recipe`'s, which never include the weights, device or memory
+    budget; what the recipe named of those is kept for `_recipe_notes` only."""
 
     def __call__(self, parser, namespace, value, option_string=None) -> None:
         from .recipe import RecipeError, read_recipe
@@ -40,13 +39,8 @@ class _RecipeAction(argparse.Action):
         except RecipeError as exc:
             parser.exit(2, f"nst: error: {exc}\n")
         setattr(namespace, self.dest, value)
-        values = recipe["settings"]
-        namespace.recipe_settings = {
-            name: tuple(v) if isinstance(v, list) else v for name, v in values.items()
-            if name not in _NOT_OPTIONS | _NOT_FROM_RECIPES
-        }
-        namespace.recipe_named = {**{k: values[k] for k in _NOT_FROM_RECIPES if k in values},
-                                  "masks": recipe.get("masks")}
+        namespace.recipe_settings = recipe["settings"]
+        namespace.recipe_named = {**recipe["not_applied"], "masks": recipe.get("masks")}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -146,59 +140,125 @@ SAVE_SECONDS = 0.3
 
 
 def _recipe_notes(args: argparse.Namespace) -> list[str]:
-    """One line for each thing the recipe named that this run does not use: its weights and
-    device (a recipe never chooses them), and its masks (images are not stored in recipes)."""
+    """One line for each thing the recipe named that this run does not use: its weights,
+    device and memory budget (a recipe never chooses them), and its masks (images are not
+    stored in recipes)."""
+    import shlex
+
     from .errors import short
     from .settings import DEFAULT
 
     named = getattr(args, "recipe_named", None) or {}
     notes = []
-    for name, flag in (("weights", "--weights"), ("device", "--device")):
+    for name in ("weights", "device", "max_memory"):
         theirs, ours = named.get(name), getattr(args, name, getattr(DEFAULT, name))
-        if theirs is not None and str(theirs) != str(ours):
-            shown = "the embedded weights" if name == "weights" and ours == DEFAULT.weights else f"{name} {ours}"
-            notes.append(short(f"the recipe ran on {name} {theirs}; using {shown}; pass {flag} {theirs} to use them"
-                               if name == "weights" else
-                               f"the recipe ran on device {theirs}; using {ours}; pass {flag} {theirs} to use it"))
+        if theirs is None or _same_value(theirs, ours):
+            continue
+        # Quoted as a shell word: the suggestion is the recipe's text, which may be anything.
+        flag = f"--{name.replace('_', '-')} {shlex.quote(theirs)}"
+        if name == "weights":
+            shown = "the embedded weights" if ours == DEFAULT.weights else f"weights {ours}"
+            notes.append(f"the recipe ran on weights {theirs}; using {shown}; pass {flag} to use them")
+        elif name == "device":
+            notes.append(f"the recipe ran on device {theirs}; using {ours}; pass {flag} to use it")
+        else:
+            shown = f"{ours:g} GB" if ours is not None else "a budget from this machine's free memory"
+            notes.append(f"the recipe ran with max_memory {theirs} GB; using {shown}; pass {flag} to use it")
     masks = named.get("masks")
     if masks and not args.masks:
-        listed = ", ".join(str(m) for m in masks) if isinstance(masks, list) else str(masks)
-        notes.append(short(f"the recipe's run had masks ({listed}); this run has none: pass --mask with them "
-                           "to paint each style where it was"))
-    return notes
+        notes.append(f"the recipe's run had masks ({', '.join(masks)}); this run has none: pass --mask with them "
+                     "to paint each style where it was")
+    return [short(note) for note in notes]
+
+
+def _same_value(theirs: str, ours: Any) -> bool:
+    """Whether the recipe's ``theirs`` (text) names the value ``ours``: ``"38"`` is 38.0."""
+    if isinstance(ours, float):
+        try:
+            return float(theirs) == ours
+        except ValueError:
+            return False
+    return theirs == str(ours)
 
 
 def check_files(args: argparse.Namespace) -> str | None:
-    """Why the output (or a --save-every image) cannot be written without harm, or None:
-    it would replace an input, or its folder is missing or not writable, or it is a folder
-    or not a regular file. Checked before any work, so that no run is lost at the end.
-    Replacing an earlier result is allowed."""
-    import os
-    import re
+    """Why the command cannot write its files without harm, or None: the one check of
+    the output and of ``--save-every``'s images, before any work (the weights, the images),
+    so that no input is replaced and no run is lost at its end.
 
+    Refused: a name that is not ``.png``; a file that is one of the inputs (content, styles,
+    masks, keep mask, recipe, weights file), by name, through a link or as a hard link; a
+    link to nothing (writing would create a file wherever it points); a folder, a device or
+    a pipe; a missing or read-only folder. Replacing an earlier result is allowed.
+    """
     output = Path(args.output)
-    inputs = [args.content, *args.style, *(args.masks or []), *([args.recipe] if args.recipe else [])]
-    real_out = os.path.realpath(output)
+    if output.suffix.lower() != ".png":
+        return f"the output must be a .png file, not {args.output!r}"
+    if args.save_every < 0:
+        return "--save-every must be 0 or more"
+    try:
+        return _check_targets(args, output)
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        return f"cannot write {args.output!r}: {exc.strerror or exc}"
+
+
+def _check_targets(args: argparse.Namespace, output: Path) -> str | None:
+    import os
+    import stat
+
+    from .settings import LIMITS
+
     folder = output.parent
-    every = re.compile(re.escape(output.stem) + r"_\d{4,}\.png") if args.save_every else None
-    for src in inputs:
-        real = os.path.realpath(src)
-        if real == real_out:
-            return f"the output {str(output)!r} is one of the inputs; choose another name so that it is not replaced"
-        if every and os.path.dirname(real) == os.path.dirname(real_out) and every.fullmatch(os.path.basename(real)):
-            return (f"--save-every would write over the input {str(src)!r} "
-                    f"(its images are named {output.stem}_<step>.png); choose another output name")
     if not folder.is_dir():
         return f"the output folder {str(folder)!r} does not exist"
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"the output folder {str(folder)!r} is not writable"
-    if output.is_dir():
-        return f"the output {str(output)!r} is a folder"
-    if output.exists() and not output.is_file():
-        return f"the output {str(output)!r} is not a regular file (a device or a pipe)"
-    if output.exists() and not os.access(output, os.W_OK):
-        return f"the output {str(output)!r} cannot be written (permission denied)"
+    named = [("the content image", args.content), *(("the style image", s) for s in args.style),
+             *(("the mask", m) for m in args.masks or []), ("the keep mask", args.keep),
+             ("the recipe", args.recipe), ("the weights file", getattr(args, "weights", None))]
+    inputs = [(what, str(src)) for what, src in named if src]
+    targets = [(f"the output {str(output)!r}", output, None)]
+    if args.save_every:
+        # Every name a snapshot may take, not only those of this run's steps (its plan is
+        # not made yet); the ones not there cannot replace anything and are passed over.
+        for step in range(args.save_every, LIMITS.max_steps + 1, args.save_every):
+            snapshot = output.with_name(f"{output.stem}_{step:04d}.png")
+            if os.path.lexists(snapshot):
+                targets.append((f"--save-every's image {str(snapshot)!r}", snapshot, snapshot))
+    for label, path, snapshot in targets:
+        for what, src in inputs:
+            if _same_file(path, src):
+                if snapshot is None:
+                    return (f"the output {str(output)!r} is one of the inputs ({what} {src!r}); "
+                            "choose another name so that it is not replaced")
+                return (f"--save-every would write over the input {src!r} at {str(snapshot)!r} "
+                        f"(its images are named {output.stem}_<step>.png); choose another output name")
+        if path.is_symlink() and not path.exists():
+            return (f"{label} is a link to {os.readlink(path)!r}, which does not exist: writing would create "
+                    "that file; name the file itself")
+        if not path.exists():
+            continue
+        mode = path.stat().st_mode  # of what a link leads to: what would be written
+        if stat.S_ISDIR(mode):
+            return f"{label} is a folder"
+        if not stat.S_ISREG(mode):
+            return f"{label} is not a regular file (a device or a pipe)"
+        if not os.access(path, os.W_OK):
+            return f"{label} cannot be written (permission denied)"
     return None
+
+
+def _same_file(path: Path, src: str) -> bool:
+    """Whether writing ``path`` would replace the input ``src``: the same file by any name
+    (a link, a hard link, ``./x``), or, where either is not there yet, the same resolved path."""
+    import os
+
+    try:
+        if os.path.exists(path) and os.path.exists(src):
+            return os.path.samefile(path, src)
+        return os.path.realpath(path) == os.path.realpath(src)
+    except (OSError, ValueError):  # an input that cannot be looked at: loading it says why
+        return False
 
 
 def _process_seconds() -> float:
@@ -289,14 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     from .recipe import save_png
 
     output = Path(args.output)
-    if output.suffix.lower() != ".png":
-        return _fail(f"the output must be a .png file, not {args.output!r}")
-    if args.save_every < 0:
-        return _fail("--save-every must be 0 or more")
-    try:
-        problem = None if args.dry_run else check_files(args)
-    except OSError as exc:  # a name too long for the file system, a loop of links
-        problem = f"cannot write {args.output!r}: {exc.strerror or exc}"
+    # A dry run too: it foretells the command, refusal included.
+    problem = check_files(args)
     if problem:
         return _fail(problem)
     for note in _recipe_notes(args):

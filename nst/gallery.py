@@ -24,7 +24,9 @@ class Entry:
     Attributes:
         number: its place in the visit (1 for the first run).
         path: the PNG, with its recipe.
-        recipe: the recipe read from the PNG.
+        recipe: the recipe as :func:`nst.read_recipe` gives it: known keys and small values
+            only (a visitor's PNG may hold anything up to the reader's bound), so that a
+            visit's gallery stays small, and its settings never the weights, device or memory.
         caption: the main settings, in a few words.
     """
 

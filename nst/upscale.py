@@ -20,7 +20,7 @@ from . import images as im
 from .errors import RecipeError, SettingsError
 from .pipeline import PreparedRun, Progress, prepare
 from .recipe import read_recipe
-from .settings import DEFAULT, LIMITS, Settings, field_names
+from .settings import DEFAULT, LIMITS, Settings
 
 __all__ = ["prepare_upscale", "upscale", "upscale_image", "MIN_FACTOR", "MAX_FACTOR"]
 
@@ -35,7 +35,8 @@ def prepare_upscale(
 
     Args:
         result: the result to continue from: a path or PIL image of an nst PNG, whose
-            recipe gives the settings (a plain image runs with the defaults).
+            recipe gives the settings (a plain image runs with the defaults); never the
+            weights, device or memory budget, which are this machine's (or ``overrides``').
         content: the content image the result was made from.
         style: its style image(s).
         factor: the new long side over the result's, 1.25 to 4.
@@ -67,6 +68,8 @@ def prepare_upscale(
 
 
 def _recipe_settings(result: im.ImageInput) -> Settings:
+    """The settings of ``result``'s recipe (the defaults for a plain image), as
+    :func:`nst.read_recipe` gives them: never the weights, device or memory budget."""
     if not isinstance(result, (str, Image.Image)) and not hasattr(result, "__fspath__"):
         return DEFAULT
     try:
@@ -75,8 +78,7 @@ def _recipe_settings(result: im.ImageInput) -> Settings:
         if "carries no nst recipe" in str(exc):
             return DEFAULT
         raise
-    known = set(field_names())
-    return DEFAULT.replace(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known})
+    return DEFAULT.replace(**values)
 
 
 def upscale(

@@ -1,7 +1,9 @@
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -430,6 +432,89 @@ def test_overwriting_an_earlier_result_is_allowed(tmp_path, content_path, style_
     assert Image.open(out).size == fitted(64)
 
 
+def _protected_inputs(tmp_path, content_path, style_path) -> dict[str, Path]:
+    """photo.png, styles/paint.png, keep.png and earlier.png (a result with its recipe) in
+    ``tmp_path``, for the checks below to protect."""
+    import shutil
+
+    import nst
+
+    (tmp_path / "styles").mkdir()
+    files = {"photo": tmp_path / "photo.png", "paint": tmp_path / "styles" / "paint.png",
+             "keep": tmp_path / "keep.png", "earlier": tmp_path / "earlier.png"}
+    Image.open(content_path).save(files["photo"])
+    shutil.copy(style_path, files["paint"])
+    _half_mask(files["keep"], content_path)
+    nst.save_png(Image.open(content_path).convert("RGB"), files["earlier"],
+                 {"nst": nst.__version__, "settings": {"steps": 1, "size": 64}})
+    return files
+
+
+# Each case: what it puts in the folder, the command's arguments after the photo and the
+# painting, and the one line that refuses it.
+_UNSAFE_OUTPUTS = {
+    "the keep mask": (
+        lambda d: None, ["--keep", "keep.png", "-o", "keep.png"],
+        "the output 'keep.png' is one of the inputs (the keep mask 'keep.png'); choose another name",
+    ),
+    "a hard link to the photo": (
+        lambda d: os.link(d / "photo.png", d / "result.png"), ["-o", "result.png"],
+        "the output 'result.png' is one of the inputs (the content image 'photo.png'); choose another name",
+    ),
+    "a link to the recipe": (
+        lambda d: (d / "again.png").symlink_to("earlier.png"), ["--recipe", "earlier.png", "-o", "again.png"],
+        "the output 'again.png' is one of the inputs (the recipe 'earlier.png'); choose another name",
+    ),
+    "a snapshot name linked to a style": (
+        lambda d: (d / "out_0002.png").symlink_to(d / "styles" / "paint.png"),
+        ["-o", "out.png", "--save-every", "2"],
+        "--save-every would write over the input 'styles/paint.png' at 'out_0002.png' (its images are named "
+        "out_<step>.png); choose another output name",
+    ),
+    "a dangling link": (
+        lambda d: (d / "o.png").symlink_to("victim.png"), ["-o", "o.png"],
+        "the output 'o.png' is a link to 'victim.png', which does not exist: writing would create that file; "
+        "name the file itself",
+    ),
+    "a dangling snapshot link": (
+        lambda d: (d / "out_0004.png").symlink_to("victim.png"), ["-o", "out.png", "--save-every", "2"],
+        "--save-every's image 'out_0004.png' is a link to 'victim.png', which does not exist",
+    ),
+    "a folder": (lambda d: (d / "d.png").mkdir(), ["-o", "d.png"], "the output 'd.png' is a folder"),
+    "a link to a folder": (
+        lambda d: (d / "l.png").symlink_to(d / "styles"), ["-o", "l.png"], "the output 'l.png' is a folder",
+    ),
+    "a FIFO": (
+        lambda d: os.mkfifo(d / "p.png"), ["-o", "p.png"],
+        "the output 'p.png' is not a regular file (a device or a pipe)",
+    ),
+    "a snapshot name that is a FIFO": (
+        lambda d: os.mkfifo(d / "out_0003.png"), ["-o", "out.png", "--save-every", "1"],
+        "--save-every's image 'out_0003.png' is not a regular file (a device or a pipe)",
+    ),
+}
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry run"])
+@pytest.mark.parametrize("case", list(_UNSAFE_OUTPUTS))
+def test_no_output_or_snapshot_replaces_an_input_or_is_not_a_file(tmp_path, content_path, style_path, monkeypatch,
+                                                                   capsys, case, dry_run):
+    """One check before any work: refused by the same line in a run and in a dry run, and
+    every input left as it was (and nothing made where a dangling link points)."""
+    make, extra, message = _UNSAFE_OUTPUTS[case]
+    files = _protected_inputs(tmp_path, content_path, style_path)
+    make(tmp_path)
+    before = {name: path.read_bytes() for name, path in files.items()}
+    _no_work(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    code, err = _exit_and_stderr(["photo.png", "styles/paint.png", *extra, "--size", "64", "--steps", "4",
+                                  *(["--dry-run"] if dry_run else [])], capsys)
+    assert code == 2, err
+    assert err.startswith(f"nst: error: {message}") and len(err.splitlines()) == 1, err
+    assert {name: path.read_bytes() for name, path in files.items()} == before
+    assert not (tmp_path / "victim.png").exists()
+
+
 def _recipe_png(path, recipe: dict | str, size=(4, 4)) -> str:
     import json
 
@@ -467,7 +552,7 @@ def test_a_recipe_never_chooses_the_weights(tmp_path, content_path, style_path, 
         "nst: note: the recipe's run had masks (sky.png); this run has none: pass --mask with them to paint each "
         "style where it was",
     ]
-    assert nst.read_recipe(out)["settings"]["weights"] == nst.DEFAULT.weights
+    assert nst.read_recipe(out)["not_applied"]["weights"] == nst.DEFAULT.weights  # what this run used
 
 
 @pytest.mark.parametrize("text, message", [
@@ -475,7 +560,7 @@ def test_a_recipe_never_chooses_the_weights(tmp_path, content_path, style_path, 
     ('{"settings": ' * 3000 + "{}" + "}" * 3000, "damaged"),
     ('{"settings": {"steps": ' + "[" * 3000 + "]" * 3000 + "}}", "damaged"),
     ('{"settings": {"style_layers": ' + "[" * 50 + "]" * 50 + "}}", "the recipe in 'r.png'"),
-    ('{"settings": {"init": "' + "x" * (2 * 2**20) + '"}}', "is not an image nst can read"),  # over the text limit
+    ('{"settings": {"init": "' + "x" * (2 * 2**20) + '"}}', "is over 64 KiB"),
 ])
 def test_hostile_recipes_are_one_line_with_exit_code_2(tmp_path, content_path, style_path, text, message, capsys,
                                                       monkeypatch):

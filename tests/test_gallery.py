@@ -60,3 +60,25 @@ def test_each_visit_has_its_own_gallery(tmp_path):
     second = copy.deepcopy(first)  # what gr.State does for each new tab
     first.add(_png(tmp_path / "a.png"))
     assert second.items() == []
+
+
+def test_an_entry_keeps_only_the_recipes_safe_bounded_data(tmp_path):
+    """A visitor's PNG may say anything: the entry holds the reader's data, not the file's."""
+    import json
+
+    from PIL import PngImagePlugin
+
+    from nst.recipe import RECIPE_KEY
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text(RECIPE_KEY, json.dumps({
+        "nst": nst.__version__, "settings": {"steps": 5, "weights": "/etc/passwd", "device": "cuda:7", "max_memory": 38},
+        "masks": ["x" * 4000, *["m.png"] * 500], "styles": "many", "note": "y" * 20_000,
+    }))
+    Image.new("RGB", (8, 6)).save(tmp_path / "r.png", pnginfo=info)
+    entry = Gallery().add(tmp_path / "r.png")
+    assert set(entry.recipe) == {"nst", "settings", "not_applied", "masks"}
+    assert not {"weights", "device", "max_memory"} & set(entry.recipe["settings"])
+    assert len(entry.recipe["masks"]) == 64 and len(entry.recipe["masks"][0]) == 255
+    assert len(json.dumps(entry.recipe)) < 2000
+    assert entry.caption == "#1 · 5 steps · masks"

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 import nst
 from nst.cli import main
@@ -118,3 +118,62 @@ def test_the_app_reads_no_result_from_outside_its_uploads(client, content_path, 
     files = {"content": handle_file(str(content_path)), "style": handle_file(str(style_path))}
     with pytest.raises(AppError):
         client.predict({"path": str(content_path)}, **files, api_name="/upscale")
+
+
+# --- The result's recipe gives the look, never the weights, the device or the memory ----------
+
+HOSTILE = {"weights": "/etc/passwd", "device": "cuda:7", "max_memory": 38}
+
+
+def _hostile_result(path, content_path, weights: str = "/etc/passwd"):
+    """A result of the content's shape whose recipe names a server file (or a download), a
+    GPU the machine lacks and a memory budget it lacks."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text(RECIPE_KEY, json.dumps({"nst": nst.__version__, "settings": {
+        "steps": 2, "size": 48, "style_layers": ["relu1_1", "relu3_1"], "seed": 3, **HOSTILE, "weights": weights}}))
+    nst.images.resize_to_long_side(nst.load_image(content_path), 48).save(path, pnginfo=info)
+    return path
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    import socket
+
+    def refuse(*a, **k):
+        raise AssertionError("a network request")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.mark.parametrize("weights", ["/etc/passwd", "hf:a/b/c"])
+def test_an_upscale_takes_no_weights_device_or_memory_from_the_recipe(tmp_path, content_path, style_path, no_network,
+                                                                      weights):
+    result = _hostile_result(tmp_path / "r.png", content_path, weights)
+    with Image.open(result) as image:
+        image.load()
+        for source in (result, image):  # a path, and a PIL image with the recipe in its info
+            run = nst.prepare_upscale(source, content_path, style_path, 2)
+            s = run.settings
+            assert (s.weights, s.device, s.max_memory) == (nst.DEFAULT.weights, nst.DEFAULT.device, None)
+            assert (s.steps, s.seed, s.style_layers, s.size) == (2, 3, ("relu1_1", "relu3_1"), 96)  # the look: its own
+
+
+def test_the_cli_upscale_takes_no_weights_device_or_memory_from_the_recipe(tmp_path, content_path, style_path,
+                                                                           no_network, fixed_cost, capsys):
+    result = _hostile_result(tmp_path / "r.png", content_path)
+    base = [str(content_path), str(style_path), "--recipe", str(result), "--upscale", "2"]
+    assert main([*base, "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("plan: 2 steps to 96×") and " on cpu" in out.splitlines()[0]
+    assert "(max_memory from free memory)" in out
+    assert [line for line in err.splitlines() if line.startswith("nst: note:")] == [
+        "nst: note: the recipe ran on weights /etc/passwd; using the embedded weights; pass --weights /etc/passwd "
+        "to use them",
+        "nst: note: the recipe ran on device cuda:7; using auto; pass --device cuda:7 to use it",
+        "nst: note: the recipe ran with max_memory 38 GB; using a budget from this machine's free memory; "
+        "pass --max-memory 38 to use it",
+    ]
+    big = tmp_path / "big.png"
+    assert main([*base, "-o", str(big)]) == 0  # the embedded weights load: /etc/passwd is not opened
+    assert nst.read_recipe(big)["not_applied"] == {"weights": nst.DEFAULT.weights, "device": nst.DEFAULT.device}
