@@ -393,7 +393,115 @@ def hostile(url: str, proc: psutil.Process, log: Callable[[str], None], at_once:
     except s.httpx.HTTPError:
         res["alive_after"] = False
     res["end_rss_over_idle_mb"] = (rss(proc) - idle) / 1e6
+    import shutil
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="nst-hostile-"))
+    try:
+        res["cli_files"] = cli_files(tmp, log)
+        res["interrupt"] = interrupt(tmp, log)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return res
+
+
+# --- The CLI's files and the process ------------------------------------------------------
+
+
+def cli_files(tmp: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """``python -m nst`` told to write over its own inputs, through names a stranger's
+    script could choose: each must be refused before any work, its inputs intact."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    folder = tmp / "cli-files"
+    folder.mkdir(parents=True, exist_ok=True)
+    photo, style, keep = folder / "photo.png", folder / "style.png", folder / "keep.png"
+    Image.new("RGB", (96, 64), (40, 90, 200)).save(photo)
+    Image.new("RGB", (96, 64), (200, 90, 40)).save(style)
+    Image.new("L", (96, 64), 255).save(keep)
+    (folder / "hard.png").unlink(missing_ok=True)
+    os.link(photo, folder / "hard.png")
+    for name, target in (("dangling.png", folder / "gone" / "x.png"), ("out_0001.png", style)):
+        (folder / name).unlink(missing_ok=True)
+        (folder / name).symlink_to(target)
+    base = [sys.executable, "-m", "nst", str(photo), str(style), "--keep", str(keep), "--steps", "2", "--size", "64"]
+    cases = {
+        "output-is-the-keep-mask": ["-o", str(keep)],
+        "output-is-a-hard-link-to-the-photo": ["-o", str(folder / "hard.png")],
+        "snapshot-through-a-link-to-the-style": ["-o", str(folder / "out.png"), "--save-every", "1"],
+        "output-is-a-dangling-link": ["-o", str(folder / "dangling.png")],
+        "output-is-a-folder": ["-o", str(folder)],
+    }
+
+    def digest() -> list[str]:
+        return [hashlib.sha256(p.read_bytes()).hexdigest() for p in (photo, style, keep)]
+
+    before, rows = digest(), {}
+    for name, extra in cases.items():
+        t0 = time.monotonic()
+        proc = subprocess.run([*base, *extra], capture_output=True, text=True, cwd=folder, timeout=TIMEOUT,
+                              env={**os.environ, "PYTHONPATH": str(root)})
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        rows[name] = {"exit": proc.returncode, "seconds": round(time.monotonic() - t0, 2),
+                      "inputs_intact": digest() == before, "message": lines[-1][:200] if lines else "",
+                      "traceback": "Traceback" in proc.stderr}
+        log(f"  cli {name}: exit {proc.returncode}, inputs intact {rows[name]['inputs_intact']}, "
+            f"{rows[name]['seconds']} s: {rows[name]['message'][:100]}")
+    return rows
+
+
+def interrupt(tmp: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """``python app.py`` after one run, then SIGINT (Ctrl-C) and, in a second start, SIGTERM:
+    its exit status and whether anything aborted."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from gradio_client import Client, handle_file
+
+    root = Path(__file__).resolve().parents[1]
+    rows = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+               "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(tmp)}
+        proc = subprocess.Popen([sys.executable, str(root / "app.py")], cwd=tmp, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        url = f"http://127.0.0.1:{port}/"
+        import httpx
+
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(url + "config", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        client = Client(url, verbose=False)
+        photo = handle_file(str(root / "examples" / "chelsea.jpg"))
+        client.predict(content=photo, style=photo, steps=2, size=64, api_name="/stylize")
+        client.close()
+        t0 = time.monotonic()
+        proc.send_signal(sig)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        rows[sig.name] = {"exit": proc.returncode, "seconds": round(time.monotonic() - t0, 2),
+                          "aborted": "terminate called" in out or proc.returncode == -signal.SIGABRT,
+                          "traceback": "Traceback" in out}
+        log(f"  app.py after a run, {sig.name}: exit {proc.returncode} in {rows[sig.name]['seconds']} s"
+            f"{' (ABORTED)' if rows[sig.name]['aborted'] else ''}")
+    return rows
 
 
 def table(res: dict[str, Any]) -> list[tuple[str, str]]:
@@ -414,4 +522,8 @@ def table(res: dict[str, Any]) -> list[tuple[str, str]]:
                                    f"+{f['peak_over_idle_mb']:.0f} MB, page ≤ {f['slowest_page_s']:.2f} s"),
         ("  server answers afterwards", f"{res['alive_after']} (memory {res['end_rss_over_idle_mb']:+.0f} MB over idle)"),
     ]
+    for name, r in res.get("cli_files", {}).items():
+        rows.append((f"  cli {name}", f"exit {r['exit']} · inputs intact {r['inputs_intact']} · {r['message'][:90]}"))
+    for name, r in res.get("interrupt", {}).items():
+        rows.append((f"  app.py after a run, {name}", f"exit {r['exit']} in {r['seconds']} s · aborted {r['aborted']}"))
     return rows
