@@ -453,5 +453,10 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGINT, previous)
 
 
-if __name__ == "__main__":  # pragma: no cover
+def console() -> None:
+    """The ``nst`` command (pyproject's console script) and ``python -m nst``."""
     sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    console()
