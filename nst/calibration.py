@@ -40,7 +40,9 @@ def calibrate(device: torch.device | str = "auto", precision: str = "auto", *, c
     kept in this machine's cache file (:mod:`nst.calibration_cache`), so that later
     processes start with it: a dry run or a first estimate then takes no timing at all.
     Processes that calibrate at once time the machine once: the others wait for the
-    first one's entry (:func:`nst.calibration_cache.machine_lock`).
+    first one's entry (:func:`nst.calibration_cache.machine_lock`), unless it makes no
+    progress (a stopped process): then they time for themselves after a few seconds
+    (:data:`~nst.calibration_cache.LOCK_STALL`), with a warning, and keep it in the process only.
 
     Args:
         device: where runs compute.
@@ -54,13 +56,19 @@ def calibrate(device: torch.device | str = "auto", precision: str = "auto", *, c
     with _calibrate_lock:
         if cached and key in schedule._MEASURED:  # the table as it is now (it can be replaced)
             return schedule._MEASURED[key]
-        with calibration_cache.machine_lock(" ".join(key)):
-            # Under the lock: another process may be timing this entry now; its costs then come from the file.
-            stored = calibration_cache.load(dev, key[1]) if cached else None
-            if stored is not None:
-                remember_cost(*key, stored)
-                return stored
-            return _time_steps(dev, precision, key)
+        # Kept costs need no lock (the file is replaced whole): a process that holds it,
+        # re-timing the machine or stopped, does not hold up a start that finds them.
+        stored = calibration_cache.load(dev, key[1]) if cached else None
+        if stored is None:
+            with calibration_cache.machine_lock(" ".join(key)):
+                # Under the lock: another process may have been timing this entry; its costs then come from
+                # the file. Where it holds the lock still (it is stopped), this one times for itself, and the
+                # cache does not keep that (calibration_cache.store skips the entry meanwhile).
+                stored = calibration_cache.load(dev, key[1]) if cached else None
+                if stored is None:
+                    return _time_steps(dev, precision, key)
+        remember_cost(*key, stored)
+        return stored
 
 
 def _time_steps(dev: torch.device, precision: str, key: tuple[str, str]) -> CostModel:

@@ -48,10 +48,11 @@ from .errors import ImageError  # noqa: E402  (defined with nst's other errors)
 def load_image(src: ImageInput, what: str = "image") -> Image.Image:
     """Read ``src`` as an 8-bit RGB PIL image.
 
-    Honours EXIF orientation and converts every mode Pillow reads (L, LA, P, RGBA, CMYK,
-    I;16, I, F, ...) to RGB, and also reads the float and 32-bit TIFFs with several bands
-    that Pillow cannot (:mod:`nst.tiff`); transparent areas are composited on white. An animated image
-    contributes its first frame.
+    Honours EXIF orientation and converts every mode Pillow holds (L, LA, P, PA, RGBA, the
+    premultiplied La and RGBa, CMYK, YCbCr, LAB, HSV, I;16, I, F, ...) to RGB, and also reads
+    the float and 32-bit TIFFs with several bands that Pillow cannot (:mod:`nst.tiff`);
+    transparent areas (an alpha band, a palette's alpha, or one transparent colour) are
+    composited on white. An animated image contributes its first frame.
 
     Args:
         src: a file path, a PIL image, or an ``(H, W)``, ``(H, W, 1|2|3|4)`` array of
@@ -81,6 +82,8 @@ def load_image(src: ImageInput, what: str = "image") -> Image.Image:
             f"the {what} is {img.width}×{img.height} pixels, more than the "
             f"{MAX_INPUT_PIXELS // 1_000_000} Mpx nst accepts; downscale it first"
         )
+    if not img.width or not img.height:  # Image.new() makes them; nothing can be resized from one
+        raise ImageError(f"the {what} is empty ({img.width}×{img.height} pixels)")
     return _upright(img, what, _to_rgb)
 
 
@@ -141,6 +144,10 @@ def load_mask(src: ImageInput | torch.Tensor, what: str = "mask") -> Image.Image
 
 
 def _to_mask(img: Image.Image, what: str) -> Image.Image:
+    if img.mode in ("La", "RGBa"):
+        img = img.convert(img.mode.upper())  # premultiplied: un-premultiplied, alpha kept below
+    elif img.mode in ("1", "L", "RGB") and img.info.get("transparency") is not None:
+        img = img.convert("RGBA")  # one transparent colour: transparent is unpainted below
     if img.mode in ("1", "L"):
         return img.convert("L")
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -148,8 +155,7 @@ def _to_mask(img: Image.Image, what: str) -> Image.Image:
     if img.mode == "P":
         img = img.convert("RGBA")
     alpha = None
-    if img.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
-        # The last band: "A", or "a" in the premultiplied modes (RGBa).
+    if img.mode in ("RGBA", "LA", "PA"):
         alpha = np.asarray(img.getchannel(img.getbands()[-1]), dtype=np.float32) / 255.0
     rgb = np.asarray(img.convert("RGB"), dtype=np.float32)
     # JPEG noise leaves a grey image a little coloured; a colour picture is far more so.
@@ -308,8 +314,21 @@ def to_uint8(a: np.ndarray, what: str = "image") -> np.ndarray:
     return (np.clip(a / scale, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
+# Modes whose transparency is one colour (``info["transparency"]``, a PNG's tRNS chunk):
+# Pillow keeps it beside the pixels, and honours it when converting to RGBA.
+_KEYED = ("1", "L", "RGB", "I", "I;16", "I;16L", "I;16B", "I;16N")
+
+
 def _to_rgb(img: Image.Image, what: str) -> Image.Image:
-    if img.mode == "RGB":
+    """``img`` as 8-bit RGB: every mode Pillow holds (see ``Image.MODES``), with transparent
+    areas composited on white, whether the alpha is a band (``RGBA``, ``LA``, ``PA``, the
+    premultiplied ``RGBa`` and ``La``), in the palette, or one transparent colour.
+
+    Raises:
+        ImageError: a mode this does not know (a Pillow newer than nst), named.
+    """
+    key = img.info.get("transparency") if img.mode in _KEYED else None
+    if img.mode == "RGB" and key is None:
         return img
     if img.mode.startswith(("I;16", "I", "F")):
         # Pillow's own conversion of deep greyscale to RGB clips at 255 (mostly white), and
@@ -317,14 +336,27 @@ def _to_rgb(img: Image.Image, what: str) -> Image.Image:
         a = np.asarray(img)
         if img.mode.startswith("I;16"):
             a = a.astype(np.uint16)  # native byte order (I;16B is big-endian)
-        return Image.fromarray(to_uint8(a, what)).convert("RGB")
-    if img.mode == "P":
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
+        grey = to_uint8(a, what)
+        if isinstance(key, int):  # the transparent grey level, in the samples' own units
+            grey = np.where(a == key, np.uint8(255), grey)
+        return Image.fromarray(grey).convert("RGB")
+    if img.mode in ("RGBa", "La"):
+        # Premultiplied: each colour is already colour × alpha, so over white it is that
+        # plus the white showing through. (Pillow has no La to RGBA conversion, and un-
+        # premultiplying first would lose the dark, nearly transparent levels.)
+        a = np.asarray(img, dtype=np.float32)
+        rgb = np.clip(a[..., :-1] + (255.0 - a[..., -1:]), 0, 255).round().astype(np.uint8)
+        return Image.fromarray(np.repeat(rgb, 3, axis=2) if rgb.shape[2] == 1 else rgb)
+    if img.mode == "P" or key is not None:
+        img = img.convert("RGBA")  # the palette's alpha, or the transparent colour, as a band
+    if img.mode in ("RGBA", "LA", "PA"):
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
-    return img.convert("RGB")
+    if img.mode in ("1", "L", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
+        return img.convert("RGB")
+    raise ImageError(f"the {what} is a PIL image in mode {img.mode!r}, which nst cannot convert to RGB; "
+                     "convert it to RGB or RGBA first")
 
 
 def resize_to_long_side(img: Image.Image, size: int) -> Image.Image:

@@ -18,6 +18,8 @@ import contextlib
 import dataclasses
 import gc
 import json
+import math
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,7 +44,7 @@ from .schedule import (
     _MEASURED, BUDGET_MARGIN, CostModel, Eta, ScalePlan, cost_model, estimate_seconds, fit_plan, fit_steps,
     limit_note, plan_run, remember_cost,
 )
-from .settings import DEFAULT, LIMITS, Settings
+from .settings import DEFAULT, LIMITS, Settings, _shown
 from .tiles import MemoryPlan, TiledObjective, default_budget, plan_memory, tv_into_grad, work_plan
 from .vgg import deepest, min_input_size
 from .weights import load_model
@@ -123,8 +125,8 @@ class PreparedRun:
         faces: the faces protected (``keep_faces``), in the content image's pixels.
         keep: the keep mask (white: keep the photo's structure), as given, else None.
         keep_name: how the recipe names the keep mask.
-        time_cap: seconds the run may take at most, set by a front end (the app on ZeroGPU:
-            what its GPU reservation allows); like ``time_limit``, but not a setting, so
+        time_cap: seconds the run may take at most, set by a front end (the app: what a
+            visitor's wait allows, or on ZeroGPU its GPU reservation); like ``time_limit``, but not a setting, so
             recipes do not record it; counted from the start of :meth:`events`.
         started: when the time limit's clock started (``time.perf_counter()``): the call
             of :func:`prepare`, unless the caller started it earlier (the CLI: at the
@@ -173,12 +175,17 @@ class PreparedRun:
         self, *, stop: threading.Event | None = None, preview_seconds: float | None = None,
         preview_size: int | None = None,
     ) -> Iterator[Progress]:
-        """Run it: phases 2–4 of :func:`stylize`, which takes the same keyword arguments."""
-        if preview_seconds is not None and not preview_seconds >= 0:
-            raise SettingsError(f"preview_seconds must be 0 or more, not {preview_seconds!r}")
-        if preview_size is not None and not (isinstance(preview_size, int) and preview_size >= 16):
-            raise SettingsError(f"preview_size must be a whole number of at least 16 px, not {preview_size!r}")
-        return _events(self, stop, preview_seconds, preview_size)
+        """Run it: phases 2–4 of :func:`stylize`, which takes the same keyword arguments.
+
+        Raises:
+            SettingsError: ``stop``, ``preview_seconds`` or ``preview_size`` cannot be used
+                (at the call, not deep in the run).
+        """
+        if stop is not None and not callable(getattr(stop, "is_set", None)):
+            raise SettingsError(
+                f"stop must be a threading.Event (or anything with an is_set() method), not {type(stop).__name__}"
+            )
+        return _events(self, stop, _preview_seconds(preview_seconds), _preview_size(preview_size))
 
     def reservation_seconds(self, cap: float = 300) -> int:
         """Seconds of GPU time to reserve for this run on a shared GPU (ZeroGPU): the GPU
@@ -197,6 +204,44 @@ class PreparedRun:
         amp = _amp(self.settings, self.device)
         cost = calibrate(self.device, self.settings.precision) if calibrated else _cost(self.device, amp)
         return estimate_seconds(self.work_plan(), cost, setup=setup, time_limit=self.settings.time_limit)
+
+
+def _preview_seconds(value: Any) -> float | None:
+    """``preview_seconds`` as a float (infinity: the first preview only), or None.
+
+    Raises:
+        SettingsError: not a number, negative or NaN.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (bool, str, bytes)):  # a number of seconds, not text or a switch
+        raise SettingsError(f"preview_seconds must be a number of seconds, 0 or more, not {_shown(value)}")
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int beyond float's range: no preview after the first, or negative
+        seconds = math.inf if value > 0 else -math.inf
+    except (TypeError, ValueError):
+        raise SettingsError(f"preview_seconds must be a number of seconds, 0 or more, not {_shown(value)}") from None
+    if not seconds >= 0:  # NaN too
+        raise SettingsError(f"preview_seconds must be 0 or more, not {seconds:g}")
+    return seconds
+
+
+def _preview_size(value: Any) -> int | None:
+    """``preview_size`` as an int of at least 16, or None.
+
+    Raises:
+        SettingsError: not a whole number, or below 16.
+    """
+    if value is None:
+        return None
+    try:
+        size = operator.index(value) if not isinstance(value, bool) else None  # int, numpy integers
+    except TypeError:
+        size = None
+    if size is None or size < 16:
+        raise SettingsError(f"preview_size must be a whole number of at least 16 px, not {_shown(value)}")
+    return size
 
 
 def blend_mismatch(name: str, weights: int, styles: int) -> str:
@@ -455,7 +500,7 @@ def _run(
     deadlines = ({f"time limit {s.time_limit:g} s": run.started + s.time_limit - run.reserve}
                  if s.time_limit is not None else {})
     if run.time_cap is not None:
-        deadlines[f"GPU time {run.time_cap:g} s"] = t0 + run.time_cap
+        deadlines[f"run cap {run.time_cap:g} s"] = t0 + run.time_cap
     limit_name, deadline = min(deadlines.items(), key=lambda kv: kv[1]) if deadlines else (None, None)
     if deadline is not None and run.start is None:  # an upscale keeps its scales; each fits its share of the time
         # The limit is the whole call's (the CLI's: the whole process's): what is left of it

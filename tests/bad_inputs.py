@@ -135,6 +135,25 @@ def _palette() -> Image.Image:
     return _photo(96, 72).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
 
 
+def _on_white(img: Image.Image) -> Image.Image:
+    """``img`` composited on white, as nst shows transparency."""
+    return Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA")).convert("RGB")
+
+
+def _premultiplied(mode: str) -> Image.Image:
+    """The RGBA photo in a premultiplied mode, ``La`` or ``RGBa``: no file holds one, a PIL
+    image can (Pillow's RGBA to La drops the alpha: through LA)."""
+    return _rgba().convert("LA" if mode == "La" else "RGBA").convert(mode)
+
+
+def _keyed(mode: str, black: bool = True) -> Image.Image:
+    """The photo in ``mode`` (L or RGB) with its top-left quarter black, the colour a PNG's
+    tRNS chunk marks transparent in the file (white with ``black=False``: the twin)."""
+    img = _photo(96, 72).convert(mode)
+    img.paste((0 if black else 255,) * len(img.getbands()), (0, 0, 48, 36))
+    return img
+
+
 def _thumb(img: Image.Image) -> np.ndarray:
     """An 8×8 RGB thumbnail (box-averaged), as floats: what a result is compared by."""
     return np.asarray(img.convert("RGB").resize((8, 8), Image.Resampling.BOX), np.float64)
@@ -188,6 +207,8 @@ def _write_files(d: Path, marker: Path) -> None:
     save("grey-alpha.png", _photo(96, 72).convert("LA"))
     save("bilevel.png", _photo(96, 72).convert("1"))
     save("float.tif", _photo(96, 72).convert("F"))
+    save("grey-trns.png", _keyed("L"), transparency=0)
+    save("rgb-trns.png", _keyed("RGB"), transparency=(0, 0, 0))
     # Found by an outside probe: floats on a 0–1 scale (came out black), float RGB (Pillow
     # cannot open it) and a PNG whose text unpacks to megabytes (called damaged).
     save("float01.tif", Image.fromarray(np.asarray(_photo(96, 72).convert("L"), np.float32) / 255))
@@ -291,6 +312,10 @@ def build(folder: Path, write: bool = True) -> list[Case]:
              twin=lambda: _photo(96, 72).convert("L")),
         Case("bilevel", "file", "a 1-bit PNG", "result", content=f["bilevel.png"],
              twin=lambda: _photo(96, 72).convert("1").convert("L")),
+        Case("grey-transparent-colour", "file", "a greyscale PNG with a transparent grey (tRNS)", "result",
+             content=f["grey-trns.png"], twin=lambda: _keyed("L", black=False)),
+        Case("rgb-transparent-colour", "file", "an RGB PNG with a transparent colour (tRNS)", "result",
+             style=f["rgb-trns.png"], twin=lambda: _keyed("RGB", black=False)),
         Case("float-tiff", "file", "a 32-bit float TIFF", "result", style=f["float.tif"],
              twin=lambda: _photo(96, 72).convert("L")),
         Case("float-tiff-0-1", "file", "a float TIFF with values in 0–1", "result", content=f["float01.tif"],
@@ -329,6 +354,11 @@ def build(folder: Path, write: bool = True) -> list[Case]:
              match=r"must be a file path, a PIL image or an array, not bytes", cli=False, app=False),
         Case("plain-string-path", "type", "a path string without handle_file (app) / the plain path",
              "result", expect_app="message", match_app=r"content must be an image file \(in gradio_client: handle_file"),
+        # Found by an outside probe: PIL images in modes no file gives (premultiplied alpha).
+        Case("pil-la", "type", "a PIL image in mode La (grey, premultiplied alpha)", "result",
+             content=_premultiplied("La"), cli=False, app=False, twin=lambda: _on_white(_rgba().convert("LA"))),
+        Case("pil-rgba-premultiplied", "type", "a PIL image in mode RGBa (premultiplied alpha)", "result",
+             style=_premultiplied("RGBa"), cli=False, app=False, twin=lambda: _on_white(_rgba())),
         # Parameters.
         Case("steps-0", "parameter", "steps 0", "message", params={"steps": 0}, match=r"steps must be between 1 and"),
         Case("steps-negative", "parameter", "steps -5", "message", params={"steps": -5},
@@ -386,6 +416,24 @@ def build(folder: Path, write: bool = True) -> list[Case]:
              match=r"style_blend must have a positive weight"),
         Case("blend-junk", "parameter", "blend weight 'heavy'", "message", params={"style_blend": "heavy"},
              match=r"style_blend must be a number", match_cli=r"--style-blend: invalid float value: 'heavy'"),
+        # Found by an outside probe: numbers past Python's 4300-digit limit on int text, and a
+        # stop that is not an event (a ValueError, an AttributeError deep in the run).
+        Case("steps-5000-digits", "parameter", "steps of 5000 digits (as text)", "message",
+             params={"steps": "9" * 5000}, match=r"steps must be between 1 and 5000, not 9+…$",
+             match_cli=argparse_int),
+        Case("seed-5000-digit-int", "parameter", "seed 10⁵⁰⁰⁰ (an int too long for text)", "message",
+             params={"seed": 10**5000}, match=r"seed must be between 0 and \d+, not a 5001-digit number",
+             cli=False, app=False),
+        Case("style-weight-5000-digits", "parameter", "style weight of 5000 digits (as text)", "message",
+             params={"style_weight": "9" * 5000}, match=r"style_weight must be a finite number"),
+        Case("style-weight-5000-digit-int", "parameter", "style weight 10⁵⁰⁰⁰ (an int too long for text)", "message",
+             params={"style_weight": 10**5000}, match=r"style_weight must be a finite number, not a 5001-digit one",
+             cli=False, app=False),
+        Case("stop-not-an-event", "parameter", "stop='yes' (not a threading.Event)", "message",
+             params={"stop": "yes"}, match=r"stop must be a threading.Event .*, not str", cli=False, app=False),
+        Case("preview-seconds-text", "parameter", "preview_seconds='often'", "message",
+             params={"preview_seconds": "often"}, match=r"preview_seconds must be a number of seconds", cli=False,
+             app=False),
         Case("seed-largest", "parameter", "seed 2⁶³ − 1 (the largest)", "result", params={"seed": 2**63 - 1}),
         Case("seed-past-largest", "parameter", "seed 2⁶³", "message", params={"seed": 2**63},
              match=r"seed must be between 0 and 9223372036854775807, not 9223372036854775808"),

@@ -180,8 +180,9 @@ def test_a_process_waits_for_anothers_timing_and_takes_its_costs(cache_dir, monk
     try:
         assert holder.stdout.readline().strip() == "held"
         t = time.monotonic()
-        with cc.machine_lock("cpu " + precision, wait=0.2) as held:  # held elsewhere: given up after `wait`
-            assert not held and 0.15 < time.monotonic() - t < 1.0
+        with pytest.warns(RuntimeWarning, match=rf"pid {holder.pid}\) has been timing this machine for 0.2 s"):
+            with cc.machine_lock("cpu " + precision, wait=0.2) as held:  # held elsewhere: given up after `wait`
+                assert not held and 0.15 < time.monotonic() - t < 1.0
         with cc.machine_lock("cuda bf16", wait=0) as held:  # another entry is not held
             assert held
         monkeypatch.setattr(calibration, "_time_steps", lambda *a: (_ for _ in ()).throw(
@@ -194,3 +195,100 @@ def test_a_process_waits_for_anothers_timing_and_takes_its_costs(cache_dir, monk
         assert held
         with cc.machine_lock("cpu " + precision, wait=0) as again:  # the holder's thread may take it again
             assert again
+
+
+# A holder that does not run: stopped (SIGSTOP, Ctrl-Z), paused in a debugger, hung.
+SLEEPER = """
+import sys, time
+from nst import calibration_cache as cc
+with cc.machine_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+# A holder that computes (as a calibration does) for longer than LOCK_STALL, then stores.
+WORKER = """
+import sys, time
+import torch
+from nst import calibration_cache as cc
+from nst.schedule import CostModel
+with cc.machine_lock("cpu " + sys.argv[1]):
+    print("held", flush=True)
+    end = time.monotonic() + float(sys.argv[2])
+    while time.monotonic() < end:
+        pass
+    cc.store(torch.device("cpu"), sys.argv[1], CostModel(step=(0.01, 0.5), scale=(0.05, 0.7), finish=(0.02, 0.3),
+                                                         setup=1.25, measured=True))
+"""
+
+
+def _start(code: str, *args: str):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)})
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_stopped_holder_holds_the_others_up_seconds_not_minutes(cache_dir, monkeypatch):
+    """A process stopped while it holds the machine lock made every other start wait
+    LOCK_WAIT (minutes). Now they wait LOCK_STALL seconds, say so, and go on without the
+    cache: they time for themselves and write nothing (the holder may go on later)."""
+    import signal
+    import time
+
+    precision = pipeline.dtype_name(pipeline.autocast_dtype("auto", CPU))
+    timed = []
+
+    def time_steps(dev, precision, key):  # calibrate's timing, quick: remembered, and stored if it may be
+        timed.append(key)
+        schedule.remember_cost(*key, MODEL)
+        cc.store(dev, key[1], MODEL)
+        return MODEL
+
+    monkeypatch.setattr(calibration, "_time_steps", time_steps)
+    holder = _start(SLEEPER, "cpu " + precision)
+    try:
+        os.kill(holder.pid, signal.SIGSTOP)
+        t = time.monotonic()
+        message = (rf"^another process \(pid {holder.pid}\) holds the lock on timing this machine but is stopped "
+                   rf"\(5 s without progress\); going on without the calibration cache for cpu {precision}$")
+        with pytest.warns(RuntimeWarning, match=message):
+            assert pipeline.calibrate(CPU) == MODEL
+        took = time.monotonic() - t
+        assert cc.LOCK_STALL == 5.0 and 5.0 <= took < 8.0, took
+        assert timed == [("cpu", precision)] and cc.load(CPU, precision) is None  # timed here; not kept in the file
+        t = time.monotonic()
+        assert pipeline.calibrate(CPU) == MODEL and time.monotonic() - t < 0.5  # once per process: no second wait
+        # The lock itself, and the choices' (nst.device's precision probe) alike.
+        monkeypatch.setattr(cc, "LOCK_STALL", 0.5)
+        with pytest.warns(RuntimeWarning, match=rf"pid {holder.pid}\) .* is stopped"):
+            with cc.machine_lock("cpu " + precision) as held:
+                assert not held and not cc.store(CPU, precision, MODEL) and cc.load(CPU, precision) is None
+        assert cc.store(CPU, precision, MODEL)  # after the block: a finished run's costs are kept again
+        assert time.monotonic() - t < 3.0
+    finally:
+        os.kill(holder.pid, signal.SIGCONT)
+        holder.kill()
+        holder.wait(timeout=60)
+
+
+def test_a_holder_that_computes_is_waited_for_past_the_stall_bound(cache_dir, monkeypatch):
+    """The suite's workers (and an app beside a CLI) still time the machine once: a holder
+    that uses CPU time is waited for, however long past LOCK_STALL, up to LOCK_WAIT."""
+    import time
+
+    monkeypatch.setattr(cc, "LOCK_STALL", 1.5)
+    monkeypatch.setattr(calibration, "_time_steps", lambda *a: (_ for _ in ()).throw(
+        AssertionError("timed the machine while another process was timing it")))
+    precision = pipeline.dtype_name(pipeline.autocast_dtype("auto", CPU))
+    holder = _start(WORKER, precision, "4")
+    try:
+        t = time.monotonic()
+        assert pipeline.calibrate(CPU) == MODEL
+        assert time.monotonic() - t > 3.0  # waited for its store, past the stall bound
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)

@@ -6,7 +6,9 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from nst.images import ImageError, load_image, load_mask, resize_to_long_side, resize_to_pixels, to_pil, to_tensor
+from nst.images import (
+    ImageError, _to_rgb, load_image, load_mask, resize_to_long_side, resize_to_pixels, to_pil, to_tensor,
+)
 
 
 def _png(tmp_path, img, name="x.png", **kw):
@@ -444,7 +446,7 @@ def test_deep_masks_are_scaled_by_the_depth_rule_not_clipped(mode):
     assert np.asarray(load_mask(img)).tolist() == [[0, 128]]
 
 
-@pytest.mark.parametrize("mode", ["RGBA", "LA", "PA", "RGBa"])
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "PA", "RGBa", "La"])
 def test_mask_alpha_scales_its_grey(mode):
     """Transparent is unpainted: the grey level times the opacity, in every mode with alpha."""
     rgba = Image.new("RGBA", (3, 1))
@@ -453,8 +455,8 @@ def test_mask_alpha_scales_its_grey(mode):
         img = Image.new("PA", (3, 1))
         img.putpalette([255, 255, 255, 100, 100, 100])
         img.putdata([(0, 0), (0, 128), (1, 255)])
-    else:
-        img = rgba.convert(mode)
+    else:  # (Pillow's RGBA to La drops the alpha: through LA)
+        img = rgba.convert("LA").convert("La") if mode == "La" else rgba.convert(mode)
     assert img.mode == mode
     assert np.asarray(load_mask(img)).tolist() == [[0, 128, 100]]
 
@@ -600,8 +602,18 @@ def test_load_image_messages_name_the_image():
     assert _message(np.full((2, 2), np.nan), "content image") == "the content image contains NaN or infinite values"
     nan_f = Image.fromarray(np.full((2, 2), np.nan, np.float32))  # Pillow's mode F
     assert _message(nan_f, "content image") == "the content image contains NaN or infinite values"
-    # A PIL image Pillow cannot convert (premultiplied La): a decoding failure, named.
-    assert _message(Image.new("La", (2, 2)), "style image").startswith("the style image could not be decoded (conversion")
+    # A PIL image of no pixels (Image.new makes them), and one of a mode nst does not know
+    # (every mode of this Pillow loads: see test_every_mode_pillow_holds_loads_as_what_it_shows).
+    assert _message(Image.new("RGB", (0, 3)), "style image") == "the style image is empty (0×3 pixels)"
+    assert _message(Image.new("La", (0, 0))) == "the image is empty (0×0 pixels)"
+
+    class Future:  # a mode from a Pillow newer than nst
+        mode, info = "XYZ;9", {}
+
+    with pytest.raises(ImageError) as err:
+        _to_rgb(Future(), "style image")
+    assert str(err.value) == ("the style image is a PIL image in mode 'XYZ;9', which nst cannot convert to RGB; "
+                              "convert it to RGB or RGBA first")
 
 
 def test_a_pil_image_over_64_mpx_is_refused_and_64_mpx_is_not():
@@ -634,3 +646,75 @@ def test_transparent_pixels_of_every_alpha_mode_are_white(mode):
         want = [[255, 255, 255], [0, 0, 0]]
     assert img.mode == mode
     assert np.asarray(load_image(img))[0].tolist() == want
+
+
+# --- Every mode Pillow holds, given as a PIL image (found by an outside probe: La was "could
+# not be decoded") ------------------------------------------------------------------------
+
+
+def _gradient(bands: int, w: int = 24, h: int = 16) -> np.ndarray:
+    """Smooth 8-bit samples, each band running another way, as ``(h, w, bands)``."""
+    x, y = np.meshgrid(np.linspace(0, 255, w), np.linspace(0, 255, h))
+    ways = [x, y, (x + y) / 2, 255 - x]
+    return np.stack(ways[:bands], axis=-1).round().astype(np.uint8)
+
+
+def _in_mode(mode: str) -> tuple[Image.Image, np.ndarray, float]:
+    """A PIL image in ``mode``, the RGB it stands for (straight alpha composited on white, in
+    floats: nothing of nst's), and the mean difference allowed (the mode's own rounding)."""
+    rgb = Image.fromarray(_gradient(3))
+    grey = rgb.convert("L")
+    if mode in ("RGBA", "RGBa", "LA", "La", "PA"):
+        colour = grey.convert("RGB") if mode in ("LA", "La") else rgb
+        rgba = colour.convert("RGBA")
+        rgba.putalpha(Image.fromarray(_gradient(4)[..., 3]))  # opaque at the left, transparent at the right
+        img = rgba.convert(mode) if mode != "La" else rgba.convert("LA").convert("La")  # (RGBA to La drops alpha)
+        if mode == "PA":  # the palette's colours, not the photo's
+            rgba = img.convert("RGBA")
+        a = np.asarray(rgba, np.float64)
+        alpha = a[..., 3:] / 255
+        want = a[..., :3] * alpha + 255 * (1 - alpha)
+        return img, want, 1.0 if mode in ("RGBa", "La") else 0.5  # premultiplying rounds dark, thin colours
+    if mode.startswith("I;16"):  # 16-bit samples: the 8-bit ones, scaled to fill them
+        order = ">u2" if mode == "I;16B" else "=u2" if mode == "I;16N" else "<u2"
+        img = Image.frombytes(mode, rgb.size, (np.asarray(grey, np.uint16) * 257).astype(order).tobytes())
+    elif mode in ("1", "P"):
+        img = rgb.convert(mode)
+        return img, np.asarray(img.convert("RGB"), np.float64), 0.5  # dithered or a palette's: as Pillow shows it
+    else:
+        img = (grey if mode in ("L", "I", "F") else rgb).convert(mode)
+    want = np.asarray((grey if mode in ("L", "I", "F") or mode.startswith("I;16") else rgb).convert("RGB"), np.float64)
+    return img, want, 2.0 if mode in ("YCbCr", "LAB", "HSV") else 0.5  # colour spaces round a little
+
+
+@pytest.mark.parametrize("mode", Image.MODES)
+def test_every_mode_pillow_holds_loads_as_what_it_shows(mode):
+    """Every mode of this Pillow (premultiplied La and RGBa, PA, CMYK, YCbCr, LAB, HSV, the
+    16-bit ones...) given as a PIL image: RGB, alpha composited on white as files are."""
+    img, want, tolerance = _in_mode(mode)
+    assert img.mode == mode
+    out = load_image(img)
+    assert out.mode == "RGB" and out.size == img.size
+    off = np.abs(np.asarray(out, np.float64) - want)
+    assert off.mean() <= tolerance and off.max() <= 32, (off.mean(), off.max())  # LAB: Pillow's round trip, 28
+
+
+@pytest.mark.parametrize("mode, key, as_file", [
+    *[(mode, key, as_file) for mode, key in [("1", 0), ("L", 0), ("RGB", (0, 0, 0)), ("I;16", 0)] for as_file in (False, True)],
+    ("I", 0, False),  # (PNG has no 32-bit greyscale)
+])
+def test_a_transparent_colour_is_composited_on_white(tmp_path, mode, key, as_file):
+    """One colour marked transparent (a PNG's tRNS chunk, ``info["transparency"]`` in Pillow)
+    is composited on white like an alpha band: it used to show as its colour (black)."""
+    a = np.full((4, 6), 200, np.uint8)
+    a[:2, :3] = 0  # the transparent quarter
+    img = Image.fromarray(a).convert(mode)
+    if mode == "I;16":
+        img = Image.frombytes("I;16", (6, 4), (a.astype("<u2") * 257).tobytes())
+    img.info["transparency"] = key
+    if as_file:
+        img = Image.open(_png(tmp_path, img, transparency=key))
+        assert img.mode == mode and img.info["transparency"] == key
+    out = np.asarray(load_image(img))
+    assert (out[:2, :3] == 255).all()  # transparent: white
+    assert (out[2:] == (255 if mode == "1" else 200)).all()  # opaque: as it was ("1" has no grey: white)

@@ -371,6 +371,67 @@ def test_stylize_checks_at_the_call_not_at_the_first_next(content_path, style_pa
     assert issubclass(nst.DivergedError, FloatingPointError) and issubclass(nst.OutOfMemoryError, nst.Error)
 
 
+_NOT_AN_EVENT = "stop must be a threading.Event (or anything with an is_set() method), not "
+_NOT_SECONDS = "preview_seconds must be a number of seconds, 0 or more, not "
+_NOT_A_SIZE = "preview_size must be a whole number of at least 16 px, not "
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    # Found by an outside probe: stop="yes" ran, to an AttributeError at the first step.
+    ({"stop": "yes"}, _NOT_AN_EVENT + "str"),
+    ({"stop": True}, _NOT_AN_EVENT + "bool"),
+    ({"stop": type("Flag", (), {"is_set": True})()}, _NOT_AN_EVENT + "Flag"),  # is_set, but not a method
+    ({"preview_seconds": "soon"}, _NOT_SECONDS + "'soon'"),  # was a TypeError
+    ({"preview_seconds": "5"}, _NOT_SECONDS + "'5'"),
+    ({"preview_seconds": [1]}, _NOT_SECONDS + "[1]"),
+    ({"preview_seconds": -10**5000}, "preview_seconds must be 0 or more, not -inf"),  # was a ValueError
+    ({"preview_size": -10**5000}, _NOT_A_SIZE + "a negative 5001-digit number"),  # was a ValueError
+], ids=lambda v: "".join(f"{k}-{type(x).__name__}" for k, x in v.items()) if isinstance(v, dict) else "")
+def test_run_arguments_are_checked_at_the_call(content_path, style_path, kwargs, message):
+    """``stop``, ``preview_seconds`` and ``preview_size`` are not settings, but are checked
+    like them: at the call of stylize (and of events, and of stylize_image's), named."""
+    _refused_at_the_call(content_path, style_path, kwargs, message)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"preview_seconds": -1}, "preview_seconds must be 0 or more, not -1"),
+    ({"preview_seconds": float("nan")}, "preview_seconds must be 0 or more, not nan"),
+    ({"preview_size": "64"}, _NOT_A_SIZE + "'64'"),
+    ({"preview_size": 64.0}, _NOT_A_SIZE + "64.0"),
+    ({"preview_size": True}, _NOT_A_SIZE + "True"),
+    ({"preview_size": 8}, _NOT_A_SIZE + "8"),
+], ids=lambda v: "".join(f"{k}-{v[k]}" for k in v) if isinstance(v, dict) else "")
+def test_run_arguments_out_of_range_keep_their_messages(content_path, style_path, kwargs, message):
+    _refused_at_the_call(content_path, style_path, kwargs, message)
+
+
+def _refused_at_the_call(content_path, style_path, kwargs, message):
+    with pytest.raises(nst.SettingsError) as caught:
+        nst.stylize(content_path, style_path, steps=1, size=64, **kwargs)  # no next(): the call raises
+    assert str(caught.value) == message
+    with pytest.raises(nst.SettingsError, match="^" + re.escape(message) + "$"):
+        nst.prepare(content_path, style_path, steps=1, size=64).events(**kwargs)
+    if "stop" in kwargs:
+        with pytest.raises(nst.SettingsError, match="^" + re.escape(message) + "$"):
+            nst.stylize_image(content_path, style_path, steps=1, size=64, **kwargs)
+
+
+def test_run_arguments_of_any_kind_that_fits_are_taken(content_path, style_path):
+    """Anything with is_set() stops a run; numpy sizes and seconds past a float's range
+    (the first preview only) run."""
+
+    class Flag:  # not a threading.Event
+        def is_set(self) -> bool:
+            return True
+
+    events = list(nst.stylize(content_path, style_path, steps=3, size=64, stop=Flag(), preview_every=0))
+    assert events[-1].done and events[-1].stopped
+    events = list(nst.stylize(content_path, style_path, steps=3, size=64, multiscale=False,
+                              preview_seconds=10**5000, preview_size=np.int64(32)))
+    previews = [e.image for e in events if e.image is not None and not e.done]
+    assert len(previews) == 1 and max(previews[0].size) == 32 and events[-1].image.size == fitted(64)
+
+
 def test_stop_ends_the_run_within_a_step_with_the_image(content_path, style_path):
     import threading
     import time

@@ -1,5 +1,6 @@
 import math
 import re
+from fractions import Fraction
 
 import pytest
 
@@ -299,3 +300,50 @@ def test_validated_gives_every_field_back_normalised():
     assert s.style_layers == ("relu1_1", "relu3_1", "relu4_1")  # commas inside items; a blank after one
     assert s.style_layer_weights == (1.0, 2.0, 3.0) and s.style_blend == (1.0, 2.0)
     assert s.multiscale is False and s.keep_faces is True
+
+
+# --- Numbers too long for text (found by an outside probe) ------------------------------------
+# Python turns no int of more than 4300 digits into text (ValueError), so a message that
+# echoes one must not try; and no message echoes thousands of digits.
+
+HUGE = 10**5000  # 5001 digits (int("9" * 5000) would itself raise)
+NUMERIC = ["steps", "size", "seed", "preview_every", "style_weight", "style_scale", "tv_weight", "learning_rate",
+           "time_limit", "max_memory"]
+
+
+def _short_message(name: str, value: object) -> None:
+    with pytest.raises(SettingsError, match=f"^{name} must be ") as caught:
+        DEFAULT.replace(**{name: value})
+    text = str(caught.value)
+    assert "\n" not in text and len(text) <= 200 and "9" * 100 not in text and "0" * 100 not in text
+
+
+@pytest.mark.parametrize("name", NUMERIC)
+@pytest.mark.parametrize("value", [HUGE, -HUGE, Fraction(HUGE, 3)], ids=["int", "negative-int", "fraction"])
+def test_a_number_of_5000_digits_is_a_short_message(name, value):
+    _short_message(name, value)  # was Python's ValueError ("Exceeds the limit (4300 digits)...")
+
+
+@pytest.mark.parametrize("name", NUMERIC)
+@pytest.mark.parametrize("value", ["9" * 5000, "-" + "9" * 5000, "9" * 5000 + ".5", "1e5000", "١" * 5000],
+                         ids=["digits", "negative-digits", "digits-and-a-half", "exponent", "arabic-indic-digits"])
+def test_5000_digits_as_text_are_a_short_message_too(name, value):
+    _short_message(name, value)  # text never becomes an int before its range is checked
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"steps": HUGE}, "steps must be between 1 and 5000, not a 5001-digit number"),
+    ({"seed": -HUGE}, "seed must be between 0 and 9223372036854775807, not a negative 5001-digit number"),
+    ({"style_weight": HUGE}, "style_weight must be a finite number, not a 5001-digit one"),
+    ({"style_weight": Fraction(HUGE, 3)}, "style_weight must be a finite number, not a Fraction too long to show"),
+    ({"style_layer_weights": [HUGE] * 5}, "style_layer_weights must be a finite number, not a 5001-digit one"),
+    ({"style_blend": [1, HUGE]}, "style_blend must be a finite number, not a 5001-digit one"),
+    ({"multiscale": HUGE}, "multiscale must be true or false, not a 5001-digit number"),
+    ({"init": HUGE}, "init must be one of content, noise, style, not a 5001-digit number"),
+    ({"content_layer": HUGE}, "content_layer must be one layer's name, such as relu4_2, not a 5001-digit number"),
+    ({"style_layers": ["relu1_1", HUGE]}, "style_layers must be a list of layer names, not one holding a 5001-digit number"),
+])
+def test_every_setting_names_a_number_too_long_for_text_by_its_digits(changes, message):
+    with pytest.raises(SettingsError) as caught:
+        DEFAULT.replace(**changes)
+    assert str(caught.value) == message
