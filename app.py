@@ -721,6 +721,59 @@ def _examples() -> list[list[Any]]:
 demo = build_demo()
 
 
+def _serve_until_signalled() -> None:
+    """Serve until Ctrl-C (SIGINT) or SIGTERM, then shut down in order and return, so that
+    the process exits 0 through the interpreter's own exit (atexit removes WORKDIR).
+
+    The order matters: a run computes on a daemon thread (nst.background), and one still
+    inside torch when the interpreter finalizes aborts the process ("terminate called
+    without an active exception", status 134; see nst/background.py). So the runs are
+    stopped and their threads joined, the server closed (no run starts after), and the
+    runs joined again. A second signal while that lasts ends the process at once.
+    """
+    import signal
+    import sys
+
+    from gradio.tunneling import CURRENT_TUNNELS
+
+    from nst.background import stop_all
+
+    asked: list[int] = []  # the signals received
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if asked:  # a second one: the user will not wait
+            workdir.release(WORKDIR)
+            os._exit(128 + signum)
+        asked.append(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while demo.is_running and not asked:
+            time.sleep(0.2)
+        if asked:
+            how = "Ctrl-C" if asked[0] == signal.SIGINT else signal.Signals(asked[0]).name
+            print(f"nst: {how}: stopping the runs and the server (again to quit at once)…", flush=True)
+        stop_all(timeout=10)
+        demo.close(verbose=False)
+        for tunnel in list(CURRENT_TUNNELS):
+            tunnel.kill()
+        if not stop_all(timeout=10):
+            # A run's thread is still inside one torch op after being told to stop. The
+            # interpreter's exit would end that daemon thread through pthread_exit, whose
+            # unwind through torch's noexcept C++ frames aborts the process (see
+            # nst/background.py); os._exit ends every thread at once instead, without
+            # unwinding them. What atexit would have done is done here: the folder goes.
+            print("nst: a run did not stop in time; exiting without waiting for it", flush=True)
+            workdir.release(WORKDIR)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+        print("nst: stopped", flush=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the nst web app (127.0.0.1:7860 by default).")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (or NST_SHARE=1)")
@@ -742,7 +795,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"nst is serving on {demo.local_url} (started in {time.perf_counter() - _STARTED:.1f} s)")
     if not share and not os.environ.get("SPACE_ID"):
         print("For a public link as well, run: python app.py --share")
-    demo.block_thread()
+    _serve_until_signalled()
 
 
 if __name__ == "__main__":

@@ -516,3 +516,99 @@ def test_api_messages_are_plain_text(client, tmp_path):
         client.predict(content=handle_file(str(EXAMPLES / "chelsea.jpg")), style=handle_file(str(EXAMPLES / "waves.jpg")),
                        steps=1, size=64, style_blend="<b>&", api_name="/stylize")
     assert "style_blend must be a number, not '<b>&'" in str(info.value)
+
+
+# --- Ctrl-C and SIGTERM end `python app.py` cleanly ------------------------------------------------
+
+
+def test_stop_all_ends_every_run_on_its_thread():
+    """What runs at exit (nst.background registers it with atexit): each run still on its
+    thread is told to stop and joined, so that none is inside torch when the interpreter
+    finalizes."""
+    from nst.background import in_thread, stop_all
+
+    def endless(stop):
+        while not stop.is_set():
+            torch.ones(64, 64) @ torch.ones(64, 64)
+            yield "step"
+        yield "stopped"
+
+    runs = [in_thread(endless, beat=0.01, name="nst-test-run") for _ in range(2)]
+    for run in runs:
+        next(run)  # its thread starts at the first next()
+    assert sum(t.name == "nst-test-run" for t in threading.enumerate()) == 2
+    assert stop_all(timeout=10)
+    assert not any(t.name == "nst-test-run" for t in threading.enumerate())
+    assert stop_all(timeout=0)  # none left: nothing to wait for
+    for run in runs:
+        run.close()
+
+
+def _app_process(tmp_path: Path, port: int):
+    """`python app.py` as a user starts it, on ``port``, its temporary folder in ``tmp_path``."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("GRADIO_TEMP_DIR", "GRADIO_SERVER_NAME")}
+    env.update(GRADIO_SERVER_PORT=str(port), TMPDIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return proc, lines, reader
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", ["after a run", "during a run"])
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_the_server_ends_cleanly_on_a_signal(tmp_path, sig, when):
+    """Ctrl-C (SIGINT) or SIGTERM ends `python app.py` with status 0 and no abort, after a run
+    and while one computes (a run's thread inside torch at interpreter exit used to abort the
+    process: "terminate called without an active exception", status 134); its temporary
+    folder goes too."""
+    import signal
+    import subprocess
+
+    from .app_server import free_port
+
+    port = free_port()
+    proc, lines, reader = _app_process(tmp_path, port)
+    c = None
+    try:
+        _wait(lambda: any("serving on" in line for line in lines) or proc.poll() is not None, 120, "the server to start",
+              poll=0.1)
+        assert proc.poll() is None, "".join(lines)
+        assert list(tmp_path.glob("nst-app-*")), "the app's temporary folder"
+        c = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        *_, status, _, _, _ = c.predict(content=handle_file(str(EXAMPLES / "chelsea.jpg")),
+                                        style=handle_file(str(EXAMPLES / "waves.jpg")), steps=2, size=64,
+                                        api_name="/stylize")
+        assert status.startswith("**Done**"), status
+        if when == "during a run":
+            job = c.submit(content=handle_file(str(EXAMPLES / "chelsea.jpg")),
+                           style=handle_file(str(EXAMPLES / "waves.jpg")), steps=500, size=128, api_name="/stylize")
+            _wait(lambda: any(o and isinstance(o[1], str) and "step" in o[1] for o in job.outputs()), 60,
+                  "the run to be under way", poll=0.1)
+        proc.send_signal(getattr(signal, sig))
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running 30 s after {sig}:\n{''.join(lines)}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if c is not None:
+            c.close()
+    reader.join(5)
+    out = "".join(lines)
+    assert code == 0, f"exit status {code} after {sig} {when}:\n{out}"
+    for bad in ("terminate called", "Traceback", "Fatal Python error", "Aborted"):
+        assert bad not in out, out
+    assert not list(tmp_path.glob("nst-app-*")), f"the app's temporary folder is left:\n{out}"
