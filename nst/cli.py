@@ -319,7 +319,7 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         print(f"  time limit: {s.time_limit:g} s for the whole command" + (f"; {note}" if note else ""))
     peak = max(m.peak for m in memory)
     print(f"memory: {peak / 1e9:.2f} GB at most for the run, about {(peak + PROCESS_BYTES) / 1e9:.1f} GB for the "
-          f"process (max_memory {'%.2f GB' % s.max_memory if s.max_memory is not None else 'from free memory'})")
+          f"process (max_memory {f'{s.max_memory:.2f} GB' if s.max_memory is not None else 'from free memory'})")
     where = (f"from this machine's calibration cache ({calibration_cache.cache_path()})" if hit
              else f"measured in {time.perf_counter() - t:.1f} s, kept in {calibration_cache.cache_path()}")
     print(f"cost: {cost.step[1]:.3g} s per megapixel-step + {cost.step[0]:.3g} s per step ({where})")

@@ -382,11 +382,11 @@ def _int(value: Any, name: str, lo: int, hi: int) -> int:
             except decimal.InvalidOperation:
                 raise SettingsError(f"{name} must be a number, not {_shown(value)}") from None
             if not x.is_finite():
-                raise SettingsError(f"{name} must be a finite number, not {_shown(value)}")
+                raise SettingsError(f"{name} must be a finite number, not {_shown(value)}") from None
         else:
             x = _number(value, name)
         if x != int(x) if not isinstance(x, decimal.Decimal) else x != x.to_integral_value():
-            raise SettingsError(f"{name} must be a whole number, not {_shown(value)}")
+            raise SettingsError(f"{name} must be a whole number, not {_shown(value)}") from None
     if not lo <= x <= hi:
         if isinstance(x, int) and abs(x) < 10**40:
             shown = str(x)

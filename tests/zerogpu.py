@@ -58,7 +58,7 @@ torch.cuda._is_in_bad_fork = bool
 warnings.filterwarnings("ignore", "Error while reading infos from Nvidia driver FS")
 
 import spaces  # noqa: E402,F401  (patches torch, as on a Space)
-from spaces.zero import api, client, wrappers  # noqa: E402
+from spaces.zero import api, client  # noqa: E402
 from spaces.zero import torch as zero_torch  # noqa: E402
 from spaces.zero.gradio import error as spaces_error  # noqa: E402
 from spaces.zero.torch import patching  # noqa: E402
