@@ -44,7 +44,7 @@ _MMAP_MAX_DEFAULT = 65536
 LEAN_MMAP_THRESHOLD = 1 << 20
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _libc() -> Any | None:
     """glibc, where this process runs on it (mallopt and malloc_trim are glibc's)."""
     if not sys.platform.startswith("linux"):
@@ -57,7 +57,7 @@ def _libc() -> Any | None:
         return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _omp_pause() -> Any | None:
     """``omp_pause_resource_all`` of the OpenMP runtime PyTorch loaded (GNU libgomp), if any."""
     try:
@@ -79,7 +79,7 @@ def release_threads() -> None:
         pause(1)  # omp_pause_soft: the workers end, the runtime stays usable
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def keep_memory() -> bool:
     """Serve large blocks from the heap and keep freed memory there (once per process).
 

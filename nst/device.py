@@ -72,7 +72,7 @@ def dtype_name(amp: torch.dtype | None) -> str:
     return "bf16" if amp == torch.bfloat16 else "fp32"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cpu_seconds_per_gflop(dtype: torch.dtype | None) -> float:
     """Seconds per GFLOP of a 128-channel 3×3 convolution at 96×128 (as relu3 sees at
     512 px), forward and backward to its input, channels-last, as the network runs."""
@@ -119,7 +119,7 @@ def cuda_native_bf16(device: torch.device | str = "cuda") -> bool:
     return major >= 8
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _amx() -> bool:
     """Whether the CPU has AMX tiles for bf16 (Linux's CPU flags)."""
     try:
@@ -130,7 +130,7 @@ def _amx() -> bool:
     return "amx_bf16" in flags
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cpu_bf16_pays() -> bool:
     """Whether the network runs faster in bf16 than in fp32 on this CPU.
 
