@@ -75,7 +75,7 @@ def recipe_png(recipe: str | None, key_only: bool = False) -> bytes:
     info = PngImagePlugin.PngInfo()
     if recipe is not None:
         info.add_text("nst-recipe", recipe)
-    Image.new("RGB", (64, 48), (200, 120, 40)).save(buf, "PNG", pnginfo=info)
+    Image.new("RGB", (48, 32), (200, 120, 40)).save(buf, "PNG", pnginfo=info)  # small_photo's shape, halved
     data = buf.getvalue()
     if key_only:  # insert a bare tEXt chunk before IEND
         data = data[:-12] + _chunk(b"tEXt", b"nst-recipe\0") + data[-12:]
@@ -143,8 +143,11 @@ class Server:
                     if '"process_completed"' in line:
                         done = json.loads(line[5:])
                         output = done.get("output") or {}
+                        data = output.get("data")
+                        # A run's answer: its status line (the first text among its outputs).
+                        status = next((d for d in data if isinstance(d, str)), None) if isinstance(data, list) else None
                         return {**out, "status": 200, "ok": bool(done.get("success")),
-                                "text": str(output.get("error") or output.get("data")), "end": time.monotonic()}
+                                "text": str(output.get("error") or status or data), "end": time.monotonic()}
         except self.httpx.HTTPError as exc:
             return {**out, "status": None, "ok": False, "text": f"{type(exc).__name__}: {exc}", "end": time.monotonic()}
         return {**out, "status": 200, "ok": False, "text": "no answer", "end": time.monotonic()}
