@@ -465,13 +465,14 @@ def _api_description() -> str:
 # --- The brush and the gallery ----------------------------------------------------------
 
 
-@cheap("reads the photo's header; the canvas gets its path (the browser draws it)")
 def paint_on(content: str | None) -> dict[str, Any] | None:
-    """The painter's canvas for a new content image: the photo, no strokes."""
+    """The painter's canvas for a new content image: the photo, no strokes. The photo is
+    decoded whole (in the queue): a damaged one gets no canvas, whose decoding at Run would
+    fail before nst could say what is wrong."""
     if content is None:
         return None
     try:
-        app_parts.stand_in(content, 16)  # an image nst accepts, from its header
+        nst.load_image(content, "content image")
     except nst.Error:
         return None  # an image nst refuses: the canvas stays empty, and Run says why
     return {"background": content, "layers": [], "composite": content}
@@ -677,7 +678,7 @@ def build_demo() -> gr.Blocks:
         download.change(show_finished, [download], [finished], **private)
         settings_out = [*(controls[n] for n in (*MAIN_SETTINGS, *ADVANCED_SETTINGS)), weight_slider]
         recipe_file.upload(load_recipe, [recipe_file], settings_out, **private)
-        content.change(paint_on, [content], [painter], **private)
+        content.change(paint_on, [content], [painter], **{**private, **guarded(group="light")})
         gr.on([content.change, controls["keep_faces"].change], faces_found, [content, controls["keep_faces"]],
               [faces_note], trigger_mode="always_last", **{**private, **guarded(group="light")})
         gallery.select(pick_result, [visit], [result, download, status, *settings_out], **private)
@@ -768,7 +769,8 @@ def _serve_until_signalled() -> None:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
-        print("nst: stopped", flush=True)
+        if asked:
+            print("nst: stopped", flush=True)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -270,7 +270,7 @@ def kinds(s: Server) -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
         "many-styles": ("/stylize with 200 more style images",
                         lambda: s.call("stylize", stylize(more_styles=[photo] * 200))),
         "deep-recipe": ("a recipe PNG nested 3000 deep", lambda: s.call("load_recipe", [recipe])),
-        "canvas-bomb": ("the brush canvas for the 9600×6400 PNG (a header read, outside the queue)",
+        "canvas-bomb": ("the brush canvas for the 9600×6400 PNG (queued, one at a time)",
                         lambda: s.call("paint_on", [bomb_file])),
         "faces-bomb": ("the faces line for the 9600×6400 PNG (queued, one at a time)",
                        lambda: s.call("faces_found", [bomb_file, True])),

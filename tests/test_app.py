@@ -347,9 +347,8 @@ def test_painted_strokes_become_mask_files_and_clear_again(tmp_path):
     assert app.painted_masks(None, [str(tmp_path / "mine.png")], None) is not None  # a skip: kept
     photo = str(EXAMPLES / "chelsea.jpg")
     assert app.paint_on(photo) == {"background": photo, "layers": [], "composite": photo}
-    # The canvas reads the header alone (outside the queue): not an image, no canvas.
-    (tmp_path / "text.jpg").write_text("not an image")
-    assert app.paint_on(str(tmp_path / "text.jpg")) is None  # Run names what is wrong
+    (tmp_path / "cut.jpg").write_bytes((EXAMPLES / "chelsea.jpg").read_bytes()[:5000])
+    assert app.paint_on(str(tmp_path / "cut.jpg")) is None  # nst refuses it: no canvas; Run names the damage
 
 
 def test_gallery_results_are_picked_and_compared(tmp_path):

@@ -358,17 +358,17 @@ def test_a_time_limit_is_the_whole_commands_and_says_what_it_cut(tmp_path, conte
 def test_a_dry_run_with_cached_costs_times_nothing(tmp_path, content_path, style_path, monkeypatch):
     import torch
 
-    from nst import calibration_cache, pipeline
+    from nst import calibration_cache
     from nst.schedule import CostModel
 
     monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "cache"))
     cpu = torch.device("cpu")
-    precision = pipeline.dtype_name(pipeline.autocast_dtype("auto", cpu))
+    # fp32 named: "auto" probes the CPU's bf16 speed, which may choose otherwise under load.
     model = CostModel(step=(0.01, 0.5), scale=(0.05, 0.7), finish=(0.02, 0.3), setup=1.0, measured=True)
-    calibration_cache.store(cpu, precision, model)
+    calibration_cache.store(cpu, "fp32", model)
     proc = subprocess.run(
         [sys.executable, "-m", "nst", str(content_path), str(style_path), "--size", "512", "--dry-run",
-         "--device", "cpu"],
+         "--device", "cpu", "--precision", "fp32"],
         capture_output=True, text=True, cwd=tmp_path, env=_cli_env(tmp_path), timeout=120,
     )
     assert proc.returncode == 0, proc.stderr

@@ -18,7 +18,7 @@ httpx = pytest.importorskip("httpx")
 
 # Handlers that decode an image or compute: they must stay behind the door.
 HEAVY = {"stylize", "upscale", "load_example_output", "painted_masks", "painted_keep", "faces_found",
-         "compare_results"}
+         "compare_results", "paint_on"}
 
 
 def test_every_event_the_page_registers_is_guarded_or_cheap():
@@ -89,7 +89,6 @@ def test_cheap_handlers_decode_no_pixels(monkeypatch, tmp_path):
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
     assert app.estimate_text(str(photo), 10, 256).startswith("Estimated time")
-    assert app.paint_on(str(photo))["background"] == str(photo)
     assert app.load_recipe(str(result))[app.MAIN_SETTINGS.index("steps")] == 7
     items, visit, _, _ = app.add_result(str(result), Gallery())
     assert len(items) == 1

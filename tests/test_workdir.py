@@ -201,7 +201,7 @@ def test_app_stopped_with_sigterm_leaves_no_folder(tmp_path):
         assert list((folder / "results").glob("*.png")) and list((folder / "uploads").rglob("chelsea.jpg"))
         assert not (tmp / "gradio").exists()  # Gradio's default cache, outside the folder
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == -signal.SIGTERM
+        assert proc.wait(60) == 0  # the app stops its runs and its server, then exits
         assert not folder.exists()
         assert _folders(tmp, "nst-app-") == [] and not (tmp / "gradio").exists()
     finally:
