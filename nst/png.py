@@ -4,7 +4,8 @@ Pillow stops at a text chunk (tEXt, zTXt, iTXt) or colour profile (iCCP) that un
 more than ``PngImagePlugin.MAX_TEXT_CHUNK`` (1 MB), or text over ``MAX_TEXT_MEMORY`` in all,
 as a guard against decompression bombs. nst needs no metadata from an input image, so
 :func:`without_metadata` drops those chunks (unread) and the pixels load; the one text nst
-reads, its recipe, is found by :func:`find_text` without unpacking any other chunk.
+reads, its recipe, is read by :func:`chunk_text` (nst.recipe finds its chunk) without
+unpacking any other chunk.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import struct
 import zlib
 from collections.abc import Iterator
 
-__all__ = ["SIGNATURE", "METADATA", "chunks", "without_metadata", "find_text", "is_metadata_limit"]
+__all__ = ["SIGNATURE", "METADATA", "TEXT", "TextTooLarge", "chunks", "chunk_text", "without_metadata", "is_metadata_limit"]
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-METADATA = (b"tEXt", b"zTXt", b"iTXt", b"iCCP")
+TEXT = (b"tEXt", b"zTXt", b"iTXt")
+METADATA = (*TEXT, b"iCCP")
 
 
 def is_metadata_limit(exc: BaseException) -> bool:
@@ -44,34 +46,51 @@ def without_metadata(data: bytes) -> bytes:
     return SIGNATURE + b"".join(kept)
 
 
-def find_text(data: bytes, key: str, limit: int) -> str | None:
-    """The text stored under ``key`` in the PNG ``data`` (tEXt, zTXt or iTXt), or None.
+class TextTooLarge(ValueError):
+    """A text chunk that unpacks to more than its reader's limit."""
 
-    Args:
-        limit: refuse (ValueError) text that unpacks to more than this many bytes.
+
+def chunk_text(kind: bytes, body: bytes, limit: int) -> str:
+    """The text of a text chunk of type ``kind`` (tEXt, zTXt or iTXt), from ``body``: its
+    bytes after the keyword and its NUL. Never unpacks past ``limit`` bytes (a small stream
+    may unpack to gigabytes).
+
+    Raises:
+        TextTooLarge: the text is over ``limit`` bytes.
+        ValueError: the chunk is damaged; the message says how, in a few words.
     """
-    want = key.encode("latin-1")
-    for kind, start, end in chunks(data):
-        if kind not in (b"tEXt", b"zTXt", b"iTXt"):
-            continue
-        body = data[start + 8: end - 4]
-        name, sep, rest = body.partition(b"\0")
-        if not sep or name != want:
-            continue
-        if kind == b"tEXt":
-            return rest.decode("latin-1")
-        if kind == b"zTXt":
-            return _inflate(rest[1:], limit).decode("latin-1")
-        compressed, rest = rest[0], rest[2:]  # iTXt: flag, method, language\0, keyword\0, text
-        _, _, rest = rest.partition(b"\0")
-        _, _, text = rest.partition(b"\0")
-        return (_inflate(text, limit) if compressed else text).decode("utf-8")
-    return None
+    if kind == b"tEXt":
+        text = body
+    elif kind == b"zTXt":  # method, then the stream
+        if body[:1] != b"\0":
+            raise ValueError("an unknown compression")
+        text = _inflate(body[1:], limit)
+    elif kind == b"iTXt":  # compressed flag, method, language\0, translated keyword\0, the text
+        _, sep1, rest = body[2:].partition(b"\0")
+        _, sep2, text = rest.partition(b"\0")
+        if len(body) < 2 or not (sep1 and sep2) or body[0] not in (0, 1) or (body[0] and body[1] != 0):
+            raise ValueError("an incomplete text chunk")
+        text = _inflate(text, limit) if body[0] else text
+    else:
+        raise ValueError(f"not a text chunk ({kind!r})")
+    if len(text) > limit:
+        raise TextTooLarge(f"text over {limit} bytes")
+    if kind != b"iTXt":
+        return text.decode("latin-1")
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("its text is not UTF-8") from None
 
 
 def _inflate(data: bytes, limit: int) -> bytes:
     d = zlib.decompressobj()
-    out = d.decompress(data, limit)
-    if d.unconsumed_tail:
-        raise ValueError(f"text over {limit} bytes")
+    try:
+        out = d.decompress(data, limit + 1)
+    except zlib.error:
+        raise ValueError("its compressed text is broken") from None
+    if len(out) > limit or d.unconsumed_tail:
+        raise TextTooLarge(f"text over {limit} bytes")
+    if not d.eof:
+        raise ValueError("its compressed text ends early")
     return out

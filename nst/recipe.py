@@ -50,7 +50,6 @@ MAX_RECIPE_BYTES = 64 * 1024
 MAX_NAME = 255
 # The most items of a list kept from a recipe (mask names, style_blend's weights).
 MAX_LISTED = 64
-_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 # A zTXt or iTXt chunk holds a few bytes besides its text (method, flags, a language tag);
 # a compressed text is larger than MAX_RECIPE_BYTES only when it would unpack to more.
 _CHUNK_HEADROOM = 1024
@@ -112,7 +111,7 @@ def _recipe_text(path: Path) -> str | None:
             length, kind = struct.unpack(">I4s", head)
             if kind == b"IEND":
                 break
-            if kind not in _TEXT_CHUNKS:
+            if kind not in png.TEXT:
                 f.seek(length + 4, 1)  # the chunk and its CRC, unread
                 continue
             start = f.read(min(length, len(key)))
@@ -128,48 +127,13 @@ def _recipe_text(path: Path) -> str | None:
                 raise _Refused("is damaged (the file ends inside it)")
             if struct.unpack(">I", crc)[0] != zlib.crc32(kind + key + body):
                 raise _Refused("is damaged (its checksum does not match)")
-            return _chunk_text(kind, body)
+            try:
+                return png.chunk_text(kind, body, MAX_RECIPE_BYTES)
+            except png.TextTooLarge:
+                raise _Refused(_too_large()) from None
+            except ValueError as exc:
+                raise _Refused(f"is damaged ({exc})") from None
     return None
-
-
-def _chunk_text(kind: bytes, body: bytes) -> str:
-    """The text of a recipe chunk of type ``kind`` whose bytes after the key are ``body``.
-
-    Raises:
-        _Refused: an unknown compression, a broken layout or stream, or text over the bound.
-    """
-    if kind == b"tEXt":
-        return body.decode("latin-1")
-    if kind == b"zTXt":  # method, then the stream
-        if body[:1] != b"\0":
-            raise _Refused("is damaged (an unknown compression)")
-        return _inflate(body[1:]).decode("latin-1")
-    # iTXt: compressed flag, method, language\0, translated key\0, then the text.
-    if len(body) < 2:
-        raise _Refused("is damaged (an incomplete text chunk)")
-    compressed, method = body[0], body[1]
-    _, sep1, rest = body[2:].partition(b"\0")
-    _, sep2, text = rest.partition(b"\0")
-    if not (sep1 and sep2) or compressed not in (0, 1) or (compressed and method != 0):
-        raise _Refused("is damaged (an incomplete text chunk)")
-    try:
-        return (_inflate(text) if compressed else text).decode("utf-8")
-    except UnicodeDecodeError:
-        raise _Refused("is damaged (its text is not UTF-8)") from None
-
-
-def _inflate(data: bytes) -> bytes:
-    """``data`` decompressed, never past MAX_RECIPE_BYTES (a small stream may unpack to gigabytes)."""
-    d = zlib.decompressobj()
-    try:
-        out = d.decompress(data, MAX_RECIPE_BYTES + 1)
-    except zlib.error:
-        raise _Refused("is damaged (its compressed text is broken)") from None
-    if len(out) > MAX_RECIPE_BYTES or d.unconsumed_tail:
-        raise _Refused(_too_large())
-    if not d.eof:
-        raise _Refused("is damaged (its compressed text ends early)")
-    return out
 
 
 def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
