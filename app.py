@@ -170,13 +170,6 @@ def _settings(values: dict[str, Any]) -> nst.Settings:
 def estimate_text(content: str | None, steps: Any, size: Any) -> str:
     """The 'estimated time' line shown under the Run button: nst's estimate for this image."""
     try:
-        return _estimate_text(content, steps, size)
-    finally:  # a data: URL's file was written for this request alone
-        app_budgets.remove_request_files([content])
-
-
-def _estimate_text(content: str | None, steps: Any, size: Any) -> str:
-    try:
         s = nst.DEFAULT.replace(steps=steps, size=size, keep_faces=False)  # faces change no cost
         if s.size > MAX_SIZE:
             return html.escape(f"⚠️ {nst.size_cap_message(s.size, DEVICE)}", quote=False)
@@ -217,16 +210,6 @@ def stylize(
     with its full-resolution PNG (also on Stop).
     """
     values = dict(locals())
-    try:
-        yield from _stylize(values, content, style, more_styles, masks, keep, request)
-    finally:  # the files this request wrote for itself (data: URLs) go with it
-        app_budgets.remove_request_files([content, style, *(more_styles or []), *(masks or []), keep])
-
-
-def _stylize(
-    values: dict[str, Any], content: str | None, style: str | None, more_styles: list[str] | None,
-    masks: list[str] | None, keep: str | None, request: gr.Request | None,
-) -> Iterator[tuple]:
     session = getattr(request, "session_hash", None)
     settings = {
         k: v for k, v in values.items()
@@ -280,16 +263,6 @@ def upscale(
     """Continue the result shown (`result`: its full-resolution PNG, with its recipe) to twice
     its size: only the finer scales run, starting from it. `content`, `style`, `more_styles`,
     `masks` and `keep` are the run's images, as given to /stylize. Yields as /stylize."""
-    try:
-        yield from _upscale(result, content, style, more_styles, masks, keep, request)
-    finally:  # the files this request wrote for itself (data: URLs) go with it
-        app_budgets.remove_request_files([result, content, style, *(more_styles or []), *(masks or []), keep])
-
-
-def _upscale(
-    result: str | None, content: str | None, style: str | None, more_styles: list[str] | None,
-    masks: list[str] | None, keep: str | None, request: gr.Request | None,
-) -> Iterator[tuple]:
     for path, what in ((result, "result"), (content, "content image"), (style, "style image")):
         if not path:
             raise gr.Error(f"Upscale needs a result and its {what}: run one first, or pick one below."

@@ -6,6 +6,9 @@ visitor holds at most ``PER_VISITOR[group]`` events of it, queued or running, so
 fills the queue, and no one runs more than one thing at a time per group. Whatever
 decodes an image or computes is guarded.
 
+Files written for one request (``data:`` URLs sent instead of uploads) go when its handler
+returns or its generator ends, whatever the handler (:func:`seal` wraps each).
+
 A cheap event runs outside the queue and does constant work: it reads a file's header or
 a recipe's bounded text chunk, or sets a flag; it never decodes pixels. Each one is marked
 with :func:`cheap`, which says why, where it is defined.
@@ -17,11 +20,14 @@ Gradio here, no torch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import gradio as gr
 
+import app_budgets
 import app_queue
 import app_uploads
 
@@ -84,6 +90,46 @@ def seal(demo: gr.Blocks) -> None:
     problems = [p for fn in demo.fns.values() if (p := problem(fn))]
     if problems:
         raise RuntimeError("events around the app's door: " + "; ".join(problems))
+    for fn in demo.fns.values():
+        if fn.fn is not None:
+            fn.fn = _removing_request_files(fn.fn)
     for group, limit in PER_VISITOR.items():
         app_queue.make_fair(demo, group, limit)
     app_uploads.guard(demo)
+
+
+def _removing_request_files(handler: F) -> F:
+    """``handler``, after which the ``data:`` URL files among its arguments are removed: when
+    it returns, or when its generator ends or is closed (Stop, a closed tab). The app's
+    handlers, and Gradio's that it registers, are synchronous; an async one is left as it
+    is (its files still go within the hour: app_budgets.sweeper)."""
+    if inspect.iscoroutinefunction(handler) or inspect.isasyncgenfunction(handler):
+        return handler
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        def generator(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from handler(*args, **kwargs)
+            finally:
+                app_budgets.remove_request_files(_strings([args, kwargs]))
+        return generator  # type: ignore[return-value]
+
+    @functools.wraps(handler)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, **kwargs)
+        finally:
+            app_budgets.remove_request_files(_strings([args, kwargs]))
+    return call  # type: ignore[return-value]
+
+
+def _strings(value: Any) -> Iterable[str]:
+    """The strings in ``value`` and the lists, tuples and dicts inside it (paths among them)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)

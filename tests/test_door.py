@@ -5,6 +5,7 @@ page from being built. And who a visitor is (app_queue.visitor_address)."""
 from __future__ import annotations
 
 import io
+import os
 import time
 import uuid
 from types import SimpleNamespace
@@ -95,6 +96,39 @@ def test_cheap_handlers_decode_no_pixels(monkeypatch, tmp_path):
     import gradio as gr
 
     assert app.pick_result(visit, gr.SelectData(None, {"index": 0, "value": None}))[0] == str(result)
+
+
+def test_files_written_for_a_request_go_when_its_handler_ends(tmp_path):
+    """data: URL files among a handler's arguments (nested in lists and dicts too) are removed
+    when it returns, or when its generator ends or is closed; no other file is touched."""
+    import app_budgets
+    import app_door
+
+    folder = app_budgets.data_url_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    other = tmp_path / "upload.png"
+    other.write_bytes(b"x")
+
+    def made(name: str) -> str:
+        path = folder / name
+        path.write_bytes(b"x")
+        return str(path)
+
+    plain = app_door._removing_request_files(lambda a, b=None: "done")
+    first, second = made("a.png"), made("b.png")
+    assert plain(first, b={"layers": [second, str(other)]}) == "done"
+    assert not any(map(os.path.exists, (first, second))) and other.exists()
+
+    def stream(a):
+        yield 1
+        yield 2
+
+    generator = app_door._removing_request_files(stream)
+    third = made("c.png")
+    it = generator([third])
+    assert next(it) == 1 and os.path.exists(third)  # still in use while the run streams
+    it.close()  # Stop, or a closed tab
+    assert not os.path.exists(third)
 
 
 @pytest.fixture(scope="module")
