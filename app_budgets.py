@@ -10,7 +10,7 @@
 - **State**: a visit's gallery keeps at most ``nst.gallery.MAX_ENTRIES`` results, each with
   the recipe's bounded settings.
 
-Gradio is not imported here; nst's public API only.
+nst's public API, and the upload folder's name from app_uploads; no Gradio event here.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 
 from PIL import Image
 
+import app_uploads
 import nst
 from nst.schedule import format_seconds
 
@@ -100,10 +101,8 @@ def preview_image(path: str, what: str, side: int = PREVIEW_SIDE) -> tuple[Image
 
 
 def data_url_folder() -> Path:
-    """Where ``data:`` URLs sent instead of uploads are written (in Gradio's upload folder)."""
-    from gradio import utils as gradio_utils  # read when asked: GRADIO_TEMP_DIR may change before launch
-
-    return Path(os.path.realpath(gradio_utils.get_upload_folder())) / "data-urls"
+    """Where ``data:`` URLs sent instead of uploads are written (in the upload folder)."""
+    return Path(app_uploads.folders()[0]) / "data-urls"
 
 
 def remove_request_files(paths: Iterable[str | None]) -> None:

@@ -83,9 +83,8 @@ def _data_url_file(url: str, name: str) -> str:
     except (binascii.Error, ValueError, UnicodeEncodeError):
         raise gr.Error(f"{name} is a data: URL that is not valid base64", print_exception=False) from None
     suffix = mimetypes.guess_extension(head[5:].split(";")[0].strip()) or ".img"
-    folder = app_budgets.data_url_folder()  # removed when the request ends (app_budgets)
+    folder = app_budgets.data_url_folder()  # removed when the request ends (app_door), else swept within the hour
     folder.mkdir(parents=True, exist_ok=True)
-    app_budgets.sweep(folder)  # what a request that never ended left
     fd, path = tempfile.mkstemp(prefix=f"{name}-", suffix=suffix, dir=folder)
     with os.fdopen(fd, "wb") as f:
         f.write(data)

@@ -44,7 +44,7 @@ from .schedule import (
     _MEASURED, BUDGET_MARGIN, CostModel, Eta, ScalePlan, cost_model, estimate_seconds, fit_plan, fit_steps,
     limit_note, plan_run, remember_cost,
 )
-from .settings import DEFAULT, LIMITS, Settings, _shown
+from .settings import DEFAULT, LIMITS, Settings, shown_value
 from .tiles import MemoryPlan, TiledObjective, default_budget, plan_memory, tv_into_grad, work_plan
 from .vgg import deepest, min_input_size
 from .weights import load_model
@@ -126,8 +126,9 @@ class PreparedRun:
         keep: the keep mask (white: keep the photo's structure), as given, else None.
         keep_name: how the recipe names the keep mask.
         time_cap: seconds the run may take at most, set by a front end (the app: what a
-            visitor's wait allows, or on ZeroGPU its GPU reservation); like ``time_limit``, but not a setting, so
-            recipes do not record it; counted from the start of :meth:`events`.
+            visitor's wait allows, or on ZeroGPU its GPU reservation); like ``time_limit``,
+            but not a setting, so recipes do not record it; counted from the start of
+            :meth:`events`.
         started: when the time limit's clock started (``time.perf_counter()``): the call
             of :func:`prepare`, unless the caller started it earlier (the CLI: at the
             process's start).
@@ -215,13 +216,13 @@ def _preview_seconds(value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, (bool, str, bytes)):  # a number of seconds, not text or a switch
-        raise SettingsError(f"preview_seconds must be a number of seconds, 0 or more, not {_shown(value)}")
+        raise SettingsError(f"preview_seconds must be a number of seconds, 0 or more, not {shown_value(value)}")
     try:
         seconds = float(value)
     except OverflowError:  # an int beyond float's range: no preview after the first, or negative
         seconds = math.inf if value > 0 else -math.inf
     except (TypeError, ValueError):
-        raise SettingsError(f"preview_seconds must be a number of seconds, 0 or more, not {_shown(value)}") from None
+        raise SettingsError(f"preview_seconds must be a number of seconds, 0 or more, not {shown_value(value)}") from None
     if not seconds >= 0:  # NaN too
         raise SettingsError(f"preview_seconds must be 0 or more, not {seconds:g}")
     return seconds
@@ -240,7 +241,7 @@ def _preview_size(value: Any) -> int | None:
     except TypeError:
         size = None
     if size is None or size < 16:
-        raise SettingsError(f"preview_size must be a whole number of at least 16 px, not {_shown(value)}")
+        raise SettingsError(f"preview_size must be a whole number of at least 16 px, not {shown_value(value)}")
     return size
 
 

@@ -146,7 +146,7 @@ class Settings:
         size = _int(s.size, "size", LIMITS.min_size, LIMITS.max_size)
         ratio = _float(s.style_weight, "style_weight", 0.0, LIMITS.max_style_weight)
         if not isinstance(s.content_layer, str):
-            raise SettingsError(f"content_layer must be one layer's name, such as relu4_2, not {_shown(s.content_layer)}")
+            raise SettingsError(f"content_layer must be one layer's name, such as relu4_2, not {shown_value(s.content_layer)}")
         content_layer = _layers([s.content_layer], "content_layer")[0]
         style_layers = tuple(_layers(s.style_layers, "style_layers"))
         if not style_layers:
@@ -278,7 +278,7 @@ def help_text(name: str) -> str:
 def _choice(value: Any, name: str) -> None:
     options = choices(name)
     if value not in options:
-        raise SettingsError(f"{name} must be one of {', '.join(options)}, not {_shown(value)}")
+        raise SettingsError(f"{name} must be one of {', '.join(options)}, not {shown_value(value)}")
 
 
 def _bool(value: Any, name: str) -> bool:
@@ -288,14 +288,14 @@ def _bool(value: Any, name: str) -> bool:
         return value.lower() in ("true", "1", "yes", "on")
     if value in (0, 1):
         return bool(value)
-    raise SettingsError(f"{name} must be true or false, not {_shown(value)}")
+    raise SettingsError(f"{name} must be true or false, not {shown_value(value)}")
 
 
 def _seq(value: Any, name: str) -> list:
     if isinstance(value, str):
         value = value.replace(",", " ").split()
     if isinstance(value, (Mapping, set, frozenset, bytes)):  # no order, or not a list of values
-        raise SettingsError(f"{name} must be a list, not {_shown(value)}")
+        raise SettingsError(f"{name} must be a list, not {shown_value(value)}")
     try:
         return list(value)
     except TypeError:
@@ -306,10 +306,10 @@ def _layers(value: Any, name: str) -> list[str]:
     # "relu1_1,relu3_1" names two layers also inside a list (as one CLI argument does).
     items = _seq(value, name)
     if any(isinstance(v, (list, tuple, Mapping)) for v in items):
-        raise SettingsError(f"{name} must be a list of layer names, not {_shown(value)}")
+        raise SettingsError(f"{name} must be a list of layer names, not {shown_value(value)}")
     for v in items:
         if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10**40:  # str(v) may raise: not a name
-            raise SettingsError(f"{name} must be a list of layer names, not one holding {_shown(v)}")
+            raise SettingsError(f"{name} must be a list of layer names, not one holding {shown_value(v)}")
     names = [n.strip() for v in items for n in str(v).split(",")]
     names = [n for n in names if n] or names  # a blank name alone stays, to be reported
     try:
@@ -330,7 +330,7 @@ def _digits(n: int) -> int:
     return d
 
 
-def _shown(value: Any) -> str:
+def shown_value(value: Any) -> str:
     """``value`` as a message shows it: its repr, or for an int too long for text, its
     length in digits (``a 5001-digit number``). The message is clipped later (errors.short)."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
@@ -347,12 +347,12 @@ def _number(value: Any, name: str) -> float:
     try:
         x = float(value.strip() if isinstance(value, str) else value)
     except OverflowError:  # an int (or a Fraction) beyond float's range
-        shown = f"a {_digits(value)}-digit one" if isinstance(value, int) else _shown(value)
+        shown = f"a {_digits(value)}-digit one" if isinstance(value, int) else shown_value(value)
         raise SettingsError(f"{name} must be a finite number, not {shown}") from None
     except (TypeError, ValueError):
-        raise SettingsError(f"{name} must be a number, not {_shown(value)}") from None
+        raise SettingsError(f"{name} must be a number, not {shown_value(value)}") from None
     if not math.isfinite(x):
-        raise SettingsError(f"{name} must be a finite number, not {_shown(value)}")
+        raise SettingsError(f"{name} must be a finite number, not {shown_value(value)}")
     return x
 
 
@@ -372,7 +372,7 @@ def _int(value: Any, name: str, lo: int, hi: int) -> int:
     """``value`` as an exact int in [lo, hi]: an int, a whole float, or a whole number in a
     string ("12", "+12", "12.0", "1e3"); ints and strings never go through float."""
     if isinstance(value, bool):
-        raise SettingsError(f"{name} must be a whole number, not {_shown(value)}")
+        raise SettingsError(f"{name} must be a whole number, not {shown_value(value)}")
     try:
         x: int | float | decimal.Decimal = operator.index(value)  # int, numpy integers
     except TypeError:
@@ -380,13 +380,13 @@ def _int(value: Any, name: str, lo: int, hi: int) -> int:
             try:
                 x = decimal.Decimal(value.strip())
             except decimal.InvalidOperation:
-                raise SettingsError(f"{name} must be a number, not {_shown(value)}") from None
+                raise SettingsError(f"{name} must be a number, not {shown_value(value)}") from None
             if not x.is_finite():
-                raise SettingsError(f"{name} must be a finite number, not {_shown(value)}") from None
+                raise SettingsError(f"{name} must be a finite number, not {shown_value(value)}") from None
         else:
             x = _number(value, name)
         if x != int(x) if not isinstance(x, decimal.Decimal) else x != x.to_integral_value():
-            raise SettingsError(f"{name} must be a whole number, not {_shown(value)}") from None
+            raise SettingsError(f"{name} must be a whole number, not {shown_value(value)}") from None
     if not lo <= x <= hi:
         if isinstance(x, int) and abs(x) < 10**40:
             shown = str(x)
@@ -396,7 +396,7 @@ def _int(value: Any, name: str, lo: int, hi: int) -> int:
             try:
                 shown = f"{x:g}"
             except OverflowError:  # an int beyond float's range (and too long for text)
-                shown = _shown(x)
+                shown = shown_value(x)
         raise SettingsError(f"{name} must be between {lo} and {hi}, not {shown}")
     if isinstance(x, float) and abs(x) > _EXACT_FLOAT:
         raise SettingsError(
