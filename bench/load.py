@@ -74,7 +74,8 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(tmp: Path, own_temp: bool = False, app: Path = ROOT / "app.py") -> Iterator[tuple[str, psutil.Process]]:
+def serve(tmp: Path, own_temp: bool = False, app: Path = ROOT / "app.py",
+          env_extra: dict[str, str] | None = None) -> Iterator[tuple[str, psutil.Process]]:
     """``python app.py`` on a free port: its URL and process.
 
     Args:
@@ -85,7 +86,7 @@ def serve(tmp: Path, own_temp: bool = False, app: Path = ROOT / "app.py") -> Ite
     port = _free_port()
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
            "GRADIO_EXAMPLES_CACHE": str(tmp / "examples"), "GRADIO_ANALYTICS_ENABLED": "False",
-           "NST_RUN_SECONDS": str(hostile_mode.RUN_SECONDS)}
+           **(env_extra or {})}
     if own_temp:
         env.pop("GRADIO_TEMP_DIR", None)
         env["TMPDIR"] = str(tmp)
@@ -571,7 +572,10 @@ def main(argv: list[str] | None = None) -> int:
         if "restart" not in args.skip:
             part("restarts", f"5. restarts: {args.restart_cycles} × (start, run, SIGKILL), then start, run, SIGTERM",
                  lambda: restarts(args.restart_cycles, args.app.resolve(), log))
-        with serve(tmp) if served else contextlib.nullcontext((None, None)) as (url, proc):
+        # The hostile part alone serves the app with a short run cap, so that its run over the
+        # cap ends in seconds; beside other parts the app keeps its own cap (and that kind is skipped).
+        short_cap = {"NST_RUN_SECONDS": str(hostile_mode.RUN_SECONDS)} if served == {"hostile"} else {}
+        with serve(tmp, env_extra=short_cap) if served else contextlib.nullcontext((None, None)) as (url, proc):
             if served:
                 log(f"serving {url} (pid {proc.pid})")
             if "bad" not in args.skip:
