@@ -61,7 +61,8 @@ def _last(*args, **kwargs) -> nst.Progress:
 def _run(name: str) -> nst.Progress:
     photo, starry, mosaic = EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg", EXAMPLES / "mosaic.jpg"
     if name == "default":
-        return _last(photo, starry, steps=12, size=128, seed=3, **FP32)
+        # 192 px: the least size with two scales (136 and 192 px).
+        return _last(photo, starry, steps=12, size=192, seed=3, **FP32)
     if name == "masks":
         with Image.open(photo) as img:
             size = img.size
@@ -72,7 +73,7 @@ def _run(name: str) -> nst.Progress:
                                  **FP32)
     if name == "time_limit":
         schedule.remember_cost("cpu", "fp32", _slow_cost())
-        return _last(photo, starry, steps=400, size=128, time_limit=125, seed=11, **FP32)
+        return _last(photo, starry, steps=400, size=192, time_limit=125, seed=11, **FP32)
     if name == "tiled":  # the smallest size that 0.05 GB (max_memory's least) tiles
         return _last(photo, mosaic, steps=3, size=160, max_memory=0.05, multiscale=False, seed=13,
                                  **FP32)
