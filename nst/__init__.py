@@ -19,16 +19,37 @@ from .errors import (
     WeightsError,
     is_out_of_memory,
 )
-from .images import load_image
+from .costs import cache_path, current_cost, is_calibrated, is_measured, precision_name, remember_cost
+from .faces import Face, FaceDetectionUnavailable, detect_faces
+from .faces import describe as describe_faces
+from .images import MAX_INPUT_PIXELS, load_image, resize_to_pixels
 from .device import max_size, resolve_device, size_cap_message
 from .pipeline import PreparedRun, Progress, calibrate, estimate, prepare, stylize, stylize_image
 from .recipe import read_recipe, save_png
-from .settings import DEFAULT, LIMITS, FieldInfo, Settings, field_info, field_names
+from .schedule import CostModel, estimate_seconds, format_seconds
+from .settings import DEFAULT, LIMITS, STRENGTHS, FieldInfo, Settings, field_info, field_names, strength
 from .upscale import prepare_upscale, upscale, upscale_image
 from .vgg import LAYER_NAMES, VGG19Features
 from .weights import load_model, load_weights
 
 __all__ = [
+    "cache_path",
+    "current_cost",
+    "is_calibrated",
+    "is_measured",
+    "precision_name",
+    "remember_cost",
+    "Face",
+    "FaceDetectionUnavailable",
+    "detect_faces",
+    "describe_faces",
+    "MAX_INPUT_PIXELS",
+    "resize_to_pixels",
+    "CostModel",
+    "estimate_seconds",
+    "format_seconds",
+    "STRENGTHS",
+    "strength",
     "DEFAULT",
     "LAYER_NAMES",
     "LIMITS",

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from . import calibration_cache, color, cpu
+from . import calibration_cache, color, costs, cpu
 from . import images as im
 from .calibration import calibrate, learn
 from .device import autocast_dtype, dtype_name, resolve_device, seconds_per_megapixel_step
@@ -424,15 +424,7 @@ def _amp(s: Settings, device: torch.device) -> torch.dtype | None:
 
 def _cost(device: torch.device, amp: torch.dtype | None) -> CostModel:
     """This process's cost model, else this machine's cached one, else the probe's prior."""
-    key = (device.type, dtype_name(amp))
-    if key not in _MEASURED:
-        cached = calibration_cache.load(device, key[1])
-        if cached is not None:
-            remember_cost(*key, cached)
-            return cached
-        # The probe (a timed convolution) only where nothing better is known.
-        return cost_model(*key, seconds_per_megapixel_step(device, amp))
-    return _MEASURED[key]
+    return costs.current_cost(device, "bf16" if amp is torch.bfloat16 else "fp32")
 
 
 def _setup(run: PreparedRun, stop: threading.Event | None) -> _Engine:
