@@ -1,13 +1,15 @@
 """The controls side by side: a contact sheet of the colour modes and the style losses, and
 a comparison of the Gram and sliced-Wasserstein losses on the shared image pairs.
 
-    python bench/controls.py                  # 256 px, 200 steps; a few minutes on 2 CPU cores
-    python bench/controls.py --size 384 --steps 300
+    python -m bench.controls                  # 256 px, 200 steps; a few minutes on 2 CPU cores
+    python -m bench.controls --size 384 --steps 300
 
-Writes bench/results/controls-<date>.json and bench/results/contact-sheet.png. Quality is
-measured two ways, since each loss is best at its own metric:
+Writes bench/records/controls-<date>.json, the contact sheet of the colour modes
+docs/images/controls-contact-sheet.png and one sheet per pair of the two losses
+(docs/images/losses-<pair>.png); each run's image goes to bench/scratch/controls/. Quality
+is measured two ways (bench/quality.py), since each loss is best at its own metric:
 
-- ``gram``: bench.py's reference quality (content distance + Gram style distance);
+- ``gram``: the reference quality (``Judge``: content distance + Gram style distance);
 - ``sw``: the sliced-Wasserstein distance of the output's features to the style's, summed
   over relu1_1…relu5_1 with fixed random directions, divided by the same for the content
   image (0: the style's feature distributions, 1: no closer than the content).
@@ -17,70 +19,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
-import torch
-from PIL import Image, ImageDraw
+import nst
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
-
-import nst  # noqa: E402
-from bench import IMAGES, STYLE_LAYERS, Judge, machine  # noqa: E402
-from nst.images import resize_to_long_side, resize_to_pixels, to_tensor  # noqa: E402
-from nst.losses import SlicedWassersteinStyleLoss  # noqa: E402
+from . import sheets
+from .images import SCRATCH, in_folder, output_options, shared
+from .machine import describe
+from .quality import Judge, SlicedWasserstein
 
 PAIRS = (("tubingen", "starry_night"), ("hoovertowernight", "picasso_selfport1907"), ("shipwreck", "starry_night"))
 MODES = ("none", "swap", "luminance", "match")
-
-
-class SlicedJudge:
-    """Sliced-Wasserstein distance of an image's features to the style's, relative to the content's."""
-
-    def __init__(self, content: Path, style: Path, size: int) -> None:
-        self.model = nst.load_model("embedded", "max", "cpu").truncated("relu5_1")
-        self.size = resize_to_long_side(nst.load_image(content), size).size
-        style_img = resize_to_pixels(nst.load_image(style), self.size[0] * self.size[1])
-        s = self._features(style_img)
-        gen = torch.Generator().manual_seed(1234)
-        n = {l: f.shape[-1] * f.shape[-2] for l, f in self._features(nst.load_image(content).resize(self.size)).items()}
-        self.losses = {l: SlicedWassersteinStyleLoss([s[l]], [1.0], n[l], gen) for l in STYLE_LAYERS}
-        self.baseline = self._distance(nst.load_image(content).resize(self.size))
-
-    @torch.no_grad()
-    def _features(self, img: Image.Image) -> dict[str, torch.Tensor]:
-        return self.model(to_tensor(img), list(STYLE_LAYERS))
-
-    def _distance(self, img: Image.Image) -> float:
-        f = self._features(img)
-        return sum(float(self.losses[l](f[l])) for l in STYLE_LAYERS)
-
-    def __call__(self, path: Path) -> float:
-        img = Image.open(path).convert("RGB").resize(self.size, Image.Resampling.LANCZOS)
-        return self._distance(img) / self.baseline
-
-
-def _label(img: Image.Image, text: str) -> Image.Image:
-    out = img.copy()
-    draw = ImageDraw.Draw(out)
-    draw.rectangle((0, 0, 8 + 7 * len(text), 18), fill="black")
-    draw.text((4, 3), text, fill="white")
-    return out
-
-
-def sheet(tiles: list[tuple[str, Image.Image]], height: int, out: Path) -> None:
-    """One row of labelled tiles, each scaled to ``height`` px high."""
-    scaled = [(t, im.resize((round(im.width * height / im.height), height), Image.Resampling.LANCZOS))
-              for t, im in tiles]
-    canvas = Image.new("RGB", (sum(im.width for _, im in scaled) + 4 * (len(scaled) - 1), height), "white")
-    x = 0
-    for text, im in scaled:
-        canvas.paste(_label(im, text), (x, 0))
-        x += im.width + 4
-    canvas.save(out)
 
 
 def main() -> None:
@@ -88,13 +37,16 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--no-sheet", action="store_true", help="skip the colour-mode contact sheet")
+    parser.add_argument("--pairs", nargs="*", default=[f"{c}:{s}" for c, s in PAIRS], metavar="CONTENT:STYLE",
+                        help="the pairs of the Gram against sliced-Wasserstein comparison (shared images' stems)")
+    output_options(parser)
     args = parser.parse_args()
-    out_dir = HERE / "results"
-    out_dir.mkdir(exist_ok=True)
-    report: dict = {"machine": machine(), "size": args.size, "steps": args.steps, "modes": {}, "losses": []}
+    out_dir = SCRATCH / "controls"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report: dict = {"machine": describe(), "size": args.size, "steps": args.steps, "modes": {}, "losses": []}
 
     # 1. The contact sheet: content, style, each colour mode, and sliced Wasserstein.
-    content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
+    content, style = shared("tubingen"), shared("starry_night")
     tiles = [("content", nst.load_image(content)), ("style", nst.load_image(style))]
     for mode in () if args.no_sheet else MODES:
         t = time.perf_counter()
@@ -104,12 +56,13 @@ def main() -> None:
         tiles.append((f"preserve_color={mode}", img))
         print(f"preserve_color={mode}: {report['modes'][mode]['seconds']} s", flush=True)
     if not args.no_sheet:
-        sheet(tiles, args.size, out_dir / "contact-sheet.png")
+        sheet = in_folder(args.pictures, "controls-contact-sheet.png")
+        sheets.row([im for _, im in tiles], [t for t, _ in tiles], height=args.size, gap=4, inset=True).save(sheet)
 
     # 2. Gram against sliced Wasserstein, same steps, on every pair.
-    for c_name, s_name in PAIRS:
-        c, s = IMAGES / f"{c_name}.jpg", IMAGES / f"{s_name}.jpg"
-        judge, sliced = Judge(c, s, args.size), SlicedJudge(c, s, args.size)
+    for c_name, s_name in (pair.split(":") for pair in args.pairs):
+        c, s = shared(c_name), shared(s_name)
+        judge, sliced = Judge(c, s, args.size), SlicedWasserstein(c, s, args.size)
         row: dict = {"pair": f"{c_name} × {s_name}"}
         pair_tiles = [("style", nst.load_image(s))]
         for loss in ("gram", "sliced-wasserstein"):
@@ -123,12 +76,13 @@ def main() -> None:
                          "gram_style_distance": round(q["style_distance"], 3), "sw_style_distance": round(sliced(path), 3)}
             pair_tiles.append((loss, img))
             print(f"{row['pair']} {loss}: {row[loss]}", flush=True)
-        sheet(pair_tiles, args.size, out_dir / f"losses-{c_name}-{s_name}.png")
+        sheets.row([im for _, im in pair_tiles], [t for t, _ in pair_tiles], height=args.size, gap=4,
+                   inset=True).save(in_folder(args.pictures, f"losses-{c_name}-{s_name}.png"))
         report["losses"].append(row)
 
-    path = out_dir / f"controls-{time.strftime('%Y-%m-%d')}.json"
+    path = in_folder(args.records, f"controls-{time.strftime('%Y-%m-%d')}.json")
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    print(f"wrote {path} and {out_dir / 'contact-sheet.png'}")
+    print(f"wrote {path} and the sheets in {args.pictures}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """What nst.cpu's two settings buy: one OpenMP pool at a time, and a heap that keeps its blocks.
 
-    python bench/cpu.py [--sizes 256:100 1024:30] [--content C --style S]
+    python -m bench.cpu [--sizes 256:100 1024:30] [--content C --style S]
 
 Each case is a fresh process that loads the network, warms up with a small run, then times
 one run of SIZE:STEPS and reports its wall time, kernel time, minor page faults and peak
@@ -23,10 +23,9 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-IMAGES = ROOT / "examples"
+from .images import EXAMPLES, ROOT
+
 CASES = ("defaults", "kept heap", "thread, main holds a pool", "thread, main let go")
 
 
@@ -35,7 +34,6 @@ def child(case: str, size: int, steps: int, content: str, style: str) -> None:
     import threading
     import time
 
-    sys.path.insert(0, str(ROOT))
     import torch
 
     import nst
@@ -67,10 +65,10 @@ def child(case: str, size: int, steps: int, content: str, style: str) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", nargs="+", default=["256:100", "1024:30"])
-    p.add_argument("--content", default=str(IMAGES / "chelsea.jpg"))
-    p.add_argument("--style", default=str(IMAGES / "starry_night.jpg"))
+    p.add_argument("--content", default=str(EXAMPLES / "chelsea.jpg"))
+    p.add_argument("--style", default=str(EXAMPLES / "starry_night.jpg"))
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -82,8 +80,9 @@ def main() -> None:
         size, steps = spec.split(":")
         for case in CASES:
             env = dict(os.environ, NST_KEEP_MEMORY="0" if case == "defaults" else "1")
-            out = subprocess.run([sys.executable, __file__, "--content", a.content, "--style", a.style,
-                                  "--child", case, size, steps], capture_output=True, text=True, check=True, env=env)
+            out = subprocess.run([sys.executable, "-m", "bench.cpu", "--content", a.content, "--style", a.style,
+                                  "--child", case, size, steps], capture_output=True, text=True, check=True, env=env,
+                                 cwd=ROOT)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"| {size} | {steps} | {case} | {r['seconds']:.2f} | {r['sys']:.2f} | {r['faults']:,} | "
                   f"{r['peak_mb']:.0f} |", flush=True)

@@ -1,6 +1,6 @@
 """Does the estimate hold? And what does the app cost over the CLI?
 
-    python bench/estimate.py [--sizes 256:200 512:200 1024:30] [--repeat 2] [--content C --style S]
+    python -m bench.estimate [--sizes 256:200 512:200 1024:30] [--repeat 2] [--content C --style S]
 
 The app is served as it is deployed: ``python app.py`` in a process of its own (it times a
 few steps at start-up, as on a Space), paused (SIGSTOP) while the CLI and the engine run, as
@@ -20,18 +20,20 @@ the same cores, where a browser would not), and of the engine alone. The app's C
 CLI's says what the server adds by its own work; wall time over CPU time says what waiting
 (for cores others took, or for locks) adds.
 
-Prints a table (Markdown, medians of the repeats) and writes bench/estimate-<machine>.json.
+Prints a table (Markdown, medians of the repeats) and writes bench/records/estimate-<machine>.json.
 Timings on a shared machine are noisy: say so beside the numbers.
 
-    python bench/estimate.py --limits 256:6 512:10 [--repeat 3]
+    python -m bench.estimate --limits 256:6 512:10 [--repeat 3]
 
 checks time limits and the dry run instead (no app): ``python -m nst ... --dry-run`` at
 512 px as a whole process once the machine's calibration is cached (after one dry run that
 makes it), then for each SIZE:SECONDS the command ``python -m nst C S --size SIZE
 --time-limit SECONDS`` timed from outside: its wall time against the limit, the line that
-says what the limit cut, and whether the result is painted (bench.py's style distance:
+says what the limit cut, and whether the result is painted (the reference style distance,
+bench/quality.py's ``Judge``:
 1 is the photo's Gram statistics, 0 the painting's; "painted" when it has come at least
-half the way from the photo to the distance of the same command without a limit).
+half the way from the photo to the distance of the same command without a limit). It
+writes bench/records/limits-<machine>.json.
 """
 
 from __future__ import annotations
@@ -39,11 +41,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,9 +53,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-IMAGES = ROOT / "examples"
+from .images import EXAMPLES, ROOT, RECORDS, in_folder
+from .machine import describe, tag
+from .server import serve
 
 
 def cli(args: list[str]) -> tuple[float, str]:
@@ -76,28 +76,6 @@ def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) of a running process so far, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def served() -> Iterator[tuple[str, subprocess.Popen]]:
-    """``python app.py`` on a free port, as deployed; its URL (once it serves) and process."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        for line in proc.stdout:
-            if line.startswith("nst is serving"):
-                break
-        else:
-            raise SystemExit("app.py ended before it served")
-        yield f"http://127.0.0.1:{port}/", proc
-    finally:
-        proc.send_signal(signal.SIGCONT)
-        proc.terminate()
-        proc.wait(30)
 
 
 @contextmanager
@@ -148,8 +126,7 @@ def app_run(client, http, content: str, style: str, size: int, steps: int) -> di
 
 def limits(a: argparse.Namespace) -> None:
     """The dry run and the time limits as a user meets them: whole processes, timed from outside."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from bench import Judge  # bench/bench.py's distances
+    from .quality import Judge
 
     load = lambda: os.getloadavg()[0]  # noqa: E731
     folder = Path(tempfile.mkdtemp(prefix="nst-limits-"))
@@ -198,18 +175,19 @@ def limits(a: argparse.Namespace) -> None:
         print(f"| `--size {r['size']} --time-limit {r['limit_s']:g}` | {r['wall_s']:.2f} s, painted {painted}/"
               f"{len(r['runs'])} (style distance {dists}; whole run {r['whole_run_style_distance']:.2f}, painted "
               f"≤ {r['painted_below']:.2f}), said: {said} | ≤ {1.15 * r['limit_s']:.1f} s | {each} |")
-    out = Path(a.out or ROOT / "bench" / f"limits-{platform.node() or 'machine'}.json")
-    out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "dry_run_512": dry,
+    out = Path(a.out or in_folder(RECORDS, f"limits-{tag()}.json"))
+    out.write_text(json.dumps({"machine": describe(), "dry_run_512": dry,
                                "limits": rows, "images": str(folder)}, indent=1))
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", nargs="+", default=["256:200", "512:200", "1024:30"])
     p.add_argument("--repeat", type=int, default=2)
-    p.add_argument("--content", default=str(IMAGES / "chelsea.jpg"))
-    p.add_argument("--style", default=str(IMAGES / "starry_night.jpg"))
-    p.add_argument("--out", default=None)
+    p.add_argument("--content", default=str(EXAMPLES / "chelsea.jpg"))
+    p.add_argument("--style", default=str(EXAMPLES / "starry_night.jpg"))
+    p.add_argument("--out", default=None, help="the JSON record (default: bench/records/estimate-<machine>.json, "
+                   "with --limits limits-<machine>.json)")
     p.add_argument("--limits", nargs="+", default=None, metavar="SIZE:SECONDS",
                    help="check the dry run and these time limits (whole commands) instead of the app")
     a = p.parse_args()
@@ -222,7 +200,8 @@ def main() -> None:
 
     out_png = str(Path(tempfile.mkdtemp(prefix="nst-bench-")) / "bench.png")
     rows = []
-    with served() as (url, server), httpx.Client() as http:
+    tmp = Path(tempfile.mkdtemp(prefix="nst-estimate-"))
+    with serve(tmp) as (url, server), httpx.Client() as http:
         client = Client(url, verbose=False, download_files=False)
         app_run(client, http, a.content, a.style, 128, 4)  # warm: a server that has served before
         for spec in a.sizes:
@@ -263,8 +242,8 @@ def main() -> None:
               f"{r['app_estimate_s']:.0f} s | {r['app_real_s']:.1f} s | {e2:+.0%} | {r['engine_s']:.1f} s | "
               f"{r['app_real_s'] / r['cli_real_s']:.2f}× | {r['first_preview_s']:.1f} s | "
               f"{r['cli_cpu_s']:.0f}, {r['app_cpu_s']:.0f}, {r['client_cpu_s']:.1f}, {r['engine_cpu_s']:.0f} |")
-    out = Path(a.out or ROOT / "bench" / f"estimate-{platform.node() or 'machine'}.json")
-    out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "repeat": a.repeat,
+    out = Path(a.out or in_folder(RECORDS, f"estimate-{tag()}.json"))
+    out.write_text(json.dumps({"machine": describe(), "repeat": a.repeat,
                                "rows": rows}, indent=1))
 
 

@@ -1,6 +1,6 @@
 """One command for the day a GPU is at hand: what nst does on it, and how fast.
 
-    python bench/gpu_check.py [--device cuda] [--sizes 512 1024 2048] [--json OUT.json]
+    python -m bench.gpu_check [--device cuda] [--sizes 512 1024 2048] [--json bench/records/gpu-check.json]
 
 Reports the GPU (name, compute capability, memory), the precision nst chooses there
 (``precision="auto"``: bf16 from compute capability 8.0, else fp32), then for each size one
@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
+import nst
+from nst.device import autocast_dtype, dtype_name
 
-import nst  # noqa: E402
-from nst.device import autocast_dtype, dtype_name  # noqa: E402
+from .images import EXAMPLES
 
-CONTENT, STYLE = ROOT / "examples" / "chelsea.jpg", ROOT / "examples" / "starry_night.jpg"
+CONTENT, STYLE = EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg"
 
 
 def _sync(device: torch.device) -> None:

@@ -1,5 +1,5 @@
-"""The hostile part of bench/load.py (``python bench/load.py --only hostile``): a public
-link tried as an attacker would, on this machine only.
+"""The hostile part of bench/load.py (``python -m bench.load --only hostile``): a public
+link tried as an attacker would, on this machine only. A module of load.py, not a script.
 
 Each kind of request below is sent ``--at-once`` times at once (8) over raw HTTP to the
 app served on 127.0.0.1 (the script refuses any other address), each with a time limit;
@@ -32,7 +32,7 @@ AT_ONCE = 8
 TIMEOUT = 120  # seconds for one request (and the answer to it)
 FLOOD = 20  # runs one visitor sends without reading them
 ONCE = {"run-over-cap"}  # kinds sent once, not at_once times (a run the cap ends after NST_RUN_SECONDS)
-RUN_SECONDS = 20  # the app's cap on a run here (NST_RUN_SECONDS; bench/load.py serves the app with it)
+RUN_SECONDS = 20  # the app's cap on a run here (NST_RUN_SECONDS; bench.load serves the app with it)
 
 
 # --- Crafted files -----------------------------------------------------------------------
@@ -426,7 +426,8 @@ def cli_files(tmp: Path, log: Callable[[str], None]) -> dict[str, Any]:
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parents[1]
+    from .images import ROOT as root
+
     folder = tmp / "cli-files"
     folder.mkdir(parents=True, exist_ok=True)
     photo, style, keep = folder / "photo.png", folder / "style.png", folder / "keep.png"
@@ -467,49 +468,36 @@ def cli_files(tmp: Path, log: Callable[[str], None]) -> dict[str, Any]:
 def interrupt(tmp: Path, log: Callable[[str], None]) -> dict[str, Any]:
     """``python app.py`` after one run, then SIGINT (Ctrl-C) and, in a second start, SIGTERM:
     its exit status and whether anything aborted."""
-    import os
     import signal
-    import socket
     import subprocess
-    import sys
 
     from gradio_client import Client, handle_file
 
-    root = Path(__file__).resolve().parents[1]
+    from .images import EXAMPLES
+    from .server import serve
+
     rows = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-               "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(tmp)}
-        proc = subprocess.Popen([sys.executable, str(root / "app.py")], cwd=tmp, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        url = f"http://127.0.0.1:{port}/"
-        import httpx
-
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and proc.poll() is None:
+        folder = tmp / f"interrupt-{sig.name}"
+        with serve(folder, own_temp=True) as (url, proc):
+            client = Client(url, verbose=False)
+            photo = handle_file(str(EXAMPLES / "chelsea.jpg"))
+            client.predict(content=photo, style=photo, steps=2, size=64, api_name="/stylize")
+            client.close()
+            t0 = time.monotonic()
+            proc.send_signal(sig)
             try:
-                if httpx.get(url + "config", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        client = Client(url, verbose=False)
-        photo = handle_file(str(root / "examples" / "chelsea.jpg"))
-        client.predict(content=photo, style=photo, steps=2, size=64, api_name="/stylize")
-        client.close()
-        t0 = time.monotonic()
-        proc.send_signal(sig)
-        try:
-            out, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-        rows[sig.name] = {"exit": proc.returncode, "seconds": round(time.monotonic() - t0, 2),
-                          "aborted": "terminate called" in out or proc.returncode == -signal.SIGABRT,
+                proc.wait(60)
+            except (subprocess.TimeoutExpired, psutil.TimeoutExpired):
+                proc.kill()
+                proc.wait(15)
+            seconds = time.monotonic() - t0
+            code = proc.returncode
+        out = (folder / "server.log").read_text(errors="replace")
+        rows[sig.name] = {"exit": code, "seconds": round(seconds, 2),
+                          "aborted": "terminate called" in out or code == -signal.SIGABRT,
                           "traceback": "Traceback" in out}
-        log(f"  app.py after a run, {sig.name}: exit {proc.returncode} in {rows[sig.name]['seconds']} s"
+        log(f"  app.py after a run, {sig.name}: exit {code} in {rows[sig.name]['seconds']} s"
             f"{' (ABORTED)' if rows[sig.name]['aborted'] else ''}")
     return rows
 

@@ -1,13 +1,14 @@
 """The soak: bad input on every surface, concurrent users, memory over many runs, cancel timings.
 
-    python bench/load.py                 # everything (about 15 min on a 2-core CPU)
-    python bench/load.py --quick         # fewer runs, no browser: a smoke test of this script
-    python bench/load.py --only restart  # the restart cycle alone (about 2 min)
-    python bench/load.py --only hostile  # hostile requests, 8 at once (a few minutes; bench/hostile.py)
+    python -m bench.load                 # everything (about 15 min on a 2-core CPU)
+    python -m bench.load --quick         # fewer runs, no browser: a smoke test of this script
+    python -m bench.load --only restart  # the restart cycle alone (about 2 min)
+    python -m bench.load --only hostile  # hostile requests, 8 at once (a few minutes; bench/hostile.py)
 
-It serves app.py in a subprocess (so that the server's own memory is measured) and:
+It serves app.py in a subprocess (bench/server.py: so that the server's own memory is
+measured) and:
 
-1. sends every case of ``tests/bad_inputs.py`` through the Python API, the command line
+1. sends every case of ``bench/bad_inputs.py`` (a copy of tests/bad_inputs.py) through the Python API, the command line
    (in-process, and a sample through ``python -m nst``) and the app's ``/stylize``
    endpoint (gradio_client), counting the cases tried and handled;
 2. runs ``--users`` gradio_client users at once, each doing ``--runs`` runs at 128 px, and
@@ -25,7 +26,7 @@ It serves app.py in a subprocess (so that the server's own memory is measured) a
    once (loopback only), with the server's peak memory and its answers meanwhile, then a
    queue flood and a fair visitor's wait.
 
-Prints a table and writes ``bench/results/load-<date>.json`` (not committed).
+Prints a table and writes ``bench/records/load-<date>.json``.
 """
 
 from __future__ import annotations
@@ -34,89 +35,30 @@ import argparse
 import contextlib
 import datetime
 import json
-import os
-import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from . import bad_inputs as bi
+from . import hostile as hostile_mode
+from .images import EXAMPLES, ROOT, SHARED, in_folder, output_options
+from .machine import describe
+from .server import APP, CHROMIUM, CHROMIUM_ARGS, serve
 
-import hostile as hostile_mode  # noqa: E402  (bench/hostile.py, beside this script)
-from tests import bad_inputs as bi  # noqa: E402
-
-IMAGES = Path(os.environ.get("NST_TEST_IMAGES", ROOT.parent / "shared" / "images"))  # as tests/conftest.py
+IMAGES = SHARED
 PAIRS = [("tubingen.jpg", "starry_night.jpg"), ("hoovertowernight.jpg", "shipwreck.jpg"),
          ("tubingen.jpg", "picasso_selfport1907.jpg")]
-CHROMIUM = Path("/usr/bin/chromium")
 SUBPROCESS_SAMPLE = ["truncated-jpeg", "decompression-bomb", "cmyk", "huge-photo", "steps-text",
                      "style-weight-nan", "layers-junk", "weights-pickle-payload"]
-
-
-# --- The server ----------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(tmp: Path, own_temp: bool = False, app: Path = ROOT / "app.py",
-          env_extra: dict[str, str] | None = None) -> Iterator[tuple[str, psutil.Process]]:
-    """``python app.py`` on a free port: its URL and process.
-
-    Args:
-        own_temp: leave the app's temporary folders to the app, with ``tmp`` as its system
-            temporary folder (TMPDIR), as on a Space; else Gradio's caches go to ``tmp``.
-        app: the app file to serve (another checkout's, to compare).
-    """
-    port = _free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_EXAMPLES_CACHE": str(tmp / "examples"), "GRADIO_ANALYTICS_ENABLED": "False",
-           **(env_extra or {})}
-    if own_temp:
-        env.pop("GRADIO_TEMP_DIR", None)
-        env["TMPDIR"] = str(tmp)
-    else:
-        env["GRADIO_TEMP_DIR"] = str(tmp / "gradio")
-    log = open(tmp / "server.log", "a")
-    proc = subprocess.Popen([sys.executable, str(app)], cwd=tmp, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        import httpx
-
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(url + "config", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start; see {tmp / 'server.log'}")
-            time.sleep(0.5)
-        yield url, psutil.Process(proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _client(url: str):
@@ -364,7 +306,7 @@ def browser(url: str, repeats: int, size: int, log: Callable[[str], None]) -> di
     out: dict[str, Any] = {"stop_s": [], "closed_tab_s": []}
     api = _client(url)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         # The queue position a waiting page shows.
         blocker = _running_long(api)
         page = b.new_page(viewport={"width": 1280, "height": 900})
@@ -417,8 +359,8 @@ def restarts(cycles: int, app: Path, log: Callable[[str], None]) -> dict[str, An
     from gradio_client import handle_file
 
     tmp = Path(tempfile.mkdtemp(prefix="nst-restarts-"))
-    files = {"content": handle_file(str(ROOT / "examples" / "chelsea.jpg")),
-             "style": handle_file(str(ROOT / "examples" / "waves.jpg"))}
+    files = {"content": handle_file(str(EXAMPLES / "chelsea.jpg")),
+             "style": handle_file(str(EXAMPLES / "waves.jpg"))}
     steps: list[dict[str, Any]] = [{"step": "before the first start", "bytes": _disk_used(tmp)}]
 
     def note(step: str) -> None:
@@ -524,12 +466,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cancel-size", type=int, default=512,
                         help="size of the runs that are cancelled (every step at this size)")
     parser.add_argument("--restart-cycles", type=int, default=3, help="start, run, SIGKILL this many times")
-    parser.add_argument("--app", type=Path, default=ROOT / "app.py",
+    parser.add_argument("--app", type=Path, default=APP,
                         help="the app the restart cycle serves (another checkout's app.py, to compare)")
     parser.add_argument("--at-once", type=int, default=hostile_mode.AT_ONCE, help="hostile requests sent at once")
     parts = ["bad", "concurrent", "memory", "cancel", "browser", "restart", "hostile"]
     parser.add_argument("--skip", nargs="*", default=[], choices=parts)
     parser.add_argument("--only", nargs="*", default=None, choices=parts, help="run only these parts")
+    output_options(parser, pictures=False)
     args = parser.parse_args(argv)
     if args.quick:
         args.users, args.runs, args.memory_runs, args.warmup, args.cancel_repeats = 3, 1, 8, 3, 2
@@ -545,17 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, flush=True)
 
-    import torch
-
-    res: dict[str, Any] = {
-        "date": datetime.date.today().isoformat(), "args": vars(args),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
-                   f"torch {torch.__version__}, " + (torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"),
-    }
+    res: dict[str, Any] = {"date": datetime.date.today().isoformat(), "args": vars(args), "machine": describe()}
     tmp = Path(tempfile.mkdtemp(prefix="nst-load-"))
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"load-{res['date']}.json"
+    path = in_folder(args.records, f"load-{res['date']}.json")
     t0 = time.monotonic()
 
     def part(key: str, title: str, fn: Callable[[], Any]) -> None:
@@ -602,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + _table(res))
     for key, error in res.get("failures", {}).items():
         print(f"FAILED {key}: {error}")
-    print(f"\n{res['machine']}; {res['wall_s'] / 60:.1f} min; details in {path.relative_to(ROOT)}")
+    print(f"\n{res['machine']}; {res['wall_s'] / 60:.1f} min; details in {path}")
     return 1 if res.get("failures") else 0
 
 

@@ -1,45 +1,29 @@
 """Resolution independence: the same settings at 256 px and at 1024 px, side by side.
 
-    python bench/resolution.py                          # Tübingen × Starry Night, defaults
-    python bench/resolution.py --sizes 256 512 1024 --steps 300
+    python -m bench.resolution                          # Tübingen × Starry Night, defaults
+    python -m bench.resolution --sizes 256 512 1024 --steps 300
 
 nst's costs are normalised by the layer sizes (a mean for the content, Gram matrices over
 nH·nW), and each style image is resized to the output's pixel count, so one
 ``style_weight`` should give the same balance of content and style at any size. Each
-result is measured with bench.py's reference quality at its own size; similar content
-and style distances across sizes mean a similar balance. Writes
-bench/results/resolution.json and bench/resolution-<pair>.png (each result shown at
-the same display width).
+result is measured with the reference quality (bench/quality.py's ``Judge``) at its own
+size; similar content and style distances across sizes mean a similar balance. Writes
+bench/records/resolution-<machine>.json and docs/images/resolution-<pair>.png (each
+result shown at the same display width); the results to bench/scratch/resolution/.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
-from PIL import Image, ImageDraw
+import nst
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
-
-import nst  # noqa: E402
-from bench import IMAGES, Judge, machine  # noqa: E402
-
-
-def sheet(images: list[Image.Image], labels: list[str], width: int) -> Image.Image:
-    """The images side by side at one display width each, labelled above."""
-    shown = [im.resize((width, round(im.height * width / im.width)), Image.Resampling.LANCZOS) for im in images]
-    h = max(im.height for im in shown)
-    out = Image.new("RGB", (len(shown) * (width + 8) - 8, h + 28), "white")
-    draw = ImageDraw.Draw(out)
-    for i, (im, label) in enumerate(zip(shown, labels)):
-        out.paste(im, (i * (width + 8), 28))
-        draw.text((i * (width + 8) + 6, 8), label, fill="black")
-    return out
+from . import sheets
+from .images import SCRATCH, in_folder, output_options, shared
+from .machine import describe, tag
+from .quality import Judge
 
 
 def main() -> None:
@@ -49,11 +33,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=nst.DEFAULT.steps)
     parser.add_argument("--style-weight", type=float, default=nst.DEFAULT.style_weight)
     parser.add_argument("--display-width", type=int, default=512)
+    output_options(parser)
     args = parser.parse_args()
 
     content_name, style_name = args.pair.split(":")
-    content, style = IMAGES / f"{content_name}.jpg", IMAGES / f"{style_name}.jpg"
-    out_dir = HERE / "results"
+    content, style = shared(content_name), shared(style_name)
+    out_dir = SCRATCH / "resolution"
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, images = [], []
     for size in args.sizes:
@@ -67,10 +52,11 @@ def main() -> None:
         rows.append(row)
         images.append(result)
     labels = [f"{r['size']} px: content {r['content_distance']:.3f}, style {r['style_distance']:.3f}" for r in rows]
-    sheet(images, labels, args.display_width).save(HERE / f"resolution-{content_name}-{style_name}.png")
-    res = {"machine": machine(), "pair": args.pair, "steps": args.steps, "style_weight": args.style_weight,
+    sheets.row(images, labels, width=args.display_width).save(
+        in_folder(args.pictures, f"resolution-{content_name}-{style_name}.png"))
+    res = {"machine": describe(), "pair": args.pair, "steps": args.steps, "style_weight": args.style_weight,
            "rows": rows}
-    (out_dir / "resolution.json").write_text(json.dumps(res, indent=1))
+    in_folder(args.records, f"resolution-{tag()}.json").write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
 
 

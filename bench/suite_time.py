@@ -1,15 +1,15 @@
 """Time test files in two checkouts of nst, interleaved: how much faster the suite got.
 
-    python bench/suite_time.py --before ../nst-before --after . --repeat 3 tests/test_cli.py tests/test_images.py
+    python -m bench.suite_time --before ../nst-before --after . --repeat 3 tests/test_cli.py tests/test_images.py
 
 Each round runs ``python -m pytest -q -p no:cacheprovider FILES`` in the ``before`` checkout,
 then in the ``after`` one (then the other way round, alternately), and records the wall time,
 the exit status, the test count and the load average. It prints the medians and writes
-``bench/results/suite-time-DATE.json``. Run it on an idle machine for figures that mean
+``bench/records/suite-time-DATE.json``. Run it on an idle machine for figures that mean
 something; with ``--whole`` it times the whole suite. Each checkout runs with its own extra
 pytest options: the README's command since pytest-xdist is ``--after-args="-n 2"``
 
-    python bench/suite_time.py --before ../nst-before --after . --after-args="-n 2" --repeat 2 --whole
+    python -m bench.suite_time --before ../nst-before --after . --after-args="-n 2" --repeat 2 --whole
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -25,15 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from .images import in_folder, output_options
+from .machine import cpu_name
 
 
 def _run(checkout: Path, files: list[str], extra: list[str]) -> dict:
@@ -57,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--before-args", default="", help="extra pytest options for the before checkout")
     p.add_argument("--after-args", default="", help='extra pytest options for the after one (e.g. "-n 2")')
     p.add_argument("files", nargs="*", help="test files, relative to each checkout")
+    output_options(p, pictures=False)
     args = p.parse_args(argv)
     files = [] if args.whole else args.files
     if not files and not args.whole:
@@ -72,9 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     med = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
     print(f"median: before {med['before']:.1f} s, after {med['after']:.1f} s "
           f"({100 * (1 - med['after'] / med['before']):.0f}% less)")
-    out = Path(__file__).resolve().parent / "results" / time.strftime("suite-time-%Y%m%d-%H%M%S.json")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"cpu": _cpu(), "cores": os.cpu_count(), "files": files or "whole suite",
+    out = in_folder(args.records, time.strftime("suite-time-%Y%m%d-%H%M%S.json"))
+    out.write_text(json.dumps({"cpu": cpu_name(), "cores": os.cpu_count(), "files": files or "whole suite",
                                "args": {"before": args.before_args, "after": args.after_args},
                                "median_seconds": med, "runs": runs}, indent=1))
     print(out)

@@ -1,18 +1,18 @@
 """Trials of speed-ups, of the defaults and of iterate averaging, kept or dropped on these figures.
 
-    python bench/trials.py step      # one full-size step: eager, channels_last, torch.compile
-    python bench/trials.py ema       # iterate averaging (EMA) against the last iterate, same run
-    python bench/trials.py defaults  # each default (coarse to fine, L-BFGS, bf16, max pooling)
+    python -m bench.trials step      # one full-size step: eager, channels_last, torch.compile
+    python -m bench.trials ema       # iterate averaging (EMA) against the last iterate, same run
+    python -m bench.trials defaults  # each default (coarse to fine, L-BFGS, bf16, max pooling)
                                      # against its alternative, at equal time
-    python bench/trials.py schedule  # how the steps are spread over the scales, at equal time
-    python bench/trials.py range     # pixels clamped to [0, 1] after each step, or not
-    python bench/trials.py timing    # seconds per step against pixels, for nst.schedule's estimate
+    python -m bench.trials schedule  # how the steps are spread over the scales, at equal time
+    python -m bench.trials range     # pixels clamped to [0, 1] after each step, or not
+    python -m bench.trials timing    # seconds per step against pixels, for nst.schedule's estimate
 
-Each writes bench/results/trials-<name>.json and prints it. ``ema`` runs nst with a time
+Each writes bench/records/trials-<name>.json and prints it (its images go to bench/scratch/trials/). ``ema`` runs nst with a time
 limit and previews on every step, and averages the previews of the final scale with
 several decays as it goes (restarting at each scale, as crowsonkb's style-transfer does),
 so the averaged and the plain result come from the very same run and time. Quality is
-bench.py's reference measure.
+the reference quality (bench/quality.py's ``Judge``).
 """
 
 from __future__ import annotations
@@ -20,34 +20,32 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
+import nst
+import nst.schedule
+from nst.device import autocast_dtype, seconds_per_megapixel_step
+from nst.images import to_pil
+from nst.objective import Objective
+from nst.pipeline import _limit_step, _make_optimizer
+from nst.vgg import min_input_size
 
-import nst  # noqa: E402
-from bench import IMAGES, Judge, flops_per_step, machine  # noqa: E402
-from nst.device import autocast_dtype, seconds_per_megapixel_step  # noqa: E402
-from nst.images import resize_to_long_side, to_pil, to_tensor  # noqa: E402
-from nst.objective import Objective  # noqa: E402
-from nst.pipeline import _limit_step, _make_optimizer  # noqa: E402
-from nst.vgg import min_input_size  # noqa: E402
-import nst.schedule  # noqa: E402
+from .against_pastiche import flops_per_step
+from .images import SCRATCH, in_folder, output_options, resize_to_long_side, shared
+from .machine import describe
+from .quality import Judge, to_tensor
 
-OUT = HERE / "results"
+OUT = SCRATCH / "trials"
 
 
 def _objective(size: int, amp: torch.dtype | None = None) -> tuple[Objective, torch.Tensor]:
     s = nst.Settings(size=size)
-    content = to_tensor(resize_to_long_side(nst.load_image(IMAGES / "tubingen.jpg"), size))
-    style = to_tensor(resize_to_long_side(nst.load_image(IMAGES / "starry_night.jpg"), size))
+    content = to_tensor(resize_to_long_side(nst.load_image(shared("tubingen")), size))
+    style = to_tensor(resize_to_long_side(nst.load_image(shared("starry_night")), size))
     model = nst.load_model().truncated("relu5_1")
     gen = torch.Generator().manual_seed(0)
     return Objective(model, s, content, [style], [1.0], amp, gen), content
@@ -101,7 +99,7 @@ def trial_step(size: int, repeats: int) -> dict:
 
 def trial_ema(size: int, seconds: float, decays: list[float], optimizers: list[str]) -> dict:
     """Quality of the last iterate and of its averages at several decays, at equal time."""
-    content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
+    content, style = shared("tubingen"), shared("starry_night")
     judge = Judge(content, style, size)
     results: dict = {"size": size, "time_limit_s": seconds, "runs": []}
     OUT.mkdir(parents=True, exist_ok=True)
@@ -146,7 +144,7 @@ VARIANTS = {
 
 def trial_defaults(size: int, seconds: float, names: list[str]) -> dict:
     """Each default against its alternative, at equal time (the same time limit)."""
-    content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
+    content, style = shared("tubingen"), shared("starry_night")
     judge = Judge(content, style, size)
     rows = []
     OUT.mkdir(parents=True, exist_ok=True)
@@ -172,7 +170,7 @@ def trial_range(size: int, steps: int) -> dict:
     :class:`nst.objective.Objective`, bf16 as the pipeline runs on this CPU) with the
     pipeline's optimiser and step cap (its helpers, called as they are); only the clamp differs.
     """
-    content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
+    content, style = shared("tubingen"), shared("starry_night")
     judge = Judge(content, style, size)
     objective, photo = _objective(size, autocast_dtype("auto", torch.device("cpu")))
     rows = []
@@ -210,7 +208,7 @@ def trial_schedule(sizes: list[int], seconds: list[float], decays: list[float]) 
     prepared run's plan is replaced by one with that decay (nst.schedule.plan_run)."""
     import dataclasses
 
-    content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
+    content, style = shared("tubingen"), shared("starry_night")
     rows = []
     OUT.mkdir(parents=True, exist_ok=True)
     for size, limit in zip(sizes, seconds):
@@ -235,7 +233,7 @@ def trial_timing(sizes: list[int], steps: int, runs: list[tuple[int, int]]) -> d
     """Seconds per step at several sizes (single scale), fitted as a + b·megapixels; then
     whole default runs (coarse to fine) against nst's calibrated estimate before them
     (bench/estimate.py checks the CLI's and the app's estimates end to end)."""
-    content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
+    content, style = shared("tubingen"), shared("starry_night")
     device = torch.device("cpu")
     rate = seconds_per_megapixel_step(device, autocast_dtype("auto", device))
     cost = nst.calibrate(device)
@@ -292,6 +290,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--runs", nargs="+", default=["256:100", "512:100", "512:300"],
                    help="SIZE:STEPS of whole default runs to time against the estimate")
+    output_options(parser, pictures=False)
     args = parser.parse_args()
     torch.manual_seed(0)
     if args.trial == "step":
@@ -306,9 +305,8 @@ def main() -> None:
         res = trial_defaults(args.size, args.seconds, args.variants)
     else:
         res = trial_timing(args.sizes, args.steps, [tuple(map(int, r.split(":"))) for r in args.runs])
-    res = {"machine": machine(), "torch": torch.__version__, **res}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"trials-{args.trial}.json").write_text(json.dumps(res, indent=1))
+    res = {"machine": describe(), "torch": torch.__version__, **res}
+    in_folder(args.records, f"trials-{args.trial}.json").write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
 
 

@@ -1,13 +1,14 @@
 """Print size: one pair at 1024, 2048 and 4096 px, with the tiled optimisation (nst.tiles).
 
-    python bench/print.py                                   # tubingen × starry_night, 1024 2048 4096 px
-    python bench/print.py --sizes 1024 2048 4096 8192       # with a GPU at hand
-    python bench/print.py --sizes 1024 3072 --steps 40 --reuse   # keep results already made
-    python bench/print.py --speed 1024 --steps 6 --repeat 3       # tiled vs whole, s per megapixel-step
+    python -m bench.print_size                                # tubingen × starry_night, 1024 2048 4096 px
+    python -m bench.print_size --sizes 1024 2048 4096 8192    # with a GPU at hand
+    python -m bench.print_size --sizes 1024 3072 --steps 40 --reuse   # keep results already made
+    python -m bench.print_size --speed 1024 --steps 6 --repeat 3       # tiled vs whole, s per megapixel-step
+    python -m bench.print_size --context --sizes 512 --steps 100 --core 128 --halo -1 96 32 16
 
 For each size, ``python -m nst`` runs in its own process (as a user runs it), timed from
 outside, its peak resident memory read from the kernel (``RUSAGE_CHILDREN`` of a wrapper
-process that runs only it). Then, on the results:
+process that runs only it). Then, on the results (the measures are bench/quality.py's):
 
 - **downscale distance**: each result shrunk to the 1024 px result's size, against it: the
   relative distance of their VGG19 features (relu3_1, relu4_1), next to the same distance
@@ -17,11 +18,19 @@ process that runs only it). Then, on the results:
   the tile borders of the last scale's grids, over that of every other line on the same
   16 px phase. 1: the borders are like any other line; a seam would raise it.
 - **crop**: a full-resolution crop of the largest result beside the same region of the
-  1024 px result enlarged (bicubic), as ``bench/print-crop.png``.
+  1024 px result enlarged (bicubic), as ``docs/images/print-crop.png``.
 
 ``--speed SIZE`` times single-scale runs at SIZE whole and in tiles (max_memory set so
 that tiles of about 512 px are used), interleaved, and prints the seconds per megapixel-step
-of each and their ratio. The JSON goes to ``bench/print-<machine>.json``.
+of each and their ratio. The JSON goes to ``bench/records/print-<machine>.json``; the
+results themselves to ``bench/scratch/print/``.
+
+``--context`` measures the tiles' context against the untiled run instead: the finest
+scale of a run at the first of ``--sizes`` tiled in ``--core`` px cores with each
+``--halo`` (−1: untiled, the reference: run it first, its image is kept beside the others
+in ``bench/scratch/context/``), and the Gram slope exact every step, or only for its first
+``--exact-steps``. It prints, per variant: J, the seconds per step at the finest scale,
+the mean pixel difference from the untiled result and the seam measure on the last grid.
 """
 
 from __future__ import annotations
@@ -29,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,35 +45,24 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import nst
+import nst.pipeline as pipeline
+import nst.tiles as tiles
+from nst.tiles import ACTIVATION_BYTES, TILE_BYTES, plan_memory, tile_geometry
 
-import nst  # noqa: E402
-import nst.images as im  # noqa: E402
-from nst.tiles import ACTIVATION_BYTES, TILE_BYTES, grid_offset, layout, plan_memory, tile_geometry  # noqa: E402
-from nst.weights import load_model  # noqa: E402
+from . import sheets
+from .images import PICTURES, RECORDS, ROOT, SCRATCH, in_folder, resize_to_long_side, shared
+from .machine import describe, tag
+from .quality import feature_distance, seam_ratio
 
-# The benchmark images: shared/images beside the checkout, or above it.
-SHARED = next((p / "shared" / "images" for p in ROOT.parents if (p / "shared" / "images").is_dir()),
-              ROOT.parent / "shared" / "images")
-RESULTS = ROOT / "bench" / "results" / "print"
+RESULTS = SCRATCH / "print"
 _WRAPPER = (
     "import resource, subprocess, sys, time; t = time.perf_counter(); "
     "code = subprocess.run(sys.argv[1:]).returncode; "
     "print('BENCH', code, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
 )
-
-
-def machine() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        name = platform.processor() or "unknown"
-    return f"{name}, {os.cpu_count()} cores"
 
 
 def run_cli(content: Path, style: Path, size: int, steps: int, out: Path, extra: list[str]) -> dict:
@@ -82,40 +79,6 @@ def run_cli(content: Path, style: Path, size: int, steps: int, out: Path, extra:
             "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2)}
 
 
-def features(model, img: Image.Image, layers: list[str]) -> dict[str, torch.Tensor]:
-    with torch.no_grad():
-        return model(im.to_tensor(img), layers)
-
-
-def feature_distance(model, a: Image.Image, b: Image.Image) -> float:
-    """Mean over relu3_1 and relu4_1 of ‖F(a) − F(b)‖ / ‖F(b)‖."""
-    layers = ["relu3_1", "relu4_1"]
-    fa, fb = features(model, a, layers), features(model, b, layers)
-    return float(np.mean([float((fa[l] - fb[l]).norm() / fb[l].norm()) for l in layers]))
-
-
-def seam_ratio(img: Image.Image, core: int, align: int, halo: int, steps: int, last_only: bool) -> float:
-    """Gradient energy across the tile borders of the grids used over the energy across
-    every other line on the same ``align`` phase (columns and rows together)."""
-    x = np.asarray(img, dtype=np.float32) / 255
-    h, w = x.shape[:2]
-    ex = ((x[:, 1:] - x[:, :-1]) ** 2).mean(axis=(0, 2))  # ex[c-1]: across the line between columns c-1 and c
-    ey = ((x[1:] - x[:-1]) ** 2).mean(axis=(1, 2))
-    borders_x, borders_y = set(), set()
-    for k in range(steps - 1 if last_only else 0, steps):
-        for t in layout((h, w), core, halo, grid_offset(k, core, align)):
-            if t.core[0] > 0:
-                borders_y.add(t.core[0])
-            if t.core[2] > 0:
-                borders_x.add(t.core[2])
-    on = [ex[c - 1] for c in borders_x] + [ey[r - 1] for r in borders_y]
-    # Over many steps the moving grid may have put a border on every line: then there is
-    # nothing to compare with (NaN), and the last grid's ratio is the measure.
-    off = [ex[c - 1] for c in range(align, w, align) if c not in borders_x]
-    off += [ey[r - 1] for r in range(align, h, align) if r not in borders_y]
-    return float(np.mean(on) / np.mean(off))
-
-
 def crop_sheet(big: Image.Image, ref: Image.Image, path: Path, side: int = 512) -> dict:
     """The largest result's crop at full resolution beside the 1024 px result's same region, enlarged."""
     w, h = big.size
@@ -123,11 +86,8 @@ def crop_sheet(big: Image.Image, ref: Image.Image, path: Path, side: int = 512) 
     box = (max(0, box[0]), max(0, box[1]), max(0, box[0]) + side, max(0, box[1]) + side)
     k = ref.width / w
     small = ref.crop(tuple(round(v * k) for v in box)).resize((side, side), Image.Resampling.BICUBIC)
-    sheet = Image.new("RGB", (2 * side + 8, side), "white")
-    sheet.paste(big.crop(box), (0, 0))
-    sheet.paste(small, (side + 8, 0))
-    sheet.save(path)
-    return {"box": box, "sheet": str(path.relative_to(ROOT))}
+    sheets.row([big.crop(box), small], gap=8).save(path)
+    return {"box": box, "sheet": str(path)}
 
 
 def speed(content: Path, style: Path, size: int, steps: int, repeat: int) -> dict:
@@ -156,19 +116,77 @@ def speed(content: Path, style: Path, size: int, steps: int, repeat: int) -> dic
             "ratio": round(tiled / whole, 3), "all": times, "load": round(os.getloadavg()[0], 2)}
 
 
+CONTEXT = SCRATCH / "context"
+
+
+def context(content: Path, style: Path, size: int, steps: int, core: int, halo: int, exact: bool | int) -> dict:
+    """One run whose finest scale is tiled in ``core`` px cores with ``halo`` (−1: untiled)."""
+
+    def memory_plans(plan, s, device, masks=False):
+        out = []
+        for i, sc in enumerate(plan):
+            w, h = sc.wh
+            if i == len(plan) - 1 and halo >= 0:
+                out.append(tiles.MemoryPlan(sc.wh, core, halo, 16, tiles.HISTORY, 0.0,
+                                            len(tiles.layout((h, w), core, halo)), tiles.work_factor((h, w), core, halo, 16)))
+            else:
+                out.append(tiles.MemoryPlan(sc.wh, None, 0, 16, tiles.HISTORY, 0.0))
+        return out
+
+    class Tiled(tiles.TiledObjective):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **{**k, "exact": exact})
+
+    saved = pipeline.memory_plans, pipeline.TiledObjective
+    pipeline.memory_plans, pipeline.TiledObjective = memory_plans, Tiled
+    try:
+        events = list(nst.stylize(content, style, size=size, steps=steps, seed=0, preview_every=0))
+    finally:
+        pipeline.memory_plans, pipeline.TiledObjective = saved
+    last = events[-1]
+    stamps = [e.elapsed for e in events if e.scale[0] == last.scale[1] and not e.done]
+    name = "untiled" if halo < 0 else f"halo{halo}-core{core}-exact{exact}"
+    last.image.save(in_folder(CONTEXT, f"{name}.png"))
+    row = {"variant": name, "J": round(last.losses["total"], 4),
+           "s_per_step": round(statistics.median(np.diff(stamps)), 3) if len(stamps) > 2 else None}
+    ref = CONTEXT / "untiled.png"
+    if halo >= 0 and ref.exists():
+        a = np.asarray(last.image, dtype=np.float32) / 255
+        row["diff_to_untiled"] = round(float(np.abs(a - np.asarray(Image.open(ref), dtype=np.float32) / 255).mean()), 5)
+        row["seam_last_grid"] = round(seam_ratio(last.image, core, 16, halo, pipeline.prepare(
+            content, style, size=size, steps=steps).plan[-1].steps, True), 3)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--content", type=Path, default=SHARED / "tubingen.jpg")
-    ap.add_argument("--style", type=Path, default=SHARED / "starry_night.jpg")
-    ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
-    ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--reuse", action="store_true", help="keep results already in bench/results/print")
+    ap.add_argument("--content", type=Path, default=shared("tubingen"))
+    ap.add_argument("--style", type=Path, default=shared("starry_night"))
+    ap.add_argument("--sizes", type=int, nargs="+", default=None, help="default: 1024 2048 4096; --context: 512")
+    ap.add_argument("--steps", type=int, default=None, help="default: 200; --context: 100")
+    ap.add_argument("--reuse", action="store_true", help="keep results already in bench/scratch/print")
     ap.add_argument("--speed", type=int, metavar="SIZE", help="time whole against tiled steps at SIZE instead")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--out", type=Path, default=None, help="the JSON (default bench/print-<machine>.json)")
+    ap.add_argument("--out", type=Path, default=None, help="the JSON (default bench/records/print-<machine>.json)")
+    ap.add_argument("--pictures", type=Path, default=PICTURES, metavar="DIR",
+                    help="where the crop sheet goes (default: docs/images)")
+    ap.add_argument("--context", action="store_true", help="the tiles' context against the untiled run instead")
+    ap.add_argument("--core", type=int, default=128, help="--context: the tiles' core (px)")
+    ap.add_argument("--halo", type=int, nargs="+", default=[-1, 96, 32], help="--context: each halo (px; -1: untiled)")
+    ap.add_argument("--exact-steps", type=int, default=None,
+                    help="--context: the Gram slope exact for this many first steps only")
     args = ap.parse_args()
-    out = args.out or ROOT / "bench" / f"print-{platform.node() or 'machine'}.json"
-    report: dict = {"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M"), "steps": args.steps}
+    if args.context:
+        exact = True if args.exact_steps is None else args.exact_steps
+        size, steps = (args.sizes or [512])[0], args.steps or 100
+        for halo in args.halo:
+            t = time.perf_counter()
+            row = context(args.content, args.style, size, steps, args.core, halo, exact)
+            print(json.dumps({**row, "seconds": round(time.perf_counter() - t, 1)}), flush=True)
+        return
+    args.sizes, args.steps = args.sizes or [1024, 2048, 4096], args.steps or 200
+    out = args.out or in_folder(RECORDS, f"print-{tag()}.json")
+    report: dict = {"machine": describe(), "when": time.strftime("%Y-%m-%d %H:%M"), "steps": args.steps}
     if args.speed:
         report["speed"] = speed(args.content, args.style, args.speed, args.steps, args.repeat)
         print(json.dumps(report["speed"], indent=1))
@@ -196,16 +214,14 @@ def main() -> None:
         row["file"] = str(path.relative_to(ROOT))
         rows[size] = row
         print(size, {k: v for k, v in row.items() if k != "scales"}, flush=True)
-    model = load_model("embedded", "max", "cpu").truncated("relu4_1")
-    ref_path = Path(ROOT / rows[1024]["file"])
-    ref = Image.open(ref_path).convert("RGB")
-    photo = im.resize_to_long_side(im.load_image(args.content), max(ref.size))
-    report["photo_to_1024"] = round(feature_distance(model, photo, ref), 4)
+    ref = Image.open(ROOT / rows[1024]["file"]).convert("RGB")
+    photo = resize_to_long_side(nst.load_image(args.content), max(ref.size))
+    report["photo_to_1024"] = round(feature_distance(photo, ref), 4)
     for size, row in rows.items():
         img = Image.open(ROOT / row["file"]).convert("RGB")
         if size != 1024:
             down = img.resize(ref.size, Image.Resampling.LANCZOS)
-            row["downscale_distance"] = round(feature_distance(model, down, ref), 4)
+            row["downscale_distance"] = round(feature_distance(down, ref), 4)
         last = row["scales"][-1]
         if last["core"]:
             for key, last_only in (("seam_last_grid", True), ("seam_all_grids", False)):
@@ -215,7 +231,7 @@ def main() -> None:
     largest = max(rows)
     if largest != 1024:
         report["crop"] = crop_sheet(Image.open(ROOT / rows[largest]["file"]).convert("RGB"), ref,
-                                    ROOT / "bench" / "print-crop.png")
+                                    in_folder(args.pictures, "print-crop.png"))
     report["sizes"] = {str(k): v for k, v in rows.items()}
     out.write_text(json.dumps(report, indent=1))
     print("photo ↔ 1024 px result:", report["photo_to_1024"], "→", out)
