@@ -9,6 +9,7 @@ options given with it, before or after, override them.
 from __future__ import annotations
 
 import argparse
+import copy
 import difflib
 import sys
 import time
@@ -43,12 +44,58 @@ class _RecipeAction(argparse.Action):
         namespace.recipe_named = {**recipe["not_applied"], "masks": recipe.get("masks")}
 
 
+class _MasksAction(argparse.Action):
+    """``--mask M [M ...]``, which may also be given once per mask (``--mask a.png --mask b.png``):
+    the masks of every use, in order."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), *values])
+
+
+class _Unparsed(Exception):
+    """A trial parse's refusal (see `_Parser.parse_known_args`): argparse's message."""
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse with nst's one error prefix: ``nst: error: …`` after the usage line."""
+    """argparse with nst's one error prefix: ``nst: error: …`` after the usage line, and
+    ``--mask M`` before the paths understood (`_paths_after_mask`)."""
+
+    _trial = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        if self._trial:
+            return super().parse_known_args(args, namespace)
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            return self._try(argv, namespace)
+        except _Unparsed as exc:
+            refusal = str(exc)
+        if refusal.startswith("the following arguments are required"):
+            for candidate in _paths_after_mask(argv):
+                try:
+                    parsed, extras = self._try(candidate, namespace)
+                except _Unparsed:
+                    continue
+                if len(parsed.masks) == len(parsed.style):
+                    return parsed, extras
+            message = _swallowed(argv)
+            if message:
+                self.error(message)
+        return super().parse_known_args(argv, namespace)  # argparse's own refusal
+
+    def _try(self, argv: list[str], namespace):
+        """``argv`` parsed, or `_Unparsed` with argparse's message (nothing printed, no exit)."""
+        self._trial = True
+        try:
+            return super().parse_known_args(argv, copy.copy(namespace))
+        finally:
+            self._trial = False
 
     def error(self, message: str) -> typing.NoReturn:
         from .errors import short
 
+        if self._trial:
+            raise _Unparsed(message)
         message = short(message)  # argparse echoes the value: a megabyte of it is not a line
         unknown = [a.split("=")[0] for a in message.partition("unrecognized arguments: ")[2].split() if a[:2] == "--"]
         options = [o for action in self._actions for o in action.option_strings]
@@ -57,6 +104,44 @@ class _Parser(argparse.ArgumentParser):
             message += f" (did you mean {', '.join(near)}?)"
         self.print_usage(sys.stderr)
         self.exit(2, f"nst: error: {message}\n")
+
+
+def _last_mask(argv: list[str]) -> tuple[int, int] | None:
+    """Where the values of the last bare ``--mask`` are in ``argv`` (``argv[i:j]``), as argparse
+    takes them: every word up to the next option (``--mask=M`` takes one only); None if none."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    uses = [i for i, word in enumerate(argv[:end]) if word == "--mask"]
+    if not uses:
+        return None
+    i = j = uses[-1] + 1
+    while j < end and not (argv[j].startswith("-") and len(argv[j]) > 1):
+        j += 1
+    return i, j
+
+
+def _paths_after_mask(argv: list[str]) -> list[list[str]]:
+    """``--mask m.png photo.jpg painting.jpg``: argparse gives every path to --mask, and none is
+    left for the content and style images. The readings of ``argv`` where the last of those
+    words are paths instead (``--mask=m.png photo.jpg painting.jpg``), fewest first; the parser
+    takes the one that leaves as many masks as style images, the count nst asks for."""
+    where = _last_mask(argv)
+    if where is None:
+        return []
+    i, j = where
+    return [[*argv[:i - 1], *(f"--mask={m}" for m in argv[i:j - k]), *argv[j - k:]]
+            for k in range(1, j - i)]
+
+
+def _swallowed(argv: list[str]) -> str | None:
+    """Why the content and style images are missing when a bare ``--mask`` took them, and how
+    to write it; None when it did not."""
+    where = _last_mask(argv)
+    if where is None or where[1] - where[0] < 2:
+        return None
+    words = argv[where[0]:where[1]]
+    return (f"--mask took every path after it ({', '.join(map(repr, words))}), so none was left for the "
+            "content and style images; write the images first: "
+            "python -m nst CONTENT STYLE [STYLE ...] --mask M [M ...] (one mask per style image, in order)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,9 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("content", help="content image (its layout is kept)")
     parser.add_argument("style", nargs="+", help="style image(s) (their look is taken; several are blended)")
     parser.add_argument(
-        "--mask", nargs="+", metavar="M", dest="masks", default=None,
+        "--mask", nargs="+", action=_MasksAction, metavar="M", dest="masks", default=None,
         help="where each style goes: one greyscale mask per style image, in order, in the content "
-        "image's frame; white is painted with that style, and where no mask is white the photo is kept",
+        "image's frame; white is painted with that style, and where no mask is white the photo is kept "
+        "(--mask a.png --mask b.png is the same as --mask a.png b.png)",
     )
     parser.add_argument(
         "--keep", metavar="M", default=None,
@@ -179,6 +265,28 @@ def _same_value(theirs: str, ours: Any) -> bool:
         except ValueError:
             return False
     return theirs == str(ours)
+
+
+def output_as_style(args: argparse.Namespace) -> str | None:
+    """``photo.jpg painting.jpg out.png``: every path after the content image is a style image,
+    so a last one that is no file, or that is the output too, was most likely meant for ``-o``:
+    the line that says so, or None."""
+    import os
+    import shlex
+
+    if len(args.style) < 2:
+        return None
+    last = args.style[-1]
+    if not os.path.lexists(last):
+        if Path(last).suffix.lower() != ".png":
+            return None  # a style image's name mistyped: loading it says it does not exist
+        why = f"{last!r} is not a file"
+    elif _same_file(Path(args.output), last):
+        why = f"{last!r} is both the output and a style image"
+    else:
+        return None  # an image to blend, as written
+    return (f"{why}: every path after the content image is a style image (several are blended); "
+            f"to write the result there, use -o {shlex.quote(last)} in its place")
 
 
 def check_files(args: argparse.Namespace) -> str | None:
@@ -350,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
 
     output = Path(args.output)
     # A dry run too: it foretells the command, refusal included.
-    problem = check_files(args)
+    problem = output_as_style(args) or check_files(args)
     if problem:
         return _fail(problem)
     for note in _recipe_notes(args):

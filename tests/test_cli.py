@@ -658,3 +658,73 @@ def test_dry_run_at_8192_px_shows_the_tiles_memory_and_estimate(tmp_path, conten
     assert any(l.startswith("memory: ") and "GB at most for the run" in l for l in lines)
     assert lines[-1].startswith("estimated seconds: ") and int(lines[-1].split(": ")[1]) > 300  # hundreds of seconds even at this fast rate
     assert not out.exists()
+
+
+# --- A newcomer's orders of words: --mask before the paths, the output as a third path ---------
+
+
+@pytest.mark.parametrize("argv, content, styles, masks", [
+    # --mask M takes every word after it; the paths are those past as many masks as styles.
+    (["--mask", "m.png", "photo.jpg", "painting.jpg"], "photo.jpg", ["painting.jpg"], ["m.png"]),
+    (["--mask", "a.png", "b.png", "photo.jpg", "p1.jpg", "p2.jpg", "--size", "64"], "photo.jpg",
+     ["p1.jpg", "p2.jpg"], ["a.png", "b.png"]),
+    (["photo.jpg", "--mask", "m.png", "painting.jpg"], "photo.jpg", ["painting.jpg"], ["m.png"]),
+    (["--mask", "a.png", "--mask", "b.png", "photo.jpg", "p1.jpg", "p2.jpg"], "photo.jpg", ["p1.jpg", "p2.jpg"],
+     ["a.png", "b.png"]),
+    # The forms of docs/cli.md, as before.
+    (["photo.jpg", "painting.jpg", "--mask", "m.png", "-o", "o.png"], "photo.jpg", ["painting.jpg"], ["m.png"]),
+    (["photo.jpg", "p1.jpg", "p2.jpg", "--mask", "a.png", "b.png"], "photo.jpg", ["p1.jpg", "p2.jpg"],
+     ["a.png", "b.png"]),
+    (["--mask=m.png", "photo.jpg", "painting.jpg"], "photo.jpg", ["painting.jpg"], ["m.png"]),
+    (["photo.jpg", "painting.jpg", "--mask", "a.png", "b.png"], "photo.jpg", ["painting.jpg"], ["a.png", "b.png"]),
+])
+def test_mask_before_the_paths_leaves_them_to_the_paths(argv, content, styles, masks):
+    from nst.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (args.content, args.style, args.masks) == (content, styles, masks)
+
+
+def test_a_mask_that_swallowed_the_paths_says_how_to_write_it(capsys):
+    # Two masks for one style, or one for two: no reading fits, so the line says what happened.
+    code, err = _exit_and_stderr(["--mask", "a.png", "b.png", "photo.jpg", "painting.jpg"], capsys)
+    assert code == 2
+    assert ("nst: error: --mask took every path after it ('a.png', 'b.png', 'photo.jpg', 'painting.jpg'), so none "
+            "was left for the content and style images; write the images first: python -m nst CONTENT STYLE") in err
+    assert "the following arguments are required" not in err
+    # Other refusals are argparse's own, not the paths'.
+    code, err = _exit_and_stderr(["--mask", "m.png", "photo.jpg", "painting.jpg", "--size", "big"], capsys)
+    assert code == 2 and "argument --size: invalid int value: 'big'" in err and "--mask took" not in err
+
+
+def test_mask_before_the_paths_paints(tmp_path, monkeypatch):
+    import nst
+
+    monkeypatch.chdir(tmp_path)
+    content, style = ROOT / "examples" / "chelsea.jpg", ROOT / "examples" / "starry_night.jpg"
+    _half_mask(tmp_path / "m.png", content)
+    assert main(["--mask", "m.png", str(content), str(style), "-o", "o.png", "--steps", "2", "--size", "64"]) == 0
+    assert nst.read_recipe(tmp_path / "o.png")["masks"] == ["m.png"]
+
+
+def test_a_third_path_that_is_no_file_points_to_o(tmp_path, content_path, style_path, monkeypatch, capsys):
+    _no_work(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    code, err = _exit_and_stderr([str(content_path), str(style_path), "out.png"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err == ("nst: error: 'out.png' is not a file: every path after the content image is a style image "
+                   "(several are blended); to write the result there, use -o out.png in its place\n")
+    # An earlier result there, with the default output: the same hint, not only "one of the inputs".
+    Image.open(style_path).save(tmp_path / "out.png")
+    code, err = _exit_and_stderr([str(content_path), str(style_path), "out.png"], capsys)
+    assert code == 2 and "'out.png' is both the output and a style image" in err and "use -o out.png" in err
+
+
+def test_a_third_image_is_a_style_to_blend(tmp_path, content_path, style_path, other_style_path, capsys):
+    out = tmp_path / "blend.png"
+    assert main([str(content_path), str(style_path), str(other_style_path), "-o", str(out), "--steps", "1",
+                 "--size", "64"]) == 0
+    assert "saved" in capsys.readouterr().err and out.is_file()
+    # A mistyped painting's name is not an output: loading it says it does not exist.
+    code, err = _exit_and_stderr([str(content_path), str(style_path), "paintng.jpg", "-o", str(out)], capsys)
+    assert code == 2 and err == "nst: error: the style image 2 'paintng.jpg' does not exist\n"
