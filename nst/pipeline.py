@@ -29,10 +29,10 @@ from typing import Any
 import torch
 from PIL import Image
 
-from . import calibration_cache, color, costs, cpu
+from . import color, costs, cpu
 from . import images as im
-from .calibration import calibrate, learn
-from .device import autocast_dtype, dtype_name, resolve_device, seconds_per_megapixel_step
+from .calibration import calibrate
+from .device import autocast_dtype, dtype_name, resolve_device
 from .errors import DivergedError, Error, OutOfMemoryError, SettingsError, is_out_of_memory
 from .faces import Face, content_weight_map, load_keep_mask, protected_faces
 from .lbfgs import LBFGS, LeanLBFGS
@@ -41,8 +41,7 @@ from .masks import load_masks, mask_tensor, resize_mask
 from .objective import Objective
 from .recipe import RECIPE_KEY, input_reference, make_recipe
 from .schedule import (
-    _MEASURED, BUDGET_MARGIN, CostModel, Eta, ScalePlan, cost_model, estimate_seconds, fit_plan, fit_steps,
-    limit_note, plan_run, remember_cost,
+    BUDGET_MARGIN, CostModel, Eta, ScalePlan, estimate_seconds, fit_plan, fit_steps, limit_note, plan_run,
 )
 from .settings import DEFAULT, LIMITS, Settings, shown_value
 from .tiles import MemoryPlan, TiledObjective, default_budget, plan_memory, tv_into_grad, work_plan
@@ -188,19 +187,12 @@ class PreparedRun:
             )
         return _events(self, stop, _preview_seconds(preview_seconds), _preview_size(preview_size))
 
-    def reservation_seconds(self, cap: float = 300) -> int:
-        """Seconds of GPU time to reserve for this run on a shared GPU (ZeroGPU): the GPU
-        estimate with a wide margin, capped at ``cap``. Needs no GPU in this process."""
-        gpu = torch.device("cuda")
-        cost = cost_model("cuda", "bf16", seconds_per_megapixel_step(gpu, torch.bfloat16))
-        return int(min(cap, 15 + 3 * estimate_seconds(self.work_plan(), cost, time_limit=self.settings.time_limit)))
-
     def estimate(self, *, setup: bool = False, calibrated: bool = True) -> float:
         """Expected seconds of the run (with ``setup``: also loading the network).
 
         ``calibrated`` times whole steps on this device first (once per process, a few
         seconds on a CPU); otherwise the cost model this process has (refined by every
-        run that ended: see :func:`_learn`), else the prior from the convolution probe.
+        run that ended: see :func:`nst.costs.learn`), else the prior from the convolution probe.
         """
         amp = _amp(self.settings, self.device)
         cost = calibrate(self.device, self.settings.precision) if calibrated else _cost(self.device, amp)
@@ -555,7 +547,7 @@ def _run(
     recipe = engine.recipe if not stopped else {**engine.recipe, "steps_done": state.step}
     result.info[RECIPE_KEY] = json.dumps(recipe)  # written by nst.save_png (and the CLI and app)
     if not stopped:
-        learn(run.device, engine, state.timings, time.perf_counter() - t_finish)
+        costs.learn(run.device, dtype_name(engine.amp), engine.cost, state.timings, time.perf_counter() - t_finish)
     if deadline is not None and not stopped and state.step < s.steps:
         # What the limit left in the end (a busy machine can cut more than the plan did).
         note = f"{limit_name}: {limit_note(s.steps, s.size, state.step, max(run.plan[index].wh))}"

@@ -15,6 +15,11 @@ import math
 import time
 from dataclasses import dataclass
 
+from .costmodel import CostModel
+# The cost table is nst.costs's; these names stay importable from here (app_gpu.py and
+# tests/test_same_pixels.py import them from nst.schedule).
+from .costs import _MEASURED, cost_model, remember_cost  # noqa: F401
+
 __all__ = [
     "Scale", "ScalePlan", "CostModel", "Eta", "plan_scales", "plan_run", "megapixels",
     "estimate_seconds", "fit_steps", "fit_plan", "FittedPlan", "limit_note", "cost_model", "remember_cost",
@@ -117,62 +122,6 @@ def plan_run(
 def megapixels(size: int, aspect: float = 0.75) -> float:
     """Pixels (in millions) of an image whose long side is ``size`` at the given aspect."""
     return size * size * aspect / 1e6
-
-
-@dataclass(frozen=True)
-class CostModel:
-    """Seconds of a run's parts on one device and precision, each ``fixed + per_mpx × megapixels``.
-
-    Attributes:
-        step: (fixed, per megapixel) seconds of one optimisation step, all of it: forward
-            and backward of the objective, the optimiser, the box constraint.
-        scale: (fixed, per megapixel) seconds paid once per scale beyond its steps: the
-            targets (a forward pass of the content and of each style) and the first pass
-            at a new image shape (oneDNN builds its kernels then).
-        finish: (fixed, per megapixel of output) seconds to make and save the result.
-        setup: seconds to load the network, where it is not loaded yet.
-        measured: whether the numbers come from timed steps on this machine.
-    """
-
-    step: tuple[float, float]
-    scale: tuple[float, float]
-    finish: tuple[float, float] = (0.05, 0.5)
-    setup: float = 1.0
-    measured: bool = False
-
-    def step_seconds(self, mpx: float) -> float:
-        return self.step[0] + self.step[1] * mpx
-
-    def scale_seconds(self, mpx: float) -> float:
-        return self.scale[0] + self.scale[1] * mpx
-
-    def finish_seconds(self, mpx: float) -> float:
-        return self.finish[0] + self.finish[1] * mpx
-
-
-# Measured cost models, per (device type, autocast dtype name): see nst.pipeline.calibrate.
-_MEASURED: dict[tuple[str, str], CostModel] = {}
-
-
-def remember_cost(device: str, dtype: str, model: CostModel) -> None:
-    """Keep a measured cost model for this process (:func:`cost_model` returns it)."""
-    _MEASURED[(device, dtype)] = model
-
-
-def cost_model(device: str, dtype: str, prior_rate: float) -> CostModel:
-    """The measured cost model for ``device`` in ``dtype``, else a prior from ``prior_rate``.
-
-    Args:
-        device: ``"cpu"``, ``"cuda"`` or ``"mps"``.
-        dtype: ``"fp32"`` or ``"bf16"``.
-        prior_rate: seconds per megapixel-step expected without a measurement
-            (:func:`nst.device.seconds_per_megapixel_step`).
-    """
-    if (device, dtype) in _MEASURED:
-        return _MEASURED[(device, dtype)]
-    # A scale's targets are about one forward pass of two images: about one step's work.
-    fixed = 0.01 if device == "cpu" else 0.005
-    return CostModel(step=(fixed, prior_rate), scale=(0.05, prior_rate))
 
 
 def estimate_seconds(

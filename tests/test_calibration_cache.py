@@ -7,7 +7,7 @@ import torch
 
 import nst
 from nst import calibration_cache as cc
-from nst import calibration, pipeline, schedule
+from nst import calibration, costs, pipeline
 from nst.schedule import CostModel
 
 CPU = torch.device("cpu")
@@ -19,8 +19,7 @@ MODEL = CostModel(step=(0.01, 0.5), scale=(0.05, 0.7), finish=(0.02, 0.3), setup
 def cache_dir(tmp_path, monkeypatch):
     """A cache folder of the test's own, and no cost model measured in this process yet."""
     monkeypatch.setenv(cc.ENV_DIR, str(tmp_path / "cache"))
-    monkeypatch.setattr(schedule, "_MEASURED", {})
-    monkeypatch.setattr(pipeline, "_MEASURED", schedule._MEASURED)
+    monkeypatch.setattr(costs, "_MEASURED", {})
     return tmp_path / "cache"
 
 
@@ -110,8 +109,7 @@ def test_calibrate_times_once_and_keeps_it(cache_dir, monkeypatch):
     precision = pipeline.dtype_name(pipeline.autocast_dtype("auto", CPU))
     assert cc.load(CPU, precision) == model
     # A new process (here: an empty in-process table) reads it instead of timing again.
-    monkeypatch.setattr(schedule, "_MEASURED", {})
-    monkeypatch.setattr(pipeline, "_MEASURED", schedule._MEASURED)
+    monkeypatch.setattr(costs, "_MEASURED", {})
     monkeypatch.setattr(pipeline, "stylize", lambda *a, **k: (_ for _ in ()).throw(AssertionError("timed again")))
     assert pipeline.calibrate(CPU) == model
 
@@ -151,7 +149,7 @@ def test_a_finished_run_refreshes_the_machines_costs(cache_dir):
                       multiscale=False, device="cpu", keep_faces=False)
     kept = cc.load(CPU, precision)
     assert kept is not None and kept.step_seconds(0.01) < slow.step_seconds(0.01)  # 5.5 s a step at 64 px: no
-    assert kept == schedule._MEASURED[("cpu", precision)]
+    assert kept == costs._MEASURED[("cpu", precision)]
 
 
 HOLDER = """
@@ -244,7 +242,7 @@ def test_a_stopped_holder_holds_the_others_up_seconds_not_minutes(cache_dir, mon
 
     def time_steps(dev, precision, key):  # calibrate's timing, quick: remembered, and stored if it may be
         timed.append(key)
-        schedule.remember_cost(*key, MODEL)
+        costs.remember_cost(*key, MODEL)
         cc.store(dev, key[1], MODEL)
         return MODEL
 

@@ -217,12 +217,11 @@ def test_a_time_limit_counts_from_the_call_and_says_what_it_cut(content_path, st
 
 
 def test_a_time_limit_too_short_for_the_size_paints_smaller_and_upsamples(content_path, style_path, monkeypatch):
-    from nst import pipeline, schedule
+    from nst import costs, pipeline, schedule
 
     # Costs as if a step were 1000 s per megapixel: in the limit's 600 s, fewer than 40 steps fit
     # at 192 px, and 40 or more at 136 px (the size below by √2).
-    monkeypatch.setattr(schedule, "_MEASURED", {})
-    monkeypatch.setattr(pipeline, "_MEASURED", schedule._MEASURED)
+    monkeypatch.setattr(costs, "_MEASURED", {})
     slow = schedule.CostModel(step=(0.0, 1000.0), scale=(0.0, 0.0), finish=(0.0, 0.0), setup=0.0, measured=True)
     amp = pipeline.autocast_dtype("auto", torch.device("cpu"))
     schedule.remember_cost("cpu", pipeline.dtype_name(amp), slow)
@@ -687,15 +686,15 @@ def test_a_non_finite_cost_raises_diverged_error(content_path, style_path, monke
 
 def test_prepare_estimates_from_a_calibration_of_whole_steps(content_path, style_path):
     """``prepare().estimate()`` calibrates once per process and sums the plan's steps with it."""
-    from nst import schedule
+    from nst import costs, schedule
 
-    saved = dict(schedule._MEASURED)
-    schedule._MEASURED.clear()  # this test measures the calibration itself
+    saved = dict(costs._MEASURED)
+    costs._MEASURED.clear()  # this test measures the calibration itself
     try:
         plan = nst.prepare(content_path, style_path, size=128, steps=20, device="cpu")
         assert [sc.steps for sc in plan.plan] and sum(sc.steps for sc in plan.plan) == 20
         seconds = plan.estimate()
-        (key, model), = schedule._MEASURED.items()
+        (key, model), = costs._MEASURED.items()
         assert key[0] == "cpu" and model.measured and model.step_seconds(0.02) > 0
         assert nst.calibrate("cpu") is model  # once per process
         assert seconds == pytest.approx(schedule.estimate_seconds(plan.plan, model))
@@ -708,8 +707,8 @@ def test_prepare_estimates_from_a_calibration_of_whole_steps(content_path, style
         took = time.perf_counter() - t
         assert 0.25 * took < seconds < 4 * took, (seconds, took)
     finally:
-        schedule._MEASURED.clear()
-        schedule._MEASURED.update(saved)
+        costs._MEASURED.clear()
+        costs._MEASURED.update(saved)
 
 
 def test_avg_pooling_is_gatys_pooling_and_changes_the_result(content_path, style_path):

@@ -374,10 +374,11 @@ def test_fit_plan_cuts_and_lowers_single_scale_plans_as_single_scales():
 
 
 def test_cost_model_prior_and_measured(monkeypatch):
-    import nst.schedule
-    from nst.schedule import cost_model, megapixels, remember_cost
+    import nst.costs
+    from nst.costs import cost_model, remember_cost
+    from nst.schedule import megapixels
 
-    monkeypatch.setattr(nst.schedule, "_MEASURED", {})
+    monkeypatch.setattr(nst.costs, "_MEASURED", {})
     assert cost_model("cpu", "bf16", 0.4) == CostModel(step=(0.01, 0.4), scale=(0.05, 0.4))
     assert cost_model("cuda", "bf16", 0.02) == CostModel(step=(0.005, 0.02), scale=(0.05, 0.02))
     remember_cost("cpu", "fp32", COST)
