@@ -281,7 +281,8 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     from .device import autocast_dtype, dtype_name
     from .faces import describe
     from .pipeline import calibrate, memory_plans, prepare, work_plan
-    from .schedule import BUDGET_MARGIN, estimate_seconds, fit_plan
+    from .schedule import estimate_seconds
+    from .timelimit import BUDGET_MARGIN, fit_plan
     from .tiles import PROCESS_BYTES
     from .vgg import min_input_size
 

@@ -40,9 +40,10 @@ from .losses import tv_loss
 from .masks import load_masks, mask_tensor, resize_mask
 from .objective import Objective
 from .recipe import RECIPE_KEY, input_reference, make_recipe
-from .schedule import (
-    BUDGET_MARGIN, CostModel, Eta, ScalePlan, estimate_seconds, fit_plan, fit_steps, limit_note, plan_run,
-)
+from .costmodel import CostModel
+from .eta import Eta
+from .schedule import ScalePlan, estimate_seconds, plan_run
+from .timelimit import BUDGET_MARGIN, fit_plan, fit_steps, limit_note
 from .settings import DEFAULT, LIMITS, Settings, shown_value
 from .tiles import MemoryPlan, TiledObjective, default_budget, plan_memory, tv_into_grad, work_plan
 from .vgg import deepest, min_input_size

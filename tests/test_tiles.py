@@ -383,7 +383,8 @@ def test_tv_added_in_place_is_tv_loss_and_its_gradient():
 def test_a_time_limited_plan_gets_the_tiles_of_the_plan_that_runs(content_path, style_path, monkeypatch):
     """A limit that cuts the run to a smaller working size needs no tiles there: the tiles
     are planned again for the fitted plan, not kept from the full one."""
-    from nst.schedule import FittedPlan, plan_run
+    from nst.schedule import plan_run
+    from nst.timelimit import FittedPlan
 
     run = nst.prepare(content_path, style_path, size=384, steps=2, multiscale=False, max_memory=0.2, time_limit=3600)
     assert run.memory[-1].tiled  # the full plan tiles its 384 px scale
