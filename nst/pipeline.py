@@ -45,7 +45,8 @@ from .eta import Eta
 from .schedule import ScalePlan, estimate_seconds, plan_run
 from .timelimit import BUDGET_MARGIN, fit_plan, fit_steps, limit_note
 from .settings import DEFAULT, LIMITS, Settings, shown_value
-from .tiles import MemoryPlan, TiledObjective, default_budget, plan_memory, tv_into_grad, work_plan
+from .memory import memory_plans, work_plan
+from .tiles import MemoryPlan, TiledObjective, tv_into_grad
 from .vgg import deepest, min_input_size
 from .weights import load_model
 
@@ -324,13 +325,6 @@ def _plan_from(plan: list[ScalePlan], start: Image.Image, output: Image.Image) -
         raise SettingsError(f"the image to continue from is {max(start.size)} px already, not smaller than size")
     finer = [sc for sc in plan if max(sc.wh) > max(start.size) * 1.05]
     return finer or plan[-1:]
-
-
-def memory_plans(plan: list[ScalePlan], s: Settings, device: torch.device, masks: bool = False) -> list[MemoryPlan]:
-    """Each scale of ``plan``: whole, or in tiles that fit the memory budget (``max_memory``,
-    else on a GPU :func:`~nst.tiles.default_budget`; on a CPU :func:`~nst.tiles.plan_memory`'s default)."""
-    budget = s.max_memory * 1e9 if s.max_memory is not None else default_budget(device) if device.type != "cpu" else None
-    return [plan_memory(sc.wh, s, budget, masks=masks, run_side=max(plan[-1].wh)) for sc in plan]
 
 
 def stylize(
