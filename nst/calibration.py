@@ -1,7 +1,8 @@
-"""The cost model of this machine, measured from whole steps of the real pipeline.
+"""The cost model of this machine, measured from whole steps of the real run.
 
-`calibrate` times two short runs once per machine (kept in :mod:`nst.calibration_cache`);
-`learn` refines the model from every finished run's own step times, so the estimates
+:func:`calibrate` times two short runs (:class:`nst.run.Run`) once per machine, kept in
+:mod:`nst.calibration_cache`; the table it fills is :mod:`nst.costs`', which also refines
+it from every finished run's own step times (:func:`nst.costs.learn`), so the estimates
 follow the machine as it is now (a busy one, a GPU warmed up).
 """
 
@@ -11,11 +12,16 @@ import threading
 import time
 
 import torch
+from PIL import Image
 
 from . import calibration_cache, costs, cpu
 from . import images as im
 from .costmodel import CostModel
 from .device import autocast_dtype, dtype_name, resolve_device
+from .inputs import RunInputs
+from .memory import memory_plans
+from .run import run_events
+from .schedule import plan_run
 from .settings import DEFAULT
 from .weights import load_model
 
@@ -74,15 +80,14 @@ def _time_steps(dev: torch.device, precision: str, key: tuple[str, str]) -> Cost
     small = torch.rand(1, 3, 12, 16, generator=gen)
     picture = im.to_pil(torch.nn.functional.interpolate(small, size=(480, 640), mode="bicubic").clamp(0, 1))
     rows = []
-    from .pipeline import stylize  # the real pipeline's steps (it imports this module)
-
     for size in CALIBRATION_SIZES:
-        events = list(stylize(picture, picture, steps=CALIBRATION_STEPS, size=size, multiscale=False,
-                              preview_every=0, device=str(dev), precision=precision))
+        events = list(run_events(_timing_run(picture, size, dev, precision)))
         times = [e.elapsed for e in events]
         warm = sorted(b - a for a, b in zip(times[:-2], times[1:-1]))
         step = warm[len(warm) // 2]
-        mpx = events[-1].image.width * events[-1].image.height / 1e6
+        last = events[-1].image
+        assert last is not None  # the result
+        mpx = last.width * last.height / 1e6
         rows.append((mpx, step, max(0.0, times[0] - step), max(0.0, times[-1] - times[-2] - step)))
     (m1, s1, o1, _), (m2, s2, o2, f2) = rows
     step_fit = costs.line(m1, s1, m2, s2)
@@ -91,3 +96,13 @@ def _time_steps(dev: torch.device, precision: str, key: tuple[str, str]) -> Cost
     costs.measured(dev, key[1], model)
     cpu.release_threads()  # runs may come on other threads (an app's)
     return model
+
+
+def _timing_run(picture: Image.Image, size: int, dev: torch.device, precision: str) -> RunInputs:
+    """One timed run: the default settings on ``picture`` (content and style) at ``size``, one
+    scale of :data:`CALIBRATION_STEPS` steps, no previews (as :func:`nst.prepare` plans it)."""
+    s = DEFAULT.replace(steps=CALIBRATION_STEPS, size=size, multiscale=False, preview_every=0, device=str(dev),
+                        precision=precision, keep_faces=False)
+    plan = plan_run(picture.size, size, s.steps, multiscale=False)
+    output = im.resize_to_long_side(picture, size)
+    return RunInputs(s, dev, picture, [picture], [1.0], output, plan, memory=memory_plans(plan, s, dev))

@@ -249,7 +249,7 @@ class TiledObjective:
             True every step, or the number of first steps that do (the steps that move the
             image most; see :data:`EXACT_STEPS`).
         content_weight: the faces' and keep mask's per-pixel weight of the content term,
-            ``(1, 1, H, W)`` at the image's size (``nst.faces.content_weight_map``); with masks,
+            ``(1, 1, H, W)`` at the image's size (``nst.weightmaps.content_weight_map``); with masks,
             the larger of it and the regional weight counts, as untiled. Each tile crops it.
     """
 

@@ -9,7 +9,7 @@ import torch
 
 import nst
 import nst.images as im
-import nst.pipeline as pipeline
+import nst.run as run_module
 import nst.memory as memory
 import nst.tiles as tiles
 from nst.objective import Objective
@@ -168,12 +168,12 @@ def test_a_cpu_run_optimises_its_tiled_scales_in_lean_memory_and_its_whole_ones_
         finally:
             depth[0] -= 1
 
-    monkeypatch.setattr(pipeline.cpu, "lean_memory", lean)
+    monkeypatch.setattr(run_module.cpu, "lean_memory", lean)
     whole_plan = plan_memory
     monkeypatch.setattr(memory, "plan_memory", lambda wh, s, budget, **k: MemoryPlan(wh, 64, 32, 16, 20, 0.0, 4, 4.0)
                         if max(wh) >= 160 else whole_plan(wh, s, 1e18))
-    for cls, kind in ((TiledObjective, "tiled"), (pipeline.Objective, "whole")):
-        monkeypatch.setattr(pipeline, cls.__name__, lambda *a, cls=cls, kind=kind, **k: seen.append((kind, depth[0])) or cls(*a, **k))
+    for cls, kind in ((TiledObjective, "tiled"), (run_module.Objective, "whole")):
+        monkeypatch.setattr(run_module, cls.__name__, lambda *a, cls=cls, kind=kind, **k: seen.append((kind, depth[0])) or cls(*a, **k))
     step = TiledObjective.loss_and_grad
     monkeypatch.setattr(TiledObjective, "loss_and_grad", lambda self, x: seen.append(("step", depth[0])) or step(self, x))
     final = list(nst.stylize(content_path, style_path, size=160, steps=8, multiscale=True, preview_every=0, device="cpu"))[-1]
@@ -391,11 +391,11 @@ def test_a_time_limited_plan_gets_the_tiles_of_the_plan_that_runs(content_path, 
     run = nst.prepare(content_path, style_path, size=384, steps=2, multiscale=False, max_memory=0.2, time_limit=3600)
     assert run.memory[-1].tiled  # the full plan tiles its 384 px scale
     small = plan_run(run.content.size, 128, 2, multiscale=False)
-    monkeypatch.setattr(pipeline, "fit_plan", lambda *a, **k: FittedPlan(small, "cut to 128 px"))
+    monkeypatch.setattr(run_module, "fit_plan", lambda *a, **k: FittedPlan(small, "cut to 128 px"))
 
     def no_tiles(*a, **k):
         raise AssertionError("a tiled objective for the 128 px scale")
 
-    monkeypatch.setattr(pipeline, "TiledObjective", no_tiles)
+    monkeypatch.setattr(run_module, "TiledObjective", no_tiles)
     final = list(run.events())[-1]
     assert final.done and final.total == 2
