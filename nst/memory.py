@@ -104,7 +104,7 @@ def plan_memory(
                 return whole
         try:
             plan = plan_memory(wh, s, default_budget(torch.device("cpu")), masks=masks)
-            if not plan.tiled or plan.core >= DEFAULT_CORE // 2:
+            if plan.core is None or plan.core >= DEFAULT_CORE // 2:
                 return plan
         except SettingsError:
             pass
@@ -121,12 +121,12 @@ def plan_memory(
     w, h = wh
     pixels = w * h
     align, halo = tile_geometry([s.content_layer, *s.style_layers])
-    whole = _fixed_bytes(pixels, s, HISTORY, tiled=False, masks=masks) + ACTIVATION_BYTES * pixels
-    if whole <= budget:
-        return MemoryPlan(wh, None, halo, align, HISTORY, whole)
+    need = _fixed_bytes(pixels, s, HISTORY, tiled=False, masks=masks) + ACTIVATION_BYTES * pixels
+    if need <= budget:
+        return MemoryPlan(wh, None, halo, align, HISTORY, need)
     if s.style_loss != "gram":
         raise SettingsError(
-            f"{w}×{h} px needs {whole / 1e9:.1f} GB whole, above max_memory ({budget / 1e9:.1f} GB), and "
+            f"{w}×{h} px needs {need / 1e9:.1f} GB whole, above max_memory ({budget / 1e9:.1f} GB), and "
             "sliced-wasserstein cannot run in tiles: use style_loss gram, a smaller size or more max_memory"
         )
     history = HISTORY

@@ -272,7 +272,7 @@ def stylize_image(
     """Run :func:`stylize` to the end and return the result; takes the same arguments."""
     overrides.setdefault("preview_every", 0)
     for event in stylize(content, style, settings, stop=stop, **overrides):
-        if event.done:
+        if event.done and event.image is not None:  # the last event holds the result
             return event.image
     raise RuntimeError("the run ended without a result")  # unreachable: steps ≥ 1
 

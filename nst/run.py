@@ -280,7 +280,7 @@ class Run:
         for done_here in range(1, steps_here + 1):
             t_step = time.perf_counter()
             try:
-                optimizer.step(closure)
+                optimizer.step(closure)  # type: ignore[arg-type]  # torch types the closure as returning float; it returns J
             except Stopped:
                 # The closure runs before L-BFGS or Adam moves the pixels: the image is as
                 # the last whole step left it.

@@ -128,6 +128,7 @@ def _tiled_closure(objective: TiledObjective, optimizer: torch.optim.Optimizer, 
         loss, terms = objective.loss_and_grad(image)
         if not loss_scale:  # as the untiled closure: J over its first value
             loss_scale.append(max(float(loss), 1e-12))
+        assert image.grad is not None  # the objective accumulated it
         image.grad.div_(loss_scale[0])
         scaled = loss / loss_scale[0]
         if tv_weight:  # its gradient added in place: no image-sized autograd buffers
