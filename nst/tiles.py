@@ -55,6 +55,8 @@ budget or refused.
 from the budget ``Settings.max_memory`` (default :func:`nst.memory.default_budget`).
 """
 
+# Over 450 lines: one subject (the tiling and the objective it evaluates), whose module
+# docstring is the derivation of the tiled gradient; splitting it would part the two.
 from __future__ import annotations
 
 import math
@@ -259,7 +261,7 @@ class TiledObjective:
         self, model: VGG19Features, s: Settings, content: torch.Tensor, styles: list[torch.Tensor],
         blend: list[float], autocast: torch.dtype | None, plan: MemoryPlan,
         masks: list[torch.Tensor] | None = None, exact: bool | int = False, content_weight: torch.Tensor | None = None,
-    ) -> None:
+    ) -> None:  # over 80 lines: the targets, their regions and their scales, in the order the untiled objective makes them
         from .objective import KEEP_CONTENT_WEIGHT  # the regional runs' rule, shared
 
         if s.style_loss != "gram":
