@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from .schedule import CostModel
+from .costmodel import CostModel
 
 __all__ = ["cache_path", "machine_key", "load", "store", "load_choice", "store_choice", "machine_lock"]
 

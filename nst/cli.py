@@ -388,9 +388,10 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     from . import calibration_cache
     from .device import autocast_dtype, dtype_name
     from .faces import describe
-    from .pipeline import calibrate, memory_plans, prepare, work_plan
-    from .schedule import BUDGET_MARGIN, estimate_seconds, fit_plan
-    from .tiles import PROCESS_BYTES
+    from .memory import PROCESS_BYTES, memory_plans, work_plan
+    from .pipeline import calibrate, prepare
+    from .schedule import estimate_seconds
+    from .timelimit import BUDGET_MARGIN, fit_plan
     from .vgg import min_input_size
 
     style = args.style[0] if len(args.style) == 1 else args.style

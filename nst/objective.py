@@ -64,7 +64,7 @@ class Objective:
     Each mask is area-averaged to every layer's grid.
 
     ``content_weight`` (``(1, 1, H, W)`` at the content's size, ≥ 1; see
-    :func:`nst.faces.content_weight_map`) weighs the content cost per pixel: faces and keep
+    :func:`nst.weightmaps.content_weight_map`) weighs the content cost per pixel: faces and keep
     masks. It is area-averaged to the content layer's grid; with masks, the larger of it
     and the regions' weight counts. The per-pair content scale is the unweighted one, so
     where the map is 1 the balance is exactly that of a run without it.

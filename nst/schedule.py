@@ -1,24 +1,27 @@
-"""How a run's steps are spread over image scales, and how long they take: nst's one source for time.
+"""How a run's steps are spread over image scales, and how long they take.
 
 A step's cost is nearly proportional to the pixel count (VGG19 is all convolutions), plus
 a small fixed part per step; each scale also pays once for its targets and for the first
-pass at a new image shape. :class:`CostModel` holds those four numbers for one device and
-precision, measured from whole steps by :func:`nst.pipeline.calibrate` (else a prior from
-the convolution probe). The plan of a run (:func:`plan_scales`), its estimate
-(:func:`estimate_seconds`), a time limit's fitting of steps (:func:`fit_steps`) and the
-ETA of a run under way (:class:`Eta`) all use it.
+pass at a new image shape. :class:`~nst.costmodel.CostModel` holds those four numbers for
+one device and precision (:mod:`nst.costs` keeps the table of them). The plan of a run
+(:func:`plan_scales`, :func:`plan_run`) and its estimate (:func:`estimate_seconds`) are
+here; a time limit's fitting of the plan is :mod:`nst.timelimit`, the ETA of a run under
+way :mod:`nst.eta`.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
+from .costmodel import CostModel
+# The cost table is nst.costs's; these names stay importable from here (app_gpu.py and
+# tests/test_same_pixels.py import them from nst.schedule).
+from .costs import _MEASURED, cost_model, remember_cost  # noqa: F401
+
 __all__ = [
-    "Scale", "ScalePlan", "CostModel", "Eta", "plan_scales", "plan_run", "megapixels",
-    "estimate_seconds", "fit_steps", "fit_plan", "FittedPlan", "limit_note", "cost_model", "remember_cost",
-    "format_seconds",
+    "Scale", "ScalePlan", "CostModel", "plan_scales", "plan_run", "long_side", "megapixels", "estimate_seconds",
+    "cost_model", "remember_cost", "format_seconds",
 ]
 
 # Each finer scale gets this fraction of the previous one's steps. At equal time, the
@@ -27,14 +30,6 @@ __all__ = [
 # 96 s, ½: 0.91, 0.85: 0.74, 1: 0.73). 0.85 keeps finer scales on fewer steps than
 # coarse ones, and ends with enough steps at the output size to sharpen its texture.
 STEP_DECAY = 0.85
-# A time limit keeps this fraction of its budget for what the plan cannot foresee
-# (a busy machine, the final encoding).
-BUDGET_MARGIN = 0.9
-# Fewer steps than this leave the photo under a faint texture: a time limit that allows no
-# more at the output size lowers the working size instead (see fit_plan).
-MIN_PAINTED_STEPS = 40
-# The smallest working size a time limit lowers a run to (px, long side).
-MIN_WORKING_SIZE = 128
 
 
 @dataclass(frozen=True)
@@ -119,62 +114,6 @@ def megapixels(size: int, aspect: float = 0.75) -> float:
     return size * size * aspect / 1e6
 
 
-@dataclass(frozen=True)
-class CostModel:
-    """Seconds of a run's parts on one device and precision, each ``fixed + per_mpx × megapixels``.
-
-    Attributes:
-        step: (fixed, per megapixel) seconds of one optimisation step, all of it: forward
-            and backward of the objective, the optimiser, the box constraint.
-        scale: (fixed, per megapixel) seconds paid once per scale beyond its steps: the
-            targets (a forward pass of the content and of each style) and the first pass
-            at a new image shape (oneDNN builds its kernels then).
-        finish: (fixed, per megapixel of output) seconds to make and save the result.
-        setup: seconds to load the network, where it is not loaded yet.
-        measured: whether the numbers come from timed steps on this machine.
-    """
-
-    step: tuple[float, float]
-    scale: tuple[float, float]
-    finish: tuple[float, float] = (0.05, 0.5)
-    setup: float = 1.0
-    measured: bool = False
-
-    def step_seconds(self, mpx: float) -> float:
-        return self.step[0] + self.step[1] * mpx
-
-    def scale_seconds(self, mpx: float) -> float:
-        return self.scale[0] + self.scale[1] * mpx
-
-    def finish_seconds(self, mpx: float) -> float:
-        return self.finish[0] + self.finish[1] * mpx
-
-
-# Measured cost models, per (device type, autocast dtype name): see nst.pipeline.calibrate.
-_MEASURED: dict[tuple[str, str], CostModel] = {}
-
-
-def remember_cost(device: str, dtype: str, model: CostModel) -> None:
-    """Keep a measured cost model for this process (:func:`cost_model` returns it)."""
-    _MEASURED[(device, dtype)] = model
-
-
-def cost_model(device: str, dtype: str, prior_rate: float) -> CostModel:
-    """The measured cost model for ``device`` in ``dtype``, else a prior from ``prior_rate``.
-
-    Args:
-        device: ``"cpu"``, ``"cuda"`` or ``"mps"``.
-        dtype: ``"fp32"`` or ``"bf16"``.
-        prior_rate: seconds per megapixel-step expected without a measurement
-            (:func:`nst.device.seconds_per_megapixel_step`).
-    """
-    if (device, dtype) in _MEASURED:
-        return _MEASURED[(device, dtype)]
-    # A scale's targets are about one forward pass of two images: about one step's work.
-    fixed = 0.01 if device == "cpu" else 0.005
-    return CostModel(step=(fixed, prior_rate), scale=(0.05, prior_rate))
-
-
 def estimate_seconds(
     plan: list[ScalePlan], cost: CostModel, *, setup: bool = False, time_limit: float | None = None
 ) -> float:
@@ -191,178 +130,6 @@ def estimate_seconds(
     if time_limit is not None:
         run = min(run, time_limit)
     return run + (cost.setup if setup else 0.0)
-
-
-def fit_steps(remaining: list[ScalePlan], cost: CostModel, budget: float, ratio: float = 1.0) -> tuple[int, float]:
-    """Steps for the current scale, and its share of ``budget``, so that all ``remaining``
-    scales (the current one first, its targets already computed) fit in ``budget`` seconds.
-
-    Every remaining scale is cut by the same factor, so that a run cut short still ends
-    at the output size. ``ratio`` is measured time over the model's, so far in the run.
-    """
-    later = sum(ratio * cost.scale_seconds(sc.mpx) for sc in remaining[1:])
-    later += ratio * cost.finish_seconds(remaining[-1].mpx)
-    work = [ratio * sc.steps * cost.step_seconds(sc.mpx) for sc in remaining]
-    factor = min(1.0, max(0.0, budget * BUDGET_MARGIN - later) / max(sum(work), 1e-9))
-    return max(1, int(remaining[0].steps * factor)), work[0] / max(sum(work), 1e-9)
-
-
-@dataclass(frozen=True)
-class FittedPlan:
-    """A run's plan as a time limit leaves it (see :func:`fit_plan`).
-
-    Attributes:
-        plan: the scales to run; the last one may be smaller than the output (the result
-            is then upsampled to the output size).
-        note: what the limit changed, in a few words ("kept 60 of the plan's 200 steps"),
-            or None when the plan fits as it is.
-    """
-
-    plan: list[ScalePlan]
-    note: str | None = None
-
-    @property
-    def steps(self) -> int:
-        return sum(sc.steps for sc in self.plan)
-
-
-def _most_steps(
-    content_wh: tuple[int, int], size: int, steps: int, cost: CostModel, budget: float, **plan_kw: object
-) -> list[ScalePlan] | None:
-    """The plan at ``size`` with the most steps (at most ``steps``) that fits in ``budget``, if any."""
-    def fits(n: int) -> list[ScalePlan] | None:
-        plan = plan_run(content_wh, size, n, **plan_kw)  # type: ignore[arg-type]
-        return plan if estimate_seconds(plan, cost) <= budget else None
-
-    lo, best = 1, fits(1)
-    if best is None:
-        return None
-    hi = steps
-    while lo < hi:  # the largest n that fits (the cost grows with n)
-        mid = (lo + hi + 1) // 2
-        plan = fits(mid)
-        if plan is not None:
-            lo, best = mid, plan
-        else:
-            hi = mid - 1
-    return best
-
-
-def fit_plan(
-    content_wh: tuple[int, int], size: int, steps: int, cost: CostModel, budget: float, *,
-    multiscale: bool = True, min_side: int = 1, decay: float = STEP_DECAY,
-) -> FittedPlan:
-    """The plan of a run that must end within ``budget`` seconds (its scales, steps and result).
-
-    In order of preference: the whole plan; the plan with fewer steps, every scale cut alike
-    (the same scales, so the result is made at the output size); when that leaves fewer than
-    :data:`MIN_PAINTED_STEPS`, a smaller working size (by √2 at a time, so fewer and cheaper
-    scales), upsampled to the output size at the end: a painted image somewhat softer, rather
-    than the photo under a faint texture. When not even that fits, the smallest working size
-    with the steps that fit (at least one).
-
-    Args:
-        content_wh: the content image's size.
-        size, steps, multiscale, min_side, decay: as :func:`plan_run`.
-        cost: the device's cost model, with its pace (busy machine) applied by the caller.
-        budget: seconds for the optimisation and the result (set-up already paid).
-    """
-    kw: dict[str, object] = {"multiscale": multiscale, "min_side": min_side, "decay": decay}
-    full = plan_run(content_wh, size, steps, **kw)  # type: ignore[arg-type]
-    if estimate_seconds(full, cost) <= budget:
-        return FittedPlan(full)
-    cut = _most_steps(content_wh, size, steps, cost, budget, **kw)
-    need = min(steps, MIN_PAINTED_STEPS)
-    if cut is not None and sum(sc.steps for sc in cut) >= need:
-        return FittedPlan(cut, limit_note(steps, size, sum(sc.steps for sc in cut), size))
-    working, smallest = size, cut
-    floor = max(MIN_WORKING_SIZE, min_side)
-    while round(working / math.sqrt(2)) >= floor:
-        working = round(working / math.sqrt(2))
-        if min(long_side(content_wh, working)) < min_side:
-            break
-        plan = _most_steps(content_wh, working, steps, cost, budget, **kw)
-        if plan is None:
-            continue
-        smallest = plan
-        if sum(sc.steps for sc in plan) >= need:
-            break
-    if smallest is None:  # nothing fits: the cheapest plan there is, one step at the floor
-        smallest = plan_run(content_wh, working, 1, **kw)  # type: ignore[arg-type]
-    kept = sum(sc.steps for sc in smallest)
-    return FittedPlan(smallest, limit_note(steps, size, kept, max(smallest[-1].wh)))
-
-
-def limit_note(steps: int, size: int, kept: int, working: int) -> str:
-    """What a time limit changed, in a few words: the steps kept of ``steps``, and the working
-    size when it is below the output's ``size`` (both long sides, px)."""
-    if working >= size:
-        few = ", too few to paint much" if kept < min(steps, MIN_PAINTED_STEPS) else ""
-        return f"kept {kept} of the plan's {steps} steps{few}"
-    return (f"too short for {steps} steps at {size} px: {kept} step{'s' if kept != 1 else ''} at {working} px, "
-            f"upsampled to {size} px")
-
-
-class Eta:
-    """The time left of a run under way, from its plan, corrected by the measured pace.
-
-    The cost model gives the shape (a fine scale's step costs more than a coarse one's);
-    the paces are the wall times measured so far over the model's, kept apart for warm
-    steps and for a scale's one-off costs (its targets and first step), so that neither
-    skews the other; a busy machine or a wrong prior is corrected as the run goes.
-    """
-
-    def __init__(self, plan: list[ScalePlan], cost: CostModel) -> None:
-        self.plan, self.cost = plan, cost
-        self.work_total = sum(sc.mpx * sc.steps for sc in plan)
-        self.work_done = 0.0
-        self._scale_t0 = 0.0
-        self._steps = [0.0, 0.0]  # warm steps: measured, predicted seconds
-        self._scales = [0.0, 0.0]  # a scale's targets and first step: measured, predicted
-
-    def scale_started(self, index: int) -> None:
-        self._scale_t0 = time.perf_counter()
-
-    def step_done(self, index: int, seconds: float, first: bool) -> None:
-        """A step of scale ``index`` took ``seconds`` (``first``: the scale's first step)."""
-        sc = self.plan[index]
-        self.work_done += sc.mpx
-        if first:  # with the targets computed since the scale started
-            self._scales[0] += time.perf_counter() - self._scale_t0
-            self._scales[1] += self.cost.scale_seconds(sc.mpx) + self.cost.step_seconds(sc.mpx)
-        else:
-            self._steps[0] += seconds
-            self._steps[1] += self.cost.step_seconds(sc.mpx)
-
-    def replan(self, index: int, steps: int) -> None:
-        """Scale ``index`` will take ``steps`` in all (a time limit cut it)."""
-        old = self.plan[index]
-        self.work_total += (steps - old.steps) * old.mpx
-        self.plan = [*self.plan[:index], ScalePlan(old.wh, steps), *self.plan[index + 1:]]
-
-    @property
-    def pace(self) -> float:
-        """Measured seconds per predicted second of warm steps so far (else of scales; else 1)."""
-        for measured, predicted in (self._steps, self._scales):
-            if predicted > 0 and measured > 0:
-                return max(1e-3, measured / predicted)
-        return 1.0
-
-    @property
-    def scale_pace(self) -> float:
-        measured, predicted = self._scales
-        return max(1e-3, measured / predicted) if predicted > 0 and measured > 0 else self.pace
-
-    def seconds_left(self, index: int, steps_done_here: int, time_limit_left: float | None = None) -> float:
-        """Seconds until the result, with ``steps_done_here`` steps of scale ``index`` done."""
-        c, sc = self.cost, self.plan[index]
-        steps = max(0, sc.steps - steps_done_here) * c.step_seconds(sc.mpx) + c.finish_seconds(self.plan[-1].mpx)
-        scales = 0.0
-        for s in self.plan[index + 1:]:
-            scales += c.scale_seconds(s.mpx) + c.step_seconds(s.mpx)
-            steps += (s.steps - 1) * c.step_seconds(s.mpx)
-        eta = steps * self.pace + scales * self.scale_pace
-        return eta if time_limit_left is None else max(0.0, min(eta, time_limit_left))
 
 
 def format_seconds(s: float) -> str:

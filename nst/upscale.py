@@ -98,6 +98,6 @@ def upscale_image(
     """Run :func:`upscale` to the end and return the larger result."""
     kwargs.setdefault("preview_every", 0)
     for event in upscale(result, content, style, factor, **kwargs):
-        if event.done:
+        if event.done and event.image is not None:  # the last event holds the result
             return event.image
     raise RuntimeError("the run ended without a result")  # unreachable

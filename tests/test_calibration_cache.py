@@ -7,7 +7,7 @@ import torch
 
 import nst
 from nst import calibration_cache as cc
-from nst import calibration, pipeline, schedule
+from nst import calibration, costs, pipeline
 from nst.schedule import CostModel
 
 CPU = torch.device("cpu")
@@ -19,8 +19,7 @@ MODEL = CostModel(step=(0.01, 0.5), scale=(0.05, 0.7), finish=(0.02, 0.3), setup
 def cache_dir(tmp_path, monkeypatch):
     """A cache folder of the test's own, and no cost model measured in this process yet."""
     monkeypatch.setenv(cc.ENV_DIR, str(tmp_path / "cache"))
-    monkeypatch.setattr(schedule, "_MEASURED", {})
-    monkeypatch.setattr(pipeline, "_MEASURED", schedule._MEASURED)
+    monkeypatch.setattr(costs, "_MEASURED", {})
     return tmp_path / "cache"
 
 
@@ -91,28 +90,27 @@ def test_an_unwritable_folder_leaves_the_costs_to_the_process(tmp_path, monkeypa
 
 
 def test_calibrate_takes_the_cached_costs_without_timing(cache_dir, monkeypatch):
-    precision = pipeline.dtype_name(pipeline.autocast_dtype("auto", CPU))
+    precision = costs.precision_name("auto", CPU)
     cc.store(CPU, precision, MODEL)
 
     def no_timing(*args, **kwargs):
         raise AssertionError("calibrate timed steps although the machine's costs are cached")
 
-    monkeypatch.setattr(pipeline, "stylize", no_timing)
+    monkeypatch.setattr(calibration, "run_events", no_timing)
     monkeypatch.setattr(calibration, "load_model", no_timing)
     assert pipeline.calibrate(CPU) == MODEL
-    assert pipeline._cost(CPU, pipeline.autocast_dtype("auto", CPU)) == MODEL  # runs take it too
+    assert costs.current_cost(CPU) == MODEL  # runs take it too
 
 
 @pytest.mark.slow
 def test_calibrate_times_once_and_keeps_it(cache_dir, monkeypatch):
     model = pipeline.calibrate(CPU)
     assert model.measured and model.step_seconds(0.1) > 0
-    precision = pipeline.dtype_name(pipeline.autocast_dtype("auto", CPU))
+    precision = costs.precision_name("auto", CPU)
     assert cc.load(CPU, precision) == model
     # A new process (here: an empty in-process table) reads it instead of timing again.
-    monkeypatch.setattr(schedule, "_MEASURED", {})
-    monkeypatch.setattr(pipeline, "_MEASURED", schedule._MEASURED)
-    monkeypatch.setattr(pipeline, "stylize", lambda *a, **k: (_ for _ in ()).throw(AssertionError("timed again")))
+    monkeypatch.setattr(costs, "_MEASURED", {})
+    monkeypatch.setattr(calibration, "run_events", lambda *a, **k: (_ for _ in ()).throw(AssertionError("timed again")))
     assert pipeline.calibrate(CPU) == model
 
 
@@ -144,14 +142,14 @@ def test_choices_and_cost_models_share_the_file_without_losing_each_other(cache_
 def test_a_finished_run_refreshes_the_machines_costs(cache_dir):
     """A calibration taken at a busy moment would mislead every later dry run: each finished
     run keeps the costs it measured, for the next process."""
-    precision = pipeline.dtype_name(pipeline.autocast_dtype("auto", CPU))
+    precision = costs.precision_name("auto", CPU)
     slow = CostModel(step=(5.0, 50.0), scale=(5.0, 50.0), finish=(1.0, 1.0), setup=1.25, measured=True)
     cc.store(CPU, precision, slow)
     nst.stylize_image(EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg", size=64, steps=8,
                       multiscale=False, device="cpu", keep_faces=False)
     kept = cc.load(CPU, precision)
     assert kept is not None and kept.step_seconds(0.01) < slow.step_seconds(0.01)  # 5.5 s a step at 64 px: no
-    assert kept == schedule._MEASURED[("cpu", precision)]
+    assert kept == costs._MEASURED[("cpu", precision)]
 
 
 HOLDER = """
@@ -174,7 +172,7 @@ def test_a_process_waits_for_anothers_timing_and_takes_its_costs(cache_dir, monk
     import sys
     import time
 
-    precision = pipeline.dtype_name(pipeline.autocast_dtype("auto", CPU))  # (before the lock is taken)
+    precision = costs.precision_name("auto", CPU)  # (before the lock is taken)
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, precision], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)})
     try:
@@ -239,12 +237,12 @@ def test_a_stopped_holder_holds_the_others_up_seconds_not_minutes(cache_dir, mon
     import signal
     import time
 
-    precision = pipeline.dtype_name(pipeline.autocast_dtype("auto", CPU))
+    precision = costs.precision_name("auto", CPU)
     timed = []
 
     def time_steps(dev, precision, key):  # calibrate's timing, quick: remembered, and stored if it may be
         timed.append(key)
-        schedule.remember_cost(*key, MODEL)
+        costs.remember_cost(*key, MODEL)
         cc.store(dev, key[1], MODEL)
         return MODEL
 
@@ -283,7 +281,7 @@ def test_a_holder_that_computes_is_waited_for_past_the_stall_bound(cache_dir, mo
     monkeypatch.setattr(cc, "LOCK_STALL", 1.5)
     monkeypatch.setattr(calibration, "_time_steps", lambda *a: (_ for _ in ()).throw(
         AssertionError("timed the machine while another process was timing it")))
-    precision = pipeline.dtype_name(pipeline.autocast_dtype("auto", CPU))
+    precision = costs.precision_name("auto", CPU)
     holder = _start(WORKER, precision, "4")
     try:
         t = time.monotonic()

@@ -643,10 +643,10 @@ def test_cli_bad_keep_masks_are_one_line_with_exit_code_2(tmp_path, make, messag
 def test_dry_run_at_8192_px_shows_the_tiles_memory_and_estimate(tmp_path, content_path, style_path, capsys,
                                                                 monkeypatch):
     import nst.pipeline
-    import nst.tiles
+    import nst.memory
     from nst.schedule import CostModel
 
-    monkeypatch.setattr(nst.tiles, "_available_bytes", lambda: 64e9)  # a machine that holds 8192 px
+    monkeypatch.setattr(nst.memory, "_available_bytes", lambda: 64e9)  # a machine that holds 8192 px
     monkeypatch.setattr(nst.pipeline, "calibrate", lambda device, precision: CostModel(step=(0.01, 0.3),
                                                                                        scale=(0.05, 0.3)))
     out = tmp_path / "out.png"

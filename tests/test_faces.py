@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 import nst
-from nst import faces
+from nst import faces, weightmaps
 
 from .conftest import EXAMPLES
 
@@ -57,17 +57,17 @@ def test_faces_are_found_in_the_images_own_pixels_at_any_size():
 
 
 def test_weight_map_is_none_without_faces_or_keep():
-    assert faces.content_weight_map((64, 48)) is None
+    assert weightmaps.content_weight_map((64, 48)) is None
 
 
 def test_weight_map_is_highest_on_the_features_raised_on_the_face_and_soft():
     face = faces.Face((100, 80, 100, 100), eyes=((130.0, 120.0), (170.0, 120.0)))
-    m = faces.content_weight_map((320, 260), [face])
+    m = weightmaps.content_weight_map((320, 260), [face])
     assert m.shape == (260, 320) and m.dtype == np.float32
     assert m.min() == 1.0 and m[5, 5] == 1.0 and m[250, 310] == 1.0  # far away: untouched
     eye, cheek = m[120, 130], m[165, 120]
     assert eye > cheek > 1.0  # eyes over the face over the rest
-    assert eye >= 1 + faces.FEATURE_WEIGHT
+    assert eye >= 1 + weightmaps.FEATURE_WEIGHT
     assert m[120, 150] < eye  # between the eyes, less than on them
     assert np.abs(np.diff(m, axis=1)).max() < 1.5  # soft edges: no step of the full weight
 
@@ -75,8 +75,8 @@ def test_weight_map_is_highest_on_the_features_raised_on_the_face_and_soft():
 def test_weight_map_takes_the_keep_mask():
     keep = Image.new("L", (32, 24), 0)
     keep.paste(255, (0, 0, 16, 24))  # the left half, given at a quarter of the size
-    m = faces.content_weight_map((128, 96), [], keep)
-    assert m[48, 10] == pytest.approx(1 + faces.KEEP_WEIGHT) and m[48, 120] == 1.0
+    m = weightmaps.content_weight_map((128, 96), [], keep)
+    assert m[48, 10] == pytest.approx(1 + weightmaps.KEEP_WEIGHT) and m[48, 120] == 1.0
 
 
 def test_a_photo_without_a_face_gives_the_same_image_bit_for_bit():

@@ -153,12 +153,13 @@ def test_a_cpu_run_gives_the_heap_back_between_scales(content_path, style_path, 
     """The heap keeps freed blocks during a run (nst.cpu.keep_memory); a scale's blocks
     are too small for the next scale's (and the result's at the output size), so they are
     handed back after every scale, the last one before the result is made."""
-    import nst.pipeline as pipeline
+    import nst.run
+    from nst.run import Run
 
     seen: list[object] = []
-    monkeypatch.setattr(pipeline.cpu, "return_memory", lambda: seen.append(last[-1]))
-    finish = pipeline._finish
-    monkeypatch.setattr(pipeline, "_finish", lambda *a, **k: seen.append("finish") or finish(*a, **k))
+    monkeypatch.setattr(nst.run.cpu, "return_memory", lambda: seen.append(last[-1]))
+    render = Run.render
+    monkeypatch.setattr(Run, "render", lambda *a, **k: seen.append("finish") or render(*a, **k))
     last = [(0, 0)]
     for e in nst.stylize(content_path, style_path, steps=10, size=192, multiscale=True, preview_every=0, device="cpu"):
         last.append(e.scale)
@@ -171,10 +172,10 @@ def test_a_cpu_run_gives_the_heap_back_between_scales(content_path, style_path, 
 def test_a_cpu_run_gives_the_heap_back_after_each_preview(content_path, style_path, monkeypatch):
     """A preview at the output size is several image-sized temporaries the heap would keep
     (0.35 GB at 3072 px) under the next step's pass."""
-    import nst.pipeline as pipeline
+    import nst.run
 
     calls: list[int] = []
-    monkeypatch.setattr(pipeline.cpu, "return_memory", lambda: calls.append(step[0]))
+    monkeypatch.setattr(nst.run.cpu, "return_memory", lambda: calls.append(step[0]))
     step = [0]
     previews = []
     for e in nst.stylize(content_path, style_path, steps=6, size=96, multiscale=False, preview_every=2, device="cpu"):
@@ -217,15 +218,13 @@ def test_a_time_limit_counts_from_the_call_and_says_what_it_cut(content_path, st
 
 
 def test_a_time_limit_too_short_for_the_size_paints_smaller_and_upsamples(content_path, style_path, monkeypatch):
-    from nst import pipeline, schedule
+    from nst import costs, schedule
 
     # Costs as if a step were 1000 s per megapixel: in the limit's 600 s, fewer than 40 steps fit
     # at 192 px, and 40 or more at 136 px (the size below by √2).
-    monkeypatch.setattr(schedule, "_MEASURED", {})
-    monkeypatch.setattr(pipeline, "_MEASURED", schedule._MEASURED)
+    monkeypatch.setattr(costs, "_MEASURED", {})
     slow = schedule.CostModel(step=(0.0, 1000.0), scale=(0.0, 0.0), finish=(0.0, 0.0), setup=0.0, measured=True)
-    amp = pipeline.autocast_dtype("auto", torch.device("cpu"))
-    schedule.remember_cost("cpu", pipeline.dtype_name(amp), slow)
+    schedule.remember_cost("cpu", costs.precision_name("auto", "cpu"), slow)
     events = list(nst.stylize(content_path, style_path, steps=200, size=192, time_limit=600, device="cpu"))
     final = events[-1]
     working = max(events[-2].size)
@@ -338,7 +337,8 @@ def test_results_and_previews_carry_their_recipe(content_path, style_path):
 
 
 def test_a_long_lbfgs_step_is_shortened_and_lbfgs_told_its_length():
-    from nst.pipeline import MAX_STEP_RMS, _limit_step
+    from nst.steps import MAX_STEP_RMS
+    from nst.steps import limit_step as _limit_step
 
     assert MAX_STEP_RMS == 0.05  # the README's cap
 
@@ -687,15 +687,15 @@ def test_a_non_finite_cost_raises_diverged_error(content_path, style_path, monke
 
 def test_prepare_estimates_from_a_calibration_of_whole_steps(content_path, style_path):
     """``prepare().estimate()`` calibrates once per process and sums the plan's steps with it."""
-    from nst import schedule
+    from nst import costs, schedule
 
-    saved = dict(schedule._MEASURED)
-    schedule._MEASURED.clear()  # this test measures the calibration itself
+    saved = dict(costs._MEASURED)
+    costs._MEASURED.clear()  # this test measures the calibration itself
     try:
         plan = nst.prepare(content_path, style_path, size=128, steps=20, device="cpu")
         assert [sc.steps for sc in plan.plan] and sum(sc.steps for sc in plan.plan) == 20
         seconds = plan.estimate()
-        (key, model), = schedule._MEASURED.items()
+        (key, model), = costs._MEASURED.items()
         assert key[0] == "cpu" and model.measured and model.step_seconds(0.02) > 0
         assert nst.calibrate("cpu") is model  # once per process
         assert seconds == pytest.approx(schedule.estimate_seconds(plan.plan, model))
@@ -708,8 +708,8 @@ def test_prepare_estimates_from_a_calibration_of_whole_steps(content_path, style
         took = time.perf_counter() - t
         assert 0.25 * took < seconds < 4 * took, (seconds, took)
     finally:
-        schedule._MEASURED.clear()
-        schedule._MEASURED.update(saved)
+        costs._MEASURED.clear()
+        costs._MEASURED.update(saved)
 
 
 def test_avg_pooling_is_gatys_pooling_and_changes_the_result(content_path, style_path):
@@ -734,17 +734,17 @@ def test_precision_fp32_and_bf16_are_obeyed_and_recorded(content_path, style_pat
 
 @pytest.mark.parametrize("optimizer, default", [("lbfgs", 1.0), ("adam", 0.02)])
 def test_learning_rate_reaches_the_optimiser(content_path, style_path, monkeypatch, optimizer, default):
-    from nst import pipeline
+    from nst import run
 
     seen = []
-    real = pipeline._make_optimizer
+    real = run.make_optimizer
 
     def spy(s, image, *args, **kwargs):
         opt = real(s, image, *args, **kwargs)
         seen.append(opt.param_groups[0]["lr"])
         return opt
 
-    monkeypatch.setattr(pipeline, "_make_optimizer", spy)
+    monkeypatch.setattr(run, "make_optimizer", spy)
     kw = dict(steps=2, size=64, multiscale=False, optimizer=optimizer)
     a = nst.stylize_image(content_path, style_path, **kw)
     b = nst.stylize_image(content_path, style_path, learning_rate=default / 4, **kw)

@@ -311,14 +311,14 @@ def test_an_unexpected_error_gets_a_message_without_details(client, content_path
 
 
 def test_cli_out_of_memory_is_a_message(content_path, style_path, tmp_path, monkeypatch, capsys):
-    import nst.pipeline
+    import nst.run
     from nst.cli import main
 
     def boom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory")
-        yield  # a generator, like the run's phases 2–4
+        yield  # a generator, like the run's phases
 
-    monkeypatch.setattr(nst.pipeline, "_run", boom)
+    monkeypatch.setattr(nst.run.Run, "events", boom)
     assert main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), "--size", "96"]) == 2
     assert "out of memory at 96 px" in capsys.readouterr().err
 

@@ -1,9 +1,8 @@
 import pytest
 
-from nst.schedule import (
-    MIN_PAINTED_STEPS, CostModel, Eta, ScalePlan, estimate_seconds, fit_plan, fit_steps, format_seconds, limit_note,
-    plan_run, plan_scales,
-)
+from nst.eta import Eta
+from nst.schedule import CostModel, ScalePlan, estimate_seconds, format_seconds, plan_run, plan_scales
+from nst.timelimit import MIN_PAINTED_STEPS, fit_plan, fit_steps, limit_note
 
 
 def test_single_scale_when_small_or_off():
@@ -50,7 +49,7 @@ def test_fit_steps_cuts_every_scale_alike_to_the_budget():
     assert 1 <= steps < plan[0].steps and 0 < share < 1
     # By value: the scales after this one cost their targets and the finish; the steps of
     # every scale are cut by one factor so that the whole fits the budget (less the margin).
-    from nst.schedule import BUDGET_MARGIN
+    from nst.timelimit import BUDGET_MARGIN
 
     work = [sc.steps * COST.step_seconds(sc.mpx) for sc in plan]
     later = sum(COST.scale_seconds(sc.mpx) for sc in plan[1:]) + COST.finish_seconds(plan[-1].mpx)
@@ -74,7 +73,7 @@ def test_fit_steps_cuts_every_scale_alike_to_the_budget():
 def test_fit_steps_by_value(steps, cost, budget, ratio):
     """The rule: the later scales' targets and the finish come off the budget (times the
     margin); what is left is shared by one factor over every scale's steps."""
-    from nst.schedule import BUDGET_MARGIN
+    from nst.timelimit import BUDGET_MARGIN
 
     plan = plan_run((640, 480), 512, steps)
     work = [ratio * sc.steps * cost.step_seconds(sc.mpx) for sc in plan]
@@ -178,13 +177,13 @@ ETA_PLAN = [ScalePlan((100, 100), 10), ScalePlan((200, 100), 5), ScalePlan((200,
 
 
 def _clock(monkeypatch, times):
-    """A fake perf_counter for nst.schedule, returning ``times`` in order."""
+    """A fake perf_counter for nst.eta, returning ``times`` in order."""
     import types
 
-    import nst.schedule
+    import nst.eta
 
     ticks = iter(times)
-    monkeypatch.setattr(nst.schedule, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks)))
+    monkeypatch.setattr(nst.eta, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks)))
 
 
 def test_eta_by_value_before_any_step():
@@ -242,7 +241,7 @@ def test_eta_replan_changes_one_scale_and_the_work_left():
 
 @pytest.mark.parametrize("steps", [1, 2, 3, 57, 199])
 def test_most_steps_finds_the_largest_count_that_fits_exactly(steps):
-    from nst.schedule import _most_steps
+    from nst.timelimit import _most_steps
 
     budget = estimate_seconds(plan_run((640, 480), 512, steps), CPU_COST)  # n steps fit to the last bit
     got = _most_steps((640, 480), 512, 200, CPU_COST, budget)
@@ -251,7 +250,7 @@ def test_most_steps_finds_the_largest_count_that_fits_exactly(steps):
 
 
 def test_most_steps_plans_with_the_given_scales():
-    from nst.schedule import _most_steps
+    from nst.timelimit import _most_steps
 
     single = plan_run((640, 480), 512, 60, multiscale=False)
     got = _most_steps((640, 480), 512, 200, CPU_COST, estimate_seconds(single, CPU_COST), multiscale=False)
@@ -374,10 +373,11 @@ def test_fit_plan_cuts_and_lowers_single_scale_plans_as_single_scales():
 
 
 def test_cost_model_prior_and_measured(monkeypatch):
-    import nst.schedule
-    from nst.schedule import cost_model, megapixels, remember_cost
+    import nst.costs
+    from nst.costs import cost_model, remember_cost
+    from nst.schedule import megapixels
 
-    monkeypatch.setattr(nst.schedule, "_MEASURED", {})
+    monkeypatch.setattr(nst.costs, "_MEASURED", {})
     assert cost_model("cpu", "bf16", 0.4) == CostModel(step=(0.01, 0.4), scale=(0.05, 0.4))
     assert cost_model("cuda", "bf16", 0.02) == CostModel(step=(0.005, 0.02), scale=(0.05, 0.02))
     remember_cost("cpu", "fp32", COST)

@@ -9,10 +9,12 @@ import torch
 
 import nst
 import nst.images as im
-import nst.pipeline as pipeline
+import nst.run as run_module
+import nst.memory as memory
 import nst.tiles as tiles
 from nst.objective import Objective
-from nst.tiles import MemoryPlan, TiledObjective, geometry, grid_offset, layout, plan_memory, tile_geometry
+from nst.memory import plan_memory
+from nst.tiles import MemoryPlan, TiledObjective, geometry, grid_offset, layout, tile_geometry
 from nst.weights import load_model
 
 DEFAULT_LAYERS = [nst.DEFAULT.content_layer, *nst.DEFAULT.style_layers]
@@ -70,7 +72,7 @@ def test_a_tiles_features_over_its_core_are_the_whole_images():
         for t in tile_list:
             feats = model(image[..., t.box[0]:t.box[1], t.box[2]:t.box[3]], layers)
             for l, a in feats.items():
-                (ty, tx), (gy, gx) = t.crops(tiles._factor(l))
+                (ty, tx), (gy, gx) = t.crops(tiles.layer_factor(l))
                 tiled[l][..., gy, gx] = a[..., ty, tx]
     for l in layers:
         assert not tiled[l].isnan().any()
@@ -166,12 +168,12 @@ def test_a_cpu_run_optimises_its_tiled_scales_in_lean_memory_and_its_whole_ones_
         finally:
             depth[0] -= 1
 
-    monkeypatch.setattr(pipeline.cpu, "lean_memory", lean)
+    monkeypatch.setattr(run_module.cpu, "lean_memory", lean)
     whole_plan = plan_memory
-    monkeypatch.setattr(pipeline, "plan_memory", lambda wh, s, budget, **k: MemoryPlan(wh, 64, 32, 16, 20, 0.0, 4, 4.0)
+    monkeypatch.setattr(memory, "plan_memory", lambda wh, s, budget, **k: MemoryPlan(wh, 64, 32, 16, 20, 0.0, 4, 4.0)
                         if max(wh) >= 160 else whole_plan(wh, s, 1e18))
-    for cls, kind in ((TiledObjective, "tiled"), (pipeline.Objective, "whole")):
-        monkeypatch.setattr(pipeline, cls.__name__, lambda *a, cls=cls, kind=kind, **k: seen.append((kind, depth[0])) or cls(*a, **k))
+    for cls, kind in ((TiledObjective, "tiled"), (run_module.Objective, "whole")):
+        monkeypatch.setattr(run_module, cls.__name__, lambda *a, cls=cls, kind=kind, **k: seen.append((kind, depth[0])) or cls(*a, **k))
     step = TiledObjective.loss_and_grad
     monkeypatch.setattr(TiledObjective, "loss_and_grad", lambda self, x: seen.append(("step", depth[0])) or step(self, x))
     final = list(nst.stylize(content_path, style_path, size=160, steps=8, multiscale=True, preview_every=0, device="cpu"))[-1]
@@ -192,7 +194,7 @@ def test_a_scale_runs_whole_when_it_fits_and_in_tiles_within_the_budget_when_not
     for budget in (3e9, 2e9, 1.5e9):
         p = plan_memory((2048, 1536), s, budget)
         assert p.tiled and p.peak <= budget and p.core % p.align == 0
-        assert tiles.MIN_HISTORY <= p.history <= tiles.HISTORY and p.work > 1
+        assert memory.MIN_HISTORY <= p.history <= tiles.HISTORY and p.work > 1
         cores.append(p.core)
     assert cores == sorted(cores, reverse=True) and cores[0] > cores[-1]  # less memory, smaller tiles
 
@@ -211,9 +213,9 @@ def test_a_budget_too_small_is_refused_with_what_it_needs():
 
 
 def test_the_default_budget_takes_large_sizes_where_memory_allows(monkeypatch):
-    monkeypatch.setattr(tiles, "_available_bytes", lambda: 64e9)
+    monkeypatch.setattr(memory, "_available_bytes", lambda: 64e9)
     p = plan_memory((8192, 6144), nst.DEFAULT)
-    assert p.tiled and p.core >= tiles.DEFAULT_CORE // 2 and p.peak < 0.8 * 64e9
+    assert p.tiled and p.core >= memory.DEFAULT_CORE // 2 and p.peak < 0.8 * 64e9
     small = plan_memory((1024, 768), nst.DEFAULT)
     assert not small.tiled
 
@@ -224,7 +226,7 @@ def test_up_to_the_apps_cpu_cap_a_scale_runs_whole_where_half_the_memory_holds_i
     s = nst.DEFAULT
     need = plan_memory((1024, 768), s, 1e18).peak
     assert 2e9 < need < 3e9
-    monkeypatch.setattr(tiles, "_available_bytes", lambda: 8e9)
+    monkeypatch.setattr(memory, "_available_bytes", lambda: 8e9)
     assert not plan_memory((1024, 768), s).tiled
     beyond = plan_memory((1086, 814), s)
     assert beyond.tiled and beyond.peak <= nst.settings.LIMITS.cpu_memory * 1e9
@@ -235,16 +237,16 @@ def test_up_to_the_apps_cpu_cap_a_scale_runs_whole_where_half_the_memory_holds_i
     assert inside.tiled and inside.peak <= nst.settings.LIMITS.cpu_memory * 1e9
     from nst.schedule import ScalePlan  # the pipeline plans a run's scales with its output's side
 
-    assert pipeline.memory_plans([ScalePlan((990, 990), 9), ScalePlan((2800, 2800), 9)], s, torch.device("cpu"))[0] == inside
-    monkeypatch.setattr(tiles, "_available_bytes", lambda: 1.9 * need)  # half of it cannot hold 1024 px whole
+    assert memory.memory_plans([ScalePlan((990, 990), 9), ScalePlan((2800, 2800), 9)], s, torch.device("cpu"))[0] == inside
+    monkeypatch.setattr(memory, "_available_bytes", lambda: 1.9 * need)  # half of it cannot hold 1024 px whole
     assert plan_memory((1024, 768), s).tiled
-    monkeypatch.setattr(tiles, "_available_bytes", lambda: 4e9)
+    monkeypatch.setattr(memory, "_available_bytes", lambda: 4e9)
     with pytest.raises(nst.SettingsError, match="this machine has 4.0 GB available"):
         plan_memory((8192, 6144), nst.DEFAULT)
 
 
 def test_prepare_plans_memory_for_8192_px_on_any_device(content_path, style_path, monkeypatch):
-    monkeypatch.setattr(tiles, "_available_bytes", lambda: 64e9)
+    monkeypatch.setattr(memory, "_available_bytes", lambda: 64e9)
     run = nst.prepare(content_path, style_path, size=8192, device="cpu")
     assert run.output.size[0] == 8192
     assert run.memory[0].tiled is False and run.memory[-1].tiled
@@ -359,7 +361,7 @@ def test_a_tiled_run_ends_close_to_the_untiled_one(content_path, style_path, mon
     # difference where the run moved 0.043 (160 px). With the previous step's Gram slope
     # (TiledObjective(exact=False)) it was 0.050 where the run moved 0.042 (128 px), and J
     # 8.4 against 6.1: the reason the pipeline does not use it.
-    monkeypatch.setattr(pipeline, "plan_memory", lambda wh, s, budget, **k: MemoryPlan(wh, 64, 96, 16, 20, 0.0, 4, 4.0))
+    monkeypatch.setattr(memory, "plan_memory", lambda wh, s, budget, **k: MemoryPlan(wh, 64, 96, 16, 20, 0.0, 4, 4.0))
     run = nst.prepare(content_path, style_path, **kw)
     assert all(m.tiled for m in run.memory)
     final = list(run.events())[-1]
@@ -383,16 +385,17 @@ def test_tv_added_in_place_is_tv_loss_and_its_gradient():
 def test_a_time_limited_plan_gets_the_tiles_of_the_plan_that_runs(content_path, style_path, monkeypatch):
     """A limit that cuts the run to a smaller working size needs no tiles there: the tiles
     are planned again for the fitted plan, not kept from the full one."""
-    from nst.schedule import FittedPlan, plan_run
+    from nst.schedule import plan_run
+    from nst.timelimit import FittedPlan
 
     run = nst.prepare(content_path, style_path, size=384, steps=2, multiscale=False, max_memory=0.2, time_limit=3600)
     assert run.memory[-1].tiled  # the full plan tiles its 384 px scale
     small = plan_run(run.content.size, 128, 2, multiscale=False)
-    monkeypatch.setattr(pipeline, "fit_plan", lambda *a, **k: FittedPlan(small, "cut to 128 px"))
+    monkeypatch.setattr(run_module, "fit_plan", lambda *a, **k: FittedPlan(small, "cut to 128 px"))
 
     def no_tiles(*a, **k):
         raise AssertionError("a tiled objective for the 128 px scale")
 
-    monkeypatch.setattr(pipeline, "TiledObjective", no_tiles)
+    monkeypatch.setattr(run_module, "TiledObjective", no_tiles)
     final = list(run.events())[-1]
     assert final.done and final.total == 2

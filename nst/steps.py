@@ -1,0 +1,164 @@
+"""One optimisation step and what it needs: the optimiser, the closure that evaluates J, the
+trust region on L-BFGS's step, and the starting image.
+
+The run (:mod:`nst.run`) calls these once per scale (the optimiser, the closure) and once
+per step (:func:`limit_step`); they know nothing of scales, time or previews.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from .lbfgs import LBFGS, LeanLBFGS
+from .losses import tv_loss
+from .objective import Objective
+from .settings import Settings
+from .tiles import TiledObjective, tv_into_grad
+
+__all__ = ["MAX_STEP_RMS", "Stopped", "closure_of", "finite", "initial_image", "limit_step", "make_optimizer", "resize"]
+
+# The longest L-BFGS step, as the RMS change of the pixels (in [0, 1]). Without a line
+# search, L-BFGS's early curvature guesses at a new scale now and then step far too
+# long: RMS 0.3 (pixels moved by up to 2.2) and J ×30 in one step, where its other steps
+# are below 0.02; at 1024 px such a step (J ×100) wiped out the content for good.
+MAX_STEP_RMS = 0.05
+
+
+class Stopped(Exception):
+    """Raised inside a step (by the objective's layer check) once the run's stop is set."""
+
+
+def initial_image(s: Settings, content: torch.Tensor, style: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """The first scale's starting image, as ``s.init`` says: the content, the style, or noise.
+
+    Args:
+        s: the run's settings.
+        content: the content at the first scale.
+        style: the first style at the first scale.
+        gen: the run's random generator (noise draws from it).
+    """
+    if s.init == "content":
+        return content.clone()
+    if s.init == "style":
+        return resize(style, content.shape[-2:])
+    # Noise around mid-grey, as in Gatys et al.'s random initialisation.
+    noise = torch.randn(content.shape, generator=gen, device=gen.device)
+    return (0.5 + 0.1 * noise).clamp(0, 1).to(content.device)
+
+
+def resize(x: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """``x`` at ``hw`` (bicubic, clamped to [0, 1]); a copy when it is that size already."""
+    if tuple(x.shape[-2:]) == tuple(hw):
+        return x.clone()
+    return torch.nn.functional.interpolate(x, size=tuple(hw), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def make_optimizer(s: Settings, image: torch.Tensor, history: int = 20, lean: bool = False) -> torch.optim.Optimizer:
+    """A fresh optimiser over ``image`` for one scale.
+
+    Args:
+        s: the run's settings (``optimizer``, ``learning_rate``).
+        image: the pixels optimised.
+        history: L-BFGS's curvature pairs.
+        lean: a tiled scale: nst's L-BFGS that keeps fewer image-sized buffers.
+    """
+    if s.optimizer == "lbfgs" and lean:  # a tiled scale: the same iterates in fewer image-sized buffers
+        return LeanLBFGS([image], lr=s.learning_rate or 1.0, history_size=history)
+    if s.optimizer == "lbfgs":
+        # One function evaluation per step, so that a step costs the same with either
+        # optimiser; the curvature history carries over between calls. Tolerances are
+        # off: the run ends when its steps are spent, not when progress slows. A history
+        # of 20 pairs (not 100) keeps a 512 px run under 1 GB: each pair is 2 images;
+        # tiled scales keep fewer where the memory budget asks (nst.tiles.plan_memory).
+        return LBFGS(
+            [image], lr=s.learning_rate or 1.0, max_iter=1, history_size=history,
+            tolerance_grad=-1, tolerance_change=-1,
+        )
+    return torch.optim.Adam([image], lr=s.learning_rate or 0.02, betas=(0.9, 0.99))
+
+
+def closure_of(
+    objective: Objective | TiledObjective, optimizer: torch.optim.Optimizer, image: torch.Tensor, tv_weight: float,
+) -> tuple[Callable[[], torch.Tensor], dict[str, torch.Tensor]]:
+    """The closure the optimiser calls for J (divided by its first value) and its gradient,
+    and the dict where each call leaves J's terms.
+
+    Args:
+        objective: the scale's objective, whole or tiled.
+        optimizer: the scale's optimiser over ``image``.
+        image: the pixels optimised.
+        tv_weight: the TV term's weight against the normalised cost.
+    """
+    last: dict[str, torch.Tensor] = {}
+    loss_scale: list[float] = []
+
+    if isinstance(objective, TiledObjective):
+        return _tiled_closure(objective, optimizer, image, tv_weight, last, loss_scale), last
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss, terms = objective(image)
+        # The optimiser sees J divided by its first value: the same minimiser, but a
+        # unit-sized objective, which L-BFGS's default curvature guess assumes. (With the
+        # 0–255 Caffe network, J starts around 1e10 and L-BFGS's second step overflows.)
+        if not loss_scale:
+            loss_scale.append(max(float(loss.detach()), 1e-12))
+        scaled = loss / loss_scale[0]
+        if tv_weight:
+            # TV is weighed against the normalised cost (1 at the start of each scale), so
+            # one tv_weight smooths alike whatever style_weight and the image size are.
+            terms["tv"] = tv_loss(image)
+            scaled = scaled + tv_weight * terms["tv"]
+        scaled.backward()
+        last.update(terms)
+        return scaled
+
+    return closure, last
+
+
+def _tiled_closure(objective: TiledObjective, optimizer: torch.optim.Optimizer, image: torch.Tensor,
+                   tv_weight: float, last: dict[str, torch.Tensor],
+                   loss_scale: list[float]) -> Callable[[], torch.Tensor]:
+    """The closure of a tiled scale: the objective accumulates its gradient tile by tile."""
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=False)
+        loss, terms = objective.loss_and_grad(image)
+        if not loss_scale:  # as the untiled closure: J over its first value
+            loss_scale.append(max(float(loss), 1e-12))
+        assert image.grad is not None  # the objective accumulated it
+        image.grad.div_(loss_scale[0])
+        scaled = loss / loss_scale[0]
+        if tv_weight:  # its gradient added in place: no image-sized autograd buffers
+            terms["tv"] = tv_into_grad(image, tv_weight)
+            scaled = scaled + tv_weight * terms["tv"]
+        last.update({k: v.detach() for k, v in terms.items()})
+        return scaled
+
+    return closure
+
+
+def limit_step(optimizer: torch.optim.Optimizer, image: torch.Tensor) -> None:
+    """Shorten the L-BFGS step just taken to :data:`MAX_STEP_RMS`, a trust region.
+
+    The step taken is ``t·d`` (L-BFGS's step length and direction), so no copy of the
+    image is needed. L-BFGS's next curvature pair is (gradient change, ``d·t``): scaling
+    its step length ``t`` alike keeps that pair true to the step actually taken.
+    """
+    state = optimizer.state[image]
+    if "d" not in state:
+        return
+    with torch.no_grad():
+        d, t = state["d"], float(state["t"])
+        rms = abs(t) * float(torch.linalg.vector_norm(d)) / d.numel() ** 0.5  # no image-sized temporary
+        if rms > MAX_STEP_RMS:
+            factor = MAX_STEP_RMS / rms
+            image.sub_(d.view_as(image), alpha=t * (1 - factor))
+            state["t"] = state["t"] * factor
+
+
+def finite(x: float) -> bool:
+    """Whether ``x`` is neither NaN nor infinite."""
+    return x == x and abs(x) != float("inf")
