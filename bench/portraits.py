@@ -50,6 +50,7 @@ from PIL import Image, ImageDraw
 
 import nst
 from nst import faces as nf
+from nst import weightmaps
 
 from . import sheets as sh
 from .images import EXAMPLES, SHARED, in_folder, open_image, output_options
@@ -178,7 +179,7 @@ def run_pairs(args: argparse.Namespace) -> None:
     sheets(rows, args.tag, args.pictures)
     table = [{"portrait": r["portrait"], "painting": r["painting"], "faces": [f.box for f in r["faces_obj"]],
               **{key: {k: v for k, v in r[key].items() if k != "img"} for key in ("without", "with")}} for r in rows]
-    summary = {"settings": settings.to_dict(), "weights": {"face": nf.FACE_WEIGHT, "features": nf.FEATURE_WEIGHT},
+    summary = {"settings": settings.to_dict(), "weights": {"face": weightmaps.FACE_WEIGHT, "features": weightmaps.FEATURE_WEIGHT},
                "machine": describe(), "load": os.getloadavg(), "pairs": table}
     in_folder(args.records, f"portraits-{args.tag}.json").write_text(json.dumps(summary, indent=1))
     print("| portrait × painting | painted without | with | ratio | eyes kept without | with | face distance without | with |")

@@ -49,8 +49,10 @@ from PIL import Image
 
 import nst
 import nst.pipeline as pipeline
+import nst.run as nst_run
 import nst.tiles as tiles
-from nst.tiles import ACTIVATION_BYTES, TILE_BYTES, plan_memory, tile_geometry
+from nst.memory import ACTIVATION_BYTES, TILE_BYTES, plan_memory
+from nst.tiles import tile_geometry
 
 from . import sheets
 from .images import PICTURES, RECORDS, ROOT, SCRATCH, in_folder, resize_to_long_side, shared
@@ -137,12 +139,13 @@ def context(content: Path, style: Path, size: int, steps: int, core: int, halo: 
         def __init__(self, *a, **k):
             super().__init__(*a, **{**k, "exact": exact})
 
-    saved = pipeline.memory_plans, pipeline.TiledObjective
-    pipeline.memory_plans, pipeline.TiledObjective = memory_plans, Tiled
+    # The plan is made in prepare (nst.pipeline) and the objective in the run (nst.run).
+    saved = pipeline.memory_plans, nst_run.TiledObjective
+    pipeline.memory_plans, nst_run.TiledObjective = memory_plans, Tiled
     try:
         events = list(nst.stylize(content, style, size=size, steps=steps, seed=0, preview_every=0))
     finally:
-        pipeline.memory_plans, pipeline.TiledObjective = saved
+        pipeline.memory_plans, nst_run.TiledObjective = saved
     last = events[-1]
     stamps = [e.elapsed for e in events if e.scale[0] == last.scale[1] and not e.done]
     name = "untiled" if halo < 0 else f"halo{halo}-core{core}-exact{exact}"

@@ -144,7 +144,7 @@ def pair_distances(result: Image.Image, content: Image.Image, style: Image.Image
 
 def face_oval(wh: tuple[int, int], found: list[nst.Face]) -> torch.Tensor:
     """The faces' ovals (as nst.faces draws them, 0–1) at ``wh``, ``(1, 1, H, W)``."""
-    from nst.faces import _ellipse
+    from nst.weightmaps import _ellipse
 
     m = np.zeros((wh[1], wh[0]), np.float32)
     for f in found:

@@ -31,7 +31,7 @@ import nst.schedule
 from nst.device import autocast_dtype, seconds_per_megapixel_step
 from nst.images import to_pil
 from nst.objective import Objective
-from nst.pipeline import _limit_step, _make_optimizer
+from nst.steps import limit_step, make_optimizer
 from nst.vgg import min_input_size
 
 from .against_pastiche import flops_per_step
@@ -177,7 +177,7 @@ def trial_range(size: int, steps: int) -> dict:
     OUT.mkdir(parents=True, exist_ok=True)
     for box in (True, False):
         x = photo.clone().requires_grad_(True)
-        opt = _make_optimizer(nst.Settings(), x)  # the pipeline's L-BFGS
+        opt = make_optimizer(nst.Settings(), x)  # the pipeline's L-BFGS
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
@@ -187,9 +187,8 @@ def trial_range(size: int, steps: int) -> dict:
 
         t0 = time.perf_counter()
         for _ in range(steps):
-            before = x.detach().clone()
             opt.step(closure)
-            _limit_step(opt, x, before)  # the pipeline's trust region
+            limit_step(opt, x)  # the pipeline's trust region
             if box:
                 with torch.no_grad():
                     x.clamp_(0, 1)
