@@ -11,8 +11,8 @@ public API, which imports torch).
 
 Modules, by concern:
 
-- the app's life: :mod:`.server` (start, launch, serve, stop), :mod:`.workdir` (the
-  process's temporary folder), :mod:`.background` (runs on threads that stop at exit);
+- the app's life: :mod:`.server` (start, launch, serve, stop), :mod:`.folder` and
+  :mod:`.workdir` (the process's temporary folder), :mod:`.background` (runs on threads that stop at exit);
 - the page: :mod:`.page` (the layout: rows, controls, which event calls which handler),
   :mod:`.parts` (components from nst's Settings metadata, messages, result files);
 - the handlers: :mod:`.run` (/stylize, /upscale, Stop), :mod:`.hints` (the estimate, the
@@ -33,9 +33,34 @@ from typing import Any
 
 __all__ = ["build_demo", "launch_kwargs", "main", "serve", "start"]
 
-# The package's functions, from their modules when first asked for (so that importing the
+
+def start() -> Any:
+    """The app of this process (a ``gr.Blocks``), set up and built once: its own temporary
+    folder (claimed first, before Gradio is imported: see :mod:`.folder`), Pillow's pixel
+    cap, ``spaces`` before torch touches CUDA, the weights, the page. Later calls return
+    the same page. See :func:`.server.start`."""
+    from . import folder
+
+    folder.claim()
+    from . import server
+
+    return server.start()
+
+
+def main(argv: list[str] | None = None, started: float | None = None) -> None:
+    """``python app.py [--share]``: start, calibrate, serve until Ctrl-C or SIGTERM. See
+    :func:`.server.main`."""
+    from . import folder
+
+    folder.claim()  # before Gradio is imported
+    from . import server
+
+    server.main(argv, started)
+
+
+# The other functions, from their modules when first asked for (so that importing the
 # package imports neither Gradio nor torch).
-_WHERE = {"build_demo": "page", "launch_kwargs": "server", "main": "server", "serve": "server", "start": "server"}
+_WHERE = {"build_demo": "page", "launch_kwargs": "server", "serve": "server"}
 
 
 def __getattr__(name: str) -> Any:

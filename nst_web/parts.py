@@ -28,7 +28,7 @@ from PIL import Image
 import nst
 from nst import MAX_INPUT_PIXELS, format_seconds
 
-from . import budgets, gradio_patches, uploads, workdir
+from . import budgets, folder, gradio_patches, uploads
 
 LABELS = {  # UI wording only; anything not here is labelled from its field name
     "style_weight": "β/α", "normalization": "Cost normalisation", "size": "Output size (px, long side)", "init": "Start from",
@@ -201,19 +201,12 @@ def loss_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame.astype({"step": "int64", "loss": "float64", "term": "string"})
 
 
-# This process's own folder (workdir), claimed by server.start before the page is built, so
-# that Gradio's uploads go into it too; removed when the server stops.
-WORKDIR: Path | None = None
-
-
 @cache
 def results_dir() -> Path:
-    global WORKDIR
-    if WORKDIR is None:
-        WORKDIR = workdir.claim("nst-app-")
-    folder = WORKDIR / "results"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    """The results' folder, in this process's own (:mod:`.folder`)."""
+    results = folder.claim() / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    return results
 
 
 @contextmanager

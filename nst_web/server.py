@@ -27,14 +27,13 @@ from starlette.middleware import Middleware
 
 import nst
 
-from . import background, budgets, gpu, gradio_patches, machine, page, parts, uploads, workdir
+from . import background, budgets, folder, gpu, gradio_patches, machine, page, parts, uploads
 from .parts import saying
 
 __all__ = ["start", "launch_kwargs", "serve", "main"]
 
-TEMP_PREFIX = "nst-app-"  # this process's folder: <tmp>/nst-app-XXXXXXXX (see workdir)
-
 _demo: gr.Blocks | None = None
+_prepared: list[bool] = []
 
 
 def prepare() -> Path:
@@ -43,18 +42,20 @@ def prepare() -> Path:
     ``GRADIO_TEMP_DIR`` names another; Pillow's pixel cap; the GPU path (``spaces``, imported
     with :mod:`.gpu` before any torch call touches CUDA); the weights, loaded once (on
     ZeroGPU onto "cuda", as documented), shared by every run. Returns the folder."""
-    if parts.WORKDIR is not None:
-        return parts.WORKDIR
+    if _prepared:
+        return folder.claim()
     gradio_patches.check_version()
-    # Gradio reads GRADIO_TEMP_DIR when a page is built (its upload and cache folder).
-    parts.WORKDIR = workdir.claim(TEMP_PREFIX, uploads_env="GRADIO_TEMP_DIR")
+    # Claimed already by nst_web.start()/main() before Gradio was imported (Gradio reads
+    # GRADIO_TEMP_DIR then for some of its folders, and when a page is built for its uploads).
+    folder.claim()
     # Uploads that declare more pixels than nst accepts are refused from their header, undecoded.
     Image.MAX_IMAGE_PIXELS = nst.MAX_INPUT_PIXELS
     warnings.simplefilter("error", Image.DecompressionBombWarning)
     gpu.prepare()  # before ZeroGPU forks its worker from this process
     with saying(f"loading the weights ({nst.DEFAULT.weights} VGG19, on the {machine.label()})"):
         nst.load_model(nst.DEFAULT.weights, nst.DEFAULT.pooling, str(machine.device()))
-    return parts.WORKDIR
+    _prepared.append(True)
+    return folder.claim()
 
 
 def start() -> gr.Blocks:
@@ -115,7 +116,7 @@ def _serve_until_signalled(demo: gr.Blocks) -> None:
 
     def on_signal(signum: int, frame: Any) -> None:
         if asked:  # a second one: the user will not wait
-            _release()
+            folder.release()
             os._exit(128 + signum)
         asked.append(signum)
 
@@ -136,7 +137,7 @@ def _serve_until_signalled(demo: gr.Blocks) -> None:
             # nst_web/background.py); os._exit ends every thread at once instead, without
             # unwinding them. What atexit would have done is done here: the folder goes.
             print("nst: a run did not stop in time; exiting without waiting for it", flush=True)
-            _release()
+            folder.release()
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
@@ -145,11 +146,6 @@ def _serve_until_signalled(demo: gr.Blocks) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _release() -> None:
-    if parts.WORKDIR is not None:
-        workdir.release(parts.WORKDIR)
 
 
 def calibrate() -> None:

@@ -81,12 +81,12 @@ pixels = Image.MAX_IMAGE_PIXELS
 for m in pkgutil.iter_modules(nst_web.__path__):
     importlib.import_module("nst_web." + m.name)
 import gradio as gr
-import nst_web.server as server, nst_web.parts as parts
+import nst_web.server as server, nst_web.folder as folder
 print("RESULT " + json.dumps({
     **light,
     "env": sorted(k for k in set(os.environ) | set(before_env) if os.environ.get(k) != before_env.get(k)),
     "tmp": sorted(set(os.listdir(tempfile.gettempdir())) - before_tmp),
-    "pixels": Image.MAX_IMAGE_PIXELS == pixels, "workdir": parts.WORKDIR is None, "demo": server._demo is None,
+    "pixels": Image.MAX_IMAGE_PIXELS == pixels, "workdir": folder.claimed() is None, "demo": server._demo is None,
     "pages": sum(isinstance(o, gr.Blocks) for m in list(sys.modules.values()) if m and m.__name__.startswith("nst_web")
                  for o in vars(m).values()),
 }))
