@@ -16,6 +16,13 @@ if os.environ.get("NST_TEST_SESSION_CACHE") != os.environ.get("NST_CACHE_DIR") o
     os.environ["NST_CACHE_DIR"] = os.environ["NST_TEST_SESSION_CACHE"] = tempfile.mkdtemp(prefix="nst-test-cache-")
     atexit.register(shutil.rmtree, os.environ["NST_CACHE_DIR"], True)
 
+# Gradio without analytics (there is no network), and its example cache (read when the app's
+# page is built or an example first runs) in a folder of this process's, not the repository's.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+if "GRADIO_EXAMPLES_CACHE" not in os.environ:
+    os.environ["GRADIO_EXAMPLES_CACHE"] = tempfile.mkdtemp(prefix="nst-test-examples-")
+    atexit.register(shutil.rmtree, os.environ["GRADIO_EXAMPLES_CACHE"], True)
+
 # Under pytest-xdist (`-n 2`, the README's command) each worker gets its share of the cores
 # for PyTorch, set before torch is imported (processes that tests start inherit it): two
 # workers of two OpenMP threads each on two cores would wait on each other's spinning threads.

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .app_server import served  # before `app`: it sets Gradio's folders
+from .app_server import served
 from .conftest import fitted
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -45,27 +45,31 @@ def _previews(outputs: list) -> list[str]:
 
 
 def test_api_names_the_parameters():
-    import app
+    import nst_web
 
-    params = [p["parameter_name"] for p in app.demo.get_api_info()["named_endpoints"]["/stylize"]["parameters"]]
+    demo = nst_web.start()  # this process's app (its folder, the weights, the page; once)
+
+    params = [p["parameter_name"] for p in demo.get_api_info()["named_endpoints"]["/stylize"]["parameters"]]
     assert params[:2] == ["content", "style"]
     assert {"steps", "style_weight", "style_layers", "content_layer", "size", "init", "optimizer", "seed"} <= set(params)
 
 
 def test_launch_settings(monkeypatch, capsys, fixed_cost):
-    import app
+    import nst_web
 
-    kwargs = app.launch_kwargs()
-    assert kwargs["share"] is False and kwargs["max_file_size"] == app.MAX_FILE_SIZE
+    demo = nst_web.start()  # this process's app (its folder, the weights, the page; once)
+
+    kwargs = nst_web.launch_kwargs()
+    assert kwargs["share"] is False and kwargs["max_file_size"] == nst_web.uploads.MAX_FILE_SIZE
     assert "server_name" not in kwargs and "server_port" not in kwargs  # GRADIO_SERVER_* decide
     launched = {}
-    monkeypatch.setattr(app.demo, "launch", lambda **kw: launched.update(kw))
-    monkeypatch.setattr(app.demo, "block_thread", lambda: None)
-    monkeypatch.setattr(app.demo, "local_url", "http://127.0.0.1:7860/", raising=False)
+    monkeypatch.setattr(demo, "launch", lambda **kw: launched.update(kw))
+    monkeypatch.setattr(demo, "block_thread", lambda: None)
+    monkeypatch.setattr(demo, "local_url", "http://127.0.0.1:7860/", raising=False)
     monkeypatch.delenv("NST_SHARE", raising=False)
     monkeypatch.delenv("SPACE_ID", raising=False)
-    capsys.readouterr()  # what importing app printed
-    app.main([])
+    capsys.readouterr()  # what starting the app printed
+    nst_web.main([])
     assert launched["share"] is False
     # Gradio's own start-up lines (its `share=True` hint) are off; the app says its own.
     assert launched["quiet"] is True
@@ -76,15 +80,17 @@ def test_launch_settings(monkeypatch, capsys, fixed_cost):
                         r"machine's calibration) \(.*calibration\.json\)… \d+\.\d s", costs), costs
     assert re.fullmatch(r"nst is serving on http://127\.0\.0\.1:7860/ \(started in \d+\.\d s\)", serving), serving
     assert hint == "For a public link as well, run: python app.py --share"
-    app.main(["--share"])
+    nst_web.main(["--share"])
     assert launched["share"] is True
-    assert fixed_cost == [str(app.DEVICE)] * 2  # each start calibrates first (here: a fixed model)
+    assert fixed_cost == [str(nst_web.machine.device())] * 2  # each start calibrates first (here: a fixed model)
     assert "--share" not in capsys.readouterr().out
 
 
 def test_run_streams_previews_and_ends_with_a_png(client, content_path, style_path):
-    import app
+    import nst_web
     import nst
+
+    nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
     t0 = time.monotonic()
     job = client.submit(**_files(content_path, style_path), steps=40, size=128, api_name="/stylize")
@@ -92,7 +98,7 @@ def test_run_streams_previews_and_ends_with_a_png(client, content_path, style_pa
     took = time.monotonic() - t0
     outputs = job.outputs()
     # Previews by time: the first at step 1, then at most one per PREVIEW_SECONDS.
-    assert 2 <= len(_previews(outputs[:-1])) <= took / app.PREVIEW_SECONDS + 2
+    assert 2 <= len(_previews(outputs[:-1])) <= took / nst_web.gpu.PREVIEW_SECONDS + 2
     assert any(isinstance(o[1], str) and o[1].startswith("step ") and "ETA" in o[1] for o in outputs)
     image, status, curve, pair, png = outputs[-1]
     assert status.startswith("**Done**") and "40 steps" in status
@@ -105,8 +111,8 @@ def test_run_streams_previews_and_ends_with_a_png(client, content_path, style_pa
     # Previews are light JPEGs at display size; only the result is a PNG.
     for preview in _previews(outputs[:-1]):
         with Image.open(preview) as im:
-            assert im.format == "JPEG" and max(im.size) <= app.PREVIEW_SIZE
-    assert not list((app.results_dir().parent / "previews").glob("*.jpg"))  # the run's own preview file is gone
+            assert im.format == "JPEG" and max(im.size) <= nst_web.gpu.PREVIEW_SIZE
+    assert not list((nst_web.parts.results_dir().parent / "previews").glob("*.jpg"))  # the run's own preview file is gone
     # The before/after slider: the photo at the result's size, then the result PNG itself.
     before, after = pair
     with Image.open(before) as b, Image.open(png) as r, Image.open(content_path) as photo:
@@ -153,9 +159,11 @@ def test_cancel_stops_the_run_and_the_next_run_works(client, content_path, style
     )
     assert status.startswith("**Done**") and Path(png).is_file()
     assert time.monotonic() - t0 < 60
-    import app
+    import nst_web
 
-    assert not list((app.results_dir().parent / "previews").iterdir())  # the cancelled run's preview too
+    nst_web.start()  # this process's app (its folder, the weights, the page; once)
+
+    assert not list((nst_web.parts.results_dir().parent / "previews").iterdir())  # the cancelled run's preview too
 
 
 @pytest.fixture(scope="module")
@@ -211,10 +219,12 @@ def test_bad_input_gets_its_message(client, content_path, style_path, bad_files,
 def test_non_finite_ratio_is_refused_before_any_work(content_path, style_path, value):
     import gradio as gr
 
-    import app
+    import nst_web
+
+    nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
     with pytest.raises(gr.Error, match="style_weight must be a finite number"):
-        next(app.stylize(str(content_path), str(style_path), style_weight=value))
+        next(nst_web.run.stylize(str(content_path), str(style_path), style_weight=value))
 
 
 def test_oversized_images_are_refused_for_their_pixels(client, content_path, bad_files):
@@ -257,21 +267,23 @@ def test_blend_weights_must_match_the_styles(client, content_path, style_path):
 
 
 def test_load_recipe_fills_the_controls(tmp_path):
-    import app
+    import nst_web
     import nst
     from nst.recipe import make_recipe
+
+    nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
     made = nst.DEFAULT.replace(steps=42, style_layers=("relu1_1", "relu2_1"), style_blend=(1, 2), time_limit=30,
                                preserve_color="match", style_weight=0.05)
     png = tmp_path / "r.png"
     nst.save_png(Image.new("RGB", (4, 4)), png, make_recipe(made))
-    values = dict(zip([*app.MAIN_SETTINGS, *app.ADVANCED_SETTINGS, "log_weight"], app.load_recipe(str(png))))
+    values = dict(zip([*nst_web.settings.MAIN_SETTINGS, *nst_web.settings.ADVANCED_SETTINGS, "log_weight"], nst_web.settings.load_recipe(str(png))))
     assert values["steps"] == 42 and values["style_layers"] == ["relu1_1", "relu2_1"]
     assert values["style_blend"] == "1 2" and values["time_limit"] == 30 and values["preserve_color"] == "match"
     assert values["log_weight"] == round(math.log10(0.05), 1)
     # The values are what the controls send back: the run takes them as they are.
     sent = {k: v for k, v in values.items() if k != "log_weight"}
-    assert app._settings(sent).replace(preview_every=nst.DEFAULT.preview_every) == made
+    assert nst_web.settings.checked(sent).replace(preview_every=nst.DEFAULT.preview_every) == made
 
 
 # --- Masks through /stylize, the brush and the gallery (issue 14) ------------------------
@@ -333,55 +345,61 @@ def test_masks_of_the_wrong_shape_are_named(client, value, shown):
 def test_painted_strokes_become_mask_files_and_clear_again(tmp_path):
     import numpy as np
 
-    import app
-    from nst.brush import PALETTE
+    import nst_web
+    from nst_web.brush import PALETTE
+
+    nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
     layer = Image.new("RGBA", (90, 60), (0, 0, 0, 0))
     layer.paste((*PALETTE[1], 255), (45, 0, 90, 60))  # style 2's colour on the right half
-    paths = app.painted_masks({"background": None, "layers": [layer], "composite": None}, None, ["other.jpg"])
+    paths = nst_web.painting.painted_masks({"background": None, "layers": [layer], "composite": None}, None, ["other.jpg"])
     assert [Path(p).name for p in paths] == ["painted-mask-1.png", "painted-mask-2.png"]
     first, second = (np.asarray(Image.open(p), float) for p in paths)
     assert first.max() == 0 and second[:, 50:].min() == 255
     # No strokes: painted masks go, uploaded ones stay.
-    assert app.painted_masks({"layers": []}, paths, None) is None
-    assert app.painted_masks(None, [str(tmp_path / "mine.png")], None) is not None  # a skip: kept
+    assert nst_web.painting.painted_masks({"layers": []}, paths, None) is None
+    assert nst_web.painting.painted_masks(None, [str(tmp_path / "mine.png")], None) is not None  # a skip: kept
     photo = str(EXAMPLES / "chelsea.jpg")
-    assert app.paint_on(photo) == {"background": photo, "layers": [], "composite": photo}
+    assert nst_web.painting.paint_on(photo) == {"background": photo, "layers": [], "composite": photo}
     (tmp_path / "cut.jpg").write_bytes((EXAMPLES / "chelsea.jpg").read_bytes()[:5000])
-    assert app.paint_on(str(tmp_path / "cut.jpg")) is None  # nst refuses it: no canvas; Run names the damage
+    assert nst_web.painting.paint_on(str(tmp_path / "cut.jpg")) is None  # nst refuses it: no canvas; Run names the damage
 
 
 def test_gallery_results_are_picked_and_compared(tmp_path):
     import gradio as gr
 
-    import app
+    import nst_web
     import nst
-    from nst.gallery import Gallery
+    from nst_web.gallery import Gallery
     from nst.recipe import make_recipe
+
+    nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
     visit = Gallery()
     for i, steps in enumerate((11, 22)):
         png = tmp_path / f"{i}.png"
         nst.save_png(Image.new("RGB", (8, 6), ("red", "blue")[i]),
                      png, make_recipe(nst.DEFAULT.replace(steps=steps), styles=1))
-        items, visit, menu_a, _ = app.add_result(str(png), visit)
+        items, visit, menu_a, _ = nst_web.visit.add_result(str(png), visit)
     assert [c.split(" · ")[:2] for _, c in items] == [["#2", "22 steps"], ["#1", "11 steps"]]
     assert [n for _, n in menu_a.choices] == [2, 1]
-    picked = app.pick_result(visit, gr.SelectData(None, {"index": 1, "value": None}))
+    picked = nst_web.visit.pick_result(visit, gr.SelectData(None, {"index": 1, "value": None}))
     assert picked[0] == picked[1] == str(tmp_path / "0.png") and picked[2].startswith("Showing result #1 · 11 steps")
-    assert picked[3 + app.MAIN_SETTINGS.index("steps")] == 11  # its settings, into the controls
-    a, b = app.compare_results(1, 2, visit)
+    assert picked[3 + nst_web.settings.MAIN_SETTINGS.index("steps")] == 11  # its settings, into the controls
+    a, b = nst_web.visit.compare_results(1, 2, visit)
     assert a.getpixel((0, 0)) == (255, 0, 0) and b.getpixel((0, 0)) == (0, 0, 255)
 
 
 def test_the_status_starts_with_what_the_time_limit_cut():
-    import app
+    import nst_web
     import nst
+
+    nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
     ev = nst.Progress(step=3, total=61, losses={}, elapsed=1.0, size=(64, 48),
                       note="time limit 6 s: kept 61 of the plan's 200 steps")
-    assert app._limited(ev) == "Time limit 6 s: kept 61 of the plan's 200 steps · "
-    assert app._limited(nst.Progress(step=3, total=61, losses={}, elapsed=1.0, size=(64, 48))) == ""
+    assert nst_web.run._limited(ev) == "Time limit 6 s: kept 61 of the plan's 200 steps · "
+    assert nst_web.run._limited(nst.Progress(step=3, total=61, losses={}, elapsed=1.0, size=(64, 48))) == ""
 
 
 def test_results_are_kept_for_an_hour(monkeypatch):
@@ -389,10 +407,12 @@ def test_results_are_kept_for_an_hour(monkeypatch):
     save; Gradio's cache of uploads is swept hourly)."""
     import os
 
-    import app
-    import app_parts
+    import nst_web
+    from nst_web import parts
 
-    folder = app_parts.results_dir()
+    demo = nst_web.start()  # this process's app (its folder, the weights, the page; once)
+
+    folder = parts.results_dir()
     now = time.time()
     old, young = folder / "stylized-old.png", folder / "stylized-young.png"
     for path, age in ((old, 3601), (young, 3500)):
@@ -401,26 +421,28 @@ def test_results_are_kept_for_an_hour(monkeypatch):
     old_photo = folder / "before-old.jpg"
     Image.new("RGB", (4, 4)).save(old_photo)
     os.utime(old_photo, (now - 3601, now - 3601))
-    kept = app_parts.save_result(Image.new("RGB", (8, 6), (1, 2, 3)))
+    kept = parts.save_result(Image.new("RGB", (8, 6), (1, 2, 3)))
     assert not old.exists() and not old_photo.exists() and young.exists() and Path(kept).is_file()
-    photo = app_parts.save_photo(Image.new("RGB", (8, 6), (1, 2, 3)))
+    photo = parts.save_photo(Image.new("RGB", (8, 6), (1, 2, 3)))
     assert Path(photo).parent == folder and Path(photo).name.startswith("before-")
     young.unlink()
     Path(kept).unlink()
     Path(photo).unlink()
     # Gradio's own cache (uploads): swept every 5 min, so that no file stays past the hour.
-    assert app.demo.delete_cache == (300, 3300)
+    assert demo.delete_cache == (300, 3300)
 
 
 def test_faces_are_listed_beside_the_checkbox_and_kept_with_a_keep_mask(client, tmp_path):
     import nst
 
-    import app
+    import nst_web
+
+    nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
     astronaut = EXAMPLES / "astronaut.jpg"
-    assert app.faces_found(str(astronaut), True).startswith("Found 1 face (at ")
-    assert app.faces_found(str(astronaut), False).endswith("not kept (off).")
-    assert app.faces_found(str(EXAMPLES / "chelsea.jpg"), True).startswith("No face found")
+    assert nst_web.hints.faces_found(str(astronaut), True).startswith("Found 1 face (at ")
+    assert nst_web.hints.faces_found(str(astronaut), False).endswith("not kept (off).")
+    assert nst_web.hints.faces_found(str(EXAMPLES / "chelsea.jpg"), True).startswith("No face found")
     keep = Image.new("L", (64, 64), 0)
     keep.paste(255, (0, 0, 20, 20))
     keep.save(tmp_path / "logo.png")
@@ -439,15 +461,17 @@ def test_faces_are_listed_beside_the_checkbox_and_kept_with_a_keep_mask(client, 
 def test_painted_white_strokes_become_the_keep_file_and_clear_again(tmp_path):
     import numpy as np
 
-    import app
+    import nst_web
+
+    nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
     layer = Image.new("RGBA", (90, 60), (0, 0, 0, 0))
     layer.paste((255, 255, 255, 255), (0, 0, 30, 60))  # white on the left third
     painted = {"background": None, "layers": [layer], "composite": None}
-    assert app.painted_masks(painted, None, None) is not None and not isinstance(app.painted_masks(painted, None, None), list)
-    path = app.painted_keep(painted, None)
+    assert nst_web.painting.painted_masks(painted, None, None) is not None and not isinstance(nst_web.painting.painted_masks(painted, None, None), list)
+    path = nst_web.painting.painted_keep(painted, None)
     assert Path(path).name == "painted-keep.png"
     keep = np.asarray(Image.open(path), float)
     assert keep[:, :20].min() == 255 and keep[:, 45:].max() == 0
-    assert app.painted_keep({"layers": []}, path) is None  # no white strokes: the painted keep mask goes
-    assert app.painted_keep(None, str(tmp_path / "mine.png")) is not None  # an uploaded one stays (a skip)
+    assert nst_web.painting.painted_keep({"layers": []}, path) is None  # no white strokes: the painted keep mask goes
+    assert nst_web.painting.painted_keep(None, str(tmp_path / "mine.png")) is not None  # an uploaded one stays (a skip)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .app_server import served  # before `app`: it sets Gradio's folders
+from .app_server import served
 
 pytestmark = pytest.mark.browser
 
@@ -333,19 +333,21 @@ def test_an_example_pair_runs_once_then_comes_from_the_cache(browser, url, shots
 
     from playwright.sync_api import expect
 
-    import app
+    import nst_web
 
-    assert [s for _, s in app.EXAMPLE_PAIRS][:2] == ["starry_night.jpg", "shipwreck.jpg"]  # real paintings first
+    nst_web.start()  # this process's app (its folder, the weights, the page; once)
+
+    assert [s for _, s in nst_web.page.EXAMPLE_PAIRS][:2] == ["starry_night.jpg", "shipwreck.jpg"]  # real paintings first
     # The pick asks for EXAMPLE_RUN's steps and size; the run itself is made small (3 steps
     # at 64 px instead of 100 at 256: most of this test's time), as caching does not depend on it.
     asked: list[tuple[int, int]] = []
-    stylize = app.stylize
+    stylize = nst_web.run.stylize
 
     def small(content, style, steps, size, **kw):
         asked.append((int(steps), int(size)))
         return stylize(content, style, steps=3, size=64, **kw)
 
-    monkeypatch.setattr(app, "stylize", small)
+    monkeypatch.setattr(nst_web.run, "stylize", small)
     with _page(browser, shots, "failed-example.png") as page:
         page.goto(url)
         label = page.get_by_text("astronaut × starry_night").first
@@ -364,4 +366,4 @@ def test_an_example_pair_runs_once_then_comes_from_the_cache(browser, url, shots
         label.click()
         expect(page.locator("#nst-result img")).to_be_visible(timeout=60_000)
         assert time.perf_counter() - t0 < max(3.0, first / 2), first  # from the cache: no second run
-    assert asked == [(app.EXAMPLE_RUN["steps"], app.EXAMPLE_RUN["size"])]  # one run, of EXAMPLE_RUN
+    assert asked == [(nst_web.page.EXAMPLE_RUN["steps"], nst_web.page.EXAMPLE_RUN["size"])]  # one run, of EXAMPLE_RUN

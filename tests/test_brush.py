@@ -1,4 +1,4 @@
-"""nst.brush: the editor's strokes as one greyscale mask per style."""
+"""nst_web.brush: the editor's strokes as one greyscale mask per style."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from nst.brush import PALETTE, brush_colors, masks_from_strokes
+from nst_web.brush import PALETTE, brush_colors, masks_from_strokes
 from nst.errors import ImageError
 
 
@@ -61,7 +61,7 @@ def test_brush_colours_are_css():
 
 
 def test_white_strokes_are_the_keep_mask_not_a_style():
-    from nst.brush import KEEP_COLOUR, strokes
+    from nst_web.brush import KEEP_COLOUR, strokes
 
     layer = Image.new("RGBA", (60, 40), (0, 0, 0, 0))
     ImageDraw.Draw(layer).rectangle((0, 0, 19, 39), fill=(*KEEP_COLOUR, 255))

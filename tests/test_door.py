@@ -1,6 +1,6 @@
-"""The app's one door (app_door.py): every event the page registers is guarded (queued, in
+"""The app's one door (nst_web/door.py): every event the page registers is guarded (queued, in
 a group, under the visitor's share) or marked cheap; a new one that is neither stops the
-page from being built. And who a visitor is (app_queue.visitor_address)."""
+page from being built. And who a visitor is (queue.visitor_address)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from .app_server import served  # before `app`: it sets Gradio's folders
+from .app_server import served
 
 httpx = pytest.importorskip("httpx")
 
@@ -23,19 +23,21 @@ HEAVY = {"stylize", "upscale", "load_example_output", "painted_masks", "painted_
 
 
 def test_every_event_the_page_registers_is_guarded_or_cheap():
-    import app
-    import app_door
+    import nst_web
+    from nst_web import door
 
-    dependencies = app.demo.config["dependencies"]
-    assert len(dependencies) == len(app.demo.fns)
+    demo = nst_web.start()  # this process's app (its folder, the weights, the page; once)
+
+    dependencies = demo.config["dependencies"]
+    assert len(dependencies) == len(demo.fns)
     names = set()
     for dep in dependencies:
-        fn = app.demo.fns[dep["id"]]
-        assert app_door.problem(fn) is None, app_door.problem(fn)
+        fn = demo.fns[dep["id"]]
+        assert door.problem(fn) is None, door.problem(fn)
         name = getattr(fn.fn, "__name__", None)
         names.add(name)
         if name in HEAVY:  # never on the cheap list
-            assert fn.queue and fn.concurrency_id in app_door.GROUPS, name
+            assert fn.queue and fn.concurrency_id in door.GROUPS, name
             assert not getattr(fn.fn, "__nst_cheap__", None), name
     assert HEAVY <= names
 
@@ -43,21 +45,21 @@ def test_every_event_the_page_registers_is_guarded_or_cheap():
 def test_a_new_event_that_is_neither_guarded_nor_cheap_stops_the_build():
     import gradio as gr
 
-    import app_door
+    from nst_web import door
 
     def decode(path):  # not marked cheap, outside the queue
         return path
 
-    @app_door.cheap("returns its input")
+    @door.cheap("returns its input")
     def echo(path):
         return path
 
     with gr.Blocks() as demo:
         box, out = gr.Textbox(), gr.Textbox()
         box.change(echo, box, out, queue=False)
-        box.submit(decode, box, out, **app_door.guarded(group="light"))
+        box.submit(decode, box, out, **door.guarded(group="light"))
     demo.queue()
-    app_door.seal(demo)  # guarded and cheap: built
+    door.seal(demo)  # guarded and cheap: built
 
     with gr.Blocks() as demo:
         box, out = gr.Textbox(), gr.Textbox()
@@ -65,9 +67,9 @@ def test_a_new_event_that_is_neither_guarded_nor_cheap_stops_the_build():
         box.submit(decode, box, out, queue=True, concurrency_id="elsewhere")
     demo.queue()
     with pytest.raises(RuntimeError, match="decode runs outside the queue.*decode is queued outside"):
-        app_door.seal(demo)
+        door.seal(demo)
     with pytest.raises(ValueError, match="no concurrency group"):
-        app_door.guarded(group="elsewhere")
+        door.guarded(group="elsewhere")
 
 
 def test_cheap_handlers_decode_no_pixels(monkeypatch, tmp_path):
@@ -75,10 +77,12 @@ def test_cheap_handlers_decode_no_pixels(monkeypatch, tmp_path):
     decoding made to fail, each still answers."""
     from PIL import ImageFile
 
-    import app
+    import nst_web
     import nst
-    from nst.gallery import Gallery
+    from nst_web.gallery import Gallery
     from nst.recipe import make_recipe
+
+    nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
     photo = tmp_path / "photo.png"
     Image.new("RGB", (640, 480), (10, 200, 30)).save(photo)
@@ -89,22 +93,22 @@ def test_cheap_handlers_decode_no_pixels(monkeypatch, tmp_path):
         raise AssertionError("pixels decoded outside the queue")
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
-    assert app.estimate_text(str(photo), 10, 256).startswith("Estimated time")
-    assert app.load_recipe(str(result))[app.MAIN_SETTINGS.index("steps")] == 7
-    items, visit, _, _ = app.add_result(str(result), Gallery())
+    assert nst_web.hints.estimate_text(str(photo), 10, 256).startswith("Estimated time")
+    assert nst_web.settings.load_recipe(str(result))[nst_web.settings.MAIN_SETTINGS.index("steps")] == 7
+    items, visit, _, _ = nst_web.visit.add_result(str(result), Gallery())
     assert len(items) == 1
     import gradio as gr
 
-    assert app.pick_result(visit, gr.SelectData(None, {"index": 0, "value": None}))[0] == str(result)
+    assert nst_web.visit.pick_result(visit, gr.SelectData(None, {"index": 0, "value": None}))[0] == str(result)
 
 
 def test_files_written_for_a_request_go_when_its_handler_ends(tmp_path):
     """data: URL files among a handler's arguments (nested in lists and dicts too) are removed
     when it returns, or when its generator ends or is closed; no other file is touched."""
-    import app_budgets
-    import app_door
+    from nst_web import budgets
+    from nst_web import door
 
-    folder = app_budgets.data_url_folder()
+    folder = budgets.data_url_folder()
     folder.mkdir(parents=True, exist_ok=True)
     other = tmp_path / "upload.png"
     other.write_bytes(b"x")
@@ -114,7 +118,7 @@ def test_files_written_for_a_request_go_when_its_handler_ends(tmp_path):
         path.write_bytes(b"x")
         return str(path)
 
-    plain = app_door._removing_request_files(lambda a, b=None: "done")
+    plain = door._removing_request_files(lambda a, b=None: "done")
     first, second = made("a.png"), made("b.png")
     assert plain(first, b={"layers": [second, str(other)]}) == "done"
     assert not any(map(os.path.exists, (first, second))) and other.exists()
@@ -123,7 +127,7 @@ def test_files_written_for_a_request_go_when_its_handler_ends(tmp_path):
         yield 1
         yield 2
 
-    generator = app_door._removing_request_files(stream)
+    generator = door._removing_request_files(stream)
     third = made("c.png")
     it = generator([third])
     assert next(it) == 1 and os.path.exists(third)  # still in use while the run streams
@@ -138,9 +142,11 @@ def url():
 
 
 def _join(url: str, name: str, data: list, session: str) -> httpx.Response:
-    import app
+    import nst_web
 
-    fn = next(i for i, f in app.demo.fns.items() if f.name == name)
+    demo = nst_web.start()  # this process's app (its folder, the weights, the page; once)
+
+    fn = next(i for i, f in demo.fns.items() if f.name == name)
     body = {"data": data, "fn_index": fn, "session_hash": session, "trigger_id": None, "event_data": None}
     return httpx.post(url + "gradio_api/queue/join", json=body, timeout=30)
 
@@ -150,18 +156,20 @@ def test_light_and_brush_events_count_toward_the_visitors_share(url, monkeypatch
     group while two wait or run is refused, and another visitor still gets in."""
     import threading
 
-    import app
-    import app_queue
+    import nst_web
+    from nst_web import queue
+
+    demo = nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
     started, release = threading.Event(), threading.Event()
-    real = app.faces_found
+    real = nst_web.hints.faces_found
 
     def slow(content, keep_faces):
         started.set()
         release.wait(30)
         return real(content, keep_faces)
 
-    fn = next(f for f in app.demo.fns.values() if getattr(f.fn, "__name__", None) == "faces_found")
+    fn = next(f for f in demo.fns.values() if getattr(f.fn, "__name__", None) == "faces_found")
     monkeypatch.setattr(fn, "fn", slow)
     buf = io.BytesIO()
     Image.new("RGB", (64, 48)).save(buf, "PNG")
@@ -174,10 +182,10 @@ def test_light_and_brush_events_count_toward_the_visitors_share(url, monkeypatch
     finally:
         release.set()
     assert [a.status_code for a in answers[:2]] == [200, 200], [a.text for a in answers]
-    assert answers[2].status_code == 503 and app_queue.full_message(2, "light") in answers[2].text
+    assert answers[2].status_code == 503 and queue.full_message(2, "light") in answers[2].text
     assert later.status_code == 200
     deadline = time.monotonic() + 30
-    while app.demo._queue.event_queue_per_concurrency_id["light"].queue and time.monotonic() < deadline:
+    while demo._queue.event_queue_per_concurrency_id["light"].queue and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
@@ -190,7 +198,7 @@ def _request(peer: str, forwarded: str | None = None) -> SimpleNamespace:
 
 
 def test_a_visitor_is_their_own_address_and_a_header_they_write_is_ignored(monkeypatch):
-    from app_queue import visitor_address
+    from nst_web.queue import visitor_address
 
     monkeypatch.delenv("SPACE_ID", raising=False)
     # A public peer is the visitor: what it writes into X-Forwarded-For is its own invention.
@@ -205,7 +213,7 @@ def test_a_visitor_is_their_own_address_and_a_header_they_write_is_ignored(monke
 
 
 def test_on_spaces_the_client_is_the_rightmost_public_entry(monkeypatch):
-    from app_queue import visitor_address
+    from nst_web.queue import visitor_address
 
     monkeypatch.setenv("SPACE_ID", "someone/nst")
     # The Space's proxy is a private peer; internal hops after the client are skipped.

@@ -1,12 +1,12 @@
-"""nst.gallery: a visit's results, their captions and recipes."""
+"""nst_web.gallery: a visit's results, their captions and recipes."""
 
 from __future__ import annotations
 
 from PIL import Image
 
 import nst
-from nst import gallery
-from nst.gallery import Gallery, caption
+from nst_web import gallery
+from nst_web.gallery import Gallery, caption
 from nst.recipe import make_recipe, save_png
 
 

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from . import bad_inputs as bi
-from .app_server import served  # before `app`: it sets Gradio's folders
+from .app_server import served
 from .conftest import ROOT, fitted
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -192,10 +192,12 @@ def test_waiting_users_see_their_position(url, content_path, style_path):
 
 
 def test_a_full_queue_says_so(url, content_path, style_path, monkeypatch):
-    import app
+    import nst_web
     from gradio_client.utils import QueueError
 
-    monkeypatch.setattr(app.demo._queue, "max_size", 1)  # QUEUE_SIZE, made small
+    demo = nst_web.start()  # this process's app (its folder, the weights, the page; once)
+
+    monkeypatch.setattr(demo._queue, "max_size", 1)  # QUEUE_SIZE, made small
     c1, running = _submit(url, content_path, style_path, steps=2000, size=64)
     _wait(lambda: running.status().code in (Status.PROCESSING, Status.ITERATING), 60, "the first run starts")
     c2, waiting = _submit(url, content_path, style_path, steps=1, size=64)
@@ -231,11 +233,13 @@ def test_closed_connection_frees_the_worker(url, content_path, style_path):
     """A closed tab: the page's event stream goes away in the middle of a run."""
     import httpx
 
-    import app
+    import nst_web
+
+    demo = nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
     base = url + "gradio_api"
     fn = next(d for d in httpx.get(url + "config").json()["dependencies"] if d.get("api_name") == "stylize")
-    params = [p["parameter_name"] for p in app.demo.get_api_info()["named_endpoints"]["/stylize"]["parameters"]]
+    params = [p["parameter_name"] for p in demo.get_api_info()["named_endpoints"]["/stylize"]["parameters"]]
     with open(content_path, "rb") as c, open(style_path, "rb") as st:
         uploaded = httpx.post(base + "/upload", files=[("files", c), ("files", st)]).json()
     data = [{"path": p, "meta": {"_type": "gradio.FileData"}} for p in uploaded] + [None] * (len(params) - 2)
@@ -380,29 +384,35 @@ def test_server_uses_only_uploaded_files(url):
 
 
 def test_sharing_is_off_and_uploads_are_capped(monkeypatch):
-    import app
+    import nst_web
+
+    nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
     monkeypatch.setenv("GRADIO_SHARE", "True")  # an environment cannot turn it on behind our back
-    kwargs = app.launch_kwargs()
+    kwargs = nst_web.launch_kwargs()
     assert kwargs["share"] is False
-    assert kwargs["max_file_size"] == app.MAX_FILE_SIZE == "20mb"
+    assert kwargs["max_file_size"] == nst_web.uploads.MAX_FILE_SIZE == "20mb"
     assert kwargs["show_error"] is True  # Gradio's own refusals say why (see the cases)
 
 
 def test_pillow_pixel_limit_is_lowered():
-    import app  # sets the limit
+    import nst_web
     import nst.images
 
-    assert Image.MAX_IMAGE_PIXELS == app.MAX_INPUT_PIXELS == nst.images.MAX_INPUT_PIXELS < 89_478_485  # Pillow's
+    nst_web.start()  # this process's app (its folder, the weights, the page; once)
+
+    assert Image.MAX_IMAGE_PIXELS == nst.MAX_INPUT_PIXELS == nst.images.MAX_INPUT_PIXELS < 89_478_485  # Pillow's
 
 
 def test_queue_is_bounded_with_one_run_per_device():
-    import app
-    import app_door
+    import nst_web
+    from nst_web import door
 
-    assert app.demo._queue.max_size == app.QUEUE_SIZE
-    fn = next(f for f in app.demo.fns.values() if f.api_name == "stylize")
-    assert fn.concurrency_limit == app_door.GROUPS["gpu"] == 1 and fn.concurrency_id == "gpu"
+    demo = nst_web.start()  # this process's app (its folder, the weights, the page; once)
+
+    assert demo._queue.max_size == nst_web.page.QUEUE_SIZE
+    fn = next(f for f in demo.fns.values() if f.api_name == "stylize")
+    assert fn.concurrency_limit == door.GROUPS["gpu"] == 1 and fn.concurrency_id == "gpu"
 
 
 def test_weights_are_never_unpickled():
@@ -451,9 +461,11 @@ NOT_SHAPE_ERRORS = {("text", "content_layer"), ("text", "init"), ("text", "optim
 
 
 def _stylize_params() -> list[str]:
-    import app
+    import nst_web
 
-    return [p["parameter_name"] for p in app.demo.get_api_info()["named_endpoints"]["/stylize"]["parameters"]]
+    demo = nst_web.start()  # this process's app (its folder, the weights, the page; once)
+
+    return [p["parameter_name"] for p in demo.get_api_info()["named_endpoints"]["/stylize"]["parameters"]]
 
 
 def _raw_stylize(url: str, changes: dict) -> dict:
@@ -477,10 +489,12 @@ def _raw_stylize(url: str, changes: dict) -> dict:
 
 
 def test_every_stylize_parameter_has_a_shape_case():
-    import app
+    import nst_web
+
+    nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
     params = _stylize_params()
-    assert set(params) == {*app.MAIN_SETTINGS, *app.ADVANCED_SETTINGS, "content", "style", "more_styles", "masks", "keep"}
+    assert set(params) == {*nst_web.settings.MAIN_SETTINGS, *nst_web.settings.ADVANCED_SETTINGS, "content", "style", "more_styles", "masks", "keep"}
 
 
 @pytest.mark.parametrize("param", ["content", "style", "steps", "style_weight", "content_layer", "style_layers",
@@ -522,10 +536,10 @@ def test_api_messages_are_plain_text(client, tmp_path):
 
 
 def test_stop_all_ends_every_run_on_its_thread():
-    """What runs at exit (nst.background registers it with atexit): each run still on its
+    """What runs at exit (nst_web.background registers it with atexit): each run still on its
     thread is told to stop and joined, so that none is inside torch when the interpreter
     finalizes."""
-    from nst.background import in_thread, stop_all
+    from nst_web.background import in_thread, stop_all
 
     def endless(stop):
         while not stop.is_set():

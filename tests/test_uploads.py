@@ -1,6 +1,6 @@
 """The app reads files only from uploads: every file parameter of every endpoint, over raw
 HTTP as an attacker would send it (with and without Gradio's ``meta``), and one size limit
-for uploads, ``data:`` URLs and request bodies (app_uploads.py, app_queue.py).
+for uploads, ``data:`` URLs and request bodies (nst_web/uploads.py, nst_web/queue.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from .app_server import served  # before `app`: it sets Gradio's folders
+from .app_server import served
 
 httpx = pytest.importorskip("httpx")
 
@@ -33,11 +33,13 @@ def url():
 @pytest.fixture(scope="module")
 def fns(url) -> dict[str, dict[str, Any]]:
     """The app's events by function name (the private ones too: a browser can call them)."""
-    import app
+    import nst_web
+
+    demo = nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
     config = httpx.get(url + "config").json()
     by_id = {d["id"]: d for d in config["dependencies"]}
-    return {fn.name: {**by_id[i], "queue": fn.queue} for i, fn in app.demo.fns.items() if fn.name}
+    return {fn.name: {**by_id[i], "queue": fn.queue} for i, fn in demo.fns.items() if fn.name}
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +94,11 @@ def _file(path: str, meta: bool) -> dict[str, Any]:
 
 def _requests(fns, value: dict[str, Any], good: dict[str, Any]) -> dict[str, tuple[str, list[Any]]]:
     """Every (endpoint, file parameter) with ``value`` there and good files elsewhere."""
-    import app
+    import nst_web
 
-    params = [p["parameter_name"] for p in app.demo.get_api_info()["named_endpoints"]["/stylize"]["parameters"]]
+    demo = nst_web.start()  # this process's app (its folder, the weights, the page; once)
+
+    params = [p["parameter_name"] for p in demo.get_api_info()["named_endpoints"]["/stylize"]["parameters"]]
 
     def stylize(param: str, v: Any) -> list[Any]:
         data = _inputs(fns, "stylize")
@@ -221,8 +225,10 @@ def test_queued_events_cannot_skip_the_queue(url, fns, good):
 def test_the_editors_blobs_are_bounded(url, fns):
     """A layer slot far out (Gradio would grow a list to it) is refused; the canvases held
     in memory stay at most MAX_CANVASES however many ids are sent."""
-    import app
-    import app_uploads
+    import nst_web
+    from nst_web import uploads
+
+    demo = nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
     buf = io.BytesIO()
     Image.new("RGBA", (8, 8)).save(buf, "PNG")
@@ -236,8 +242,8 @@ def test_the_editors_blobs_are_bounded(url, fns):
 
     far = uuid.uuid4().hex
     r = send("1000000000", far)
-    editor = app.demo.blocks[painter]
+    editor = demo.blocks[painter]
     assert r.status_code >= 400 and far not in editor.blob_storage, r.text[:300]
-    for _ in range(app_uploads.MAX_CANVASES + 5):
+    for _ in range(uploads.MAX_CANVASES + 5):
         assert send("0", uuid.uuid4().hex).status_code == 200
-    assert len(editor.blob_storage) == app_uploads.MAX_CANVASES
+    assert len(editor.blob_storage) == uploads.MAX_CANVASES

@@ -98,15 +98,17 @@ def test_the_app_doubles_the_result_shown(client, content_path, style_path):
 
 
 def test_the_app_refuses_an_upscale_above_its_cap(client, content_path, style_path, tmp_path):
-    import app
+    import nst_web
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
+    nst_web.start()  # this process's app (its folder, the weights, the page; once)
+
     # A result whose double is above the app's cap (1024 px on a CPU): refused before any work.
     big = tmp_path / "big.png"
-    side = app.MAX_SIZE // 2 + 16
+    side = nst_web.machine.max_size() // 2 + 16
     nst.images.resize_to_long_side(nst.load_image(content_path), side).save(big)
-    with pytest.raises(AppError, match=f"above this app's limit of {app.MAX_SIZE} px"):
+    with pytest.raises(AppError, match=f"above this app's limit of {nst_web.machine.max_size()} px"):
         client.predict(handle_file(str(big)), handle_file(str(content_path)), handle_file(str(style_path)),
                        api_name="/upscale")
 

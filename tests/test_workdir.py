@@ -1,4 +1,4 @@
-"""nst.workdir: a folder per server process, gone when the process goes.
+"""nst_web.workdir: a folder per server process, gone when the process goes.
 
 The unit tests use their own temporary folder as the parent; the last tests start real
 processes (a small script, then ``python app.py``) and stop them with SIGTERM and SIGKILL.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from nst import workdir
+from nst_web import workdir
 
 from .conftest import ROOT
 
@@ -93,7 +93,7 @@ def test_an_uploads_variable_set_already_is_kept(tmp_path, monkeypatch):
 SCRIPT = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
-    from nst import workdir
+    from nst_web import workdir
     folder = workdir.claim({prefix!r}, {parent!r})
     (folder / "results").mkdir()
     (folder / "results" / "x.png").write_bytes(b"x" * 1000)
@@ -107,7 +107,7 @@ SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("how", ["exit", "SIGTERM", "SIGHUP"])
 def test_the_folder_goes_with_the_process(tmp_path, how):
     script = SCRIPT.format(root=str(ROOT), prefix=PREFIX, parent=str(tmp_path))
-    # The signal at its default in the child even under nohup (which nst.workdir respects).
+    # The signal at its default in the child even under nohup (which nst_web.workdir respects).
     reset = (lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL)) if how == "SIGHUP" else None
     proc = subprocess.Popen([sys.executable, "-c", script, how], stdout=subprocess.PIPE, text=True, preexec_fn=reset)
     folder = Path(proc.stdout.readline().strip())

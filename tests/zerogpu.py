@@ -2,7 +2,7 @@
 ZeroGPU mode, with only what needs Hugging Face's servers or a GPU replaced.
 
 Real: ``spaces``' import-time patching of torch (``cuda`` looks available in the main
-process, and the model's move to ``cuda`` at import makes ZeroGPU's placeholder tensors),
+process, and the model's move to ``cuda`` when the app starts makes ZeroGPU's placeholder tensors),
 ``@spaces.GPU``'s generator wrapper, its forked worker, its queues (every argument and
 event is pickled), its stop event and its error handling.
 
@@ -231,11 +231,12 @@ def _app() -> Any:
 
     root = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(root))
-    from tests import app_server  # noqa: F401  (Gradio's folders in a temporary one)
+    os.environ.setdefault("GRADIO_EXAMPLES_CACHE", tempfile.mkdtemp(prefix="zerogpu-examples-"))
+    import nst_web
+    from nst_web import run
 
-    import app
-
-    return app
+    nst_web.start()  # as on a Space: the folder, the weights moved to "cuda" (ZeroGPU's placeholders), the page
+    return run
 
 
 class _Request:
@@ -299,7 +300,7 @@ def app_progress_hook(app: Any, hook: Any) -> Any:
     returns the undo."""
     import sys
 
-    import nst.background as bg
+    import nst_web.background as bg
 
     original = bg.in_thread
 
@@ -311,8 +312,8 @@ def app_progress_hook(app: Any, hook: Any) -> Any:
                 yield item
         return original(counted, *a, **k)
 
-    # Where the app calls it: app.py (before app_gpu.py existed) or app_gpu.py.
-    holder = sys.modules.get("app_gpu") if hasattr(sys.modules.get("app_gpu"), "in_thread") else app
+    # Where the app calls it: nst_web.gpu.
+    holder = sys.modules["nst_web.gpu"]
     holder.in_thread = in_thread
     return lambda: setattr(holder, "in_thread", original)
 
@@ -364,7 +365,7 @@ def _quota(app: Any) -> dict[str, Any]:
     more (the run then fills what is left: the less, the shorter this check)."""
     import gradio as gr
 
-    import app_gpu
+    from nst_web import gpu as app_gpu
 
     quota = app_gpu.MIN_GPU_SECONDS + 1
     SCHEDULER.quota_left, before = quota, len(SCHEDULER.requests)

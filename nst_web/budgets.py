@@ -7,10 +7,10 @@
 - **Disk**: files a request wrote for itself (``data:`` URLs) are removed when it ends
   (:func:`remove_request_files`), and whatever is left in the app's folders within the
   hour (:data:`FILE_SECONDS`, :func:`sweep`).
-- **State**: a visit's gallery keeps at most ``nst.gallery.MAX_ENTRIES`` results, each with
+- **State**: a visit's gallery keeps at most ``gallery.MAX_ENTRIES`` results, each with
   the recipe's bounded settings.
 
-nst's public API, and the upload folder's name from app_uploads; no Gradio event here.
+nst's public API, and the upload folder's name from uploads; no Gradio event here.
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ from typing import Any
 
 from PIL import Image
 
-import app_uploads
 import nst
-from nst.schedule import format_seconds
+from nst import format_seconds
+
+from . import uploads
 
 # A visitor's wait for one run, by device: a CPU Space's visitor, or one ZeroGPU call (the
-# reservation's own ceiling, app_gpu.MAX_GPU_SECONDS). The queue allows each visitor two
-# runs (app_queue.PER_VISITOR), so another visitor waits at most about twice this.
+# reservation's own ceiling, gpu.MAX_GPU_SECONDS). The queue allows each visitor two
+# runs (queue.PER_VISITOR), so another visitor waits at most about twice this.
 RUN_SECONDS = {"cpu": 600.0, "cuda": 300.0, "mps": 600.0}
 # Files the app wrote (results, painted masks, data: URLs) and Gradio's uploads are gone
 # within this long.
@@ -102,7 +103,7 @@ def preview_image(path: str, what: str, side: int = PREVIEW_SIDE) -> tuple[Image
 
 def data_url_folder() -> Path:
     """Where ``data:`` URLs sent instead of uploads are written (in the upload folder)."""
-    return Path(app_uploads.folders()[0]) / "data-urls"
+    return Path(uploads.folders()[0]) / "data-urls"
 
 
 def remove_request_files(paths: Iterable[str | None]) -> None:

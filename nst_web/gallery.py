@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .recipe import RecipeError, read_recipe
+from nst import RecipeError, read_recipe
 
 __all__ = ["Entry", "Gallery", "caption"]
 

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from gradio import utils as gradio_utils
+
+from . import gradio_patches
 
 # The examples shipped with the app (gr.Examples copies them into the upload folder).
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 MAX_FILE_BYTES = 20 * 1024 * 1024  # launch's max_file_size, in bytes: one limit for every way in
 MAX_FILE_SIZE = "20mb"
 
@@ -33,7 +34,7 @@ MAX_FILE_SIZE = "20mb"
 def folders() -> list[str]:
     """The folders a file value may come from, links resolved: Gradio's upload (and cache)
     folder, read when asked since GRADIO_TEMP_DIR may change before launch."""
-    return [os.path.realpath(gradio_utils.get_upload_folder())]
+    return [os.path.realpath(gradio_patches.upload_folder())]
 
 
 def not_uploaded(name: str) -> gr.Error:
@@ -121,7 +122,7 @@ def uploads_only(component: gr.components.Component, name: str, data_urls: bool 
         name: the parameter, as messages name it.
         data_urls: the component reads ``data:`` URLs (see `check`).
     """
-    component.data_model = Guarded(component.data_model, name, data_urls)
+    gradio_patches.wrap_data_model(component, lambda model: Guarded(model, name, data_urls))
     return component
 
 
@@ -130,16 +131,12 @@ def guard(demo: gr.Blocks) -> None:
     own handling of files: a value with ``"meta"`` then gets the same refusal as one
     without (Gradio's would name the path), and a link inside the upload folder is resolved
     (Gradio's check does not resolve links, and would copy the file it points to)."""
-    stock = demo.preprocess_data
+    def check_value(block: Any, value: Any) -> None:
+        model = getattr(block, "data_model", None)
+        if isinstance(model, Guarded) and not gradio_patches.is_stateful(block):
+            model.check(value)
 
-    async def preprocess_data(block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False) -> Any:
-        for block, value in zip(block_fn.inputs, inputs):
-            model = getattr(block, "data_model", None)
-            if isinstance(model, Guarded) and not getattr(block, "stateful", False):
-                model.check(value)
-        return await stock(block_fn, inputs, state, explicit_call)
-
-    demo.preprocess_data = preprocess_data
+    gradio_patches.check_inputs_first(demo, check_value)
 
 
 # Every request body (JSON with base64 in it, the brush's blobs, a form) is capped at the
@@ -210,9 +207,7 @@ MAX_CANVASES = 32  # canvases held at once, the oldest dropped first (one per Ru
 def bounded_blobs(editor: gr.ImageEditor) -> gr.ImageEditor:
     """``editor``, whose ``accept_blobs`` refuses a layer index over MAX_LAYERS and holds at
     most MAX_CANVASES canvases."""
-    stock = editor.accept_blobs
-
-    def accept_blobs(data: Any) -> Any:
+    def bounded(data: Any, store: dict) -> None:
         fields = getattr(data, "data", None)
         if not isinstance(fields, dict):
             raise gr.Error("the brush canvas was sent in a form this app does not read", print_exception=False)
@@ -224,11 +219,8 @@ def bounded_blobs(editor: gr.ImageEditor) -> gr.ImageEditor:
                 slot = -1
             if not 0 <= slot < MAX_LAYERS:
                 raise gr.Error(f"the brush canvas has at most {MAX_LAYERS} layers", print_exception=False)
-        store = editor.blob_storage
         while len(store) >= MAX_CANVASES and fields.get("id") not in store:
             store.pop(next(iter(store)))
-        return stock(data)
 
-    accept_blobs._is_server_fn = True  # what /component_server calls (gradio.components.base.server)
-    editor.accept_blobs = accept_blobs
+    gradio_patches.before_accept_blobs(editor, bounded)
     return editor

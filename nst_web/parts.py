@@ -1,4 +1,4 @@
-"""The pieces of app.py that are not the page: components that hand nst the values as sent,
+"""The pieces of the app that are neither the page nor a handler: components that hand nst the values as sent,
 controls made from Settings metadata, nst's messages as gr.Errors, the status line and the
 loss curve's data, and the result PNGs. Gradio here, no torch.
 """
@@ -10,6 +10,7 @@ import binascii
 import mimetypes
 import os
 import tempfile
+import time
 import traceback
 import uuid
 import warnings
@@ -24,12 +25,10 @@ import pandas as pd
 import pydantic
 from PIL import Image
 
-import app_budgets
-import app_uploads
 import nst
-from nst import workdir
-from nst.images import MAX_INPUT_PIXELS
-from nst.schedule import format_seconds
+from nst import MAX_INPUT_PIXELS, format_seconds
+
+from . import budgets, folder, gradio_patches, uploads
 
 LABELS = {  # UI wording only; anything not here is labelled from its field name
     "style_weight": "β/α", "normalization": "Cost normalisation", "size": "Output size (px, long side)", "init": "Start from",
@@ -50,7 +49,7 @@ LABELS = {  # UI wording only; anything not here is labelled from its field name
 
 def as_sent(component: gr.components.Component) -> gr.components.Component:
     """``component``, handing its value to the event function exactly as submitted."""
-    component.preprocess = lambda payload: payload
+    gradio_patches.replace_preprocess(component, lambda payload: payload)
     return component
 
 
@@ -59,8 +58,8 @@ def as_path(component: gr.Image, name: str) -> gr.Image:
 
     ``name`` is the /stylize parameter, for the message when the value has the wrong shape.
     """
-    component.data_model = _Shaped(component.data_model, name, _FILE)
-    app_uploads.uploads_only(component, name, data_urls=True)
+    gradio_patches.wrap_data_model(component, lambda model: _Shaped(model, name, _FILE))
+    uploads.uploads_only(component, name, data_urls=True)
 
     def preprocess(payload: Any) -> str | None:
         if payload is None or (payload.path is None and not payload.url):
@@ -69,21 +68,21 @@ def as_path(component: gr.Image, name: str) -> gr.Image:
             return _data_url_file(payload.url, name)
         return payload.path
 
-    component.preprocess = preprocess
+    gradio_patches.replace_preprocess(component, preprocess)
     return component
 
 
 def _data_url_file(url: str, name: str) -> str:
     """A ``data:`` URL's bytes as a file in the upload folder, undecoded: nst reads it as
     it reads an upload (Gradio's own preprocessing would decode the pixels here, outside the
-    run's queue). Its size was checked against the upload limit before (app_uploads)."""
+    run's queue). Its size was checked against the upload limit before (uploads)."""
     head, _, body = url.partition(",")
     try:
         data = base64.b64decode(body) if head.endswith(";base64") else body.encode("latin-1")
     except (binascii.Error, ValueError, UnicodeEncodeError):
         raise gr.Error(f"{name} is a data: URL that is not valid base64", print_exception=False) from None
     suffix = mimetypes.guess_extension(head[5:].split(";")[0].strip()) or ".img"
-    folder = app_budgets.data_url_folder()  # removed when the request ends (app_door), else swept within the hour
+    folder = budgets.data_url_folder()  # removed when the request ends (door), else swept within the hour
     folder.mkdir(parents=True, exist_ok=True)
     fd, path = tempfile.mkstemp(prefix=f"{name}-", suffix=suffix, dir=folder)
     with os.fdopen(fd, "wb") as f:
@@ -128,10 +127,9 @@ _FILE = "an image file (in gradio_client: handle_file(path))"
 
 def as_paths(component: gr.File, name: str) -> gr.File:
     """A multiple-file input whose wrong-shaped values get a message naming ``name``."""
-    component.data_model = _Shaped(
-        component.data_model, name, "a list of image files (in gradio_client: [handle_file(path), ...])"
-    )
-    return app_uploads.uploads_only(component, name)
+    shape = "a list of image files (in gradio_client: [handle_file(path), ...])"
+    gradio_patches.wrap_data_model(component, lambda model: _Shaped(model, name, shape))
+    return uploads.uploads_only(component, name)
 
 
 def control(name: str, **kw: Any) -> gr.components.Component:
@@ -203,19 +201,12 @@ def loss_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame.astype({"step": "int64", "loss": "float64", "term": "string"})
 
 
-# This process's own folder (nst.workdir), claimed by app.py before Gradio is imported so
-# that Gradio's uploads go into it too; removed when the server stops.
-WORKDIR: Path | None = None
-
-
 @cache
 def results_dir() -> Path:
-    global WORKDIR
-    if WORKDIR is None:
-        WORKDIR = workdir.claim("nst-app-")
-    folder = WORKDIR / "results"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    """The results' folder, in this process's own (:mod:`.folder`)."""
+    results = folder.claim() / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    return results
 
 
 @contextmanager
@@ -267,7 +258,7 @@ def save_photo(img: Image.Image) -> str:
 def _results_kept_an_hour() -> Path:
     """The results folder, without what is over an hour old in it."""
     folder = results_dir()
-    app_budgets.sweep(folder, ("*.png", "before-*.jpg", "painted-*"))  # results, slider photos, brush masks
+    budgets.sweep(folder, ("*.png", "before-*.jpg", "painted-*"))  # results, slider photos, brush masks
     return folder
 
 
@@ -315,6 +306,19 @@ def stand_in(path: str, size: int) -> Image.Image:
                              f"{MAX_INPUT_PIXELS // 1_000_000} Mpx nst accepts")
     scale = min(1.0, size / max(w, h, 1))
     return Image.new("RGB", (max(1, round(w * scale)), max(1, round(h * scale))))
+
+
+@contextmanager
+def saying(what: str) -> Iterator[None]:
+    """Start-up says what it does and how long it took: ``nst: loading the weights… 1.2 s``."""
+    print(f"nst: {what}…", end="", flush=True)
+    t = time.perf_counter()
+    try:
+        yield
+    except BaseException:
+        print(f" failed after {time.perf_counter() - t:.1f} s", flush=True)
+        raise
+    print(f" {time.perf_counter() - t:.1f} s", flush=True)
 
 
 def clip(text: str, limit: int = 80) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 
 import gradio as gr
 
+from . import gradio_patches
+
 PER_VISITOR = 2  # runs one visitor may have waiting or running at once
 # How often the queue looks for work. Gradio's own loops poll every 1 ms (new events) and
 # every 10 ms (progress) on Linux, all the time, also while a run holds every core: on
@@ -69,62 +71,51 @@ def full_message(limit: int, group: str = "gpu") -> str:
 
 def poll_less(demo: gr.Blocks, seconds: float = POLL_SECONDS) -> None:
     """Make ``demo``'s queue look for new events and progress every ``seconds`` (see POLL_SECONDS)."""
-    queue = demo._queue
-    for name in ("sleep_when_free", "progress_update_sleep_when_free"):  # Gradio 6.31's names
-        if hasattr(queue, name):  # another Gradio: its own polling, rather than a failed start
-            setattr(queue, name, max(getattr(queue, name), seconds))
+    gradio_patches.poll_every(demo, seconds)
 
 
 def make_fair(demo: gr.Blocks, concurrency_id: str, per_visitor: int = PER_VISITOR) -> None:
     """Limit each visitor to ``per_visitor`` events of ``concurrency_id`` in ``demo``'s queue.
 
-    Wraps the queue's ``push`` (the one door of /queue/join and /call/*): a refusal is
-    Gradio's own "queue full" answer (HTTP 503) with `full_message` as its text.
+    Before the queue's ``push`` (the one door of /queue/join and /call/*: see
+    gradio_patches.before_push): a refusal is Gradio's own "queue full" answer (HTTP 503)
+    with `full_message` as its text; once queued, the waiting events take turns.
     """
-    queue = demo._queue
-    push = queue.push
 
-    async def fair_push(body: Any, request: Any, username: str | None) -> tuple:
-        fn = demo.fns.get(body.fn_index) if body.fn_index is not None else None
-        if fn is not None and fn.concurrency_id == concurrency_id:
-            address = visitor_address(request)
-            mine = [e for e in _events(queue, concurrency_id)
-                    if (body.session_hash and e.session_hash == body.session_hash)
-                    or (address and visitor_address(e.request) == address)]
-            if len(mine) >= per_visitor:
-                return False, full_message(per_visitor, concurrency_id), "queue_full"
-        answer = await push(body, request, username)
-        if answer[0] and fn is not None and fn.concurrency_id == concurrency_id:
-            async with queue.delete_lock:  # the lock Gradio holds while it takes events off
-                _take_turns(queue, concurrency_id)
-        return answer
+    def refuse(new: gradio_patches.Pushed) -> str | None:
+        if new.concurrency_id != concurrency_id:
+            return None
+        address = visitor_address(new.request)
+        mine = [e for e in gradio_patches.events(demo, concurrency_id)
+                if (new.session_hash and e.session_hash == new.session_hash)
+                or (address and visitor_address(e.request) == address)]
+        return full_message(per_visitor, concurrency_id) if len(mine) >= per_visitor else None
 
-    queue.push = fair_push
+    def after(fn: Any) -> None:
+        if fn.concurrency_id == concurrency_id:
+            _take_turns(demo, concurrency_id)
+
+    gradio_patches.before_push(demo, refuse, after)
 
 
 def _visitor(event: Any) -> str:
     return visitor_address(event.request) or event.session_hash
 
 
-def _take_turns(queue: Any, concurrency_id: str) -> None:
+def _take_turns(demo: gr.Blocks, concurrency_id: str) -> None:
     """Order the waiting events by turns: each visitor's first waiting run before anyone's
     second (counting the runs they have running), first come first within a turn. So a new
     visitor waits for at most the run in progress, not behind another visitor's second."""
-    waiting = queue.event_queue_per_concurrency_id[concurrency_id].queue
     held: dict[str, int] = {}
-    for job in queue.active_jobs:
-        for e in job or []:
-            held[_visitor(e)] = held.get(_visitor(e), 0) + 1
-    turns = []
-    for i, e in enumerate(waiting):
-        who = _visitor(e)
-        turns.append((held.get(who, 0), i, e))
-        held[who] = held.get(who, 0) + 1
-    waiting[:] = [e for _, _, e in sorted(turns, key=lambda t: t[:2])]
+    for e in gradio_patches.running(demo):
+        held[_visitor(e)] = held.get(_visitor(e), 0) + 1
 
+    def in_turns(waiting: list[Any]) -> list[Any]:
+        turns = []
+        for i, e in enumerate(waiting):
+            who = _visitor(e)
+            turns.append((held.get(who, 0), i, e))
+            held[who] = held.get(who, 0) + 1
+        return [e for _, _, e in sorted(turns, key=lambda t: t[:2])]
 
-def _events(queue: Any, concurrency_id: str) -> list[Any]:
-    """The events of ``concurrency_id`` waiting in ``queue`` or running."""
-    waiting = list(getattr(queue.event_queue_per_concurrency_id.get(concurrency_id), "queue", []))
-    running = [e for job in queue.active_jobs if job for e in job if e.concurrency_id == concurrency_id]
-    return waiting + running
+    gradio_patches.reorder_waiting(demo, concurrency_id, in_turns)

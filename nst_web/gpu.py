@@ -1,6 +1,6 @@
 """The app's run on the GPU: inside ``@spaces.GPU``, which on ZeroGPU runs it in a worker
 process forked from this one (every argument and event pickled) and everywhere else is a
-plain call. app.py consumes :func:`events`; the rest is here so that both places behave alike.
+plain call. nst_web.run consumes :func:`events`; the rest is here so that both places behave alike.
 
 - **Stop reaches the worker.** A run's :class:`RunStop` also marks the run stopped in a
   shared array that the worker inherits when it is forked; nst, in the worker, reads it
@@ -10,7 +10,7 @@ plain call. app.py consumes :func:`events`; the rest is here so that both places
 - **Errors are events.** The GPU function never raises: it yields :class:`Failed` with the
   exception, which crosses the process boundary whole (``spaces`` would send only the class
   name of anything but a ``gr.Error``, and fork a new worker after it). The visitor gets nst's
-  message, and the out-of-memory retry runs in app.py as off ZeroGPU: each attempt is a GPU
+  message, and the out-of-memory retry runs in nst_web.run as off ZeroGPU: each attempt is a GPU
   call of its own, with a reservation sized for it, in the same (idle) worker.
 - **Reservations from the GPU's own pace.** The worker's first call times whole steps
   (``nst.calibrate``); every run sends its cost model back (:class:`Measured`), and the next
@@ -37,16 +37,14 @@ from typing import Any
 
 import gradio as gr
 import spaces
-import torch
 from PIL import Image
 
 import nst
-from nst import images
-from nst.background import in_thread
-from nst.device import autocast_dtype, dtype_name, seconds_per_megapixel_step
-from nst.schedule import CostModel, cost_model, estimate_seconds, format_seconds, remember_cost
+from nst import CostModel, estimate_seconds, format_seconds, remember_cost
 
-__all__ = ["ON_ZERO_GPU", "RunStop", "Notice", "events", "reservation"]
+from .background import in_thread
+
+__all__ = ["ON_ZERO_GPU", "RunStop", "Notice", "events", "prepare", "reservation"]
 
 ON_ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
 MAX_GPU_SECONDS = 300  # the longest reservation one run asks for
@@ -55,15 +53,27 @@ MAX_GPU_SECONDS = 300  # the longest reservation one run asks for
 GPU_MARGIN = 10
 MIN_GPU_SECONDS = GPU_MARGIN + 5  # less than this is not worth a run
 PREVIEW_SECONDS, PREVIEW_SIZE = 0.5, 512  # previews by time, at display size
+# Before the first GPU call, the GPU's pace is not known here (on ZeroGPU this process has no
+# GPU, and must not touch CUDA): nst's prior for a CUDA GPU in bf16 (a step of ~12 ms per
+# megapixel), with a wider margin (see `reservation`).
+ASSUMED_PACE = CostModel(step=(0.005, 0.012), scale=(0.05, 0.012))
 # spaces.zero.client.schedule's refusal: "... quota (120s requested vs. 45s left) ..."
 _QUOTA = re.compile(r"\((\d+)s requested vs\. (\d+)s left\)")
 
-# Stopped runs, by slot: run id. Made at import, before ZeroGPU forks its worker from this
-# process, so the worker shares it. Runs hold a slot each (one run per GPU at a time).
-_STOPS = multiprocessing.get_context("fork").RawArray("q", 64)
+# Stopped runs, by slot: run id. Made by `prepare` (when the app starts), before ZeroGPU
+# forks its worker from this process, so the worker shares it. Runs hold a slot each (one
+# run per GPU at a time).
+_STOPS: Any = None
 _ids = itertools.count(1)
 # The GPU's pace as the worker measured it (None until the first GPU call has ended).
 _pace: Measured | None = None
+
+
+def prepare() -> None:
+    """Make the stops' shared array (once), before ZeroGPU forks its worker from this process."""
+    global _STOPS
+    if _STOPS is None:
+        _STOPS = multiprocessing.get_context("fork").RawArray("q", 64)
 
 
 class RunStop(threading.Event):
@@ -71,6 +81,7 @@ class RunStop(threading.Event):
 
     def __init__(self) -> None:
         super().__init__()
+        prepare()
         self.id = next(_ids)
         self.slot = self.id % len(_STOPS)
 
@@ -118,7 +129,7 @@ class Notice:
 def reservation(run: nst.PreparedRun) -> int:
     """Seconds of GPU to reserve for ``run``: its estimate at the GPU's measured pace (before
     the first GPU call, an assumed one, with a wider margin), plus :data:`GPU_MARGIN`."""
-    cost = _pace.cost if _pace is not None else cost_model("cuda", "bf16", seconds_per_megapixel_step(torch.device("cuda"), None))
+    cost = _pace.cost if _pace is not None else ASSUMED_PACE
     factor = 1.5 if _pace is not None else 3.0
     seconds = GPU_MARGIN + factor * estimate_seconds(run.work_plan(), cost, time_limit=run.settings.time_limit)
     return int(min(MAX_GPU_SECONDS, max(MIN_GPU_SECONDS, seconds)))
@@ -136,7 +147,7 @@ def _on_gpu(run: nst.PreparedRun, stop: Any, seconds: int | None, pace: Measured
     t0 = time.monotonic()
     try:
         if seconds is not None:
-            if pace is not None and not _measured(pace.dtype):
+            if pace is not None and not nst.is_measured("cuda", pace.dtype):
                 remember_cost("cuda", pace.dtype, pace.cost)
             nst.calibrate(run.device, run.settings.precision)  # the GPU's pace, once per worker
             run = replace(run, time_cap=max(1.0, seconds - GPU_MARGIN - (time.monotonic() - t0)))
@@ -144,14 +155,8 @@ def _on_gpu(run: nst.PreparedRun, stop: Any, seconds: int | None, pace: Measured
     except Exception as exc:
         yield Failed(_portable(exc))
         return
-    dtype = dtype_name(autocast_dtype(run.settings.precision, run.device))
-    yield Measured(dtype, cost_model(run.device.type, dtype, seconds_per_megapixel_step(run.device, None)))
-
-
-def _measured(dtype: str) -> bool:
-    from nst.schedule import _MEASURED
-
-    return ("cuda", dtype) in _MEASURED
+    yield Measured(nst.precision_name(run.settings.precision, run.device),
+                   nst.current_cost(run.device, run.settings.precision))
 
 
 def _portable(exc: Exception) -> BaseException:
@@ -230,7 +235,7 @@ def _slim(run: nst.PreparedRun) -> nst.PreparedRun:
     the output size (as the run resizes them). Uploads up to the pixel limit are ~190 MB each."""
     out = run.output
     pixels = run.settings.style_scale ** 2 * out.width * out.height
-    styles = [images.resize_to_pixels(x, pixels) if x.width * x.height > pixels else x for x in run.styles]
+    styles = [nst.resize_to_pixels(x, pixels) if x.width * x.height > pixels else x for x in run.styles]
     masks = run.masks and [m.resize(out.size, Image.Resampling.BILINEAR) if m.width > out.width else m
                            for m in run.masks]
     keep = run.keep and (run.keep.resize(out.size, Image.Resampling.BILINEAR) if run.keep.width > out.width else run.keep)

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .images import ImageError
+from nst import ImageError
 
 __all__ = ["PALETTE", "COLOUR_NAMES", "KEEP_COLOUR", "Strokes", "brush_colors", "masks_from_strokes", "strokes"]
 

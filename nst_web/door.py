@@ -1,7 +1,7 @@
 """The one door of the app: every Gradio event is either guarded or known to be cheap.
 
 A guarded event runs in the queue, in one of :data:`GROUPS` (each with its own concurrency
-limit), and counts toward its visitor's share of that group (``app_queue.make_fair``): a
+limit), and counts toward its visitor's share of that group (``queue.make_fair``): a
 visitor holds at most ``PER_VISITOR[group]`` events of it, queued or running, so no one
 fills the queue, and no one runs more than one thing at a time per group. Whatever
 decodes an image or computes is guarded.
@@ -27,9 +27,7 @@ from typing import Any, TypeVar
 
 import gradio as gr
 
-import app_budgets
-import app_queue
-import app_uploads
+from . import budgets, gradio_patches, queue, uploads
 
 # The queue's concurrency groups: how many events of each run at once, and how many one
 # visitor may hold (waiting or running).
@@ -38,7 +36,7 @@ GROUPS = {
     "brush": 1,  # the brush's strokes made into masks at Run
     "light": 1,  # short image work: the faces line, the compare slider
 }
-PER_VISITOR = {"gpu": app_queue.PER_VISITOR, "brush": 2, "light": 2}
+PER_VISITOR = {"gpu": queue.PER_VISITOR, "brush": 2, "light": 2}
 
 # Gradio's own handlers that the page registers (gr.Examples' first event: it hands the
 # example's file paths to the inputs, nothing more).
@@ -90,19 +88,17 @@ def seal(demo: gr.Blocks) -> None:
     problems = [p for fn in demo.fns.values() if (p := problem(fn))]
     if problems:
         raise RuntimeError("events around the app's door: " + "; ".join(problems))
-    for fn in demo.fns.values():
-        if fn.fn is not None:
-            fn.fn = _removing_request_files(fn.fn)
+    gradio_patches.wrap_handlers(demo, _removing_request_files)
     for group, limit in PER_VISITOR.items():
-        app_queue.make_fair(demo, group, limit)
-    app_uploads.guard(demo)
+        queue.make_fair(demo, group, limit)
+    uploads.guard(demo)
 
 
 def _removing_request_files(handler: F) -> F:
     """``handler``, after which the ``data:`` URL files among its arguments are removed: when
     it returns, or when its generator ends or is closed (Stop, a closed tab). The app's
     handlers, and Gradio's that it registers, are synchronous; an async one is left as it
-    is (its files still go within the hour: app_budgets.sweeper)."""
+    is (its files still go within the hour: budgets.sweeper)."""
     if inspect.iscoroutinefunction(handler) or inspect.isasyncgenfunction(handler):
         return handler
     if inspect.isgeneratorfunction(handler):
@@ -111,7 +107,7 @@ def _removing_request_files(handler: F) -> F:
             try:
                 yield from handler(*args, **kwargs)
             finally:
-                app_budgets.remove_request_files(_strings([args, kwargs]))
+                budgets.remove_request_files(_strings([args, kwargs]))
         return generator  # type: ignore[return-value]
 
     @functools.wraps(handler)
@@ -119,7 +115,7 @@ def _removing_request_files(handler: F) -> F:
         try:
             return handler(*args, **kwargs)
         finally:
-            app_budgets.remove_request_files(_strings([args, kwargs]))
+            budgets.remove_request_files(_strings([args, kwargs]))
     return call  # type: ignore[return-value]
 
 
