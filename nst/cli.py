@@ -126,12 +126,13 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     return 0
 
 
-
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 done, 1 interrupted, 2 bad input)."""
+    # Parse (heavy imports after it, so that --help is instant).
     args = build_parser().parse_args(argv)
     overrides = settings_given(args)
-    # A dry run too: it foretells the command, refusal included.
+    # Check the files it will write, before any work; a dry run too: it foretells the
+    # command, refusal included.
     problem = output_as_style(args) or check_files(args)
     if problem:
         return _fail(problem)
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.recipe is None:
             return _fail("--upscale needs --recipe RESULT.png: the result to continue from")
         overrides.pop("size", None)  # the factor sets it
+    # Prepare, run, write.
     with _ctrl_c_stops() as stop, _warnings_as_lines():
         return _run(args, overrides, stop)
 
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 @contextlib.contextmanager
 def _ctrl_c_stops() -> Iterator[threading.Event]:
     """Ctrl-C stops the run at once (within a layer) and keeps the image as it is; a second
-    Ctrl-C interrupts outright. Off the main thread, where no handler can be set, only the latter."""
+    Ctrl-C interrupts outright. Off the main thread no handler can be set: the event stays unset."""
     import signal
     import threading
 
