@@ -96,7 +96,11 @@ def keep_memory() -> bool:
     return ok
 
 
-_lean = {"depth": 0, "lock": threading.Lock()}
+class _Lean:
+    """How many lean_memory() blocks are open, across threads."""
+
+    depth = 0
+    lock = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -110,18 +114,18 @@ def lean_memory() -> Iterator[None]:
     if libc is None or keep_memory.cache_info().currsize == 0 or not keep_memory():
         yield
         return
-    with _lean["lock"]:
-        if _lean["depth"] == 0:
+    with _Lean.lock:
+        if _Lean.depth == 0:
             return_memory()  # what the heap kept so far: the mappings start from a lean heap
             libc.mallopt(_M_MMAP_THRESHOLD, LEAN_MMAP_THRESHOLD)
             libc.mallopt(_M_MMAP_MAX, _MMAP_MAX_DEFAULT)
-        _lean["depth"] += 1
+        _Lean.depth += 1
     try:
         yield
     finally:
-        with _lean["lock"]:
-            _lean["depth"] -= 1
-            if _lean["depth"] == 0:
+        with _Lean.lock:
+            _Lean.depth -= 1
+            if _Lean.depth == 0:
                 libc.mallopt(_M_MMAP_MAX, 0)
 
 

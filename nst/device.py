@@ -76,7 +76,7 @@ def dtype_name(amp: torch.dtype | None) -> str:
 def _cpu_seconds_per_gflop(dtype: torch.dtype | None) -> float:
     """Seconds per GFLOP of a 128-channel 3×3 convolution at 96×128 (as relu3 sees at
     512 px), forward and backward to its input, channels-last, as the network runs."""
-    conv = torch.nn.Conv2d(128, 128, 3, padding=1).requires_grad_(False).to(memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(128, 128, 3, padding=1).requires_grad_(False).to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes it; its stub omits it
     x = torch.rand(1, 128, 96, 128).contiguous(memory_format=torch.channels_last).requires_grad_(True)
     gflop = 2 * 2 * 96 * 128 * 128 * 128 * 9 / 1e9
 

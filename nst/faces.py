@@ -87,7 +87,7 @@ def _cascades() -> dict[str, Any]:
             "keep_faces needs OpenCV to find faces (pip install opencv-python-headless); "
             "faces are not protected in this run"
         ) from None
-    folder = cv2.data.haarcascades
+    folder = cv2.data.haarcascades  # type: ignore[attr-defined]  # cv2.data is a subpackage its stubs omit
     out = {}
     for name, file in (("frontal", "haarcascade_frontalface_alt2.xml"), ("profile", "haarcascade_profileface.xml"),
                        ("eye", "haarcascade_eye.xml")):

@@ -115,10 +115,10 @@ def load_mask(src: ImageInput | torch.Tensor, what: str = "mask") -> Image.Image
         ImageError: the mask is missing, unreadable, in colour or of an unknown kind.
     """
     if isinstance(src, torch.Tensor):
-        a = src.detach().cpu()
-        while a.dim() > 2 and a.shape[0] == 1:
-            a = a[0]  # (1, 1, H, W) and (1, H, W) as (H, W)
-        src = a.numpy()
+        t = src.detach().cpu()
+        while t.dim() > 2 and t.shape[0] == 1:
+            t = t[0]  # (1, 1, H, W) and (1, H, W) as (H, W)
+        src = t.numpy()
     if isinstance(src, np.ndarray):
         a = np.asarray(src)
         if np.issubdtype(a.dtype, np.floating) and a.size and np.isfinite(a).all():
@@ -133,13 +133,11 @@ def load_mask(src: ImageInput | torch.Tensor, what: str = "mask") -> Image.Image
     elif isinstance(src, Image.Image):
         img = src
     else:
-        img = None
-    if img is not None and img.width * img.height > MAX_INPUT_PIXELS:
-        return load_image(img, what)  # raises the size error
-    if img is None:
         # Paths (and bad kinds) through load_image's checks, then decoded again as a mask.
         load_image(src, what)
-        img = _open(Path(src), what)
+        return _upright(_open(Path(src), what), what, _to_mask)
+    if img.width * img.height > MAX_INPUT_PIXELS:
+        return load_image(img, what)  # raises the size error
     return _upright(img, what, _to_mask)
 
 
@@ -247,14 +245,14 @@ def _open(path: Path, what: str) -> Image.Image:
     return img
 
 
-def _decode(src: Path | io.BytesIO, what: str, name: str | None = None) -> Image.Image:
+def _decode(src: Path | io.BytesIO, what: str, name: str) -> Image.Image:
     """Open and load ``src`` with Pillow, refusing a declared size over the limit first."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         img = Image.open(src)
         if img.width * img.height > MAX_INPUT_PIXELS:
             raise ImageError(
-                f"the {what} {name or Path(src).name!r} declares {img.width}×{img.height} pixels, more than "
+                f"the {what} {name!r} declares {img.width}×{img.height} pixels, more than "
                 f"the {MAX_INPUT_PIXELS // 1_000_000} Mpx nst accepts"
             )
         img.load()
@@ -309,8 +307,8 @@ def to_uint8(a: np.ndarray, what: str = "image") -> np.ndarray:
     a = a.astype(np.float64)
     if not np.isfinite(a).all():
         raise ImageError(f"the {what} contains NaN or infinite values")
-    top = float(a.max())
-    scale = 1.0 if top <= 1.0 else 255.0 if top <= 255.0 else 65535.0
+    peak = float(a.max())
+    scale = 1.0 if peak <= 1.0 else 255.0 if peak <= 255.0 else 65535.0
     return (np.clip(a / scale, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 

@@ -94,6 +94,9 @@ class ContentLoss(nn.Module):
             with the style is the unweighted one.
     """
 
+    target: torch.Tensor  # buffers
+    weight: torch.Tensor | None
+
     def __init__(self, target: torch.Tensor, weight: torch.Tensor | None = None) -> None:
         super().__init__()
         self.register_buffer("target", target.detach().float())
@@ -115,6 +118,8 @@ class GramStyleLoss(nn.Module):
     Args:
         target_gram: the style's Gram matrix divided by its own ``nH·nW``, ``(1, C, C)``.
     """
+
+    target: torch.Tensor  # a buffer
 
     def __init__(self, target_gram: torch.Tensor) -> None:
         super().__init__()
@@ -158,6 +163,9 @@ class GuidedGramStyleLoss(nn.Module):
         target_gram: the style's Gram matrix divided by its own ``nH·nW``, ``(1, C, C)``.
         mask: the region at this layer's grid, ``(1, 1, nH, nW)``, values in [0, 1].
     """
+
+    target: torch.Tensor  # buffers
+    root: torch.Tensor
 
     def __init__(self, target_gram: torch.Tensor, mask: torch.Tensor) -> None:
         super().__init__()
@@ -204,6 +212,9 @@ class SlicedWassersteinStyleLoss(nn.Module):
         projections: number of directions; ``C``, the classic choice, when not given.
     """
 
+    dirs: torch.Tensor  # buffers
+    target: torch.Tensor
+
     def __init__(
         self, targets: list[torch.Tensor], weights: list[float], positions: int,
         generator: torch.Generator, projections: int | None = None,
@@ -219,7 +230,7 @@ class SlicedWassersteinStyleLoss(nn.Module):
                           for f, w in zip(feats, weights)])
         self.register_buffer("dirs", dirs)
         self.register_buffer("target", _weighted_quantiles(values, mass, positions))
-        self.scale = sum(w / total * f.pow(2).mean() for f, w in zip(feats, weights)).item() / 8
+        self.scale = float(sum(w / total * f.pow(2).mean() for f, w in zip(feats, weights))) / 8
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         f = a.float().flatten(2)[0]  # (C, N)

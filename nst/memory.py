@@ -94,30 +94,7 @@ def plan_memory(
         SettingsError: the budget holds no tile (or the style loss cannot tile).
     """
     if budget is None:
-        if (run_side or max(wh)) <= LIMITS.max_size_cpu:
-            # In a run up to the app's CPU cap (the sizes a visitor waits for) a scale runs
-            # whole where half the memory available holds it: tiles would cost it time (the
-            # forward sweep, the context). The default budget bounds the print sizes' runs,
-            # their scales under the cap too (990 px whole is 3.3 GB).
-            whole = plan_memory(wh, s, 1e18, masks=masks)
-            if whole.peak <= 0.5 * _available_bytes():
-                return whole
-        try:
-            plan = plan_memory(wh, s, default_budget(torch.device("cpu")), masks=masks)
-            if plan.core is None or plan.core >= DEFAULT_CORE // 2:
-                return plan
-        except SettingsError:
-            pass
-        w, h = wh
-        _, halo = tile_geometry([s.content_layer, *s.style_layers])
-        least = (_fixed_bytes(w * h, s, MIN_HISTORY, masks=masks) + TILE_BYTES * (DEFAULT_CORE + 2 * halo) ** 2) / (1 - HEAP_SHARE)
-        try:
-            return plan_memory(wh, s, min(least, 0.8 * _available_bytes()), masks=masks)
-        except SettingsError:
-            raise SettingsError(
-                f"{w}×{h} px needs about {least / 1e9:.1f} GB of memory; this machine has "
-                f"{_available_bytes() / 1e9:.1f} GB available: lower size"
-            ) from None
+        return _plan_default(wh, s, masks, run_side)
     w, h = wh
     pixels = w * h
     align, halo = tile_geometry([s.content_layer, *s.style_layers])
@@ -150,6 +127,36 @@ def plan_memory(
     box = max(t.pixels for t in tiles)
     peak = (fixed + TILE_BYTES * box) / (1 - HEAP_SHARE)
     return MemoryPlan(wh, core, halo, align, history, peak, len(tiles), work_factor((h, w), core, halo, align))
+
+
+def _plan_default(wh: tuple[int, int], s: Settings, masks: bool, run_side: int | None) -> MemoryPlan:
+    """:func:`plan_memory` with no budget given: whole where a run up to the app's CPU cap
+    fits, else the default budget, raised where it would leave tiles under half of
+    :data:`DEFAULT_CORE` (see plan_memory's docstring)."""
+    if (run_side or max(wh)) <= LIMITS.max_size_cpu:
+        # In a run up to the app's CPU cap (the sizes a visitor waits for) a scale runs
+        # whole where half the memory available holds it: tiles would cost it time (the
+        # forward sweep, the context). The default budget bounds the print sizes' runs,
+        # their scales under the cap too (990 px whole is 3.3 GB).
+        whole = plan_memory(wh, s, 1e18, masks=masks)
+        if whole.peak <= 0.5 * _available_bytes():
+            return whole
+    try:
+        plan = plan_memory(wh, s, default_budget(torch.device("cpu")), masks=masks)
+        if plan.core is None or plan.core >= DEFAULT_CORE // 2:
+            return plan
+    except SettingsError:
+        pass
+    w, h = wh
+    _, halo = tile_geometry([s.content_layer, *s.style_layers])
+    least = (_fixed_bytes(w * h, s, MIN_HISTORY, masks=masks) + TILE_BYTES * (DEFAULT_CORE + 2 * halo) ** 2) / (1 - HEAP_SHARE)
+    try:
+        return plan_memory(wh, s, min(least, 0.8 * _available_bytes()), masks=masks)
+    except SettingsError:
+        raise SettingsError(
+            f"{w}×{h} px needs about {least / 1e9:.1f} GB of memory; this machine has "
+            f"{_available_bytes() / 1e9:.1f} GB available: lower size"
+        ) from None
 
 
 def work_plan(plan: list[ScalePlan], memory: list[MemoryPlan]) -> list[ScalePlan]:

@@ -6,6 +6,7 @@ Public for the benches, which time and probe the cost the optimiser sees.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 
@@ -108,7 +109,7 @@ class Objective:
             weights = [w for _, w in used]
             for l in s.style_layers:
                 if s.style_loss == "gram":
-                    target = sum(w * GramStyleLoss.target_from(f[l]) for f, w in zip(style_feats, weights))
+                    target = cast(torch.Tensor, sum(w * GramStyleLoss.target_from(f[l]) for f, w in zip(style_feats, weights)))
                     self.style_losses[l] = (
                         GramStyleLoss(target / sum(weights)) if content_weight is None
                         else GuidedGramStyleLoss(target / sum(weights), _to_grid(1 / content_weight, content_feats[l]))

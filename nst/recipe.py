@@ -16,6 +16,7 @@ names each style's mask by its file name, or ``"mask N"`` when it was given as p
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 import warnings
@@ -136,7 +137,7 @@ def _recipe_text(path: Path) -> str | None:
     return None
 
 
-def read_recipe(source: str | Path | Image.Image) -> dict[str, Any]:
+def read_recipe(source: str | os.PathLike[str] | Image.Image) -> dict[str, Any]:
     """The recipe stored in an nst PNG (see the module docstring), as data only.
 
     A recipe is a file from anywhere: what it may choose is what the image looks like, not

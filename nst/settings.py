@@ -277,6 +277,7 @@ def help_text(name: str) -> str:
 
 def _choice(value: Any, name: str) -> None:
     options = choices(name)
+    assert options is not None, f"{name} is not a setting with choices"
     if value not in options:
         raise SettingsError(f"{name} must be one of {', '.join(options)}, not {shown_value(value)}")
 

@@ -146,7 +146,7 @@ def _unpredict(raw: bytes, n_rows: int, row_samples: int, spp: int, dtype: np.dt
         # Each row is stored as byte planes (most significant first), differenced bytewise
         # with a stride of one pixel.
         size = dtype.itemsize
-        b = np.frombuffer(raw, np.uint8).reshape(n_rows, row_samples * size)
+        b: np.ndarray = np.frombuffer(raw, np.uint8).reshape(n_rows, row_samples * size)  # reshaped below
         b = b.reshape(n_rows, -1, spp)
         b = np.cumsum(b, axis=1, dtype=np.uint8).reshape(n_rows, size, row_samples)
         return np.ascontiguousarray(b.transpose(0, 2, 1)).view(">" + dtype.str[1:]).reshape(-1).astype(dtype)

@@ -62,6 +62,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
@@ -75,6 +76,11 @@ __all__ = [
     "Tile", "MemoryPlan", "TiledObjective", "geometry", "layout", "grid_offset", "tile_geometry", "CONTEXT",
     "HISTORY", "layer_factor", "work_factor", "tv_into_grad",
 ]
+
+# Gram sums per style layer, one per region: while being summed, an entry starts at 0.0
+# and is a tensor from the first tile on (every tile's pass reaches every style layer).
+_Sums = dict[str, list[torch.Tensor]]
+_PartialSums = dict[str, list[torch.Tensor | float]]
 
 # L-BFGS's curvature history (pairs of image-sized vectors): nst's default.
 HISTORY = 20
@@ -268,12 +274,12 @@ class TiledObjective:
             raise SettingsError("only style_loss gram runs in tiles")
         self.model, self.s, self.autocast, self.plan, self.exact = model, s, autocast, plan, exact
         self.check: Callable[[], None] | None = None
-        self.hw = tuple(content.shape[-2:])
+        self.hw = (content.shape[-2], content.shape[-1])
         self.layers = [s.content_layer, *[l for l in s.style_layers if l != s.content_layer]]
         lw = s.style_layer_weights or (1.0,) * len(s.style_layers)
         self.layer_weights = {l: w / sum(lw) for l, w in zip(s.style_layers, lw)}
         self.sweeps = 0
-        self._stats: dict[str, list[torch.Tensor]] | None = None
+        self._stats: _Sums | None = None
         cl = s.content_layer
         with torch.no_grad():
             # The content's activations at the content layer (the target), and its Gram sums.
@@ -294,7 +300,8 @@ class TiledObjective:
             # In the network's dtype: its bf16 activations as they are, at half the memory.
             target = torch.empty(1, channels(cl), *grid[cl], dtype=autocast or torch.float32)
             self.content_target = target
-            roots = {l: [m.sqrt() for m in maps[l]] if maps else [None] for l in s.style_layers}
+            roots: dict[str, list[torch.Tensor | None]] = {
+                l: [m.sqrt() for m in maps[l]] if maps else [None] for l in s.style_layers}
             content_stats = self._sweep_stats(content, roots, keep_content=target)
             weight = None
             if masks is not None:
@@ -316,7 +323,7 @@ class TiledObjective:
             if masks is None:
                 wsum = sum(strengths[i] for i in used)
                 for l in s.style_layers:
-                    t = sum(strengths[i] * style_grams[i][l] for i in used) / wsum
+                    t = cast(torch.Tensor, sum(strengths[i] * style_grams[i][l] for i in used) / wsum)
                     if counted is None:
                         self.regions[l] = [_Region(t, None, float(n[l]), 1.0, 1.0)]
                     else:
@@ -352,16 +359,17 @@ class TiledObjective:
 
     # --- Passes ------------------------------------------------------------------------
     def _tiles(self, hw: tuple[int, int], step: int = 0) -> list[Tile]:
-        p = self.plan
-        return layout(hw, p.core, p.halo, grid_offset(step, p.core, p.align))
+        p, core = self.plan, self.plan.core
+        assert core is not None, "a tiled scale's plan has its core"
+        return layout(hw, core, p.halo, grid_offset(step, core, p.align))
 
     def _sweep_stats(
         self, image: torch.Tensor, roots: dict[str, list[torch.Tensor | None]], keep_content: torch.Tensor | None = None,
-    ) -> dict[str, list[torch.Tensor]]:
+    ) -> _Sums:
         """Forward only: each style layer's Gram sums over the cores (one per root), and
         (into ``keep_content``) the content layer's activations."""
-        hw = tuple(image.shape[-2:])
-        stats = {l: [0.0] * len(roots[l]) for l in roots}
+        hw = (image.shape[-2], image.shape[-1])
+        stats: _PartialSums = {l: [0.0] * len(roots[l]) for l in roots}
         for tile in self._tiles(hw):
             x = image[..., tile.box[0]:tile.box[1], tile.box[2]:tile.box[3]]
             for layer, a in self._layer_pass(x):
@@ -373,7 +381,7 @@ class TiledObjective:
                     for k, root in enumerate(roots[layer]):
                         stats[layer][k] = stats[layer][k] + _gram(core, root, gy, gx)
             _give_back(image)
-        return stats
+        return cast(_Sums, stats)
 
     def _layer_pass(self, x: torch.Tensor):
         """``(layer, activation)`` of one tile, as the network reaches each (costs run outside autocast)."""
@@ -398,9 +406,9 @@ class TiledObjective:
             _give_back(image)
         return 0.5 * total / self.content_target.numel()
 
-    def _current_stats(self, image: torch.Tensor, step: int) -> dict[str, list[torch.Tensor]]:
+    def _current_stats(self, image: torch.Tensor, step: int) -> _Sums:
         with torch.no_grad():
-            stats = {l: [0.0] * len(self.regions[l]) for l in self.s.style_layers}
+            stats: _PartialSums = {l: [0.0] * len(self.regions[l]) for l in self.s.style_layers}
             for tile in self._tiles(self.hw, step):
                 x = image[..., tile.box[0]:tile.box[1], tile.box[2]:tile.box[3]].detach()
                 for layer, a in self._layer_pass(x):
@@ -408,7 +416,7 @@ class TiledObjective:
                         (ty, tx), (gy, gx) = tile.crops(layer_factor(layer))
                         for k, root in enumerate(self.roots[layer]):
                             stats[layer][k] = stats[layer][k] + _gram(a[..., ty, tx], root, gy, gx)
-            return stats
+            return cast(_Sums, stats)
 
     def loss_and_grad(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """J at ``image`` and its terms (as ``Objective.__call__``), with ∂J/∂image
@@ -428,7 +436,7 @@ class TiledObjective:
         }
         if image.grad is None:
             image.grad = torch.zeros_like(image)
-        stats = {l: [0.0] * len(self.regions[l]) for l in s.style_layers}
+        partial: _PartialSums = {l: [0.0] * len(self.regions[l]) for l in s.style_layers}
         content_sum = 0.0
         c_scale = self.n_content * self.scales["content"]
         for tile in self._tiles(self.hw, step):
@@ -445,21 +453,22 @@ class TiledObjective:
                     part = 0.5 * d.sum()
                     content_sum += float(part.detach())
                     surrogate = surrogate + part / c_scale
-                if layer in stats:
+                if layer in partial:
                     for k, root in enumerate(self.roots[layer]):
                         g = _gram(core, root, gy, gx)
-                        stats[layer][k] = stats[layer][k] + g.detach()
+                        partial[layer][k] = partial[layer][k] + g.detach()
                         surrogate = surrogate + (slopes[layer][k] * g).sum()
             surrogate.backward()
+            assert x.grad is not None  # backward() made it: x requires grad
             image.grad[..., by0:by1, bx0:bx1] += x.grad
             del x, surrogate
             _give_back(image)
-        self._stats = stats
+        self._stats = stats = cast(_Sums, partial)
         self.sweeps += 1
         terms = {"content": torch.tensor(content_sum / c_scale)}
         style = torch.zeros(())
         for l in s.style_layers:
-            value = sum(r.weight * r.value(st) for r, st in zip(self.regions[l], stats[l])) / self.scales[l]
+            value = cast(torch.Tensor, sum(r.weight * r.value(st) for r, st in zip(self.regions[l], stats[l])) / self.scales[l])
             terms[f"style:{l}"] = value
             style = style + self.layer_weights[l] * value
         terms["style"] = style
@@ -486,7 +495,9 @@ def tv_into_grad(image: torch.Tensor, weight: float) -> torch.Tensor:
     """:func:`nst.losses.tv_loss` of ``image``, with ``weight`` times its gradient added to
     ``image.grad`` in place: one neighbour difference alive at a time, no autograd graph
     (at print size each image-sized buffer is tens of MB)."""
-    x = image.detach()
+    x, grad = image.detach(), image.grad
+    if grad is None:
+        raise ValueError("tv_into_grad adds to image.grad: make it first")
     total = x.new_zeros((), dtype=torch.float32)
     for dim in (-1, -2):
         n = x.size(dim)
@@ -494,8 +505,8 @@ def tv_into_grad(image: torch.Tensor, weight: float) -> torch.Tensor:
         count = diff.numel()
         total = total + torch.linalg.vector_norm(diff.float()) ** 2 / count
         diff.mul_(2 * weight / count)
-        image.grad.narrow(dim, 1, n - 1).add_(diff)
-        image.grad.narrow(dim, 0, n - 1).sub_(diff)
+        grad.narrow(dim, 1, n - 1).add_(diff)
+        grad.narrow(dim, 0, n - 1).sub_(diff)
         del diff
     return total
 

@@ -10,6 +10,7 @@ Large sizes run in tiles (:mod:`nst.tiles`) where the memory budget asks.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -70,7 +71,7 @@ def prepare_upscale(
 def _recipe_settings(result: im.ImageInput) -> Settings:
     """The settings of ``result``'s recipe (the defaults for a plain image), as
     :func:`nst.read_recipe` gives them: never the weights, device or memory budget."""
-    if not isinstance(result, (str, Image.Image)) and not hasattr(result, "__fspath__"):
+    if not isinstance(result, (str, os.PathLike, Image.Image)):  # an array: no recipe
         return DEFAULT
     try:
         values = read_recipe(result)["settings"]

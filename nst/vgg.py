@@ -9,6 +9,7 @@ the requested activations, stopping after the deepest one.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -97,6 +98,10 @@ class VGG19Features(nn.Module):
         last_layer: build the network only up to this layer; deeper layers are dropped.
     """
 
+    # Buffers (register_buffer): declared so that they read as tensors, not Module attributes.
+    scale: torch.Tensor
+    shift: torch.Tensor
+
     def __init__(
         self,
         state_dict: dict[str, torch.Tensor] | None = None,
@@ -149,7 +154,7 @@ class VGG19Features(nn.Module):
 
     @property
     def last_layer(self) -> str:
-        return next(reversed(self.layers.keys()))
+        return list(self.layers.keys())[-1]
 
     def load_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
         """Copy conv weights in, checking names and shapes; extra deeper layers are ignored.
@@ -238,7 +243,7 @@ class VGG19Features(nn.Module):
             raise ValueError(f"this network ends at {self.last_layer}; cannot reach {sorted(missing)}")
         found = 0
         x = self.preprocess(image)
-        if self.layers["conv1_1"].weight.is_contiguous(memory_format=torch.channels_last):
+        if cast(nn.Conv2d, self.layers["conv1_1"]).weight.is_contiguous(memory_format=torch.channels_last):
             # Weights in channels-last (as load_model makes them on the CPU): give the
             # input the same format, or oneDNN reorders it on every pass (bf16: 20% slower).
             x = x.contiguous(memory_format=torch.channels_last)

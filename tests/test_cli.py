@@ -109,7 +109,7 @@ def test_cli_help_lists_the_api_defaults(capsys, monkeypatch):
     import dataclasses
 
     import nst
-    from nst.cli import _NOT_OPTIONS
+    from nst.cli_args import _NOT_OPTIONS
 
     monkeypatch.setenv("COLUMNS", "1000")  # one line per option
     with pytest.raises(SystemExit) as exc:
