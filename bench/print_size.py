@@ -50,9 +50,10 @@ from PIL import Image
 import nst
 import nst.pipeline as pipeline
 import nst.run as nst_run
+import nst.tilegrid as tilegrid
 import nst.tiles as tiles
 from nst.memory import ACTIVATION_BYTES, TILE_BYTES, plan_memory
-from nst.tiles import tile_geometry
+from nst.tilegrid import tile_geometry
 
 from . import sheets
 from .images import PICTURES, RECORDS, ROOT, SCRATCH, in_folder, resize_to_long_side, shared
@@ -129,10 +130,10 @@ def context(content: Path, style: Path, size: int, steps: int, core: int, halo: 
         for i, sc in enumerate(plan):
             w, h = sc.wh
             if i == len(plan) - 1 and halo >= 0:
-                out.append(tiles.MemoryPlan(sc.wh, core, halo, 16, tiles.HISTORY, 0.0,
-                                            len(tiles.layout((h, w), core, halo)), tiles.work_factor((h, w), core, halo, 16)))
+                out.append(tilegrid.MemoryPlan(sc.wh, core, halo, 16, tilegrid.HISTORY, 0.0,
+                                            len(tilegrid.layout((h, w), core, halo)), tilegrid.work_factor((h, w), core, halo, 16)))
             else:
-                out.append(tiles.MemoryPlan(sc.wh, None, 0, 16, tiles.HISTORY, 0.0))
+                out.append(tilegrid.MemoryPlan(sc.wh, None, 0, 16, tilegrid.HISTORY, 0.0))
         return out
 
     class Tiled(tiles.TiledObjective):

@@ -235,7 +235,7 @@ def feature_distance(a: Image.Image, b: Image.Image) -> float:
 def seam_ratio(img: Image.Image, core: int, align: int, halo: int, steps: int, last_only: bool) -> float:
     """Gradient energy across the tile borders of the grids used over the energy across
     every other line on the same ``align`` phase (columns and rows together)."""
-    from nst.tiles import grid_offset, layout
+    from nst.tilegrid import grid_offset, layout
 
     x = np.asarray(img, dtype=np.float32) / 255
     h, w = x.shape[:2]

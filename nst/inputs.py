@@ -13,7 +13,7 @@ from .faces import Face
 from .memory import work_plan
 from .schedule import ScalePlan
 from .settings import DEFAULT, Settings
-from .tiles import MemoryPlan
+from .tilegrid import MemoryPlan
 
 __all__ = ["Progress", "RunInputs"]
 
@@ -95,7 +95,7 @@ class RunInputs:
             process's start).
         reserve: seconds of the time limit kept for what the caller does after the result
             (the CLI writes the PNG).
-        memory: each scale's :class:`~nst.tiles.MemoryPlan`: whole or in tiles, and the
+        memory: each scale's :class:`~nst.tilegrid.MemoryPlan`: whole or in tiles, and the
             working memory expected.
         start: the image the run continues from (an upscale: its first scale is finer
             than this image), else None.

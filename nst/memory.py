@@ -16,7 +16,7 @@ import torch
 from .errors import SettingsError
 from .schedule import ScalePlan
 from .settings import LIMITS, Settings
-from .tiles import HISTORY, MemoryPlan, layer_factor, layout, tile_geometry, work_factor
+from .tilegrid import HISTORY, MemoryPlan, layer_factor, layout, tile_geometry, work_factor
 from .vgg import channels
 
 __all__ = [
@@ -52,7 +52,7 @@ _WHOLE_BUFFERS = 8
 # it back after every tile).
 HEAP_SHARE = 0.1
 # The least L-BFGS curvature history (pairs of image-sized vectors) a tiled scale keeps
-# when the budget is short (nst.tiles.HISTORY: the default).
+# when the budget is short (nst.tilegrid.HISTORY: the default).
 MIN_HISTORY = 3
 # A default budget too small for a scale grows to tiles of this core, where memory allows.
 DEFAULT_CORE = 512

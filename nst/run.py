@@ -41,7 +41,8 @@ from .recipe import RECIPE_KEY, make_recipe
 from .schedule import ScalePlan
 from .settings import LIMITS
 from .steps import Stopped, closure_of, finite, initial_image, limit_step, make_optimizer, resize
-from .tiles import MemoryPlan, TiledObjective
+from .tiles import TiledObjective
+from .tilegrid import MemoryPlan
 from .timelimit import BUDGET_MARGIN, Deadline, fit_plan, fit_steps, limit_note
 from .vgg import deepest, min_input_size
 from .weightmaps import content_weight, region_maps

@@ -14,7 +14,9 @@ import nst.memory as memory
 import nst.tiles as tiles
 from nst.objective import Objective
 from nst.memory import plan_memory
-from nst.tiles import MemoryPlan, TiledObjective, geometry, grid_offset, layout, tile_geometry
+from nst import tilegrid
+from nst.tilegrid import MemoryPlan, geometry, grid_offset, layout, tile_geometry
+from nst.tiles import TiledObjective
 from nst.weights import load_model
 
 DEFAULT_LAYERS = [nst.DEFAULT.content_layer, *nst.DEFAULT.style_layers]
@@ -46,7 +48,7 @@ def test_the_halo_covers_the_deepest_layers_reach():
 
 
 def test_planned_tiles_see_a_context_of_two_positions_of_the_deepest_grid():
-    assert tiles.CONTEXT == 2
+    assert tilegrid.CONTEXT == 2
     assert tile_geometry(DEFAULT_LAYERS) == (16, 32)  # not relu5_1's whole reach of 96 px
     assert tile_geometry(["relu3_1"]) == (4, 8)
     assert tile_geometry(["relu1_1"]) == (1, 1)  # never more than the reach
@@ -54,7 +56,7 @@ def test_planned_tiles_see_a_context_of_two_positions_of_the_deepest_grid():
     assert plan.tiled and plan.halo == 32 and all(t.box[0] >= t.core[0] - 32 for t in layout((2304, 3072), plan.core, plan.halo))
     # The same memory holds a wider core than with the exact halo: fewer pixels processed twice.
     exact = (plan.core + 2 * 32 - 2 * 96) // 16 * 16
-    assert plan.work < tiles.work_factor((2304, 3072), exact, 96, 16) - 0.5
+    assert plan.work < tilegrid.work_factor((2304, 3072), exact, 96, 16) - 0.5
 
 
 def test_a_tiles_features_over_its_core_are_the_whole_images():
@@ -72,7 +74,7 @@ def test_a_tiles_features_over_its_core_are_the_whole_images():
         for t in tile_list:
             feats = model(image[..., t.box[0]:t.box[1], t.box[2]:t.box[3]], layers)
             for l, a in feats.items():
-                (ty, tx), (gy, gx) = t.crops(tiles.layer_factor(l))
+                (ty, tx), (gy, gx) = t.crops(tilegrid.layer_factor(l))
                 tiled[l][..., gy, gx] = a[..., ty, tx]
     for l in layers:
         assert not tiled[l].isnan().any()
@@ -189,12 +191,12 @@ def test_a_cpu_run_optimises_its_tiled_scales_in_lean_memory_and_its_whole_ones_
 def test_a_scale_runs_whole_when_it_fits_and_in_tiles_within_the_budget_when_not():
     s = nst.DEFAULT
     whole = plan_memory((512, 384), s, 2e9)
-    assert not whole.tiled and whole.history == tiles.HISTORY and whole.peak <= 2e9
+    assert not whole.tiled and whole.history == tilegrid.HISTORY and whole.peak <= 2e9
     cores = []
     for budget in (3e9, 2e9, 1.5e9):
         p = plan_memory((2048, 1536), s, budget)
         assert p.tiled and p.peak <= budget and p.core % p.align == 0
-        assert memory.MIN_HISTORY <= p.history <= tiles.HISTORY and p.work > 1
+        assert memory.MIN_HISTORY <= p.history <= tilegrid.HISTORY and p.work > 1
         cores.append(p.core)
     assert cores == sorted(cores, reverse=True) and cores[0] > cores[-1]  # less memory, smaller tiles
 
@@ -318,7 +320,7 @@ def test_tiled_cost_and_gradient_are_the_whole_images(masks, faces):
 
 
 def test_the_planned_context_keeps_the_gradient_close_to_the_whole_images():
-    """With the planned halo (nst.tiles.CONTEXT, 32 px, not the exact 96), the deepest
+    """With the planned halo (nst.tilegrid.CONTEXT, 32 px, not the exact 96), the deepest
     layers see zeros near a core's border: the gradient departs, within bounds (measured
     at 256 px in 128 px cores: 0.079 with 32 px, 0.24 with 16 px, 0.028 with 48 px)."""
     whole, tiled, x = _objectives(size=256, core=128)
