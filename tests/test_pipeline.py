@@ -596,10 +596,14 @@ def test_a_soft_mask_gives_an_intermediate_result():
 
 
 def test_a_white_mask_is_the_unmasked_run():
-    kw = dict(steps=4, size=64, preview_every=0)
+    # fp32 whatever the machine's auto precision: the guided Gram matrix of a white mask
+    # sums the same terms in another order, so a few values round a level apart.
+    kw = dict(steps=4, size=64, preview_every=0, precision="fp32")
     white = np.ones((300, 451), np.float32)
-    plain = nst.stylize_image(PHOTO, STARRY, **kw)
-    assert np.array_equal(np.asarray(nst.stylize_image(PHOTO, STARRY, masks=[white], **kw)), np.asarray(plain))
+    plain = np.asarray(nst.stylize_image(PHOTO, STARRY, **kw), np.int16)
+    masked = np.asarray(nst.stylize_image(PHOTO, STARRY, masks=[white], **kw), np.int16)
+    diff = np.abs(masked - plain)
+    assert diff.max() <= 2 and diff.mean() < 0.2, (diff.max(), diff.mean())
 
 
 def test_regional_colour_modes_and_strengths_work_per_style():
