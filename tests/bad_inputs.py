@@ -213,7 +213,7 @@ def _write_files(d: Path, marker: Path) -> None:
     # Found by an outside probe: floats on a 0–1 scale (came out black), float RGB (Pillow
     # cannot open it) and a PNG whose text unpacks to megabytes (called damaged).
     save("float01.tif", Image.fromarray(np.asarray(_photo(96, 72).convert("L"), np.float32) / 255))
-    from .tiffs import write_tiff
+    from .support.tiffs import write_tiff
 
     write_tiff(d / "float-rgb.tif", np.asarray(_photo(96, 72), np.float32) / 255, deflate=True, predictor=3)
     png = io.BytesIO()

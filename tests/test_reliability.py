@@ -23,8 +23,8 @@ import torch
 from PIL import Image
 
 from . import bad_inputs as bi
-from .app_server import served
-from .conftest import ROOT, fitted
+from .support.app_server import served
+from .support.paths import ROOT, fitted
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -589,7 +589,7 @@ def test_the_server_ends_cleanly_on_a_signal(tmp_path, sig, when):
     import signal
     import subprocess
 
-    from .app_server import free_port
+    from .support.app_server import free_port
 
     port = free_port()
     proc, lines, reader = _app_process(tmp_path, port)
