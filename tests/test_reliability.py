@@ -22,7 +22,7 @@ import pytest
 import torch
 from PIL import Image
 
-from . import bad_inputs as bi
+from bench import bad_inputs as bi
 from .support.app_server import served
 from .support.paths import ROOT, fitted
 
