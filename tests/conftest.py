@@ -49,6 +49,25 @@ def other_style_path() -> Path:
     return OTHER_STYLE
 
 
+@pytest.fixture(scope="module")
+def bad_case_dir(tmp_path_factory) -> Path:
+    """A folder holding every case of the bad-input catalogue (bench/bad_inputs.py), written
+    once for the module."""
+    from bench import bad_inputs
+
+    folder = tmp_path_factory.mktemp("bad-inputs")
+    bad_inputs.build(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bad_cases(bad_case_dir) -> dict:
+    """The catalogue's cases by name, their files in ``bad_case_dir``."""
+    from bench import bad_inputs
+
+    return {c.name: c for c in bad_inputs.build(bad_case_dir, write=False)}
+
+
 @pytest.fixture
 def fixed_cost(monkeypatch) -> list[str]:
     """``nst.calibrate`` replaced by a fixed cost model, for tests that do not measure the
