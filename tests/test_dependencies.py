@@ -12,7 +12,7 @@ from .support.paths import ROOT
 
 def test_weights_are_never_unpickled():
     """Every torch.load in the code asks for weights_only=True; nothing calls pickle."""
-    for path in [ROOT / "app.py", *sorted((ROOT / "nst").glob("*.py"))]:
+    for path in [ROOT / "app.py", *sorted((ROOT / "nst").rglob("*.py"))]:
         text = path.read_text()
         for call in re.finditer(r"torch\.load\(([^)]*)\)", text):
             assert "weights_only=True" in call.group(1), f"{path.name}: {call.group(0)}"
