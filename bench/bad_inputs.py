@@ -1,9 +1,9 @@
 """Bad input, as careless people and scripts send it: the cases, and how to try them
 (for ``python -m bench.load``'s first part).
 
-A copy of tests/bad_inputs.py (with tests/tiffs.py's ``write_tiff``), so that no bench
-imports the tests: ``tests/test_reliability.py`` tries a fast part of these cases, the
-soak all of them. Keep the two alike until one shared place holds them.
+The one copy of the catalogue: the tests import it (``tests/test_bad_inputs.py`` and
+``tests/test_app_reliability.py`` try a fast part of these cases, the soak all of them), and
+its TIFF writer (:func:`write_tiff`); no bench imports the tests.
 
 :func:`build` writes every case's files into a folder and returns the :class:`Case` list;
 :func:`try_api`, :func:`try_cli` and :func:`try_app` send one case through the Python API,
@@ -670,7 +670,7 @@ def judge(case: Case, surface: str, outcome: Outcome | None, server_paths: list[
     return None
 
 
-# --- tests/tiffs.py's TIFF writer (the float and wide-integer layouts Pillow cannot write) ---
+# --- A TIFF writer (the float and wide-integer layouts Pillow cannot write): build's, and the tests' ---
 
 
 def _predict(a: np.ndarray, predictor: int, spp: int) -> bytes:

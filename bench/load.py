@@ -8,7 +8,7 @@
 It serves app.py in a subprocess (bench/server.py: so that the server's own memory is
 measured) and:
 
-1. sends every case of ``bench/bad_inputs.py`` (a copy of tests/bad_inputs.py) through the Python API, the command line
+1. sends every case of ``bench/bad_inputs.py`` (the tests' catalogue too) through the Python API, the command line
    (in-process, and a sample through ``python -m nst``) and the app's ``/stylize``
    endpoint (gradio_client), counting the cases tried and handled;
 2. runs ``--users`` gradio_client users at once, each doing ``--runs`` runs at 128 px, and

@@ -5,7 +5,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 # The machine's calibration cache (nst.calibration_cache) in a folder of the test session's
 # own, set before nst is imported: the suite never reads or writes the user's cache. Server
@@ -30,21 +29,8 @@ _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _workers > 1 and "OMP_NUM_THREADS" not in os.environ:
     os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _workers))
 
-ROOT = Path(__file__).resolve().parents[1]
-# Tests read only what the repository holds: the CC0 photo and the two public-domain
-# paintings in examples/ (see examples/README.md), or images they draw themselves.
-EXAMPLES = ROOT / "examples"
-CONTENT = EXAMPLES / "chelsea.jpg"  # 451×300
-STYLE = EXAMPLES / "starry_night.jpg"
-OTHER_STYLE = EXAMPLES / "shipwreck.jpg"
-
-
-def fitted(long_side: int) -> tuple[int, int]:
-    """The output size for the content image at ``size=long_side`` (aspect ratio kept)."""
-    with Image.open(CONTENT) as img:
-        w, h = img.size
-    scale = long_side / max(w, h)
-    return round(w * scale), round(h * scale)
+# The shared constants and helpers are in tests/support (imported after the set-up above).
+from .support.paths import CONTENT, OTHER_STYLE, STYLE  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +47,25 @@ def style_path() -> Path:
 def other_style_path() -> Path:
     """A second style, for blends."""
     return OTHER_STYLE
+
+
+@pytest.fixture(scope="module")
+def bad_case_dir(tmp_path_factory) -> Path:
+    """A folder holding every case of the bad-input catalogue (bench/bad_inputs.py), written
+    once for the module."""
+    from bench import bad_inputs
+
+    folder = tmp_path_factory.mktemp("bad-inputs")
+    bad_inputs.build(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bad_cases(bad_case_dir) -> dict:
+    """The catalogue's cases by name, their files in ``bad_case_dir``."""
+    from bench import bad_inputs
+
+    return {c.name: c for c in bad_inputs.build(bad_case_dir, write=False)}
 
 
 @pytest.fixture
@@ -86,7 +91,7 @@ def fixed_cost(monkeypatch) -> list[str]:
 # Under pytest-xdist, tests go to the two workers one at a time, except these modules', whose
 # module-wide fixture is costly to have twice (the ZeroGPU emulation's process, Chromium):
 # each of these modules runs whole on one worker, and first (xdist starts the scopes with the
-# most tests first). Servers in-process (tests/app_server.py) are cheap: a module whose tests
+# most tests first). Servers in-process (tests/support/app_server.py) are cheap: a module whose tests
 # are split gets one on each worker.
 ONE_WORKER_MODULES = {"test_zerogpu.py", "test_browser.py"}
 # Then the modules of the longest single tests (the README's snippets, 30–65 s each on one

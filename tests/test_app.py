@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .app_server import served
-from .conftest import fitted
+from .support.app_server import served
+from .support.paths import EXAMPLES, fitted
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -287,8 +287,6 @@ def test_load_recipe_fills_the_controls(tmp_path):
 
 
 # --- Masks through /stylize, the brush and the gallery (issue 14) ------------------------
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def _half_mask(path: Path, content: Path, size: tuple[int, int] | None = None) -> Path:

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from PIL import Image
 
-from .app_server import served
+from .support.app_server import served
 
 httpx = pytest.importorskip("httpx")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .app_server import served
+from .support.app_server import served
 
 pytestmark = pytest.mark.browser
 

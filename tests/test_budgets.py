@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .app_server import served
-from .conftest import CONTENT, EXAMPLES, STYLE
+from .support.app_server import served
+from .support.paths import CONTENT, EXAMPLES, STYLE
 
 httpx = pytest.importorskip("httpx")
 

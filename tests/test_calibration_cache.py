@@ -1,6 +1,5 @@
 import json
 import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,8 +9,9 @@ from nst import calibration_cache as cc
 from nst import calibration, costs, pipeline
 from nst.schedule import CostModel
 
+from .support.paths import EXAMPLES
+
 CPU = torch.device("cpu")
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MODEL = CostModel(step=(0.01, 0.5), scale=(0.05, 0.7), finish=(0.02, 0.3), setup=1.25, measured=True)
 
 

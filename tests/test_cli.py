@@ -10,7 +10,7 @@ from PIL import Image
 
 from nst.cli import main
 
-from .conftest import ROOT, fitted
+from .support.paths import ROOT, fitted
 
 
 def test_cli_writes_the_result_and_intermediates(tmp_path, content_path, style_path, capsys):

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from .app_server import served
+from .support.app_server import served
 
 httpx = pytest.importorskip("httpx")
 

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 import nst
 from nst import faces, weightmaps
 
-from .conftest import EXAMPLES
+from .support.paths import EXAMPLES
 
 pytest.importorskip("cv2")
 

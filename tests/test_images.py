@@ -155,7 +155,7 @@ def test_tensor_round_trip_is_lossless_for_8_bit_images():
 
 # --- Deep images: a file and an array with the same samples give the same image ----------
 
-from .tiffs import write_tiff  # noqa: E402
+from bench.bad_inputs import write_tiff  # noqa: E402
 
 
 def _samples(dtype, shape, top: float | None = None, seed: int = 0) -> np.ndarray:

@@ -80,7 +80,7 @@ def test_nsts_lbfgs_is_torchs_without_importing_the_compiler():
         "    opt.step(lambda: ((x - 1) ** 2).sum().backward() or ((x - 1) ** 2).sum())\n"
         "print('torch._dynamo' in sys.modules)\n"
     )
-    from .conftest import ROOT
+    from .support.paths import ROOT
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.stdout.strip() == "False", out.stderr[-1000:]

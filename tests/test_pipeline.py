@@ -11,7 +11,7 @@ from PIL import Image
 import nst
 from nst.images import ImageError
 
-from .conftest import fitted
+from .support.paths import fitted
 
 
 def test_short_run_lowers_style_and_content_cost(content_path, style_path):

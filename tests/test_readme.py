@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from .conftest import EXAMPLES, ROOT
+from .support.paths import EXAMPLES, ROOT
 
 README = ROOT / "README.md"
 
@@ -101,7 +101,7 @@ def test_the_python_api_snippet_runs_as_written(folder):
 
 @pytest.mark.slow
 def test_the_gradio_client_snippet_runs_as_written(folder, monkeypatch):
-    from .app_server import served
+    from .support.app_server import served
 
     code = _snippet("## App API")
     assert "download_files=False" in code

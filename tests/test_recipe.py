@@ -8,7 +8,7 @@ import nst
 from nst.cli import main
 from nst.recipe import RECIPE_KEY, make_recipe
 
-from .conftest import fitted
+from .support.paths import fitted
 
 
 def test_recipe_round_trips_every_setting(tmp_path):
@@ -215,7 +215,7 @@ def test_a_recipe_chunk_of_its_key_alone_is_one_line_from_a_real_process(tmp_pat
     import subprocess
     import sys
 
-    from .conftest import ROOT
+    from .support.paths import ROOT
 
     _png_with(tmp_path / "bad.png", _chunk(b"iTXt", RECIPE_KEY.encode() + b"\0"))
     proc = subprocess.run([sys.executable, "-m", "nst", str(content_path), str(style_path), "--recipe", "bad.png"],

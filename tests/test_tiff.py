@@ -7,7 +7,7 @@ import pytest
 
 from nst import tiff
 
-from .tiffs import write_tiff
+from bench.bad_inputs import write_tiff
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint16, np.int16, np.int32, np.uint32])

@@ -290,13 +290,13 @@ def _objectives(size: int, core: int, masks: bool = False, exact: bool = True, f
 
 
 def pipeline_content():
-    from .conftest import CONTENT
+    from .support.paths import CONTENT
 
     return CONTENT
 
 
 def pipeline_style():
-    from .conftest import STYLE
+    from .support.paths import STYLE
 
     return STYLE
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from .app_server import served
+from .support.app_server import served
 
 httpx = pytest.importorskip("httpx")
 

@@ -15,7 +15,7 @@ QUICK = dict(steps=8, size=128, style_layers=["relu1_1", "relu3_1"], seed=0)
 
 @pytest.fixture(scope="module")
 def small_result(tmp_path_factory, content_path=None, style_path=None):
-    from .conftest import CONTENT, STYLE
+    from .support.paths import CONTENT, STYLE
 
     path = tmp_path_factory.mktemp("upscale") / "small.png"
     nst.save_png(nst.stylize_image(CONTENT, STYLE, **QUICK), path)
@@ -77,7 +77,7 @@ def client():
     pytest.importorskip("gradio_client")
     from gradio_client import Client
 
-    from .app_server import served
+    from .support.app_server import served
 
     with served() as url:
         c = Client(url, verbose=False)

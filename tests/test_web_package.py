@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from .conftest import ROOT
+from .support.paths import ROOT
 
 SOURCES = [ROOT / "app.py", *sorted((ROOT / "nst_web").glob("*.py"))]
 

@@ -18,7 +18,7 @@ import pytest
 
 from nst_web import workdir
 
-from .conftest import ROOT
+from .support.paths import ROOT
 
 PREFIX = "nst-test-wd-"
 
@@ -138,7 +138,7 @@ def test_after_sigkill_the_next_start_removes_the_folder(tmp_path):
 
 def _start_app(tmp: Path) -> tuple[subprocess.Popen, int]:
     """``python app.py`` with its own TMPDIR, started (not yet serving): the process and its port."""
-    from .app_server import free_port
+    from .support.app_server import free_port
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADIO_")}

@@ -1,4 +1,4 @@
-"""The app on an emulated ZeroGPU (tests/zerogpu.py: the real `spaces` package, its forked
+"""The app on an emulated ZeroGPU (tests/support/zerogpu.py: the real `spaces` package, its forked
 worker and pickled events; a local scheduler and the CPU in place of the GPU).
 
 The checks run in one fresh process (`spaces` reads SPACES_ZERO_GPU when imported, and
@@ -12,17 +12,16 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from .support.paths import ROOT
 
 
 @pytest.fixture(scope="module")
 def emulated() -> dict:
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.zerogpu", "all"], cwd=ROOT, capture_output=True, text=True, timeout=900,
+        [sys.executable, "-m", "tests.support.zerogpu", "all"], cwd=ROOT, capture_output=True, text=True, timeout=900,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]

@@ -1,4 +1,5 @@
-"""Serve the app in-process on a free port, for the tests that talk to it over HTTP.
+"""Serve the app in-process on a free port, for the tests that talk to it over HTTP (and wait
+on it: :func:`wait_for`).
 
 Import it, and ``nst_web``, in any order: :func:`nst_web.start` sets the process up when
 first called (its own temporary folder, where Gradio's uploads go too); conftest.py keeps
@@ -8,7 +9,8 @@ Gradio's analytics off and its example cache in a folder of the test session's.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -33,3 +35,13 @@ def served() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, poll: float = 0.01) -> float:
+    """Poll ``predicate`` until it holds (failing the test with ``what`` after ``timeout``
+    seconds): the monotonic time at which it held."""
+    t0 = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - t0 < timeout, f"{what} within {timeout} s"
+        time.sleep(poll)
+    return time.monotonic()
