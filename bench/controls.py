@@ -37,8 +37,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--no-sheet", action="store_true", help="skip the colour-mode contact sheet")
-    parser.add_argument("--pairs", nargs="*", default=[f"{c}:{s}" for c, s in PAIRS], metavar="CONTENT:STYLE",
-                        help="the pairs of the Gram against sliced-Wasserstein comparison (shared images' stems)")
+    parser.add_argument(
+        "--pairs",
+        nargs="*",
+        default=[f"{c}:{s}" for c, s in PAIRS],
+        metavar="CONTENT:STYLE",
+        help="the pairs of the Gram against sliced-Wasserstein comparison (shared images' stems)",
+    )
     output_options(parser)
     args = parser.parse_args()
     out_dir = SCRATCH / "controls"
@@ -72,12 +77,17 @@ def main() -> None:
             path = out_dir / f"loss-{c_name}-{s_name}-{loss}.png"
             nst.save_png(img, path)
             q = judge(path)
-            row[loss] = {"seconds": round(seconds, 1), "content_distance": round(q["content_distance"], 3),
-                         "gram_style_distance": round(q["style_distance"], 3), "sw_style_distance": round(sliced(path), 3)}
+            row[loss] = {
+                "seconds": round(seconds, 1),
+                "content_distance": round(q["content_distance"], 3),
+                "gram_style_distance": round(q["style_distance"], 3),
+                "sw_style_distance": round(sliced(path), 3),
+            }
             pair_tiles.append((loss, img))
             print(f"{row['pair']} {loss}: {row[loss]}", flush=True)
-        sheets.row([im for _, im in pair_tiles], [t for t, _ in pair_tiles], height=args.size, gap=4,
-                   inset=True).save(in_folder(args.pictures, f"losses-{c_name}-{s_name}.png"))
+        sheets.row([im for _, im in pair_tiles], [t for t, _ in pair_tiles], height=args.size, gap=4, inset=True).save(
+            in_folder(args.pictures, f"losses-{c_name}-{s_name}.png")
+        )
         report["losses"].append(row)
 
     path = in_folder(args.records, f"controls-{time.strftime('%Y-%m-%d')}.json")

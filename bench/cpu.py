@@ -52,8 +52,12 @@ def child(case: str, size: int, steps: int, content: str, style: str) -> None:
         r0, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         nst.stylize_image(content, style, size=size, steps=steps)
         r1 = resource.getrusage(resource.RUSAGE_SELF)
-        result.update(seconds=time.perf_counter() - t, sys=r1.ru_stime - r0.ru_stime,
-                      faults=r1.ru_minflt - r0.ru_minflt, peak_mb=r1.ru_maxrss / 1024)
+        result.update(
+            seconds=time.perf_counter() - t,
+            sys=r1.ru_stime - r0.ru_stime,
+            faults=r1.ru_minflt - r0.ru_minflt,
+            peak_mb=r1.ru_maxrss / 1024,
+        )
 
     if case.startswith("thread"):
         th = threading.Thread(target=run)
@@ -80,12 +84,32 @@ def main() -> None:
         size, steps = spec.split(":")
         for case in CASES:
             env = dict(os.environ, NST_KEEP_MEMORY="0" if case == "defaults" else "1")
-            out = subprocess.run([sys.executable, "-m", "bench.cpu", "--content", a.content, "--style", a.style,
-                                  "--child", case, size, steps], capture_output=True, text=True, check=True, env=env,
-                                 cwd=ROOT)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.cpu",
+                    "--content",
+                    a.content,
+                    "--style",
+                    a.style,
+                    "--child",
+                    case,
+                    size,
+                    steps,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+                cwd=ROOT,
+            )
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"| {size} | {steps} | {case} | {r['seconds']:.2f} | {r['sys']:.2f} | {r['faults']:,} | "
-                  f"{r['peak_mb']:.0f} |", flush=True)
+            print(
+                f"| {size} | {steps} | {case} | {r['seconds']:.2f} | {r['sys']:.2f} | {r['faults']:,} | "
+                f"{r['peak_mb']:.0f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

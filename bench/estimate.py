@@ -100,8 +100,9 @@ def app_run(client, http, content: str, style: str, size: int, steps: int) -> di
     from gradio_client import handle_file
 
     t = time.perf_counter()
-    job = client.submit(content=handle_file(content), style=handle_file(style), steps=steps, size=size,
-                        api_name="/stylize")
+    job = client.submit(
+        content=handle_file(content), style=handle_file(style), steps=steps, size=size, api_name="/stylize"
+    )
     first, fetched = None, set()
     while True:
         done = job.done()
@@ -151,33 +152,70 @@ def limits(a: argparse.Namespace) -> None:
         for i in range(a.repeat):
             out = folder / f"limit-{size}-{i}.png"
             t = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "nst", a.content, a.style, "--size", size,
-                                   "--time-limit", limit, "-o", str(out)], cwd=ROOT, capture_output=True, text=True)
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "nst",
+                    a.content,
+                    a.style,
+                    "--size",
+                    size,
+                    "--time-limit",
+                    limit,
+                    "-o",
+                    str(out),
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            )
             wall = time.perf_counter() - t
             if proc.returncode:
                 raise SystemExit(proc.stderr)
             said = [line for line in proc.stderr.replace("\r", "\n").splitlines() if line.startswith("nst: time limit")]
-            runs.append({"wall_s": wall, "said": said, "last_line": proc.stderr.strip().splitlines()[-1],
-                         **judge(out), "load": load(), "image": str(out)})
+            runs.append(
+                {
+                    "wall_s": wall,
+                    "said": said,
+                    "last_line": proc.stderr.strip().splitlines()[-1],
+                    **judge(out),
+                    "load": load(),
+                    "image": str(out),
+                }
+            )
             print(json.dumps({"size": int(size), "limit_s": float(limit), **runs[-1]}), flush=True)
-        rows.append({"size": int(size), "limit_s": float(limit), "runs": runs, "whole_run_style_distance": full,
-                     "painted_below": (1 + full) / 2, "wall_s": statistics.median(r["wall_s"] for r in runs)})
+        rows.append(
+            {
+                "size": int(size),
+                "limit_s": float(limit),
+                "runs": runs,
+                "whole_run_style_distance": full,
+                "painted_below": (1 + full) / 2,
+                "wall_s": statistics.median(r["wall_s"] for r in runs),
+            }
+        )
     print("\n| check | figure (median) | target | runs |")
     print("|---|---|---|---|")
     walls = [d["wall_s"] for d in dry]
-    print(f"| `--dry-run` at 512 px, cached | {statistics.median(walls):.2f} s | < 5 s | "
-          f"{', '.join(f'{w:.2f}' for w in walls)} |")
+    print(
+        f"| `--dry-run` at 512 px, cached | {statistics.median(walls):.2f} s | < 5 s | "
+        f"{', '.join(f'{w:.2f}' for w in walls)} |"
+    )
     for r in rows:
         painted = sum(x["style_distance"] <= r["painted_below"] for x in r["runs"])
         said = r["runs"][-1]["said"][-1] if r["runs"][-1]["said"] else "(nothing)"
         each = ", ".join(f"{x['wall_s']:.2f}" for x in r["runs"])
         dists = ", ".join(f"{x['style_distance']:.2f}" for x in r["runs"])
-        print(f"| `--size {r['size']} --time-limit {r['limit_s']:g}` | {r['wall_s']:.2f} s, painted {painted}/"
-              f"{len(r['runs'])} (style distance {dists}; whole run {r['whole_run_style_distance']:.2f}, painted "
-              f"≤ {r['painted_below']:.2f}), said: {said} | ≤ {1.15 * r['limit_s']:.1f} s | {each} |")
+        print(
+            f"| `--size {r['size']} --time-limit {r['limit_s']:g}` | {r['wall_s']:.2f} s, painted {painted}/"
+            f"{len(r['runs'])} (style distance {dists}; whole run {r['whole_run_style_distance']:.2f}, painted "
+            f"≤ {r['painted_below']:.2f}), said: {said} | ≤ {1.15 * r['limit_s']:.1f} s | {each} |"
+        )
     out = Path(a.out or in_folder(RECORDS, f"limits-{tag()}.json"))
-    out.write_text(json.dumps({"machine": describe(), "dry_run_512": dry,
-                               "limits": rows, "images": str(folder)}, indent=1))
+    out.write_text(
+        json.dumps({"machine": describe(), "dry_run_512": dry, "limits": rows, "images": str(folder)}, indent=1)
+    )
 
 
 def main() -> None:
@@ -186,10 +224,18 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--content", default=str(EXAMPLES / "chelsea.jpg"))
     p.add_argument("--style", default=str(EXAMPLES / "starry_night.jpg"))
-    p.add_argument("--out", default=None, help="the JSON record (default: bench/records/estimate-<machine>.json, "
-                   "with --limits limits-<machine>.json)")
-    p.add_argument("--limits", nargs="+", default=None, metavar="SIZE:SECONDS",
-                   help="check the dry run and these time limits (whole commands) instead of the app")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="the JSON record (default: bench/records/estimate-<machine>.json, with --limits limits-<machine>.json)",
+    )
+    p.add_argument(
+        "--limits",
+        nargs="+",
+        default=None,
+        metavar="SIZE:SECONDS",
+        help="check the dry run and these time limits (whole commands) instead of the app",
+    )
     a = p.parse_args()
     if a.limits:
         return limits(a)
@@ -223,28 +269,42 @@ def main() -> None:
                     t, e0 = time.perf_counter(), time.process_time()
                     nst.stylize_image(a.content, a.style, size=size, steps=steps)
                     engine, engine_cpu = time.perf_counter() - t, time.process_time() - e0
-                runs.append({"cli_estimate_s": cli_est, "cli_real_s": cli_real, "app_text": text,
-                             "app_estimate_s": seconds_in(text), "app_real_s": app["real"],
-                             "first_preview_s": app["first"], "previews": app["images"] - 1,
-                             "engine_s": engine, "cli_cpu_s": cli_cpu, "app_cpu_s": app_cpu,
-                             "client_cpu_s": bench_cpu, "engine_cpu_s": engine_cpu})
+                runs.append(
+                    {
+                        "cli_estimate_s": cli_est,
+                        "cli_real_s": cli_real,
+                        "app_text": text,
+                        "app_estimate_s": seconds_in(text),
+                        "app_real_s": app["real"],
+                        "first_preview_s": app["first"],
+                        "previews": app["images"] - 1,
+                        "engine_s": engine,
+                        "cli_cpu_s": cli_cpu,
+                        "app_cpu_s": app_cpu,
+                        "client_cpu_s": bench_cpu,
+                        "engine_cpu_s": engine_cpu,
+                    }
+                )
                 print(json.dumps({"size": size, "steps": steps, **runs[-1]}), flush=True)
             med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "app_text"}
             rows.append({"size": size, "steps": steps, **med, "app_text": runs[-1]["app_text"], "runs": runs})
         client.close()
-    print("\n| size | steps | CLI est. | CLI real | err | app est. | app real | err | engine | app / CLI "
-          "| first preview | CPU s: CLI, app, client, engine |")
+    print(
+        "\n| size | steps | CLI est. | CLI real | err | app est. | app real | err | engine | app / CLI "
+        "| first preview | CPU s: CLI, app, client, engine |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         e1 = r["cli_estimate_s"] / r["cli_real_s"] - 1
         e2 = r["app_estimate_s"] / r["app_real_s"] - 1
-        print(f"| {r['size']} | {r['steps']} | {r['cli_estimate_s']:.0f} s | {r['cli_real_s']:.1f} s | {e1:+.0%} | "
-              f"{r['app_estimate_s']:.0f} s | {r['app_real_s']:.1f} s | {e2:+.0%} | {r['engine_s']:.1f} s | "
-              f"{r['app_real_s'] / r['cli_real_s']:.2f}× | {r['first_preview_s']:.1f} s | "
-              f"{r['cli_cpu_s']:.0f}, {r['app_cpu_s']:.0f}, {r['client_cpu_s']:.1f}, {r['engine_cpu_s']:.0f} |")
+        print(
+            f"| {r['size']} | {r['steps']} | {r['cli_estimate_s']:.0f} s | {r['cli_real_s']:.1f} s | {e1:+.0%} | "
+            f"{r['app_estimate_s']:.0f} s | {r['app_real_s']:.1f} s | {e2:+.0%} | {r['engine_s']:.1f} s | "
+            f"{r['app_real_s'] / r['cli_real_s']:.2f}× | {r['first_preview_s']:.1f} s | "
+            f"{r['cli_cpu_s']:.0f}, {r['app_cpu_s']:.0f}, {r['client_cpu_s']:.1f}, {r['engine_cpu_s']:.0f} |"
+        )
     out = Path(a.out or in_folder(RECORDS, f"estimate-{tag()}.json"))
-    out.write_text(json.dumps({"machine": describe(), "repeat": a.repeat,
-                               "rows": rows}, indent=1))
+    out.write_text(json.dumps({"machine": describe(), "repeat": a.repeat, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -50,13 +50,19 @@ def one_step(device: torch.device, size: int, steps: int = 3) -> dict:
     """Seconds of one warm step at ``size`` (single scale), and the run's peak memory."""
     _peak_reset(device)
     times = []
-    for ev in nst.stylize(CONTENT, STYLE, steps=steps, size=size, multiscale=False, preview_every=0,
-                          device=str(device)):
+    for ev in nst.stylize(
+        CONTENT, STYLE, steps=steps, size=size, multiscale=False, preview_every=0, device=str(device)
+    ):
         _sync(device)
         times.append(ev.elapsed)
     step = min(b - a for a, b in zip(times[:-2], times[1:-1]))  # warm steps, the finish left out
-    return {"size": size, "pixels": list(ev.image.size), "step_s": round(step, 4), "steps_per_s": round(1 / step, 2),
-            "peak_gb": None if _peak_gb(device) is None else round(_peak_gb(device), 2)}
+    return {
+        "size": size,
+        "pixels": list(ev.image.size),
+        "step_s": round(step, 4),
+        "steps_per_s": round(1 / step, 2),
+        "peak_gb": None if _peak_gb(device) is None else round(_peak_gb(device), 2),
+    }
 
 
 def default_run(device: torch.device, size: int, steps: int) -> dict:
@@ -64,15 +70,22 @@ def default_run(device: torch.device, size: int, steps: int) -> dict:
     t = time.perf_counter()
     image = nst.stylize_image(CONTENT, STYLE, steps=steps, size=size, device=str(device))
     _sync(device)
-    return {"size": size, "steps": steps, "seconds": round(time.perf_counter() - t, 2), "pixels": list(image.size),
-            "peak_gb": None if _peak_gb(device) is None else round(_peak_gb(device), 2)}
+    return {
+        "size": size,
+        "steps": steps,
+        "seconds": round(time.perf_counter() - t, 2),
+        "pixels": list(image.size),
+        "peak_gb": None if _peak_gb(device) is None else round(_peak_gb(device), 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="auto")
     p.add_argument("--sizes", type=int, nargs="+", default=None, help="default: 512 1024 2048 (GPU), 128 256 (CPU)")
-    p.add_argument("--default-run", default=None, help="SIZE:STEPS of the whole run timed (default 512:200; CPU 128:20)")
+    p.add_argument(
+        "--default-run", default=None, help="SIZE:STEPS of the whole run timed (default 512:200; CPU 128:20)"
+    )
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = p.parse_args(argv)
     device = nst.resolve_device(args.device)
@@ -80,14 +93,21 @@ def main(argv: list[str] | None = None) -> dict:
     report: dict = {"torch": torch.__version__, "device": device.type}
     if gpu:
         props = torch.cuda.get_device_properties(device)
-        report["gpu"] = {"name": props.name, "capability": f"{props.major}.{props.minor}",
-                         "memory_gb": round(props.total_memory / 2**30, 1),
-                         "is_bf16_supported": torch.cuda.is_bf16_supported()}
-        print(f"GPU: {props.name}, compute capability {props.major}.{props.minor}, "
-              f"{props.total_memory / 2**30:.0f} GB; torch {torch.__version__}")
+        report["gpu"] = {
+            "name": props.name,
+            "capability": f"{props.major}.{props.minor}",
+            "memory_gb": round(props.total_memory / 2**30, 1),
+            "is_bf16_supported": torch.cuda.is_bf16_supported(),
+        }
+        print(
+            f"GPU: {props.name}, compute capability {props.major}.{props.minor}, "
+            f"{props.total_memory / 2**30:.0f} GB; torch {torch.__version__}"
+        )
     else:
-        print(f"No GPU found (torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}): "
-              f"measuring on the {device.type} at small sizes, to check this script only.")
+        print(
+            f"No GPU found (torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}): "
+            f"measuring on the {device.type} at small sizes, to check this script only."
+        )
     report["precision"] = dtype_name(autocast_dtype("auto", device))
     print(f"precision chosen (auto): {report['precision']}")
     sizes = args.sizes or ([512, 1024, 2048] if gpu else [128, 256])

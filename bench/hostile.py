@@ -114,8 +114,9 @@ class Server:
         info = self.httpx.get(self.url + "gradio_api/info", timeout=30).json()
         return [p["parameter_name"] for p in info["named_endpoints"]["/stylize"]["parameters"]]
 
-    def call(self, name: str, data: list[Any], headers: dict[str, str] | None = None,
-             session: str | None = None) -> dict[str, Any]:
+    def call(
+        self, name: str, data: list[Any], headers: dict[str, str] | None = None, session: str | None = None
+    ) -> dict[str, Any]:
         """One event, as the page sends it; its answer and when it was joined, started and ended."""
         fn, session = self.fns[name], session or uuid.uuid4().hex[:11]
         body = {"data": data, "fn_index": fn["id"], "session_hash": session, "trigger_id": None, "event_data": None}
@@ -135,8 +136,9 @@ class Server:
             r = self.httpx.post(self.url + "gradio_api/queue/join", json=body, headers=headers, timeout=TIMEOUT)
             if r.status_code != 200:
                 return {**out, "status": r.status_code, "ok": False, "text": r.text, "end": time.monotonic()}
-            with self.httpx.stream("GET", self.url + f"gradio_api/queue/data?session_hash={session}",
-                                   timeout=TIMEOUT) as stream:
+            with self.httpx.stream(
+                "GET", self.url + f"gradio_api/queue/data?session_hash={session}", timeout=TIMEOUT
+            ) as stream:
                 for line in stream.iter_lines():
                     if '"process_starts"' in line:
                         out["started"] = time.monotonic()
@@ -146,8 +148,13 @@ class Server:
                         data = output.get("data")
                         # A run's answer: its status line (the first text among its outputs).
                         status = next((d for d in data if isinstance(d, str)), None) if isinstance(data, list) else None
-                        return {**out, "status": 200, "ok": bool(done.get("success")),
-                                "text": str(output.get("error") or status or data), "end": time.monotonic()}
+                        return {
+                            **out,
+                            "status": 200,
+                            "ok": bool(done.get("success")),
+                            "text": str(output.get("error") or status or data),
+                            "end": time.monotonic(),
+                        }
         except self.httpx.HTTPError as exc:
             return {**out, "status": None, "ok": False, "text": f"{type(exc).__name__}: {exc}", "end": time.monotonic()}
         return {**out, "status": 200, "ok": False, "text": "no answer", "end": time.monotonic()}
@@ -156,11 +163,21 @@ class Server:
         t0 = time.monotonic()
         try:
             r = self.httpx.post(self.url + path, timeout=TIMEOUT, **kw)
-            return {"joined": t0, "status": r.status_code, "ok": r.status_code == 200, "text": r.text,
-                    "end": time.monotonic()}
+            return {
+                "joined": t0,
+                "status": r.status_code,
+                "ok": r.status_code == 200,
+                "text": r.text,
+                "end": time.monotonic(),
+            }
         except self.httpx.HTTPError as exc:
-            return {"joined": t0, "status": None, "ok": False, "text": f"{type(exc).__name__}: {exc}",
-                    "end": time.monotonic()}
+            return {
+                "joined": t0,
+                "status": None,
+                "ok": False,
+                "text": f"{type(exc).__name__}: {exc}",
+                "end": time.monotonic(),
+            }
 
 
 # --- Watching the server -----------------------------------------------------------------
@@ -185,8 +202,10 @@ class Watch:
         self._stop = threading.Event()
 
     def __enter__(self) -> Watch:
-        self._threads = [threading.Thread(target=self._memory, daemon=True),
-                         threading.Thread(target=self._ping, daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._memory, daemon=True),
+            threading.Thread(target=self._ping, daemon=True),
+        ]
         for t in self._threads:
             t.start()
         return self
@@ -228,9 +247,13 @@ def kinds(s: Server) -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
     settings = {"steps": 5, "size": 64}
     recipes = {
         name: s.upload(f"{name}.png", recipe_png(json.dumps({"nst": "0.3.0", "settings": {**settings, **extra}})))
-        for name, extra in (("weights-path", {"weights": "/etc/hostname"}), ("weights-missing", {"weights": "/nope"}),
-                            ("weights-hub", {"weights": "hf:someone/repo/vgg.pth"}), ("memory", {"max_memory": 38}),
-                            ("device", {"device": "cuda:7"}))
+        for name, extra in (
+            ("weights-path", {"weights": "/etc/hostname"}),
+            ("weights-missing", {"weights": "/nope"}),
+            ("weights-hub", {"weights": "hf:someone/repo/vgg.pth"}),
+            ("memory", {"max_memory": 38}),
+            ("device", {"device": "cuda:7"}),
+        )
     }
     key_only = s.upload("key-only.png", recipe_png(None, key_only=True))
 
@@ -246,46 +269,89 @@ def kinds(s: Server) -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
         return data
 
     return {
-        "estimate-bomb": ("/estimate on an uploaded 0.2 MB PNG declaring 9600×6400 px",
-                          lambda: s.call("estimate", [bomb_file, 100, 512])),
-        "estimate-data-url": ("/estimate on the same PNG as a data: URL",
-                              lambda: s.call("estimate", [{"url": bomb_url, "path": None}, 100, 512])),
-        "data-url-over-limit": ("/estimate on a 20 MB + 1 kB data: URL",
-                                lambda: s.call("estimate", [{"url": over_url, "path": None}, 100, 512])),
-        "body-over-limit": ("a 40 MB request body",
-                            lambda: s.post("gradio_api/queue/join", content=b"{" + b" " * (40 * 2**20) + b"}",
-                                           headers={"content-type": "application/json"})),
-        "server-path": ("/stylize with {path: /etc/hostname} (no meta)",
-                        lambda: s.call("stylize", stylize(content=secret))),
-        "server-path-meta": ("/stylize with a server path with meta",
-                             lambda: s.call("stylize", stylize(content={**secret, "meta": {"_type": "gradio.FileData"}}))),
-        "brush-layer": ("the brush's masks from a 4800×3200 layer",
-                        lambda: s.call("painted_masks", [{"background": None, "layers": [layer], "composite": None},
-                                                         None, None])),
-        "brush-blob-index": ("the editor's accept_blobs with layer index 10⁹",
-                             lambda: s.post("gradio_api/component_server", data={
-                                 "type": "layer", "index": "1000000000", "id": uuid.uuid4().hex,
-                                 "component_id": str(_painter_id(s)), "session_hash": uuid.uuid4().hex[:11],
-                                 "fn_name": "accept_blobs"}, files=[("blob", ("b.png", small_photo()))])),
-        "many-styles": ("/stylize with 200 more style images",
-                        lambda: s.call("stylize", stylize(more_styles=[photo] * 200))),
+        "estimate-bomb": (
+            "/estimate on an uploaded 0.2 MB PNG declaring 9600×6400 px",
+            lambda: s.call("estimate", [bomb_file, 100, 512]),
+        ),
+        "estimate-data-url": (
+            "/estimate on the same PNG as a data: URL",
+            lambda: s.call("estimate", [{"url": bomb_url, "path": None}, 100, 512]),
+        ),
+        "data-url-over-limit": (
+            "/estimate on a 20 MB + 1 kB data: URL",
+            lambda: s.call("estimate", [{"url": over_url, "path": None}, 100, 512]),
+        ),
+        "body-over-limit": (
+            "a 40 MB request body",
+            lambda: s.post(
+                "gradio_api/queue/join",
+                content=b"{" + b" " * (40 * 2**20) + b"}",
+                headers={"content-type": "application/json"},
+            ),
+        ),
+        "server-path": (
+            "/stylize with {path: /etc/hostname} (no meta)",
+            lambda: s.call("stylize", stylize(content=secret)),
+        ),
+        "server-path-meta": (
+            "/stylize with a server path with meta",
+            lambda: s.call("stylize", stylize(content={**secret, "meta": {"_type": "gradio.FileData"}})),
+        ),
+        "brush-layer": (
+            "the brush's masks from a 4800×3200 layer",
+            lambda: s.call("painted_masks", [{"background": None, "layers": [layer], "composite": None}, None, None]),
+        ),
+        "brush-blob-index": (
+            "the editor's accept_blobs with layer index 10⁹",
+            lambda: s.post(
+                "gradio_api/component_server",
+                data={
+                    "type": "layer",
+                    "index": "1000000000",
+                    "id": uuid.uuid4().hex,
+                    "component_id": str(_painter_id(s)),
+                    "session_hash": uuid.uuid4().hex[:11],
+                    "fn_name": "accept_blobs",
+                },
+                files=[("blob", ("b.png", small_photo()))],
+            ),
+        ),
+        "many-styles": (
+            "/stylize with 200 more style images",
+            lambda: s.call("stylize", stylize(more_styles=[photo] * 200)),
+        ),
         "deep-recipe": ("a recipe PNG nested 3000 deep", lambda: s.call("load_recipe", [recipe])),
-        "canvas-bomb": ("the brush canvas for the 9600×6400 PNG (queued, one at a time)",
-                        lambda: s.call("paint_on", [bomb_file])),
-        "faces-bomb": ("the faces line for the 9600×6400 PNG (queued, one at a time)",
-                       lambda: s.call("faces_found", [bomb_file, True])),
-        "brush-keep-layer": ("the brush's keep mask from a 9600×6400 layer",
-                             lambda: s.call("painted_keep", [{"background": None, "layers": [big_layer],
-                                                              "composite": None}, None])),
-        "recipe-key-only": ("Load settings from a PNG whose recipe chunk holds only its key",
-                            lambda: s.call("load_recipe", [key_only])),
-        **{f"upscale-recipe-{name}": (f"/upscale of a result whose recipe sets {name}", lambda r=r: upscale(r))
-           for name, r in recipes.items()},
-        "run-over-cap": ("/stylize of 5000 steps at 1024 px (the app's cap: NST_RUN_SECONDS, 20 s here)",
-                         lambda: s.call("stylize", stylize(steps=5000, size=1024))),
-        "queued-run-direct": ("/stylize through /run/ (around the queue)",
-                              lambda: s.post("gradio_api/run/predict", json={
-                                  "data": stylize(), "fn_index": s.fns["stylize"]["id"], "session_hash": "x"})),
+        "canvas-bomb": (
+            "the brush canvas for the 9600×6400 PNG (queued, one at a time)",
+            lambda: s.call("paint_on", [bomb_file]),
+        ),
+        "faces-bomb": (
+            "the faces line for the 9600×6400 PNG (queued, one at a time)",
+            lambda: s.call("faces_found", [bomb_file, True]),
+        ),
+        "brush-keep-layer": (
+            "the brush's keep mask from a 9600×6400 layer",
+            lambda: s.call("painted_keep", [{"background": None, "layers": [big_layer], "composite": None}, None]),
+        ),
+        "recipe-key-only": (
+            "Load settings from a PNG whose recipe chunk holds only its key",
+            lambda: s.call("load_recipe", [key_only]),
+        ),
+        **{
+            f"upscale-recipe-{name}": (f"/upscale of a result whose recipe sets {name}", lambda r=r: upscale(r))
+            for name, r in recipes.items()
+        },
+        "run-over-cap": (
+            "/stylize of 5000 steps at 1024 px (the app's cap: NST_RUN_SECONDS, 20 s here)",
+            lambda: s.call("stylize", stylize(steps=5000, size=1024)),
+        ),
+        "queued-run-direct": (
+            "/stylize through /run/ (around the queue)",
+            lambda: s.post(
+                "gradio_api/run/predict",
+                json={"data": stylize(), "fn_index": s.fns["stylize"]["id"], "session_hash": "x"},
+            ),
+        ),
     }
 
 
@@ -315,16 +381,27 @@ def flood(s: Server, steps: int, size: int, log: Callable[[str], None]) -> dict[
     flooder = {"x-forwarded-for": "203.0.113.66"}
     codes = []
     for _ in range(FLOOD):
-        r = s.httpx.post(s.url + "gradio_api/queue/join", json={**body, "session_hash": uuid.uuid4().hex[:11]},
-                         headers=flooder, timeout=TIMEOUT)
+        r = s.httpx.post(
+            s.url + "gradio_api/queue/join",
+            json={**body, "session_hash": uuid.uuid4().hex[:11]},
+            headers=flooder,
+            timeout=TIMEOUT,
+        )
         codes.append(r.status_code)
     time.sleep(1.0)
     fair = s.call("stylize", data, headers={"x-forwarded-for": "198.51.100.5"})
     run_s = fair["end"] - fair.get("started", fair["end"])
     wait_s = fair.get("started", fair["end"]) - fair["joined"]
     log(f"  flood: {codes.count(200)} of {FLOOD} accepted; fair visitor waited {wait_s:.1f} s, one run {run_s:.1f} s")
-    return {"flood_accepted": codes.count(200), "flood_refused": FLOOD - codes.count(200), "flood_codes": codes,
-            "fair_ok": fair["ok"], "fair_wait_s": wait_s, "run_s": run_s, "fair_text": fair["text"][:200]}
+    return {
+        "flood_accepted": codes.count(200),
+        "flood_refused": FLOOD - codes.count(200),
+        "flood_codes": codes,
+        "fair_ok": fair["ok"],
+        "fair_wait_s": wait_s,
+        "run_s": run_s,
+        "fair_text": fair["text"][:200],
+    }
 
 
 def _left(proc: psutil.Process, folder: str) -> int | None:
@@ -356,14 +433,16 @@ def brush_flood(s: Server, log: Callable[[str], None]) -> dict[str, Any]:
         fair = s.call("stylize", run, headers={"x-forwarded-for": "93.184.216.77"})
         answers = [f.result() for f in floods]
     accepted = sum(a["status"] == 200 and "queue_full" not in a["text"] for a in answers)
-    log(f"  brush flood: {accepted} of {FLOOD} accepted; the fair visitor's run: "
-        f"{'ok' if fair['ok'] else 'refused: ' + fair['text'][:80]}")
-    return {"accepted": accepted, "fair_ok": fair["ok"], "fair_text": fair["text"][:200],
-            "answers": _summary(answers)}
+    log(
+        f"  brush flood: {accepted} of {FLOOD} accepted; the fair visitor's run: "
+        f"{'ok' if fair['ok'] else 'refused: ' + fair['text'][:80]}"
+    )
+    return {"accepted": accepted, "fair_ok": fair["ok"], "fair_text": fair["text"][:200], "answers": _summary(answers)}
 
 
-def hostile(url: str, proc: psutil.Process, log: Callable[[str], None], at_once: int = AT_ONCE,
-            steps: int = 30, size: int = 64) -> dict[str, Any]:
+def hostile(
+    url: str, proc: psutil.Process, log: Callable[[str], None], at_once: int = AT_ONCE, steps: int = 30, size: int = 64
+) -> dict[str, Any]:
     """Every kind ``at_once`` times at once, then the flood; memory, answers and liveness."""
     s = Server(url)
     time.sleep(2.0)
@@ -384,20 +463,27 @@ def hostile(url: str, proc: psutil.Process, log: Callable[[str], None], at_once:
             t0 = time.monotonic()
             answers = list(pool.map(lambda _: request(), range(n)))
             seconds = time.monotonic() - t0
-        row = {"what": what, "seconds": seconds, "peak_over_idle_mb": (w.peak - idle) / 1e6,
-               "before_over_idle_mb": (before - idle) / 1e6, "slowest_page_s": w.slowest,
-               "failed_pings": w.failed_pings, "answers": _summary(answers)}
+        row = {
+            "what": what,
+            "seconds": seconds,
+            "peak_over_idle_mb": (w.peak - idle) / 1e6,
+            "before_over_idle_mb": (before - idle) / 1e6,
+            "slowest_page_s": w.slowest,
+            "failed_pings": w.failed_pings,
+            "answers": _summary(answers),
+        }
         res["kinds"][name] = row
-        log(f"  {name}: peak +{row['peak_over_idle_mb']:.0f} MB, {seconds:.1f} s, page ≤ {w.slowest:.2f} s; "
-            f"{row['answers'][:160]}")
+        log(
+            f"  {name}: peak +{row['peak_over_idle_mb']:.0f} MB, {seconds:.1f} s, page ≤ {w.slowest:.2f} s; "
+            f"{row['answers'][:160]}"
+        )
     res["data_url_files_left"] = _left(proc, "data-urls")
     log(f"  data: URL files left on the server after the requests: {res['data_url_files_left']}")
     with Watch(s, proc) as w:
         res["brush_flood"] = brush_flood(s, log)
     with Watch(s, proc) as w:
         res["flood"] = flood(s, steps, size, log)
-    res["flood"].update(peak_over_idle_mb=(w.peak - idle) / 1e6, slowest_page_s=w.slowest,
-                        failed_pings=w.failed_pings)
+    res["flood"].update(peak_over_idle_mb=(w.peak - idle) / 1e6, slowest_page_s=w.slowest, failed_pings=w.failed_pings)
     try:
         res["alive_after"] = s.httpx.get(url + "config", timeout=30).status_code == 200
     except s.httpx.HTTPError:
@@ -454,14 +540,26 @@ def cli_files(tmp: Path, log: Callable[[str], None]) -> dict[str, Any]:
     before, rows = digest(), {}
     for name, extra in cases.items():
         t0 = time.monotonic()
-        proc = subprocess.run([*base, *extra], capture_output=True, text=True, cwd=folder, timeout=TIMEOUT,
-                              env={**os.environ, "PYTHONPATH": str(root)})
+        proc = subprocess.run(
+            [*base, *extra],
+            capture_output=True,
+            text=True,
+            cwd=folder,
+            timeout=TIMEOUT,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        )
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
-        rows[name] = {"exit": proc.returncode, "seconds": round(time.monotonic() - t0, 2),
-                      "inputs_intact": digest() == before, "message": lines[-1][:200] if lines else "",
-                      "traceback": "Traceback" in proc.stderr}
-        log(f"  cli {name}: exit {proc.returncode}, inputs intact {rows[name]['inputs_intact']}, "
-            f"{rows[name]['seconds']} s: {rows[name]['message'][:100]}")
+        rows[name] = {
+            "exit": proc.returncode,
+            "seconds": round(time.monotonic() - t0, 2),
+            "inputs_intact": digest() == before,
+            "message": lines[-1][:200] if lines else "",
+            "traceback": "Traceback" in proc.stderr,
+        }
+        log(
+            f"  cli {name}: exit {proc.returncode}, inputs intact {rows[name]['inputs_intact']}, "
+            f"{rows[name]['seconds']} s: {rows[name]['message'][:100]}"
+        )
     return rows
 
 
@@ -494,31 +592,58 @@ def interrupt(tmp: Path, log: Callable[[str], None]) -> dict[str, Any]:
             seconds = time.monotonic() - t0
             code = proc.returncode
         out = (folder / "server.log").read_text(errors="replace")
-        rows[sig.name] = {"exit": code, "seconds": round(seconds, 2),
-                          "aborted": "terminate called" in out or code == -signal.SIGABRT,
-                          "traceback": "Traceback" in out}
-        log(f"  app.py after a run, {sig.name}: exit {code} in {rows[sig.name]['seconds']} s"
-            f"{' (ABORTED)' if rows[sig.name]['aborted'] else ''}")
+        rows[sig.name] = {
+            "exit": code,
+            "seconds": round(seconds, 2),
+            "aborted": "terminate called" in out or code == -signal.SIGABRT,
+            "traceback": "Traceback" in out,
+        }
+        log(
+            f"  app.py after a run, {sig.name}: exit {code} in {rows[sig.name]['seconds']} s"
+            f"{' (ABORTED)' if rows[sig.name]['aborted'] else ''}"
+        )
     return rows
 
 
 def table(res: dict[str, Any]) -> list[tuple[str, str]]:
     """Rows for load.py's table."""
-    rows = [(f"hostile: {res['at_once']} at once (server idle {res['idle_rss_mb']:.0f} MB)",
-             "peak memory over idle · time · slowest page answer · answer")]
+    rows = [
+        (
+            f"hostile: {res['at_once']} at once (server idle {res['idle_rss_mb']:.0f} MB)",
+            "peak memory over idle · time · slowest page answer · answer",
+        )
+    ]
     for name, r in res["kinds"].items():
-        rows.append((f"  {name}", f"+{r['peak_over_idle_mb']:.0f} MB · {r['seconds']:.1f} s · "
-                                  f"{r['slowest_page_s']:.2f} s · {r['answers'][:120]}"))
+        rows.append(
+            (
+                f"  {name}",
+                f"+{r['peak_over_idle_mb']:.0f} MB · {r['seconds']:.1f} s · "
+                f"{r['slowest_page_s']:.2f} s · {r['answers'][:120]}",
+            )
+        )
     rows.append(("  data: URL files left after the requests", str(res.get("data_url_files_left"))))
     b = res["brush_flood"]
-    rows.append((f"  brush flood ({FLOOD} brush events from one visitor)",
-                 f"{b['accepted']} accepted; a fair visitor's run {'ran' if b['fair_ok'] else 'was refused'}"))
+    rows.append(
+        (
+            f"  brush flood ({FLOOD} brush events from one visitor)",
+            f"{b['accepted']} accepted; a fair visitor's run {'ran' if b['fair_ok'] else 'was refused'}",
+        )
+    )
     f = res["flood"]
     rows += [
-        (f"  queue flood ({FLOOD} runs from one visitor)", f"{f['flood_accepted']} accepted, {f['flood_refused']} refused"),
-        ("  a fair visitor's run", f"started after {f['fair_wait_s']:.1f} s; one run takes {f['run_s']:.1f} s; "
-                                   f"+{f['peak_over_idle_mb']:.0f} MB, page ≤ {f['slowest_page_s']:.2f} s"),
-        ("  server answers afterwards", f"{res['alive_after']} (memory {res['end_rss_over_idle_mb']:+.0f} MB over idle)"),
+        (
+            f"  queue flood ({FLOOD} runs from one visitor)",
+            f"{f['flood_accepted']} accepted, {f['flood_refused']} refused",
+        ),
+        (
+            "  a fair visitor's run",
+            f"started after {f['fair_wait_s']:.1f} s; one run takes {f['run_s']:.1f} s; "
+            f"+{f['peak_over_idle_mb']:.0f} MB, page ≤ {f['slowest_page_s']:.2f} s",
+        ),
+        (
+            "  server answers afterwards",
+            f"{res['alive_after']} (memory {res['end_rss_over_idle_mb']:+.0f} MB over idle)",
+        ),
     ]
     for name, r in res.get("cli_files", {}).items():
         rows.append((f"  cli {name}", f"exit {r['exit']} · inputs intact {r['inputs_intact']} · {r['message'][:90]}"))

@@ -69,11 +69,21 @@ def resize_to_long_side(img: Image.Image, size: int) -> Image.Image:
 def output_options(parser: argparse.ArgumentParser, records: bool = True, pictures: bool = True) -> None:
     """``--records DIR`` and ``--pictures DIR``, defaulting to :data:`RECORDS` and :data:`PICTURES`."""
     if records:
-        parser.add_argument("--records", type=Path, default=RECORDS, metavar="DIR",
-                            help="where the JSON records go (default: bench/records)")
+        parser.add_argument(
+            "--records",
+            type=Path,
+            default=RECORDS,
+            metavar="DIR",
+            help="where the JSON records go (default: bench/records)",
+        )
     if pictures:
-        parser.add_argument("--pictures", type=Path, default=PICTURES, metavar="DIR",
-                            help="where the pictures the docs show go (default: docs/images)")
+        parser.add_argument(
+            "--pictures",
+            type=Path,
+            default=PICTURES,
+            metavar="DIR",
+            help="where the pictures the docs show go (default: docs/images)",
+        )
 
 
 def in_folder(folder: Path, name: str) -> Path:

@@ -55,10 +55,21 @@ from .machine import describe
 from .server import APP, CHROMIUM, CHROMIUM_ARGS, serve
 
 IMAGES = SHARED
-PAIRS = [("tubingen.jpg", "starry_night.jpg"), ("hoovertowernight.jpg", "shipwreck.jpg"),
-         ("tubingen.jpg", "picasso_selfport1907.jpg")]
-SUBPROCESS_SAMPLE = ["truncated-jpeg", "decompression-bomb", "cmyk", "huge-photo", "steps-text",
-                     "style-weight-nan", "layers-junk", "weights-pickle-payload"]
+PAIRS = [
+    ("tubingen.jpg", "starry_night.jpg"),
+    ("hoovertowernight.jpg", "shipwreck.jpg"),
+    ("tubingen.jpg", "picasso_selfport1907.jpg"),
+]
+SUBPROCESS_SAMPLE = [
+    "truncated-jpeg",
+    "decompression-bomb",
+    "cmyk",
+    "huge-photo",
+    "steps-text",
+    "style-weight-nan",
+    "layers-junk",
+    "weights-pickle-payload",
+]
 
 
 def _client(url: str):
@@ -112,20 +123,38 @@ def bad_input(url: str, tmp: Path, log: Callable[[str], None]) -> dict[str, Any]
         for surface, attempt in (
             ("api", lambda: bi.try_api(case, content, style)),
             ("cli", lambda: bi.try_cli(case, content, style, tmp / "cli")),
-            ("cli_subprocess", lambda: bi.try_cli(case, content, style, tmp / "cli-sub", subprocess_=True)
-             if case.name in SUBPROCESS_SAMPLE else None),
+            (
+                "cli_subprocess",
+                lambda: (
+                    bi.try_cli(case, content, style, tmp / "cli-sub", subprocess_=True)
+                    if case.name in SUBPROCESS_SAMPLE
+                    else None
+                ),
+            ),
             ("app", lambda: bi.try_app(case, client, content, style)),
         ):
             outcome = attempt()
             problem = bi.judge(case, "cli" if surface.startswith("cli") else surface, outcome, server_paths)
-            row[surface] = None if outcome is None else {
-                "outcome": outcome.kind, "by": outcome.where, "handled": problem is None, "problem": problem,
-                "text": outcome.text[:240] if outcome.kind != "result" else "", "seconds": round(outcome.seconds, 2),
-            }
+            row[surface] = (
+                None
+                if outcome is None
+                else {
+                    "outcome": outcome.kind,
+                    "by": outcome.where,
+                    "handled": problem is None,
+                    "problem": problem,
+                    "text": outcome.text[:240] if outcome.kind != "result" else "",
+                    "seconds": round(outcome.seconds, 2),
+                }
+            )
         rows.append(row)
-        log(f"  {case.name:30} " + "  ".join(
-            f"{s}: {'n/a' if row[s] is None else row[s]['outcome'] + ('' if row[s]['handled'] else ' (NOT HANDLED)')}"
-            for s in ("api", "cli", "app")))
+        log(
+            f"  {case.name:30} "
+            + "  ".join(
+                f"{s}: {'n/a' if row[s] is None else row[s]['outcome'] + ('' if row[s]['handled'] else ' (NOT HANDLED)')}"
+                for s in ("api", "cli", "app")
+            )
+        )
     # Afterwards the server still serves a normal run.
     after = client.predict(**_files(PAIRS[0]), steps=3, size=128, api_name="/stylize")
     client.close()
@@ -155,8 +184,7 @@ def concurrent(url: str, users: int, runs: int, steps: int, size: int, log: Call
             t_submit = time.monotonic()
             rec: dict[str, Any] = {"user": i, "run": r, "served": False, "positions": []}
             try:
-                job = client.submit(**_files(PAIRS[(i + r) % len(PAIRS)]), steps=steps, size=size,
-                                    api_name="/stylize")
+                job = client.submit(**_files(PAIRS[(i + r) % len(PAIRS)]), steps=steps, size=size, api_name="/stylize")
                 t_start = None
                 while not job.done():
                     st = job.status()
@@ -169,8 +197,11 @@ def concurrent(url: str, users: int, runs: int, steps: int, size: int, log: Call
                     time.sleep(0.02)
                 t_end = time.monotonic()
                 status = job.outputs()[-1][1] if job.outputs() else ""
-                rec.update(served=isinstance(status, str) and status.startswith("**Done**"),
-                           wait=(t_start or t_end) - t_submit, total=t_end - t_submit)
+                rec.update(
+                    served=isinstance(status, str) and status.startswith("**Done**"),
+                    wait=(t_start or t_end) - t_submit,
+                    total=t_end - t_submit,
+                )
             except Exception as exc:
                 rec["error"] = f"{type(exc).__name__}: {exc}"
             with lock:
@@ -188,18 +219,28 @@ def concurrent(url: str, users: int, runs: int, steps: int, size: int, log: Call
     totals = [r["total"] for r in records if "total" in r]
     told = [r for r in records if r["positions"]]
     out = {
-        "users": users, "runs_per_user": runs, "steps": steps, "size": size,
-        "runs_served": sum(r["served"] for r in records), "runs": users * runs,
+        "users": users,
+        "runs_per_user": runs,
+        "steps": steps,
+        "size": size,
+        "runs_served": sum(r["served"] for r in records),
+        "runs": users * runs,
         "users_served": len({r["user"] for r in records if r["served"]}),
         "users_all_runs_served": sum(all(r["served"] for r in records if r["user"] == u) for u in range(users)),
-        "wait_p50_s": _pct(waits, 0.5), "wait_p95_s": _pct(waits, 0.95), "wait_max_s": max(waits, default=0),
-        "latency_p50_s": _pct(totals, 0.5), "latency_p95_s": _pct(totals, 0.95),
-        "runs_told_their_position": len(told), "largest_position": max((p[0] for r in told for p in r["positions"]),
-                                                                       default=None),
-        "wall_s": wall, "errors": [r["error"] for r in records if "error" in r],
+        "wait_p50_s": _pct(waits, 0.5),
+        "wait_p95_s": _pct(waits, 0.95),
+        "wait_max_s": max(waits, default=0),
+        "latency_p50_s": _pct(totals, 0.5),
+        "latency_p95_s": _pct(totals, 0.95),
+        "runs_told_their_position": len(told),
+        "largest_position": max((p[0] for r in told for p in r["positions"]), default=None),
+        "wall_s": wall,
+        "errors": [r["error"] for r in records if "error" in r],
     }
-    log(f"  served {out['runs_served']}/{out['runs']} runs, waits p50 {out['wait_p50_s']:.1f} s "
-        f"p95 {out['wait_p95_s']:.1f} s")
+    log(
+        f"  served {out['runs_served']}/{out['runs']} runs, waits p50 {out['wait_p50_s']:.1f} s "
+        f"p95 {out['wait_p95_s']:.1f} s"
+    )
     return out
 
 
@@ -210,15 +251,20 @@ def _gpu_used_mb() -> float | None:
     if not shutil.which("nvidia-smi"):
         return None
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
         return float(out.split()[0])
     except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
         return None
 
 
-def memory(url: str, proc: psutil.Process, runs: int, warmup: int, steps: int, size: int,
-           log: Callable[[str], None]) -> dict[str, Any]:
+def memory(
+    url: str, proc: psutil.Process, runs: int, warmup: int, steps: int, size: int, log: Callable[[str], None]
+) -> dict[str, Any]:
     client = _client(url)
     rss, gpu = [], []
     for i in range(runs):
@@ -231,10 +277,16 @@ def memory(url: str, proc: psutil.Process, runs: int, warmup: int, steps: int, s
     client.close()
     base = rss[warmup - 1]
     out = {
-        "runs": runs, "warmup": warmup, "steps": steps, "size": size, "rss_mb": [round(x, 1) for x in rss],
-        "rss_after_warmup_mb": base, "rss_end_mb": rss[-1], "rss_peak_after_warmup_mb": max(rss[warmup - 1:]),
+        "runs": runs,
+        "warmup": warmup,
+        "steps": steps,
+        "size": size,
+        "rss_mb": [round(x, 1) for x in rss],
+        "rss_after_warmup_mb": base,
+        "rss_end_mb": rss[-1],
+        "rss_peak_after_warmup_mb": max(rss[warmup - 1 :]),
         "rss_growth_after_warmup": (rss[-1] - base) / base,
-        "rss_peak_growth_after_warmup": (max(rss[warmup - 1:]) - base) / base,
+        "rss_peak_growth_after_warmup": (max(rss[warmup - 1 :]) - base) / base,
     }
     if all(g is not None for g in gpu):
         gbase = gpu[warmup - 1]
@@ -359,8 +411,7 @@ def restarts(cycles: int, app: Path, log: Callable[[str], None]) -> dict[str, An
     from gradio_client import handle_file
 
     tmp = Path(tempfile.mkdtemp(prefix="nst-restarts-"))
-    files = {"content": handle_file(str(EXAMPLES / "chelsea.jpg")),
-             "style": handle_file(str(EXAMPLES / "waves.jpg"))}
+    files = {"content": handle_file(str(EXAMPLES / "chelsea.jpg")), "style": handle_file(str(EXAMPLES / "waves.jpg"))}
     steps: list[dict[str, Any]] = [{"step": "before the first start", "bytes": _disk_used(tmp)}]
 
     def note(step: str) -> None:
@@ -392,9 +443,15 @@ def restarts(cycles: int, app: Path, log: Callable[[str], None]) -> dict[str, An
         note(f"start {cycles + 1}, after SIGTERM")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"cycles": cycles, "app": str(app), "steps": steps,
-            "bytes_after_sigkills": steps[-4]["bytes"] if cycles else None, "bytes_at_last_start": steps[-3]["bytes"],
-            "bytes_at_the_end": steps[-1]["bytes"], "folders_at_the_end": steps[-1]["folders"]}
+    return {
+        "cycles": cycles,
+        "app": str(app),
+        "steps": steps,
+        "bytes_after_sigkills": steps[-4]["bytes"] if cycles else None,
+        "bytes_at_last_start": steps[-3]["bytes"],
+        "bytes_at_the_end": steps[-1]["bytes"],
+        "folders_at_the_end": steps[-1]["folders"],
+    }
 
 
 # --- Report --------------------------------------------------------------------------------
@@ -412,25 +469,37 @@ def _table(res: dict[str, Any]) -> str:
     if "concurrent" in res:
         c = res["concurrent"]
         rows += [
-            (f"concurrent users ({c['runs_per_user']} runs of {c['steps']} steps at {c['size']} px each)",
-             f"{c['users_all_runs_served']} / {c['users']} users fully served"),
+            (
+                f"concurrent users ({c['runs_per_user']} runs of {c['steps']} steps at {c['size']} px each)",
+                f"{c['users_all_runs_served']} / {c['users']} users fully served",
+            ),
             ("  runs served", f"{c['runs_served']} / {c['runs']}"),
-            ("  queue wait p50 / p95 / max", f"{c['wait_p50_s']:.1f} / {c['wait_p95_s']:.1f} / {c['wait_max_s']:.1f} s"),
+            (
+                "  queue wait p50 / p95 / max",
+                f"{c['wait_p50_s']:.1f} / {c['wait_p95_s']:.1f} / {c['wait_max_s']:.1f} s",
+            ),
             ("  submit-to-result p50 / p95", f"{c['latency_p50_s']:.1f} / {c['latency_p95_s']:.1f} s"),
             ("  runs told their queue position", f"{c['runs_told_their_position']} (largest {c['largest_position']})"),
         ]
     if "memory" in res:
         m = res["memory"]
         rows += [
-            (f"server RSS over {m['runs']} runs ({m['size']} px)",
-             f"{m['rss_after_warmup_mb']:.0f} MB after {m['warmup']} → {m['rss_end_mb']:.0f} MB "
-             f"({m['rss_growth_after_warmup']:+.1%}; peak {m['rss_peak_growth_after_warmup']:+.1%})"),
-            ("  GPU memory growth", "no GPU" if "gpu_growth_after_warmup" not in m
-             else f"{m['gpu_growth_after_warmup']:+.1%}"),
+            (
+                f"server RSS over {m['runs']} runs ({m['size']} px)",
+                f"{m['rss_after_warmup_mb']:.0f} MB after {m['warmup']} → {m['rss_end_mb']:.0f} MB "
+                f"({m['rss_growth_after_warmup']:+.1%}; peak {m['rss_peak_growth_after_warmup']:+.1%})",
+            ),
+            (
+                "  GPU memory growth",
+                "no GPU" if "gpu_growth_after_warmup" not in m else f"{m['gpu_growth_after_warmup']:+.1%}",
+            ),
         ]
     at = f" ({res['args']['cancel_size']} px runs)"
-    for key, label in (("cancel_api_s", "job.cancel() → next run starts" + at),
-                       ("stop_s", "Stop button → next run starts" + at), ("closed_tab_s", "closed tab → next run starts" + at)):
+    for key, label in (
+        ("cancel_api_s", "job.cancel() → next run starts" + at),
+        ("stop_s", "Stop button → next run starts" + at),
+        ("closed_tab_s", "closed tab → next run starts" + at),
+    ):
         values = res.get(key) or res.get("browser", {}).get(key)
         if values:
             rows.append((label, f"max {max(values):.2f} s, median {statistics.median(values):.2f} s (n={len(values)})"))
@@ -441,12 +510,18 @@ def _table(res: dict[str, Any]) -> str:
         mb = {x["step"]: x["bytes"] / 1e6 for x in r["steps"]}
         last = f"start {r['cycles'] + 1}"
         rows += [
-            (f"temporary disk, {r['cycles']} × (start, run, SIGKILL)",
-             f"{mb['before the first start']:.2f} MB before → "
-             + ", ".join(f"{mb[f'start {i + 1}, after SIGKILL']:.2f}" for i in range(r["cycles"])) + " MB after each kill"),
+            (
+                f"temporary disk, {r['cycles']} × (start, run, SIGKILL)",
+                f"{mb['before the first start']:.2f} MB before → "
+                + ", ".join(f"{mb[f'start {i + 1}, after SIGKILL']:.2f}" for i in range(r["cycles"]))
+                + " MB after each kill",
+            ),
             ("  at the next start (earlier folders swept)", f"{r['bytes_at_last_start'] / 1e6:.2f} MB"),
-            ("  after a run, then SIGTERM", f"{mb[last + ', after a run']:.2f} MB → "
-             f"{r['bytes_at_the_end'] / 1e6:.2f} MB ({len(r['folders_at_the_end'])} folders left)"),
+            (
+                "  after a run, then SIGTERM",
+                f"{mb[last + ', after a run']:.2f} MB → "
+                f"{r['bytes_at_the_end'] / 1e6:.2f} MB ({len(r['folders_at_the_end'])} folders left)",
+            ),
         ]
     if "hostile" in res:
         rows += hostile_mode.table(res["hostile"])
@@ -463,11 +538,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-runs", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--cancel-repeats", type=int, default=5)
-    parser.add_argument("--cancel-size", type=int, default=512,
-                        help="size of the runs that are cancelled (every step at this size)")
+    parser.add_argument(
+        "--cancel-size", type=int, default=512, help="size of the runs that are cancelled (every step at this size)"
+    )
     parser.add_argument("--restart-cycles", type=int, default=3, help="start, run, SIGKILL this many times")
-    parser.add_argument("--app", type=Path, default=APP,
-                        help="the app the restart cycle serves (another checkout's app.py, to compare)")
+    parser.add_argument(
+        "--app", type=Path, default=APP, help="the app the restart cycle serves (another checkout's app.py, to compare)"
+    )
     parser.add_argument("--at-once", type=int, default=hostile_mode.AT_ONCE, help="hostile requests sent at once")
     parts = ["bad", "concurrent", "memory", "cancel", "browser", "restart", "hostile"]
     parser.add_argument("--skip", nargs="*", default=[], choices=parts)
@@ -505,8 +582,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if "restart" not in args.skip:
-            part("restarts", f"5. restarts: {args.restart_cycles} × (start, run, SIGKILL), then start, run, SIGTERM",
-                 lambda: restarts(args.restart_cycles, args.app.resolve(), log))
+            part(
+                "restarts",
+                f"5. restarts: {args.restart_cycles} × (start, run, SIGKILL), then start, run, SIGTERM",
+                lambda: restarts(args.restart_cycles, args.app.resolve(), log),
+            )
         # The hostile part alone serves the app with a short run cap, so that its run over the
         # cap ends in seconds; beside other parts the app keeps its own cap (and that kind is skipped).
         short_cap = {"NST_RUN_SECONDS": str(hostile_mode.RUN_SECONDS)} if served == {"hostile"} else {}
@@ -516,20 +596,35 @@ def main(argv: list[str] | None = None) -> int:
             if "bad" not in args.skip:
                 part("bad_input", "1. bad input through the API, the CLI and the app", lambda: bad_input(url, tmp, log))
             if "concurrent" not in args.skip:
-                part("concurrent", f"2. {args.users} concurrent users × {args.runs} runs at 128 px",
-                     lambda: concurrent(url, args.users, args.runs, args.steps, 128, log))
+                part(
+                    "concurrent",
+                    f"2. {args.users} concurrent users × {args.runs} runs at 128 px",
+                    lambda: concurrent(url, args.users, args.runs, args.steps, 128, log),
+                )
             if "memory" not in args.skip:
-                part("memory", f"3. memory over {args.memory_runs} runs",
-                     lambda: memory(url, proc, args.memory_runs, args.warmup, 5, 128, log))
+                part(
+                    "memory",
+                    f"3. memory over {args.memory_runs} runs",
+                    lambda: memory(url, proc, args.memory_runs, args.warmup, 5, 128, log),
+                )
             if "cancel" not in args.skip:
-                part("cancel_api_s", "4. job.cancel() → next run",
-                     lambda: cancel_api(url, args.cancel_repeats, args.cancel_size, log))
+                part(
+                    "cancel_api_s",
+                    "4. job.cancel() → next run",
+                    lambda: cancel_api(url, args.cancel_repeats, args.cancel_size, log),
+                )
             if "hostile" not in args.skip:
-                part("hostile", f"6. hostile requests, {args.at_once} at once, then a queue flood",
-                     lambda: hostile_mode.hostile(url, proc, log, at_once=args.at_once))
+                part(
+                    "hostile",
+                    f"6. hostile requests, {args.at_once} at once, then a queue flood",
+                    lambda: hostile_mode.hostile(url, proc, log, at_once=args.at_once),
+                )
             if "browser" not in args.skip and CHROMIUM.is_file():
-                part("browser", "5. Stop button and closed tab (Chromium)",
-                     lambda: browser(url, args.cancel_repeats, args.cancel_size, log))
+                part(
+                    "browser",
+                    "5. Stop button and closed tab (Chromium)",
+                    lambda: browser(url, args.cancel_repeats, args.cancel_size, log),
+                )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     res["wall_s"] = time.monotonic() - t0

@@ -71,13 +71,20 @@ def main() -> None:
         result = nst.stylize_image(content, style, settings)
         seconds = time.perf_counter() - t0
         d = pair_distances(result, content, style)
-        rows.append((f"{label}: content {d['content']:.2f}, style {d['style']:.2f}",
-                     [("", content), ("", style), ("", result)]))
+        rows.append(
+            (f"{label}: content {d['content']:.2f}, style {d['style']:.2f}", [("", content), ("", style), ("", result)])
+        )
         table.append({"pair": label, **d, "seconds": round(seconds, 1)})
-        print(f"{label}: content {d['content']:.3f} style {d['style']:.3f} ({seconds:.0f} s)", file=sys.stderr, flush=True)
+        print(
+            f"{label}: content {d['content']:.3f} style {d['style']:.3f} ({seconds:.0f} s)", file=sys.stderr, flush=True
+        )
     contents = [r["content"] for r in table]
-    summary = {"machine": describe(), "settings": settings.to_dict(), "pairs": table,
-               "content_spread": max(contents) / min(contents) if contents else None}
+    summary = {
+        "machine": describe(),
+        "settings": settings.to_dict(),
+        "pairs": table,
+        "content_spread": max(contents) / min(contents) if contents else None,
+    }
     in_folder(args.records, f"pairs-{args.tag}.json").write_text(json.dumps(summary, indent=1))
     # One row per pair: photo, painting, result, each fitted into a 256 px square.
     sheets.grid(rows, cell=256, title=22).save(in_folder(args.pictures, f"pairs-{args.tag}.png"))

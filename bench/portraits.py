@@ -73,7 +73,9 @@ PAINTINGS = [
 ]
 # Images without a face, for the detectors' false faces.
 NO_FACES = [EXAMPLES / n for n in ("chelsea.jpg", "coffee.jpg", "starry_night.jpg", "shipwreck.jpg", "mosaic.jpg")] + [
-    SHARED / "tubingen.jpg", SHARED / "hoovertowernight.jpg"]
+    SHARED / "tubingen.jpg",
+    SHARED / "hoovertowernight.jpg",
+]
 
 
 def boxed(img: Image.Image, found: list[nf.Face]) -> Image.Image:
@@ -91,15 +93,21 @@ def boxed(img: Image.Image, found: list[nf.Face]) -> Image.Image:
 def sheets(rows: list[dict], tag: str, pictures: Path, cell: int = 170) -> None:
     """The contact sheet (photo, then each painting without | with) and the face crops."""
     names = [n for n, _ in PAINTINGS]
-    top = [None] + [c for name, path in PAINTINGS for c in
-                    ((f"{name}\n(without | with keep_faces)", open_image(path)) if path.is_file() else None, None)]
+    top = [None] + [
+        c
+        for name, path in PAINTINGS
+        for c in ((f"{name}\n(without | with keep_faces)", open_image(path)) if path.is_file() else None, None)
+    ]
     grid = [(None, top)]
     for pname, _ in PORTRAITS:
         mine = [r for r in rows if r["portrait"] == pname]
         if not mine:
             continue
         cells: list = [None] * (1 + 2 * len(PAINTINGS))
-        cells[0] = (f"{pname}\n{len(mine[0]['faces_obj'])} face(s)", boxed(mine[0]["content_img"], mine[0]["faces_obj"]))
+        cells[0] = (
+            f"{pname}\n{len(mine[0]['faces_obj'])} face(s)",
+            boxed(mine[0]["content_img"], mine[0]["faces_obj"]),
+        )
         for r in mine:
             j = names.index(r["painting"])
             for k, key in enumerate(("without", "with")):
@@ -120,8 +128,9 @@ def sheets(rows: list[dict], tag: str, pictures: Path, cell: int = 170) -> None:
         crops = [(pname, mine[0]["content_img"])]
         for r in sorted(mine, key=lambda r: names.index(r["painting"])):
             crops += [(f"{r['painting']}\nwithout", r["without"]["img"]), ("with", r["with"]["img"])]
-        grid.append((None, [(t, img.crop(box).resize((face_cell, face_cell), Image.Resampling.LANCZOS))
-                            for t, img in crops]))
+        grid.append(
+            (None, [(t, img.crop(box).resize((face_cell, face_cell), Image.Resampling.LANCZOS)) for t, img in crops])
+        )
     sh.grid(grid, cell=face_cell, label=30).save(in_folder(pictures, f"portraits-{tag}-faces.png"))
 
 
@@ -165,31 +174,56 @@ def run_pairs(args: argparse.Namespace) -> None:
                     cached.with_suffix(".json").write_text(json.dumps({"seconds": seconds, "load": os.getloadavg()}))
                 found = nf.detect_faces(run.output) if "faces_obj" not in row else row["faces_obj"]
                 row["faces_obj"], row["content_img"] = found, run.output
-                row[key] = {"img": result, "seconds": round(seconds, 1),
-                            "painted": painted(result, run.output, style, found),
-                            "faces": [face_kept(result, run.output, style, f) for f in found]}
+                row[key] = {
+                    "img": result,
+                    "seconds": round(seconds, 1),
+                    "painted": painted(result, run.output, style, found),
+                    "faces": [face_kept(result, run.output, style, f) for f in found],
+                }
             if row is None:
                 continue
             rows.append(row)
             w, k = row["without"], row["with"]
-            print(f"{pname} × {sname}: painted {w['painted']:.3f} → {k['painted']:.3f}; faces "
-                  + ", ".join(f"eyes {a['eyes_kept']}→{b['eyes_kept']}/{a['eyes_photo']} d {a['distance']:.2f}→{b['distance']:.2f}"
-                              for a, b in zip(w["faces"], k["faces"])) + f" ({w['seconds']:.0f}+{k['seconds']:.0f} s)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{pname} × {sname}: painted {w['painted']:.3f} → {k['painted']:.3f}; faces "
+                + ", ".join(
+                    f"eyes {a['eyes_kept']}→{b['eyes_kept']}/{a['eyes_photo']} d {a['distance']:.2f}→{b['distance']:.2f}"
+                    for a, b in zip(w["faces"], k["faces"])
+                )
+                + f" ({w['seconds']:.0f}+{k['seconds']:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     sheets(rows, args.tag, args.pictures)
-    table = [{"portrait": r["portrait"], "painting": r["painting"], "faces": [f.box for f in r["faces_obj"]],
-              **{key: {k: v for k, v in r[key].items() if k != "img"} for key in ("without", "with")}} for r in rows]
-    summary = {"settings": settings.to_dict(), "weights": {"face": weightmaps.FACE_WEIGHT, "features": weightmaps.FEATURE_WEIGHT},
-               "machine": describe(), "load": os.getloadavg(), "pairs": table}
+    table = [
+        {
+            "portrait": r["portrait"],
+            "painting": r["painting"],
+            "faces": [f.box for f in r["faces_obj"]],
+            **{key: {k: v for k, v in r[key].items() if k != "img"} for key in ("without", "with")},
+        }
+        for r in rows
+    ]
+    summary = {
+        "settings": settings.to_dict(),
+        "weights": {"face": weightmaps.FACE_WEIGHT, "features": weightmaps.FEATURE_WEIGHT},
+        "machine": describe(),
+        "load": os.getloadavg(),
+        "pairs": table,
+    }
     in_folder(args.records, f"portraits-{args.tag}.json").write_text(json.dumps(summary, indent=1))
-    print("| portrait × painting | painted without | with | ratio | eyes kept without | with | face distance without | with |")
+    print(
+        "| portrait × painting | painted without | with | ratio | eyes kept without | with | face distance without | with |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in table:
         w, k = r["without"], r["with"]
         eyes = lambda m: ", ".join(f"{f['eyes_kept']}/{f['eyes_photo']}" for f in m["faces"]) or "–"  # noqa: E731
         dist = lambda m: ", ".join(f"{f['distance']:.2f}" for f in m["faces"]) or "–"  # noqa: E731
-        print(f"| {r['portrait']} × {r['painting']} | {w['painted']:.3f} | {k['painted']:.3f} | "
-              f"{k['painted'] / w['painted']:.2f} | {eyes(w)} | {eyes(k)} | {dist(w)} | {dist(k)} |")
+        print(
+            f"| {r['portrait']} × {r['painting']} | {w['painted']:.3f} | {k['painted']:.3f} | "
+            f"{k['painted'] / w['painted']:.2f} | {eyes(w)} | {eyes(k)} | {dist(w)} | {dist(k)} |"
+        )
 
 
 # --- The detector comparison -------------------------------------------------------------
@@ -245,8 +279,11 @@ def detect(args: argparse.Namespace) -> None:
             found, t = nf.timed_detect(img)
             times.append(t)
             cpu.append(time.process_time() - c)
-        results["opencv-haar"][str(p)] = {"faces": [list(f.box) for f in found], "seconds": statistics.median(times),
-                                          "cpu_seconds": statistics.median(cpu)}
+        results["opencv-haar"][str(p)] = {
+            "faces": [list(f.box) for f in found],
+            "seconds": statistics.median(times),
+            "cpu_seconds": statistics.median(cpu),
+        }
     if args.mediapipe:
         done = subprocess.run([args.mediapipe, "-c", _MEDIAPIPE, *map(str, paths)], capture_output=True, text=True)
         if done.returncode:
@@ -258,20 +295,37 @@ def detect(args: argparse.Namespace) -> None:
     summary = {}
     for p in paths:
         name, n = truth[str(p)]
-        cells = [f"{len(r[str(p)]['faces'])} face(s), {1000 * r[str(p)]['seconds']:.0f} ms "
-                 f"({1000 * r[str(p)]['cpu_seconds']:.0f} ms CPU)" for r in results.values()]
+        cells = [
+            f"{len(r[str(p)]['faces'])} face(s), {1000 * r[str(p)]['seconds']:.0f} ms "
+            f"({1000 * r[str(p)]['cpu_seconds']:.0f} ms CPU)"
+            for r in results.values()
+        ]
         print(f"| {name} | {n} | " + " | ".join(cells) + " |")
     for det, r in results.items():
         found = sum(min(1, len(r[str(p)]["faces"])) for p in paths if truth[str(p)][1])
         false = sum(max(0, len(r[str(p)]["faces"]) - truth[str(p)][1]) for p in paths)
-        summary[det] = {"found": found, "missed": sum(1 for p in paths if truth[str(p)][1]) - found, "false": false,
-                        "median_ms": 1000 * statistics.median(x["seconds"] for x in r.values()),
-                        "median_cpu_ms": 1000 * statistics.median(x["cpu_seconds"] for x in r.values())}
-        print(f"{det}: found {found}, missed {summary[det]['missed']}, false {false}, "
-              f"median {summary[det]['median_ms']:.0f} ms at 1024 px ({summary[det]['median_cpu_ms']:.0f} ms of CPU)")
-    in_folder(args.records, "portraits-detectors.json").write_text(json.dumps(
-        {"machine": describe(), "load": os.getloadavg(), "summary": summary,
-         "images": {truth[p][0]: {d: r[p] for d, r in results.items()} for p in map(str, paths)}}, indent=1))
+        summary[det] = {
+            "found": found,
+            "missed": sum(1 for p in paths if truth[str(p)][1]) - found,
+            "false": false,
+            "median_ms": 1000 * statistics.median(x["seconds"] for x in r.values()),
+            "median_cpu_ms": 1000 * statistics.median(x["cpu_seconds"] for x in r.values()),
+        }
+        print(
+            f"{det}: found {found}, missed {summary[det]['missed']}, false {false}, "
+            f"median {summary[det]['median_ms']:.0f} ms at 1024 px ({summary[det]['median_cpu_ms']:.0f} ms of CPU)"
+        )
+    in_folder(args.records, "portraits-detectors.json").write_text(
+        json.dumps(
+            {
+                "machine": describe(),
+                "load": os.getloadavg(),
+                "summary": summary,
+                "images": {truth[p][0]: {d: r[p] for d, r in results.items()} for p in map(str, paths)},
+            },
+            indent=1,
+        )
+    )
 
 
 def main() -> None:

@@ -70,16 +70,32 @@ _WRAPPER = (
 
 def run_cli(content: Path, style: Path, size: int, steps: int, out: Path, extra: list[str]) -> dict:
     """``python -m nst`` at ``size`` in a process of its own: wall seconds and peak RSS."""
-    cmd = [sys.executable, "-m", "nst", str(content), str(style), "--size", str(size), "--steps", str(steps),
-           "-o", str(out), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nst",
+        str(content),
+        str(style),
+        "--size",
+        str(size),
+        "--steps",
+        str(steps),
+        "-o",
+        str(out),
+        *extra,
+    ]
     load = os.getloadavg()[0]
     done = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], cwd=ROOT, capture_output=True, text=True)
     line = next((l for l in done.stdout.splitlines() if l.startswith("BENCH")), None)
     if line is None or line.split()[1] != "0":
         raise SystemExit(f"nst failed at {size} px:\n{done.stderr[-2000:]}")
     _, _, seconds, rss_kb = line.split()
-    return {"seconds": round(float(seconds), 1), "peak_rss_gb": round(int(rss_kb) * 1024 / 1e9, 3),
-            "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2)}
+    return {
+        "seconds": round(float(seconds), 1),
+        "peak_rss_gb": round(int(rss_kb) * 1024 / 1e9, 3),
+        "load_before": round(load, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+    }
 
 
 def crop_sheet(big: Image.Image, ref: Image.Image, path: Path, side: int = 512) -> dict:
@@ -113,10 +129,20 @@ def speed(content: Path, style: Path, size: int, steps: int, repeat: int) -> dic
             warm = sorted(b - a for a, b in zip(stamps[:-2], stamps[1:-1]))  # steps after the first
             times[kind].append(statistics.median(warm) / mpx)
     whole, tiled = statistics.median(times["whole"]), statistics.median(times["tiled"])
-    return {"size": size, "wh": wh, "steps": steps, "repeat": repeat, "tiles": tiled_plan.tiles,
-            "core": tiled_plan.core, "work": round(tiled_plan.work, 3),
-            "s_per_mpx_step_whole": round(whole, 4), "s_per_mpx_step_tiled": round(tiled, 4),
-            "ratio": round(tiled / whole, 3), "all": times, "load": round(os.getloadavg()[0], 2)}
+    return {
+        "size": size,
+        "wh": wh,
+        "steps": steps,
+        "repeat": repeat,
+        "tiles": tiled_plan.tiles,
+        "core": tiled_plan.core,
+        "work": round(tiled_plan.work, 3),
+        "s_per_mpx_step_whole": round(whole, 4),
+        "s_per_mpx_step_tiled": round(tiled, 4),
+        "ratio": round(tiled / whole, 3),
+        "all": times,
+        "load": round(os.getloadavg()[0], 2),
+    }
 
 
 CONTEXT = SCRATCH / "context"
@@ -130,8 +156,18 @@ def context(content: Path, style: Path, size: int, steps: int, core: int, halo: 
         for i, sc in enumerate(plan):
             w, h = sc.wh
             if i == len(plan) - 1 and halo >= 0:
-                out.append(tilegrid.MemoryPlan(sc.wh, core, halo, 16, tilegrid.HISTORY, 0.0,
-                                            len(tilegrid.layout((h, w), core, halo)), tilegrid.work_factor((h, w), core, halo, 16)))
+                out.append(
+                    tilegrid.MemoryPlan(
+                        sc.wh,
+                        core,
+                        halo,
+                        16,
+                        tilegrid.HISTORY,
+                        0.0,
+                        len(tilegrid.layout((h, w), core, halo)),
+                        tilegrid.work_factor((h, w), core, halo, 16),
+                    )
+                )
             else:
                 out.append(tilegrid.MemoryPlan(sc.wh, None, 0, 16, tilegrid.HISTORY, 0.0))
         return out
@@ -151,14 +187,26 @@ def context(content: Path, style: Path, size: int, steps: int, core: int, halo: 
     stamps = [e.elapsed for e in events if e.scale[0] == last.scale[1] and not e.done]
     name = "untiled" if halo < 0 else f"halo{halo}-core{core}-exact{exact}"
     last.image.save(in_folder(CONTEXT, f"{name}.png"))
-    row = {"variant": name, "J": round(last.losses["total"], 4),
-           "s_per_step": round(statistics.median(np.diff(stamps)), 3) if len(stamps) > 2 else None}
+    row = {
+        "variant": name,
+        "J": round(last.losses["total"], 4),
+        "s_per_step": round(statistics.median(np.diff(stamps)), 3) if len(stamps) > 2 else None,
+    }
     ref = CONTEXT / "untiled.png"
     if halo >= 0 and ref.exists():
         a = np.asarray(last.image, dtype=np.float32) / 255
         row["diff_to_untiled"] = round(float(np.abs(a - np.asarray(Image.open(ref), dtype=np.float32) / 255).mean()), 5)
-        row["seam_last_grid"] = round(seam_ratio(last.image, core, 16, halo, pipeline.prepare(
-            content, style, size=size, steps=steps).plan[-1].steps, True), 3)
+        row["seam_last_grid"] = round(
+            seam_ratio(
+                last.image,
+                core,
+                16,
+                halo,
+                pipeline.prepare(content, style, size=size, steps=steps).plan[-1].steps,
+                True,
+            ),
+            3,
+        )
     return row
 
 
@@ -172,13 +220,19 @@ def main() -> None:
     ap.add_argument("--speed", type=int, metavar="SIZE", help="time whole against tiled steps at SIZE instead")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", type=Path, default=None, help="the JSON (default bench/records/print-<machine>.json)")
-    ap.add_argument("--pictures", type=Path, default=PICTURES, metavar="DIR",
-                    help="where the crop sheet goes (default: docs/images)")
+    ap.add_argument(
+        "--pictures",
+        type=Path,
+        default=PICTURES,
+        metavar="DIR",
+        help="where the crop sheet goes (default: docs/images)",
+    )
     ap.add_argument("--context", action="store_true", help="the tiles' context against the untiled run instead")
     ap.add_argument("--core", type=int, default=128, help="--context: the tiles' core (px)")
     ap.add_argument("--halo", type=int, nargs="+", default=[-1, 96, 32], help="--context: each halo (px; -1: untiled)")
-    ap.add_argument("--exact-steps", type=int, default=None,
-                    help="--context: the Gram slope exact for this many first steps only")
+    ap.add_argument(
+        "--exact-steps", type=int, default=None, help="--context: the Gram slope exact for this many first steps only"
+    )
     args = ap.parse_args()
     if args.context:
         exact = True if args.exact_steps is None else args.exact_steps
@@ -202,12 +256,24 @@ def main() -> None:
     for size in sizes:
         path = RESULTS / f"{args.content.stem}-{args.style.stem}-{size}-{args.steps}.png"
         run = nst.prepare(args.content, args.style, size=size, steps=args.steps)
-        row = {"wh": run.output.size, "scales": [
-            {"wh": sc.wh, "steps": sc.steps, "tiles": m.tiles if m.tiled else 1, "core": m.core, "halo": m.halo,
-             "align": m.align,
-             "work": round(m.work, 3), "history": m.history, "peak_gb": round(m.peak / 1e9, 3)}
-            for sc, m in zip(run.plan, run.memory)],
-            "planned_peak_gb": round(run.peak_memory / 1e9, 3)}
+        row = {
+            "wh": run.output.size,
+            "scales": [
+                {
+                    "wh": sc.wh,
+                    "steps": sc.steps,
+                    "tiles": m.tiles if m.tiled else 1,
+                    "core": m.core,
+                    "halo": m.halo,
+                    "align": m.align,
+                    "work": round(m.work, 3),
+                    "history": m.history,
+                    "peak_gb": round(m.peak / 1e9, 3),
+                }
+                for sc, m in zip(run.plan, run.memory)
+            ],
+            "planned_peak_gb": round(run.peak_memory / 1e9, 3),
+        }
         if not (args.reuse and path.exists()):
             print(f"{size} px …", flush=True)
             row.update(run_cli(args.content, args.style, size, args.steps, path, []))
@@ -234,8 +300,9 @@ def main() -> None:
         print(size, {k: row[k] for k in row if k.startswith(("down", "seam"))}, flush=True)
     largest = max(rows)
     if largest != 1024:
-        report["crop"] = crop_sheet(Image.open(ROOT / rows[largest]["file"]).convert("RGB"), ref,
-                                    in_folder(args.pictures, "print-crop.png"))
+        report["crop"] = crop_sheet(
+            Image.open(ROOT / rows[largest]["file"]).convert("RGB"), ref, in_folder(args.pictures, "print-crop.png")
+        )
     report["sizes"] = {str(k): v for k, v in rows.items()}
     out.write_text(json.dumps(report, indent=1))
     print("photo ↔ 1024 px result:", report["photo_to_1024"], "→", out)

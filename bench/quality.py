@@ -173,24 +173,34 @@ def eyes_in(img: Image.Image, f: nst.Face) -> list[tuple[float, float]]:
     x, y, w, h = f.box
     k = 240 / w
     face = img.crop((x, y, x + w, y + h)).convert("L").resize((240, round(h * k)), Image.Resampling.LANCZOS)
-    g = cv2.equalizeHist(np.ascontiguousarray(np.asarray(face)[round(h * k) // 6: round(h * k) * 3 // 5]))
+    g = cv2.equalizeHist(np.ascontiguousarray(np.asarray(face)[round(h * k) // 6 : round(h * k) * 3 // 5]))
     es = _cascades()["eye"].detectMultiScale(g, 1.1, 5, minSize=(30, 30), maxSize=(80, 80))
-    return [(x + (ex + ew / 2) / k, y + (round(h * k) // 6 + ey + eh / 2) / k) for ex, ey, ew, eh in (es if len(es) else [])]
+    return [
+        (x + (ex + ew / 2) / k, y + (round(h * k) // 6 + ey + eh / 2) / k) for ex, ey, ew, eh in (es if len(es) else [])
+    ]
 
 
 def face_kept(result: Image.Image, content: Image.Image, style: Image.Image, f: nst.Face) -> dict:
     """Eyes kept (each within 20% of the face's width of one found in the photo) and the face distance."""
     x, y, w, h = f.box
     mx, my = 0.1 * w, 0.1 * h
-    box = (max(0, round(x - mx)), max(0, round(y - my)), min(content.width, round(x + w + mx)),
-           min(content.height, round(y + h + my)))
+    box = (
+        max(0, round(x - mx)),
+        max(0, round(y - my)),
+        min(content.width, round(x + w + mx)),
+        min(content.height, round(y + h + my)),
+    )
     crop = lambda img: img.crop(box).resize((224, 224), Image.Resampling.LANCZOS)
     g, c = features(crop(result), ("relu4_2",))["relu4_2"], features(crop(content), ("relu4_2",))["relu4_2"]
     s = features(crop(style.resize(content.size, Image.Resampling.LANCZOS)), ("relu4_2",))["relu4_2"]
     photo_eyes, result_eyes = eyes_in(content, f), eyes_in(result, f)
     kept = sum(any(np.hypot(ex - px, ey - py) < 0.2 * w for ex, ey in result_eyes) for px, py in photo_eyes)
-    return {"box": list(f.box), "eyes_photo": len(photo_eyes), "eyes_kept": kept,
-            "distance": float((g - c).norm() / (s - c).norm())}
+    return {
+        "box": list(f.box),
+        "eyes_photo": len(photo_eyes),
+        "eyes_kept": kept,
+        "distance": float((g - c).norm() / (s - c).norm()),
+    }
 
 
 # --- Sliced Wasserstein ---------------------------------------------------------------------
@@ -208,8 +218,10 @@ class SlicedWasserstein:
         style_img = nst.resize_to_pixels(nst.load_image(style), self.size[0] * self.size[1])
         s = features(style_img, STYLE_LAYERS)
         gen = torch.Generator().manual_seed(1234)
-        n = {l: f.shape[-1] * f.shape[-2] for l, f in features(nst.load_image(content).resize(self.size),
-                                                              STYLE_LAYERS).items()}
+        n = {
+            l: f.shape[-1] * f.shape[-2]
+            for l, f in features(nst.load_image(content).resize(self.size), STYLE_LAYERS).items()
+        }
         self.losses = {l: SlicedWassersteinStyleLoss([s[l]], [1.0], n[l], gen) for l in STYLE_LAYERS}
         self.baseline = self._distance(nst.load_image(content).resize(self.size))
 

@@ -83,11 +83,19 @@ def cases() -> list[dict]:
         sky[: img.height // 3] = 1
         label = "two styles: Starry Night on the top third, Shipwreck on the rest"
     return [
-        dict(label="half and half: Starry Night on the left, the photo kept on the right",
-             content=chelsea, styles=[starry], masks=[half_mask(nst.load_image(chelsea))]),
+        dict(
+            label="half and half: Starry Night on the left, the photo kept on the right",
+            content=chelsea,
+            styles=[starry],
+            masks=[half_mask(nst.load_image(chelsea))],
+        ),
         dict(label=label, content=two, styles=[starry, shipwreck], masks=[sky, 1 - sky]),
-        dict(label="soft mask: a left-to-right ramp from the photo to waves",
-             content=coffee, styles=[waves], masks=[ramp_mask(nst.load_image(coffee))]),
+        dict(
+            label="soft mask: a left-to-right ramp from the photo to waves",
+            content=coffee,
+            styles=[waves],
+            masks=[ramp_mask(nst.load_image(coffee))],
+        ),
     ]
 
 
@@ -95,7 +103,10 @@ def mask_picture(masks: list[np.ndarray], size: tuple[int, int]) -> Image.Image:
     """The masks as one picture: each style's region in its tint, black where the photo is kept."""
     out = np.zeros((size[1], size[0], 3), np.float32)
     for m, tint in zip(masks, TINTS):
-        m = np.asarray(Image.fromarray((m * 255).astype(np.uint8)).resize(size, Image.Resampling.BILINEAR), np.float32) / 255
+        m = (
+            np.asarray(Image.fromarray((m * 255).astype(np.uint8)).resize(size, Image.Resampling.BILINEAR), np.float32)
+            / 255
+        )
         out += m[..., None] * np.array(tint, np.float32)
     return Image.fromarray(out.clip(0, 255).astype(np.uint8))
 
@@ -108,8 +119,12 @@ def sheet(size: int, steps: int, out: Path) -> None:
         took = time.perf_counter() - t
         photo = resize_to_long_side(nst.load_image(case["content"]), size)
         print(f"{case['label']}: {took:.0f} s", flush=True)
-        rows.append((f"{case['label']} ({took:.0f} s)",
-                     [("", photo), ("", mask_picture(case["masks"], photo.size)), ("", result)]))
+        rows.append(
+            (
+                f"{case['label']} ({took:.0f} s)",
+                [("", photo), ("", mask_picture(case["masks"], photo.size)), ("", result)],
+            )
+        )
     footer = f"{size} px, {steps} steps, defaults otherwise; masks: blue style 1, orange style 2, black photo kept"
     sheets.grid(rows, title=18, footer=footer).save(out)
     print(f"wrote {out}")
@@ -182,8 +197,11 @@ def paint_and_run(page, url: str, content: Path, style: Path, size: int, steps: 
         page.wait_for_timeout(800)
         top = page.locator("#nst-content").bounding_box()["y"]
         bottom = editor.bounding_box()["y"] + editor.bounding_box()["height"]
-        page.screenshot(path=str(shot), full_page=True,
-                        clip={"x": 0, "y": max(0, top - 10), "width": 1280, "height": bottom - top + 20})
+        page.screenshot(
+            path=str(shot),
+            full_page=True,
+            clip={"x": 0, "y": max(0, top - 10), "width": 1280, "height": bottom - top + 20},
+        )
     return result, mask
 
 
@@ -201,11 +219,14 @@ def brush(size: int, steps: int, out: Path) -> None:
         result, mask = paint_and_run(page, url, content, style, size, steps, out)
         browser.close()
     m = np.asarray(mask.resize(result.size, Image.Resampling.BILINEAR), float) / 255
-    diff = np.abs(np.asarray(result.convert("RGB"), float)
-                  - np.asarray(resize_to_long_side(nst.load_image(content), size), float)).mean(axis=2)
-    print(f"{size} px, {steps} steps in {time.perf_counter() - t0:.0f} s (page and all); "
-          f"stroke {100 * (m > 0.95).mean():.0f}% of the image; |result - photo| inside {diff[m > 0.95].mean():.1f}, "
-          f"outside {diff[m == 0].mean():.2f} (max {diff[m == 0].max():.0f}); wrote {out}")
+    diff = np.abs(
+        np.asarray(result.convert("RGB"), float) - np.asarray(resize_to_long_side(nst.load_image(content), size), float)
+    ).mean(axis=2)
+    print(
+        f"{size} px, {steps} steps in {time.perf_counter() - t0:.0f} s (page and all); "
+        f"stroke {100 * (m > 0.95).mean():.0f}% of the image; |result - photo| inside {diff[m > 0.95].mean():.1f}, "
+        f"outside {diff[m == 0].mean():.2f} (max {diff[m == 0].max():.0f}); wrote {out}"
+    )
 
 
 def main() -> None:
@@ -213,10 +234,16 @@ def main() -> None:
     parser.add_argument("--app", action="store_true", help="the brush in the app, in a real browser, instead")
     parser.add_argument("--size", type=int, default=None, help="default: 384; --app: 256")
     parser.add_argument("--steps", type=int, default=None, help="default: 150; --app: 120")
-    parser.add_argument("--pictures", type=Path, default=PICTURES, metavar="DIR",
-                        help="where the picture goes (default: docs/images)")
-    parser.add_argument("-o", "--out", type=Path, default=None,
-                        help="the picture (default: DIR/regions-contact-sheet.png; --app: DIR/regions-app.png)")
+    parser.add_argument(
+        "--pictures", type=Path, default=PICTURES, metavar="DIR", help="where the picture goes (default: docs/images)"
+    )
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=None,
+        help="the picture (default: DIR/regions-contact-sheet.png; --app: DIR/regions-app.png)",
+    )
     args = parser.parse_args()
     if args.app:
         brush(args.size or 256, args.steps or 120, args.out or in_folder(args.pictures, "regions-app.png"))

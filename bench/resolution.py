@@ -53,9 +53,15 @@ def main() -> None:
         images.append(result)
     labels = [f"{r['size']} px: content {r['content_distance']:.3f}, style {r['style_distance']:.3f}" for r in rows]
     sheets.row(images, labels, width=args.display_width).save(
-        in_folder(args.pictures, f"resolution-{content_name}-{style_name}.png"))
-    res = {"machine": describe(), "pair": args.pair, "steps": args.steps, "style_weight": args.style_weight,
-           "rows": rows}
+        in_folder(args.pictures, f"resolution-{content_name}-{style_name}.png")
+    )
+    res = {
+        "machine": describe(),
+        "pair": args.pair,
+        "steps": args.steps,
+        "style_weight": args.style_weight,
+        "rows": rows,
+    }
     in_folder(args.records, f"resolution-{tag()}.json").write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
 

@@ -19,8 +19,14 @@ from .images import ROOT
 
 APP = ROOT / "app.py"  # what a Space runs
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's, for Playwright (its own browser download is not used)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:
@@ -30,8 +36,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(tmp: Path, own_temp: bool = False, app: Path = APP,
-          env_extra: dict[str, str] | None = None) -> Iterator[tuple[str, psutil.Popen]]:
+def serve(
+    tmp: Path, own_temp: bool = False, app: Path = APP, env_extra: dict[str, str] | None = None
+) -> Iterator[tuple[str, psutil.Popen]]:
     """``python app.py`` on a free port of 127.0.0.1, once it answers: its URL and process
     (a :class:`psutil.Popen`: a subprocess and a psutil process in one). Its output goes
     to ``tmp/server.log``.
@@ -43,9 +50,14 @@ def serve(tmp: Path, own_temp: bool = False, app: Path = APP,
     """
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_EXAMPLES_CACHE": str(tmp / "examples"), "GRADIO_ANALYTICS_ENABLED": "False",
-           **(env_extra or {})}
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_EXAMPLES_CACHE": str(tmp / "examples"),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        **(env_extra or {}),
+    }
     if own_temp:
         env.pop("GRADIO_TEMP_DIR", None)
         env["TMPDIR"] = str(tmp)

@@ -27,8 +27,16 @@ def _inset(img: Image.Image, text: str) -> Image.Image:
     return out
 
 
-def row(images: Sequence[Image.Image], labels: Sequence[str] | None = None, *, height: int | None = None,
-        width: int | None = None, gap: int = 8, header: int = 28, inset: bool = False) -> Image.Image:
+def row(
+    images: Sequence[Image.Image],
+    labels: Sequence[str] | None = None,
+    *,
+    height: int | None = None,
+    width: int | None = None,
+    gap: int = 8,
+    header: int = 28,
+    inset: bool = False,
+) -> Image.Image:
     """The images side by side, left to right, on white.
 
     Args:
@@ -48,8 +56,9 @@ def row(images: Sequence[Image.Image], labels: Sequence[str] | None = None, *, h
     if labels and inset:
         shown, labels, header = [_inset(im, t) for im, t in zip(shown, labels)], None, 0
     top = header if labels else 0
-    out = Image.new("RGB", (sum(im.width for im in shown) + gap * (len(shown) - 1),
-                            max(im.height for im in shown) + top), "white")
+    out = Image.new(
+        "RGB", (sum(im.width for im in shown) + gap * (len(shown) - 1), max(im.height for im in shown) + top), "white"
+    )
     draw = ImageDraw.Draw(out)
     x = 0
     for i, im in enumerate(shown):
@@ -60,8 +69,15 @@ def row(images: Sequence[Image.Image], labels: Sequence[str] | None = None, *, h
     return out
 
 
-def grid(rows: Sequence[tuple[str | None, Sequence[Cell | None]]], *, cell: int | None = None, pad: int = 6,
-         title: int = 0, label: int = 0, footer: str | None = None) -> Image.Image:
+def grid(
+    rows: Sequence[tuple[str | None, Sequence[Cell | None]]],
+    *,
+    cell: int | None = None,
+    pad: int = 6,
+    title: int = 0,
+    label: int = 0,
+    footer: str | None = None,
+) -> Image.Image:
     """Rows of cells on white, each row under its title (``title`` px; none when 0), each
     cell under its own label (``label`` px; none when 0). A cell is ``(label, image)``;
     ``None`` (or a ``None`` image) leaves it empty.
@@ -78,8 +94,9 @@ def grid(rows: Sequence[tuple[str | None, Sequence[Cell | None]]], *, cell: int 
     heights = [max((size(c)[1] for c in cells), default=0) for _, cells in rows]
     widths = [sum(size(c)[0] for c in cells) + pad * (len(cells) + 1) for _, cells in rows]
     foot = 18 if footer else 0
-    out = Image.new("RGB", (max(widths, default=2 * pad), sum(title + label + h + pad for h in heights) + pad + foot),
-                    "white")
+    out = Image.new(
+        "RGB", (max(widths, default=2 * pad), sum(title + label + h + pad for h in heights) + pad + foot), "white"
+    )
     draw = ImageDraw.Draw(out)
     y = pad
     for (text, cells), h in zip(rows, heights):

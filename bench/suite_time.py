@@ -31,13 +31,23 @@ from .machine import cpu_name
 def _run(checkout: Path, files: list[str], extra: list[str]) -> dict:
     load = os.getloadavg()[0]
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra, *files],
-                          cwd=checkout, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra, *files],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - t
     tail = (proc.stdout.strip().splitlines() or proc.stderr.strip().splitlines() or [""])[-1]
     counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|errors?)", tail)}
-    return {"seconds": round(seconds, 2), "rc": proc.returncode, "counts": counts, "load_before": load,
-            "load_after": os.getloadavg()[0], "summary": tail}
+    return {
+        "seconds": round(seconds, 2),
+        "rc": proc.returncode,
+        "counts": counts,
+        "load_before": load,
+        "load_after": os.getloadavg()[0],
+        "summary": tail,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,15 +70,29 @@ def main(argv: list[str] | None = None) -> int:
         for which in order:
             r = _run(getattr(args, which).resolve(), files, getattr(args, f"{which}_args").split())
             runs[which].append(r)
-            print(f"round {i + 1} {which:6} {r['seconds']:8.1f} s  load {r['load_before']:.1f}  {r['summary']}",
-                  flush=True)
+            print(
+                f"round {i + 1} {which:6} {r['seconds']:8.1f} s  load {r['load_before']:.1f}  {r['summary']}",
+                flush=True,
+            )
     med = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
-    print(f"median: before {med['before']:.1f} s, after {med['after']:.1f} s "
-          f"({100 * (1 - med['after'] / med['before']):.0f}% less)")
+    print(
+        f"median: before {med['before']:.1f} s, after {med['after']:.1f} s "
+        f"({100 * (1 - med['after'] / med['before']):.0f}% less)"
+    )
     out = in_folder(args.records, time.strftime("suite-time-%Y%m%d-%H%M%S.json"))
-    out.write_text(json.dumps({"cpu": cpu_name(), "cores": os.cpu_count(), "files": files or "whole suite",
-                               "args": {"before": args.before_args, "after": args.after_args},
-                               "median_seconds": med, "runs": runs}, indent=1))
+    out.write_text(
+        json.dumps(
+            {
+                "cpu": cpu_name(),
+                "cores": os.cpu_count(),
+                "files": files or "whole suite",
+                "args": {"before": args.before_args, "after": args.after_args},
+                "median_seconds": med,
+                "runs": runs,
+            },
+            indent=1,
+        )
+    )
     print(out)
     return 0
 

@@ -66,8 +66,11 @@ def trial_step(size: int, repeats: int) -> dict:
     (NCHW) and in the channels-last format, and under torch.compile with a cold cache."""
     objective, content = _objective(size)
     h, w = content.shape[-2:]
-    out: dict = {"size": [w, h], "gflop_per_step": flops_per_step(w, h) / 1e9,
-                 "auto_precision": str(nst.device.autocast_dtype("auto", torch.device("cpu")))}
+    out: dict = {
+        "size": [w, h],
+        "gflop_per_step": flops_per_step(w, h) / 1e9,
+        "auto_precision": str(nst.device.autocast_dtype("auto", torch.device("cpu"))),
+    }
     x = content.clone().requires_grad_(True)
     step = lambda im: objective(im)[0]  # noqa: E731
     for precision, amp in (("fp32", None), ("bf16", torch.bfloat16)):
@@ -108,8 +111,9 @@ def trial_ema(size: int, seconds: float, decays: list[float], optimizers: list[s
         weight: dict[float, float] = {}
         scale = None
         last = None
-        for ev in nst.stylize(content, style, size=size, steps=2000, time_limit=seconds,
-                              optimizer=opt, preview_every=1):
+        for ev in nst.stylize(
+            content, style, size=size, steps=2000, time_limit=seconds, optimizer=opt, preview_every=1
+        ):
             if ev.image is None:
                 continue
             x = np.asarray(ev.image, dtype=np.float64)
@@ -151,14 +155,22 @@ def trial_defaults(size: int, seconds: float, names: list[str]) -> dict:
     for name in names:
         steps = {"n": 0}
         t0 = time.perf_counter()
-        for ev in nst.stylize(content, style, size=size, steps=2000, time_limit=seconds, preview_every=0,
-                              **VARIANTS[name]):
+        for ev in nst.stylize(
+            content, style, size=size, steps=2000, time_limit=seconds, preview_every=0, **VARIANTS[name]
+        ):
             steps["n"] = ev.step
             result = ev.image
         path = OUT / f"trial-defaults-{name.replace(' ', '-')}.png"
         result.save(path)
-        rows.append({"variant": name, "changes": VARIANTS[name], "steps": steps["n"],
-                     "wall_s": time.perf_counter() - t0, **judge(path)})
+        rows.append(
+            {
+                "variant": name,
+                "changes": VARIANTS[name],
+                "steps": steps["n"],
+                "wall_s": time.perf_counter() - t0,
+                **judge(path),
+            }
+        )
         print(rows[-1], flush=True)
     return {"size": size, "time_limit_s": seconds, "rows": rows}
 
@@ -195,8 +207,14 @@ def trial_range(size: int, steps: int) -> dict:
         result = x.detach()
         path = OUT / f"trial-range-{'clamped' if box else 'free'}.png"
         to_pil(result).save(path)
-        rows.append({"box_constraint": box, "wall_s": time.perf_counter() - t0,
-                     "pixels_outside": float(((result < -0.02) | (result > 1.02)).float().mean()), **judge(path)})
+        rows.append(
+            {
+                "box_constraint": box,
+                "wall_s": time.perf_counter() - t0,
+                "pixels_outside": float(((result < -0.02) | (result > 1.02)).float().mean()),
+                **judge(path),
+            }
+        )
         print(rows[-1], flush=True)
     return {"size": size, "steps": steps, "rows": rows}
 
@@ -222,8 +240,9 @@ def trial_schedule(sizes: list[int], seconds: list[float], decays: list[float]) 
                 pass
             path = OUT / f"trial-schedule-{size}-{decay}.png"
             ev.image.save(path)
-            rows.append({"size": size, "decay": decay, "steps": ev.step, "wall_s": time.perf_counter() - t0,
-                         **judge(path)})
+            rows.append(
+                {"size": size, "decay": decay, "steps": ev.step, "wall_s": time.perf_counter() - t0, **judge(path)}
+            )
             print(rows[-1], flush=True)
     return {"time_limits_s": seconds, "rows": rows}
 
@@ -257,9 +276,14 @@ def trial_timing(sizes: list[int], steps: int, runs: list[tuple[int, int]]) -> d
         wall = time.perf_counter() - t0
         whole.append({"size": size, "steps": n, "wall_s": wall, "estimate_s": estimate})
         print(whole[-1], flush=True)
-    return {"steps": steps, "rows": rows, "runs": whole, "probe_seconds_per_megapixel_step": rate,
-            "calibrated": {"step": cost.step, "scale": cost.scale},
-            "fit": {"seconds_per_step": a, "seconds_per_megapixel_step": b}}
+    return {
+        "steps": steps,
+        "rows": rows,
+        "runs": whole,
+        "probe_seconds_per_megapixel_step": rate,
+        "calibrated": {"step": cost.step, "scale": cost.scale},
+        "fit": {"seconds_per_step": a, "seconds_per_megapixel_step": b},
+    }
 
 
 def main() -> None:
@@ -287,8 +311,12 @@ def main() -> None:
     p = sub.add_parser("timing")
     p.add_argument("--sizes", type=int, nargs="+", default=[128, 192, 256, 384, 512, 768])
     p.add_argument("--steps", type=int, default=6)
-    p.add_argument("--runs", nargs="+", default=["256:100", "512:100", "512:300"],
-                   help="SIZE:STEPS of whole default runs to time against the estimate")
+    p.add_argument(
+        "--runs",
+        nargs="+",
+        default=["256:100", "512:100", "512:300"],
+        help="SIZE:STEPS of whole default runs to time against the estimate",
+    )
     output_options(parser, pictures=False)
     args = parser.parse_args()
     torch.manual_seed(0)

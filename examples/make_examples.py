@@ -51,10 +51,19 @@ def swirls(size: int = SIZE, seed: int = 1) -> Image.Image:
 
     img = Image.new("RGB", (w, h), (18, 32, 78))
     draw = ImageDraw.Draw(img)
-    palette = np.array([
-        (22, 44, 110), (35, 70, 150), (60, 105, 185), (95, 140, 200),
-        (140, 175, 210), (230, 205, 90), (245, 225, 130), (200, 160, 60), (15, 25, 60),
-    ])
+    palette = np.array(
+        [
+            (22, 44, 110),
+            (35, 70, 150),
+            (60, 105, 185),
+            (95, 140, 200),
+            (140, 175, 210),
+            (230, 205, 90),
+            (245, 225, 130),
+            (200, 160, 60),
+            (15, 25, 60),
+        ]
+    )
     weights = np.array([14, 14, 12, 9, 6, 4, 3, 2, 6], dtype=float)
     for _ in range(5200):
         x, y = rng.uniform(0, w), rng.uniform(0, h)
@@ -88,10 +97,20 @@ def mosaic(size: int = SIZE, seed: int = 2, cells: int = 170) -> Image.Image:
         second = np.where(closer, best, np.minimum(second, d))
         label = np.where(closer, i, label)
         best = np.where(closer, d, best)
-    hues = np.array([
-        (178, 34, 52), (232, 128, 28), (246, 196, 48), (40, 120, 70), (30, 90, 160),
-        (90, 50, 140), (20, 150, 160), (200, 70, 120), (240, 230, 200),
-    ], np.float32)
+    hues = np.array(
+        [
+            (178, 34, 52),
+            (232, 128, 28),
+            (246, 196, 48),
+            (40, 120, 70),
+            (30, 90, 160),
+            (90, 50, 140),
+            (20, 150, 160),
+            (200, 70, 120),
+            (240, 230, 200),
+        ],
+        np.float32,
+    )
     colours = hues[rng.integers(0, len(hues), cells)] * rng.uniform(0.75, 1.1, (cells, 1))
     rgb = colours[label]
     # Glass texture: darker towards the leading, and a little grain.
@@ -105,22 +124,27 @@ def waves(size: int = SIZE, seed: int = 3) -> Image.Image:
     """Bands of warm colour bent into waves, with the grain of a dry brush along them."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    bend = (
-        18 * np.sin(xx / 37.0 + yy / 90.0)
-        + 9 * np.sin(xx / 13.0 - yy / 41.0 + 1.3)
-        + 26 * np.sin(yy / 70.0 + 0.7)
-    )
+    bend = 18 * np.sin(xx / 37.0 + yy / 90.0) + 9 * np.sin(xx / 13.0 - yy / 41.0 + 1.3) + 26 * np.sin(yy / 70.0 + 0.7)
     band = np.floor((yy + bend) / 22.0).astype(np.int64)
-    palette = np.array([
-        (38, 28, 66), (122, 36, 60), (214, 84, 48), (242, 160, 60),
-        (250, 214, 120), (96, 140, 150), (28, 74, 96), (236, 226, 200),
-    ], np.float32)
+    palette = np.array(
+        [
+            (38, 28, 66),
+            (122, 36, 60),
+            (214, 84, 48),
+            (242, 160, 60),
+            (250, 214, 120),
+            (96, 140, 150),
+            (28, 74, 96),
+            (236, 226, 200),
+        ],
+        np.float32,
+    )
     order = rng.integers(0, len(palette), band.max() - band.min() + 1)
     rgb = palette[order[band - band.min()]]
     # Dry-brush grain: noise smeared along x, darker near each band's edges.
     grain = rng.normal(0, 1, (size, size)).astype(np.float32)
     grain = np.cumsum(grain, axis=1)
-    grain = (grain - np.roll(grain, 24, axis=1)) / 24 ** 0.5
+    grain = (grain - np.roll(grain, 24, axis=1)) / 24**0.5
     frac = ((yy + bend) / 22.0) % 1.0
     shade = 0.8 + 0.2 * np.sin(np.pi * frac)
     rgb = rgb * shade[..., None] + 14 * grain[..., None]

@@ -33,12 +33,19 @@ def ellipses(boxes: list[tuple[int, int, int, int]], blur: float) -> Image.Image
 
 def main() -> None:
     cat = ellipses([(-40, -40, 385, 380)], blur=6)  # the head fills the frame but for the right edge
-    keep = ellipses([(122, 80, 218, 150),  # left eye
-                     (280, 100, 356, 170),  # right eye
-                     (222, 208, 302, 272)],  # nose
-                    blur=3)
-    for name, mask in {"chelsea_cat.png": cat, "chelsea_background.png": ImageChops.invert(cat),
-                       "chelsea_keep.png": keep}.items():
+    keep = ellipses(
+        [
+            (122, 80, 218, 150),  # left eye
+            (280, 100, 356, 170),  # right eye
+            (222, 208, 302, 272),
+        ],  # nose
+        blur=3,
+    )
+    for name, mask in {
+        "chelsea_cat.png": cat,
+        "chelsea_background.png": ImageChops.invert(cat),
+        "chelsea_keep.png": keep,
+    }.items():
         mask.save(HERE / name, optimize=True)
         print(f"wrote {HERE / name}")
 

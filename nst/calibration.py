@@ -101,8 +101,15 @@ def _time_steps(dev: torch.device, precision: str, key: tuple[str, str]) -> Cost
 def _timing_run(picture: Image.Image, size: int, dev: torch.device, precision: str) -> RunInputs:
     """One timed run: the default settings on ``picture`` (content and style) at ``size``, one
     scale of :data:`CALIBRATION_STEPS` steps, no previews (as :func:`nst.prepare` plans it)."""
-    s = DEFAULT.replace(steps=CALIBRATION_STEPS, size=size, multiscale=False, preview_every=0, device=str(dev),
-                        precision=precision, keep_faces=False)
+    s = DEFAULT.replace(
+        steps=CALIBRATION_STEPS,
+        size=size,
+        multiscale=False,
+        preview_every=0,
+        device=str(dev),
+        precision=precision,
+        keep_faces=False,
+    )
     plan = plan_run(picture.size, size, s.steps, multiscale=False)
     output = im.resize_to_long_side(picture, size)
     return RunInputs(s, dev, picture, [picture], [1.0], output, plan, memory=memory_plans(plan, s, dev))

@@ -99,15 +99,22 @@ def _read() -> dict[str, Any]:
 def _choices() -> dict[str, str]:
     """The file's measured choices (string to string), or ``{}``."""
     found = _read_file().get("choices")
-    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(found, dict) else {}
+    return (
+        {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(found, dict) else {}
+    )
 
 
 def _model(entry: Any) -> CostModel | None:
     """The :class:`CostModel` in an entry, or None if the entry is not a valid one."""
     try:
         pair = lambda v: (float(v[0]), float(v[1]))  # noqa: E731
-        model = CostModel(step=pair(entry["step"]), scale=pair(entry["scale"]), finish=pair(entry["finish"]),
-                          setup=float(entry["setup"]), measured=True)
+        model = CostModel(
+            step=pair(entry["step"]),
+            scale=pair(entry["scale"]),
+            finish=pair(entry["finish"]),
+            setup=float(entry["setup"]),
+            measured=True,
+        )
     except (KeyError, TypeError, ValueError, IndexError):
         return None
     numbers = [*model.step, *model.scale, *model.finish, model.setup]
@@ -208,8 +215,7 @@ def machine_lock(what: str, wait: float = LOCK_WAIT) -> Iterator[bool]:
         name = "".join(c if c.isalnum() else "-" for c in what)
         handle, holder = _take(cache_path().parent / f"calibration-{name}.lock", wait)
         if holder is not None:
-            warnings.warn(f"{holder}; going on without the calibration cache for {what}", RuntimeWarning,
-                          stacklevel=3)
+            warnings.warn(f"{holder}; going on without the calibration cache for {what}", RuntimeWarning, stacklevel=3)
             _passed_over.add(what)
         _held[what] = 1
         try:
@@ -257,8 +263,9 @@ def _take(path: Path, wait: float) -> tuple[Any | None, str | None]:
                 holder = f"{who} has been timing this machine for {wait:g} s"
                 break
             if now - moved >= LOCK_STALL:
-                doing = ("is stopped" if state in ("T", "t") else "cannot be seen to run" if ticks is None
-                         else "has not run")
+                doing = (
+                    "is stopped" if state in ("T", "t") else "cannot be seen to run" if ticks is None else "has not run"
+                )
                 holder = f"{who} holds the lock on timing this machine but {doing} ({LOCK_STALL:g} s without progress)"
                 break
             time.sleep(0.05)
@@ -290,7 +297,7 @@ def _holder(path: Path) -> tuple[int | None, str, int | None]:
         return pid, "", None  # its pid means another process here
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2:].split()  # after the name, which may hold spaces
+        fields = stat[stat.rindex(")") + 2 :].split()  # after the name, which may hold spaces
         return pid, fields[0], int(fields[11]) + int(fields[12])  # state, utime + stime
     except (OSError, ValueError, IndexError):
         return pid, "", None

@@ -63,7 +63,6 @@ def _process_seconds() -> float:
         return 2.0  # a typical start-up with torch imported
 
 
-
 def _prepare(args: argparse.Namespace, overrides: dict[str, Any]) -> PreparedRun:
     """The run checked and planned (:func:`nst.pipeline.prepare`), or the upscale of ``--recipe``'s result."""
     from .pipeline import prepare
@@ -72,8 +71,9 @@ def _prepare(args: argparse.Namespace, overrides: dict[str, Any]) -> PreparedRun
     if args.upscale is not None:
         from .upscale import prepare_upscale
 
-        return prepare_upscale(args.recipe, args.content, style, args.upscale, masks=args.masks, keep=args.keep,
-                               **overrides)
+        return prepare_upscale(
+            args.recipe, args.content, style, args.upscale, masks=args.masks, keep=args.keep, **overrides
+        )
     return prepare(args.content, style, masks=args.masks, keep=args.keep, **overrides)
 
 
@@ -96,28 +96,48 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     hit = calibration_cache.load(run.device, precision) is not None
     cost = calibrate(run.device, s.precision)  # this machine's cached costs, else times whole steps once
     plan, note = run.plan, None
-    if s.time_limit is not None and run.start is None:  # as the run will fit it: what is left after start-up and loading
-        fitted = fit_plan(run.content.size, s.size, s.steps, cost,
-                          (s.time_limit - before - cost.setup - SAVE_SECONDS) * BUDGET_MARGIN,
-                          multiscale=s.multiscale, min_side=min_input_size([s.content_layer, *s.style_layers]))
+    if (
+        s.time_limit is not None and run.start is None
+    ):  # as the run will fit it: what is left after start-up and loading
+        fitted = fit_plan(
+            run.content.size,
+            s.size,
+            s.steps,
+            cost,
+            (s.time_limit - before - cost.setup - SAVE_SECONDS) * BUDGET_MARGIN,
+            multiscale=s.multiscale,
+            min_side=min_input_size([s.content_layer, *s.style_layers]),
+        )
         plan, note = fitted.plan, fitted.note
-    memory = run.memory if plan == run.plan else memory_plans(plan, s, run.device, run.masks is not None)  # the tiles of the plan that runs
+    memory = (
+        run.memory if plan == run.plan else memory_plans(plan, s, run.device, run.masks is not None)
+    )  # the tiles of the plan that runs
     steps = sum(sc.steps for sc in plan)
-    print(f"plan: {steps} steps to {run.output.width}×{run.output.height} px on {run.device.type}"
-          f"{' (coarse to fine)' if len(plan) > 1 else ''}")
+    print(
+        f"plan: {steps} steps to {run.output.width}×{run.output.height} px on {run.device.type}"
+        f"{' (coarse to fine)' if len(plan) > 1 else ''}"
+    )
     for i, (sc, mem) in enumerate(zip(plan, memory), 1):
-        how = (f"{mem.tiles} tiles of {mem.core} px (+{mem.halo} px of context), ×{mem.work:.2f} the pixels"
-               if mem.tiled else "whole")
+        how = (
+            f"{mem.tiles} tiles of {mem.core} px (+{mem.halo} px of context), ×{mem.work:.2f} the pixels"
+            if mem.tiled
+            else "whole"
+        )
         print(f"  scale {i}/{len(plan)}: {sc.wh[0]}×{sc.wh[1]} px, {sc.steps} steps, {how}, {mem.peak / 1e9:.2f} GB")
     if s.keep_faces:
         print(f"  faces kept: {describe(run.faces)}")
     if s.time_limit is not None:
         print(f"  time limit: {s.time_limit:g} s for the whole command" + (f"; {note}" if note else ""))
     peak = max(m.peak for m in memory)
-    print(f"memory: {peak / 1e9:.2f} GB at most for the run, about {(peak + PROCESS_BYTES) / 1e9:.1f} GB for the "
-          f"process (max_memory {f'{s.max_memory:.2f} GB' if s.max_memory is not None else 'from free memory'})")
-    where = (f"from this machine's calibration cache ({calibration_cache.cache_path()})" if hit
-             else f"measured in {time.perf_counter() - t:.1f} s, kept in {calibration_cache.cache_path()}")
+    print(
+        f"memory: {peak / 1e9:.2f} GB at most for the run, about {(peak + PROCESS_BYTES) / 1e9:.1f} GB for the "
+        f"process (max_memory {f'{s.max_memory:.2f} GB' if s.max_memory is not None else 'from free memory'})"
+    )
+    where = (
+        f"from this machine's calibration cache ({calibration_cache.cache_path()})"
+        if hit
+        else f"measured in {time.perf_counter() - t:.1f} s, kept in {calibration_cache.cache_path()}"
+    )
     print(f"cost: {cost.step[1]:.3g} s per megapixel-step + {cost.step[0]:.3g} s per step ({where})")
     seconds = before + estimate_seconds(work_plan(plan, memory), cost, setup=True) + SAVE_SECONDS
     if s.time_limit is not None:
@@ -221,8 +241,10 @@ def _run(args: argparse.Namespace, overrides: dict[str, Any], stop: threading.Ev
         if not is_out_of_memory(exc):  # out of memory outside the run itself, e.g. saving
             raise
         if shown.bar is None:  # before the first step: the weights or the images, not the run's size
-            return _fail("out of memory before the run started (loading the weights or the images); "
-                         "close other programs, or give smaller images")
+            return _fail(
+                "out of memory before the run started (loading the weights or the images); "
+                "close other programs, or give smaller images"
+            )
         shown.close()
         from .settings import DEFAULT
 
@@ -254,8 +276,9 @@ class _Shown:
         if event.losses and event.step > bar.n:
             # The terms as the app's status shows them (content, β·J_style, total), and nst's
             # ETA, set before the step is drawn: the bar draws each step once, with its own terms.
-            bar.set_postfix({**{k: f"{v:.3g}" for k, v in event.terms.items()}, "left": f"{event.eta:.0f}s"},
-                            refresh=False)
+            bar.set_postfix(
+                {**{k: f"{v:.3g}" for k, v in event.terms.items()}, "left": f"{event.eta:.0f}s"}, refresh=False
+            )
             bar.update(event.step - bar.n)
         if event.done and not event.stopped and bar.total != event.total:
             bar.total = event.total  # the time limit ended it here: the bar ends full
@@ -283,8 +306,11 @@ def _write(shown: _Shown, existed: bool) -> int:
     if last.note and last.note != shown.note:  # a busy machine cut more than the plan did
         print(f"nst: {last.note}", file=sys.stderr)
     # The default out.png is easily overwritten without meaning to: say so.
-    print(f"{'replaced' if existed else 'saved'} {output} ({image.width}×{image.height}, "
-          f"{last.step} step{'s' if last.step != 1 else ''})", file=sys.stderr)
+    print(
+        f"{'replaced' if existed else 'saved'} {output} ({image.width}×{image.height}, "
+        f"{last.step} step{'s' if last.step != 1 else ''})",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -126,8 +126,7 @@ def _paths_after_mask(argv: list[str]) -> list[list[str]]:
     if where is None:
         return []
     i, j = where
-    return [[*argv[:i - 1], *(f"--mask={m}" for m in argv[i:j - k]), *argv[j - k:]]
-            for k in range(1, j - i)]
+    return [[*argv[: i - 1], *(f"--mask={m}" for m in argv[i : j - k]), *argv[j - k :]] for k in range(1, j - i)]
 
 
 def _swallowed(argv: list[str]) -> str | None:
@@ -136,12 +135,15 @@ def _swallowed(argv: list[str]) -> str | None:
     where = _last_mask(argv)
     if where is None or where[1] - where[0] < 2:
         return None
-    words = argv[where[0]:where[1]]
-    return (f"--mask took every path after it ({', '.join(map(repr, words))}), so none was left for the "
-            "content and style images; write the images first: "
-            "python -m nst CONTENT STYLE [STYLE ...] --mask M [M ...] (one mask per style image, in order)")
+    words = argv[where[0] : where[1]]
+    return (
+        f"--mask took every path after it ({', '.join(map(repr, words))}), so none was left for the "
+        "content and style images; write the images first: "
+        "python -m nst CONTENT STYLE [STYLE ...] --mask M [M ...] (one mask per style image, in order)"
+    )
 
 
+# Over 80 lines: one add_argument per option, in the order --help shows them.
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m nst",
@@ -151,33 +153,50 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("content", help="content image (its layout is kept)")
     parser.add_argument("style", nargs="+", help="style image(s) (their look is taken; several are blended)")
     parser.add_argument(
-        "--mask", nargs="+", action=_MasksAction, metavar="M", dest="masks", default=None,
+        "--mask",
+        nargs="+",
+        action=_MasksAction,
+        metavar="M",
+        dest="masks",
+        default=None,
         help="where each style goes: one greyscale mask per style image, in order, in the content "
         "image's frame; white is painted with that style, and where no mask is white the photo is kept "
         "(--mask a.png --mask b.png is the same as --mask a.png b.png)",
     )
     parser.add_argument(
-        "--keep", metavar="M", default=None,
+        "--keep",
+        metavar="M",
+        default=None,
         help="a greyscale mask in the content image's frame: where it is white the photo's structure is "
         "kept (a face the detector missed, text, a logo), as faces are with --keep-faces",
     )
-    parser.add_argument("-o", "--output", default="out.png", metavar="OUT.png",
-                        help="output PNG, with its recipe (default: out.png)")
     parser.add_argument(
-        "--recipe", action=_RecipeAction, metavar="PNG",
+        "-o", "--output", default="out.png", metavar="OUT.png", help="output PNG, with its recipe (default: out.png)"
+    )
+    parser.add_argument(
+        "--recipe",
+        action=_RecipeAction,
+        metavar="PNG",
         help="re-use the settings stored in an nst result PNG; options given with it override them",
     )
     parser.add_argument(
-        "--upscale", type=float, default=None, metavar="FACTOR",
+        "--upscale",
+        type=float,
+        default=None,
+        metavar="FACTOR",
         help="continue the result given by --recipe to FACTOR times its size (2 or 4, say), "
         "adding the finer scales only; needs the result's content and style images",
     )
     parser.add_argument(
-        "--save-every", type=int, default=0, metavar="K",
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="K",
         help="also save the image every K steps, as OUTPUT_<step>.png",
     )
     parser.add_argument(
-        "--dry-run", action="store_true",
+        "--dry-run",
+        action="store_true",
         help="print the plan (each scale's size and steps) and the estimated seconds of the whole command; "
         "write no image",
     )
@@ -188,8 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
         default = info.default
         flag = "--" + name.replace("_", "-")
         if info.kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                help=f"{info.help} (default: {'on' if default else 'off'})")
+            parser.add_argument(
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=f"{info.help} (default: {'on' if default else 'off'})",
+            )
             continue
         kind, nargs = info.kind, ("+" if info.many else None)
         shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
@@ -209,8 +232,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # The arguments that are not settings: what the command does with its files and the recipe.
-_NOT_SETTINGS = ("content", "style", "output", "save_every", "recipe", "dry_run", "masks", "keep",
-                 "recipe_settings", "recipe_named", "upscale")
+_NOT_SETTINGS = (
+    "content",
+    "style",
+    "output",
+    "save_every",
+    "recipe",
+    "dry_run",
+    "masks",
+    "keep",
+    "recipe_settings",
+    "recipe_named",
+    "upscale",
+)
 
 
 def settings_given(args: argparse.Namespace) -> dict[str, Any]:
@@ -246,8 +280,10 @@ def recipe_notes(args: argparse.Namespace) -> list[str]:
             notes.append(f"the recipe ran with max_memory {theirs} GB; using {shown}; pass {flag} to use it")
     masks = named.get("masks")
     if masks and not args.masks:
-        notes.append(f"the recipe's run had masks ({', '.join(masks)}); this run has none: pass --mask with them "
-                     "to paint each style where it was")
+        notes.append(
+            f"the recipe's run had masks ({', '.join(masks)}); this run has none: pass --mask with them "
+            "to paint each style where it was"
+        )
     return [short(note) for note in notes]
 
 
@@ -259,4 +295,3 @@ def _same_value(theirs: str, ours: Any) -> bool:
         except ValueError:
             return False
     return theirs == str(ours)
-

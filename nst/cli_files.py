@@ -27,8 +27,10 @@ def output_as_style(args: argparse.Namespace) -> str | None:
         why = f"{last!r} is both the output and a style image"
     else:
         return None  # an image to blend, as written
-    return (f"{why}: every path after the content image is a style image (several are blended); "
-            f"to write the result there, use -o {shlex.quote(last)} in its place")
+    return (
+        f"{why}: every path after the content image is a style image (several are blended); "
+        f"to write the result there, use -o {shlex.quote(last)} in its place"
+    )
 
 
 def check_files(args: argparse.Namespace) -> str | None:
@@ -63,11 +65,18 @@ def _check_targets(args: argparse.Namespace, output: Path) -> str | None:
         return f"the output folder {str(folder)!r} does not exist"
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"the output folder {str(folder)!r} is not writable"
-    named = [("the content image", args.content), *(("the style image", s) for s in args.style),
-             *(("the mask", m) for m in args.masks or []), ("the keep mask", args.keep),
-             ("the recipe", args.recipe), ("the weights file", getattr(args, "weights", None))]
+    named = [
+        ("the content image", args.content),
+        *(("the style image", s) for s in args.style),
+        *(("the mask", m) for m in args.masks or []),
+        ("the keep mask", args.keep),
+        ("the recipe", args.recipe),
+        ("the weights file", getattr(args, "weights", None)),
+    ]
     inputs = [(what, str(src)) for what, src in named if src]
-    targets: list[tuple[str, Path, Path | None]] = [(f"the output {str(output)!r}", output, None)]  # label, path, snapshot
+    targets: list[tuple[str, Path, Path | None]] = [
+        (f"the output {str(output)!r}", output, None)
+    ]  # label, path, snapshot
     if args.save_every:
         # Every name a snapshot may take, not only those of this run's steps (its plan is
         # not made yet); the ones not there cannot replace anything and are passed over.
@@ -79,13 +88,19 @@ def _check_targets(args: argparse.Namespace, output: Path) -> str | None:
         for what, src in inputs:
             if _same_file(path, src):
                 if snapshot is None:
-                    return (f"the output {str(output)!r} is one of the inputs ({what} {src!r}); "
-                            "choose another name so that it is not replaced")
-                return (f"--save-every would write over the input {src!r} at {str(snapshot)!r} "
-                        f"(its images are named {output.stem}_<step>.png); choose another output name")
+                    return (
+                        f"the output {str(output)!r} is one of the inputs ({what} {src!r}); "
+                        "choose another name so that it is not replaced"
+                    )
+                return (
+                    f"--save-every would write over the input {src!r} at {str(snapshot)!r} "
+                    f"(its images are named {output.stem}_<step>.png); choose another output name"
+                )
         if path.is_symlink() and not path.exists():
-            return (f"{label} is a link to {os.readlink(path)!r}, which does not exist: writing would create "
-                    "that file; name the file itself")
+            return (
+                f"{label} is a link to {os.readlink(path)!r}, which does not exist: writing would create "
+                "that file; name the file itself"
+            )
         if not path.exists():
             continue
         mode = path.stat().st_mode  # of what a link leads to: what would be written
@@ -109,4 +124,3 @@ def _same_file(path: Path, src: str) -> bool:
         return os.path.realpath(path) == os.path.realpath(src)
     except (OSError, ValueError):  # an input that cannot be looked at: loading it says why
         return False
-

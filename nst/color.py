@@ -8,17 +8,28 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["COLOR_MODES", "rgb_to_ycbcr", "ycbcr_to_rgb", "luminance", "grey", "swap_chroma",
-           "match_luminance", "match_color", "recolor"]
+__all__ = [
+    "COLOR_MODES",
+    "rgb_to_ycbcr",
+    "ycbcr_to_rgb",
+    "luminance",
+    "grey",
+    "swap_chroma",
+    "match_luminance",
+    "match_color",
+    "recolor",
+]
 
 COLOR_MODES = ("none", "swap", "luminance", "match")
 
 # ITU-R BT.601 (JPEG's YCbCr), full range, with chroma centred on 0.
-_RGB_TO_YCBCR = torch.tensor([
-    [0.299, 0.587, 0.114],
-    [-0.168736, -0.331264, 0.5],
-    [0.5, -0.418688, -0.081312],
-])
+_RGB_TO_YCBCR = torch.tensor(
+    [
+        [0.299, 0.587, 0.114],
+        [-0.168736, -0.331264, 0.5],
+        [0.5, -0.418688, -0.081312],
+    ]
+)
 
 
 def _apply(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,14 @@ from .costmodel import CostModel
 from .device import autocast_dtype, dtype_name, resolve_device, seconds_per_megapixel_step
 
 __all__ = [
-    "cache_path", "cost_model", "current_cost", "is_calibrated", "is_measured", "known_cost", "learn", "precision_name",
+    "cache_path",
+    "cost_model",
+    "current_cost",
+    "is_calibrated",
+    "is_measured",
+    "known_cost",
+    "learn",
+    "precision_name",
     "remember_cost",
 ]
 
@@ -146,8 +153,13 @@ def measured(device: torch.device, dtype: str, model: CostModel) -> None:
     calibration_cache.store(device, dtype, model)
 
 
-def learn(device: torch.device, dtype: str, old: CostModel, timings: dict[int, tuple[float, float, list[float]]],
-          finish: float) -> None:
+def learn(
+    device: torch.device,
+    dtype: str,
+    old: CostModel,
+    timings: dict[int, tuple[float, float, list[float]]],
+    finish: float,
+) -> None:
     """Refine the process's cost model from a finished run's own timings.
 
     Every run measures its steps anyway: with two scales or more they give both parts of

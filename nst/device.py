@@ -17,7 +17,15 @@ import torch
 from .cpu import release_threads
 from .settings import LIMITS, SettingsError
 
-__all__ = ["resolve_device", "autocast_dtype", "cuda_native_bf16", "dtype_name", "max_size", "size_cap_message", "seconds_per_megapixel_step"]
+__all__ = [
+    "resolve_device",
+    "autocast_dtype",
+    "cuda_native_bf16",
+    "dtype_name",
+    "max_size",
+    "size_cap_message",
+    "seconds_per_megapixel_step",
+]
 
 # VGG19 to conv5_1, forward plus backward to the input, per megapixel of image.
 GFLOP_PER_MEGAPIXEL_STEP = 1444.6
@@ -63,8 +71,10 @@ def max_size(device: torch.device | str) -> int:
 def size_cap_message(size: int, device: torch.device | str) -> str:
     """What a front end capped by :func:`max_size` says of a ``size`` above its cap."""
     kind = device if isinstance(device, str) else device.type
-    return (f"size {size} is above this app's limit of {max_size(kind)} px on its {'CPU' if kind == 'cpu' else 'GPU'} "
-            f"(a visitor's wait); the command line and the Python API make up to {LIMITS.max_size} px")
+    return (
+        f"size {size} is above this app's limit of {max_size(kind)} px on its {'CPU' if kind == 'cpu' else 'GPU'} "
+        f"(a visitor's wait); the command line and the Python API make up to {LIMITS.max_size} px"
+    )
 
 
 def dtype_name(amp: torch.dtype | None) -> str:

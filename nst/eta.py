@@ -45,7 +45,7 @@ class Eta:
         """Scale ``index`` will take ``steps`` in all (a time limit cut it)."""
         old = self.plan[index]
         self.work_total += (steps - old.steps) * old.mpx
-        self.plan = [*self.plan[:index], ScalePlan(old.wh, steps), *self.plan[index + 1:]]
+        self.plan = [*self.plan[:index], ScalePlan(old.wh, steps), *self.plan[index + 1 :]]
 
     @property
     def pace(self) -> float:
@@ -65,7 +65,7 @@ class Eta:
         c, sc = self.cost, self.plan[index]
         steps = max(0, sc.steps - steps_done_here) * c.step_seconds(sc.mpx) + c.finish_seconds(self.plan[-1].mpx)
         scales = 0.0
-        for s in self.plan[index + 1:]:
+        for s in self.plan[index + 1 :]:
             scales += c.scale_seconds(s.mpx) + c.step_seconds(s.mpx)
             steps += (s.steps - 1) * c.step_seconds(s.mpx)
         eta = steps * self.pace + scales * self.scale_pace

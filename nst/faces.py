@@ -23,8 +23,15 @@ from PIL import Image
 
 from .errors import Error
 
-__all__ = ["DETECT_SIDE", "Face", "FaceDetectionUnavailable", "describe", "detect_faces", "detector_available",
-           "protected_faces"]
+__all__ = [
+    "DETECT_SIDE",
+    "Face",
+    "FaceDetectionUnavailable",
+    "describe",
+    "detect_faces",
+    "detector_available",
+    "protected_faces",
+]
 
 # Faces are searched for on the image shrunk to this long side (never enlarged): enough
 # for a face of 1/10 of the short side (MIN_FACE); see the README for its time.
@@ -55,8 +62,11 @@ class Face:
     def scaled(self, k: float) -> Face:
         """The same face in an image ``k`` times as large."""
         x, y, w, h = self.box
-        return Face((round(x * k), round(y * k), round(w * k), round(h * k)), self.view,
-                    tuple((ex * k, ey * k) for ex, ey in self.eyes))
+        return Face(
+            (round(x * k), round(y * k), round(w * k), round(h * k)),
+            self.view,
+            tuple((ex * k, ey * k) for ex, ey in self.eyes),
+        )
 
     def features(self) -> dict[str, tuple[float, float]]:
         """Where the eyes, nose and mouth are: the eyes found, else the box's proportions
@@ -74,8 +84,12 @@ class Face:
         d = max(1.0, float(np.hypot(right[0] - left[0], right[1] - left[1])))
         # "Down" the face: perpendicular to the eye line (a tilted head tilts its mouth too).
         ux, uy = -(right[1] - left[1]) / d, (right[0] - left[0]) / d
-        return {"left eye": left, "right eye": right, "nose": (mx + 0.55 * d * ux, my + 0.55 * d * uy),
-                "mouth": (mx + 1.05 * d * ux, my + 1.05 * d * uy)}
+        return {
+            "left eye": left,
+            "right eye": right,
+            "nose": (mx + 0.55 * d * ux, my + 0.55 * d * uy),
+            "mouth": (mx + 1.05 * d * ux, my + 1.05 * d * uy),
+        }
 
 
 @functools.cache
@@ -89,8 +103,11 @@ def _cascades() -> dict[str, Any]:
         ) from None
     folder = cv2.data.haarcascades  # type: ignore[attr-defined]  # cv2.data is a subpackage its stubs omit
     out = {}
-    for name, file in (("frontal", "haarcascade_frontalface_alt2.xml"), ("profile", "haarcascade_profileface.xml"),
-                       ("eye", "haarcascade_eye.xml")):
+    for name, file in (
+        ("frontal", "haarcascade_frontalface_alt2.xml"),
+        ("profile", "haarcascade_profileface.xml"),
+        ("eye", "haarcascade_eye.xml"),
+    ):
         c = cv2.CascadeClassifier(folder + file)
         if c.empty():
             raise FaceDetectionUnavailable(f"OpenCV's {file} is missing from its install; faces are not protected")
@@ -150,7 +167,7 @@ def _detect(image: Image.Image) -> list[Face]:
     found: list[Face] = []
 
     def add(boxes: Any, view: str, flipped: bool = False) -> None:
-        for x, y, w, h in (boxes if len(boxes) else []):
+        for x, y, w, h in boxes if len(boxes) else []:
             x = g.shape[1] - x - w if flipped else x
             box = (int(x), int(y), int(w), int(h))
             if all(_overlap(box, f.box) < 0.3 for f in found):
@@ -159,13 +176,19 @@ def _detect(image: Image.Image) -> list[Face]:
     # minNeighbors 5: no false faces on the bench's landscapes, paintings and the cat.
     add(cas["frontal"].detectMultiScale(g, 1.1, 5, minSize=(side, side)), "frontal")
     add(cas["profile"].detectMultiScale(g, 1.1, 5, minSize=(side, side)), "profile")
-    add(cas["profile"].detectMultiScale(np.ascontiguousarray(g[:, ::-1]), 1.1, 5, minSize=(side, side)), "profile", True)
+    add(
+        cas["profile"].detectMultiScale(np.ascontiguousarray(g[:, ::-1]), 1.1, 5, minSize=(side, side)), "profile", True
+    )
     out = []
     for f in found:
         x, y, w, h = f.box
         # The eyes lie in the face's upper part; the eye cascade looks only there.
-        top = g[y + h // 6: y + h * 3 // 5, x: x + w]
-        es = cas["eye"].detectMultiScale(top, 1.1, 5, minSize=(max(8, w // 8),) * 2, maxSize=(w // 3,) * 2) if top.size else []
+        top = g[y + h // 6 : y + h * 3 // 5, x : x + w]
+        es = (
+            cas["eye"].detectMultiScale(top, 1.1, 5, minSize=(max(8, w // 8),) * 2, maxSize=(w // 3,) * 2)
+            if top.size
+            else []
+        )
         es = sorted(es, key=lambda e: -e[2] * e[3])[:2] if len(es) else []
         eyes = tuple((float(x + ex + ew / 2), float(y + h // 6 + ey + eh / 2)) for ex, ey, ew, eh in es)
         if len(eyes) == 2 and abs(eyes[0][0] - eyes[1][0]) < w / 5:
@@ -195,6 +218,7 @@ def describe(faces: list[Face]) -> str:
     """One line for people: ``"2 faces (at 120,80 200×200 px; …)"``, or ``"no face"``."""
     if not faces:
         return "no face"
-    where = "; ".join(f"{f.box[0]},{f.box[1]} {f.box[2]}×{f.box[3]} px" + (", profile" if f.view == "profile" else "")
-                      for f in faces)
+    where = "; ".join(
+        f"{f.box[0]},{f.box[1]} {f.box[2]}×{f.box[3]} px" + (", profile" if f.view == "profile" else "") for f in faces
+    )
     return f"{len(faces)} face{'s' if len(faces) > 1 else ''} (at {where})"

@@ -353,8 +353,10 @@ def _to_rgb(img: Image.Image, what: str) -> Image.Image:
         return Image.alpha_composite(white, rgba).convert("RGB")
     if img.mode in ("1", "L", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
         return img.convert("RGB")
-    raise ImageError(f"the {what} is a PIL image in mode {img.mode!r}, which nst cannot convert to RGB; "
-                     "convert it to RGB or RGBA first")
+    raise ImageError(
+        f"the {what} is a PIL image in mode {img.mode!r}, which nst cannot convert to RGB; "
+        "convert it to RGB or RGBA first"
+    )
 
 
 def resize_to_long_side(img: Image.Image, size: int) -> Image.Image:
@@ -403,6 +405,6 @@ def to_pil(x: torch.Tensor) -> Image.Image:
     out = torch.empty((h, w, 3), dtype=torch.uint8)
     rows = max(1, PIL_BAND_PIXELS // max(1, w))
     for y in range(0, h, rows):
-        band = x[:, y: y + rows].float().clamp(0, 1).mul_(255).round_()
-        out[y: y + rows] = band.permute(1, 2, 0).cpu()
+        band = x[:, y : y + rows].float().clamp(0, 1).mul_(255).round_()
+        out[y : y + rows] = band.permute(1, 2, 0).cpu()
     return Image.fromarray(out.numpy(), "RGB")

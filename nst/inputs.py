@@ -64,8 +64,11 @@ class Progress:
         ``total`` (J); empty before the first step."""
         if not self.losses:
             return {}
-        return {"content": self.losses["content"], "style": self.settings.style_weight * self.losses["style"],
-                "total": self.losses["total"]}
+        return {
+            "content": self.losses["content"],
+            "style": self.settings.style_weight * self.losses["style"],
+            "total": self.losses["total"],
+        }
 
 
 @dataclass

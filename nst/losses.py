@@ -66,7 +66,7 @@ class _Gram(torch.autograd.Function):
             blocks = ft[:, : k * _GRAM_BLOCK].reshape(n * k, _GRAM_BLOCK, c)
             g += (blocks.transpose(1, 2) @ blocks).view(n, k, c, c).sum(1, dtype=torch.float32)
         if k * _GRAM_BLOCK < ft.shape[1]:
-            rest = ft[:, k * _GRAM_BLOCK:]
+            rest = ft[:, k * _GRAM_BLOCK :]
             g += (rest.transpose(1, 2) @ rest).float()
         return g
 
@@ -216,8 +216,12 @@ class SlicedWassersteinStyleLoss(nn.Module):
     target: torch.Tensor
 
     def __init__(
-        self, targets: list[torch.Tensor], weights: list[float], positions: int,
-        generator: torch.Generator, projections: int | None = None,
+        self,
+        targets: list[torch.Tensor],
+        weights: list[float],
+        positions: int,
+        generator: torch.Generator,
+        projections: int | None = None,
     ) -> None:
         super().__init__()
         c = targets[0].shape[1]
@@ -226,8 +230,9 @@ class SlicedWassersteinStyleLoss(nn.Module):
         total = sum(weights)
         feats = [t.detach().float().flatten(2)[0] for t in targets]  # (C, Ns) each
         values = torch.cat([dirs.T @ f for f in feats], dim=1)  # (P, ΣNs)
-        mass = torch.cat([torch.full((f.shape[1],), w / total / f.shape[1], device=f.device)
-                          for f, w in zip(feats, weights)])
+        mass = torch.cat(
+            [torch.full((f.shape[1],), w / total / f.shape[1], device=f.device) for f, w in zip(feats, weights)]
+        )
         self.register_buffer("dirs", dirs)
         self.register_buffer("target", _weighted_quantiles(values, mass, positions))
         self.scale = float(sum(w / total * f.pow(2).mean() for f, w in zip(feats, weights))) / 8

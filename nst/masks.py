@@ -21,9 +21,7 @@ from .settings import Settings
 __all__ = ["load_masks", "mask_tensor", "resize_mask"]
 
 
-def load_masks(
-    masks: list[Any] | None, content: Image.Image, n_styles: int, s: Settings
-) -> list[Image.Image] | None:
+def load_masks(masks: list[Any] | None, content: Image.Image, n_styles: int, s: Settings) -> list[Image.Image] | None:
     """The masks as greyscale images, after every check that needs no network."""
     if masks is None:
         return None

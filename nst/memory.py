@@ -20,8 +20,15 @@ from .tilegrid import HISTORY, MemoryPlan, layer_factor, layout, tile_geometry, 
 from .vgg import channels
 
 __all__ = [
-    "ACTIVATION_BYTES", "TILE_BYTES", "IMAGE_BYTES", "PROCESS_BYTES", "MIN_HISTORY", "default_budget", "memory_plans",
-    "plan_memory", "work_plan",
+    "ACTIVATION_BYTES",
+    "TILE_BYTES",
+    "IMAGE_BYTES",
+    "PROCESS_BYTES",
+    "MIN_HISTORY",
+    "default_budget",
+    "memory_plans",
+    "plan_memory",
+    "work_plan",
 ]
 
 # Peak bytes per pixel of one forward and backward pass to relu5_1 with the costs (the
@@ -74,7 +81,12 @@ def _fixed_bytes(pixels: int, s: Settings, history: int, tiled: bool = True, mas
 
 
 def plan_memory(
-    wh: tuple[int, int], s: Settings, budget: float | None = None, *, masks: bool = False, run_side: int | None = None,
+    wh: tuple[int, int],
+    s: Settings,
+    budget: float | None = None,
+    *,
+    masks: bool = False,
+    run_side: int | None = None,
 ) -> MemoryPlan:
     """Whole, or the largest tiles that fit ``budget`` bytes, for one scale of ``wh`` px.
 
@@ -116,7 +128,9 @@ def plan_memory(
         if core >= 2 * align or history <= MIN_HISTORY:
             break
         history -= 1  # fewer curvature pairs before no tile fits
-    least = (_fixed_bytes(pixels, s, MIN_HISTORY, masks=masks) + TILE_BYTES * (2 * align + 2 * halo) ** 2) / (1 - HEAP_SHARE)
+    least = (_fixed_bytes(pixels, s, MIN_HISTORY, masks=masks) + TILE_BYTES * (2 * align + 2 * halo) ** 2) / (
+        1 - HEAP_SHARE
+    )
     if core < 2 * align:
         raise SettingsError(
             f"max_memory {budget / 1e9:.2f} GB is too little for {w}×{h} px: it needs at least "
@@ -149,7 +163,9 @@ def _plan_default(wh: tuple[int, int], s: Settings, masks: bool, run_side: int |
         pass
     w, h = wh
     _, halo = tile_geometry([s.content_layer, *s.style_layers])
-    least = (_fixed_bytes(w * h, s, MIN_HISTORY, masks=masks) + TILE_BYTES * (DEFAULT_CORE + 2 * halo) ** 2) / (1 - HEAP_SHARE)
+    least = (_fixed_bytes(w * h, s, MIN_HISTORY, masks=masks) + TILE_BYTES * (DEFAULT_CORE + 2 * halo) ** 2) / (
+        1 - HEAP_SHARE
+    )
     try:
         return plan_memory(wh, s, min(least, 0.8 * _available_bytes()), masks=masks)
     except SettingsError:
@@ -166,8 +182,10 @@ def work_plan(plan: list[ScalePlan], memory: list[MemoryPlan]) -> list[ScalePlan
     if not memory:
         return plan
     k = {m.wh: (m.work * EXACT_SWEEP) ** 0.5 for m in memory if m.tiled}
-    return [ScalePlan((round(sc.wh[0] * k[m.wh]), round(sc.wh[1] * k[m.wh])), sc.steps)
-            if m.tiled else sc for sc, m in zip(plan, memory)]
+    return [
+        ScalePlan((round(sc.wh[0] * k[m.wh]), round(sc.wh[1] * k[m.wh])), sc.steps) if m.tiled else sc
+        for sc, m in zip(plan, memory)
+    ]
 
 
 def default_budget(device: torch.device) -> float:
@@ -214,5 +232,7 @@ def memory_plans(plan: list[ScalePlan], s: Settings, device: torch.device, masks
         device: where it runs.
         masks: a regional run (the photo at the output size is kept).
     """
-    budget = s.max_memory * 1e9 if s.max_memory is not None else default_budget(device) if device.type != "cpu" else None
+    budget = (
+        s.max_memory * 1e9 if s.max_memory is not None else default_budget(device) if device.type != "cpu" else None
+    )
     return [plan_memory(sc.wh, s, budget, masks=masks, run_side=max(plan[-1].wh)) for sc in plan]

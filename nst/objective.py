@@ -11,7 +11,12 @@ from typing import cast
 import torch
 
 from .losses import (
-    ContentLoss, GramStyleLoss, GuidedGramStyleLoss, SlicedWassersteinStyleLoss, pair_scales, region_scale,
+    ContentLoss,
+    GramStyleLoss,
+    GuidedGramStyleLoss,
+    SlicedWassersteinStyleLoss,
+    pair_scales,
+    region_scale,
 )
 from .settings import Settings, SettingsError
 from .vgg import VGG19Features
@@ -80,9 +85,16 @@ class Objective:
     """
 
     def __init__(
-        self, model: VGG19Features, s: Settings, content: torch.Tensor, styles: list[torch.Tensor],
-        blend: list[float], autocast: torch.dtype | None, gen: torch.Generator,
-        masks: list[torch.Tensor] | None = None, content_weight: torch.Tensor | None = None,
+        self,
+        model: VGG19Features,
+        s: Settings,
+        content: torch.Tensor,
+        styles: list[torch.Tensor],
+        blend: list[float],
+        autocast: torch.dtype | None,
+        gen: torch.Generator,
+        masks: list[torch.Tensor] | None = None,
+        content_weight: torch.Tensor | None = None,
     ) -> None:
         self.model = model
         self.s = s
@@ -102,16 +114,23 @@ class Objective:
         with torch.no_grad():
             content_feats = self._features(content, self.layers)
             plain = ContentLoss(content_feats[s.content_layer])
-            self.content_loss = plain if content_weight is None else ContentLoss(
-                content_feats[s.content_layer], _to_grid(content_weight, content_feats[s.content_layer])
+            self.content_loss = (
+                plain
+                if content_weight is None
+                else ContentLoss(
+                    content_feats[s.content_layer], _to_grid(content_weight, content_feats[s.content_layer])
+                )
             )
             style_feats = [self._features(x, list(s.style_layers)) for x, _ in used]
             weights = [w for _, w in used]
             for l in s.style_layers:
                 if s.style_loss == "gram":
-                    target = cast(torch.Tensor, sum(w * GramStyleLoss.target_from(f[l]) for f, w in zip(style_feats, weights)))
+                    target = cast(
+                        torch.Tensor, sum(w * GramStyleLoss.target_from(f[l]) for f, w in zip(style_feats, weights))
+                    )
                     self.style_losses[l] = (
-                        GramStyleLoss(target / sum(weights)) if content_weight is None
+                        GramStyleLoss(target / sum(weights))
+                        if content_weight is None
                         else GuidedGramStyleLoss(target / sum(weights), _to_grid(1 / content_weight, content_feats[l]))
                     )
                 else:
@@ -123,15 +142,21 @@ class Objective:
             self.scales = pair_scales(
                 s.normalization,
                 content_feats,
-                lambda: [(self._features(_resize_to(x, content.shape[-2:]), [s.content_layer])[s.content_layer], w)
-                         for x, w in used],
+                lambda: [
+                    (self._features(_resize_to(x, content.shape[-2:]), [s.content_layer])[s.content_layer], w)
+                    for x, w in used
+                ],
                 plain,  # the plain distance: the weight map raises the content term, not its unit
                 self.style_losses,
             )
 
     # --- Regional (masked) runs -------------------------------------------------------
     def _regional(
-        self, content: torch.Tensor, styles: list[torch.Tensor], blend: list[float], masks: list[torch.Tensor],
+        self,
+        content: torch.Tensor,
+        styles: list[torch.Tensor],
+        blend: list[float],
+        masks: list[torch.Tensor],
         content_weight: torch.Tensor | None = None,
     ) -> None:
         s = self.s
@@ -157,8 +182,9 @@ class Objective:
             for l in s.style_layers:
                 counted = 1 if content_weight is None else _to_grid(1 / content_weight, content_feats[l])
                 losses = [
-                    GuidedGramStyleLoss(GramStyleLoss.target_from(style_feats[i][l]),
-                                        _to_grid(masks[i], content_feats[l]) * counted)
+                    GuidedGramStyleLoss(
+                        GramStyleLoss.target_from(style_feats[i][l]), _to_grid(masks[i], content_feats[l]) * counted
+                    )
                     for i in used
                 ]
                 weights = [strengths[i] for i in used]
@@ -172,8 +198,14 @@ class Objective:
             self.scales = pair_scales(
                 "content" if s.normalization in ("pair", "content") else "none",
                 content_feats,
-                lambda: [(self._features(_resize_to(styles[i], content.shape[-2:]), [s.content_layer])[s.content_layer],
-                          strengths[i] * share[i]) for i in used if share[i] > 0],
+                lambda: [
+                    (
+                        self._features(_resize_to(styles[i], content.shape[-2:]), [s.content_layer])[s.content_layer],
+                        strengths[i] * share[i],
+                    )
+                    for i in used
+                    if share[i] > 0
+                ],
                 ContentLoss(content_feats[s.content_layer]),  # the plain distance, as unmasked runs
                 {},
             )
@@ -190,7 +222,9 @@ class Objective:
         values: dict[str, torch.Tensor] = {}
         layers = self.model.iter_features(image, self.layers, self.check)
         while True:
-            with torch.autocast(image.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
+            with torch.autocast(
+                image.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None
+            ):
                 layer, a = next(layers, (None, None))
             if layer is None:
                 break

@@ -52,7 +52,10 @@ class PreparedRun(RunInputs):
     """
 
     def events(
-        self, *, stop: threading.Event | None = None, preview_seconds: float | None = None,
+        self,
+        *,
+        stop: threading.Event | None = None,
+        preview_seconds: float | None = None,
         preview_size: int | None = None,
     ) -> Iterator[Progress]:
         """Run it: phases 2–4 of :func:`stylize`, which takes the same keyword arguments.
@@ -97,7 +100,9 @@ def _preview_seconds(value: Any) -> float | None:
     except OverflowError:  # an int beyond float's range: no preview after the first, or negative
         seconds = math.inf if value > 0 else -math.inf
     except (TypeError, ValueError):
-        raise SettingsError(f"preview_seconds must be a number of seconds, 0 or more, not {shown_value(value)}") from None
+        raise SettingsError(
+            f"preview_seconds must be a number of seconds, 0 or more, not {shown_value(value)}"
+        ) from None
     if not seconds >= 0:  # NaN too
         raise SettingsError(f"preview_seconds must be 0 or more, not {seconds:g}")
     return seconds
@@ -123,8 +128,10 @@ def _preview_size(value: Any) -> int | None:
 def blend_mismatch(name: str, weights: int, styles: int) -> str:
     """The message for a blend of ``weights`` weights given for ``styles`` style images (``name``:
     the setting as the caller spells it, ``style_blend`` or ``--style-blend``)."""
-    return (f"{name} has {weights} weight{'s' if weights != 1 else ''} for {styles} style "
-            f"image{'s' if styles != 1 else ''}; give one weight per style image")
+    return (
+        f"{name} has {weights} weight{'s' if weights != 1 else ''} for {styles} style "
+        f"image{'s' if styles != 1 else ''}; give one weight per style image"
+    )
 
 
 def _styles(style: im.ImageInput | list[im.ImageInput]) -> list[im.ImageInput]:
@@ -189,11 +196,29 @@ def prepare(
             raise im.ImageError(
                 f"the {label} ({img.width}×{img.height} px) is {scaled.width}×{scaled.height} px at this size; "
                 f"the layers chosen need at least {needed} px on each side "
-                + ("(crop it closer to a square, or use shallower layers)" if thin else "(raise size or use shallower layers)")
+                + (
+                    "(crop it closer to a square, or use shallower layers)"
+                    if thin
+                    else "(raise size or use shallower layers)"
+                )
             )
-    return PreparedRun(s, device, content_full, styles_full, blend, out_img, plan, masks_full, names, found, keep_img,
-                       None if keep is None else input_reference(keep, "keep mask"), started=started,
-                       memory=memory_plans(plan, s, device, masks is not None), start=start_img)
+    return PreparedRun(
+        s,
+        device,
+        content_full,
+        styles_full,
+        blend,
+        out_img,
+        plan,
+        masks_full,
+        names,
+        found,
+        keep_img,
+        None if keep is None else input_reference(keep, "keep mask"),
+        started=started,
+        memory=memory_plans(plan, s, device, masks is not None),
+        start=start_img,
+    )
 
 
 def _plan_from(plan: list[ScalePlan], start: Image.Image, output: Image.Image) -> list[ScalePlan]:
@@ -266,8 +291,13 @@ def stylize(
 
 
 def stylize_image(
-    content: im.ImageInput, style: im.ImageInput, settings: Settings | None = None, /,
-    *, stop: threading.Event | None = None, **overrides: Any,
+    content: im.ImageInput,
+    style: im.ImageInput,
+    settings: Settings | None = None,
+    /,
+    *,
+    stop: threading.Event | None = None,
+    **overrides: Any,
 ) -> Image.Image:
     """Run :func:`stylize` to the end and return the result; takes the same arguments."""
     overrides.setdefault("preview_every", 0)
@@ -278,8 +308,13 @@ def stylize_image(
 
 
 def estimate(
-    content: im.ImageInput, style: im.ImageInput | list[im.ImageInput], settings: Settings | None = None, /,
-    *, setup: bool = False, **overrides: Any,
+    content: im.ImageInput,
+    style: im.ImageInput | list[im.ImageInput],
+    settings: Settings | None = None,
+    /,
+    *,
+    setup: bool = False,
+    **overrides: Any,
 ) -> float:
     """Expected seconds of :func:`stylize` with these arguments, from timed whole steps.
 

@@ -14,7 +14,16 @@ import struct
 import zlib
 from collections.abc import Iterator
 
-__all__ = ["SIGNATURE", "METADATA", "TEXT", "TextTooLarge", "chunks", "chunk_text", "without_metadata", "is_metadata_limit"]
+__all__ = [
+    "SIGNATURE",
+    "METADATA",
+    "TEXT",
+    "TextTooLarge",
+    "chunks",
+    "chunk_text",
+    "without_metadata",
+    "is_metadata_limit",
+]
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEXT = (b"tEXt", b"zTXt", b"iTXt")
@@ -32,7 +41,7 @@ def chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
     pos = len(SIGNATURE)
     while pos + 12 <= len(data):
         (length,) = struct.unpack_from(">I", data, pos)
-        kind = data[pos + 4: pos + 8]
+        kind = data[pos + 4 : pos + 8]
         end = pos + 12 + length
         yield kind, pos, min(end, len(data))
         if kind == b"IEND":

@@ -32,7 +32,13 @@ from .images import shown_path
 from .settings import LIMITS, Settings, SettingsError, field_names
 
 __all__ = [
-    "RECIPE_KEY", "MAX_RECIPE_BYTES", "NOT_APPLIED", "RecipeError", "input_reference", "make_recipe", "save_png",
+    "RECIPE_KEY",
+    "MAX_RECIPE_BYTES",
+    "NOT_APPLIED",
+    "RecipeError",
+    "input_reference",
+    "make_recipe",
+    "save_png",
     "read_recipe",
 ]
 
@@ -217,8 +223,9 @@ def _parse(text: str) -> dict[str, Any]:
     except (TypeError, ValueError, OverflowError, RecursionError, AttributeError):  # values of shapes no setting has
         raise _Refused("is damaged (a setting of the wrong type)") from None
     if settings.style_blend is not None and len(settings.style_blend) > MAX_LISTED:
-        raise _Refused(f"has a bad setting: style_blend has {len(settings.style_blend)} weights, "
-                       f"more than {MAX_LISTED}")
+        raise _Refused(
+            f"has a bad setting: style_blend has {len(settings.style_blend)} weights, more than {MAX_LISTED}"
+        )
     # The validated values, not the given ones: "12" is 12, and no value is larger than its setting.
     plain = settings.to_dict()
     out["settings"] = {k: plain[k] for k in known}
@@ -276,8 +283,15 @@ def _size(value: Any) -> list[int] | None:
 
 # The informational keys of a recipe and how each is kept (None: dropped).
 _INFO = {
-    "nst": _text, "device": _text, "precision": _text, "weights_preprocessing": _text, "keep": _text,
-    "styles": _count(10_000), "masks": _names, "upscaled_from": _size, "steps_done": _count(10 * LIMITS.max_steps),
+    "nst": _text,
+    "device": _text,
+    "precision": _text,
+    "weights_preprocessing": _text,
+    "keep": _text,
+    "styles": _count(10_000),
+    "masks": _names,
+    "upscaled_from": _size,
+    "steps_done": _count(10 * LIMITS.max_steps),
 }
 
 

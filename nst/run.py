@@ -52,7 +52,9 @@ __all__ = ["Run", "run_events"]
 
 
 def run_events(
-    inputs: RunInputs, stop: threading.Event | None = None, preview_seconds: float | None = None,
+    inputs: RunInputs,
+    stop: threading.Event | None = None,
+    preview_seconds: float | None = None,
     preview_size: int | None = None,
 ) -> Iterator[Progress]:
     """Run ``inputs``: :class:`Run`'s events; a device's out-of-memory becomes :class:`OutOfMemoryError`.
@@ -94,8 +96,13 @@ class Run:
         preview_size: as :func:`run_events`.
     """
 
-    def __init__(self, inputs: RunInputs, stop: threading.Event | None = None,
-                 preview_seconds: float | None = None, preview_size: int | None = None) -> None:
+    def __init__(
+        self,
+        inputs: RunInputs,
+        stop: threading.Event | None = None,
+        preview_seconds: float | None = None,
+        preview_size: int | None = None,
+    ) -> None:
         self.inputs, self.s = inputs, inputs.settings
         self.stop, self.preview_seconds, self.preview_size = stop, preview_seconds, preview_size
         self.t0 = time.perf_counter()
@@ -141,8 +148,12 @@ class Run:
         if inputs.start is not None:  # an upscale: the size of the result it continued from
             where["upscaled_from"] = list(inputs.start.size)
         self.recipe = make_recipe(
-            s, device=inputs.device.type, precision=dtype_name(self.amp),
-            weights_preprocessing=self.model.preprocessing, styles=len(inputs.styles), **where,
+            s,
+            device=inputs.device.type,
+            precision=dtype_name(self.amp),
+            weights_preprocessing=self.model.preprocessing,
+            styles=len(inputs.styles),
+            **where,
         )
         self.masks, self.union = region_maps(inputs.masks, inputs.output.size)
         self.content_weight = content_weight(inputs.output.size, inputs.content.width, inputs.faces, inputs.keep)
@@ -161,17 +172,27 @@ class Run:
         s = self.s
         # The limit is the whole call's (the CLI's: the whole process's); a front end's cap
         # (ZeroGPU's reservation) counts from the run's start, where the worker starts it.
-        self.deadline = Deadline.earliest(s.time_limit, self.inputs.started, self.inputs.reserve,
-                                          self.inputs.time_cap, self.t0)
+        self.deadline = Deadline.earliest(
+            s.time_limit, self.inputs.started, self.inputs.reserve, self.inputs.time_cap, self.t0
+        )
         if self.deadline is not None and self.inputs.start is None:  # an upscale keeps its scales
             # What is left of the limit after the start-up and the network's loading goes to
             # the plan, fitted from the costs known (this machine's calibration, else the prior).
-            fitted = fit_plan(self.inputs.content.size, s.size, s.steps, self.cost,
-                              self.deadline.left() * BUDGET_MARGIN, multiscale=s.multiscale,
-                              min_side=min_input_size([s.content_layer, *s.style_layers]))
+            fitted = fit_plan(
+                self.inputs.content.size,
+                s.size,
+                s.steps,
+                self.cost,
+                self.deadline.left() * BUDGET_MARGIN,
+                multiscale=s.multiscale,
+                min_side=min_input_size([s.content_layer, *s.style_layers]),
+            )
             if fitted.plan != self.inputs.plan:  # the tiles belong to the plan that runs
-                self.inputs = dataclasses.replace(self.inputs, plan=fitted.plan, memory=memory_plans(
-                    fitted.plan, s, self.inputs.device, self.inputs.masks is not None))
+                self.inputs = dataclasses.replace(
+                    self.inputs,
+                    plan=fitted.plan,
+                    memory=memory_plans(fitted.plan, s, self.inputs.device, self.inputs.masks is not None),
+                )
             self.note = None if fitted.note is None else f"{self.deadline.name}: {fitted.note}"
         self.eta = Eta(self.inputs.work_plan(), self.cost)  # tiled scales as the pixels their tiles cover
 
@@ -215,8 +236,9 @@ class Run:
         """A scale's content at its size, and its objective (whose targets are computed now);
         the image to optimise (the previous scale's, resized) in ``self.image``."""
         s, inputs, device = self.s, self.inputs, self.inputs.device
-        content_img = inputs.output if scale.wh == inputs.output.size else im.resize_to_long_side(
-            inputs.content, max(scale.wh))
+        content_img = (
+            inputs.output if scale.wh == inputs.output.size else im.resize_to_long_side(inputs.content, max(scale.wh))
+        )
         pixels = content_img.width * content_img.height
         c = im.to_tensor(content_img, device)
         # Each style is resized to the scale's pixel count (times style_scale²), so its
@@ -233,8 +255,9 @@ class Run:
         if memory is not None and memory.tiled:
             # Too large for the memory budget whole: tile by tile (nst.tiles); the faces' and
             # keep mask's content weight is cropped per tile, as the masks are.
-            objective = TiledObjective(self.model, s, c, st, inputs.blend, self.amp, memory, masks=ms,
-                                       content_weight=cw, exact=True)
+            objective = TiledObjective(
+                self.model, s, c, st, inputs.blend, self.amp, memory, masks=ms, content_weight=cw, exact=True
+            )
         else:
             objective = Objective(self.model, s, c, st, inputs.blend, self.amp, self.gen, masks=ms, content_weight=cw)
         objective.check = self.check
@@ -272,8 +295,9 @@ class Run:
         # A fresh optimiser per scale: L-BFGS's curvature pairs and Adam's moments belong to
         # the previous pixel grid.
         memory = self._memory(index)
-        optimizer = make_optimizer(s, image, memory.history if memory is not None else 20,
-                                   lean=memory is not None and memory.tiled)
+        optimizer = make_optimizer(
+            s, image, memory.history if memory is not None else 20, lean=memory is not None and memory.tiled
+        )
         steps_here, scale_deadline = self._time_share(index, scale)
         closure, last = closure_of(objective, optimizer, image, s.tv_weight)
         total = inputs.total_steps
@@ -332,16 +356,26 @@ class Run:
             cpu.return_memory()
         return preview
 
-    def progress(self, index: int, wh: tuple[int, int], done_here: int, image: Image.Image | None,
-                 **kw: Any) -> Progress:
+    def progress(
+        self, index: int, wh: tuple[int, int], done_here: int, image: Image.Image | None, **kw: Any
+    ) -> Progress:
         """The event after a step of scale ``index`` (``done_here`` of its steps done)."""
         assert self.eta is not None
         left = None if self.deadline is None else self.deadline.left()
         return Progress(
-            step=self.step, total=self.inputs.total_steps, losses=dict(self.losses), elapsed=time.perf_counter() - self.t0,
-            size=wh, image=image, settings=self.s, scale=(index + 1, len(self.inputs.plan)),
-            work_done=self.eta.work_done, work_total=self.eta.work_total,
-            eta=0.0 if kw.get("done") else self.eta.seconds_left(index, done_here, left), note=self.note, **kw,
+            step=self.step,
+            total=self.inputs.total_steps,
+            losses=dict(self.losses),
+            elapsed=time.perf_counter() - self.t0,
+            size=wh,
+            image=image,
+            settings=self.s,
+            scale=(index + 1, len(self.inputs.plan)),
+            work_done=self.eta.work_done,
+            work_total=self.eta.work_total,
+            eta=0.0 if kw.get("done") else self.eta.seconds_left(index, done_here, left),
+            note=self.note,
+            **kw,
         )
 
     # --- Phase 3 ---------------------------------------------------------------------------
@@ -352,8 +386,9 @@ class Run:
         inputs, s = self.inputs, self.s
         if self.image is None:  # stopped before the first scale had an image: the start image
             c = im.to_tensor(inputs.output, inputs.device)
-            self.image = initial_image(s, c, resize(im.to_tensor(inputs.styles[0], inputs.device), c.shape[-2:]),
-                                       self.gen)
+            self.image = initial_image(
+                s, c, resize(im.to_tensor(inputs.styles[0], inputs.device), c.shape[-2:]), self.gen
+            )
         t_finish = time.perf_counter()
         result = self.render(self.image, inputs.output.size)
         recipe = self.recipe if not stopped else {**self.recipe, "steps_done": self.step}
@@ -377,7 +412,10 @@ class Run:
             # Antialiased when shrinking (a preview below the optimised size), bicubic when growing.
             smaller = wh[1] < x.shape[-2]
             x = torch.nn.functional.interpolate(
-                x, size=(wh[1], wh[0]), mode="bilinear" if smaller else "bicubic", align_corners=False,
+                x,
+                size=(wh[1], wh[0]),
+                mode="bilinear" if smaller else "bicubic",
+                align_corners=False,
                 antialias=smaller,
             ).clamp(0, 1)
         x = x.cpu()

@@ -15,13 +15,23 @@ import math
 from dataclasses import dataclass
 
 from .costmodel import CostModel
+
 # The cost table is nst.costs's; these names stay importable from here (app_gpu.py and
 # tests/test_same_pixels.py import them from nst.schedule).
 from .costs import _MEASURED, cost_model, remember_cost  # noqa: F401
 
 __all__ = [
-    "Scale", "ScalePlan", "CostModel", "plan_scales", "plan_run", "long_side", "megapixels", "estimate_seconds",
-    "cost_model", "remember_cost", "format_seconds",
+    "Scale",
+    "ScalePlan",
+    "CostModel",
+    "plan_scales",
+    "plan_run",
+    "long_side",
+    "megapixels",
+    "estimate_seconds",
+    "cost_model",
+    "remember_cost",
+    "format_seconds",
 ]
 
 # Each finer scale gets this fraction of the previous one's steps. At equal time, the
@@ -94,7 +104,12 @@ def long_side(wh: tuple[int, int], size: int) -> tuple[int, int]:
 
 
 def plan_run(
-    content_wh: tuple[int, int], size: int, steps: int, *, multiscale: bool = True, min_side: int = 1,
+    content_wh: tuple[int, int],
+    size: int,
+    steps: int,
+    *,
+    multiscale: bool = True,
+    min_side: int = 1,
     decay: float = STEP_DECAY,
 ) -> list[ScalePlan]:
     """The scales of a run on a content image of ``content_wh`` pixels.

@@ -19,8 +19,16 @@ from .losses import NORMALIZATIONS
 from .vgg import check_layer_names, LAYER_NAMES
 
 __all__ = [
-    "Settings", "SettingsError", "DEFAULT", "LIMITS", "RELU_LAYERS", "STRENGTHS", "FieldInfo",
-    "field_info", "field_names", "strength",
+    "Settings",
+    "SettingsError",
+    "DEFAULT",
+    "LIMITS",
+    "RELU_LAYERS",
+    "STRENGTHS",
+    "FieldInfo",
+    "field_info",
+    "field_names",
+    "strength",
 ]
 
 RELU_LAYERS: tuple[str, ...] = tuple(n for n in LAYER_NAMES if n.startswith("relu"))
@@ -69,15 +77,16 @@ class Settings:
 
     steps: int = _opt(200, "optimisation steps (one forward and backward pass each)")
     size: int = _opt(512, "long side of the output in pixels; the aspect ratio is kept")
-    style_weight: float = _opt(
-        10.0, "style-to-content weight ratio β/α; higher looks more painted", log_scale=True
-    )
+    style_weight: float = _opt(10.0, "style-to-content weight ratio β/α; higher looks more painted", log_scale=True)
     normalization: str = _opt(
-        "pair", "how the costs are scaled per image pair: pair (each term by its distance between photo "
+        "pair",
+        "how the costs are scaled per image pair: pair (each term by its distance between photo "
         "and painting, so one ratio paints alike for any pair), style, content, or none (Gatys's units)",
         NORMALIZATIONS,
     )
-    content_layer: str = _opt("relu4_2", "VGG19 layer whose activations the content cost matches", ui_choices=RELU_LAYERS)
+    content_layer: str = _opt(
+        "relu4_2", "VGG19 layer whose activations the content cost matches", ui_choices=RELU_LAYERS
+    )
     style_layers: tuple[str, ...] = _opt(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
         "VGG19 layers whose Gram matrices the style cost matches",
@@ -92,12 +101,15 @@ class Settings:
     style_scale: float = _opt(1.0, "size of the style image relative to the output: larger gives bigger strokes")
     tv_weight: float = _opt(0.0, "total-variation weight, relative to the initial cost: smooths noise (try 1–100)")
     style_loss: str = _opt(
-        "gram", "style cost: gram (Gatys et al.) or sliced-wasserstein (whole feature distributions, "
-        "Heitz et al. 2021)", ("gram", "sliced-wasserstein"),
+        "gram",
+        "style cost: gram (Gatys et al.) or sliced-wasserstein (whole feature distributions, Heitz et al. 2021)",
+        ("gram", "sliced-wasserstein"),
     )
     preserve_color: str = _opt(
-        "none", "keep the content's colours: none (take the style's), swap (content chroma on the result), "
-        "luminance (transfer luminance only), match (recolour the style to the content first)", COLOR_MODES,
+        "none",
+        "keep the content's colours: none (take the style's), swap (content chroma on the result), "
+        "luminance (transfer luminance only), match (recolour the style to the content first)",
+        COLOR_MODES,
     )
     init: str = _opt("content", "starting image", ("content", "noise", "style"))
     optimizer: str = _opt("lbfgs", "optimiser of the pixels", ("lbfgs", "adam"))
@@ -109,16 +121,19 @@ class Settings:
     preview_every: int = _opt(10, "yield a preview image every this many steps (0: final image only)")
     multiscale: bool = _opt(True, "coarse-to-fine: start small and grow by √2 per scale to the output size")
     precision: str = _opt(
-        "auto", "network precision: auto (bf16 where the hardware runs it faster), fp32 or bf16",
+        "auto",
+        "network precision: auto (bf16 where the hardware runs it faster), fp32 or bf16",
         ("auto", "fp32", "bf16"),
     )
     time_limit: float | None = _opt(None, "stop within this many seconds, adapting the schedule to fit")
     keep_faces: bool = _opt(
-        True, "find faces in the content image and keep their eyes, nose and mouth in place "
-        "(more content weight there); no face found: no change"
+        True,
+        "find faces in the content image and keep their eyes, nose and mouth in place "
+        "(more content weight there); no face found: no change",
     )
     max_memory: float | None = _opt(
-        None, "working memory of a run in GB; scales that need more are optimised in tiles that fit "
+        None,
+        "working memory of a run in GB; scales that need more are optimised in tiles that fit "
         f"(default: half the free memory, at most {LIMITS.cpu_memory:g} GB, on a CPU, where scales up to "
         f"{LIMITS.max_size_cpu} px run whole if half the free memory holds them; 0.8 of the free memory on a GPU)",
     )
@@ -136,8 +151,9 @@ class Settings:
         return cls().replace(**dict(values))
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-                for f in dataclasses.fields(self)}
+        return {
+            f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in dataclasses.fields(self)
+        }
 
     def validated(self) -> Settings:
         """Check and normalise every field; raise :class:`SettingsError` naming the bad one."""
@@ -146,7 +162,9 @@ class Settings:
         size = _int(s.size, "size", LIMITS.min_size, LIMITS.max_size)
         ratio = _float(s.style_weight, "style_weight", 0.0, LIMITS.max_style_weight)
         if not isinstance(s.content_layer, str):
-            raise SettingsError(f"content_layer must be one layer's name, such as relu4_2, not {shown_value(s.content_layer)}")
+            raise SettingsError(
+                f"content_layer must be one layer's name, such as relu4_2, not {shown_value(s.content_layer)}"
+            )
         content_layer = _layers([s.content_layer], "content_layer")[0]
         style_layers = tuple(_layers(s.style_layers, "style_layers"))
         if not style_layers:
@@ -157,9 +175,7 @@ class Settings:
         if lw is not None:
             lw = tuple(_float(w, "style_layer_weights", 0.0, 1e9) for w in _seq(lw, "style_layer_weights"))
             if len(lw) != len(style_layers):
-                raise SettingsError(
-                    f"style_layer_weights has {len(lw)} values for {len(style_layers)} style layers"
-                )
+                raise SettingsError(f"style_layer_weights has {len(lw)} values for {len(style_layers)} style layers")
             if sum(lw) <= 0:
                 raise SettingsError("style_layer_weights must not all be zero")
         blend = s.style_blend
@@ -175,7 +191,9 @@ class Settings:
         preview = _int(s.preview_every, "preview_every", 0, LIMITS.max_steps)
         seed = _int(s.seed, "seed", 0, 2**63 - 1)
         time_limit = None if s.time_limit is None else _float(s.time_limit, "time_limit", 0.5, LIMITS.max_time_limit)
-        memory = None if s.max_memory is None else _float(s.max_memory, "max_memory", LIMITS.min_memory, LIMITS.max_memory)
+        memory = (
+            None if s.max_memory is None else _float(s.max_memory, "max_memory", LIMITS.min_memory, LIMITS.max_memory)
+        )
         for name in ("init", "optimizer", "pooling", "precision", "style_loss", "preserve_color", "normalization"):
             _choice(getattr(s, name), name)
         if not isinstance(s.device, str) or not s.device:
@@ -183,11 +201,23 @@ class Settings:
         if not isinstance(s.weights, str) or not s.weights:
             raise SettingsError("weights must be embedded, torchvision, hf:OWNER/REPO/FILE or a path")
         return dataclasses.replace(
-            s, steps=steps, size=size, style_weight=ratio, content_layer=content_layer,
-            style_layers=style_layers, style_layer_weights=lw, learning_rate=lr,
-            style_blend=blend, style_scale=style_scale, tv_weight=tv_weight,
-            preview_every=preview, seed=seed, time_limit=time_limit, max_memory=memory,
-            multiscale=_bool(s.multiscale, "multiscale"), keep_faces=_bool(s.keep_faces, "keep_faces"),
+            s,
+            steps=steps,
+            size=size,
+            style_weight=ratio,
+            content_layer=content_layer,
+            style_layers=style_layers,
+            style_layer_weights=lw,
+            learning_rate=lr,
+            style_blend=blend,
+            style_scale=style_scale,
+            tv_weight=tv_weight,
+            preview_every=preview,
+            seed=seed,
+            time_limit=time_limit,
+            max_memory=memory,
+            multiscale=_bool(s.multiscale, "multiscale"),
+            keep_faces=_bool(s.keep_faces, "keep_faces"),
         )
 
 
@@ -197,7 +227,10 @@ DEFAULT = Settings()
 # the app's slider: each word's ratio, from bench/pairs.py's sheets. Between two marks the
 # nearer one (on a log scale) names the ratio.
 STRENGTHS: tuple[tuple[str, float], ...] = (
-    ("subtle", 2.0), ("balanced", DEFAULT.style_weight), ("strong", 50.0), ("style only", 1e3),
+    ("subtle", 2.0),
+    ("balanced", DEFAULT.style_weight),
+    ("strong", 50.0),
+    ("style only", 1e3),
 )
 
 
@@ -253,12 +286,20 @@ def field_info(name: str) -> FieldInfo:
     except KeyError:
         raise SettingsError(f"unknown setting {name}") from None
     hint = str(f.type)
-    kind = bool if "bool" in hint else int if "int" in hint and "float" not in hint else float if "float" in hint else str
+    kind = (
+        bool if "bool" in hint else int if "int" in hint and "float" not in hint else float if "float" in hint else str
+    )
     meta = f.metadata
     return FieldInfo(
-        name=name, default=getattr(DEFAULT, name), help=meta.get("help", ""), kind=kind,
-        many="tuple" in hint, optional="None" in hint, choices=meta.get("choices"),
-        ui_choices=meta.get("ui_choices"), log_scale=bool(meta.get("log_scale")),
+        name=name,
+        default=getattr(DEFAULT, name),
+        help=meta.get("help", ""),
+        kind=kind,
+        many="tuple" in hint,
+        optional="None" in hint,
+        choices=meta.get("choices"),
+        ui_choices=meta.get("ui_choices"),
+        log_scale=bool(meta.get("log_scale")),
     )
 
 

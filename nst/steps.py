@@ -73,14 +73,21 @@ def make_optimizer(s: Settings, image: torch.Tensor, history: int = 20, lean: bo
         # of 20 pairs (not 100) keeps a 512 px run under 1 GB: each pair is 2 images;
         # tiled scales keep fewer where the memory budget asks (nst.tiles.plan_memory).
         return LBFGS(
-            [image], lr=s.learning_rate or 1.0, max_iter=1, history_size=history,
-            tolerance_grad=-1, tolerance_change=-1,
+            [image],
+            lr=s.learning_rate or 1.0,
+            max_iter=1,
+            history_size=history,
+            tolerance_grad=-1,
+            tolerance_change=-1,
         )
     return torch.optim.Adam([image], lr=s.learning_rate or 0.02, betas=(0.9, 0.99))
 
 
 def closure_of(
-    objective: Objective | TiledObjective, optimizer: torch.optim.Optimizer, image: torch.Tensor, tv_weight: float,
+    objective: Objective | TiledObjective,
+    optimizer: torch.optim.Optimizer,
+    image: torch.Tensor,
+    tv_weight: float,
 ) -> tuple[Callable[[], torch.Tensor], dict[str, torch.Tensor]]:
     """The closure the optimiser calls for J (divided by its first value) and its gradient,
     and the dict where each call leaves J's terms.
@@ -118,9 +125,14 @@ def closure_of(
     return closure, last
 
 
-def _tiled_closure(objective: TiledObjective, optimizer: torch.optim.Optimizer, image: torch.Tensor,
-                   tv_weight: float, last: dict[str, torch.Tensor],
-                   loss_scale: list[float]) -> Callable[[], torch.Tensor]:
+def _tiled_closure(
+    objective: TiledObjective,
+    optimizer: torch.optim.Optimizer,
+    image: torch.Tensor,
+    tv_weight: float,
+    last: dict[str, torch.Tensor],
+    loss_scale: list[float],
+) -> Callable[[], torch.Tensor]:
     """The closure of a tiled scale: the objective accumulates its gradient tile by tile."""
 
     def closure() -> torch.Tensor:

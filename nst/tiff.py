@@ -72,8 +72,9 @@ def read_array(path: str | Path, max_pixels: int) -> np.ndarray:
     if kind == 3 and bits[0] not in (32, 64):
         raise TiffError(f"its {bits[0]}-bit float samples are not supported")
     if compression not in (1, *_DEFLATE):
-        raise TiffError(f"its compression (TIFF code {compression}) is not supported; save it uncompressed "
-                        "or with Deflate")
+        raise TiffError(
+            f"its compression (TIFF code {compression}) is not supported; save it uncompressed or with Deflate"
+        )
     dtype = np.dtype(f"{bo}{'uif'[kind - 1]}{bits[0] // 8}")
     try:
         offsets, counts = tags[273], tags[279]
@@ -92,7 +93,7 @@ def read_array(path: str | Path, max_pixels: int) -> np.ndarray:
             i = p * per_plane + s
             n_rows = min(rows_per_strip, height - s * rows_per_strip)
             want = n_rows * row_samples * dtype.itemsize
-            raw = data[offsets[i]: offsets[i] + counts[i]]
+            raw = data[offsets[i] : offsets[i] + counts[i]]
             if compression in _DEFLATE:
                 d = zlib.decompressobj()
                 try:
@@ -113,8 +114,12 @@ def _oriented(a: np.ndarray, orientation: int) -> np.ndarray:
     """``a`` (H, W, bands) turned upright by its TIFF/EXIF orientation, as Pillow's
     ``ImageOps.exif_transpose`` turns the images it reads."""
     turns = {
-        2: lambda x: x[:, ::-1], 3: lambda x: x[::-1, ::-1], 4: lambda x: x[::-1],
-        5: lambda x: x.swapaxes(0, 1), 6: lambda x: np.rot90(x, -1), 7: lambda x: x[::-1, ::-1].swapaxes(0, 1),
+        2: lambda x: x[:, ::-1],
+        3: lambda x: x[::-1, ::-1],
+        4: lambda x: x[::-1],
+        5: lambda x: x.swapaxes(0, 1),
+        6: lambda x: np.rot90(x, -1),
+        7: lambda x: x[::-1, ::-1].swapaxes(0, 1),
         8: lambda x: np.rot90(x, 1),
     }
     return np.ascontiguousarray(turns[orientation](a)) if orientation in turns else a
@@ -130,7 +135,7 @@ def _first_ifd(data: bytes, bo: str) -> dict[int, list[int]]:
         if code is None:
             continue  # rationals, strings, ...: nothing the pixels need
         size = struct.calcsize(code) * count
-        raw = value[:size] if size <= 4 else data[struct.unpack(bo + "I", value)[0]:][:size]
+        raw = value[:size] if size <= 4 else data[struct.unpack(bo + "I", value)[0] :][:size]
         tags[tag] = list(struct.unpack(bo + code * count, raw))
     return tags
 

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from .vgg import LAYER_NAMES
 
 __all__ = [
-    "CONTEXT", "HISTORY", "MemoryPlan", "Tile", "geometry", "grid_offset", "layer_factor", "layout", "tile_geometry",
+    "CONTEXT",
+    "HISTORY",
+    "MemoryPlan",
+    "Tile",
+    "geometry",
+    "grid_offset",
+    "layer_factor",
+    "layout",
+    "tile_geometry",
     "work_factor",
 ]
 

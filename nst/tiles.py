@@ -125,11 +125,21 @@ class TiledObjective:
 
     tiled = True
 
+    # Over 80 lines: the targets, their regions and their scales, made in the order the
+    # untiled objective makes them, so the two read side by side.
     def __init__(
-        self, model: VGG19Features, s: Settings, content: torch.Tensor, styles: list[torch.Tensor],
-        blend: list[float], autocast: torch.dtype | None, plan: MemoryPlan,
-        masks: list[torch.Tensor] | None = None, exact: bool | int = False, content_weight: torch.Tensor | None = None,
-    ) -> None:  # over 80 lines: the targets, their regions and their scales, in the order the untiled objective makes them
+        self,
+        model: VGG19Features,
+        s: Settings,
+        content: torch.Tensor,
+        styles: list[torch.Tensor],
+        blend: list[float],
+        autocast: torch.dtype | None,
+        plan: MemoryPlan,
+        masks: list[torch.Tensor] | None = None,
+        exact: bool | int = False,
+        content_weight: torch.Tensor | None = None,
+    ) -> None:
         from .objective import KEEP_CONTENT_WEIGHT  # the regional runs' rule, shared
 
         if s.style_loss != "gram":
@@ -150,11 +160,16 @@ class TiledObjective:
             # Kept faces and keep masks count at 1/weight in the Gram statistics, as untiled
             # (nst.objective.Objective): one guided region over the whole image, or each
             # mask's region times it.
-            counted = None if content_weight is None else {
-                l: _area(1 / content_weight.float(), grid[l]) for l in s.style_layers}
+            counted = (
+                None
+                if content_weight is None
+                else {l: _area(1 / content_weight.float(), grid[l]) for l in s.style_layers}
+            )
             if masks is not None:
-                maps = {l: [_area(m, grid[l]) * (1 if counted is None else counted[l]) for m in masks]
-                        for l in s.style_layers}
+                maps = {
+                    l: [_area(m, grid[l]) * (1 if counted is None else counted[l]) for m in masks]
+                    for l in s.style_layers
+                }
             elif counted is not None:
                 maps = {l: [counted[l]] for l in s.style_layers}
             strengths = [w * len(blend) / sum(blend) for w in blend] if masks is not None else list(blend)
@@ -163,7 +178,8 @@ class TiledObjective:
             target = torch.empty(1, channels(cl), *grid[cl], dtype=autocast or torch.float32)
             self.content_target = target
             roots: dict[str, list[torch.Tensor | None]] = {
-                l: [m.sqrt() for m in maps[l]] if maps else [None] for l in s.style_layers}
+                l: [m.sqrt() for m in maps[l]] if maps else [None] for l in s.style_layers
+            }
             content_stats = self._sweep_stats(content, roots, keep_content=target)
             weight = None
             if masks is not None:
@@ -178,7 +194,9 @@ class TiledObjective:
             for i in used:
                 sh, sw = styles[i].shape[-2:]
                 st = self._sweep_stats(styles[i], {l: [None] for l in s.style_layers})
-                style_grams[i] = {l: st[l][0] / ((sh // layer_factor(l)) * (sw // layer_factor(l))) for l in s.style_layers}
+                style_grams[i] = {
+                    l: st[l][0] / ((sh // layer_factor(l)) * (sw // layer_factor(l))) for l in s.style_layers
+                }
             self.regions: dict[str, list[_Region]] = {}
             self.scales = {"content": 1.0, **{l: 1.0 for l in s.style_layers}}
             n = {l: grid[l][0] * grid[l][1] for l in s.style_layers}
@@ -226,14 +244,17 @@ class TiledObjective:
         return layout(hw, core, p.halo, grid_offset(step, core, p.align))
 
     def _sweep_stats(
-        self, image: torch.Tensor, roots: dict[str, list[torch.Tensor | None]], keep_content: torch.Tensor | None = None,
+        self,
+        image: torch.Tensor,
+        roots: dict[str, list[torch.Tensor | None]],
+        keep_content: torch.Tensor | None = None,
     ) -> _Sums:
         """Forward only: each style layer's Gram sums over the cores (one per root), and
         (into ``keep_content``) the content layer's activations."""
         hw = (image.shape[-2], image.shape[-1])
         stats: _PartialSums = {l: [0.0] * len(roots[l]) for l in roots}
         for tile in self._tiles(hw):
-            x = image[..., tile.box[0]:tile.box[1], tile.box[2]:tile.box[3]]
+            x = image[..., tile.box[0] : tile.box[1], tile.box[2] : tile.box[3]]
             for layer, a in self._layer_pass(x):
                 (ty, tx), (gy, gx) = tile.crops(layer_factor(layer))
                 core = a[..., ty, tx]
@@ -259,7 +280,7 @@ class TiledObjective:
         """J_content of ``image`` (unweighted, as the per-pair content scale takes it)."""
         total = 0.0
         for tile in self._tiles(self.hw):
-            x = image[..., tile.box[0]:tile.box[1], tile.box[2]:tile.box[3]]
+            x = image[..., tile.box[0] : tile.box[1], tile.box[2] : tile.box[3]]
             for layer, a in self._layer_pass(x):
                 if layer == self.s.content_layer:
                     (ty, tx), (gy, gx) = tile.crops(layer_factor(layer))
@@ -272,7 +293,7 @@ class TiledObjective:
         with torch.no_grad():
             stats: _PartialSums = {l: [0.0] * len(self.regions[l]) for l in self.s.style_layers}
             for tile in self._tiles(self.hw, step):
-                x = image[..., tile.box[0]:tile.box[1], tile.box[2]:tile.box[3]].detach()
+                x = image[..., tile.box[0] : tile.box[1], tile.box[2] : tile.box[3]].detach()
                 for layer, a in self._layer_pass(x):
                     if layer in stats:
                         (ty, tx), (gy, gx) = tile.crops(layer_factor(layer))
@@ -292,8 +313,10 @@ class TiledObjective:
             _give_back(image)
         # The slope of each style term at the whole image's Gram sums (see the module docstring).
         slopes = {
-            l: [s.style_weight * self.layer_weights[l] / self.scales[l] * r.weight * r.slope(st)
-                for r, st in zip(self.regions[l], self._stats[l])]
+            l: [
+                s.style_weight * self.layer_weights[l] / self.scales[l] * r.weight * r.slope(st)
+                for r, st in zip(self.regions[l], self._stats[l])
+            ]
             for l in s.style_layers
         }
         if image.grad is None:
@@ -330,7 +353,9 @@ class TiledObjective:
         terms = {"content": torch.tensor(content_sum / c_scale)}
         style = torch.zeros(())
         for l in s.style_layers:
-            value = cast(torch.Tensor, sum(r.weight * r.value(st) for r, st in zip(self.regions[l], stats[l])) / self.scales[l])
+            value = cast(
+                torch.Tensor, sum(r.weight * r.value(st) for r, st in zip(self.regions[l], stats[l])) / self.scales[l]
+            )
             terms[f"style:{l}"] = value
             style = style + self.layer_weights[l] * value
         terms["style"] = style

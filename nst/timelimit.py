@@ -16,7 +16,13 @@ from .costmodel import CostModel
 from .schedule import ScalePlan, estimate_seconds, long_side, plan_run, STEP_DECAY
 
 __all__ = [
-    "BUDGET_MARGIN", "MIN_PAINTED_STEPS", "MIN_WORKING_SIZE", "Deadline", "FittedPlan", "fit_plan", "fit_steps",
+    "BUDGET_MARGIN",
+    "MIN_PAINTED_STEPS",
+    "MIN_WORKING_SIZE",
+    "Deadline",
+    "FittedPlan",
+    "fit_plan",
+    "fit_steps",
     "limit_note",
 ]
 
@@ -43,8 +49,9 @@ class Deadline:
     at: float
 
     @staticmethod
-    def earliest(time_limit: float | None, started: float, reserve: float, time_cap: float | None,
-                 now: float) -> Deadline | None:
+    def earliest(
+        time_limit: float | None, started: float, reserve: float, time_cap: float | None, now: float
+    ) -> Deadline | None:
         """The earlier of a run's time limit and its front end's cap, or None without either.
 
         Args:
@@ -103,6 +110,7 @@ def _most_steps(
     content_wh: tuple[int, int], size: int, steps: int, cost: CostModel, budget: float, **plan_kw: object
 ) -> list[ScalePlan] | None:
     """The plan at ``size`` with the most steps (at most ``steps``) that fits in ``budget``, if any."""
+
     def fits(n: int) -> list[ScalePlan] | None:
         plan = plan_run(content_wh, size, n, **plan_kw)  # type: ignore[arg-type]
         return plan if estimate_seconds(plan, cost) <= budget else None
@@ -122,8 +130,15 @@ def _most_steps(
 
 
 def fit_plan(
-    content_wh: tuple[int, int], size: int, steps: int, cost: CostModel, budget: float, *,
-    multiscale: bool = True, min_side: int = 1, decay: float = STEP_DECAY,
+    content_wh: tuple[int, int],
+    size: int,
+    steps: int,
+    cost: CostModel,
+    budget: float,
+    *,
+    multiscale: bool = True,
+    min_side: int = 1,
+    decay: float = STEP_DECAY,
 ) -> FittedPlan:
     """The plan of a run that must end within ``budget`` seconds (its scales, steps and result).
 
@@ -172,5 +187,7 @@ def limit_note(steps: int, size: int, kept: int, working: int) -> str:
     if working >= size:
         few = ", too few to paint much" if kept < min(steps, MIN_PAINTED_STEPS) else ""
         return f"kept {kept} of the plan's {steps} steps{few}"
-    return (f"too short for {steps} steps at {size} px: {kept} step{'s' if kept != 1 else ''} at {working} px, "
-            f"upsampled to {size} px")
+    return (
+        f"too short for {steps} steps at {size} px: {kept} step{'s' if kept != 1 else ''} at {working} px, "
+        f"upsampled to {size} px"
+    )

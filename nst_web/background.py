@@ -54,7 +54,9 @@ atexit.register(stop_all)
 
 
 def in_thread(
-    start: Callable[[threading.Event], Iterator[T]], beat: float = 0.1, stop: threading.Event | None = None,
+    start: Callable[[threading.Event], Iterator[T]],
+    beat: float = 0.1,
+    stop: threading.Event | None = None,
     name: str = "nst-run",
 ) -> Iterator[T | None]:
     """Iterate ``start(stop)`` on a daemon thread; yield its items, or None after ``beat`` s without one.

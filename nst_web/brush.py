@@ -23,7 +23,11 @@ __all__ = ["PALETTE", "COLOUR_NAMES", "KEEP_COLOUR", "Strokes", "brush_colors", 
 
 # One colour per style, far apart (so that an antialiased edge is still nearest its own).
 PALETTE: tuple[tuple[int, int, int], ...] = (
-    (230, 40, 40), (30, 100, 240), (20, 170, 60), (250, 190, 0), (170, 40, 200),
+    (230, 40, 40),
+    (30, 100, 240),
+    (20, 170, 60),
+    (250, 190, 0),
+    (170, 40, 200),
 )
 COLOUR_NAMES = ("red", "blue", "green", "yellow", "purple")
 # The keep colour: white, far from every style's colour (the nearest, yellow, is 260 away).
@@ -50,13 +54,17 @@ def _rgba(layer: Image.Image | np.ndarray) -> np.ndarray:
     if isinstance(layer, np.ndarray):
         a = layer
         if a.ndim == 2 or a.shape[-1] != 4:
-            raise ImageError(f"a brush layer must be RGBA (its transparency is where nothing is painted), not {a.shape}")
+            raise ImageError(
+                f"a brush layer must be RGBA (its transparency is where nothing is painted), not {a.shape}"
+            )
         return a.astype(np.float32)
     return np.asarray(layer.convert("RGBA"), dtype=np.float32)
 
 
 def masks_from_strokes(
-    layers: Sequence[Image.Image | np.ndarray], n_styles: int, size: tuple[int, int] | None = None,
+    layers: Sequence[Image.Image | np.ndarray],
+    n_styles: int,
+    size: tuple[int, int] | None = None,
     feather: float = 0.01,
 ) -> list[Image.Image] | None:
     """One mask per style from the editor's layers; ``None`` when no style is painted
@@ -66,7 +74,9 @@ def masks_from_strokes(
 
 
 def strokes(
-    layers: Sequence[Image.Image | np.ndarray], n_styles: int, size: tuple[int, int] | None = None,
+    layers: Sequence[Image.Image | np.ndarray],
+    n_styles: int,
+    size: tuple[int, int] | None = None,
     feather: float = 0.01,
 ) -> Strokes:
     """The style masks and the keep mask from the editor's layers.
@@ -127,4 +137,6 @@ def strokes(
         return img
 
     styled = any(i < keep_index for i in used)
-    return Strokes([mask(i) for i in range(n_styles)] if styled else None, mask(keep_index) if keep_index in used else None)
+    return Strokes(
+        [mask(i) for i in range(n_styles)] if styled else None, mask(keep_index) if keep_index in used else None
+    )

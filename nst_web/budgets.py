@@ -71,9 +71,11 @@ def capped(run: nst.PreparedRun) -> tuple[nst.PreparedRun, str | None]:
     seconds = run.estimate(calibrated=False)
     if seconds <= cap:
         return run, None
-    return run, (f"this run would take about {format_seconds(seconds)}, over this app's cap of "
-                 f"{format_seconds(cap)} a run on the {run.device.type.upper()}: it is planned to fit in "
-                 f"{format_seconds(cap)} (fewer steps, or smaller). For longer runs use the CLI")
+    return run, (
+        f"this run would take about {format_seconds(seconds)}, over this app's cap of "
+        f"{format_seconds(cap)} a run on the {run.device.type.upper()}: it is planned to fit in "
+        f"{format_seconds(cap)} (fewer steps, or smaller). For longer runs use the CLI"
+    )
 
 
 def preview_image(path: str, what: str, side: int = PREVIEW_SIDE) -> tuple[Image.Image, float]:
@@ -96,8 +98,9 @@ def preview_image(path: str, what: str, side: int = PREVIEW_SIDE) -> tuple[Image
     # EXIF rotation may swap the sides: compare the long sides.
     scale = min(1.0, side / max(image.size))
     if scale < 1:
-        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                             Image.Resampling.BILINEAR)
+        image = image.resize(
+            (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BILINEAR
+        )
     return image, max(full) / max(image.size)
 
 

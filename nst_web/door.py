@@ -32,7 +32,7 @@ from . import budgets, gradio_patches, queue, uploads
 # The queue's concurrency groups: how many events of each run at once, and how many one
 # visitor may hold (waiting or running).
 GROUPS = {
-    "gpu": 1,    # runs and upscales (and an example's first run): one per device
+    "gpu": 1,  # runs and upscales (and an example's first run): one per device
     "brush": 1,  # the brush's strokes made into masks at Run
     "light": 1,  # short image work: the faces line, the compare slider
 }
@@ -47,9 +47,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def cheap(why: str) -> Callable[[F], F]:
     """Mark a handler as cheap enough to run outside the queue; ``why`` says what bounds its work."""
+
     def mark(fn: F) -> F:
         fn.__nst_cheap__ = why  # type: ignore[attr-defined]
         return fn
+
     return mark
 
 
@@ -102,12 +104,14 @@ def _removing_request_files(handler: F) -> F:
     if inspect.iscoroutinefunction(handler) or inspect.isasyncgenfunction(handler):
         return handler
     if inspect.isgeneratorfunction(handler):
+
         @functools.wraps(handler)
         def generator(*args: Any, **kwargs: Any) -> Iterator[Any]:
             try:
                 yield from handler(*args, **kwargs)
             finally:
                 budgets.remove_request_files(_strings([args, kwargs]))
+
         return generator  # type: ignore[return-value]
 
     @functools.wraps(handler)
@@ -116,6 +120,7 @@ def _removing_request_files(handler: F) -> F:
             return handler(*args, **kwargs)
         finally:
             budgets.remove_request_files(_strings([args, kwargs]))
+
     return call  # type: ignore[return-value]
 
 

@@ -155,8 +155,9 @@ def _on_gpu(run: nst.PreparedRun, stop: Any, seconds: int | None, pace: Measured
     except Exception as exc:
         yield Failed(_portable(exc))
         return
-    yield Measured(nst.precision_name(run.settings.precision, run.device),
-                   nst.current_cost(run.device, run.settings.precision))
+    yield Measured(
+        nst.precision_name(run.settings.precision, run.device), nst.current_cost(run.device, run.settings.precision)
+    )
 
 
 def _portable(exc: Exception) -> BaseException:
@@ -234,11 +235,14 @@ def _slim(run: nst.PreparedRun) -> nst.PreparedRun:
     coarse scales are made from it), each style at its largest scale's pixels, the masks at
     the output size (as the run resizes them). Uploads up to the pixel limit are ~190 MB each."""
     out = run.output
-    pixels = run.settings.style_scale ** 2 * out.width * out.height
+    pixels = run.settings.style_scale**2 * out.width * out.height
     styles = [nst.resize_to_pixels(x, pixels) if x.width * x.height > pixels else x for x in run.styles]
-    masks = run.masks and [m.resize(out.size, Image.Resampling.BILINEAR) if m.width > out.width else m
-                           for m in run.masks]
-    keep = run.keep and (run.keep.resize(out.size, Image.Resampling.BILINEAR) if run.keep.width > out.width else run.keep)
+    masks = run.masks and [
+        m.resize(out.size, Image.Resampling.BILINEAR) if m.width > out.width else m for m in run.masks
+    ]
+    keep = run.keep and (
+        run.keep.resize(out.size, Image.Resampling.BILINEAR) if run.keep.width > out.width else run.keep
+    )
     content = out if run.content.width > out.width else run.content
     # The faces are in the content's pixels: they follow it to its new size.
     faces = [f.scaled(content.width / run.content.width) for f in run.faces]

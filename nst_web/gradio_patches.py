@@ -33,9 +33,13 @@ def check_version(version: str | None = None) -> bool:
         return True
     if version not in _warned:
         _warned.append(version)
-        warnings.warn(f"nst_web patches Gradio internals checked against Gradio {GRADIO_VERSION}, and this is "
-                      f"Gradio {version}: uploads, the queue's fairness and the brush's limits may not hold "
-                      "(see nst_web/gradio_patches.py; requirements.txt pins the version)", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"nst_web patches Gradio internals checked against Gradio {GRADIO_VERSION}, and this is "
+            f"Gradio {version}: uploads, the queue's fairness and the brush's limits may not hold "
+            "(see nst_web/gradio_patches.py; requirements.txt pins the version)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return False
 
 

@@ -31,9 +31,15 @@ from nst import MAX_INPUT_PIXELS, format_seconds
 from . import budgets, folder, gradio_patches, uploads
 
 LABELS = {  # UI wording only; anything not here is labelled from its field name
-    "style_weight": "β/α", "normalization": "Cost normalisation", "size": "Output size (px, long side)", "init": "Start from",
-    "optimizer": "Optimiser", "multiscale": "Coarse to fine", "tv_weight": "Smoothing (TV weight)",
-    "time_limit": "Time limit (s)", "preserve_color": "Keep the content's colours",
+    "style_weight": "β/α",
+    "normalization": "Cost normalisation",
+    "size": "Output size (px, long side)",
+    "init": "Start from",
+    "optimizer": "Optimiser",
+    "multiscale": "Coarse to fine",
+    "tv_weight": "Smoothing (TV weight)",
+    "time_limit": "Time limit (s)",
+    "preserve_color": "Keep the content's colours",
 }
 
 
@@ -90,7 +96,6 @@ def _data_url_file(url: str, name: str) -> str:
     return path
 
 
-
 class _Shaped:
     """A component's data model that refuses a value of the wrong shape with a message naming
     the parameter, instead of pydantic's (Gradio validates file inputs against their model
@@ -118,7 +123,11 @@ def _shape(value: Any) -> str:
     if isinstance(value, dict):
         return "an object without a file path" if "path" not in value else "an object whose path is not text"
     if isinstance(value, list):
-        return "a list holding " + ", ".join(sorted({_shape(v).split(" (")[0] for v in value})) if value else "an empty list"
+        return (
+            "a list holding " + ", ".join(sorted({_shape(v).split(" (")[0] for v in value}))
+            if value
+            else "an empty list"
+        )
     return type(value).__name__
 
 
@@ -156,7 +165,6 @@ def control(name: str, **kw: Any) -> gr.components.Component:
     return as_sent(cls(value=value, elem_id=f"nst-{name.replace('_', '-')}", **kw))
 
 
-
 def nst_error(exc: Exception, *uploads: str) -> gr.Error:
     """A gr.Error with nst's message as plain text, for API clients as for the page (which
     shows a gr.Error's message through Gradio's HTML sanitiser: markup in a file name is
@@ -179,7 +187,6 @@ def shown_name(path: str) -> str:
     return Path(path).name.replace("%22", '"')
 
 
-
 def status_line(ev: nst.Progress, stopped: bool = False) -> str:
     """'step i/N · content … · style … · total … · elapsed … · ETA …' (nst's ETA)."""
     terms = " · ".join(f"{k} {v:.3g}" for k, v in ev.terms.items())
@@ -189,7 +196,9 @@ def status_line(ev: nst.Progress, stopped: bool = False) -> str:
     if ev.scale[1] > 1:
         where += f" (scale {ev.scale[0]}/{ev.scale[1]}, {ev.size[0]}×{ev.size[1]} px)"
     if stopped or ev.stopped:
-        return f"**Stopped** at {where} · {terms} · after {format_seconds(ev.elapsed)}; the image as it was is the result"
+        return (
+            f"**Stopped** at {where} · {terms} · after {format_seconds(ev.elapsed)}; the image as it was is the result"
+        )
     eta = format_seconds(ev.eta) if ev.eta is not None and ev.step > 1 else "…"  # step 1 also paid the set-up
     done = f" ({100 * ev.work_done / ev.work_total:.0f}%)" if ev.work_total else ""
     return f"{where}{done} · {terms} · elapsed {format_seconds(ev.elapsed)} · ETA {eta}"
@@ -262,15 +271,14 @@ def _results_kept_an_hour() -> Path:
     return folder
 
 
-
 def failure(exc: Exception) -> gr.Error:
     """The message for a failure nst did not foresee; the details (paths) go to the server's log."""
     traceback.print_exception(exc)
     return gr.Error(
         f"The run stopped on an unexpected error ({type(exc).__name__}). Try again; if it happens "
-        "again, try a smaller size or other settings.", print_exception=False,
+        "again, try a smaller size or other settings.",
+        print_exception=False,
     )
-
 
 
 def shown(name: str, v: Any) -> Any:
@@ -302,8 +310,9 @@ def stand_in(path: str, size: int) -> Image.Image:
     else:
         over = w * h > MAX_INPUT_PIXELS
     if over:
-        raise nst.ImageError(f"the content image {clip(name)!r} is larger than the "
-                             f"{MAX_INPUT_PIXELS // 1_000_000} Mpx nst accepts")
+        raise nst.ImageError(
+            f"the content image {clip(name)!r} is larger than the {MAX_INPUT_PIXELS // 1_000_000} Mpx nst accepts"
+        )
     scale = min(1.0, size / max(w, h, 1))
     return Image.new("RGB", (max(1, round(w * scale)), max(1, round(h * scale))))
 

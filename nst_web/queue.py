@@ -65,8 +65,10 @@ def _on_spaces() -> bool:
 
 def full_message(limit: int, group: str = "gpu") -> str:
     what = "runs" if group == "gpu" else "requests of this kind"
-    return (f"You already have {limit} {what} waiting or running; wait for one to finish (or stop it) "
-            "before starting another")
+    return (
+        f"You already have {limit} {what} waiting or running; wait for one to finish (or stop it) "
+        "before starting another"
+    )
 
 
 def poll_less(demo: gr.Blocks, seconds: float = POLL_SECONDS) -> None:
@@ -86,9 +88,12 @@ def make_fair(demo: gr.Blocks, concurrency_id: str, per_visitor: int = PER_VISIT
         if new.concurrency_id != concurrency_id:
             return None
         address = visitor_address(new.request)
-        mine = [e for e in gradio_patches.events(demo, concurrency_id)
-                if (new.session_hash and e.session_hash == new.session_hash)
-                or (address and visitor_address(e.request) == address)]
+        mine = [
+            e
+            for e in gradio_patches.events(demo, concurrency_id)
+            if (new.session_hash and e.session_hash == new.session_hash)
+            or (address and visitor_address(e.request) == address)
+        ]
         return full_message(per_visitor, concurrency_id) if len(mine) >= per_visitor else None
 
     def after(fn: Any) -> None:

@@ -35,14 +35,29 @@ SKIP = (gr.skip(),) * 5  # an update that changes none of the run's five outputs
 
 
 def stylize(
-    content: str | None, style: str | None, steps: int | None = None, style_weight: float | None = None,
-    content_layer: str | None = None, style_layers: list[str] | None = None, size: int | None = None,
-    init: str | None = None, optimizer: str | None = None, seed: int | None = None,
-    multiscale: bool | None = None, style_scale: float | None = None, tv_weight: float | None = None,
-    time_limit: float | None = None, preserve_color: str | None = None, style_loss: str | None = None,
-    style_blend: str | list[float] | None = None, normalization: str | None = None,
-    more_styles: list[str] | None = None, masks: list[str] | None = None, keep_faces: bool | None = None,
-    keep: str | None = None, request: gr.Request | None = None,
+    content: str | None,
+    style: str | None,
+    steps: int | None = None,
+    style_weight: float | None = None,
+    content_layer: str | None = None,
+    style_layers: list[str] | None = None,
+    size: int | None = None,
+    init: str | None = None,
+    optimizer: str | None = None,
+    seed: int | None = None,
+    multiscale: bool | None = None,
+    style_scale: float | None = None,
+    tv_weight: float | None = None,
+    time_limit: float | None = None,
+    preserve_color: str | None = None,
+    style_loss: str | None = None,
+    style_blend: str | list[float] | None = None,
+    normalization: str | None = None,
+    more_styles: list[str] | None = None,
+    masks: list[str] | None = None,
+    keep_faces: bool | None = None,
+    keep: str | None = None,
+    request: gr.Request | None = None,
 ) -> Iterator[tuple]:
     """Transfer the style of `style` onto `content`, streaming previews.
 
@@ -57,8 +72,10 @@ def stylize(
     values = dict(locals())
     session = getattr(request, "session_hash", None)
     settings = {
-        k: v for k, v in values.items()
-        if k in nst.field_names() and v is not None
+        k: v
+        for k, v in values.items()
+        if k in nst.field_names()
+        and v is not None
         and not (nst.field_info(k).default is None and isinstance(v, str) and not v.strip())  # a blank box
     }
     s = checked(settings)
@@ -68,8 +85,10 @@ def stylize(
     styles = [style, *(p for p in (more_styles or []) if p)]
     masks = [p for p in (masks or []) if p] or None
     if max(len(styles), len(masks or [])) > MAX_STYLES:
-        raise gr.Error(f"at most {MAX_STYLES} style images (and masks) in one run, not "
-                       f"{max(len(styles), len(masks or []))}", print_exception=False)
+        raise gr.Error(
+            f"at most {MAX_STYLES} style images (and masks) in one run, not {max(len(styles), len(masks or []))}",
+            print_exception=False,
+        )
     run = _prepare(content, styles, s, masks, keep)  # nst opens the images and masks and checks everything now
     kept = faces_kept(run)
     yield None, f"Preparing… ({s.steps} steps at {s.size} px on the {machine.label()}){kept}", None, None, None
@@ -102,22 +121,31 @@ UPSCALE = 2  # the app's upscale factor: ×2 of the result shown (or of a galler
 
 
 def upscale(
-    result: str | None, content: str | None, style: str | None, more_styles: list[str] | None = None,
-    masks: list[str] | None = None, keep: str | None = None, request: gr.Request | None = None,
+    result: str | None,
+    content: str | None,
+    style: str | None,
+    more_styles: list[str] | None = None,
+    masks: list[str] | None = None,
+    keep: str | None = None,
+    request: gr.Request | None = None,
 ) -> Iterator[tuple]:
     """Continue the result shown (`result`: its full-resolution PNG, with its recipe) to twice
     its size: only the finer scales run, starting from it. `content`, `style`, `more_styles`,
     `masks` and `keep` are the run's images, as given to /stylize. Yields as /stylize."""
     for path, what in ((result, "result"), (content, "content image"), (style, "style image")):
         if not path:
-            raise gr.Error(f"Upscale needs a result and its {what}: run one first, or pick one below."
-                           if what == "result" else f"Upscale needs the {what} the result was made from.",
-                           print_exception=False)
+            raise gr.Error(
+                f"Upscale needs a result and its {what}: run one first, or pick one below."
+                if what == "result"
+                else f"Upscale needs the {what} the result was made from.",
+                print_exception=False,
+            )
     styles = [style, *(p for p in (more_styles or []) if p)]
     masks = [p for p in (masks or []) if p] or None
     try:
-        run = nst.prepare_upscale(result, content, styles if len(styles) > 1 else styles[0], UPSCALE,
-                                  masks=masks, keep=keep or None)
+        run = nst.prepare_upscale(
+            result, content, styles if len(styles) > 1 else styles[0], UPSCALE, masks=masks, keep=keep or None
+        )
     except nst.Error as exc:
         raise nst_error(exc, *(p for p in (result, content, *styles, *(masks or []), keep) if p)) from None
     if run.settings.size > machine.max_size():  # the app's cap by a visitor's wait
@@ -131,7 +159,11 @@ def upscale(
 
 
 def _prepare(
-    content: Any, styles: list[Any], s: nst.Settings, masks: list[str] | None = None, keep: str | None = None,
+    content: Any,
+    styles: list[Any],
+    s: nst.Settings,
+    masks: list[str] | None = None,
+    keep: str | None = None,
 ) -> nst.PreparedRun:
     try:
         return nst.prepare(content, styles if len(styles) > 1 else styles[0], s, masks=masks, keep=keep or None)
@@ -184,8 +216,9 @@ def _run(run: nst.PreparedRun, session: str | None, note: str) -> Iterator[tuple
             # The curve starts once every term is positive (Gradio fixes a plot's series at its
             # first data, and the content term is 0 at step 1 when starting from the content).
             if terms and (rows or min(terms.values()) > 0) and (ev.step % every == 0 or ev.done):
-                rows += [{"step": ev.step, "loss": math.log10(v) if v > 0 else math.nan, "term": k}
-                         for k, v in terms.items()]
+                rows += [
+                    {"step": ev.step, "loss": math.log10(v) if v > 0 else math.nan, "term": k} for k, v in terms.items()
+                ]
             if ev.done:
                 break
             now = time.monotonic()
@@ -241,8 +274,15 @@ def run_example(content: str, style: str, steps: int, size: int) -> tuple:
 def api_description() -> str:
     """/stylize's description in the API page: what it does, then each setting's help."""
     lines = [f"- {name}: {nst.field_info(name).help}" for name in MAIN_SETTINGS + ADVANCED_SETTINGS]
-    return "\n".join([stylize.__doc__.split("\n\n")[0], "", "Settings (all optional):", *lines,
-                      "- more_styles: further style image files, blended with `style` by style_blend",
-                      "- masks: one greyscale mask file per style image, in order (white: that style here; "
-                      "black everywhere: the photo kept)",
-                      "- keep: a greyscale mask file (white: keep the photo's structure there, as over faces)"])
+    return "\n".join(
+        [
+            stylize.__doc__.split("\n\n")[0],
+            "",
+            "Settings (all optional):",
+            *lines,
+            "- more_styles: further style image files, blended with `style` by style_blend",
+            "- masks: one greyscale mask file per style image, in order (white: that style here; "
+            "black everywhere: the photo kept)",
+            "- keep: a greyscale mask file (white: keep the photo's structure there, as over faces)",
+        ]
+    )

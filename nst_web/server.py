@@ -82,9 +82,11 @@ def launch_kwargs(share: bool = False) -> dict[str, Any]:
         "run_history": False,  # uploaded photos and results are not kept in the browser
         "footer_links": ["api", "gradio", "settings"],
         # Every request body is capped too (a data: URL or the brush's blobs bypass /upload's cap).
-        "app_kwargs": {"middleware": [Middleware(uploads.BodyLimit)],
-                       # The app's own files (results, painted masks, data: URL files) within the hour.
-                       "lifespan": budgets.sweeper(lambda: [parts.results_dir(), budgets.data_url_folder()])},
+        "app_kwargs": {
+            "middleware": [Middleware(uploads.BodyLimit)],
+            # The app's own files (results, painted masks, data: URL files) within the hour.
+            "lifespan": budgets.sweeper(lambda: [parts.results_dir(), budgets.data_url_folder()]),
+        },
     }
 
 
@@ -155,8 +157,11 @@ def calibrate() -> None:
     cache = nst.cache_path()
     known = nst.is_calibrated(device, nst.DEFAULT.precision)
     try:
-        with saying(f"step costs from this machine's calibration ({cache})" if known
-                    else f"calibrating: timing a few steps, once for this machine (kept in {cache})"):
+        with saying(
+            f"step costs from this machine's calibration ({cache})"
+            if known
+            else f"calibrating: timing a few steps, once for this machine (kept in {cache})"
+        ):
             nst.calibrate(device)
     except Exception as exc:  # the estimates keep the prior; the app serves all the same
         print(f"nst: calibration failed ({type(exc).__name__}: {exc}); estimates use the prior", flush=True)

@@ -24,8 +24,18 @@ from .parts import nst_error, shown
 # same name to `run.stylize` (its component comes from the field's metadata: see `parts.control`).
 MAIN_SETTINGS = ("steps", "style_weight", "content_layer", "style_layers", "keep_faces")
 ADVANCED_SETTINGS = (
-    "size", "preserve_color", "style_loss", "style_scale", "tv_weight", "style_blend",
-    "init", "optimizer", "seed", "multiscale", "time_limit", "normalization",
+    "size",
+    "preserve_color",
+    "style_loss",
+    "style_scale",
+    "tv_weight",
+    "style_blend",
+    "init",
+    "optimizer",
+    "seed",
+    "multiscale",
+    "time_limit",
+    "normalization",
 )
 
 
@@ -54,5 +64,7 @@ def load_recipe(path: str | None) -> list[Any]:
         return [gr.skip()] * (len(names) + 1)
     s = nst.DEFAULT.replace(**recipe["settings"])
     gr.Info(f"Settings loaded from the recipe (made by nst {html.escape(str(recipe.get('nst', '?')))}).")
-    return [*(shown(name, getattr(s, name)) for name in names),
-            round(math.log10(s.style_weight), 1) if s.style_weight > 0 else gr.skip()]
+    return [
+        *(shown(name, getattr(s, name)) for name in names),
+        round(math.log10(s.style_weight), 1) if s.style_weight > 0 else gr.skip(),
+    ]

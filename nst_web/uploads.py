@@ -40,8 +40,11 @@ def folders() -> list[str]:
 def not_uploaded(name: str) -> gr.Error:
     """The one refusal for a path that was not uploaded here (it names no path: the same
     text whether or not the path exists, so it tells nothing about the server's files)."""
-    return gr.Error(f"{name} must be a file uploaded to this app (in gradio_client: handle_file(path)); "
-                    "paths on the server are not read", print_exception=False)
+    return gr.Error(
+        f"{name} must be a file uploaded to this app (in gradio_client: handle_file(path)); "
+        "paths on the server are not read",
+        print_exception=False,
+    )
 
 
 def too_large(name: str) -> gr.Error:
@@ -131,6 +134,7 @@ def guard(demo: gr.Blocks) -> None:
     own handling of files: a value with ``"meta"`` then gets the same refusal as one
     without (Gradio's would name the path), and a link inside the upload folder is resolved
     (Gradio's check does not resolve links, and would copy the file it points to)."""
+
     def check_value(block: Any, value: Any) -> None:
         model = getattr(block, "data_model", None)
         if isinstance(model, Guarded) and not gradio_patches.is_stateful(block):
@@ -192,8 +196,13 @@ class _TooLarge(Exception):
 
 async def _refuse(send: Callable) -> None:
     body = f"Request over the {MAX_FILE_SIZE} upload limit".encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -207,6 +216,7 @@ MAX_CANVASES = 32  # canvases held at once, the oldest dropped first (one per Ru
 def bounded_blobs(editor: gr.ImageEditor) -> gr.ImageEditor:
     """``editor``, whose ``accept_blobs`` refuses a layer index over MAX_LAYERS and holds at
     most MAX_CANVASES canvases."""
+
     def bounded(data: Any, store: dict) -> None:
         fields = getattr(data, "data", None)
         if not isinstance(fields, dict):

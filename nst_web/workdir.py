@@ -102,8 +102,9 @@ def sweep(prefix: str, parent: str | Path | None = None, grace_s: float = UNOWNE
     return removed
 
 
-def claim(prefix: str, parent: str | Path | None = None, uploads_env: str | None = None,
-          signals: Iterable[int] = _SIGNALS) -> Path:
+def claim(
+    prefix: str, parent: str | Path | None = None, uploads_env: str | None = None, signals: Iterable[int] = _SIGNALS
+) -> Path:
     """A new folder for this process, removed when it exits; earlier ones of ended
     processes are removed first.
 

@@ -113,6 +113,7 @@ def pytest_xdist_make_scheduler(config, log):
 
         def schedule(self) -> None:
             super().schedule()  # the first units out: the one-worker modules (most tests first)
+
             # What waits, in the order it goes out: the long tests' modules first.
             def first(scope: str) -> int:
                 name = Path(scope.split("::", 1)[0]).name

@@ -51,7 +51,9 @@ def test_api_names_the_parameters():
 
     params = [p["parameter_name"] for p in demo.get_api_info()["named_endpoints"]["/stylize"]["parameters"]]
     assert params[:2] == ["content", "style"]
-    assert {"steps", "style_weight", "style_layers", "content_layer", "size", "init", "optimizer", "seed"} <= set(params)
+    assert {"steps", "style_weight", "style_layers", "content_layer", "size", "init", "optimizer", "seed"} <= set(
+        params
+    )
 
 
 def test_launch_settings(monkeypatch, capsys, fixed_cost):
@@ -76,8 +78,11 @@ def test_launch_settings(monkeypatch, capsys, fixed_cost):
     # Start-up says what it does and how long it took: the step costs (timed, or this machine's
     # cache), then where it serves.
     costs, serving, hint = capsys.readouterr().out.splitlines()
-    assert re.fullmatch(r"nst: (calibrating: timing a few steps, once for this machine|step costs from this "
-                        r"machine's calibration) \(.*calibration\.json\)… \d+\.\d s", costs), costs
+    assert re.fullmatch(
+        r"nst: (calibrating: timing a few steps, once for this machine|step costs from this "
+        r"machine's calibration) \(.*calibration\.json\)… \d+\.\d s",
+        costs,
+    ), costs
     assert re.fullmatch(r"nst is serving on http://127\.0\.0\.1:7860/ \(started in \d+\.\d s\)", serving), serving
     assert hint == "For a public link as well, run: python app.py --share"
     nst_web.main(["--share"])
@@ -107,12 +112,16 @@ def test_run_streams_previews_and_ends_with_a_png(client, content_path, style_pa
         assert result.format == "PNG" and result.size == fitted(128)
     with Image.open(image) as shown:
         assert shown.size == fitted(128)
-        assert shown.format == "PNG" and nst.read_recipe(image)["settings"]["steps"] == 40  # the result is the PNG itself
+        assert (
+            shown.format == "PNG" and nst.read_recipe(image)["settings"]["steps"] == 40
+        )  # the result is the PNG itself
     # Previews are light JPEGs at display size; only the result is a PNG.
     for preview in _previews(outputs[:-1]):
         with Image.open(preview) as im:
             assert im.format == "JPEG" and max(im.size) <= nst_web.gpu.PREVIEW_SIZE
-    assert not list((nst_web.parts.results_dir().parent / "previews").glob("*.jpg"))  # the run's own preview file is gone
+    assert not list(
+        (nst_web.parts.results_dir().parent / "previews").glob("*.jpg")
+    )  # the run's own preview file is gone
     # The before/after slider: the photo at the result's size, then the result PNG itself.
     before, after = pair
     with Image.open(before) as b, Image.open(png) as r, Image.open(content_path) as photo:
@@ -154,9 +163,7 @@ def test_cancel_stops_the_run_and_the_next_run_works(client, content_path, style
         time.sleep(0.1)
     # concurrency_limit=1: this run can only start once the cancelled one has stopped.
     t0 = time.monotonic()
-    _, status, *_, png = client.predict(
-        **_files(content_path, style_path), steps=2, size=64, api_name="/stylize"
-    )
+    _, status, *_, png = client.predict(**_files(content_path, style_path), steps=2, size=64, api_name="/stylize")
     assert status.startswith("**Done**") and Path(png).is_file()
     assert time.monotonic() - t0 < 60
     import nst_web
@@ -250,14 +257,25 @@ def test_more_styles_colour_mode_and_recipe_through_the_api(client, content_path
 
     other = other_style_path
     _, status, _, _, png = client.predict(
-        **_files(content_path, style_path), more_styles=[handle_file(str(other))], style_blend="3 1",
-        preserve_color="luminance", style_loss="sliced-wasserstein", steps=3, size=64, seed=2, api_name="/stylize",
+        **_files(content_path, style_path),
+        more_styles=[handle_file(str(other))],
+        style_blend="3 1",
+        preserve_color="luminance",
+        style_loss="sliced-wasserstein",
+        steps=3,
+        size=64,
+        seed=2,
+        api_name="/stylize",
     )
     assert status.startswith("**Done**")
     recipe = nst.read_recipe(png)
     assert recipe["styles"] == 2
     assert {k: recipe["settings"][k] for k in ("style_blend", "preserve_color", "style_loss", "steps", "seed")} == {
-        "style_blend": [3, 1], "preserve_color": "luminance", "style_loss": "sliced-wasserstein", "steps": 3, "seed": 2,
+        "style_blend": [3, 1],
+        "preserve_color": "luminance",
+        "style_loss": "sliced-wasserstein",
+        "steps": 3,
+        "seed": 2,
     }
 
 
@@ -273,11 +291,22 @@ def test_load_recipe_fills_the_controls(tmp_path):
 
     nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
-    made = nst.DEFAULT.replace(steps=42, style_layers=("relu1_1", "relu2_1"), style_blend=(1, 2), time_limit=30,
-                               preserve_color="match", style_weight=0.05)
+    made = nst.DEFAULT.replace(
+        steps=42,
+        style_layers=("relu1_1", "relu2_1"),
+        style_blend=(1, 2),
+        time_limit=30,
+        preserve_color="match",
+        style_weight=0.05,
+    )
     png = tmp_path / "r.png"
     nst.save_png(Image.new("RGB", (4, 4)), png, make_recipe(made))
-    values = dict(zip([*nst_web.settings.MAIN_SETTINGS, *nst_web.settings.ADVANCED_SETTINGS, "log_weight"], nst_web.settings.load_recipe(str(png))))
+    values = dict(
+        zip(
+            [*nst_web.settings.MAIN_SETTINGS, *nst_web.settings.ADVANCED_SETTINGS, "log_weight"],
+            nst_web.settings.load_recipe(str(png)),
+        )
+    )
     assert values["steps"] == 42 and values["style_layers"] == ["relu1_1", "relu2_1"]
     assert values["style_blend"] == "1 2" and values["time_limit"] == 30 and values["preserve_color"] == "match"
     assert values["log_weight"] == round(math.log10(0.05), 1)
@@ -306,8 +335,14 @@ def test_a_mask_file_keeps_the_photo_outside_it(client, tmp_path):
 
     content, style = EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg"
     mask = _half_mask(tmp_path / "left.png", content)
-    *_, png = client.predict(**_files(content, style), masks=[handle_file(str(mask))], steps=8, size=96,
-                             multiscale=False, api_name="/stylize")
+    *_, png = client.predict(
+        **_files(content, style),
+        masks=[handle_file(str(mask))],
+        steps=8,
+        size=96,
+        multiscale=False,
+        api_name="/stylize",
+    )
     result = np.asarray(Image.open(png).convert("RGB"), float)
     photo = np.asarray(resize_to_long_side(nst.load_image(content), 96), float)
     assert np.array_equal(result[:, 52:], photo[:, 52:])  # black: the photo, to the pixel
@@ -318,7 +353,10 @@ def test_a_mask_file_keeps_the_photo_outside_it(client, tmp_path):
 @pytest.mark.parametrize(
     "masks, message",
     [
-        (lambda t, c: [_half_mask(t / "square.png", c, (100, 100))], "the mask is 100×100 px, not the shape of the content"),
+        (
+            lambda t, c: [_half_mask(t / "square.png", c, (100, 100))],
+            "the mask is 100×100 px, not the shape of the content",
+        ),
         (lambda t, c: [EXAMPLES / "mosaic.jpg"], "is a colour image; a mask is greyscale"),
         (lambda t, c: [_half_mask(t / "a.png", c), _half_mask(t / "b.png", c)], "2 masks for 1 style image"),
     ],
@@ -331,13 +369,16 @@ def test_bad_masks_get_nst_messages(client, tmp_path, masks, message):
     assert message in str(info.value) and "/tmp/" not in str(info.value)
 
 
-@pytest.mark.parametrize("value, shown", [("some/dir/m.png", "text ('m.png')"), (5, "a number (5)"),
-                                          ([5], "a list holding a number")])
+@pytest.mark.parametrize(
+    "value, shown", [("some/dir/m.png", "text ('m.png')"), (5, "a number (5)"), ([5], "a list holding a number")]
+)
 def test_masks_of_the_wrong_shape_are_named(client, value, shown):
     content, style = EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg"
     with pytest.raises(AppError) as info:
         client.predict(**_files(content, style), masks=value, steps=1, size=64, api_name="/stylize")
-    assert f"masks must be a list of image files (in gradio_client: [handle_file(path), ...]), not {shown}" in str(info.value)
+    assert f"masks must be a list of image files (in gradio_client: [handle_file(path), ...]), not {shown}" in str(
+        info.value
+    )
 
 
 def test_painted_strokes_become_mask_files_and_clear_again(tmp_path):
@@ -350,7 +391,9 @@ def test_painted_strokes_become_mask_files_and_clear_again(tmp_path):
 
     layer = Image.new("RGBA", (90, 60), (0, 0, 0, 0))
     layer.paste((*PALETTE[1], 255), (45, 0, 90, 60))  # style 2's colour on the right half
-    paths = nst_web.painting.painted_masks({"background": None, "layers": [layer], "composite": None}, None, ["other.jpg"])
+    paths = nst_web.painting.painted_masks(
+        {"background": None, "layers": [layer], "composite": None}, None, ["other.jpg"]
+    )
     assert [Path(p).name for p in paths] == ["painted-mask-1.png", "painted-mask-2.png"]
     first, second = (np.asarray(Image.open(p), float) for p in paths)
     assert first.max() == 0 and second[:, 50:].min() == 255
@@ -360,7 +403,9 @@ def test_painted_strokes_become_mask_files_and_clear_again(tmp_path):
     photo = str(EXAMPLES / "chelsea.jpg")
     assert nst_web.painting.paint_on(photo) == {"background": photo, "layers": [], "composite": photo}
     (tmp_path / "cut.jpg").write_bytes((EXAMPLES / "chelsea.jpg").read_bytes()[:5000])
-    assert nst_web.painting.paint_on(str(tmp_path / "cut.jpg")) is None  # nst refuses it: no canvas; Run names the damage
+    assert (
+        nst_web.painting.paint_on(str(tmp_path / "cut.jpg")) is None
+    )  # nst refuses it: no canvas; Run names the damage
 
 
 def test_gallery_results_are_picked_and_compared(tmp_path):
@@ -376,8 +421,9 @@ def test_gallery_results_are_picked_and_compared(tmp_path):
     visit = Gallery()
     for i, steps in enumerate((11, 22)):
         png = tmp_path / f"{i}.png"
-        nst.save_png(Image.new("RGB", (8, 6), ("red", "blue")[i]),
-                     png, make_recipe(nst.DEFAULT.replace(steps=steps), styles=1))
+        nst.save_png(
+            Image.new("RGB", (8, 6), ("red", "blue")[i]), png, make_recipe(nst.DEFAULT.replace(steps=steps), styles=1)
+        )
         items, visit, menu_a, _ = nst_web.visit.add_result(str(png), visit)
     assert [c.split(" · ")[:2] for _, c in items] == [["#2", "22 steps"], ["#1", "11 steps"]]
     assert [n for _, n in menu_a.choices] == [2, 1]
@@ -394,8 +440,9 @@ def test_the_status_starts_with_what_the_time_limit_cut():
 
     nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
-    ev = nst.Progress(step=3, total=61, losses={}, elapsed=1.0, size=(64, 48),
-                      note="time limit 6 s: kept 61 of the plan's 200 steps")
+    ev = nst.Progress(
+        step=3, total=61, losses={}, elapsed=1.0, size=(64, 48), note="time limit 6 s: kept 61 of the plan's 200 steps"
+    )
     assert nst_web.run._limited(ev) == "Time limit 6 s: kept 61 of the plan's 200 steps · "
     assert nst_web.run._limited(nst.Progress(step=3, total=61, losses={}, elapsed=1.0, size=(64, 48))) == ""
 
@@ -444,16 +491,26 @@ def test_faces_are_listed_beside_the_checkbox_and_kept_with_a_keep_mask(client, 
     keep = Image.new("L", (64, 64), 0)
     keep.paste(255, (0, 0, 20, 20))
     keep.save(tmp_path / "logo.png")
-    job = client.submit(**_files(astronaut, EXAMPLES / "starry_night.jpg"), keep=handle_file(str(tmp_path / "logo.png")),
-                        steps=2, size=64, api_name="/stylize")
+    job = client.submit(
+        **_files(astronaut, EXAMPLES / "starry_night.jpg"),
+        keep=handle_file(str(tmp_path / "logo.png")),
+        steps=2,
+        size=64,
+        api_name="/stylize",
+    )
     outputs = job.outputs() if job.result() else []
     statuses = [out[1] for out in outputs if isinstance(out[1], str)]
     assert any("keeping 1 face (at " in s and "keeping the keep mask's white" in s for s in statuses), statuses
     assert nst.read_recipe(outputs[-1][-1])["keep"] == "logo.png"
     with pytest.raises(AppError, match="the keep mask is all black"):
         Image.new("L", (64, 64), 0).save(tmp_path / "black.png")
-        client.predict(**_files(astronaut, EXAMPLES / "starry_night.jpg"), keep=handle_file(str(tmp_path / "black.png")),
-                       steps=1, size=64, api_name="/stylize")
+        client.predict(
+            **_files(astronaut, EXAMPLES / "starry_night.jpg"),
+            keep=handle_file(str(tmp_path / "black.png")),
+            steps=1,
+            size=64,
+            api_name="/stylize",
+        )
 
 
 def test_painted_white_strokes_become_the_keep_file_and_clear_again(tmp_path):
@@ -466,7 +523,9 @@ def test_painted_white_strokes_become_the_keep_file_and_clear_again(tmp_path):
     layer = Image.new("RGBA", (90, 60), (0, 0, 0, 0))
     layer.paste((255, 255, 255, 255), (0, 0, 30, 60))  # white on the left third
     painted = {"background": None, "layers": [layer], "composite": None}
-    assert nst_web.painting.painted_masks(painted, None, None) is not None and not isinstance(nst_web.painting.painted_masks(painted, None, None), list)
+    assert nst_web.painting.painted_masks(painted, None, None) is not None and not isinstance(
+        nst_web.painting.painted_masks(painted, None, None), list
+    )
     path = nst_web.painting.painted_keep(painted, None)
     assert Path(path).name == "painted-keep.png"
     keep = np.asarray(Image.open(path), float)

@@ -57,9 +57,11 @@ def _drain(url: str, sessions: list[str]) -> None:
 
     nst_web.run._stopping.update(sessions)
     deadline = time.monotonic() + 180
-    while demo._queue.event_queue_per_concurrency_id.get("gpu") and (
-            demo._queue.event_queue_per_concurrency_id["gpu"].queue
-            or any(j for j in demo._queue.active_jobs)) and time.monotonic() < deadline:
+    while (
+        demo._queue.event_queue_per_concurrency_id.get("gpu")
+        and (demo._queue.event_queue_per_concurrency_id["gpu"].queue or any(j for j in demo._queue.active_jobs))
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
 
 
@@ -98,8 +100,10 @@ def test_visitors_take_turns(url, job):
     codes = [_join(url, job(a)).status_code, _join(url, job(a)).status_code]
     # a's first run has started; its second waits.
     deadline = time.monotonic() + 60
-    while not (any(j for j in demo._queue.active_jobs)
-               and [e.session_hash for e in demo._queue.event_queue_per_concurrency_id["gpu"].queue] == [a]):
+    while not (
+        any(j for j in demo._queue.active_jobs)
+        and [e.session_hash for e in demo._queue.event_queue_per_concurrency_id["gpu"].queue] == [a]
+    ):
         assert time.monotonic() < deadline, "a's first run did not start"
         time.sleep(0.02)
     codes.append(_join(url, job(b)).status_code)

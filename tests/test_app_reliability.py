@@ -68,7 +68,10 @@ def test_app(name, bad_cases, client, content_path, style_path):
 
 def test_still_serves_after_the_bad_input(client, content_path, style_path):
     *_, status, _, _, png = client.predict(
-        content=handle_file(str(content_path)), style=handle_file(str(style_path)), steps=3, size=96,
+        content=handle_file(str(content_path)),
+        style=handle_file(str(style_path)),
+        steps=3,
+        size=96,
         api_name="/stylize",
     )
     assert status.startswith("**Done**")
@@ -81,8 +84,9 @@ def test_still_serves_after_the_bad_input(client, content_path, style_path):
 
 def _submit(url: str, content_path, style_path, **kw):
     c = Client(url, verbose=False)
-    job = c.submit(content=handle_file(str(content_path)), style=handle_file(str(style_path)),
-                   api_name="/stylize", **kw)
+    job = c.submit(
+        content=handle_file(str(content_path)), style=handle_file(str(style_path)), api_name="/stylize", **kw
+    )
     return c, job
 
 
@@ -126,14 +130,20 @@ def test_a_full_queue_says_so(url, content_path, style_path, monkeypatch):
 
 def test_cancel_frees_the_worker_within_a_second(url, content_path, style_path):
     c1, running = _submit(url, content_path, style_path, steps=2000, size=64)
-    wait_for(lambda: any(isinstance(o[1], str) and o[1].startswith("step ") for o in running.outputs()), 90,
-          "the long run reports a step")
+    wait_for(
+        lambda: any(isinstance(o[1], str) and o[1].startswith("step ") for o in running.outputs()),
+        90,
+        "the long run reports a step",
+    )
     c2, waiting = _submit(url, content_path, style_path, steps=2, size=64)
     wait_for(lambda: waiting.status().code == Status.IN_QUEUE, 10, "the second run queues")
     t0 = time.monotonic()
     running.cancel()
-    started = wait_for(lambda: waiting.status().code in (Status.PROCESSING, Status.ITERATING, Status.FINISHED), 30,
-                    "the next run starts")
+    started = wait_for(
+        lambda: waiting.status().code in (Status.PROCESSING, Status.ITERATING, Status.FINISHED),
+        30,
+        "the next run starts",
+    )
     assert started - t0 < 1.0, f"the worker was freed {started - t0:.2f} s after cancel"
     assert waiting.result(timeout=60)[1].startswith("**Done**")
     # The cancelled run's computation has ended too, not only its place in the queue.
@@ -158,8 +168,10 @@ def test_closed_connection_frees_the_worker(url, content_path, style_path):
     data = [{"path": p, "meta": {"_type": "gradio.FileData"}} for p in uploaded] + [None] * (len(params) - 2)
     data[params.index("steps")], data[params.index("size")] = 2000, 64
     session = uuid.uuid4().hex[:11]
-    joined = httpx.post(base + "/queue/join", json={"data": data, "fn_index": fn["id"], "session_hash": session,
-                                                    "trigger_id": None, "event_data": None})
+    joined = httpx.post(
+        base + "/queue/join",
+        json={"data": data, "fn_index": fn["id"], "session_hash": session, "trigger_id": None, "event_data": None},
+    )
     assert joined.status_code == 200, joined.text
     with httpx.stream("GET", base + f"/queue/data?session_hash={session}", timeout=60) as stream:
         for line in stream.iter_lines():
@@ -167,8 +179,11 @@ def test_closed_connection_frees_the_worker(url, content_path, style_path):
                 break  # running: now close the "tab"
     c2, waiting = _submit(url, content_path, style_path, steps=2, size=64)
     t0 = time.monotonic()
-    started = wait_for(lambda: waiting.status().code in (Status.PROCESSING, Status.ITERATING, Status.FINISHED), 30,
-                    "the next run starts after the page went away")
+    started = wait_for(
+        lambda: waiting.status().code in (Status.PROCESSING, Status.ITERATING, Status.FINISHED),
+        30,
+        "the next run starts after the page went away",
+    )
     assert started - t0 < 1.0, f"the worker was freed {started - t0:.2f} s after the page closed"
     assert waiting.result(timeout=60)[1].startswith("**Done**")
     wait_for(lambda: not any(t.name == "nst-run" for t in threading.enumerate()), 2, "no run thread left")
@@ -181,8 +196,13 @@ def test_closed_connection_frees_the_worker(url, content_path, style_path):
 @pytest.mark.parametrize("fail", [torch.OutOfMemoryError("CUDA out of memory"), RuntimeError(CPU_OOM)])
 def test_out_of_memory_retries_at_a_smaller_size(client, content_path, style_path, monkeypatch, fail):
     failing_objective(monkeypatch, fail, below=96)
-    job = client.submit(content=handle_file(str(content_path)), style=handle_file(str(style_path)),
-                        steps=2, size=128, api_name="/stylize")
+    job = client.submit(
+        content=handle_file(str(content_path)),
+        style=handle_file(str(style_path)),
+        steps=2,
+        size=128,
+        api_name="/stylize",
+    )
     *_, status, _, _, png = job.result(timeout=120)
     notices = [o[1] for o in job.outputs() if isinstance(o[1], str) and "retrying" in o[1]]
     assert notices and "Out of memory at 128 px: retrying at 80 px" in notices[0]
@@ -194,16 +214,26 @@ def test_out_of_memory_retries_at_a_smaller_size(client, content_path, style_pat
 def test_out_of_memory_at_every_size_gives_a_message(client, content_path, style_path, monkeypatch):
     failing_objective(monkeypatch, torch.OutOfMemoryError("CUDA out of memory"))
     with pytest.raises(AppError, match=r"out of memory at \d+ px .*: lower size"):
-        client.predict(content=handle_file(str(content_path)), style=handle_file(str(style_path)),
-                       steps=2, size=256, api_name="/stylize")  # 256 → 181 → 128: each still fits the layers
+        client.predict(
+            content=handle_file(str(content_path)),
+            style=handle_file(str(style_path)),
+            steps=2,
+            size=256,
+            api_name="/stylize",
+        )  # 256 → 181 → 128: each still fits the layers
 
 
 def test_an_unexpected_error_gets_a_message_without_details(client, content_path, style_path, monkeypatch):
     secret = RuntimeError(f"cuDNN error in {ROOT}/nst/losses.py")
     failing_objective(monkeypatch, secret)
     with pytest.raises(AppError) as info:
-        client.predict(content=handle_file(str(content_path)), style=handle_file(str(style_path)),
-                       steps=2, size=64, api_name="/stylize")
+        client.predict(
+            content=handle_file(str(content_path)),
+            style=handle_file(str(style_path)),
+            steps=2,
+            size=64,
+            api_name="/stylize",
+        )
     text = str(info.value)
     assert "unexpected error (RuntimeError)" in text and "Try again" in text
     assert str(ROOT) not in text and "Traceback" not in text
@@ -215,8 +245,15 @@ def test_an_unexpected_error_gets_a_message_without_details(client, content_path
 # Values no parameter of /stylize accepts: each must get nst's kind of message, naming the
 # parameter, whatever Gradio would make of it.
 WRONG_SHAPES = {"an object": {"not": "this"}, "a nested list": [[1, 2]], "text": "photo.jpg"}
-NOT_SHAPE_ERRORS = {("text", "content_layer"), ("text", "init"), ("text", "optimizer"), ("text", "style_loss"),
-                    ("text", "preserve_color"), ("text", "style_layers"), ("text", "normalization")}  # text they take, a wrong value
+NOT_SHAPE_ERRORS = {
+    ("text", "content_layer"),
+    ("text", "init"),
+    ("text", "optimizer"),
+    ("text", "style_loss"),
+    ("text", "preserve_color"),
+    ("text", "style_layers"),
+    ("text", "normalization"),
+}  # text they take, a wrong value
 
 
 def _stylize_params() -> list[str]:
@@ -236,12 +273,19 @@ def _raw_stylize(url: str, changes: dict) -> dict:
     params = _stylize_params()
     with open(EXAMPLES / "chelsea.jpg", "rb") as c, open(EXAMPLES / "waves.jpg", "rb") as s:
         uploaded = httpx.post(base + "/upload", files=[("files", c), ("files", s)]).json()
-    values = {"content": {"path": uploaded[0], "meta": {"_type": "gradio.FileData"}},
-              "style": {"path": uploaded[1], "meta": {"_type": "gradio.FileData"}}, "steps": 1, "size": 64, **changes}
+    values = {
+        "content": {"path": uploaded[0], "meta": {"_type": "gradio.FileData"}},
+        "style": {"path": uploaded[1], "meta": {"_type": "gradio.FileData"}},
+        "steps": 1,
+        "size": 64,
+        **changes,
+    }
     data = [values.get(p) for p in params]
     session = uuid.uuid4().hex[:11]
-    joined = httpx.post(base + "/queue/join", json={"data": data, "fn_index": fn["id"], "session_hash": session,
-                                                    "trigger_id": None, "event_data": None})
+    joined = httpx.post(
+        base + "/queue/join",
+        json={"data": data, "fn_index": fn["id"], "session_hash": session, "trigger_id": None, "event_data": None},
+    )
     assert joined.status_code == 200, joined.text
     with httpx.stream("GET", base + f"/queue/data?session_hash={session}", timeout=120) as stream:
         return next(json.loads(line[5:]) for line in stream.iter_lines() if '"process_completed"' in line)
@@ -253,13 +297,42 @@ def test_every_stylize_parameter_has_a_shape_case():
     nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
     params = _stylize_params()
-    assert set(params) == {*nst_web.settings.MAIN_SETTINGS, *nst_web.settings.ADVANCED_SETTINGS, "content", "style", "more_styles", "masks", "keep"}
+    assert set(params) == {
+        *nst_web.settings.MAIN_SETTINGS,
+        *nst_web.settings.ADVANCED_SETTINGS,
+        "content",
+        "style",
+        "more_styles",
+        "masks",
+        "keep",
+    }
 
 
-@pytest.mark.parametrize("param", ["content", "style", "steps", "style_weight", "content_layer", "style_layers",
-                                   "size", "preserve_color", "style_loss", "style_scale", "tv_weight", "style_blend",
-                                   "init", "optimizer", "seed", "multiscale", "time_limit", "normalization",
-                                   "more_styles", "masks"])
+@pytest.mark.parametrize(
+    "param",
+    [
+        "content",
+        "style",
+        "steps",
+        "style_weight",
+        "content_layer",
+        "style_layers",
+        "size",
+        "preserve_color",
+        "style_loss",
+        "style_scale",
+        "tv_weight",
+        "style_blend",
+        "init",
+        "optimizer",
+        "seed",
+        "multiscale",
+        "time_limit",
+        "normalization",
+        "more_styles",
+        "masks",
+    ],
+)
 def test_a_wrong_shape_for_any_parameter_is_named(url, param):
     for shape, value in WRONG_SHAPES.items():
         if (shape, param) in NOT_SHAPE_ERRORS:
@@ -280,12 +353,23 @@ def test_api_messages_are_plain_text(client, tmp_path):
     bad = tmp_path / 'Tom & Jerry "at the beach".heic'
     bad.write_text("not an image")
     with pytest.raises(AppError) as info:
-        client.predict(content=handle_file(str(bad)), style=handle_file(str(EXAMPLES / "waves.jpg")),
-                       steps=1, size=64, api_name="/stylize")
+        client.predict(
+            content=handle_file(str(bad)),
+            style=handle_file(str(EXAMPLES / "waves.jpg")),
+            steps=1,
+            size=64,
+            api_name="/stylize",
+        )
     text = str(info.value)
     assert "content image 'Tom & Jerry \"at the beach\".heic' is not an image file" in text, text
     assert "&amp;" not in text and "%22" not in text
     with pytest.raises(AppError) as info:
-        client.predict(content=handle_file(str(EXAMPLES / "chelsea.jpg")), style=handle_file(str(EXAMPLES / "waves.jpg")),
-                       steps=1, size=64, style_blend="<b>&", api_name="/stylize")
+        client.predict(
+            content=handle_file(str(EXAMPLES / "chelsea.jpg")),
+            style=handle_file(str(EXAMPLES / "waves.jpg")),
+            steps=1,
+            size=64,
+            style_blend="<b>&",
+            api_name="/stylize",
+        )
     assert "style_blend must be a number, not '<b>&'" in str(info.value)

@@ -21,8 +21,12 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
@@ -254,8 +258,11 @@ def paint_and_run(page, url, content: Path, style: Path, size: int, steps: int, 
         page.wait_for_timeout(800)
         top = page.locator("#nst-content").bounding_box()["y"]
         bottom = editor.bounding_box()["y"] + editor.bounding_box()["height"]
-        page.screenshot(path=str(shot), full_page=True,
-                        clip={"x": 0, "y": max(0, top - 10), "width": 1280, "height": bottom - top + 20})
+        page.screenshot(
+            path=str(shot),
+            full_page=True,
+            clip={"x": 0, "y": max(0, top - 10), "width": 1280, "height": bottom - top + 20},
+        )
     return result, mask
 
 
@@ -337,7 +344,10 @@ def test_an_example_pair_runs_once_then_comes_from_the_cache(browser, url, shots
 
     nst_web.start()  # this process's app (its folder, the weights, the page; once)
 
-    assert [s for _, s in nst_web.page.EXAMPLE_PAIRS][:2] == ["starry_night.jpg", "shipwreck.jpg"]  # real paintings first
+    assert [s for _, s in nst_web.page.EXAMPLE_PAIRS][:2] == [
+        "starry_night.jpg",
+        "shipwreck.jpg",
+    ]  # real paintings first
     # The pick asks for EXAMPLE_RUN's steps and size; the run itself is made small (3 steps
     # at 64 px instead of 100 at 256: most of this test's time), as caching does not depend on it.
     asked: list[tuple[int, int]] = []

@@ -108,8 +108,11 @@ def test_old_files_are_swept_and_young_ones_kept(tmp_path):
 
     now = time.time()
     old, young, other = tmp_path / "old.png", tmp_path / "young.png", tmp_path / "old.txt"
-    for path, age in ((old, budgets.FILE_SECONDS + 1), (young, budgets.FILE_SECONDS - 60),
-                      (other, budgets.FILE_SECONDS + 1)):
+    for path, age in (
+        (old, budgets.FILE_SECONDS + 1),
+        (young, budgets.FILE_SECONDS - 60),
+        (other, budgets.FILE_SECONDS + 1),
+    ):
         path.write_bytes(b"x")
         os.utime(path, (now - age, now - age))
     budgets.sweep(tmp_path, ("*.png",))

@@ -57,10 +57,18 @@ def test_other_machines_entries_are_kept(cache_dir):
     assert other in entries and cc.machine_key(CPU, "fp32") in entries
 
 
-@pytest.mark.parametrize("text", [
-    "{not json", "", "\x00\x01\x02", json.dumps([1, 2, 3]), json.dumps({"format": "someone-else", "entries": {}}),
-    json.dumps({"entries": {}}), json.dumps({"format": cc.FORMAT, "entries": []}),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{not json",
+        "",
+        "\x00\x01\x02",
+        json.dumps([1, 2, 3]),
+        json.dumps({"format": "someone-else", "entries": {}}),
+        json.dumps({"entries": {}}),
+        json.dumps({"format": cc.FORMAT, "entries": []}),
+    ],
+)
 def test_a_damaged_or_foreign_file_is_ignored_and_rewritten(cache_dir, text):
     cache_dir.mkdir()
     cc.cache_path().write_text(text)
@@ -70,10 +78,17 @@ def test_a_damaged_or_foreign_file_is_ignored_and_rewritten(cache_dir, text):
     assert cc.load(CPU, "bf16") == MODEL
 
 
-@pytest.mark.parametrize("bad", [
-    {"step": [0.01]}, {"step": "fast"}, {"setup": float("nan")}, {"step": [-1, 0.5]}, {"finish": [0, 1e9]},
-    {"step": [0, 0]},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"step": [0.01]},
+        {"step": "fast"},
+        {"setup": float("nan")},
+        {"step": [-1, 0.5]},
+        {"finish": [0, 1e9]},
+        {"step": [0, 0]},
+    ],
+)
 def test_an_entry_with_bad_numbers_is_ignored(cache_dir, bad):
     cc.store(CPU, "bf16", MODEL)
     data = json.loads(cc.cache_path().read_text())
@@ -145,8 +160,15 @@ def test_a_finished_run_refreshes_the_machines_costs(cache_dir):
     precision = costs.precision_name("auto", CPU)
     slow = CostModel(step=(5.0, 50.0), scale=(5.0, 50.0), finish=(1.0, 1.0), setup=1.25, measured=True)
     cc.store(CPU, precision, slow)
-    nst.stylize_image(EXAMPLES / "chelsea.jpg", EXAMPLES / "starry_night.jpg", size=64, steps=8,
-                      multiscale=False, device="cpu", keep_faces=False)
+    nst.stylize_image(
+        EXAMPLES / "chelsea.jpg",
+        EXAMPLES / "starry_night.jpg",
+        size=64,
+        steps=8,
+        multiscale=False,
+        device="cpu",
+        keep_faces=False,
+    )
     kept = cc.load(CPU, precision)
     assert kept is not None and kept.step_seconds(0.01) < slow.step_seconds(0.01)  # 5.5 s a step at 64 px: no
     assert kept == costs._MEASURED[("cpu", precision)]
@@ -173,8 +195,12 @@ def test_a_process_waits_for_anothers_timing_and_takes_its_costs(cache_dir, monk
     import time
 
     precision = costs.precision_name("auto", CPU)  # (before the lock is taken)
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, precision], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)})
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, precision],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)},
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         t = time.monotonic()
@@ -183,8 +209,11 @@ def test_a_process_waits_for_anothers_timing_and_takes_its_costs(cache_dir, monk
                 assert not held and 0.15 < time.monotonic() - t < 1.0
         with cc.machine_lock("cuda bf16", wait=0) as held:  # another entry is not held
             assert held
-        monkeypatch.setattr(calibration, "_time_steps", lambda *a: (_ for _ in ()).throw(
-            AssertionError("timed the machine while another process was timing it")))
+        monkeypatch.setattr(
+            calibration,
+            "_time_steps",
+            lambda *a: (_ for _ in ()).throw(AssertionError("timed the machine while another process was timing it")),
+        )
         assert pipeline.calibrate(CPU) == MODEL
         assert time.monotonic() - t > 0.5  # it waited for the holder's store
     finally:
@@ -224,8 +253,12 @@ def _start(code: str, *args: str):
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)},
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -251,8 +284,10 @@ def test_a_stopped_holder_holds_the_others_up_seconds_not_minutes(cache_dir, mon
     try:
         os.kill(holder.pid, signal.SIGSTOP)
         t = time.monotonic()
-        message = (rf"^another process \(pid {holder.pid}\) holds the lock on timing this machine but is stopped "
-                   rf"\(5 s without progress\); going on without the calibration cache for cpu {precision}$")
+        message = (
+            rf"^another process \(pid {holder.pid}\) holds the lock on timing this machine but is stopped "
+            rf"\(5 s without progress\); going on without the calibration cache for cpu {precision}$"
+        )
         with pytest.warns(RuntimeWarning, match=message):
             assert pipeline.calibrate(CPU) == MODEL
         took = time.monotonic() - t
@@ -279,8 +314,11 @@ def test_a_holder_that_computes_is_waited_for_past_the_stall_bound(cache_dir, mo
     import time
 
     monkeypatch.setattr(cc, "LOCK_STALL", 1.5)
-    monkeypatch.setattr(calibration, "_time_steps", lambda *a: (_ for _ in ()).throw(
-        AssertionError("timed the machine while another process was timing it")))
+    monkeypatch.setattr(
+        calibration,
+        "_time_steps",
+        lambda *a: (_ for _ in ()).throw(AssertionError("timed the machine while another process was timing it")),
+    )
     precision = costs.precision_name("auto", CPU)
     holder = _start(WORKER, precision, "4")
     try:

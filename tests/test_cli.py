@@ -15,8 +15,23 @@ from .support.paths import ROOT, fitted
 
 def test_cli_writes_the_result_and_intermediates(tmp_path, content_path, style_path, capsys):
     out = tmp_path / "out.png"
-    code = main([str(content_path), str(style_path), "-o", str(out), "--steps", "4", "--size", "64",
-                 "--save-every", "2", "--style-layers", "relu1_1", "relu3_1"])
+    code = main(
+        [
+            str(content_path),
+            str(style_path),
+            "-o",
+            str(out),
+            "--steps",
+            "4",
+            "--size",
+            "64",
+            "--save-every",
+            "2",
+            "--style-layers",
+            "relu1_1",
+            "relu3_1",
+        ]
+    )
     assert code == 0
     img = Image.open(out)
     assert img.size == fitted(64)
@@ -61,7 +76,10 @@ def test_an_error_line_from_a_real_process(tmp_path, style_path):
     """One real ``python -m nst`` per kind of exit 2 (nst's refusals; argparse's: below)."""
     proc = subprocess.run(
         [sys.executable, "-m", "nst", "missing.jpg", str(style_path), "--size", "64", "--steps", "1"],
-        capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
         timeout=120,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
@@ -74,9 +92,26 @@ def test_ctrl_c_saves_the_image_as_it_was_with_exit_code_1(tmp_path, content_pat
 
     out = tmp_path / "out.png"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nst", str(content_path), str(style_path), "-o", str(out), "--size", "96",
-         "--steps", "5000", "--save-every", "1", "--no-multiscale"],
-        stderr=subprocess.PIPE, text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        [
+            sys.executable,
+            "-m",
+            "nst",
+            str(content_path),
+            str(style_path),
+            "-o",
+            str(out),
+            "--size",
+            "96",
+            "--steps",
+            "5000",
+            "--save-every",
+            "1",
+            "--no-multiscale",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
     )
     try:
         deadline = time.monotonic() + 120
@@ -132,8 +167,11 @@ def test_cli_help_lists_the_api_defaults(capsys, monkeypatch):
         if value is None:  # chosen at run time (learning_rate: by optimiser, said in its help)
             assert not line.endswith("(default: None)"), line
             continue
-        shown = ("on" if value else "off") if isinstance(value, bool) else (
-            " ".join(map(str, value)) if isinstance(value, tuple) else str(value))
+        shown = (
+            ("on" if value else "off")
+            if isinstance(value, bool)
+            else (" ".join(map(str, value)) if isinstance(value, tuple) else str(value))
+        )
         assert line.endswith(f"(default: {shown})"), (name, line)
 
 
@@ -141,8 +179,14 @@ def test_cli_help_lists_the_api_defaults(capsys, monkeypatch):
 
 
 def _run_cli(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nst", *args], capture_output=True, text=True, cwd=cwd,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "nst", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
 
 
 def test_abbreviated_options_are_refused(tmp_path):
@@ -182,8 +226,25 @@ def test_the_bar_shows_the_terms_the_app_shows(tmp_path, content_path, style_pat
     import nst
 
     kw = dict(steps=2, size=64, style_weight=0.01, seed=1)
-    assert main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), "--steps", "2", "--size", "64",
-                 "--style-weight", "0.01", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                str(content_path),
+                str(style_path),
+                "-o",
+                str(tmp_path / "o.png"),
+                "--steps",
+                "2",
+                "--size",
+                "64",
+                "--style-weight",
+                "0.01",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
     last = list(nst.stylize(content_path, style_path, **kw))[-1]
     beta_style = 0.01 * last.losses["style"]
@@ -206,8 +267,9 @@ def test_the_readme_synopsis_is_the_usage(monkeypatch):
 
 def test_dry_run_prints_the_plan_and_the_estimate_last(tmp_path, content_path, style_path, capsys):
     out = tmp_path / "out.png"
-    assert main([str(content_path), str(style_path), "-o", str(out), "--size", "256", "--steps", "30",
-                 "--dry-run"]) == 0
+    assert (
+        main([str(content_path), str(style_path), "-o", str(out), "--size", "256", "--steps", "30", "--dry-run"]) == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert any("scale 1/" in l and "px" in l and "steps" in l for l in lines)
     assert lines[-1].startswith("estimated seconds: ") and int(lines[-1].split(": ")[1]) >= 1
@@ -264,8 +326,21 @@ def test_cli_warns_in_one_line_of_an_all_black_mask(tmp_path, capsys):
     black = tmp_path / "black.png"
     Image.new("L", Image.open(content).size, 0).save(black)
     mask = _half_mask(tmp_path / "m.png", content)
-    code = main([str(content), *map(str, styles), "--mask", str(mask), str(black), "-o", str(tmp_path / "o.png"),
-                 "--steps", "1", "--size", "64"])
+    code = main(
+        [
+            str(content),
+            *map(str, styles),
+            "--mask",
+            str(mask),
+            str(black),
+            "-o",
+            str(tmp_path / "o.png"),
+            "--steps",
+            "1",
+            "--size",
+            "64",
+        ]
+    )
     assert code == 0
     assert "nst: warning: the mask 2 is all black" in capsys.readouterr().err
 
@@ -288,11 +363,26 @@ def test_options_before_recipe_are_honoured(tmp_path, content_path, style_path):
 def test_blend_count_is_named_as_the_option_with_the_right_plural(tmp_path, content_path, style_path, capsys):
     assert main([str(content_path), str(style_path), "--style-blend", "1", "2", "-o", str(tmp_path / "o.png")]) == 2
     assert capsys.readouterr().err == (
-        "nst: error: --style-blend has 2 weights for 1 style image; give one weight per style image\n")
-    assert main([str(content_path), str(style_path), str(style_path), "--style-blend", "1",
-                 "-o", str(tmp_path / "o.png"), "--dry-run"]) == 2
+        "nst: error: --style-blend has 2 weights for 1 style image; give one weight per style image\n"
+    )
+    assert (
+        main(
+            [
+                str(content_path),
+                str(style_path),
+                str(style_path),
+                "--style-blend",
+                "1",
+                "-o",
+                str(tmp_path / "o.png"),
+                "--dry-run",
+            ]
+        )
+        == 2
+    )
     assert capsys.readouterr().err == (
-        "nst: error: --style-blend has 1 weight for 2 style images; give one weight per style image\n")
+        "nst: error: --style-blend has 1 weight for 2 style images; give one weight per style image\n"
+    )
 
 
 def test_a_folder_is_named_as_a_folder(tmp_path, monkeypatch, style_path, capsys):
@@ -321,8 +411,22 @@ def test_an_existing_output_is_said_to_be_replaced(tmp_path, content_path, style
 
 def test_the_bar_draws_the_last_step_once(tmp_path, content_path, style_path, capsys, monkeypatch):
     monkeypatch.setenv("TQDM_MININTERVAL", "0")  # tqdm draws every update
-    assert main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), "--steps", "3", "--size", "64",
-                 "--no-multiscale"]) == 0
+    assert (
+        main(
+            [
+                str(content_path),
+                str(style_path),
+                "-o",
+                str(tmp_path / "o.png"),
+                "--steps",
+                "3",
+                "--size",
+                "64",
+                "--no-multiscale",
+            ]
+        )
+        == 0
+    )
     frames = [f for f in capsys.readouterr().err.replace("\r", "\n").splitlines() if " 3/3 " in f]
     terms = {f.split("content=")[1].split(", left")[0] for f in frames if "content=" in f}
     assert len(terms) == 1, frames  # every drawing of step 3 shows step 3's terms
@@ -331,8 +435,12 @@ def test_the_bar_draws_the_last_step_once(tmp_path, content_path, style_path, ca
 def _cli_env(tmp_path) -> dict[str, str]:
     import os
 
-    return {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "NST_CACHE_DIR": os.environ["NST_CACHE_DIR"],
-            "HOME": str(tmp_path)}
+    return {
+        "PYTHONPATH": str(ROOT),
+        "PATH": "/usr/bin:/bin",
+        "NST_CACHE_DIR": os.environ["NST_CACHE_DIR"],
+        "HOME": str(tmp_path),
+    }
 
 
 def test_a_time_limit_is_the_whole_commands_and_says_what_it_cut(tmp_path, content_path, style_path):
@@ -341,9 +449,26 @@ def test_a_time_limit_is_the_whole_commands_and_says_what_it_cut(tmp_path, conte
     limit = 10  # 1000 steps at 128 px take half a minute or more: the limit must cut them
     t = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "nst", str(content_path), str(style_path), "--size", "128", "--steps", "1000",
-         "--time-limit", str(limit), "-o", "o.png"],
-        capture_output=True, text=True, cwd=tmp_path, env=_cli_env(tmp_path), timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "nst",
+            str(content_path),
+            str(style_path),
+            "--size",
+            "128",
+            "--steps",
+            "1000",
+            "--time-limit",
+            str(limit),
+            "-o",
+            "o.png",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_cli_env(tmp_path),
+        timeout=120,
     )
     took = time.perf_counter() - t
     assert proc.returncode == 0, proc.stderr
@@ -367,9 +492,25 @@ def test_a_dry_run_with_cached_costs_times_nothing(tmp_path, content_path, style
     model = CostModel(step=(0.01, 0.5), scale=(0.05, 0.7), finish=(0.02, 0.3), setup=1.0, measured=True)
     calibration_cache.store(cpu, "fp32", model)
     proc = subprocess.run(
-        [sys.executable, "-m", "nst", str(content_path), str(style_path), "--size", "512", "--dry-run",
-         "--device", "cpu", "--precision", "fp32"],
-        capture_output=True, text=True, cwd=tmp_path, env=_cli_env(tmp_path), timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "nst",
+            str(content_path),
+            str(style_path),
+            "--size",
+            "512",
+            "--dry-run",
+            "--device",
+            "cpu",
+            "--precision",
+            "fp32",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_cli_env(tmp_path),
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.splitlines()
@@ -410,13 +551,17 @@ def test_the_output_is_never_an_input(tmp_path, content_path, style_path, monkey
     assert (photo.read_bytes(), paint.read_bytes()) == before
 
 
-@pytest.mark.parametrize("target, message", [
-    ("missing/o.png", "does not exist"),
-    ("folder.png", "is a folder"),
-    ("full.png", "is not a regular file"),
-])
-def test_an_unwritable_output_is_refused_before_the_run(tmp_path, content_path, style_path, monkeypatch, capsys,
-                                                        target, message):
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("missing/o.png", "does not exist"),
+        ("folder.png", "is a folder"),
+        ("full.png", "is not a regular file"),
+    ],
+)
+def test_an_unwritable_output_is_refused_before_the_run(
+    tmp_path, content_path, style_path, monkeypatch, capsys, target, message
+):
     _no_work(monkeypatch)
     (tmp_path / "folder.png").mkdir()
     (tmp_path / "full.png").symlink_to("/dev/full")
@@ -440,13 +585,20 @@ def _protected_inputs(tmp_path, content_path, style_path) -> dict[str, Path]:
     import nst
 
     (tmp_path / "styles").mkdir()
-    files = {"photo": tmp_path / "photo.png", "paint": tmp_path / "styles" / "paint.png",
-             "keep": tmp_path / "keep.png", "earlier": tmp_path / "earlier.png"}
+    files = {
+        "photo": tmp_path / "photo.png",
+        "paint": tmp_path / "styles" / "paint.png",
+        "keep": tmp_path / "keep.png",
+        "earlier": tmp_path / "earlier.png",
+    }
     Image.open(content_path).save(files["photo"])
     shutil.copy(style_path, files["paint"])
     _half_mask(files["keep"], content_path)
-    nst.save_png(Image.open(content_path).convert("RGB"), files["earlier"],
-                 {"nst": nst.__version__, "settings": {"steps": 1, "size": 64}})
+    nst.save_png(
+        Image.open(content_path).convert("RGB"),
+        files["earlier"],
+        {"nst": nst.__version__, "settings": {"steps": 1, "size": 64}},
+    )
     return files
 
 
@@ -454,15 +606,18 @@ def _protected_inputs(tmp_path, content_path, style_path) -> dict[str, Path]:
 # painting, and the one line that refuses it.
 _UNSAFE_OUTPUTS = {
     "the keep mask": (
-        lambda d: None, ["--keep", "keep.png", "-o", "keep.png"],
+        lambda d: None,
+        ["--keep", "keep.png", "-o", "keep.png"],
         "the output 'keep.png' is one of the inputs (the keep mask 'keep.png'); choose another name",
     ),
     "a hard link to the photo": (
-        lambda d: os.link(d / "photo.png", d / "result.png"), ["-o", "result.png"],
+        lambda d: os.link(d / "photo.png", d / "result.png"),
+        ["-o", "result.png"],
         "the output 'result.png' is one of the inputs (the content image 'photo.png'); choose another name",
     ),
     "a link to the recipe": (
-        lambda d: (d / "again.png").symlink_to("earlier.png"), ["--recipe", "earlier.png", "-o", "again.png"],
+        lambda d: (d / "again.png").symlink_to("earlier.png"),
+        ["--recipe", "earlier.png", "-o", "again.png"],
         "the output 'again.png' is one of the inputs (the recipe 'earlier.png'); choose another name",
     ),
     "a snapshot name linked to a style": (
@@ -472,24 +627,30 @@ _UNSAFE_OUTPUTS = {
         "out_<step>.png); choose another output name",
     ),
     "a dangling link": (
-        lambda d: (d / "o.png").symlink_to("victim.png"), ["-o", "o.png"],
+        lambda d: (d / "o.png").symlink_to("victim.png"),
+        ["-o", "o.png"],
         "the output 'o.png' is a link to 'victim.png', which does not exist: writing would create that file; "
         "name the file itself",
     ),
     "a dangling snapshot link": (
-        lambda d: (d / "out_0004.png").symlink_to("victim.png"), ["-o", "out.png", "--save-every", "2"],
+        lambda d: (d / "out_0004.png").symlink_to("victim.png"),
+        ["-o", "out.png", "--save-every", "2"],
         "--save-every's image 'out_0004.png' is a link to 'victim.png', which does not exist",
     ),
     "a folder": (lambda d: (d / "d.png").mkdir(), ["-o", "d.png"], "the output 'd.png' is a folder"),
     "a link to a folder": (
-        lambda d: (d / "l.png").symlink_to(d / "styles"), ["-o", "l.png"], "the output 'l.png' is a folder",
+        lambda d: (d / "l.png").symlink_to(d / "styles"),
+        ["-o", "l.png"],
+        "the output 'l.png' is a folder",
     ),
     "a FIFO": (
-        lambda d: os.mkfifo(d / "p.png"), ["-o", "p.png"],
+        lambda d: os.mkfifo(d / "p.png"),
+        ["-o", "p.png"],
         "the output 'p.png' is not a regular file (a device or a pipe)",
     ),
     "a snapshot name that is a FIFO": (
-        lambda d: os.mkfifo(d / "out_0003.png"), ["-o", "out.png", "--save-every", "1"],
+        lambda d: os.mkfifo(d / "out_0003.png"),
+        ["-o", "out.png", "--save-every", "1"],
         "--save-every's image 'out_0003.png' is not a regular file (a device or a pipe)",
     ),
 }
@@ -497,8 +658,9 @@ _UNSAFE_OUTPUTS = {
 
 @pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry run"])
 @pytest.mark.parametrize("case", list(_UNSAFE_OUTPUTS))
-def test_no_output_or_snapshot_replaces_an_input_or_is_not_a_file(tmp_path, content_path, style_path, monkeypatch,
-                                                                   capsys, case, dry_run):
+def test_no_output_or_snapshot_replaces_an_input_or_is_not_a_file(
+    tmp_path, content_path, style_path, monkeypatch, capsys, case, dry_run
+):
     """One check before any work: refused by the same line in a run and in a dry run, and
     every input left as it was (and nothing made where a dangling link points)."""
     make, extra, message = _UNSAFE_OUTPUTS[case]
@@ -507,8 +669,10 @@ def test_no_output_or_snapshot_replaces_an_input_or_is_not_a_file(tmp_path, cont
     before = {name: path.read_bytes() for name, path in files.items()}
     _no_work(monkeypatch)
     monkeypatch.chdir(tmp_path)
-    code, err = _exit_and_stderr(["photo.png", "styles/paint.png", *extra, "--size", "64", "--steps", "4",
-                                  *(["--dry-run"] if dry_run else [])], capsys)
+    code, err = _exit_and_stderr(
+        ["photo.png", "styles/paint.png", *extra, "--size", "64", "--steps", "4", *(["--dry-run"] if dry_run else [])],
+        capsys,
+    )
     assert code == 2, err
     assert err.startswith(f"nst: error: {message}") and len(err.splitlines()) == 1, err
     assert {name: path.read_bytes() for name, path in files.items()} == before
@@ -540,8 +704,14 @@ def test_a_recipe_never_chooses_the_weights(tmp_path, content_path, style_path, 
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
-    recipe = _recipe_png(tmp_path / "r.png", {"nst": nst.__version__, "settings": {
-        "steps": 1, "size": 64, "weights": weights, "device": "cuda"}, "masks": ["sky.png"]})
+    recipe = _recipe_png(
+        tmp_path / "r.png",
+        {
+            "nst": nst.__version__,
+            "settings": {"steps": 1, "size": 64, "weights": weights, "device": "cuda"},
+            "masks": ["sky.png"],
+        },
+    )
     out = tmp_path / "o.png"
     assert main([str(content_path), str(style_path), "--recipe", recipe, "-o", str(out)]) == 0
     notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("nst: note:")]
@@ -555,19 +725,24 @@ def test_a_recipe_never_chooses_the_weights(tmp_path, content_path, style_path, 
     assert nst.read_recipe(out)["not_applied"]["weights"] == nst.DEFAULT.weights  # what this run used
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[" * 3000 + "]" * 3000, "damaged"),
-    ('{"settings": ' * 3000 + "{}" + "}" * 3000, "damaged"),
-    ('{"settings": {"steps": ' + "[" * 3000 + "]" * 3000 + "}}", "damaged"),
-    ('{"settings": {"style_layers": ' + "[" * 50 + "]" * 50 + "}}", "the recipe in 'r.png'"),
-    ('{"settings": {"init": "' + "x" * (2 * 2**20) + '"}}', "is over 64 KiB"),
-])
-def test_hostile_recipes_are_one_line_with_exit_code_2(tmp_path, content_path, style_path, text, message, capsys,
-                                                      monkeypatch):
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[" * 3000 + "]" * 3000, "damaged"),
+        ('{"settings": ' * 3000 + "{}" + "}" * 3000, "damaged"),
+        ('{"settings": {"steps": ' + "[" * 3000 + "]" * 3000 + "}}", "damaged"),
+        ('{"settings": {"style_layers": ' + "[" * 50 + "]" * 50 + "}}", "the recipe in 'r.png'"),
+        ('{"settings": {"init": "' + "x" * (2 * 2**20) + '"}}', "is over 64 KiB"),
+    ],
+)
+def test_hostile_recipes_are_one_line_with_exit_code_2(
+    tmp_path, content_path, style_path, text, message, capsys, monkeypatch
+):
     recipe = _recipe_png(tmp_path / "r.png", text)
     monkeypatch.chdir(tmp_path)
-    code, err = _exit_and_stderr([str(content_path), str(style_path), "--recipe", recipe, "-o", str(tmp_path / "o.png")],
-                                 capsys)
+    code, err = _exit_and_stderr(
+        [str(content_path), str(style_path), "--recipe", recipe, "-o", str(tmp_path / "o.png")], capsys
+    )
     assert code == 2, err[-2000:]
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and len(err) < 500
@@ -586,11 +761,15 @@ def test_echoed_values_are_cut(tmp_path, content_path, style_path, capsys):
 
 def test_weights_that_are_a_folder_are_named_so(tmp_path, content_path, style_path, capsys):
     assert main([str(content_path), str(style_path), "--weights", str(tmp_path), "-o", str(tmp_path / "o.png")]) == 2
-    assert capsys.readouterr().err.strip() == f"nst: error: weights file {tmp_path} is a folder; name the weights file in it"
+    assert (
+        capsys.readouterr().err.strip()
+        == f"nst: error: weights file {tmp_path} is a folder; name the weights file in it"
+    )
 
 
-def test_out_of_memory_before_the_run_does_not_advise_a_smaller_size(tmp_path, content_path, style_path, monkeypatch,
-                                                                      capsys):
+def test_out_of_memory_before_the_run_does_not_advise_a_smaller_size(
+    tmp_path, content_path, style_path, monkeypatch, capsys
+):
     import nst.pipeline
 
     def loading(*a, **k):
@@ -633,22 +812,26 @@ def test_cli_bad_keep_masks_are_one_line_with_exit_code_2(tmp_path, make, messag
     content, style = ROOT / "examples" / "chelsea.jpg", ROOT / "examples" / "starry_night.jpg"
     make(Image.open(content).size).save(tmp_path / "k.png")
     monkeypatch.chdir(tmp_path)
-    code, err = _exit_and_stderr([str(content), str(style), "--keep", "k.png", "--size", "64", "--steps", "1",
-                                  "-o", str(tmp_path / "o.png")], capsys)
+    code, err = _exit_and_stderr(
+        [str(content), str(style), "--keep", "k.png", "--size", "64", "--steps", "1", "-o", str(tmp_path / "o.png")],
+        capsys,
+    )
     assert code == 2, err
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
 
 
-def test_dry_run_at_8192_px_shows_the_tiles_memory_and_estimate(tmp_path, content_path, style_path, capsys,
-                                                                monkeypatch):
+def test_dry_run_at_8192_px_shows_the_tiles_memory_and_estimate(
+    tmp_path, content_path, style_path, capsys, monkeypatch
+):
     import nst.pipeline
     import nst.memory
     from nst.schedule import CostModel
 
     monkeypatch.setattr(nst.memory, "_available_bytes", lambda: 64e9)  # a machine that holds 8192 px
-    monkeypatch.setattr(nst.pipeline, "calibrate", lambda device, precision: CostModel(step=(0.01, 0.3),
-                                                                                       scale=(0.05, 0.3)))
+    monkeypatch.setattr(
+        nst.pipeline, "calibrate", lambda device, precision: CostModel(step=(0.01, 0.3), scale=(0.05, 0.3))
+    )
     out = tmp_path / "out.png"
     assert main([str(content_path), str(style_path), "-o", str(out), "--size", "8192", "--dry-run"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -656,28 +839,45 @@ def test_dry_run_at_8192_px_shows_the_tiles_memory_and_estimate(tmp_path, conten
     scales = [l for l in lines if l.startswith("  scale ")]
     assert "whole" in scales[0] and "tiles of" in scales[-1] and "GB" in scales[-1]  # coarse whole, finest tiled
     assert any(l.startswith("memory: ") and "GB at most for the run" in l for l in lines)
-    assert lines[-1].startswith("estimated seconds: ") and int(lines[-1].split(": ")[1]) > 300  # hundreds of seconds even at this fast rate
+    assert (
+        lines[-1].startswith("estimated seconds: ") and int(lines[-1].split(": ")[1]) > 300
+    )  # hundreds of seconds even at this fast rate
     assert not out.exists()
 
 
 # --- A newcomer's orders of words: --mask before the paths, the output as a third path ---------
 
 
-@pytest.mark.parametrize("argv, content, styles, masks", [
-    # --mask M takes every word after it; the paths are those past as many masks as styles.
-    (["--mask", "m.png", "photo.jpg", "painting.jpg"], "photo.jpg", ["painting.jpg"], ["m.png"]),
-    (["--mask", "a.png", "b.png", "photo.jpg", "p1.jpg", "p2.jpg", "--size", "64"], "photo.jpg",
-     ["p1.jpg", "p2.jpg"], ["a.png", "b.png"]),
-    (["photo.jpg", "--mask", "m.png", "painting.jpg"], "photo.jpg", ["painting.jpg"], ["m.png"]),
-    (["--mask", "a.png", "--mask", "b.png", "photo.jpg", "p1.jpg", "p2.jpg"], "photo.jpg", ["p1.jpg", "p2.jpg"],
-     ["a.png", "b.png"]),
-    # The forms of docs/cli.md, as before.
-    (["photo.jpg", "painting.jpg", "--mask", "m.png", "-o", "o.png"], "photo.jpg", ["painting.jpg"], ["m.png"]),
-    (["photo.jpg", "p1.jpg", "p2.jpg", "--mask", "a.png", "b.png"], "photo.jpg", ["p1.jpg", "p2.jpg"],
-     ["a.png", "b.png"]),
-    (["--mask=m.png", "photo.jpg", "painting.jpg"], "photo.jpg", ["painting.jpg"], ["m.png"]),
-    (["photo.jpg", "painting.jpg", "--mask", "a.png", "b.png"], "photo.jpg", ["painting.jpg"], ["a.png", "b.png"]),
-])
+@pytest.mark.parametrize(
+    "argv, content, styles, masks",
+    [
+        # --mask M takes every word after it; the paths are those past as many masks as styles.
+        (["--mask", "m.png", "photo.jpg", "painting.jpg"], "photo.jpg", ["painting.jpg"], ["m.png"]),
+        (
+            ["--mask", "a.png", "b.png", "photo.jpg", "p1.jpg", "p2.jpg", "--size", "64"],
+            "photo.jpg",
+            ["p1.jpg", "p2.jpg"],
+            ["a.png", "b.png"],
+        ),
+        (["photo.jpg", "--mask", "m.png", "painting.jpg"], "photo.jpg", ["painting.jpg"], ["m.png"]),
+        (
+            ["--mask", "a.png", "--mask", "b.png", "photo.jpg", "p1.jpg", "p2.jpg"],
+            "photo.jpg",
+            ["p1.jpg", "p2.jpg"],
+            ["a.png", "b.png"],
+        ),
+        # The forms of docs/cli.md, as before.
+        (["photo.jpg", "painting.jpg", "--mask", "m.png", "-o", "o.png"], "photo.jpg", ["painting.jpg"], ["m.png"]),
+        (
+            ["photo.jpg", "p1.jpg", "p2.jpg", "--mask", "a.png", "b.png"],
+            "photo.jpg",
+            ["p1.jpg", "p2.jpg"],
+            ["a.png", "b.png"],
+        ),
+        (["--mask=m.png", "photo.jpg", "painting.jpg"], "photo.jpg", ["painting.jpg"], ["m.png"]),
+        (["photo.jpg", "painting.jpg", "--mask", "a.png", "b.png"], "photo.jpg", ["painting.jpg"], ["a.png", "b.png"]),
+    ],
+)
 def test_mask_before_the_paths_leaves_them_to_the_paths(argv, content, styles, masks):
     from nst.cli import build_parser
 
@@ -689,8 +889,10 @@ def test_a_mask_that_swallowed_the_paths_says_how_to_write_it(capsys):
     # Two masks for one style, or one for two: no reading fits, so the line says what happened.
     code, err = _exit_and_stderr(["--mask", "a.png", "b.png", "photo.jpg", "painting.jpg"], capsys)
     assert code == 2
-    assert ("nst: error: --mask took every path after it ('a.png', 'b.png', 'photo.jpg', 'painting.jpg'), so none "
-            "was left for the content and style images; write the images first: python -m nst CONTENT STYLE") in err
+    assert (
+        "nst: error: --mask took every path after it ('a.png', 'b.png', 'photo.jpg', 'painting.jpg'), so none "
+        "was left for the content and style images; write the images first: python -m nst CONTENT STYLE"
+    ) in err
     assert "the following arguments are required" not in err
     # Other refusals are argparse's own, not the paths'.
     code, err = _exit_and_stderr(["--mask", "m.png", "photo.jpg", "painting.jpg", "--size", "big"], capsys)
@@ -712,8 +914,10 @@ def test_a_third_path_that_is_no_file_points_to_o(tmp_path, content_path, style_
     monkeypatch.chdir(tmp_path)
     code, err = _exit_and_stderr([str(content_path), str(style_path), "out.png"], capsys)
     assert code == 2 and len(err.splitlines()) == 1
-    assert err == ("nst: error: 'out.png' is not a file: every path after the content image is a style image "
-                   "(several are blended); to write the result there, use -o out.png in its place\n")
+    assert err == (
+        "nst: error: 'out.png' is not a file: every path after the content image is a style image "
+        "(several are blended); to write the result there, use -o out.png in its place\n"
+    )
     # An earlier result there, with the default output: the same hint, not only "one of the inputs".
     Image.open(style_path).save(tmp_path / "out.png")
     code, err = _exit_and_stderr([str(content_path), str(style_path), "out.png"], capsys)
@@ -722,8 +926,12 @@ def test_a_third_path_that_is_no_file_points_to_o(tmp_path, content_path, style_
 
 def test_a_third_image_is_a_style_to_blend(tmp_path, content_path, style_path, other_style_path, capsys):
     out = tmp_path / "blend.png"
-    assert main([str(content_path), str(style_path), str(other_style_path), "-o", str(out), "--steps", "1",
-                 "--size", "64"]) == 0
+    assert (
+        main(
+            [str(content_path), str(style_path), str(other_style_path), "-o", str(out), "--steps", "1", "--size", "64"]
+        )
+        == 0
+    )
     assert "saved" in capsys.readouterr().err and out.is_file()
     # A mistyped painting's name is not an output: loading it says it does not exist.
     code, err = _exit_and_stderr([str(content_path), str(style_path), "paintng.jpg", "-o", str(out)], capsys)

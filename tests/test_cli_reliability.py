@@ -28,8 +28,9 @@ def test_cli_cpu_out_of_memory_mid_run_is_one_line(content_path, style_path, tmp
     from nst.cli import main
 
     failing_objective(monkeypatch, RuntimeError(CPU_OOM))
-    assert main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), "--size", "96",
-                 "--steps", "2"]) == 2
+    assert (
+        main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), "--size", "96", "--steps", "2"]) == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("nst: error: out of memory at 96 px in the computer's memory: lower size")
     assert "Traceback" not in "\n".join(err) and not (tmp_path / "o.png").exists()

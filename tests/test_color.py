@@ -37,9 +37,11 @@ def test_match_luminance_takes_the_content_mean_and_spread():
 def test_match_color_takes_the_content_colour_statistics():
     style, content = _image(5, (0.1, 0.3, 1.0)), _image(6, (1.0, 0.7, 0.2))
     out = match_color(style, content)
+
     def stats(x):
         f = x.flatten(2)[0]
         return f.mean(1), torch.cov(f)
+
     (mo, co), (mc, cc), (ms, _) = stats(out), stats(content), stats(style)
     assert (mo - mc).abs().max() < 0.02 < (ms - mc).abs().max()
     assert (co - cc).abs().max() < 0.1 * cc.abs().max()

@@ -98,7 +98,6 @@ def test_cpu_rate_follows_the_probe_and_the_probe_is_measured_once():
         dev._cpu_seconds_per_gflop.cache_clear()
 
 
-
 @pytest.mark.parametrize("capability, expected", [((7, 5), None), ((8, 0), torch.bfloat16), ((9, 0), torch.bfloat16)])
 def test_cuda_takes_bf16_only_where_it_is_native(monkeypatch, capability, expected):
     # A T4 (7.5) answers is_bf16_supported() with True, by emulation: the capability decides.

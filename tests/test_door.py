@@ -18,8 +18,16 @@ from .support.app_server import served
 httpx = pytest.importorskip("httpx")
 
 # Handlers that decode an image or compute: they must stay behind the door.
-HEAVY = {"stylize", "upscale", "load_example_output", "painted_masks", "painted_keep", "faces_found",
-         "compare_results", "paint_on"}
+HEAVY = {
+    "stylize",
+    "upscale",
+    "load_example_output",
+    "painted_masks",
+    "painted_keep",
+    "faces_found",
+    "compare_results",
+    "paint_on",
+}
 
 
 def test_every_event_the_page_registers_is_guarded_or_cheap():
@@ -193,8 +201,9 @@ def test_light_and_brush_events_count_toward_the_visitors_share(url, monkeypatch
 
 
 def _request(peer: str, forwarded: str | None = None) -> SimpleNamespace:
-    return SimpleNamespace(client=SimpleNamespace(host=peer),
-                           headers={"x-forwarded-for": forwarded} if forwarded is not None else {})
+    return SimpleNamespace(
+        client=SimpleNamespace(host=peer), headers={"x-forwarded-for": forwarded} if forwarded is not None else {}
+    )
 
 
 def test_a_visitor_is_their_own_address_and_a_header_they_write_is_ignored(monkeypatch):

@@ -90,8 +90,8 @@ def test_a_photo_without_a_face_gives_the_same_image_bit_for_bit():
 def _face_error(result: Image.Image, photo: Image.Image, box: tuple[int, int, int, int]) -> float:
     k = result.width / photo.width
     x, y, w, h = (round(v * k) for v in box)
-    a = np.asarray(result, np.float32)[y: y + h, x: x + w]
-    b = np.asarray(photo.resize(result.size, Image.Resampling.LANCZOS), np.float32)[y: y + h, x: x + w]
+    a = np.asarray(result, np.float32)[y : y + h, x : x + w]
+    b = np.asarray(photo.resize(result.size, Image.Resampling.LANCZOS), np.float32)[y : y + h, x : x + w]
     return float(np.abs(a - b).mean())
 
 
@@ -120,12 +120,15 @@ def test_keep_mask_keeps_its_white_closer_to_the_photo_and_is_named_in_the_recip
     assert '"keep": "keep.png"' in on.info["nst-recipe"]
 
 
-@pytest.mark.parametrize(("make", "message"), [
-    (lambda img: Image.new("RGB", img.size, (255, 0, 0)), "colour"),
-    (lambda img: Image.new("L", (img.width, img.width), 255), "not the shape of the content image"),
-    (lambda img: Image.new("L", img.size, 0), "all black"),
-    (lambda img: "no-such-keep.png", "does not exist"),
-])
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda img: Image.new("RGB", img.size, (255, 0, 0)), "colour"),
+        (lambda img: Image.new("L", (img.width, img.width), 255), "not the shape of the content image"),
+        (lambda img: Image.new("L", img.size, 0), "all black"),
+        (lambda img: "no-such-keep.png", "does not exist"),
+    ],
+)
 def test_bad_keep_masks_are_refused_at_the_call(make, message):
     img = _drawn()
     with pytest.raises(nst.ImageError, match=message) as info:
@@ -135,7 +138,9 @@ def test_bad_keep_masks_are_refused_at_the_call(make, message):
 
 def test_without_opencv_a_run_says_faces_are_not_protected(monkeypatch):
     def missing():
-        raise faces.FaceDetectionUnavailable("keep_faces needs OpenCV to find faces (pip install opencv-python-headless)")
+        raise faces.FaceDetectionUnavailable(
+            "keep_faces needs OpenCV to find faces (pip install opencv-python-headless)"
+        )
 
     monkeypatch.setattr(faces, "_cascades", missing)
     with warnings.catch_warnings(record=True) as caught:

@@ -17,8 +17,11 @@ def _png(path, **settings) -> str:
 
 
 def test_caption_names_the_main_settings():
-    recipe = make_recipe(nst.DEFAULT.replace(steps=40, size=128, style_weight=3e4), styles=2,
-                         masks=["painted-mask-1.png", "painted-mask-2.png"])
+    recipe = make_recipe(
+        nst.DEFAULT.replace(steps=40, size=128, style_weight=3e4),
+        styles=2,
+        masks=["painted-mask-1.png", "painted-mask-2.png"],
+    )
     text = caption(recipe, 3)
     assert text.startswith("#3 · 40 steps · β/α 30000 · 128 px · relu4_2 · 2 styles")
     assert text.endswith("painted")
@@ -71,10 +74,18 @@ def test_an_entry_keeps_only_the_recipes_safe_bounded_data(tmp_path):
     from nst.recipe import RECIPE_KEY
 
     info = PngImagePlugin.PngInfo()
-    info.add_text(RECIPE_KEY, json.dumps({
-        "nst": nst.__version__, "settings": {"steps": 5, "weights": "/etc/passwd", "device": "cuda:7", "max_memory": 38},
-        "masks": ["x" * 4000, *["m.png"] * 500], "styles": "many", "note": "y" * 20_000,
-    }))
+    info.add_text(
+        RECIPE_KEY,
+        json.dumps(
+            {
+                "nst": nst.__version__,
+                "settings": {"steps": 5, "weights": "/etc/passwd", "device": "cuda:7", "max_memory": 38},
+                "masks": ["x" * 4000, *["m.png"] * 500],
+                "styles": "many",
+                "note": "y" * 20_000,
+            }
+        ),
+    )
     Image.new("RGB", (8, 6)).save(tmp_path / "r.png", pnginfo=info)
     entry = Gallery().add(tmp_path / "r.png")
     assert set(entry.recipe) == {"nst", "settings", "not_applied", "masks"}

@@ -7,7 +7,14 @@ import torch
 from PIL import Image, ImageOps
 
 from nst.images import (
-    ImageError, _to_rgb, load_image, load_mask, resize_to_long_side, resize_to_pixels, to_pil, to_tensor,
+    ImageError,
+    _to_rgb,
+    load_image,
+    load_mask,
+    resize_to_long_side,
+    resize_to_pixels,
+    to_pil,
+    to_tensor,
 )
 
 
@@ -174,30 +181,64 @@ def _same(a, b) -> bool:
 # (dtype, top): floats on each of their scales, and integers in each range Pillow's mode I
 # holds (8-bit, 16-bit and 32-bit files all open as I).
 DEEP = [
-    (np.float32, 1.0), (np.float32, 255.0), (np.float32, 60000.0), (np.float64, 1.0),
-    (np.uint16, None), (np.int16, None), (np.int32, 255), (np.int32, 65535), (np.int32, None),
+    (np.float32, 1.0),
+    (np.float32, 255.0),
+    (np.float32, 60000.0),
+    (np.float64, 1.0),
+    (np.uint16, None),
+    (np.int16, None),
+    (np.int32, 255),
+    (np.int32, 65535),
+    (np.int32, None),
     (np.uint32, None),
 ]
 
 
 @pytest.mark.parametrize("dtype, top", DEEP, ids=lambda v: getattr(v, "__name__", str(v)))
-@pytest.mark.parametrize("bands, layout", [(1, "plain"), (2, "plain"), (3, "plain"), (4, "plain"),
-                                           (3, "big-endian"), (3, "deflate+predictor"), (3, "planar")])
+@pytest.mark.parametrize(
+    "bands, layout",
+    [
+        (1, "plain"),
+        (2, "plain"),
+        (3, "plain"),
+        (4, "plain"),
+        (3, "big-endian"),
+        (3, "deflate+predictor"),
+        (3, "planar"),
+    ],
+)
 def test_deep_tiffs_load_as_their_array_twins(tmp_path, dtype, top, bands, layout):
     """The file gives the image its array does (the rule itself is pinned by value above;
     tests/test_tiff.py reads every layout sample for sample, so three bands show the rest)."""
     a = _samples(dtype, (9, 7) if bands == 1 else (9, 7, bands), top)
     predictor = (3 if np.issubdtype(dtype, np.floating) else 2) if "predictor" in layout else 1
-    path = write_tiff(tmp_path / "deep.tif", a, big_endian=layout == "big-endian", deflate="deflate" in layout,
-                      predictor=predictor, planar=layout == "planar", rows_per_strip=4)
+    path = write_tiff(
+        tmp_path / "deep.tif",
+        a,
+        big_endian=layout == "big-endian",
+        deflate="deflate" in layout,
+        predictor=predictor,
+        planar=layout == "planar",
+        rows_per_strip=4,
+    )
     assert _same(path, a)
 
 
-@pytest.mark.parametrize("mode, dtype, top", [
-    ("F", np.float32, 1.0), ("F", np.float32, 255.0), ("F", np.float32, 60000.0),
-    ("I", np.int32, 255), ("I", np.int32, 65535), ("I", np.int32, 2**31 - 1),
-    ("I;16", np.uint16, None), ("I;16B", np.uint16, None), ("I;16L", np.uint16, None), ("I;16N", np.uint16, None),
-])
+@pytest.mark.parametrize(
+    "mode, dtype, top",
+    [
+        ("F", np.float32, 1.0),
+        ("F", np.float32, 255.0),
+        ("F", np.float32, 60000.0),
+        ("I", np.int32, 255),
+        ("I", np.int32, 65535),
+        ("I", np.int32, 2**31 - 1),
+        ("I;16", np.uint16, None),
+        ("I;16B", np.uint16, None),
+        ("I;16L", np.uint16, None),
+        ("I;16N", np.uint16, None),
+    ],
+)
 def test_pillow_deep_modes_load_as_their_array_twins(tmp_path, mode, dtype, top):
     """Pillow's own deep modes: as PIL images, and as the files Pillow writes (TIFF, with
     and without compression, and 16-bit PNG)."""
@@ -207,7 +248,11 @@ def test_pillow_deep_modes_load_as_their_array_twins(tmp_path, mode, dtype, top)
     assert img.mode == mode and _same(img, a)
     from PIL import TiffImagePlugin
 
-    for name, kw in (("p.tif", {}), ("lzw.tif", {"compression": "tiff_lzw"}), ("d.tif", {"compression": "tiff_adobe_deflate"})):
+    for name, kw in (
+        ("p.tif", {}),
+        ("lzw.tif", {"compression": "tiff_lzw"}),
+        ("d.tif", {"compression": "tiff_adobe_deflate"}),
+    ):
         if mode not in TiffImagePlugin.SAVE_INFO or (mode == "I;16B" and kw):
             continue  # modes Pillow does not write (so)
         img.save(tmp_path / name, **kw)
@@ -325,8 +370,14 @@ def test_mask_transparency_is_unpainted():
 
 @pytest.mark.parametrize(
     "array",
-    [np.ones((6, 5), bool), np.full((6, 5), 255, np.uint8), np.ones((6, 5, 1), np.float32),
-     np.full((6, 5, 3), 65535, np.uint16), torch.ones(1, 1, 6, 5), torch.ones(6, 5)],
+    [
+        np.ones((6, 5), bool),
+        np.full((6, 5), 255, np.uint8),
+        np.ones((6, 5, 1), np.float32),
+        np.full((6, 5, 3), 65535, np.uint16),
+        torch.ones(1, 1, 6, 5),
+        torch.ones(6, 5),
+    ],
 )
 def test_mask_arrays_and_tensors(array):
     out = load_mask(array)
@@ -398,8 +449,10 @@ def test_to_pil_converts_in_bands_of_rows_as_the_whole_image_would(monkeypatch, 
 @pytest.mark.parametrize("values", [[-0.5, 1.0], [0.0, 1.5]])
 def test_a_float_mask_outside_0_1_is_refused_with_its_range(values):
     lo, hi = values
-    message = (f"the mask 2 array has values from {lo:g} to {hi:g}; "
-               "a float mask goes from 0 (black: photo kept) to 1 (white: style here)")
+    message = (
+        f"the mask 2 array has values from {lo:g} to {hi:g}; "
+        "a float mask goes from 0 (black: photo kept) to 1 (white: style here)"
+    )
     with pytest.raises(ImageError) as err:
         load_mask(np.array([values], np.float32), "mask 2")
     assert str(err.value) == message
@@ -414,8 +467,9 @@ def test_mask_errors_name_the_mask():
         load_mask(Image.fromarray(np.full((4, 4), np.nan, np.float32)), "mask 2")
     with pytest.raises(ImageError) as err:
         load_mask(Image.new("RGB", (8, 8), (255, 0, 0)), "mask 2")
-    assert str(err.value) == ("the mask 2 is a colour image; a mask is greyscale: white where the style goes, "
-                              "black where the photo is kept")
+    assert str(err.value) == (
+        "the mask 2 is a colour image; a mask is greyscale: white where the style goes, black where the photo is kept"
+    )
 
 
 def test_a_mask_over_64_mpx_is_refused_and_64_mpx_is_not():
@@ -497,8 +551,12 @@ def _png_header(w: int, h: int) -> bytes:
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _message(src, what="image") -> str:
@@ -516,7 +574,8 @@ def test_oversized_files_are_refused_with_the_size_they_declare(tmp_path, monkey
     # Over 64 Mpx but under Pillow's own limit: nst's check, with the declared size.
     Path("sub/big.png").write_bytes(_png_header(9000, 8000))
     assert _message("sub/big.png", "style image") == (
-        "the style image 'sub/big.png' declares 9000×8000 pixels, more than the 64 Mpx nst accepts")
+        "the style image 'sub/big.png' declares 9000×8000 pixels, more than the 64 Mpx nst accepts"
+    )
     # Over Pillow's limit (a warning past 89 Mpx, an error past twice that): the pixel count
     # Pillow read from the header, in Mpx.
     Path("sub/warned.png").write_bytes(_png_header(10000, 10000))
@@ -530,7 +589,8 @@ def test_oversized_files_are_refused_with_the_size_they_declare(tmp_path, monkey
     text = _with_chunk(header, b"zTXt", b"Comment\0\0" + zlib.compress(b"lorem ipsum " * 400_000), False)
     Path("sub/notes.png").write_bytes(text)
     assert _message("sub/notes.png", "style image") == (
-        "the style image 'sub/notes.png' declares 9000×8000 pixels, more than the 64 Mpx nst accepts")
+        "the style image 'sub/notes.png' declares 9000×8000 pixels, more than the 64 Mpx nst accepts"
+    )
     # 64 Mpx exactly is not over the limit: it is read (and this one holds no pixels).
     Path("sub/edge.png").write_bytes(_png_header(8000, 8000))
     assert "damaged or truncated" in _message("sub/edge.png")
@@ -560,7 +620,8 @@ def test_each_unreadable_path_gets_its_own_message(tmp_path, monkeypatch):
         (tmp_path / name).write_text("<svg/>")
         assert _message(tmp_path / name) == (
             f"the image {name!r} is not an image file nst can read: {kind} is a vector format, "
-            "so export it as PNG or JPEG first")
+            "so export it as PNG or JPEG first"
+        )
     buf = io.BytesIO()
     Image.new("RGB", (64, 64), "blue").save(buf, "JPEG")
     (tmp_path / "cut.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
@@ -583,11 +644,15 @@ def test_shown_path_hides_only_the_temporary_folder(tmp_path, monkeypatch):
 
 def test_arrays_of_another_shape_size_or_kind_are_refused_by_name():
     assert _message(np.zeros((4, 4, 5)), "style image") == (
-        "the style image array has shape (4, 4, 5); expected (H, W), (H, W, 2), (H, W, 3) or (H, W, 4)")
+        "the style image array has shape (4, 4, 5); expected (H, W), (H, W, 2), (H, W, 3) or (H, W, 4)"
+    )
     assert _message(np.zeros((0, 5))) == "the image array is empty"
     assert _message(np.zeros((2, 2), complex)) == (
-        "the image array has dtype complex128; use unsigned or signed integers, or floats")
-    assert _message(np.array([["a", "b"]])) == "the image array has dtype <U1; use unsigned or signed integers, or floats"
+        "the image array has dtype complex128; use unsigned or signed integers, or floats"
+    )
+    assert (
+        _message(np.array([["a", "b"]])) == "the image array has dtype <U1; use unsigned or signed integers, or floats"
+    )
     one = load_image(np.full((1, 1), 0.5))  # one pixel is not empty
     assert one.size == (1, 1) and one.getpixel((0, 0)) == (128, 128, 128)
 
@@ -597,7 +662,8 @@ def test_load_image_messages_name_the_image():
         load_image("")
     assert _message("  ", "style image") == "no style image was given"
     assert _message("https://example.com/a.jpg", "style image") == (
-        "the style image 'https://example.com/a.jpg' is a web address; nst reads local files only, so download it first")
+        "the style image 'https://example.com/a.jpg' is a web address; nst reads local files only, so download it first"
+    )
     assert _message(3.5, "content image") == "the content image must be a file path, a PIL image or an array, not float"
     assert _message(np.full((2, 2), np.nan), "content image") == "the content image contains NaN or infinite values"
     nan_f = Image.fromarray(np.full((2, 2), np.nan, np.float32))  # Pillow's mode F
@@ -612,13 +678,16 @@ def test_load_image_messages_name_the_image():
 
     with pytest.raises(ImageError) as err:
         _to_rgb(Future(), "style image")
-    assert str(err.value) == ("the style image is a PIL image in mode 'XYZ;9', which nst cannot convert to RGB; "
-                              "convert it to RGB or RGBA first")
+    assert str(err.value) == (
+        "the style image is a PIL image in mode 'XYZ;9', which nst cannot convert to RGB; "
+        "convert it to RGB or RGBA first"
+    )
 
 
 def test_a_pil_image_over_64_mpx_is_refused_and_64_mpx_is_not():
     assert _message(Image.new("1", (16001, 4000)), "style image") == (
-        "the style image is 16001×4000 pixels, more than the 64 Mpx nst accepts; downscale it first")
+        "the style image is 16001×4000 pixels, more than the 64 Mpx nst accepts; downscale it first"
+    )
     assert load_image(Image.new("1", (16000, 4000))).size == (16000, 4000)  # 64,000,000 pixels exactly
 
 
@@ -699,10 +768,17 @@ def test_every_mode_pillow_holds_loads_as_what_it_shows(mode):
     assert off.mean() <= tolerance and off.max() <= 32, (off.mean(), off.max())  # LAB: Pillow's round trip, 28
 
 
-@pytest.mark.parametrize("mode, key, as_file", [
-    *[(mode, key, as_file) for mode, key in [("1", 0), ("L", 0), ("RGB", (0, 0, 0)), ("I;16", 0)] for as_file in (False, True)],
-    ("I", 0, False),  # (PNG has no 32-bit greyscale)
-])
+@pytest.mark.parametrize(
+    "mode, key, as_file",
+    [
+        *[
+            (mode, key, as_file)
+            for mode, key in [("1", 0), ("L", 0), ("RGB", (0, 0, 0)), ("I;16", 0)]
+            for as_file in (False, True)
+        ],
+        ("I", 0, False),  # (PNG has no 32-bit greyscale)
+    ],
+)
 def test_a_transparent_colour_is_composited_on_white(tmp_path, mode, key, as_file):
     """One colour marked transparent (a PNG's tRNS chunk, ``info["transparency"]`` in Pillow)
     is composited on white like an alpha band: it used to show as its colour (black)."""

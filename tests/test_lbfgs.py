@@ -8,7 +8,7 @@ from nst.lbfgs import LeanLBFGS
 
 def _rosenbrock_like(x: torch.Tensor) -> torch.Tensor:
     # Non-quadratic, so that the curvature pairs change from step to step.
-    return ((1 - x[..., ::2]) ** 2).sum() + 10 * ((x[..., 1::2] - x[..., ::2] ** 2) ** 2).sum() + (x ** 4).sum() * 0.01
+    return ((1 - x[..., ::2]) ** 2).sum() + 10 * ((x[..., 1::2] - x[..., ::2] ** 2) ** 2).sum() + (x**4).sum() * 0.01
 
 
 def _iterates(make, steps: int, history: int) -> list[torch.Tensor]:
@@ -30,8 +30,11 @@ def _iterates(make, steps: int, history: int) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("history", [3, 20])
 def test_the_iterates_are_torchs(history):
-    torchs = _iterates(lambda x, h: torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=h, tolerance_grad=-1,
-                                                      tolerance_change=-1), 25, history)
+    torchs = _iterates(
+        lambda x, h: torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=h, tolerance_grad=-1, tolerance_change=-1),
+        25,
+        history,
+    )
     lean = _iterates(lambda x, h: LeanLBFGS([x], lr=1.0, history_size=h), 25, history)
     assert not torch.equal(torchs[0], torchs[-1])  # it moved
     for k, (a, b) in enumerate(zip(torchs, lean)):
@@ -67,8 +70,9 @@ def test_nsts_lbfgs_is_torchs_without_importing_the_compiler():
 
     from nst.lbfgs import LBFGS
 
-    torchs = _iterates(lambda x, h: torch.optim.LBFGS([x], max_iter=1, history_size=h,
-                                                      tolerance_grad=-1, tolerance_change=-1), 6, 4)
+    torchs = _iterates(
+        lambda x, h: torch.optim.LBFGS([x], max_iter=1, history_size=h, tolerance_grad=-1, tolerance_change=-1), 6, 4
+    )
     ours = _iterates(lambda x, h: LBFGS([x], max_iter=1, history_size=h, tolerance_grad=-1, tolerance_change=-1), 6, 4)
     assert all(torch.equal(a, b) for a, b in zip(torchs, ours))
     code = (

@@ -23,7 +23,9 @@ def model():
 def _objective(model, photo: str, painting: str, **settings) -> tuple[Objective, torch.Tensor, torch.Tensor]:
     s = nst.DEFAULT.replace(**settings)
     content = im.to_tensor(im.resize_to_long_side(Image.open(EXAMPLES / photo).convert("RGB"), 96))
-    style = im.to_tensor(im.resize_to_pixels(Image.open(EXAMPLES / painting).convert("RGB"), content.shape[-1] * content.shape[-2]))
+    style = im.to_tensor(
+        im.resize_to_pixels(Image.open(EXAMPLES / painting).convert("RGB"), content.shape[-1] * content.shape[-2])
+    )
     return Objective(model, s, content, [style], [1.0], None, torch.Generator()), content, style
 
 
@@ -32,7 +34,9 @@ def test_pair_normalisation_puts_each_term_at_one_at_the_far_end(model, photo, p
     objective, content, style = _objective(model, photo, painting)
     with torch.no_grad():
         _, at_photo = objective(content)
-        _, at_painting = objective(torch.nn.functional.interpolate(style, size=content.shape[-2:], mode="bicubic").clamp(0, 1))
+        _, at_painting = objective(
+            torch.nn.functional.interpolate(style, size=content.shape[-2:], mode="bicubic").clamp(0, 1)
+        )
     # At the photo: no content cost, and every style layer a whole distance away.
     assert float(at_photo["content"]) == 0
     for layer in nst.DEFAULT.style_layers:
@@ -77,6 +81,7 @@ def test_a_style_identical_to_the_photo_is_left_unscaled(model):
 def test_the_default_paints_alike_across_pairs(model):
     """Short real runs: with the per-pair scales, the content cost the default ends at
     (a fraction of the photo-to-painting distance) is alike for a muted and a bright pair."""
+
     def final_content(photo, painting, **settings):
         ev = None
         for ev in nst.stylize(EXAMPLES / photo, EXAMPLES / painting, size=96, steps=30, preview_every=0, **settings):
@@ -105,6 +110,7 @@ def test_the_content_term_weighs_five_times_where_no_mask_is_white(model):
     mask[..., : w // 2] = 1  # the left half is painted
     masked = Objective(model, s, content, [style], [1.0], None, torch.Generator(), masks=[mask])
     plain = Objective(model, s, content, [style], [1.0], None, torch.Generator())
+
     # The same change of the photo, once in the painted half and once in the kept half
     # (well away from the seam: relu4_2's grid is an eighth of the pixels).
     def changed(x0, x1):
@@ -143,6 +149,7 @@ def test_a_content_weight_of_one_everywhere_changes_nothing(model):
 def test_pixels_held_to_the_photo_count_less_in_the_style_statistics(model):
     """A kept face holds its pixels to the photo; the Gram statistics then take them at
     1/weight, so the rest of the image is not pushed past the painting to make up for them."""
+
     def left_held(c: torch.Tensor) -> torch.Tensor:
         w = torch.ones_like(c[:, :1])
         w[..., : c.shape[-1] // 2] = 1e4
@@ -210,8 +217,12 @@ def test_regional_style_loss_is_the_weighted_sum_of_its_regions():
 
 
 def test_the_total_is_content_plus_beta_times_the_layer_weighted_style(model):
-    s = nst.DEFAULT.replace(style_layers=("relu1_1", "relu2_1", "relu4_2"), style_layer_weights=(1.0, 3.0, 4.0),
-                            content_layer="relu4_2", style_weight=7.0)
+    s = nst.DEFAULT.replace(
+        style_layers=("relu1_1", "relu2_1", "relu4_2"),
+        style_layer_weights=(1.0, 3.0, 4.0),
+        content_layer="relu4_2",
+        style_weight=7.0,
+    )
     content, style = _small(0), _small(1)
     objective = Objective(model, s, content, [style], [1.0], None, torch.Generator())
     # The content layer once, first; λ normalised to sum 1.
@@ -229,9 +240,11 @@ def test_the_total_is_content_plus_beta_times_the_layer_weighted_style(model):
     with torch.no_grad():
         feats = model(g, ["relu1_1", "relu4_2"])
         assert float(terms["content"]) == pytest.approx(
-            float(objective.content_loss(feats["relu4_2"])) / objective.scales["content"], rel=1e-5)
+            float(objective.content_loss(feats["relu4_2"])) / objective.scales["content"], rel=1e-5
+        )
         assert float(terms["style:relu1_1"]) == pytest.approx(
-            float(objective.style_losses["relu1_1"](feats["relu1_1"])) / objective.scales["relu1_1"], rel=1e-5)
+            float(objective.style_losses["relu1_1"](feats["relu1_1"])) / objective.scales["relu1_1"], rel=1e-5
+        )
 
 
 def test_blended_gram_targets_are_the_weighted_mean_and_a_zero_weight_is_left_out(model):
@@ -251,9 +264,15 @@ def test_blended_gram_targets_are_the_weighted_mean_and_a_zero_weight_is_left_ou
 
 
 def test_sliced_wasserstein_terms_sample_as_many_positions_as_the_content_layer_has(model):
-    s = nst.DEFAULT.replace(style_layers=("relu1_1", "relu2_1"), content_layer="relu2_1",
-                            style_loss="sliced-wasserstein", normalization="none")
-    objective = Objective(model, s, _small(0), [_small(1), _small(2)], [1.0, 2.0], None, torch.Generator().manual_seed(0))
+    s = nst.DEFAULT.replace(
+        style_layers=("relu1_1", "relu2_1"),
+        content_layer="relu2_1",
+        style_loss="sliced-wasserstein",
+        normalization="none",
+    )
+    objective = Objective(
+        model, s, _small(0), [_small(1), _small(2)], [1.0, 2.0], None, torch.Generator().manual_seed(0)
+    )
     with torch.no_grad():
         feats = model(_small(0), ["relu1_1", "relu2_1"])
     for l in s.style_layers:
@@ -272,8 +291,9 @@ def _regional(model, normalization: str, content_weight=None, blend=(3.0, 1.0, 0
     masks[1][..., :, 8:16] = 0.5  # a soft quarter
     masks[2][..., :, 16:24] = 1  # under a style of weight 0
     with torch.no_grad():
-        objective = Objective(model, s, content, styles, list(blend), None, torch.Generator(),
-                              masks=masks, content_weight=content_weight)
+        objective = Objective(
+            model, s, content, styles, list(blend), None, torch.Generator(), masks=masks, content_weight=content_weight
+        )
         feats = model(content, ["relu1_1", "relu2_1"])
     return objective, s, content, styles, masks, feats
 
@@ -340,8 +360,16 @@ def test_regional_runs_refuse_what_they_cannot_do(model):
     with pytest.raises(nst.SettingsError, match="^masks work with style_loss gram only, not sliced-wasserstein$"):
         Objective(model, s, _small(0), [_small(1)], [1.0], None, torch.Generator(), masks=[torch.ones(1, 1, 24, 32)])
     with pytest.raises(ValueError, match="^1 masks for 2 style images$"):
-        Objective(model, nst.DEFAULT, _small(0), [_small(1), _small(2)], [1.0, 1.0], None, torch.Generator(),
-                  masks=[torch.ones(1, 1, 24, 32)])
+        Objective(
+            model,
+            nst.DEFAULT,
+            _small(0),
+            [_small(1), _small(2)],
+            [1.0, 1.0],
+            None,
+            torch.Generator(),
+            masks=[torch.ones(1, 1, 24, 32)],
+        )
 
 
 def test_a_content_weight_map_weighs_the_content_term_and_discounts_the_gram_statistics(model):
@@ -363,10 +391,13 @@ def test_a_content_weight_map_weighs_the_content_term_and_discounts_the_gram_sta
 
 
 def test_a_style_of_weight_0_is_left_out_of_sliced_wasserstein_too(model):
-    s = nst.DEFAULT.replace(style_layers=("relu1_1",), content_layer="relu1_1", style_loss="sliced-wasserstein",
-                            normalization="none")
+    s = nst.DEFAULT.replace(
+        style_layers=("relu1_1",), content_layer="relu1_1", style_loss="sliced-wasserstein", normalization="none"
+    )
     one = Objective(model, s, _small(0), [_small(1)], [1.0], None, torch.Generator().manual_seed(0))
-    with_zero = Objective(model, s, _small(0), [_small(1), _small(2)], [1.0, 0.0], None, torch.Generator().manual_seed(0))
+    with_zero = Objective(
+        model, s, _small(0), [_small(1), _small(2)], [1.0, 0.0], None, torch.Generator().manual_seed(0)
+    )
     assert torch.equal(one.style_losses["relu1_1"].target, with_zero.style_losses["relu1_1"].target)
 
 
@@ -391,8 +422,9 @@ def test_overlapping_masks_count_once_in_the_union(model):
     masks[0][..., :, :16] = 1
     masks[1][..., :, 8:24] = 1  # columns 8–15 under both
     with torch.no_grad():
-        objective = Objective(model, s, _small(0), [_small(1), _small(2)], [1.0, 1.0], None, torch.Generator(),
-                              masks=masks)
+        objective = Objective(
+            model, s, _small(0), [_small(1), _small(2)], [1.0, 1.0], None, torch.Generator(), masks=masks
+        )
         feats = model(_small(0), ["relu2_1"])
     weight = objective.content_loss.weight
     assert weight.min() == 1 and weight.max() == 1 + KEEP_CONTENT_WEIGHT

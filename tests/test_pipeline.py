@@ -17,8 +17,16 @@ from .support.paths import fitted
 def test_short_run_lowers_style_and_content_cost(content_path, style_path):
     # From noise both costs start high; a low ratio makes both terms matter.
     events = list(
-        nst.stylize(content_path, style_path, steps=24, size=96, init="noise", style_weight=1.0, preview_every=8,
-                    multiscale=False)
+        nst.stylize(
+            content_path,
+            style_path,
+            steps=24,
+            size=96,
+            init="noise",
+            style_weight=1.0,
+            preview_every=8,
+            multiscale=False,
+        )
     )
     first, last = events[0], events[-1]
     # Measured (cat × Starry Night, per-pair units): 0.16 and 0.47 of the first values after 24 steps.
@@ -48,8 +56,9 @@ def _pair_terms(image: Image.Image, content_path: Path, style_path: Path) -> dic
 
     content = im.to_tensor(nst.load_image(content_path).resize(image.size, Image.BICUBIC))
     style = im.to_tensor(im.resize_to_pixels(nst.load_image(style_path), image.width * image.height))
-    objective = Objective(nst.load_model().truncated("relu5_1"), nst.DEFAULT, content, [style], [1.0], None,
-                          torch.Generator())
+    objective = Objective(
+        nst.load_model().truncated("relu5_1"), nst.DEFAULT, content, [style], [1.0], None, torch.Generator()
+    )
     with torch.no_grad():
         _, terms = objective(im.to_tensor(image))
     return {k: float(v) for k, v in terms.items()}
@@ -65,8 +74,9 @@ def test_same_seed_same_image(content_path, style_path):
 
 
 def test_adam_and_style_init(content_path, style_path):
-    events = list(nst.stylize(content_path, style_path, steps=6, size=64, optimizer="adam", init="style",
-                              multiscale=False))
+    events = list(
+        nst.stylize(content_path, style_path, steps=6, size=64, optimizer="adam", init="style", multiscale=False)
+    )
     assert events[-1].losses["total"] < events[0].losses["total"]
     # Started from the painting: after a few small Adam steps the result is still far nearer
     # the painting (on the output's grid) than the photo.
@@ -112,7 +122,7 @@ def test_style_is_resized_to_the_output_pixel_count(content_path):
         out = nst.stylize_image(content_path, style, steps=2, size=64, multiscale=False)
     assert out.size == fitted(64)
     # The style image went to the run at the output's pixel count, its own aspect ratio kept.
-    (w, h), = set(resized)
+    ((w, h),) = set(resized)
     assert abs(w * h - out.width * out.height) <= max(w, h) and abs(w / h - 300 / 500) < 0.05
 
 
@@ -214,7 +224,8 @@ def test_a_time_limit_counts_from_the_call_and_says_what_it_cut(content_path, st
     # (At 128 px no smaller working size is left: the limit can only cut steps.)
     assert re.fullmatch(r"time limit 30 s: kept \d+ of the plan's 2000 steps(, too few to paint much)?", events[0].note)
     assert final.note == f"time limit 30 s: kept {final.step} of the plan's 2000 steps" + (
-        ", too few to paint much" if final.step < 40 else "")
+        ", too few to paint much" if final.step < 40 else ""
+    )
 
 
 def test_a_time_limit_too_short_for_the_size_paints_smaller_and_upsamples(content_path, style_path, monkeypatch):
@@ -230,8 +241,10 @@ def test_a_time_limit_too_short_for_the_size_paints_smaller_and_upsamples(conten
     working = max(events[-2].size)
     assert working == 136 and final.image.size == fitted(192)  # painted at 136 px, upsampled to 192
     assert 40 <= final.step < 200
-    assert final.note == f"time limit 600 s: too short for 200 steps at 192 px: {final.step} steps at 136 px, " \
+    assert (
+        final.note == f"time limit 600 s: too short for 200 steps at 192 px: {final.step} steps at 136 px, "
         "upsampled to 192 px"
+    )
     # Painted, not the photo: the result is far from the content image.
     photo = np.asarray(Image.open(content_path).convert("RGB").resize(final.image.size), dtype=np.float32)
     assert np.abs(np.asarray(final.image, dtype=np.float32) - photo).mean() > 10
@@ -288,24 +301,39 @@ def far_style(style_path) -> Image.Image:
 
 def test_swap_and_luminance_keep_the_content_chroma(content_path, far_style):
     content = _chroma(content_path)
-    gap = {m: float((_chroma(nst.stylize_image(content_path, far_style, preserve_color=m, **QUICK)) - content)
-                    .abs().mean()) for m in ("none", "swap", "luminance")}
+    gap = {
+        m: float(
+            (_chroma(nst.stylize_image(content_path, far_style, preserve_color=m, **QUICK)) - content).abs().mean()
+        )
+        for m in ("none", "swap", "luminance")
+    }
     # The content's chroma comes back exactly, up to 8-bit rounding and clamping.
     assert gap["swap"] < 0.002 and gap["luminance"] < 0.002 < 0.01 < gap["none"]
 
 
 def test_luminance_mode_is_not_swap(content_path, far_style):
     # luminance transfers onto a grey problem, with the style's brightness matched first.
-    a, b = (np.asarray(nst.stylize_image(content_path, far_style, preserve_color=m, **QUICK), float)
-            for m in ("swap", "luminance"))
+    a, b = (
+        np.asarray(nst.stylize_image(content_path, far_style, preserve_color=m, **QUICK), float)
+        for m in ("swap", "luminance")
+    )
     assert np.abs(a - b).mean() > 2
 
 
 def test_match_takes_the_content_palette(content_path, far_style):
     # Starting from the (recoloured) style image, the result's mean chroma is the content's.
     content = _chroma(content_path).mean((1, 2))
-    dist = {m: float((_chroma(nst.stylize_image(content_path, far_style, preserve_color=m, init="style", **QUICK))
-                      .mean((1, 2)) - content).norm()) for m in ("none", "match")}
+    dist = {
+        m: float(
+            (
+                _chroma(nst.stylize_image(content_path, far_style, preserve_color=m, init="style", **QUICK)).mean(
+                    (1, 2)
+                )
+                - content
+            ).norm()
+        )
+        for m in ("none", "match")
+    }
     assert dist["match"] < 0.2 * dist["none"]
 
 
@@ -376,31 +404,39 @@ _NOT_SECONDS = "preview_seconds must be a number of seconds, 0 or more, not "
 _NOT_A_SIZE = "preview_size must be a whole number of at least 16 px, not "
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    # Found by an outside probe: stop="yes" ran, to an AttributeError at the first step.
-    ({"stop": "yes"}, _NOT_AN_EVENT + "str"),
-    ({"stop": True}, _NOT_AN_EVENT + "bool"),
-    ({"stop": type("Flag", (), {"is_set": True})()}, _NOT_AN_EVENT + "Flag"),  # is_set, but not a method
-    ({"preview_seconds": "soon"}, _NOT_SECONDS + "'soon'"),  # was a TypeError
-    ({"preview_seconds": "5"}, _NOT_SECONDS + "'5'"),
-    ({"preview_seconds": [1]}, _NOT_SECONDS + "[1]"),
-    ({"preview_seconds": -10**5000}, "preview_seconds must be 0 or more, not -inf"),  # was a ValueError
-    ({"preview_size": -10**5000}, _NOT_A_SIZE + "a negative 5001-digit number"),  # was a ValueError
-], ids=lambda v: "".join(f"{k}-{type(x).__name__}" for k, x in v.items()) if isinstance(v, dict) else "")
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        # Found by an outside probe: stop="yes" ran, to an AttributeError at the first step.
+        ({"stop": "yes"}, _NOT_AN_EVENT + "str"),
+        ({"stop": True}, _NOT_AN_EVENT + "bool"),
+        ({"stop": type("Flag", (), {"is_set": True})()}, _NOT_AN_EVENT + "Flag"),  # is_set, but not a method
+        ({"preview_seconds": "soon"}, _NOT_SECONDS + "'soon'"),  # was a TypeError
+        ({"preview_seconds": "5"}, _NOT_SECONDS + "'5'"),
+        ({"preview_seconds": [1]}, _NOT_SECONDS + "[1]"),
+        ({"preview_seconds": -(10**5000)}, "preview_seconds must be 0 or more, not -inf"),  # was a ValueError
+        ({"preview_size": -(10**5000)}, _NOT_A_SIZE + "a negative 5001-digit number"),  # was a ValueError
+    ],
+    ids=lambda v: "".join(f"{k}-{type(x).__name__}" for k, x in v.items()) if isinstance(v, dict) else "",
+)
 def test_run_arguments_are_checked_at_the_call(content_path, style_path, kwargs, message):
     """``stop``, ``preview_seconds`` and ``preview_size`` are not settings, but are checked
     like them: at the call of stylize (and of events, and of stylize_image's), named."""
     _refused_at_the_call(content_path, style_path, kwargs, message)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"preview_seconds": -1}, "preview_seconds must be 0 or more, not -1"),
-    ({"preview_seconds": float("nan")}, "preview_seconds must be 0 or more, not nan"),
-    ({"preview_size": "64"}, _NOT_A_SIZE + "'64'"),
-    ({"preview_size": 64.0}, _NOT_A_SIZE + "64.0"),
-    ({"preview_size": True}, _NOT_A_SIZE + "True"),
-    ({"preview_size": 8}, _NOT_A_SIZE + "8"),
-], ids=lambda v: "".join(f"{k}-{v[k]}" for k in v) if isinstance(v, dict) else "")
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"preview_seconds": -1}, "preview_seconds must be 0 or more, not -1"),
+        ({"preview_seconds": float("nan")}, "preview_seconds must be 0 or more, not nan"),
+        ({"preview_size": "64"}, _NOT_A_SIZE + "'64'"),
+        ({"preview_size": 64.0}, _NOT_A_SIZE + "64.0"),
+        ({"preview_size": True}, _NOT_A_SIZE + "True"),
+        ({"preview_size": 8}, _NOT_A_SIZE + "8"),
+    ],
+    ids=lambda v: "".join(f"{k}-{v[k]}" for k in v) if isinstance(v, dict) else "",
+)
 def test_run_arguments_out_of_range_keep_their_messages(content_path, style_path, kwargs, message):
     _refused_at_the_call(content_path, style_path, kwargs, message)
 
@@ -426,8 +462,17 @@ def test_run_arguments_of_any_kind_that_fits_are_taken(content_path, style_path)
 
     events = list(nst.stylize(content_path, style_path, steps=3, size=64, stop=Flag(), preview_every=0))
     assert events[-1].done and events[-1].stopped
-    events = list(nst.stylize(content_path, style_path, steps=3, size=64, multiscale=False,
-                              preview_seconds=10**5000, preview_size=np.int64(32)))
+    events = list(
+        nst.stylize(
+            content_path,
+            style_path,
+            steps=3,
+            size=64,
+            multiscale=False,
+            preview_seconds=10**5000,
+            preview_size=np.int64(32),
+        )
+    )
     previews = [e.image for e in events if e.image is not None and not e.done]
     assert len(previews) == 1 and max(previews[0].size) == 32 and events[-1].image.size == fitted(64)
 
@@ -478,8 +523,11 @@ def test_out_of_memory_is_named_on_every_device_kind(content_path, style_path):
     from nst.errors import is_out_of_memory
     from nst.objective import Objective
 
-    for text in ("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 GB",
-                 "MPS backend out of memory (MPS allocated: 9 GB)", "oneDNN: not enough memory"):
+    for text in (
+        "DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 GB",
+        "MPS backend out of memory (MPS allocated: 9 GB)",
+        "oneDNN: not enough memory",
+    ):
         assert is_out_of_memory(RuntimeError(text))
     assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory")) and not is_out_of_memory(RuntimeError("x"))
 
@@ -512,8 +560,9 @@ def test_progress_reports_work_and_an_eta_that_holds(content_path, style_path):
 
 
 def test_previews_by_time_at_display_size(content_path, style_path):
-    events = list(nst.stylize(content_path, style_path, steps=6, size=192, preview_seconds=0, preview_size=64,
-                              multiscale=False))
+    events = list(
+        nst.stylize(content_path, style_path, steps=6, size=192, preview_seconds=0, preview_size=64, multiscale=False)
+    )
     previews = [e.image for e in events if e.image is not None and not e.done]
     assert len(previews) == 5 and all(max(p.size) == 64 for p in previews)  # every step (0 s apart), small
     assert events[-1].image.size == fitted(192)  # the result at full size
@@ -538,7 +587,7 @@ def _columns(fraction_from: float, fraction_to: float) -> np.ndarray:
     """A hard mask of the photo's frame (native size): white between two fractions of its width."""
     w, h = nst.load_image(PHOTO).size
     m = np.zeros((h, w), np.float32)
-    m[:, round(fraction_from * w):round(fraction_to * w)] = 1
+    m[:, round(fraction_from * w) : round(fraction_to * w)] = 1
     return m
 
 
@@ -550,7 +599,9 @@ def _region_gram_distance(result: Image.Image, mask: np.ndarray, style: Path) ->
 
     layers = list(nst.DEFAULT.style_layers)
     model = nst.load_model("embedded", "max", "cpu").truncated("relu5_1")
-    m = torch.from_numpy(np.asarray(Image.fromarray((mask * 255).astype(np.uint8)).resize(result.size), np.float32) / 255)
+    m = torch.from_numpy(
+        np.asarray(Image.fromarray((mask * 255).astype(np.uint8)).resize(result.size), np.float32) / 255
+    )
     with torch.no_grad():
         fx = model(to_tensor(result), layers)
         fs = model(to_tensor(resize_to_pixels(nst.load_image(style), result.width * result.height)), layers)
@@ -613,7 +664,10 @@ def test_regional_colour_modes_and_strengths_work_per_style():
     kw = dict(steps=6, size=64, preview_every=0)
     left, right = _columns(0, 0.5), _columns(0.5, 1)
     out = nst.stylize_image(PHOTO, [STARRY, MOSAIC], masks=[left, right], preserve_color="swap", **kw)
-    chroma = rgb_to_ycbcr(to_tensor(out))[0, 1:] - rgb_to_ycbcr(torch.from_numpy(_photo(64) / 255).permute(2, 0, 1)[None].float())[0, 1:]
+    chroma = (
+        rgb_to_ycbcr(to_tensor(out))[0, 1:]
+        - rgb_to_ycbcr(torch.from_numpy(_photo(64) / 255).permute(2, 0, 1)[None].float())[0, 1:]
+    )
     assert float(chroma.abs().mean()) < 0.003  # the photo's chroma on both regions
     # A region of strength 0 gets no style: it stays near the photo (init content).
     weak = np.asarray(nst.stylize_image(PHOTO, [STARRY, MOSAIC], masks=[left, right], style_blend=[1, 0], **kw), float)
@@ -624,7 +678,12 @@ def test_regional_colour_modes_and_strengths_work_per_style():
 @pytest.mark.parametrize(
     "styles, masks, extra, message",
     [
-        ([STARRY], [np.ones((300, 451)), np.ones((300, 451))], {}, "2 masks for 1 style image: give one mask per style"),
+        (
+            [STARRY],
+            [np.ones((300, 451)), np.ones((300, 451))],
+            {},
+            "2 masks for 1 style image: give one mask per style",
+        ),
         ([STARRY, MOSAIC], [np.ones((300, 451))], {}, "1 mask for 2 style images"),
         ([STARRY], [np.ones((300, 300))], {}, "mask is 300×300 px, not the shape of the content image"),
         ([STARRY], [Image.new("RGB", (451, 300), "red")], {}, "mask is a colour image"),
@@ -640,7 +699,9 @@ def test_bad_masks_are_refused_before_any_work(styles, masks, extra, message):
 
 def test_one_black_mask_of_two_warns_and_runs():
     with pytest.warns(UserWarning, match="mask 2 is all black"):
-        out = nst.stylize_image(PHOTO, [STARRY, MOSAIC], masks=[_columns(0, 0.5), np.zeros((300, 451))], steps=2, size=64)
+        out = nst.stylize_image(
+            PHOTO, [STARRY, MOSAIC], masks=[_columns(0, 0.5), np.zeros((300, 451))], steps=2, size=64
+        )
     assert out.size == (64, 43)
 
 
@@ -657,15 +718,18 @@ def test_stop_works_with_masks_and_keeps_the_photo_outside():
 
     stop = threading.Event()
     events = []
-    for event in nst.stylize(PHOTO, STARRY, masks=[_columns(0, 0.5)], stop=stop, steps=50, size=64,
-                             multiscale=False, preview_every=1):
+    for event in nst.stylize(
+        PHOTO, STARRY, masks=[_columns(0, 0.5)], stop=stop, steps=50, size=64, multiscale=False, preview_every=1
+    ):
         events.append(event)
         if event.step == 3:
             stop.set()
     last, photo = events[-1], _photo(64)
     assert last.done and last.stopped and last.step == 3
     out = np.asarray(last.image, float)
-    assert np.array_equal(out[:, 36:], photo[:, 36:]) and np.abs(out[:, :28] - photo[:, :28]).mean() > 1  # 3 steps: 1.7 measured
+    assert (
+        np.array_equal(out[:, 36:], photo[:, 36:]) and np.abs(out[:, :28] - photo[:, :28]).mean() > 1
+    )  # 3 steps: 1.7 measured
     preview = np.asarray(events[0].image, float)  # previews are composited too
     assert np.array_equal(preview[:, 36:], photo[:, 36:])
     assert nst.read_recipe(last.image)["masks"] == ["mask 1"]
@@ -699,7 +763,7 @@ def test_prepare_estimates_from_a_calibration_of_whole_steps(content_path, style
         plan = nst.prepare(content_path, style_path, size=128, steps=20, device="cpu")
         assert [sc.steps for sc in plan.plan] and sum(sc.steps for sc in plan.plan) == 20
         seconds = plan.estimate()
-        (key, model), = costs._MEASURED.items()
+        ((key, model),) = costs._MEASURED.items()
         assert key[0] == "cpu" and model.measured and model.step_seconds(0.02) > 0
         assert nst.calibrate("cpu") is model  # once per process
         assert seconds == pytest.approx(schedule.estimate_seconds(plan.plan, model))
@@ -721,11 +785,16 @@ def test_avg_pooling_is_gatys_pooling_and_changes_the_result(content_path, style
 
     pools = [type(m).__name__ for m in load_model(pooling="avg").modules() if "Pool" in type(m).__name__]
     assert pools and set(pools) == {"AvgPool2d"}
-    assert {type(m).__name__ for m in load_model(pooling="max").modules() if "Pool" in type(m).__name__} == {"MaxPool2d"}
+    assert {type(m).__name__ for m in load_model(pooling="max").modules() if "Pool" in type(m).__name__} == {
+        "MaxPool2d"
+    }
     kw = dict(steps=3, size=64, multiscale=False)
     avg = nst.stylize_image(content_path, style_path, pooling="avg", **kw)
     assert nst.read_recipe(avg)["settings"]["pooling"] == "avg"
-    assert np.abs(np.asarray(avg, float) - np.asarray(nst.stylize_image(content_path, style_path, **kw), float)).mean() > 0.5
+    assert (
+        np.abs(np.asarray(avg, float) - np.asarray(nst.stylize_image(content_path, style_path, **kw), float)).mean()
+        > 0.5
+    )
 
 
 def test_precision_fp32_and_bf16_are_obeyed_and_recorded(content_path, style_path):

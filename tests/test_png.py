@@ -28,7 +28,7 @@ def _png(**texts: tuple[str, bool]) -> bytes:
 def _find_text(data: bytes, key: str, limit: int) -> str | None:
     """The text under ``key`` in the PNG ``data``, through png.chunks and png.chunk_text."""
     for kind, start, end in png.chunks(data):
-        name, sep, body = data[start + 8: end - 4].partition(b"\0")
+        name, sep, body = data[start + 8 : end - 4].partition(b"\0")
         if kind in png.TEXT and sep and name == key.encode("latin-1"):
             return png.chunk_text(kind, body, limit)
     return None

@@ -24,7 +24,7 @@ def _snippet(heading: str, path=README) -> str:
     assert heading in lines, f"no heading {heading!r} in {path.name}"
     level = len(heading) - len(heading.lstrip("#"))
     section, fenced = [], False
-    for line in lines[lines.index(heading) + 1:]:
+    for line in lines[lines.index(heading) + 1 :]:
         if line.startswith("```"):
             fenced = not fenced
         elif not fenced and re.match(rf"#{{1,{level}}} ", line):
@@ -69,7 +69,9 @@ def test_the_command_lines_run_as_written_at_a_small_size(folder, monkeypatch, c
     monkeypatch.chdir(folder)
     for argv in commands:
         # Real files only: every image read is one of examples/ (the rest are outputs).
-        inputs = [w for i, w in enumerate(argv) if w.endswith((".jpg", ".png")) and argv[i - 1] not in ("-o", "--recipe")]
+        inputs = [
+            w for i, w in enumerate(argv) if w.endswith((".jpg", ".png")) and argv[i - 1] not in ("-o", "--recipe")
+        ]
         assert all(w.startswith("examples/") for w in inputs), argv
         code = main([*argv, "--size", "64", "--steps", "2"])
         assert code == 0, (argv, capsys.readouterr().err[-1000:])
@@ -82,7 +84,11 @@ def test_the_python_api_snippet_runs_as_written(folder):
     code = _snippet("## Python API")
     assert "examples/chelsea.jpg" in code and "photo.jpg" not in code
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=folder, timeout=600,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=600,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -90,7 +96,10 @@ def test_the_python_api_snippet_runs_as_written(folder):
     # The event, set once 5 steps are done, ends the default run there: on a loaded machine too.
     assert re.search(r"^stopped at step 5$", proc.stdout, re.M), proc.stdout[-500:]
     assert (folder / "out.png").is_file() and sorted(p.name for p in folder.glob("step_*.png")) == [
-        "step_0010.png", "step_0020.png", "step_0030.png"]
+        "step_0010.png",
+        "step_0020.png",
+        "step_0030.png",
+    ]
     plan = next(line for line in out if line.startswith("[(("))
     assert float(plan.rsplit(" ", 1)[1]) > 0  # the plan, then its estimate
     # The print-size plan: coarse scales whole, the finest in tiles, then its peak GB and estimate.

@@ -43,7 +43,7 @@ def _columns(size: tuple[int, int], left: bool) -> Image.Image:
     if left:
         a[:, : w // 2] = 255
     else:
-        a[:, w // 2:] = 255
+        a[:, w // 2 :] = 255
     return Image.fromarray(a, "L")
 
 
@@ -68,17 +68,22 @@ def _run(name: str) -> nst.Progress:
     if name == "masks":
         with Image.open(photo) as img:
             size = img.size
-        return _last(photo, [starry, mosaic], masks=[_columns(size, True), _columns(size, False)],
-                                 steps=10, size=96, seed=5, **FP32)
+        return _last(
+            photo,
+            [starry, mosaic],
+            masks=[_columns(size, True), _columns(size, False)],
+            steps=10,
+            size=96,
+            seed=5,
+            **FP32,
+        )
     if name == "keep_faces":
-        return _last(EXAMPLES / "astronaut.jpg", starry, steps=10, size=128, keep_faces=True, seed=7,
-                                 **FP32)
+        return _last(EXAMPLES / "astronaut.jpg", starry, steps=10, size=128, keep_faces=True, seed=7, **FP32)
     if name == "time_limit":
         schedule.remember_cost("cpu", "fp32", _slow_cost())
         return _last(photo, starry, steps=400, size=192, time_limit=130, seed=11, **FP32)
     if name == "tiled":  # the smallest size that 0.05 GB (max_memory's least) tiles
-        return _last(photo, mosaic, steps=3, size=160, max_memory=0.05, multiscale=False, seed=13,
-                                 **FP32)
+        return _last(photo, mosaic, steps=3, size=160, max_memory=0.05, multiscale=False, seed=13, **FP32)
     raise ValueError(name)
 
 
@@ -86,8 +91,12 @@ RECIPES = ["default", "masks", "keep_faces", "time_limit", "tiled"]
 
 
 def _machine() -> dict[str, object]:
-    return {"machine": platform.machine(), "processor": platform.processor(), "torch": torch.__version__,
-            "capability": torch.backends.cpu.get_cpu_capability()}
+    return {
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "torch": torch.__version__,
+        "capability": torch.backends.cpu.get_cpu_capability(),
+    }
 
 
 @pytest.mark.parametrize("name", RECIPES)
@@ -104,7 +113,10 @@ def test_a_fixed_recipe_gives_the_recorded_pixels(name):
     if RECORD:
         DATA.mkdir(parents=True, exist_ok=True)
         out.convert("RGB").save(ref_path)
-        meta_path.write_text(json.dumps({**_machine(), "steps": last.step, "recipe": json.loads(out.info["nst-recipe"])}, indent=1) + "\n")
+        meta_path.write_text(
+            json.dumps({**_machine(), "steps": last.step, "recipe": json.loads(out.info["nst-recipe"])}, indent=1)
+            + "\n"
+        )
         pytest.skip("recorded")
     with Image.open(ref_path) as img:
         ref = np.asarray(img.convert("RGB"))

@@ -64,12 +64,15 @@ def test_fit_steps_cuts_every_scale_alike_to_the_budget():
     assert fit_steps(plan, COST, 0.01) == (1, pytest.approx(work[0] / sum(work)))
 
 
-@pytest.mark.parametrize("steps, cost, budget, ratio", [
-    (30000, COST, 20.0, 1.0),  # many steps: the factor shows to 4 digits
-    (30000, COST, None, 1.0),  # a budget 0.5 s over the fixed costs
-    (30000, COST, 20.0, 1.7),
-    (300, CostModel(step=(1e-4, 1e-3), scale=(1e-3, 1e-3), finish=(1e-3, 1e-3)), 0.012, 1.0),  # under 1 s of work
-])
+@pytest.mark.parametrize(
+    "steps, cost, budget, ratio",
+    [
+        (30000, COST, 20.0, 1.0),  # many steps: the factor shows to 4 digits
+        (30000, COST, None, 1.0),  # a budget 0.5 s over the fixed costs
+        (30000, COST, 20.0, 1.7),
+        (300, CostModel(step=(1e-4, 1e-3), scale=(1e-3, 1e-3), finish=(1e-3, 1e-3)), 0.012, 1.0),  # under 1 s of work
+    ],
+)
 def test_fit_steps_by_value(steps, cost, budget, ratio):
     """The rule: the later scales' targets and the finish come off the budget (times the
     margin); what is left is shared by one factor over every scale's steps."""
@@ -144,7 +147,9 @@ def test_a_limit_too_short_to_paint_at_the_size_lowers_the_working_size():
     assert max(fitted.plan[-1].wh) < 512  # a smaller working size, upsampled at the end
     assert fitted.steps >= MIN_PAINTED_STEPS  # enough steps to paint
     working = max(fitted.plan[-1].wh)
-    assert fitted.note == f"too short for 200 steps at 512 px: {fitted.steps} steps at {working} px, upsampled to 512 px"
+    assert (
+        fitted.note == f"too short for 200 steps at 512 px: {fitted.steps} steps at {working} px, upsampled to 512 px"
+    )
 
 
 def test_when_nothing_fits_the_cheapest_plan_is_one_step_at_the_smallest_size():
@@ -166,8 +171,18 @@ def test_limit_note_says_too_few_to_paint_at_the_output_size():
 
 def test_format_seconds_at_each_boundary():
     # Each unit starts at its boundary: 1 s, 1 min, 1 h; below zero is "<1 s".
-    cases = {-5: "<1 s", 0.999: "<1 s", 1.0: "1 s", 59.4: "59 s", 60: "1 min 00 s", 120: "2 min 00 s",
-             3599: "59 min 59 s", 3600: "1 h 00 min", 7200: "2 h 00 min", 7260: "2 h 01 min"}
+    cases = {
+        -5: "<1 s",
+        0.999: "<1 s",
+        1.0: "1 s",
+        59.4: "59 s",
+        60: "1 min 00 s",
+        120: "2 min 00 s",
+        3599: "59 min 59 s",
+        3600: "1 h 00 min",
+        7200: "2 h 00 min",
+        7260: "2 h 01 min",
+    }
     assert {x: format_seconds(x) for x in cases} == cases
 
 
@@ -314,21 +329,24 @@ def test_fit_plan_lowers_no_further_than_the_deepest_layer_allows():
     assert max(fitted.plan[-1].wh) == 181 and fitted.steps >= 1
 
 
-@pytest.mark.parametrize("size, steps, expected", [
-    # start 192: log√2(512/192) = 2.83, less 0.25, rounded up: 3 scales below 512 px. Weights
-    # 0.85^-3, 0.85^-2, 0.85^-1, 1 give 94.1, 80.0, 68.0, 57.8 of 300 steps; the one step
-    # lost to rounding down goes to the first scale.
-    (512, 300, [(181, 95), (256, 80), (362, 68), (512, 57)]),
-    (512, 8, [(181, 2), (256, 2), (362, 2), (512, 2)]),  # 8 steps are enough to split, 2 each
-    (512, 7, [(512, 7)]),  # fewer than 8: one scale
-    (2048, 8, [(2048, 8)]),  # 8 scales of at least 2 steps each would need 16: one scale
-    # log√2(419/192) - 0.25 = 2.0017: just past 2, so 4 scales (419 / √2², √2² a hair over 2 in floats).
-    (419, 100, [(148, 33), (209, 26), (296, 22), (419, 19)]),
-    # start = half the size, 150 (not 128): 3 scales.
-    (300, 50, [(150, 20), (212, 16), (300, 14)]),
-    (256, 50, [(128, 20), (181, 16), (256, 14)]),  # start 128: 256 px is past 1.2 × 128
-    (150, 50, [(150, 50)]),  # 150 ≤ 1.2 × 128: too close to the start for a second scale
-])
+@pytest.mark.parametrize(
+    "size, steps, expected",
+    [
+        # start 192: log√2(512/192) = 2.83, less 0.25, rounded up: 3 scales below 512 px. Weights
+        # 0.85^-3, 0.85^-2, 0.85^-1, 1 give 94.1, 80.0, 68.0, 57.8 of 300 steps; the one step
+        # lost to rounding down goes to the first scale.
+        (512, 300, [(181, 95), (256, 80), (362, 68), (512, 57)]),
+        (512, 8, [(181, 2), (256, 2), (362, 2), (512, 2)]),  # 8 steps are enough to split, 2 each
+        (512, 7, [(512, 7)]),  # fewer than 8: one scale
+        (2048, 8, [(2048, 8)]),  # 8 scales of at least 2 steps each would need 16: one scale
+        # log√2(419/192) - 0.25 = 2.0017: just past 2, so 4 scales (419 / √2², √2² a hair over 2 in floats).
+        (419, 100, [(148, 33), (209, 26), (296, 22), (419, 19)]),
+        # start = half the size, 150 (not 128): 3 scales.
+        (300, 50, [(150, 20), (212, 16), (300, 14)]),
+        (256, 50, [(128, 20), (181, 16), (256, 14)]),  # start 128: 256 px is past 1.2 × 128
+        (150, 50, [(150, 50)]),  # 150 ≤ 1.2 × 128: too close to the start for a second scale
+    ],
+)
 def test_plan_scales_by_value(size, steps, expected):
     assert [(s.size, s.steps) for s in plan_scales(size, steps)] == expected
 
@@ -342,11 +360,18 @@ def test_long_side_keeps_at_least_one_pixel_each_way():
 
 def test_plan_run_merges_scales_too_small_for_the_layers_by_value():
     # plan_scales(512, 200): 181, 256, 362, 512 px with 64, 53, 45, 38 steps.
-    assert plan_run(WH, 512, 200) == [ScalePlan((181, 136), 64), ScalePlan((256, 192), 53),
-                                      ScalePlan((362, 272), 45), ScalePlan((512, 384), 38)]
+    assert plan_run(WH, 512, 200) == [
+        ScalePlan((181, 136), 64),
+        ScalePlan((256, 192), 53),
+        ScalePlan((362, 272), 45),
+        ScalePlan((512, 384), 38),
+    ]
     # 181 px is 136 px high, below 192: its steps move on to 256 px, which is 192 px high.
-    assert plan_run(WH, 512, 200, min_side=192) == [ScalePlan((256, 192), 117), ScalePlan((362, 272), 45),
-                                                    ScalePlan((512, 384), 38)]
+    assert plan_run(WH, 512, 200, min_side=192) == [
+        ScalePlan((256, 192), 117),
+        ScalePlan((362, 272), 45),
+        ScalePlan((512, 384), 38),
+    ]
     assert plan_run(WH, 512, 200, min_side=300) == [ScalePlan((512, 384), 200)]
     assert plan_run(WH, 512, 200, min_side=400) == [ScalePlan((512, 384), 200)]  # the output is kept anyway
     assert plan_run(WH, 512, 200, multiscale=False) == [ScalePlan((512, 384), 200)]
@@ -356,7 +381,9 @@ def test_plan_run_merges_scales_too_small_for_the_layers_by_value():
 
 def test_cost_model_and_estimate_by_value():
     # COST: a step 0.01 + 4 s/Mpx, a scale's targets 0.1 + 4 s/Mpx, the finish 0.02 + 0.5 s/Mpx.
-    assert (COST.step_seconds(0.5), COST.scale_seconds(0.5), COST.finish_seconds(0.5)) == pytest.approx((2.01, 2.1, 0.27))
+    assert (COST.step_seconds(0.5), COST.scale_seconds(0.5), COST.finish_seconds(0.5)) == pytest.approx(
+        (2.01, 2.1, 0.27)
+    )
     # 0.125 Mpx, 2 steps: 0.6 + 2 × 0.51; then 0.5 Mpx, 3 steps: 2.1 + 3 × 2.01; then the finish at 0.5 Mpx.
     plan = [ScalePlan((500, 250), 2), ScalePlan((1000, 500), 3)]
     assert estimate_seconds(plan, COST) == pytest.approx(1.62 + 8.13 + 0.27)

@@ -33,8 +33,15 @@ def url():
 
 @pytest.mark.parametrize(
     "path",
-    ["/etc/passwd", "{root}/app.py", "{root}/nst/weights.py", "{root}/README.md", "../../../../etc/passwd",
-     "{root}/.git/config", "{tmp}/../../etc/hostname"],
+    [
+        "/etc/passwd",
+        "{root}/app.py",
+        "{root}/nst/weights.py",
+        "{root}/README.md",
+        "../../../../etc/passwd",
+        "{root}/.git/config",
+        "{tmp}/../../etc/hostname",
+    ],
 )
 def test_server_serves_no_file_outside_its_outputs(url, path):
     import httpx
@@ -64,8 +71,10 @@ def test_server_uses_only_uploaded_files(url):
         file = {"path": target, "meta": {"_type": "gradio.FileData"}}
         session = uuid.uuid4().hex[:11]
         data = [file, file] + [None] * (len(fn["inputs"]) - 2)
-        httpx.post(base + "/queue/join", json={"data": data, "fn_index": fn["id"], "session_hash": session,
-                                               "trigger_id": None, "event_data": None}).raise_for_status()
+        httpx.post(
+            base + "/queue/join",
+            json={"data": data, "fn_index": fn["id"], "session_hash": session, "trigger_id": None, "event_data": None},
+        ).raise_for_status()
         with httpx.stream("GET", base + f"/queue/data?session_hash={session}", timeout=60) as stream:
             done = next(json.loads(line[5:]) for line in stream.iter_lines() if '"process_completed"' in line)
         assert done["success"] is False, done
@@ -137,8 +146,15 @@ def _app_process(tmp_path: Path, port: int):
 
     env = {k: v for k, v in os.environ.items() if k not in ("GRADIO_TEMP_DIR", "GRADIO_SERVER_NAME")}
     env.update(GRADIO_SERVER_PORT=str(port), TMPDIR=str(tmp_path), PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
 
     def read() -> None:
@@ -167,20 +183,37 @@ def test_the_server_ends_cleanly_on_a_signal(tmp_path, sig, when):
     proc, lines, reader = _app_process(tmp_path, port)
     c = None
     try:
-        wait_for(lambda: any("serving on" in line for line in lines) or proc.poll() is not None, 120, "the server to start",
-              poll=0.1)
+        wait_for(
+            lambda: any("serving on" in line for line in lines) or proc.poll() is not None,
+            120,
+            "the server to start",
+            poll=0.1,
+        )
         assert proc.poll() is None, "".join(lines)
         assert list(tmp_path.glob("nst-app-*")), "the app's temporary folder"
         c = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        *_, status, _, _, _ = c.predict(content=handle_file(str(EXAMPLES / "chelsea.jpg")),
-                                        style=handle_file(str(EXAMPLES / "waves.jpg")), steps=2, size=64,
-                                        api_name="/stylize")
+        *_, status, _, _, _ = c.predict(
+            content=handle_file(str(EXAMPLES / "chelsea.jpg")),
+            style=handle_file(str(EXAMPLES / "waves.jpg")),
+            steps=2,
+            size=64,
+            api_name="/stylize",
+        )
         assert status.startswith("**Done**"), status
         if when == "during a run":
-            job = c.submit(content=handle_file(str(EXAMPLES / "chelsea.jpg")),
-                           style=handle_file(str(EXAMPLES / "waves.jpg")), steps=500, size=128, api_name="/stylize")
-            wait_for(lambda: any(o and isinstance(o[1], str) and "step" in o[1] for o in job.outputs()), 60,
-                  "the run to be under way", poll=0.1)
+            job = c.submit(
+                content=handle_file(str(EXAMPLES / "chelsea.jpg")),
+                style=handle_file(str(EXAMPLES / "waves.jpg")),
+                steps=500,
+                size=128,
+                api_name="/stylize",
+            )
+            wait_for(
+                lambda: any(o and isinstance(o[1], str) and "step" in o[1] for o in job.outputs()),
+                60,
+                "the run to be under way",
+                poll=0.1,
+            )
         proc.send_signal(getattr(signal, sig))
         try:
             code = proc.wait(timeout=30)

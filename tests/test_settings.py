@@ -50,12 +50,20 @@ def test_round_trip_through_a_dict():
 # --- Whole numbers are checked and kept exactly ----------------------------------------------
 
 
-@pytest.mark.parametrize("value, seed", [
-    (2**63 - 1, 2**63 - 1),  # the largest seed the message allows
-    (2**53 + 1, 2**53 + 1),  # the first whole number a float cannot hold
-    ("9223372036854775807", 2**63 - 1), (" 9007199254740993 ", 2**53 + 1), ("+12", 12), ("12.0", 12),
-    ("1e3", 1000), (1000.0, 1000), (float(2**53), 2**53),
-])
+@pytest.mark.parametrize(
+    "value, seed",
+    [
+        (2**63 - 1, 2**63 - 1),  # the largest seed the message allows
+        (2**53 + 1, 2**53 + 1),  # the first whole number a float cannot hold
+        ("9223372036854775807", 2**63 - 1),
+        (" 9007199254740993 ", 2**53 + 1),
+        ("+12", 12),
+        ("12.0", 12),
+        ("1e3", 1000),
+        (1000.0, 1000),
+        (float(2**53), 2**53),
+    ],
+)
 def test_whole_numbers_are_kept_exactly(value, seed):
     import numpy as np
 
@@ -65,16 +73,23 @@ def test_whole_numbers_are_kept_exactly(value, seed):
         assert DEFAULT.replace(seed=np.uint64(value)).seed == seed
 
 
-@pytest.mark.parametrize("value, message", [
-    (2**63, "seed must be between 0 and 9223372036854775807, not 9223372036854775808"),
-    ("9223372036854775808", "not 9223372036854775808"),
-    (-1, "not -1"),
-    (float(2**60), r"past 2\*\*53.*give it as an integer"),
-    (1e30, "must be between 0 and 9223372036854775807, not 1e\\+30"),
-    ("1e999999999", "must be between"),
-    ("2.5", "whole number"), (2.5, "whole number"), ("abc", "must be a number"), ("inf", "finite"),
-    (True, "whole number"), ([1], "must be a number"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (2**63, "seed must be between 0 and 9223372036854775807, not 9223372036854775808"),
+        ("9223372036854775808", "not 9223372036854775808"),
+        (-1, "not -1"),
+        (float(2**60), r"past 2\*\*53.*give it as an integer"),
+        (1e30, "must be between 0 and 9223372036854775807, not 1e\\+30"),
+        ("1e999999999", "must be between"),
+        ("2.5", "whole number"),
+        (2.5, "whole number"),
+        ("abc", "must be a number"),
+        ("inf", "finite"),
+        (True, "whole number"),
+        ([1], "must be a number"),
+    ],
+)
 def test_bad_whole_numbers_are_named_exactly(value, message):
     with pytest.raises(SettingsError, match=message):
         DEFAULT.replace(seed=value)
@@ -153,23 +168,26 @@ def test_field_info_describes_each_setting():
 
 # Each bound of LIMITS and of validated(): the bound itself is accepted, one step past it is
 # refused with the bounds in the message.
-@pytest.mark.parametrize("name, lowest, highest, past, message", [
-    ("steps", 1, 5000, 5001, "steps must be between 1 and 5000, not 5001"),
-    ("size", 32, 8192, 31, "size must be between 32 and 8192, not 31"),
-    ("size", 32, 8192, 8193, "size must be between 32 and 8192, not 8193"),
-    ("style_weight", 0.0, 1e9, 1.1e9, "style_weight must be between 0 and 1e+09, not 1.1e+09"),
-    ("style_scale", 0.1, 4.0, 0.09, "style_scale must be between 0.1 and 4, not 0.09"),
-    ("style_scale", 0.1, 4.0, 4.01, "style_scale must be between 0.1 and 4, not 4.01"),
-    ("tv_weight", 0.0, 1e6, -0.1, "tv_weight must be between 0 and 1e+06, not -0.1"),
-    ("tv_weight", 0.0, 1e6, 1.1e6, "tv_weight must be between 0 and 1e+06, not 1.1e+06"),
-    ("learning_rate", 1e-6, 1e3, 0, "learning_rate must be between 1e-06 and 1000, not 0"),
-    ("learning_rate", 1e-6, 1e3, 1001, "learning_rate must be between 1e-06 and 1000, not 1001"),
-    ("preview_every", 0, 5000, -1, "preview_every must be between 0 and 5000, not -1"),
-    ("time_limit", 0.5, 86400.0, 0.4, "time_limit must be between 0.5 and 86400, not 0.4"),
-    ("time_limit", 0.5, 86400.0, 86401, "time_limit must be between 0.5 and 86400, not 86401"),
-    ("max_memory", 0.05, 1e4, 0.04, "max_memory must be between 0.05 and 10000, not 0.04"),
-    ("max_memory", 0.05, 1e4, 10001, "max_memory must be between 0.05 and 10000, not 10001"),
-])
+@pytest.mark.parametrize(
+    "name, lowest, highest, past, message",
+    [
+        ("steps", 1, 5000, 5001, "steps must be between 1 and 5000, not 5001"),
+        ("size", 32, 8192, 31, "size must be between 32 and 8192, not 31"),
+        ("size", 32, 8192, 8193, "size must be between 32 and 8192, not 8193"),
+        ("style_weight", 0.0, 1e9, 1.1e9, "style_weight must be between 0 and 1e+09, not 1.1e+09"),
+        ("style_scale", 0.1, 4.0, 0.09, "style_scale must be between 0.1 and 4, not 0.09"),
+        ("style_scale", 0.1, 4.0, 4.01, "style_scale must be between 0.1 and 4, not 4.01"),
+        ("tv_weight", 0.0, 1e6, -0.1, "tv_weight must be between 0 and 1e+06, not -0.1"),
+        ("tv_weight", 0.0, 1e6, 1.1e6, "tv_weight must be between 0 and 1e+06, not 1.1e+06"),
+        ("learning_rate", 1e-6, 1e3, 0, "learning_rate must be between 1e-06 and 1000, not 0"),
+        ("learning_rate", 1e-6, 1e3, 1001, "learning_rate must be between 1e-06 and 1000, not 1001"),
+        ("preview_every", 0, 5000, -1, "preview_every must be between 0 and 5000, not -1"),
+        ("time_limit", 0.5, 86400.0, 0.4, "time_limit must be between 0.5 and 86400, not 0.4"),
+        ("time_limit", 0.5, 86400.0, 86401, "time_limit must be between 0.5 and 86400, not 86401"),
+        ("max_memory", 0.05, 1e4, 0.04, "max_memory must be between 0.05 and 10000, not 0.04"),
+        ("max_memory", 0.05, 1e4, 10001, "max_memory must be between 0.05 and 10000, not 10001"),
+    ],
+)
 def test_each_bound_is_inclusive_and_named(name, lowest, highest, past, message):
     assert getattr(DEFAULT.replace(**{name: lowest}), name) == lowest
     assert getattr(DEFAULT.replace(**{name: highest}), name) == highest
@@ -202,7 +220,15 @@ def test_strength_words_change_halfway_on_a_log_scale():
     # Halfway between 2 and 10 on a log scale is √20 = 4.47; between 10 and 50, √500 = 22.4;
     # between 50 and 1000, √50000 = 223.6.
     assert [strength(x) for x in (1e-9, 4.4, 4.5, 22.3, 22.5, 223, 224, 1e12)] == [
-        "subtle", "subtle", "balanced", "balanced", "strong", "strong", "style only", "style only"]
+        "subtle",
+        "subtle",
+        "balanced",
+        "balanced",
+        "strong",
+        "strong",
+        "style only",
+        "style only",
+    ]
     assert strength(-1) == "photo only" and strength(10, "style") == ""
 
 
@@ -218,50 +244,65 @@ def test_help_text_and_choices_of_a_setting():
 _LAYER_NAMES = "valid names are conv1_1 ... conv5_4, relu1_1 ... relu5_4 and pool1 ... pool5"
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"content_layer": "relu9_1"}, f"content_layer: unknown VGG19 layer 'relu9_1'; {_LAYER_NAMES}"),
-    ({"content_layer": ""}, f"content_layer: unknown VGG19 layer ''; {_LAYER_NAMES}"),
-    ({"style_layers": ["relu1_1", "bogus"]}, f"style_layers: unknown VGG19 layer 'bogus'; {_LAYER_NAMES}"),
-    ({"style_layers": []}, "style_layers is empty: choose at least one style layer"),
-    ({"style_layers": {"a": 1}}, "style_layers must be a list, not {'a': 1}"),
-    ({"style_layers": [["relu1_1"]]}, "style_layers must be a list of layer names, not [['relu1_1']]"),
-    ({"style_layer_weights": [1, 1, 1, 1, -1]}, "style_layer_weights must be between 0 and 1e+09, not -1"),
-    ({"style_layer_weights": [1e9 + 0.5, 1, 1, 1, 1]}, "style_layer_weights must be between 0 and 1e+09, not 1e+09"),
-    ({"style_layer_weights": {"a": 1}}, "style_layer_weights must be a list, not {'a': 1}"),
-    ({"style_layer_weights": 5}, "style_layer_weights must be a list"),
-    ({"style_blend": [1, -1]}, "style_blend must be between 0 and 1e+09, not -1"),
-    ({"style_blend": [1e9 + 0.5]}, "style_blend must be between 0 and 1e+09, not 1e+09"),
-    ({"style_blend": {"a": 1}}, "style_blend must be a list, not {'a': 1}"),
-    ({"style_blend": 5}, "style_blend must be a list"),
-    ({"tv_weight": 1e6 + 0.5}, "tv_weight must be between 0 and 1e+06, not 1e+06"),
-    ({"style_weight": True}, "style_weight must be a number, not True"),
-    ({"seed": [1]}, "seed must be a number, not [1]"),
-    ({"seed": float(2**60)}, "seed 1.152921504606847e+18 is past 2**53, where floating-point numbers skip whole "
-                             "numbers; give it as an integer (digits, not a float)"),
-    # Out of range: an int of up to 40 digits is shown whole, a longer one or a float in
-    # short form, a string as it came.
-    ({"seed": 10**39}, f"seed must be between 0 and 9223372036854775807, not {10**39}"),
-    ({"seed": 10**40}, "seed must be between 0 and 9223372036854775807, not 1e+40"),
-    ({"seed": 2.0**70}, "seed must be between 0 and 9223372036854775807, not 1.18059e+21"),
-    ({"seed": "1e999999999"}, "seed must be between 0 and 9223372036854775807, not 1e999999999"),
-    ({"colour": 1, "bogus": 2}, "unknown setting bogus, colour; known: content_layer, device, init, keep_faces, "
-     "learning_rate, max_memory, multiscale, normalization, optimizer, pooling, precision, preserve_color, "
-     "preview_every, seed, size, steps, style_blend, style_layer_weights, style_layers, style_loss, style_scale, "
-     "style_weight, time_limit, tv_weight, weights"),
-    ({"bogus": 1, "colour": 2}, "unknown setting bogus, colour; known: " + ", ".join(sorted(Settings.__dataclass_fields__))),
-    ({"content_layer": "relu9_9"}, f"content_layer: unknown VGG19 layer 'relu9_9'; {_LAYER_NAMES}"),
-    ({"style_layers": ("relu9_9",)}, f"style_layers: unknown VGG19 layer 'relu9_9'; {_LAYER_NAMES}"),
-    ({"style_layers": ()}, "style_layers is empty: choose at least one style layer"),
-    ({"style_layer_weights": (1, "x", 1, 1, 1)}, "style_layer_weights must be a number, not 'x'"),
-    ({"style_layer_weights": {1: 2}}, "style_layer_weights must be a list, not {1: 2}"),
-    ({"style_layer_weights": (1e9 + 1, 1, 1, 1, 1)}, "style_layer_weights must be between 0 and 1e+09, not 1e+09"),
-    ({"style_blend": (1, "x")}, "style_blend must be a number, not 'x'"),
-    ({"style_blend": {1: 2}}, "style_blend must be a list, not {1: 2}"),
-    ({"style_blend": (1e9 + 1, 1)}, "style_blend must be between 0 and 1e+09, not 1e+09"),
-    ({"tv_weight": 1e6 + 1}, "tv_weight must be between 0 and 1e+06, not 1e+06"),
-    ({"style_layers": {"relu1_1": 1}}, "style_layers must be a list, not {'relu1_1': 1}"),
-    ({"steps": [1]}, "steps must be a number, not [1]"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"content_layer": "relu9_1"}, f"content_layer: unknown VGG19 layer 'relu9_1'; {_LAYER_NAMES}"),
+        ({"content_layer": ""}, f"content_layer: unknown VGG19 layer ''; {_LAYER_NAMES}"),
+        ({"style_layers": ["relu1_1", "bogus"]}, f"style_layers: unknown VGG19 layer 'bogus'; {_LAYER_NAMES}"),
+        ({"style_layers": []}, "style_layers is empty: choose at least one style layer"),
+        ({"style_layers": {"a": 1}}, "style_layers must be a list, not {'a': 1}"),
+        ({"style_layers": [["relu1_1"]]}, "style_layers must be a list of layer names, not [['relu1_1']]"),
+        ({"style_layer_weights": [1, 1, 1, 1, -1]}, "style_layer_weights must be between 0 and 1e+09, not -1"),
+        (
+            {"style_layer_weights": [1e9 + 0.5, 1, 1, 1, 1]},
+            "style_layer_weights must be between 0 and 1e+09, not 1e+09",
+        ),
+        ({"style_layer_weights": {"a": 1}}, "style_layer_weights must be a list, not {'a': 1}"),
+        ({"style_layer_weights": 5}, "style_layer_weights must be a list"),
+        ({"style_blend": [1, -1]}, "style_blend must be between 0 and 1e+09, not -1"),
+        ({"style_blend": [1e9 + 0.5]}, "style_blend must be between 0 and 1e+09, not 1e+09"),
+        ({"style_blend": {"a": 1}}, "style_blend must be a list, not {'a': 1}"),
+        ({"style_blend": 5}, "style_blend must be a list"),
+        ({"tv_weight": 1e6 + 0.5}, "tv_weight must be between 0 and 1e+06, not 1e+06"),
+        ({"style_weight": True}, "style_weight must be a number, not True"),
+        ({"seed": [1]}, "seed must be a number, not [1]"),
+        (
+            {"seed": float(2**60)},
+            "seed 1.152921504606847e+18 is past 2**53, where floating-point numbers skip whole "
+            "numbers; give it as an integer (digits, not a float)",
+        ),
+        # Out of range: an int of up to 40 digits is shown whole, a longer one or a float in
+        # short form, a string as it came.
+        ({"seed": 10**39}, f"seed must be between 0 and 9223372036854775807, not {10**39}"),
+        ({"seed": 10**40}, "seed must be between 0 and 9223372036854775807, not 1e+40"),
+        ({"seed": 2.0**70}, "seed must be between 0 and 9223372036854775807, not 1.18059e+21"),
+        ({"seed": "1e999999999"}, "seed must be between 0 and 9223372036854775807, not 1e999999999"),
+        (
+            {"colour": 1, "bogus": 2},
+            "unknown setting bogus, colour; known: content_layer, device, init, keep_faces, "
+            "learning_rate, max_memory, multiscale, normalization, optimizer, pooling, precision, preserve_color, "
+            "preview_every, seed, size, steps, style_blend, style_layer_weights, style_layers, style_loss, style_scale, "
+            "style_weight, time_limit, tv_weight, weights",
+        ),
+        (
+            {"bogus": 1, "colour": 2},
+            "unknown setting bogus, colour; known: " + ", ".join(sorted(Settings.__dataclass_fields__)),
+        ),
+        ({"content_layer": "relu9_9"}, f"content_layer: unknown VGG19 layer 'relu9_9'; {_LAYER_NAMES}"),
+        ({"style_layers": ("relu9_9",)}, f"style_layers: unknown VGG19 layer 'relu9_9'; {_LAYER_NAMES}"),
+        ({"style_layers": ()}, "style_layers is empty: choose at least one style layer"),
+        ({"style_layer_weights": (1, "x", 1, 1, 1)}, "style_layer_weights must be a number, not 'x'"),
+        ({"style_layer_weights": {1: 2}}, "style_layer_weights must be a list, not {1: 2}"),
+        ({"style_layer_weights": (1e9 + 1, 1, 1, 1, 1)}, "style_layer_weights must be between 0 and 1e+09, not 1e+09"),
+        ({"style_blend": (1, "x")}, "style_blend must be a number, not 'x'"),
+        ({"style_blend": {1: 2}}, "style_blend must be a list, not {1: 2}"),
+        ({"style_blend": (1e9 + 1, 1)}, "style_blend must be between 0 and 1e+09, not 1e+09"),
+        ({"tv_weight": 1e6 + 1}, "tv_weight must be between 0 and 1e+06, not 1e+06"),
+        ({"style_layers": {"relu1_1": 1}}, "style_layers must be a list, not {'relu1_1': 1}"),
+        ({"steps": [1]}, "steps must be a number, not [1]"),
+    ],
+)
 def test_each_message_word_for_word(changes, message):
     with pytest.raises(SettingsError) as caught:
         DEFAULT.replace(**changes)
@@ -286,16 +327,38 @@ def test_lists_split_on_commas_and_weights_need_not_sum_to_one():
 
 def test_validated_gives_every_field_back_normalised():
     """Strings from forms and the CLI come back as the numbers and names they stand for."""
-    s = DEFAULT.replace(size="512", steps="20", style_weight="5", content_layer=" relu3_1 ", learning_rate="0.5",
-                        style_scale="2", tv_weight="3", preview_every="5", seed="7", time_limit="60",
-                        max_memory="1.5", style_layers=["relu1_1,relu3_1", "relu4_1,"], style_layer_weights="1,2 3",
-                        style_blend="1,2", multiscale="off", keep_faces="yes")
+    s = DEFAULT.replace(
+        size="512",
+        steps="20",
+        style_weight="5",
+        content_layer=" relu3_1 ",
+        learning_rate="0.5",
+        style_scale="2",
+        tv_weight="3",
+        preview_every="5",
+        seed="7",
+        time_limit="60",
+        max_memory="1.5",
+        style_layers=["relu1_1,relu3_1", "relu4_1,"],
+        style_layer_weights="1,2 3",
+        style_blend="1,2",
+        multiscale="off",
+        keep_faces="yes",
+    )
     assert (s.size, s.steps, s.preview_every, s.seed) == (512, 20, 5, 7)
     assert all(type(v) is int for v in (s.size, s.steps, s.preview_every, s.seed))
     assert (s.style_weight, s.learning_rate, s.style_scale, s.tv_weight, s.time_limit, s.max_memory) == (
-        5.0, 0.5, 2.0, 3.0, 60.0, 1.5)
-    assert all(type(v) is float for v in (s.style_weight, s.learning_rate, s.style_scale, s.tv_weight,
-                                           s.time_limit, s.max_memory))
+        5.0,
+        0.5,
+        2.0,
+        3.0,
+        60.0,
+        1.5,
+    )
+    assert all(
+        type(v) is float
+        for v in (s.style_weight, s.learning_rate, s.style_scale, s.tv_weight, s.time_limit, s.max_memory)
+    )
     assert s.content_layer == "relu3_1"
     assert s.style_layers == ("relu1_1", "relu3_1", "relu4_1")  # commas inside items; a blank after one
     assert s.style_layer_weights == (1.0, 2.0, 3.0) and s.style_blend == (1.0, 2.0)
@@ -307,8 +370,18 @@ def test_validated_gives_every_field_back_normalised():
 # echoes one must not try; and no message echoes thousands of digits.
 
 HUGE = 10**5000  # 5001 digits (int("9" * 5000) would itself raise)
-NUMERIC = ["steps", "size", "seed", "preview_every", "style_weight", "style_scale", "tv_weight", "learning_rate",
-           "time_limit", "max_memory"]
+NUMERIC = [
+    "steps",
+    "size",
+    "seed",
+    "preview_every",
+    "style_weight",
+    "style_scale",
+    "tv_weight",
+    "learning_rate",
+    "time_limit",
+    "max_memory",
+]
 
 
 def _short_message(name: str, value: object) -> None:
@@ -325,24 +398,33 @@ def test_a_number_of_5000_digits_is_a_short_message(name, value):
 
 
 @pytest.mark.parametrize("name", NUMERIC)
-@pytest.mark.parametrize("value", ["9" * 5000, "-" + "9" * 5000, "9" * 5000 + ".5", "1e5000", "١" * 5000],
-                         ids=["digits", "negative-digits", "digits-and-a-half", "exponent", "arabic-indic-digits"])
+@pytest.mark.parametrize(
+    "value",
+    ["9" * 5000, "-" + "9" * 5000, "9" * 5000 + ".5", "1e5000", "١" * 5000],
+    ids=["digits", "negative-digits", "digits-and-a-half", "exponent", "arabic-indic-digits"],
+)
 def test_5000_digits_as_text_are_a_short_message_too(name, value):
     _short_message(name, value)  # text never becomes an int before its range is checked
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"steps": HUGE}, "steps must be between 1 and 5000, not a 5001-digit number"),
-    ({"seed": -HUGE}, "seed must be between 0 and 9223372036854775807, not a negative 5001-digit number"),
-    ({"style_weight": HUGE}, "style_weight must be a finite number, not a 5001-digit one"),
-    ({"style_weight": Fraction(HUGE, 3)}, "style_weight must be a finite number, not a Fraction too long to show"),
-    ({"style_layer_weights": [HUGE] * 5}, "style_layer_weights must be a finite number, not a 5001-digit one"),
-    ({"style_blend": [1, HUGE]}, "style_blend must be a finite number, not a 5001-digit one"),
-    ({"multiscale": HUGE}, "multiscale must be true or false, not a 5001-digit number"),
-    ({"init": HUGE}, "init must be one of content, noise, style, not a 5001-digit number"),
-    ({"content_layer": HUGE}, "content_layer must be one layer's name, such as relu4_2, not a 5001-digit number"),
-    ({"style_layers": ["relu1_1", HUGE]}, "style_layers must be a list of layer names, not one holding a 5001-digit number"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"steps": HUGE}, "steps must be between 1 and 5000, not a 5001-digit number"),
+        ({"seed": -HUGE}, "seed must be between 0 and 9223372036854775807, not a negative 5001-digit number"),
+        ({"style_weight": HUGE}, "style_weight must be a finite number, not a 5001-digit one"),
+        ({"style_weight": Fraction(HUGE, 3)}, "style_weight must be a finite number, not a Fraction too long to show"),
+        ({"style_layer_weights": [HUGE] * 5}, "style_layer_weights must be a finite number, not a 5001-digit one"),
+        ({"style_blend": [1, HUGE]}, "style_blend must be a finite number, not a 5001-digit one"),
+        ({"multiscale": HUGE}, "multiscale must be true or false, not a 5001-digit number"),
+        ({"init": HUGE}, "init must be one of content, noise, style, not a 5001-digit number"),
+        ({"content_layer": HUGE}, "content_layer must be one layer's name, such as relu4_2, not a 5001-digit number"),
+        (
+            {"style_layers": ["relu1_1", HUGE]},
+            "style_layers must be a list of layer names, not one holding a 5001-digit number",
+        ),
+    ],
+)
 def test_every_setting_names_a_number_too_long_for_text_by_its_digits(changes, message):
     with pytest.raises(SettingsError) as caught:
         DEFAULT.replace(**changes)

@@ -14,8 +14,9 @@ from bench.bad_inputs import write_tiff
 @pytest.mark.parametrize("big_endian", [False, True])
 @pytest.mark.parametrize("deflate, predictor", [(False, 1), (True, 1), (True, "yes")])
 # (One band is the same file planar or not: listed once.)
-@pytest.mark.parametrize("bands, planar", [(1, False), (2, False), (2, True), (3, False), (3, True), (4, False),
-                                           (4, True)])
+@pytest.mark.parametrize(
+    "bands, planar", [(1, False), (2, False), (2, True), (3, False), (3, True), (4, False), (4, True)]
+)
 def test_samples_are_read_exactly(tmp_path, dtype, bands, big_endian, deflate, predictor, planar):
     rng = np.random.default_rng(1)
     shape = (7, 5) if bands == 1 else (7, 5, bands)
@@ -26,8 +27,9 @@ def test_samples_are_read_exactly(tmp_path, dtype, bands, big_endian, deflate, p
         info = np.iinfo(dtype)
         a = rng.integers(info.min, info.max, shape, dtype=np.int64, endpoint=True).astype(dtype)
         pred = 2 if predictor == "yes" else 1
-    path = write_tiff(tmp_path / "a.tif", a, big_endian=big_endian, deflate=deflate, predictor=pred, planar=planar,
-                      rows_per_strip=3)
+    path = write_tiff(
+        tmp_path / "a.tif", a, big_endian=big_endian, deflate=deflate, predictor=pred, planar=planar, rows_per_strip=3
+    )
     b = tiff.read_array(path, 10**6)
     assert b.dtype == a.dtype and b.shape == a.shape and np.array_equal(b, a)
 
@@ -41,7 +43,7 @@ def test_what_is_left_to_pillow_or_refused(tmp_path):
         tiff.read_array(big, 1000)
     cut = tmp_path / "cut.tif"
     data = write_tiff(tmp_path / "whole.tif", np.ones((8, 8, 3), np.float32)).read_bytes()
-    cut.write_bytes(data[:8] + data[8:8 + 100] + data[8 + 8 * 8 * 3 * 4:])  # most pixels gone
+    cut.write_bytes(data[:8] + data[8 : 8 + 100] + data[8 + 8 * 8 * 3 * 4 :])  # most pixels gone
     with pytest.raises(tiff.TiffError):
         tiff.read_array(cut, 10**6)
     with pytest.raises(tiff.TiffError, match="not a TIFF"):

@@ -25,8 +25,10 @@ DEFAULT_LAYERS = [nst.DEFAULT.content_layer, *nst.DEFAULT.style_layers]
 # --- Layout and overlap ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("hw, core, offset", [((200, 300), 64, (0, 0)), ((200, 300), 64, (16, 48)),
-                                              ((37, 500), 128, (112, 0)), ((64, 64), 64, (0, 0))])
+@pytest.mark.parametrize(
+    "hw, core, offset",
+    [((200, 300), 64, (0, 0)), ((200, 300), 64, (16, 48)), ((37, 500), 128, (112, 0)), ((64, 64), 64, (0, 0))],
+)
 def test_cores_partition_the_image_and_boxes_add_the_halo(hw, core, offset):
     halo = 96
     cover = np.zeros(hw, dtype=int)
@@ -53,7 +55,11 @@ def test_planned_tiles_see_a_context_of_two_positions_of_the_deepest_grid():
     assert tile_geometry(["relu3_1"]) == (4, 8)
     assert tile_geometry(["relu1_1"]) == (1, 1)  # never more than the reach
     plan = plan_memory((3072, 2304), nst.DEFAULT, 2e9)
-    assert plan.tiled and plan.halo == 32 and all(t.box[0] >= t.core[0] - 32 for t in layout((2304, 3072), plan.core, plan.halo))
+    assert (
+        plan.tiled
+        and plan.halo == 32
+        and all(t.box[0] >= t.core[0] - 32 for t in layout((2304, 3072), plan.core, plan.halo))
+    )
     # The same memory holds a wider core than with the exact halo: fewer pixels processed twice.
     exact = (plan.core + 2 * 32 - 2 * 96) // 16 * 16
     assert plan.work < tilegrid.work_factor((2304, 3072), exact, 96, 16) - 0.5
@@ -72,7 +78,7 @@ def test_a_tiles_features_over_its_core_are_the_whole_images():
         tile_list = layout((208, 336), 64, halo, (32, 16))
         assert any(t.box[3] - t.box[2] < 336 and t.box[0] > 0 for t in tile_list)  # some tiles are cut on all sides
         for t in tile_list:
-            feats = model(image[..., t.box[0]:t.box[1], t.box[2]:t.box[3]], layers)
+            feats = model(image[..., t.box[0] : t.box[1], t.box[2] : t.box[3]], layers)
             for l, a in feats.items():
                 (ty, tx), (gy, gx) = t.crops(tilegrid.layer_factor(l))
                 tiled[l][..., gy, gx] = a[..., ty, tx]
@@ -154,7 +160,8 @@ def test_the_targets_sweeps_give_the_heap_back_after_every_tile(monkeypatch):
 
 
 def test_a_cpu_run_optimises_its_tiled_scales_in_lean_memory_and_its_whole_ones_in_the_kept_heap(
-        content_path, style_path, monkeypatch):
+    content_path, style_path, monkeypatch
+):
     """A tiled scale exists to bound memory: its targets and steps run inside
     nst.cpu.lean_memory (large blocks returned on free); the whole scales before it keep
     the heap, for speed."""
@@ -172,13 +179,24 @@ def test_a_cpu_run_optimises_its_tiled_scales_in_lean_memory_and_its_whole_ones_
 
     monkeypatch.setattr(run_module.cpu, "lean_memory", lean)
     whole_plan = plan_memory
-    monkeypatch.setattr(memory, "plan_memory", lambda wh, s, budget, **k: MemoryPlan(wh, 64, 32, 16, 20, 0.0, 4, 4.0)
-                        if max(wh) >= 160 else whole_plan(wh, s, 1e18))
+    monkeypatch.setattr(
+        memory,
+        "plan_memory",
+        lambda wh, s, budget, **k: (
+            MemoryPlan(wh, 64, 32, 16, 20, 0.0, 4, 4.0) if max(wh) >= 160 else whole_plan(wh, s, 1e18)
+        ),
+    )
     for cls, kind in ((TiledObjective, "tiled"), (run_module.Objective, "whole")):
-        monkeypatch.setattr(run_module, cls.__name__, lambda *a, cls=cls, kind=kind, **k: seen.append((kind, depth[0])) or cls(*a, **k))
+        monkeypatch.setattr(
+            run_module, cls.__name__, lambda *a, cls=cls, kind=kind, **k: seen.append((kind, depth[0])) or cls(*a, **k)
+        )
     step = TiledObjective.loss_and_grad
-    monkeypatch.setattr(TiledObjective, "loss_and_grad", lambda self, x: seen.append(("step", depth[0])) or step(self, x))
-    final = list(nst.stylize(content_path, style_path, size=160, steps=8, multiscale=True, preview_every=0, device="cpu"))[-1]
+    monkeypatch.setattr(
+        TiledObjective, "loss_and_grad", lambda self, x: seen.append(("step", depth[0])) or step(self, x)
+    )
+    final = list(
+        nst.stylize(content_path, style_path, size=160, steps=8, multiscale=True, preview_every=0, device="cpu")
+    )[-1]
     assert final.done and final.scale[1] >= 2
     assert ("whole", 0) in seen and ("tiled", 1) in seen and ("step", 1) in seen
     assert {d for kind, d in seen if kind == "whole"} == {0} and {d for kind, d in seen if kind != "whole"} == {1}
@@ -202,7 +220,9 @@ def test_a_scale_runs_whole_when_it_fits_and_in_tiles_within_the_budget_when_not
 
 
 def test_a_budget_too_small_is_refused_with_what_it_needs():
-    with pytest.raises(nst.SettingsError, match=r"max_memory 0.30 GB is too little for 2048×1536 px: it needs at least"):
+    with pytest.raises(
+        nst.SettingsError, match=r"max_memory 0.30 GB is too little for 2048×1536 px: it needs at least"
+    ):
         plan_memory((2048, 1536), nst.DEFAULT, 0.3e9)
     # What the message names is enough (L-BFGS keeps fewer pairs before no tile fits).
     for wh in ((2048, 1536), (256, 192)):
@@ -239,7 +259,9 @@ def test_up_to_the_apps_cpu_cap_a_scale_runs_whole_where_half_the_memory_holds_i
     assert inside.tiled and inside.peak <= nst.settings.LIMITS.cpu_memory * 1e9
     from nst.schedule import ScalePlan  # the pipeline plans a run's scales with its output's side
 
-    assert memory.memory_plans([ScalePlan((990, 990), 9), ScalePlan((2800, 2800), 9)], s, torch.device("cpu"))[0] == inside
+    assert (
+        memory.memory_plans([ScalePlan((990, 990), 9), ScalePlan((2800, 2800), 9)], s, torch.device("cpu"))[0] == inside
+    )
     monkeypatch.setattr(memory, "_available_bytes", lambda: 1.9 * need)  # half of it cannot hold 1024 px whole
     assert plan_memory((1024, 768), s).tiled
     monkeypatch.setattr(memory, "_available_bytes", lambda: 4e9)
@@ -280,7 +302,7 @@ def _objectives(size: int, core: int, masks: bool = False, exact: bool = True, f
     cw = None
     if faces:  # a "face" of weight 30 in the upper middle, as nst.faces.content_weight_map makes them
         cw = torch.ones(1, 1, *c.shape[-2:])
-        cw[..., 10:60, c.shape[-1] // 3: c.shape[-1] // 3 + 40] = 30.0
+        cw[..., 10:60, c.shape[-1] // 3 : c.shape[-1] // 3 + 40] = 30.0
     whole = Objective(model, s, c, st, blend, None, torch.Generator().manual_seed(0), masks=ms, content_weight=cw)
     plan = MemoryPlan((c.shape[-1], c.shape[-2]), core, 96, 16, 20, 0.0)
     tiled = TiledObjective(model, s, c, st, blend, None, plan, masks=ms, exact=exact, content_weight=cw)
@@ -301,8 +323,11 @@ def pipeline_style():
     return STYLE
 
 
-@pytest.mark.parametrize("masks, faces", [(False, False), (True, False), (False, True), (True, True)],
-                         ids=["whole-image", "regions", "faces", "regions-and-faces"])
+@pytest.mark.parametrize(
+    "masks, faces",
+    [(False, False), (True, False), (False, True), (True, True)],
+    ids=["whole-image", "regions", "faces", "regions-and-faces"],
+)
 def test_tiled_cost_and_gradient_are_the_whole_images(masks, faces):
     # 160 px in 48 px cores: 4×3 tiles, cropped at the image's edges (a 96 px halo around a
     # core); the two single cases in 2×2 tiles of 64 px at 128 px, each the whole image.

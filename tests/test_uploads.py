@@ -149,8 +149,10 @@ def _ways(outside: Path, upload_folder: Path) -> dict[str, tuple[str, str]]:
         "absolute": (str(outside), str(outside.with_name("nothing.png"))),
         "relative": (rel, rel.replace("secret", "nothing")),
         # starts in the upload folder and climbs out of it
-        "dot-dot": (f"{upload_folder}/{os.path.relpath(outside, upload_folder)}",
-                    f"{upload_folder}/{os.path.relpath(outside.with_name('nothing.png'), upload_folder)}"),
+        "dot-dot": (
+            f"{upload_folder}/{os.path.relpath(outside, upload_folder)}",
+            f"{upload_folder}/{os.path.relpath(outside.with_name('nothing.png'), upload_folder)}",
+        ),
         "symlink": (str(link), str(missing_link)),
         "file-url": (f"file://{outside}", f"file://{outside.with_name('nothing.png')}"),
     }
@@ -162,15 +164,20 @@ def test_every_file_parameter_refuses_server_paths_alike(url, fns, good, outside
     the same message whether or not the file exists (no oracle), and never runs."""
     ways = _ways(outside, upload_folder)
     assert os.path.realpath(ways["dot-dot"][0]) == str(outside.resolve())
-    sent = {(way, label, where): (name, data)
-            for way, (exists, missing) in ways.items()
-            for label, path in (("exists", exists), ("missing", missing))
-            for where, (name, data) in _requests(fns, _file(path, meta), good).items()}
+    sent = {
+        (way, label, where): (name, data)
+        for way, (exists, missing) in ways.items()
+        for label, path in (("exists", exists), ("missing", missing))
+        for where, (name, data) in _requests(fns, _file(path, meta), good).items()
+    }
     # Eight clients at a time, each its own session, as visitors would send them.
     with ThreadPoolExecutor(8) as pool:
         answers = dict(zip(sent, pool.map(lambda req: call(url, fns[req[0]], req[1]), sent.values())))
-    failures = [f"{way} {label} {where}: {ok} {text[:200]}"
-                for (way, label, where), (ok, text) in answers.items() if ok or REFUSAL not in text]
+    failures = [
+        f"{way} {label} {where}: {ok} {text[:200]}"
+        for (way, label, where), (ok, text) in answers.items()
+        if ok or REFUSAL not in text
+    ]
     for way in ways:
         for where in _requests(fns, {}, good):
             a, b = answers[(way, "exists", where)][1], answers[(way, "missing", where)][1]
@@ -209,16 +216,23 @@ def test_request_bodies_are_capped(url, fns):
     before it is read, on every route (here the queue's and the direct one)."""
     junk = "A" * (30 * 2**20)
     for route in ("/gradio_api/queue/join", "/gradio_api/run/predict"):
-        r = httpx.post(url + route.lstrip("/"), json={"data": [{"url": "data:image/png;base64," + junk}],
-                                                      "fn_index": fns["estimate_text"]["id"], "session_hash": "x"})
+        r = httpx.post(
+            url + route.lstrip("/"),
+            json={
+                "data": [{"url": "data:image/png;base64," + junk}],
+                "fn_index": fns["estimate_text"]["id"],
+                "session_hash": "x",
+            },
+        )
         assert r.status_code == 413, (route, r.status_code, r.text[:200])
 
 
 def test_queued_events_cannot_skip_the_queue(url, fns, good):
     """/run/ would run a queued event directly, beside the queue's runs: it is closed."""
     data = _requests(fns, good, good)["stylize content"][1]
-    r = httpx.post(url + "gradio_api/run/predict", json={"data": data, "fn_index": fns["stylize"]["id"],
-                                                         "session_hash": "s"})
+    r = httpx.post(
+        url + "gradio_api/run/predict", json={"data": data, "fn_index": fns["stylize"]["id"], "session_hash": "s"}
+    )
     assert r.status_code == 404, r.text[:200]
 
 
@@ -235,10 +249,19 @@ def test_the_editors_blobs_are_bounded(url, fns):
     painter = fns["painted_masks"]["inputs"][0]
 
     def send(index: str, blob_id: str) -> httpx.Response:
-        return httpx.post(url + "gradio_api/component_server", data={
-            "type": "layer", "index": index, "id": blob_id, "component_id": str(painter),
-            "session_hash": uuid.uuid4().hex[:11], "fn_name": "accept_blobs"},
-            files=[("blob", ("b.png", buf.getvalue()))], timeout=60)
+        return httpx.post(
+            url + "gradio_api/component_server",
+            data={
+                "type": "layer",
+                "index": index,
+                "id": blob_id,
+                "component_id": str(painter),
+                "session_hash": uuid.uuid4().hex[:11],
+                "fn_name": "accept_blobs",
+            },
+            files=[("blob", ("b.png", buf.getvalue()))],
+            timeout=60,
+        )
 
     far = uuid.uuid4().hex
     r = send("1000000000", far)

@@ -46,8 +46,9 @@ def test_the_api_doubles_a_result_starting_from_it(small_result, content_path, s
     assert d_up < d_fresh
 
 
-@pytest.mark.parametrize("factor, message", [(1.0, "between 1.25 and 4"), (5, "between 1.25 and 4"),
-                                             ("big", "must be a number")])
+@pytest.mark.parametrize(
+    "factor, message", [(1.0, "between 1.25 and 4"), (5, "between 1.25 and 4"), ("big", "must be a number")]
+)
 def test_bad_factors_are_refused(small_result, content_path, style_path, factor, message):
     with pytest.raises(nst.SettingsError, match=message):
         nst.prepare_upscale(small_result, content_path, style_path, factor)
@@ -62,8 +63,9 @@ def test_a_result_of_another_shape_is_refused(tmp_path, content_path, style_path
 
 def test_the_cli_upscales_the_recipes_result(small_result, content_path, style_path, tmp_path, capsys):
     out = tmp_path / "big.png"
-    assert main([str(content_path), str(style_path), "--recipe", str(small_result), "--upscale", "2",
-                 "-o", str(out)]) == 0
+    assert (
+        main([str(content_path), str(style_path), "--recipe", str(small_result), "--upscale", "2", "-o", str(out)]) == 0
+    )
     assert max(Image.open(out).size) == 256
     assert main([str(content_path), str(style_path), "--upscale", "2", "-o", str(out)]) == 2
     assert "--upscale needs --recipe" in capsys.readouterr().err
@@ -109,8 +111,9 @@ def test_the_app_refuses_an_upscale_above_its_cap(client, content_path, style_pa
     side = nst_web.machine.max_size() // 2 + 16
     nst.images.resize_to_long_side(nst.load_image(content_path), side).save(big)
     with pytest.raises(AppError, match=f"above this app's limit of {nst_web.machine.max_size()} px"):
-        client.predict(handle_file(str(big)), handle_file(str(content_path)), handle_file(str(style_path)),
-                       api_name="/upscale")
+        client.predict(
+            handle_file(str(big)), handle_file(str(content_path)), handle_file(str(style_path)), api_name="/upscale"
+        )
 
 
 def test_the_app_reads_no_result_from_outside_its_uploads(client, content_path, style_path):
@@ -131,8 +134,22 @@ def _hostile_result(path, content_path, weights: str = "/etc/passwd"):
     """A result of the content's shape whose recipe names a server file (or a download), a
     GPU the machine lacks and a memory budget it lacks."""
     info = PngImagePlugin.PngInfo()
-    info.add_text(RECIPE_KEY, json.dumps({"nst": nst.__version__, "settings": {
-        "steps": 2, "size": 48, "style_layers": ["relu1_1", "relu3_1"], "seed": 3, **HOSTILE, "weights": weights}}))
+    info.add_text(
+        RECIPE_KEY,
+        json.dumps(
+            {
+                "nst": nst.__version__,
+                "settings": {
+                    "steps": 2,
+                    "size": 48,
+                    "style_layers": ["relu1_1", "relu3_1"],
+                    "seed": 3,
+                    **HOSTILE,
+                    "weights": weights,
+                },
+            }
+        ),
+    )
     nst.images.resize_to_long_side(nst.load_image(content_path), 48).save(path, pnginfo=info)
     return path
 
@@ -149,8 +166,9 @@ def no_network(monkeypatch):
 
 
 @pytest.mark.parametrize("weights", ["/etc/passwd", "hf:a/b/c"])
-def test_an_upscale_takes_no_weights_device_or_memory_from_the_recipe(tmp_path, content_path, style_path, no_network,
-                                                                      weights):
+def test_an_upscale_takes_no_weights_device_or_memory_from_the_recipe(
+    tmp_path, content_path, style_path, no_network, weights
+):
     result = _hostile_result(tmp_path / "r.png", content_path, weights)
     with Image.open(result) as image:
         image.load()
@@ -161,8 +179,9 @@ def test_an_upscale_takes_no_weights_device_or_memory_from_the_recipe(tmp_path, 
             assert (s.steps, s.seed, s.style_layers, s.size) == (2, 3, ("relu1_1", "relu3_1"), 96)  # the look: its own
 
 
-def test_the_cli_upscale_takes_no_weights_device_or_memory_from_the_recipe(tmp_path, content_path, style_path,
-                                                                           no_network, fixed_cost, capsys):
+def test_the_cli_upscale_takes_no_weights_device_or_memory_from_the_recipe(
+    tmp_path, content_path, style_path, no_network, fixed_cost, capsys
+):
     result = _hostile_result(tmp_path / "r.png", content_path)
     base = [str(content_path), str(style_path), "--recipe", str(result), "--upscale", "2"]
     assert main([*base, "--dry-run"]) == 0

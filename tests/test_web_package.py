@@ -38,11 +38,18 @@ def _problems(text: str, name: str, public: set[str]) -> list[str]:
             if node.module.startswith("nst."):
                 found.append(f"{where}: from {node.module} import (a module of nst, not its public API)")
             if node.module == "nst":
-                found += [f"{where}: from nst import {a.name} (not in nst.__all__)"
-                          for a in node.names if a.name not in public]
+                found += [
+                    f"{where}: from nst import {a.name} (not in nst.__all__)"
+                    for a in node.names
+                    if a.name not in public
+                ]
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
-                and node.attr not in public):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr not in public
+        ):
             found.append(f"{name}:{node.lineno}: {node.value.id}.{node.attr} (not in nst.__all__)")
     return found
 
@@ -51,14 +58,24 @@ def test_the_app_uses_nsts_public_api_only_and_no_torch():
     import nst
 
     assert len(SOURCES) > 10
-    problems = [p for path in SOURCES for p in _problems(path.read_text(), str(path.relative_to(ROOT)), set(nst.__all__))]
+    problems = [
+        p for path in SOURCES for p in _problems(path.read_text(), str(path.relative_to(ROOT)), set(nst.__all__))
+    ]
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("bad", [
-    "import torch", "from torch import nn", "import nst.schedule", "from nst.schedule import format_seconds",
-    "from nst import schedule", "import nst\nnst.schedule.format_seconds(1)", "import nst as n\nn.device.max_size",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "import torch",
+        "from torch import nn",
+        "import nst.schedule",
+        "from nst.schedule import format_seconds",
+        "from nst import schedule",
+        "import nst\nnst.schedule.format_seconds(1)",
+        "import nst as n\nn.device.max_size",
+    ],
+)
 def test_the_walk_finds_each_kind_of_private_use(bad):
     import nst
 
@@ -93,12 +110,22 @@ print("RESULT " + json.dumps({
 """
     env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
     env["TMPDIR"] = str(tmp_path)  # its own temporary folder: what appears there is its
-    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     assert line, proc.stdout[-2000:] + proc.stderr[-2000:]
-    r = json.loads(line[len("RESULT "):])
-    assert r == {"torch": False, "gradio": False, "env": [], "tmp": [], "pixels": True, "workdir": True,
-                 "demo": True, "pages": 0}, r
+    r = json.loads(line[len("RESULT ") :])
+    assert r == {
+        "torch": False,
+        "gradio": False,
+        "env": [],
+        "tmp": [],
+        "pixels": True,
+        "workdir": True,
+        "demo": True,
+        "pages": 0,
+    }, r
     assert "loading the weights" not in proc.stdout  # the weights load in nst_web.start()
 
 

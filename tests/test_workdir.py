@@ -142,11 +142,17 @@ def _start_app(tmp: Path) -> tuple[subprocess.Popen, int]:
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADIO_")}
-    env.update(TMPDIR=str(tmp), GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
-               GRADIO_ANALYTICS_ENABLED="False", GRADIO_EXAMPLES_CACHE=str(tmp / "examples-cache"))
+    env.update(
+        TMPDIR=str(tmp),
+        GRADIO_SERVER_NAME="127.0.0.1",
+        GRADIO_SERVER_PORT=str(port),
+        GRADIO_ANALYTICS_ENABLED="False",
+        GRADIO_EXAMPLES_CACHE=str(tmp / "examples-cache"),
+    )
     log = open(tmp / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=tmp, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")], cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     return proc, port
 
 
@@ -195,7 +201,11 @@ def test_app_stopped_with_sigterm_leaves_no_folder(tmp_path):
         client = Client(url, verbose=False)
         *_, status, _, _, png = client.predict(
             content=handle_file(str(ROOT / "examples" / "chelsea.jpg")),
-            style=handle_file(str(ROOT / "examples" / "waves.jpg")), steps=1, size=64, api_name="/stylize")
+            style=handle_file(str(ROOT / "examples" / "waves.jpg")),
+            steps=1,
+            size=64,
+            api_name="/stylize",
+        )
         client.close()
         assert status.startswith("**Done**")
         assert list((folder / "results").glob("*.png")) and list((folder / "uploads").rglob("chelsea.jpg"))

@@ -21,12 +21,16 @@ from .support.paths import ROOT
 @pytest.fixture(scope="module")
 def emulated() -> dict:
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.support.zerogpu", "all"], cwd=ROOT, capture_output=True, text=True, timeout=900,
+        [sys.executable, "-m", "tests.support.zerogpu", "all"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, f"the emulation gave no result (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def part(emulated: dict, name: str) -> dict:

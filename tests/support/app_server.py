@@ -28,7 +28,10 @@ def served() -> Iterator[str]:
     demo = nst_web.start()
     port = free_port()
     demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
+        prevent_thread_lock=True,
+        server_name="127.0.0.1",
+        server_port=port,
+        quiet=True,
         **nst_web.launch_kwargs(),
     )
     try:

@@ -83,17 +83,27 @@ class Scheduler:
         self._lock = threading.Lock()
         self._held: set[str] = set()  # reservations not released: their worker may be busy
 
-    def schedule(self, task_id: int, request: Any = None, duration: timedelta | None = None,
-                 gpu_size: Any = None, _first_attempt: bool = True) -> api.ScheduleResponse:
+    def schedule(
+        self,
+        task_id: int,
+        request: Any = None,
+        duration: timedelta | None = None,
+        gpu_size: Any = None,
+        _first_attempt: bool = True,
+    ) -> api.ScheduleResponse:
         seconds = client.get_duration_seconds(duration, gpu_size)
         with self._lock:
             self.requests.append(seconds)
             if self.quota_left is not None and seconds > self.quota_left:
                 # spaces.zero.client.schedule's message for a 429 (QuotaInfos) with a token
                 info = api.QuotaInfos(left=int(self.quota_left), wait=timedelta(hours=3))
-                raise spaces_error("ZeroGPU quota exceeded", (
-                    f"You have exceeded your free ZeroGPU quota ({round(seconds)}s requested vs. {info.left}s left). "
-                    f"Try again in {info.wait}. "))
+                raise spaces_error(
+                    "ZeroGPU quota exceeded",
+                    (
+                        f"You have exceeded your free ZeroGPU quota ({round(seconds)}s requested vs. {info.left}s left). "
+                        f"Try again in {info.wait}. "
+                    ),
+                )
             self._n += 1
             # idle: the worker of the last call is reused, as on a Space between calls; while
             # a reservation is held, spaces forks another.
@@ -221,9 +231,8 @@ def idle_within(pid: int, seconds: float, quiet: float = 0.5) -> float | None:
     return None
 
 
-
-
 # --- Scenarios, each run in a fresh process by tests/test_zerogpu.py --------------------
+
 
 def _app() -> Any:
     import sys
@@ -290,9 +299,13 @@ def _watch(app: Any, gen: Any, act: Any, steps_before: int = 3) -> dict[str, Any
     finally:
         undo()
     gaps = sorted(b - a for a, b in zip(seen[:-1], seen[1:])) or [0.0]
-    return {"step": gaps[len(gaps) // 2], "idle_after": idle[0] if idle else None, "steps_seen": len(seen),
-            "last": [str(x)[:300] for x in outs[-1]] if outs and done.is_set() else None,
-            "acted": acted.is_set()}
+    return {
+        "step": gaps[len(gaps) // 2],
+        "idle_after": idle[0] if idle else None,
+        "steps_seen": len(seen),
+        "last": [str(x)[:300] for x in outs[-1]] if outs and done.is_set() else None,
+        "acted": acted.is_set(),
+    }
 
 
 def app_progress_hook(app: Any, hook: Any) -> Any:
@@ -310,6 +323,7 @@ def app_progress_hook(app: Any, hook: Any) -> Any:
                 if item is not None and type(item).__name__ == "Progress":
                     hook()
                 yield item
+
         return original(counted, *a, **k)
 
     # Where the app calls it: nst_web.gpu.
@@ -382,9 +396,14 @@ def scenario_all(app: Any) -> dict[str, Any]:
     """Every check, in one process (one worker, as on a Space): the first run measures the
     emulated GPU's pace, which the later reservations use."""
     results: dict[str, Any] = {}
-    for name, check in (("plain75", lambda: _plain(app, 7.5)), ("plain80", lambda: _plain(app, 8.0)),
-                        ("stop", lambda: _stop(app)), ("close", lambda: _close(app)),
-                        ("oom", lambda: _oom(app)), ("quota", lambda: _quota(app))):
+    for name, check in (
+        ("plain75", lambda: _plain(app, 7.5)),
+        ("plain80", lambda: _plain(app, 8.0)),
+        ("stop", lambda: _stop(app)),
+        ("close", lambda: _close(app)),
+        ("oom", lambda: _oom(app)),
+        ("quota", lambda: _quota(app)),
+    ):
         t = time.monotonic()
         try:
             results[name] = check()
