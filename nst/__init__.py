@@ -26,7 +26,8 @@ from .images import MAX_INPUT_PIXELS, load_image, resize_to_pixels
 from .device import max_size, resolve_device, size_cap_message
 from .pipeline import PreparedRun, Progress, calibrate, estimate, prepare, stylize, stylize_image
 from .recipe import read_recipe, save_png
-from .schedule import CostModel, estimate_seconds, format_seconds
+from .costmodel import CostModel
+from .schedule import estimate_seconds, format_seconds
 from .settings import DEFAULT, LIMITS, STRENGTHS, FieldInfo, Settings, field_info, field_names, strength
 from .upscale import prepare_upscale, upscale, upscale_image
 from .vgg import LAYER_NAMES, VGG19Features

@@ -38,10 +38,10 @@ def calibrate(device: torch.device | str = "auto", precision: str = "auto", *, c
     """Time whole steps of a real run on ``device`` (once per machine), for the estimates.
 
     Two short single-scale runs (at :data:`CALIBRATION_SIZES`) of the real pipeline
-    give each part of :class:`~nst.schedule.CostModel`: a step's fixed and per-pixel
+    give each part of :class:`~nst.costmodel.CostModel`: a step's fixed and per-pixel
     seconds (the median of its warm steps), a scale's extra (targets and the first pass
     at a new shape: the first event's time less a warm step) and the finish. Runs that
-    follow in this process then use it (see :func:`nst.schedule.cost_model`), and it is
+    follow in this process then use it (see :func:`nst.costs.cost_model`), and it is
     kept in this machine's cache file (:mod:`nst.calibration_cache`), so that later
     processes start with it: a dry run or a first estimate then takes no timing at all.
     Processes that calibrate at once time the machine once: the others wait for the

@@ -16,21 +16,14 @@ from dataclasses import dataclass
 
 from .costmodel import CostModel
 
-# The cost table is nst.costs's; these names stay importable from here (app_gpu.py and
-# tests/test_same_pixels.py import them from nst.schedule).
-from .costs import _MEASURED, cost_model, remember_cost  # noqa: F401
-
 __all__ = [
     "Scale",
     "ScalePlan",
-    "CostModel",
     "plan_scales",
     "plan_run",
     "long_side",
     "megapixels",
     "estimate_seconds",
-    "cost_model",
-    "remember_cost",
     "format_seconds",
 ]
 

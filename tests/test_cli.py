@@ -484,7 +484,7 @@ def test_a_dry_run_with_cached_costs_times_nothing(tmp_path, content_path, style
     import torch
 
     from nst import calibration_cache
-    from nst.schedule import CostModel
+    from nst import CostModel
 
     monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "cache"))
     cpu = torch.device("cpu")
@@ -826,7 +826,7 @@ def test_dry_run_at_8192_px_shows_the_tiles_memory_and_estimate(
 ):
     import nst.pipeline
     import nst.memory
-    from nst.schedule import CostModel
+    from nst import CostModel
 
     monkeypatch.setattr(nst.memory, "_available_bytes", lambda: 64e9)  # a machine that holds 8192 px
     monkeypatch.setattr(

@@ -229,13 +229,13 @@ def test_a_time_limit_counts_from_the_call_and_says_what_it_cut(content_path, st
 
 
 def test_a_time_limit_too_short_for_the_size_paints_smaller_and_upsamples(content_path, style_path, monkeypatch):
-    from nst import costs, schedule
+    from nst import costs
 
     # Costs as if a step were 1000 s per megapixel: in the limit's 600 s, fewer than 40 steps fit
     # at 192 px, and 40 or more at 136 px (the size below by √2).
     monkeypatch.setattr(costs, "_MEASURED", {})
-    slow = schedule.CostModel(step=(0.0, 1000.0), scale=(0.0, 0.0), finish=(0.0, 0.0), setup=0.0, measured=True)
-    schedule.remember_cost("cpu", costs.precision_name("auto", "cpu"), slow)
+    slow = nst.CostModel(step=(0.0, 1000.0), scale=(0.0, 0.0), finish=(0.0, 0.0), setup=0.0, measured=True)
+    costs.remember_cost("cpu", costs.precision_name("auto", "cpu"), slow)
     events = list(nst.stylize(content_path, style_path, steps=200, size=192, time_limit=600, device="cpu"))
     final = events[-1]
     working = max(events[-2].size)

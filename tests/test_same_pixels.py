@@ -24,7 +24,6 @@ import torch
 from PIL import Image
 
 import nst
-from nst import schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -47,12 +46,12 @@ def _columns(size: tuple[int, int], left: bool) -> Image.Image:
     return Image.fromarray(a, "L")
 
 
-def _slow_cost() -> schedule.CostModel:
+def _slow_cost() -> nst.CostModel:
     """A cost model ten seconds a step: a 130 s limit then cuts the plan to 11 steps on any
     machine. The budget left after the start-up (loading the network: about a second) is
     mid-way between 11 and 12 steps' worth, so a slower start changes nothing, and the real
     steps (milliseconds here) never reach the clock's cut."""
-    return schedule.CostModel(step=(10.0, 0.0), scale=(1.0, 0.0), finish=(0.5, 0.0), setup=1.0, measured=True)
+    return nst.CostModel(step=(10.0, 0.0), scale=(1.0, 0.0), finish=(0.5, 0.0), setup=1.0, measured=True)
 
 
 def _last(*args, **kwargs) -> nst.Progress:
@@ -80,7 +79,7 @@ def _run(name: str) -> nst.Progress:
     if name == "keep_faces":
         return _last(EXAMPLES / "astronaut.jpg", starry, steps=10, size=128, keep_faces=True, seed=7, **FP32)
     if name == "time_limit":
-        schedule.remember_cost("cpu", "fp32", _slow_cost())
+        nst.remember_cost("cpu", "fp32", _slow_cost())
         return _last(photo, starry, steps=400, size=192, time_limit=130, seed=11, **FP32)
     if name == "tiled":  # the smallest size that 0.05 GB (max_memory's least) tiles
         return _last(photo, mosaic, steps=3, size=160, max_memory=0.05, multiscale=False, seed=13, **FP32)

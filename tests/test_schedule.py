@@ -1,7 +1,8 @@
 import pytest
 
 from nst.eta import Eta
-from nst.schedule import CostModel, ScalePlan, estimate_seconds, format_seconds, plan_run, plan_scales
+from nst.costmodel import CostModel
+from nst.schedule import ScalePlan, estimate_seconds, format_seconds, plan_run, plan_scales
 from nst.timelimit import MIN_PAINTED_STEPS, fit_plan, fit_steps, limit_note
 
 
