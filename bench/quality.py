@@ -30,6 +30,10 @@ own costs (:func:`vgg`). They differ, on purpose or by history; which is which:
   face distance, the pairs' content distance on a face's box resized to 224 px
   (docs/regions-and-faces.md: the portraits).
 
+- :func:`face_painted`: the same style distance with the Gram matrices over the face ovals
+  only (0: the painting's statistics, 1: the photo's face's); ``painted(..., [])`` is the
+  whole image's.
+
 - :class:`SlicedWasserstein`: the sliced-Wasserstein distance of the features to the
   style's over relu1_1 … relu5_1 (fixed random directions), over the same for the content
   image (docs/method.md: the "sw" figures of the controls).
@@ -160,6 +164,17 @@ def painted(result: Image.Image, content: Image.Image, style: Image.Image, found
     s = features(nst.resize_to_pixels(style, result.width * result.height), STYLE_LAYERS)
     pg = position_gram
     d = [float((pg(g[l], outside) - pg(s[l])).norm() / (pg(c[l], outside) - pg(s[l])).norm()) for l in STYLE_LAYERS]
+    return sum(d) / len(d)
+
+
+def face_painted(result: Image.Image, content: Image.Image, style: Image.Image, found: list[nst.Face]) -> float:
+    """The face's style distance: :func:`painted`'s, with the Gram matrices of the result and
+    the photo taken over the face ovals only (0: the painting's statistics, 1: the photo's face's)."""
+    inside = face_oval(result.size, found)
+    g, c = features(result, STYLE_LAYERS), features(content, STYLE_LAYERS)
+    s = features(nst.resize_to_pixels(style, result.width * result.height), STYLE_LAYERS)
+    pg = position_gram
+    d = [float((pg(g[l], inside) - pg(s[l])).norm() / (pg(c[l], inside) - pg(s[l])).norm()) for l in STYLE_LAYERS]
     return sum(d) / len(d)
 
 
