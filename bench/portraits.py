@@ -192,12 +192,13 @@ def run_pairs(args: argparse.Namespace) -> None:
                "weights": {k: getattr(weightmaps, k) for k in _METHOD},
                "machine": describe(), "load": os.getloadavg(), "pairs": table}
     in_folder(args.records, f"portraits-{args.tag}.json").write_text(json.dumps(summary, indent=1))
-    print("| portrait × painting | eyes kept without | with | face distance without | with | face style without | "
+    print("| portrait × painting | eyes found (cascade; by shape) without | with | face distance without | with | face style without | "
           "with | ratio | whole style without | with | ratio | rest painted without | with |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in table:
         w, k = r["without"], r["with"]
-        eyes = lambda m: ", ".join(f"{x['eyes_kept']}/{x['eyes_photo']}" for x in m["faces"]) or "–"  # noqa: E731
+        eyes = lambda m: ", ".join(f"{x['eyes_kept']}/{x['eyes_photo']} (shape {x['eyes_matched']}/2)"  # noqa: E731
+                                   for x in m["faces"]) or "–"
         num = lambda m, key: ", ".join(f"{x[key]:.2f}" for x in m["faces"]) or "–"  # noqa: E731
         ratio = ", ".join(f"{b['face_style'] / a['face_style']:.2f}" for a, b in zip(w["faces"], k["faces"])) or "–"
         print(f"| {r['portrait']} × {r['painting']} | {eyes(w)} | {eyes(k)} | {num(w, 'distance')} | {num(k, 'distance')} | "
