@@ -55,7 +55,7 @@ from nst import weightmaps
 from . import sheets as sh
 from .images import EXAMPLES, SHARED, in_folder, open_image, output_options
 from .machine import describe
-from .quality import face_kept, painted
+from .quality import face_kept, face_painted, painted
 
 PORTRAITS = [
     ("astronaut", EXAMPLES / "astronaut.jpg"),
@@ -71,6 +71,9 @@ PAINTINGS = [
     ("Picasso (dark)", SHARED / "picasso_selfport1907.jpg"),
     ("mosaic (flat)", EXAMPLES / "mosaic.jpg"),
 ]
+# The face method's constants (nst.weightmaps) a variant may set: the content weight over
+# the face and its features at the content layer, and the structure term's weight, map and scale.
+_METHOD = ("FACE_WEIGHT", "FEATURE_WEIGHT", "STRUCTURE_WEIGHT", "STRUCTURE_OVAL", "STRUCTURE_SIGMA")
 # Images without a face, for the detectors' false faces.
 NO_FACES = [EXAMPLES / n for n in ("chelsea.jpg", "coffee.jpg", "starry_night.jpg", "shipwreck.jpg", "mosaic.jpg")] + [
     SHARED / "tubingen.jpg",
@@ -158,7 +161,9 @@ def run_pairs(args: argparse.Namespace) -> None:
                     break
                 # Results are kept in --cache: several processes can share the pairs, and a
                 # last run without --only makes the sheets from them all.
-                cached = Path(args.cache) / f"{pname}-{sname}-{key}-{args.size}-{args.steps}.png".replace(" ", "_")
+                # The runs with faces kept are named by --variant (their method's settings).
+                variant = f"{key}-{args.variant}" if keep and args.variant else key
+                cached = Path(args.cache) / f"{pname}-{sname}-{variant}-{args.size}-{args.steps}.png".replace(" ", "_")
                 t0 = time.perf_counter()
                 if args.cached_only and not cached.is_file():
                     row = None
@@ -174,56 +179,40 @@ def run_pairs(args: argparse.Namespace) -> None:
                     cached.with_suffix(".json").write_text(json.dumps({"seconds": seconds, "load": os.getloadavg()}))
                 found = nf.detect_faces(run.output) if "faces_obj" not in row else row["faces_obj"]
                 row["faces_obj"], row["content_img"] = found, run.output
-                row[key] = {
-                    "img": result,
-                    "seconds": round(seconds, 1),
-                    "painted": painted(result, run.output, style, found),
-                    "faces": [face_kept(result, run.output, style, f) for f in found],
-                }
+                row[key] = {"img": result, "seconds": round(seconds, 1),
+                            "painted": painted(result, run.output, style, found),
+                            "whole": painted(result, run.output, style, []),
+                            "faces": [{**face_kept(result, run.output, style, f),
+                                       "face_style": face_painted(result, run.output, style, [f])} for f in found]}
             if row is None:
                 continue
             rows.append(row)
             w, k = row["without"], row["with"]
-            print(
-                f"{pname} × {sname}: painted {w['painted']:.3f} → {k['painted']:.3f}; faces "
-                + ", ".join(
-                    f"eyes {a['eyes_kept']}→{b['eyes_kept']}/{a['eyes_photo']} d {a['distance']:.2f}→{b['distance']:.2f}"
-                    for a, b in zip(w["faces"], k["faces"])
-                )
-                + f" ({w['seconds']:.0f}+{k['seconds']:.0f} s)",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(f"{pname} × {sname}: painted {w['painted']:.3f} → {k['painted']:.3f}; whole {w['whole']:.3f} → "
+                  f"{k['whole']:.3f}; faces "
+                  + ", ".join(f"eyes {a['eyes_kept']}→{b['eyes_kept']}/{a['eyes_photo']} d {a['distance']:.2f}→{b['distance']:.2f}"
+                              f" style {a['face_style']:.2f}→{b['face_style']:.2f}"
+                              for a, b in zip(w["faces"], k["faces"])) + f" ({w['seconds']:.0f}+{k['seconds']:.0f} s)",
+                  file=sys.stderr, flush=True)
     sheets(rows, args.tag, args.pictures)
-    table = [
-        {
-            "portrait": r["portrait"],
-            "painting": r["painting"],
-            "faces": [f.box for f in r["faces_obj"]],
-            **{key: {k: v for k, v in r[key].items() if k != "img"} for key in ("without", "with")},
-        }
-        for r in rows
-    ]
-    summary = {
-        "settings": settings.to_dict(),
-        "weights": {"face": weightmaps.FACE_WEIGHT, "features": weightmaps.FEATURE_WEIGHT},
-        "machine": describe(),
-        "load": os.getloadavg(),
-        "pairs": table,
-    }
+    table = [{"portrait": r["portrait"], "painting": r["painting"], "faces": [f.box for f in r["faces_obj"]],
+              **{key: {k: v for k, v in r[key].items() if k != "img"} for key in ("without", "with")}} for r in rows]
+    summary = {"settings": settings.to_dict(), "variant": args.variant,
+               "weights": {k: getattr(weightmaps, k) for k in _METHOD},
+               "machine": describe(), "load": os.getloadavg(), "pairs": table}
     in_folder(args.records, f"portraits-{args.tag}.json").write_text(json.dumps(summary, indent=1))
-    print(
-        "| portrait × painting | painted without | with | ratio | eyes kept without | with | face distance without | with |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| portrait × painting | eyes found (cascade; by shape) without | with | face distance without | with | face style without | "
+          "with | ratio | whole style without | with | ratio | rest painted without | with |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in table:
         w, k = r["without"], r["with"]
-        eyes = lambda m: ", ".join(f"{f['eyes_kept']}/{f['eyes_photo']}" for f in m["faces"]) or "–"  # noqa: E731
-        dist = lambda m: ", ".join(f"{f['distance']:.2f}" for f in m["faces"]) or "–"  # noqa: E731
-        print(
-            f"| {r['portrait']} × {r['painting']} | {w['painted']:.3f} | {k['painted']:.3f} | "
-            f"{k['painted'] / w['painted']:.2f} | {eyes(w)} | {eyes(k)} | {dist(w)} | {dist(k)} |"
-        )
+        eyes = lambda m: ", ".join(f"{x['eyes_kept']}/{x['eyes_photo']} (shape {x['eyes_matched']}/2)"  # noqa: E731
+                                   for x in m["faces"]) or "–"
+        num = lambda m, key: ", ".join(f"{x[key]:.2f}" for x in m["faces"]) or "–"  # noqa: E731
+        ratio = ", ".join(f"{b['face_style'] / a['face_style']:.2f}" for a, b in zip(w["faces"], k["faces"])) or "–"
+        print(f"| {r['portrait']} × {r['painting']} | {eyes(w)} | {eyes(k)} | {num(w, 'distance')} | {num(k, 'distance')} | "
+              f"{num(w, 'face_style')} | {num(k, 'face_style')} | {ratio} | {w['whole']:.3f} | {k['whole']:.3f} | "
+              f"{k['whole'] / w['whole']:.2f} | {w['painted']:.3f} | {k['painted']:.3f} |")
 
 
 # --- The detector comparison -------------------------------------------------------------
@@ -339,9 +328,17 @@ def main() -> None:
     p.add_argument("--mediapipe", help="a Python with mediapipe<0.10.30 installed, for `detect`")
     p.add_argument("--cache", default="/tmp/nst-portraits", help="where results are kept between runs")
     p.add_argument("--cached-only", action="store_true", help="make the sheets from the results in --cache only")
+    p.add_argument("--variant", default="", help="names the runs with faces kept (a method's settings) in --cache")
+    p.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                   help=f"set the face method's constants of nst.weightmaps for a variant: {', '.join(_METHOD)}")
     p.add_argument("--threads", type=int, help="torch's CPU threads (1 is fastest on a busy machine)")
     output_options(p)
     args = p.parse_args()
+    for item in args.set:
+        name, _, value = item.partition("=")
+        if name not in _METHOD:
+            p.error(f"--set: {name} is not one of {', '.join(_METHOD)}")
+        setattr(weightmaps, name, float(value))
     if args.threads:
         torch.set_num_threads(args.threads)
         import cv2

@@ -1,5 +1,5 @@
-"""Faces stay faces: finding them (``keep_faces``). What a run does with them, a map of
-content weights, is :mod:`nst.weightmaps`.
+"""Faces stay faces: finding them (``keep_faces``). What a run does with them, a map for a
+term keeping their structure, is :mod:`nst.weightmaps` (and :class:`nst.losses.FaceStructureLoss`).
 
 Faces are found by OpenCV's Haar cascades (``opencv-python-headless``: the trained
 cascades are files inside its wheel, so nothing is downloaded at run time): frontal

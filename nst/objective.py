@@ -11,12 +11,7 @@ from typing import cast
 import torch
 
 from .losses import (
-    ContentLoss,
-    GramStyleLoss,
-    GuidedGramStyleLoss,
-    SlicedWassersteinStyleLoss,
-    pair_scales,
-    region_scale,
+    ContentLoss, FaceStructureLoss, GramStyleLoss, GuidedGramStyleLoss, SlicedWassersteinStyleLoss, pair_scales, region_scale,
 )
 from .settings import Settings, SettingsError
 from .vgg import VGG19Features
@@ -70,34 +65,33 @@ class Objective:
     Each mask is area-averaged to every layer's grid.
 
     ``content_weight`` (``(1, 1, H, W)`` at the content's size, ≥ 1; see
-    :func:`nst.weightmaps.content_weight_map`) weighs the content cost per pixel: faces and keep
+    :func:`nst.weightmaps.content_weight_map`) weighs the content cost per pixel: keep
     masks. It is area-averaged to the content layer's grid; with masks, the larger of it
     and the regions' weight counts. The per-pair content scale is the unweighted one, so
     where the map is 1 the balance is exactly that of a run without it.
 
     Where the map holds pixels to the photo, they also count less in the Gram statistics
     (weight ``1 / content_weight``, a guided Gram matrix; Gram loss only). Gatys et al.'s
-    Gram matrix is a mean over the whole image: a kept face that fills a third of a
-    portrait would keep a third of it near the photo's statistics, and the optimiser would
+    Gram matrix is a mean over the whole image: a kept region that fills a third of the
+    picture would keep a third of it near the photo's statistics, and the optimiser would
     push the rest of the image past the painting's statistics to make up for it (the rest
-    then paints differently; bench/portraits.py measured it). Discounted, the rest matches
-    the painting's statistics on its own, and the face is still painted, more lightly.
+    then paints differently; bench/portraits.py measured it with faces kept this way).
+    Discounted, the rest matches the painting's statistics on its own.
+
+    ``faces`` (:class:`nst.losses.FaceStructureLoss`, built on this scale's content) is what
+    ``keep_faces`` adds: the structure of the faces' luminance, a term of its own
+    (``terms["faces"]``) added to J as it is. Faces are otherwise painted like the rest.
     """
 
     def __init__(
-        self,
-        model: VGG19Features,
-        s: Settings,
-        content: torch.Tensor,
-        styles: list[torch.Tensor],
-        blend: list[float],
-        autocast: torch.dtype | None,
-        gen: torch.Generator,
-        masks: list[torch.Tensor] | None = None,
-        content_weight: torch.Tensor | None = None,
+        self, model: VGG19Features, s: Settings, content: torch.Tensor, styles: list[torch.Tensor],
+        blend: list[float], autocast: torch.dtype | None, gen: torch.Generator,
+        masks: list[torch.Tensor] | None = None, content_weight: torch.Tensor | None = None,
+        faces: FaceStructureLoss | None = None,
     ) -> None:
         self.model = model
         self.s = s
+        self.faces = faces
         # Called after every layer, forward and back (see VGG19Features.iter_features):
         # the pipeline's stop= check.
         self.check: Callable[[], None] | None = None
@@ -240,6 +234,9 @@ class Objective:
             style = style + self.layer_weights[layer] * value
         terms["style"] = style
         total = terms["content"] + self.s.style_weight * style
+        if self.faces is not None:
+            terms["faces"] = self.faces(image)
+            total = total + terms["faces"]
         terms["total"] = total
         return total, terms
 

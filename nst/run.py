@@ -36,6 +36,7 @@ from .eta import Eta
 from .inputs import Progress, RunInputs
 from .masks import resize_mask
 from .memory import memory_plans
+from .losses import FaceStructureLoss
 from .objective import Objective
 from .recipe import RECIPE_KEY, make_recipe
 from .schedule import ScalePlan
@@ -45,7 +46,7 @@ from .tiles import TiledObjective
 from .tilegrid import MemoryPlan
 from .timelimit import BUDGET_MARGIN, Deadline, fit_plan, fit_steps, limit_note
 from .vgg import deepest, min_input_size
-from .weightmaps import content_weight, region_maps
+from .weightmaps import FaceStructure, content_weight, face_structure, region_maps
 from .weights import load_model
 
 __all__ = ["Run", "run_events"]
@@ -118,6 +119,8 @@ class Run:
         self.union: torch.Tensor | None = None
         # [faces] The content cost's weight per pixel at the output size (1, 1, H, W), or None.
         self.content_weight: torch.Tensor | None = None
+        # [faces] What keep_faces keeps: the faces' structure (nst.weightmaps.face_structure), or None.
+        self.faces: FaceStructure | None = None
         # Time: the deadline (if any), what the limit changed, the ETA.
         self.deadline: Deadline | None = None
         self.note: str | None = None
@@ -157,6 +160,7 @@ class Run:
         )
         self.masks, self.union = region_maps(inputs.masks, inputs.output.size)
         self.content_weight = content_weight(inputs.output.size, inputs.content.width, inputs.faces, inputs.keep)
+        self.faces = face_structure(inputs.output.size, inputs.content.width, inputs.faces)
         if self.stop is not None:
             self.check = self._check_stop
         self.gen = torch.Generator(device="cpu").manual_seed(s.seed)
@@ -250,22 +254,23 @@ class Run:
         # [regions] The masks at this scale's size (area-averaged: no ringing, same mass).
         ms = None if self.masks is None else [resize_mask(m, c.shape[-2:]).to(device) for m in self.masks]
         cw = None if self.content_weight is None else resize_mask(self.content_weight, c.shape[-2:]).to(device)
+        fs = None if self.faces is None else FaceStructureLoss(c, *self.faces.at(c.shape), self.faces.weight).to(device)
         memory = self._memory(index)
         objective: Objective | TiledObjective
         if memory is not None and memory.tiled:
             # Too large for the memory budget whole: tile by tile (nst.tiles); the faces' and
             # keep mask's content weight is cropped per tile, as the masks are.
-            objective = TiledObjective(
-                self.model, s, c, st, inputs.blend, self.amp, memory, masks=ms, content_weight=cw, exact=True
-            )
+            objective = TiledObjective(self.model, s, c, st, inputs.blend, self.amp, memory, masks=ms,
+                                       content_weight=cw, exact=True, faces=fs)
         else:
-            objective = Objective(self.model, s, c, st, inputs.blend, self.amp, self.gen, masks=ms, content_weight=cw)
+            objective = Objective(self.model, s, c, st, inputs.blend, self.amp, self.gen, masks=ms, content_weight=cw,
+                                  faces=fs)
         objective.check = self.check
         if self.image is None:
             image = initial_image(s, c, st[0], self.gen)
         else:
             image = resize(self.image.detach(), c.shape[-2:])
-        del c, st, ms, cw
+        del c, st, ms, cw, fs
         image.requires_grad_(True)
         self.image = image
         return content_img, objective

@@ -65,7 +65,7 @@ import torch
 
 from . import cpu
 from .errors import SettingsError
-from .losses import gram_matrix
+from .losses import FaceStructureLoss, gram_matrix, structure_radius
 from .settings import Settings
 from .tilegrid import MemoryPlan, Tile, grid_offset, layer_factor, layout
 from .vgg import VGG19Features, channels
@@ -121,6 +121,9 @@ class TiledObjective:
         content_weight: the faces' and keep mask's per-pixel weight of the content term,
             ``(1, 1, H, W)`` at the image's size (``nst.weightmaps.content_weight_map``); with masks,
             the larger of it and the regional weight counts, as untiled. Each tile crops it.
+        faces: the faces' structure term (:class:`nst.losses.FaceStructureLoss`), as
+            untiled: each tile computes it on its box and sums it over its core (its kernel
+            is far narrower than the halo, so the tiles' sum is the whole image's).
     """
 
     tiled = True
@@ -128,23 +131,19 @@ class TiledObjective:
     # Over 80 lines: the targets, their regions and their scales, made in the order the
     # untiled objective makes them, so the two read side by side.
     def __init__(
-        self,
-        model: VGG19Features,
-        s: Settings,
-        content: torch.Tensor,
-        styles: list[torch.Tensor],
-        blend: list[float],
-        autocast: torch.dtype | None,
-        plan: MemoryPlan,
-        masks: list[torch.Tensor] | None = None,
-        exact: bool | int = False,
-        content_weight: torch.Tensor | None = None,
-    ) -> None:
+        self, model: VGG19Features, s: Settings, content: torch.Tensor, styles: list[torch.Tensor],
+        blend: list[float], autocast: torch.dtype | None, plan: MemoryPlan,
+        masks: list[torch.Tensor] | None = None, exact: bool | int = False, content_weight: torch.Tensor | None = None,
+        faces: FaceStructureLoss | None = None,
+    ) -> None:  # over 80 lines: the targets, their regions and their scales, in the order the untiled objective makes them
         from .objective import KEEP_CONTENT_WEIGHT  # the regional runs' rule, shared
 
         if s.style_loss != "gram":
             raise SettingsError("only style_loss gram runs in tiles")
         self.model, self.s, self.autocast, self.plan, self.exact = model, s, autocast, plan, exact
+        if faces is not None and structure_radius(faces.sigma) > plan.halo:
+            raise ValueError(f"the faces' structure kernel ({structure_radius(faces.sigma)} px) is wider than the halo")
+        self.faces = faces
         self.check: Callable[[], None] | None = None
         self.hw = (content.shape[-2], content.shape[-1])
         self.layers = [s.content_layer, *[l for l in s.style_layers if l != s.content_layer]]
@@ -323,11 +322,17 @@ class TiledObjective:
             image.grad = torch.zeros_like(image)
         partial: _PartialSums = {l: [0.0] * len(self.regions[l]) for l in s.style_layers}
         content_sum = 0.0
+        faces_sum = 0.0
         c_scale = self.n_content * self.scales["content"]
+        f_scale = None if self.faces is None else 2 * self.hw[0] * self.hw[1] * self.faces.scale / self.faces.lam
         for tile in self._tiles(self.hw, step):
             by0, by1, bx0, bx1 = tile.box
             x = image.detach()[..., by0:by1, bx0:bx1].clone().requires_grad_(True)
             surrogate = x.new_zeros((), dtype=torch.float32)
+            if self.faces is not None and f_scale is not None:
+                part = self.faces.tile_sum(x, *tile.crops(1))
+                faces_sum += float(part.detach())
+                surrogate = surrogate + part / f_scale
             for layer, a in self._layer_pass(x):
                 (ty, tx), (gy, gx) = tile.crops(layer_factor(layer))
                 core = a[..., ty, tx]
@@ -360,6 +365,9 @@ class TiledObjective:
             style = style + self.layer_weights[l] * value
         terms["style"] = style
         terms["total"] = terms["content"] + s.style_weight * style
+        if f_scale is not None:
+            terms["faces"] = torch.tensor(faces_sum / f_scale)
+            terms["total"] = terms["total"] + terms["faces"]
         return terms["total"], terms
 
 

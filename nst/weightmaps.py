@@ -1,15 +1,17 @@
-"""The per-pixel maps a run weighs its costs with: the regions' masks, and the content weight
-that keeps faces and a keep mask's white.
+"""The per-pixel maps a run weighs its costs with: the regions' masks, the content weight
+of a keep mask, and the faces' structure map.
 
-Two sources say where the photo's structure is kept: faces found in the content image
-(``keep_faces``, :mod:`nst.faces`), and a keep mask (``keep=``, the app's white brush;
-white = keep). Both become one map of content weights at the output size
-(:func:`content_weight_map`): 1 where nothing is protected, raised over each face
-(soft-edged ellipse), highest over its eyes, nose and mouth, and raised where the keep
-mask is white. The objective multiplies its content cost by that map (the same kind of
-map regional runs use to keep the photo outside their masks), so a face is painted in the
-style's palette and brushwork, but its features stay where they are. The style cost is
-untouched: the rest of the image is painted as before.
+Faces found in the content image (``keep_faces``, :mod:`nst.faces`) keep their structure,
+not their pixels: :func:`face_structure` gives the map of a term of their own
+(:class:`nst.losses.FaceStructureLoss`, the Laplacian of Gaussian of the luminance at the
+face's scale), highest on the eyes, nose and mouth, lower over the face's oval, 0
+elsewhere. Colour and texture are the painting's there as everywhere, and faces count in
+the Gram statistics like any pixel, so a face is painted like the rest of the picture with
+its features in place.
+
+A keep mask (``keep=``, the app's white brush; white = keep) keeps the photo itself: the
+content weight map (:func:`content_weight_map`) is raised where it is white, and those
+pixels count less in the Gram statistics (:class:`nst.objective.Objective`).
 
 A regional run's masks (:func:`region_maps`) are tensors at the output size, and their
 union says where the result is the photo.
@@ -18,6 +20,7 @@ union says where the result is the photo.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,25 +31,29 @@ from . import images as im
 from .faces import Face
 from .masks import mask_tensor
 
-__all__ = [
-    "FACE_WEIGHT",
-    "FEATURE_WEIGHT",
-    "KEEP_WEIGHT",
-    "content_weight",
-    "content_weight_map",
-    "load_keep_mask",
-    "region_maps",
-]
+__all__ = ["FACE_WEIGHT", "FEATURE_WEIGHT", "KEEP_WEIGHT", "STRUCTURE_OVAL", "STRUCTURE_SIGMA", "STRUCTURE_WEIGHT",
+           "FaceStructure", "content_weight", "content_weight_map", "face_structure", "face_structure_map",
+           "load_keep_mask", "region_maps"]
 
 # How much more the content cost weighs, on top of 1 (so 1 + x in all): over a face's
 # ellipse; at the centre of its eyes, nose and mouth (Gaussian blobs, added to the face's);
-# where a keep mask is white. The face's 3 is below the 4 that regional runs add outside
-# their masks (the face is still to be painted); the features get 3 + 9, as Starry Night's
-# swirls otherwise still run through the eyes (bench/portraits.py; the README's Faces
-# section). Where we depart from Gatys et al.: their content weight is one number.
-FACE_WEIGHT = 3.0
-FEATURE_WEIGHT = 9.0
+# where a keep mask is white. Faces add 0: the first version (3 and 3 + 9) kept the faces'
+# features, but kept them photographic, pasted into the painting (issue #35); the structure
+# term below keeps them instead. The two stay, at 0, as a variant bench/portraits.py can set
+# (--set FACE_WEIGHT=3 FEATURE_WEIGHT=9 STRUCTURE_WEIGHT=0). Where we depart from Gatys et
+# al.: their content weight is one number.
+FACE_WEIGHT = 0.0
+FEATURE_WEIGHT = 0.0
 KEEP_WEIGHT = 8.0
+# The face's structure term (nst.losses.FaceStructureLoss): its weight λ (10 and 30 kept
+# the eyes alike on the portraits bench; at 30 Courbet's face under the Shipwreck was less
+# painted, 1.36× its style distance without keep_faces, at 10 1.25×); the map it weighs pixels
+# with, STRUCTURE_OVAL over the face's oval and 1 at its features' centres; its scale σ, as
+# a share of the face's width (2 px for a 96 px face: the eyes' and mouth's edges, not the
+# skin's texture).
+STRUCTURE_WEIGHT = 10.0
+STRUCTURE_OVAL = 0.3
+STRUCTURE_SIGMA = 1 / 48
 
 
 def load_keep_mask(src: Any, content: Image.Image) -> Image.Image:
@@ -83,32 +90,40 @@ def _blob(shape: tuple[int, int], cx: float, cy: float, sx: float, sy: float) ->
     return np.exp(-0.5 * (((xx - cx) / max(sx, 0.5)) ** 2 + ((yy - cy) / max(sy, 0.5)) ** 2)).astype(np.float32)
 
 
+def _face_maps(shape: tuple[int, int], f: Face) -> tuple[np.ndarray, np.ndarray]:
+    """A face's oval and its features' blobs (each 0–1) on a ``shape`` grid."""
+    h, w = shape
+    x, y, fw, fh = f.box
+    # The face's oval: the box is cut at the brow and chin; the oval reaches a little
+    # past it (forehead, jaw), with an edge soft over 35% of its radius.
+    face = _ellipse((h, w), x + fw / 2, y + 0.52 * fh, 0.55 * fw, 0.68 * fh, 0.35)
+    feats = np.zeros((h, w), np.float32)
+    for name, (cx, cy) in f.features().items():
+        sx, sy = (0.12 * fw, 0.07 * fh) if name == "mouth" else (0.08 * fw, 0.08 * fh)
+        feats = np.maximum(feats, _blob((h, w), cx, cy, sx, sy))
+    return face, feats
+
+
 def content_weight_map(
     wh: tuple[int, int],
     faces: Sequence[Face] = (),
     keep: Image.Image | None = None,
 ) -> np.ndarray | None:
     """The content cost's weight at each pixel, ``(H, W)`` float32 ≥ 1; None where there
-    is nothing to protect (the run is then exactly a run without protection).
+    is nothing to protect (the run is then exactly a run without protection). Faces raise
+    it by FACE_WEIGHT and FEATURE_WEIGHT, 0 by default: None without a keep mask.
 
     Args:
         wh: ``(width, height)`` of the map (the output's).
         faces: the faces, in the pixels of an image of this size.
         keep: a keep mask in the content's frame (any size of its shape); white = keep.
     """
-    if not faces and keep is None:
+    if (not faces or FACE_WEIGHT == FEATURE_WEIGHT == 0) and keep is None:
         return None
     w, h = wh
     extra = np.zeros((h, w), np.float32)
     for f in faces:
-        x, y, fw, fh = f.box
-        # The face's oval: the box is cut at the brow and chin; the oval reaches a little
-        # past it (forehead, jaw), with an edge soft over 35% of its radius.
-        face = _ellipse((h, w), x + fw / 2, y + 0.52 * fh, 0.55 * fw, 0.68 * fh, 0.35)
-        feats = np.zeros((h, w), np.float32)
-        for name, (cx, cy) in f.features().items():
-            sx, sy = (0.12 * fw, 0.07 * fh) if name == "mouth" else (0.08 * fw, 0.08 * fh)
-            feats = np.maximum(feats, _blob((h, w), cx, cy, sx, sy))
+        face, feats = _face_maps((h, w), f)
         extra = np.maximum(extra, FACE_WEIGHT * face + FEATURE_WEIGHT * feats)
     if keep is not None:
         k = keep if keep.size == (w, h) else keep.resize((w, h), Image.Resampling.BILINEAR)
@@ -133,6 +148,60 @@ def content_weight(
     k = output_wh[0] / content_width
     weight = content_weight_map(output_wh, [f.scaled(k) for f in faces], keep)
     return None if weight is None else torch.from_numpy(weight)[None, None]
+
+
+@dataclass(frozen=True)
+class FaceStructure:
+    """What ``keep_faces`` keeps of the faces (:class:`nst.losses.FaceStructureLoss`).
+
+    Attributes:
+        mask: the pixels' weights, ``(1, 1, H, W)`` at the output size, 0 outside faces.
+        sigma: the structure's scale in the output's pixels.
+        weight: the term's weight λ.
+    """
+
+    mask: torch.Tensor
+    sigma: float
+    weight: float
+
+    def at(self, hw: tuple[int, int] | torch.Size) -> tuple[torch.Tensor, float]:
+        """The mask (area-averaged) and the scale at an image of ``hw`` (the same framing)."""
+        k = hw[-1] / self.mask.shape[-1]
+        m = self.mask if tuple(self.mask.shape[-2:]) == tuple(hw[-2:]) else torch.nn.functional.interpolate(
+            self.mask, size=tuple(hw[-2:]), mode="area")
+        return m, max(0.6, self.sigma * k)
+
+
+def face_structure_map(wh: tuple[int, int], faces: Sequence[Face]) -> np.ndarray | None:
+    """The structure term's weight at each pixel, ``(H, W)`` float32: STRUCTURE_OVAL over
+    each face's oval, up to 1 at the centre of its eyes, nose and mouth; None without faces."""
+    if not faces:
+        return None
+    w, h = wh
+    m = np.zeros((h, w), np.float32)
+    for f in faces:
+        face, feats = _face_maps((h, w), f)
+        m = np.maximum(m, np.maximum(STRUCTURE_OVAL * face, feats))
+    return m
+
+
+def face_structure(output_wh: tuple[int, int], content_width: int, faces: list[Face]) -> FaceStructure | None:
+    """:func:`face_structure_map` at the output size, with its scale (the smallest face's
+    width times STRUCTURE_SIGMA), or None without faces (or with STRUCTURE_WEIGHT 0).
+
+    Args:
+        output_wh: the result's ``(width, height)``.
+        content_width: the content image's width, in whose pixels ``faces`` are.
+        faces: the faces kept.
+    """
+    if not faces or STRUCTURE_WEIGHT <= 0:
+        return None
+    k = output_wh[0] / content_width
+    scaled = [f.scaled(k) for f in faces]
+    m = face_structure_map(output_wh, scaled)
+    assert m is not None
+    sigma = STRUCTURE_SIGMA * min(f.box[2] for f in scaled)
+    return FaceStructure(torch.from_numpy(m)[None, None], sigma, STRUCTURE_WEIGHT)
 
 
 def region_maps(

@@ -60,7 +60,11 @@ def test_weight_map_is_none_without_faces_or_keep():
     assert weightmaps.content_weight_map((64, 48)) is None
 
 
-def test_weight_map_is_highest_on_the_features_raised_on_the_face_and_soft():
+def test_weight_map_with_the_former_face_weights_is_highest_on_the_features_raised_on_the_face_and_soft(monkeypatch):
+    # Faces no longer raise the content weight (their structure term keeps them:
+    # tests/test_weightmaps.py); the former weights stay a variant bench/portraits.py measures.
+    monkeypatch.setattr(weightmaps, "FACE_WEIGHT", 3.0)
+    monkeypatch.setattr(weightmaps, "FEATURE_WEIGHT", 9.0)
     face = faces.Face((100, 80, 100, 100), eyes=((130.0, 120.0), (170.0, 120.0)))
     m = weightmaps.content_weight_map((320, 260), [face])
     assert m.shape == (260, 320) and m.dtype == np.float32
@@ -95,17 +99,8 @@ def _face_error(result: Image.Image, photo: Image.Image, box: tuple[int, int, in
     return float(np.abs(a - b).mean())
 
 
-def test_keep_faces_keeps_the_face_closer_to_the_photo():
-    photo = Image.open(ASTRONAUT).convert("RGB")
-    run = nst.prepare(photo, EXAMPLES / "starry_night.jpg", steps=12, size=128, keep_faces=True)
-    assert len(run.faces) == 1
-    box = run.faces[0].box
-    on = nst.stylize_image(photo, EXAMPLES / "starry_night.jpg", steps=12, size=128, keep_faces=True)
-    off = nst.stylize_image(photo, EXAMPLES / "starry_night.jpg", steps=12, size=128, keep_faces=False)
-    assert _face_error(on, photo, box) < 0.9 * _face_error(off, photo, box)
-    # Far from the face (the lower right corner), about as painted as without.
-    corner = (384, 384, 128, 128)
-    assert _face_error(on, photo, corner) > 0.8 * _face_error(off, photo, corner)
+# What keep_faces keeps in a run (the face's structure, not its pixels):
+# tests/test_weightmaps.py, test_keep_faces_keeps_the_faces_structure_and_only_the_faces.
 
 
 def test_keep_mask_keeps_its_white_closer_to_the_photo_and_is_named_in_the_recipe(tmp_path):
