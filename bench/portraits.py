@@ -179,40 +179,75 @@ def run_pairs(args: argparse.Namespace) -> None:
                     cached.with_suffix(".json").write_text(json.dumps({"seconds": seconds, "load": os.getloadavg()}))
                 found = nf.detect_faces(run.output) if "faces_obj" not in row else row["faces_obj"]
                 row["faces_obj"], row["content_img"] = found, run.output
-                row[key] = {"img": result, "seconds": round(seconds, 1),
-                            "painted": painted(result, run.output, style, found),
-                            "whole": painted(result, run.output, style, []),
-                            "faces": [{**face_kept(result, run.output, style, f),
-                                       "face_style": face_painted(result, run.output, style, [f])} for f in found]}
+                row[key] = {
+                    "img": result,
+                    "seconds": round(seconds, 1),
+                    "painted": painted(result, run.output, style, found),
+                    "whole": painted(result, run.output, style, []),
+                    "faces": [
+                        {
+                            **face_kept(result, run.output, style, f),
+                            "face_style": face_painted(result, run.output, style, [f]),
+                        }
+                        for f in found
+                    ],
+                }
             if row is None:
                 continue
             rows.append(row)
             w, k = row["without"], row["with"]
-            print(f"{pname} × {sname}: painted {w['painted']:.3f} → {k['painted']:.3f}; whole {w['whole']:.3f} → "
-                  f"{k['whole']:.3f}; faces "
-                  + ", ".join(f"eyes {a['eyes_kept']}→{b['eyes_kept']}/{a['eyes_photo']} d {a['distance']:.2f}→{b['distance']:.2f}"
-                              f" style {a['face_style']:.2f}→{b['face_style']:.2f}"
-                              for a, b in zip(w["faces"], k["faces"])) + f" ({w['seconds']:.0f}+{k['seconds']:.0f} s)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{pname} × {sname}: painted {w['painted']:.3f} → {k['painted']:.3f}; whole {w['whole']:.3f} → "
+                f"{k['whole']:.3f}; faces "
+                + ", ".join(
+                    f"eyes {a['eyes_kept']}→{b['eyes_kept']}/{a['eyes_photo']} d {a['distance']:.2f}→{b['distance']:.2f}"
+                    f" style {a['face_style']:.2f}→{b['face_style']:.2f}"
+                    for a, b in zip(w["faces"], k["faces"])
+                )
+                + f" ({w['seconds']:.0f}+{k['seconds']:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     sheets(rows, args.tag, args.pictures)
-    table = [{"portrait": r["portrait"], "painting": r["painting"], "faces": [f.box for f in r["faces_obj"]],
-              **{key: {k: v for k, v in r[key].items() if k != "img"} for key in ("without", "with")}} for r in rows]
-    summary = {"settings": settings.to_dict(), "variant": args.variant,
-               "weights": {k: getattr(weightmaps, k) for k in _METHOD},
-               "machine": describe(), "load": os.getloadavg(), "pairs": table}
+    table = [
+        {
+            "portrait": r["portrait"],
+            "painting": r["painting"],
+            "faces": [f.box for f in r["faces_obj"]],
+            **{key: {k: v for k, v in r[key].items() if k != "img"} for key in ("without", "with")},
+        }
+        for r in rows
+    ]
+    summary = {
+        "settings": settings.to_dict(),
+        "variant": args.variant,
+        "weights": {k: getattr(weightmaps, k) for k in _METHOD},
+        "machine": describe(),
+        "load": os.getloadavg(),
+        "pairs": table,
+    }
     in_folder(args.records, f"portraits-{args.tag}.json").write_text(json.dumps(summary, indent=1))
-    print("| portrait × painting | eyes found (cascade; by shape) without | with | face distance without | with | face style without | "
-          "with | ratio | whole style without | with | ratio | rest painted without | with |")
+    print(
+        "| portrait × painting | eyes found (cascade; by shape) without | with | face distance without | with | face style without | "
+        "with | ratio | whole style without | with | ratio | rest painted without | with |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in table:
         w, k = r["without"], r["with"]
-        eyes = lambda m: ", ".join(f"{x['eyes_kept']}/{x['eyes_photo']} (shape {x['eyes_matched']}/2)"  # noqa: E731
-                                   for x in m["faces"]) or "–"
+        eyes = lambda m: (
+            ", ".join(
+                f"{x['eyes_kept']}/{x['eyes_photo']} (shape {x['eyes_matched']}/2)"  # noqa: E731
+                for x in m["faces"]
+            )
+            or "–"
+        )
         num = lambda m, key: ", ".join(f"{x[key]:.2f}" for x in m["faces"]) or "–"  # noqa: E731
         ratio = ", ".join(f"{b['face_style'] / a['face_style']:.2f}" for a, b in zip(w["faces"], k["faces"])) or "–"
-        print(f"| {r['portrait']} × {r['painting']} | {eyes(w)} | {eyes(k)} | {num(w, 'distance')} | {num(k, 'distance')} | "
-              f"{num(w, 'face_style')} | {num(k, 'face_style')} | {ratio} | {w['whole']:.3f} | {k['whole']:.3f} | "
-              f"{k['whole'] / w['whole']:.2f} | {w['painted']:.3f} | {k['painted']:.3f} |")
+        print(
+            f"| {r['portrait']} × {r['painting']} | {eyes(w)} | {eyes(k)} | {num(w, 'distance')} | {num(k, 'distance')} | "
+            f"{num(w, 'face_style')} | {num(k, 'face_style')} | {ratio} | {w['whole']:.3f} | {k['whole']:.3f} | "
+            f"{k['whole'] / w['whole']:.2f} | {w['painted']:.3f} | {k['painted']:.3f} |"
+        )
 
 
 # --- The detector comparison -------------------------------------------------------------
@@ -329,8 +364,13 @@ def main() -> None:
     p.add_argument("--cache", default="/tmp/nst-portraits", help="where results are kept between runs")
     p.add_argument("--cached-only", action="store_true", help="make the sheets from the results in --cache only")
     p.add_argument("--variant", default="", help="names the runs with faces kept (a method's settings) in --cache")
-    p.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
-                   help=f"set the face method's constants of nst.weightmaps for a variant: {', '.join(_METHOD)}")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"set the face method's constants of nst.weightmaps for a variant: {', '.join(_METHOD)}",
+    )
     p.add_argument("--threads", type=int, help="torch's CPU threads (1 is fastest on a busy machine)")
     output_options(p)
     args = p.parse_args()

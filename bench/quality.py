@@ -240,8 +240,13 @@ def face_kept(result: Image.Image, content: Image.Image, style: Image.Image, f: 
     s = features(crop(style.resize(content.size, Image.Resampling.LANCZOS)), ("relu4_2",))["relu4_2"]
     photo_eyes, result_eyes = eyes_in(content, f), eyes_in(result, f)
     kept = sum(any(np.hypot(ex - px, ey - py) < 0.2 * w for ex, ey in result_eyes) for px, py in photo_eyes)
-    return {"box": list(f.box), "eyes_photo": len(photo_eyes), "eyes_kept": kept,
-            "distance": float((g - c).norm() / (s - c).norm()), **eyes_matched(result, content, f)}
+    return {
+        "box": list(f.box),
+        "eyes_photo": len(photo_eyes),
+        "eyes_kept": kept,
+        "distance": float((g - c).norm() / (s - c).norm()),
+        **eyes_matched(result, content, f),
+    }
 
 
 # --- Sliced Wasserstein ---------------------------------------------------------------------

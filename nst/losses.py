@@ -158,6 +158,9 @@ class FaceStructureLoss(nn.Module):
         weight: ``λ``.
     """
 
+    target: torch.Tensor
+    mask: torch.Tensor
+
     def __init__(self, content: torch.Tensor, mask: torch.Tensor, sigma: float, weight: float) -> None:
         super().__init__()
         target = structure_of(content, sigma)

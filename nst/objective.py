@@ -11,7 +11,13 @@ from typing import cast
 import torch
 
 from .losses import (
-    ContentLoss, FaceStructureLoss, GramStyleLoss, GuidedGramStyleLoss, SlicedWassersteinStyleLoss, pair_scales, region_scale,
+    ContentLoss,
+    FaceStructureLoss,
+    GramStyleLoss,
+    GuidedGramStyleLoss,
+    SlicedWassersteinStyleLoss,
+    pair_scales,
+    region_scale,
 )
 from .settings import Settings, SettingsError
 from .vgg import VGG19Features
@@ -84,9 +90,16 @@ class Objective:
     """
 
     def __init__(
-        self, model: VGG19Features, s: Settings, content: torch.Tensor, styles: list[torch.Tensor],
-        blend: list[float], autocast: torch.dtype | None, gen: torch.Generator,
-        masks: list[torch.Tensor] | None = None, content_weight: torch.Tensor | None = None,
+        self,
+        model: VGG19Features,
+        s: Settings,
+        content: torch.Tensor,
+        styles: list[torch.Tensor],
+        blend: list[float],
+        autocast: torch.dtype | None,
+        gen: torch.Generator,
+        masks: list[torch.Tensor] | None = None,
+        content_weight: torch.Tensor | None = None,
         faces: FaceStructureLoss | None = None,
     ) -> None:
         self.model = model

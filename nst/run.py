@@ -260,11 +260,13 @@ class Run:
         if memory is not None and memory.tiled:
             # Too large for the memory budget whole: tile by tile (nst.tiles); the faces' and
             # keep mask's content weight is cropped per tile, as the masks are.
-            objective = TiledObjective(self.model, s, c, st, inputs.blend, self.amp, memory, masks=ms,
-                                       content_weight=cw, exact=True, faces=fs)
+            objective = TiledObjective(
+                self.model, s, c, st, inputs.blend, self.amp, memory, masks=ms, content_weight=cw, exact=True, faces=fs
+            )
         else:
-            objective = Objective(self.model, s, c, st, inputs.blend, self.amp, self.gen, masks=ms, content_weight=cw,
-                                  faces=fs)
+            objective = Objective(
+                self.model, s, c, st, inputs.blend, self.amp, self.gen, masks=ms, content_weight=cw, faces=fs
+            )
         objective.check = self.check
         if self.image is None:
             image = initial_image(s, c, st[0], self.gen)

@@ -131,11 +131,21 @@ class TiledObjective:
     # Over 80 lines: the targets, their regions and their scales, made in the order the
     # untiled objective makes them, so the two read side by side.
     def __init__(
-        self, model: VGG19Features, s: Settings, content: torch.Tensor, styles: list[torch.Tensor],
-        blend: list[float], autocast: torch.dtype | None, plan: MemoryPlan,
-        masks: list[torch.Tensor] | None = None, exact: bool | int = False, content_weight: torch.Tensor | None = None,
+        self,
+        model: VGG19Features,
+        s: Settings,
+        content: torch.Tensor,
+        styles: list[torch.Tensor],
+        blend: list[float],
+        autocast: torch.dtype | None,
+        plan: MemoryPlan,
+        masks: list[torch.Tensor] | None = None,
+        exact: bool | int = False,
+        content_weight: torch.Tensor | None = None,
         faces: FaceStructureLoss | None = None,
-    ) -> None:  # over 80 lines: the targets, their regions and their scales, in the order the untiled objective makes them
+    ) -> (
+        None
+    ):  # over 80 lines: the targets, their regions and their scales, in the order the untiled objective makes them
         from .objective import KEEP_CONTENT_WEIGHT  # the regional runs' rule, shared
 
         if s.style_loss != "gram":

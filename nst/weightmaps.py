@@ -31,9 +31,21 @@ from . import images as im
 from .faces import Face
 from .masks import mask_tensor
 
-__all__ = ["FACE_WEIGHT", "FEATURE_WEIGHT", "KEEP_WEIGHT", "STRUCTURE_OVAL", "STRUCTURE_SIGMA", "STRUCTURE_WEIGHT",
-           "FaceStructure", "content_weight", "content_weight_map", "face_structure", "face_structure_map",
-           "load_keep_mask", "region_maps"]
+__all__ = [
+    "FACE_WEIGHT",
+    "FEATURE_WEIGHT",
+    "KEEP_WEIGHT",
+    "STRUCTURE_OVAL",
+    "STRUCTURE_SIGMA",
+    "STRUCTURE_WEIGHT",
+    "FaceStructure",
+    "content_weight",
+    "content_weight_map",
+    "face_structure",
+    "face_structure_map",
+    "load_keep_mask",
+    "region_maps",
+]
 
 # How much more the content cost weighs, on top of 1 (so 1 + x in all): over a face's
 # ellipse; at the centre of its eyes, nose and mouth (Gaussian blobs, added to the face's);
@@ -167,8 +179,11 @@ class FaceStructure:
     def at(self, hw: tuple[int, int] | torch.Size) -> tuple[torch.Tensor, float]:
         """The mask (area-averaged) and the scale at an image of ``hw`` (the same framing)."""
         k = hw[-1] / self.mask.shape[-1]
-        m = self.mask if tuple(self.mask.shape[-2:]) == tuple(hw[-2:]) else torch.nn.functional.interpolate(
-            self.mask, size=tuple(hw[-2:]), mode="area")
+        m = (
+            self.mask
+            if tuple(self.mask.shape[-2:]) == tuple(hw[-2:])
+            else torch.nn.functional.interpolate(self.mask, size=tuple(hw[-2:]), mode="area")
+        )
         return m, max(0.6, self.sigma * k)
 
 

@@ -84,8 +84,9 @@ def test_the_faces_term_in_tiles_is_the_whole_images():
     m[..., 10:60, 40:90] = 1  # across the tiles' borders
     fs = FaceStructureLoss(c, m, 1.5, 10.0)
     whole = Objective(model, s, c, st, [1.0], None, torch.Generator().manual_seed(0), faces=fs)
-    tiled = TiledObjective(model, s, c, st, [1.0], None, MemoryPlan((c.shape[-1], c.shape[-2]), 64, 96, 16, 20, 0.0),
-                           exact=True, faces=fs)
+    tiled = TiledObjective(
+        model, s, c, st, [1.0], None, MemoryPlan((c.shape[-1], c.shape[-2]), 64, 96, 16, 20, 0.0), exact=True, faces=fs
+    )
     x = (c + 0.1 * torch.randn(c.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1).requires_grad_(True)
     loss, terms = whole(x)
     loss.backward()
@@ -96,15 +97,18 @@ def test_the_faces_term_in_tiles_is_the_whole_images():
         assert float(terms_t[k].detach()) == pytest.approx(float(terms[k].detach()), rel=1e-4), k
     assert float((x.grad - g_whole).norm() / g_whole.norm()) < 1e-4
     with pytest.raises(ValueError, match="wider than the halo"):
-        TiledObjective(model, s, c, st, [1.0], None, MemoryPlan((c.shape[-1], c.shape[-2]), 64, 4, 16, 20, 0.0),
-                       faces=fs)
+        TiledObjective(
+            model, s, c, st, [1.0], None, MemoryPlan((c.shape[-1], c.shape[-2]), 64, 4, 16, 20, 0.0), faces=fs
+        )
 
 
 def _structure_error(result: Image.Image, photo: Image.Image, box: tuple[int, int, int, int], sigma: float) -> float:
     k = result.width / photo.width
     x, y, w, h = (round(v * k) for v in box)
-    a = structure_of(im.to_tensor(result), sigma)[..., y: y + h, x: x + w]
-    b = structure_of(im.to_tensor(photo.resize(result.size, Image.Resampling.LANCZOS)), sigma)[..., y: y + h, x: x + w]
+    a = structure_of(im.to_tensor(result), sigma)[..., y : y + h, x : x + w]
+    b = structure_of(im.to_tensor(photo.resize(result.size, Image.Resampling.LANCZOS)), sigma)[
+        ..., y : y + h, x : x + w
+    ]
     return float((a - b).pow(2).mean() / b.pow(2).mean())
 
 
