@@ -16,10 +16,11 @@ from nst import faces, weightmaps
 from nst import images as im
 from nst.losses import FaceStructureLoss, structure_of, structure_radius
 from nst.objective import Objective
-from nst.tiles import MemoryPlan, TiledObjective
+from nst.tilegrid import MemoryPlan
+from nst.tiles import TiledObjective
 from nst.weights import load_model
 
-from .conftest import EXAMPLES
+from .support.paths import EXAMPLES
 
 ASTRONAUT = EXAMPLES / "astronaut.jpg"  # 512×512; her face at about (177, 67), 95 px wide
 FACE = faces.Face((100, 80, 100, 100), eyes=((130.0, 120.0), (170.0, 120.0)))
