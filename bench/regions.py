@@ -133,7 +133,7 @@ def sheet(size: int, steps: int, out: Path) -> None:
 # --- The brush in the app -------------------------------------------------------------------
 
 
-def _set_number(page, elem_id: str, value: int) -> None:
+def set_number(page, elem_id: str, value: int) -> None:
     from playwright.sync_api import expect
 
     box = page.locator(f"#{elem_id} input[type=number]")
@@ -148,7 +148,7 @@ def _set_number(page, elem_id: str, value: int) -> None:
     expect(box).to_have_value(str(value))
 
 
-def _fetch_image(page, link) -> Image.Image:
+def fetch_image(page, link) -> Image.Image:
     """The image behind a file component's download link, fetched as the browser would."""
     import io
 
@@ -158,8 +158,8 @@ def _fetch_image(page, link) -> Image.Image:
 def paint_and_run(page, url: str, content: Path, style: Path, size: int, steps: int, shot: Path | None = None):
     """Upload the images, paint over the left third of the photo in the editor, run at
     ``size`` px for ``steps`` steps; the result and the painted mask (PIL). With ``shot``: a
-    screenshot of the painted mask beside the result. (As tests/test_browser.py's, which
-    checks the same stroke.)"""
+    screenshot of the painted mask beside the result. (tests/test_browser.py checks the
+    same stroke with it.)"""
     from playwright.sync_api import expect
 
     page.goto(url)
@@ -172,7 +172,9 @@ def paint_and_run(page, url: str, content: Path, style: Path, size: int, steps: 
     page.wait_for_timeout(1500)  # the photo onto the canvas
     editor.get_by_role("button", name="Brush").first.click()
     # Centred on the canvas, which shows a photo of up to 576×360 px at 100%: strokes up and
-    # down over the left third of the photo, 5 moves of 50 px each (each event redraws the canvas).
+    # down over the left third of the photo. Each pointer event redraws Gradio's canvas
+    # (0.1–0.3 s on a 2-core CPU): 5 moves of 50 px per stroke, which the brush joins with
+    # straight segments.
     box = editor.locator("canvas").first.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     for x in range(-200, -79, 40):
@@ -183,15 +185,15 @@ def paint_and_run(page, url: str, content: Path, style: Path, size: int, steps: 
         page.mouse.up()
     page.wait_for_timeout(500)
     page.locator("#nst-advanced").get_by_text("Advanced").click()
-    _set_number(page, "nst-size", size)
-    _set_number(page, "nst-steps", steps)
+    set_number(page, "nst-size", size)
+    set_number(page, "nst-steps", steps)
     page.locator("#nst-multiscale input").uncheck()
     page.locator("#nst-run").click()
     expect(page.locator("#nst-status")).to_contain_text("Done", timeout=600_000)
     expect(page.locator("#nst-download a").first).to_be_visible(timeout=20_000)
     expect(page.locator("#nst-masks")).to_contain_text("painted-mask-1", timeout=20_000)
-    result = _fetch_image(page, page.locator("#nst-download a").first)
-    mask = _fetch_image(page, page.locator("#nst-masks a").first).convert("L")
+    result = fetch_image(page, page.locator("#nst-download a").first)
+    mask = fetch_image(page, page.locator("#nst-masks a").first).convert("L")
     if shot is not None:
         page.locator("#nst-result").scroll_into_view_if_needed()
         page.wait_for_timeout(800)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.regions import paint_and_run, set_number  # the same browser steps as the bench's
+
 from .support.app_server import served
 
 pytestmark = pytest.mark.browser
@@ -58,21 +60,6 @@ def shots(tmp_path) -> Path:
     return folder
 
 
-def _set_number(page, elem_id: str, value: int) -> None:
-    from playwright.sync_api import expect
-
-    box = page.locator(f"#{elem_id} input[type=number]")
-    expect(box).to_be_editable()
-    # On a loaded machine the page may still be rendering the control and reset it: retry.
-    for _ in range(4):
-        box.fill(str(value))
-        box.press("Enter")
-        page.wait_for_timeout(300)
-        if box.input_value() == str(value):
-            break
-    expect(box).to_have_value(str(value))
-
-
 def _start(page, url, content_path, style_path, steps: int, size: int) -> None:
     """Open the app, upload the two images, set steps and size, and press Run."""
     from playwright.sync_api import expect
@@ -83,8 +70,8 @@ def _start(page, url, content_path, style_path, steps: int, size: int) -> None:
     expect(page.locator("#nst-content img")).to_be_visible(timeout=20_000)
     expect(page.locator("#nst-style img")).to_be_visible(timeout=20_000)
     page.locator("#nst-advanced").get_by_text("Advanced").click()
-    _set_number(page, "nst-size", size)
-    _set_number(page, "nst-steps", steps)
+    set_number(page, "nst-size", size)
+    set_number(page, "nst-steps", steps)
     # The estimate follows the two values once the server has them.
     expect(page.locator("#nst-estimate")).to_contain_text(f"{steps} steps at {size} px", timeout=10_000)
     page.locator("#nst-run").click()
@@ -205,67 +192,6 @@ def test_messages_show_as_written_and_markup_never_runs(browser, url, tmp_path, 
         assert dialogs == []
 
 
-def _fetch_image(page, link):
-    """The image behind a file component's download link, fetched as the browser would."""
-    import io
-
-    from PIL import Image
-
-    body = page.request.get(link.get_attribute("href")).body()
-    return Image.open(io.BytesIO(body))
-
-
-def paint_and_run(page, url, content: Path, style: Path, size: int, steps: int, shot: Path | None = None):
-    """Upload the images, paint over the left third of the photo in the editor, run at ``size`` px for ``steps`` steps; the result and the painted mask (PIL).
-    With ``shot``: a screenshot of the painted mask beside the result. (Also bench/regions_app.py.)"""
-    from playwright.sync_api import expect
-
-    page.goto(url)
-    page.locator("#nst-content input[type=file]").set_input_files(str(content))
-    page.locator("#nst-style input[type=file]").set_input_files(str(style))
-    expect(page.locator("#nst-style img")).to_be_visible(timeout=20_000)
-    page.locator("#nst-paint").get_by_text("Paint where").click()
-    editor = page.locator("#nst-painter")
-    expect(editor.locator("canvas").first).to_be_visible(timeout=20_000)
-    page.wait_for_timeout(1500)  # the photo onto the canvas
-    editor.get_by_role("button", name="Brush").first.click()
-    # Centred on the canvas, which shows a photo of up to 576×360 px at 100%: strokes up and
-    # down over the left third of the photo.
-    box = editor.locator("canvas").first.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    # Each pointer event redraws Gradio's canvas (0.1–0.3 s on a 2-core CPU, seconds beside
-    # other jobs): 5 moves of 50 px per stroke, which the brush joins with straight segments,
-    # instead of 25 moves of 10 px in 2 events each (200 events took most of this test's time).
-    for x in range(-200, -79, 40):
-        page.mouse.move(cx + x, cy - 125)
-        page.mouse.down()
-        for i in range(1, 6):
-            page.mouse.move(cx + x + (i % 2), cy - 125 + 50 * i)
-        page.mouse.up()
-    page.wait_for_timeout(500)
-    page.locator("#nst-advanced").get_by_text("Advanced").click()
-    _set_number(page, "nst-size", size)
-    _set_number(page, "nst-steps", steps)
-    page.locator("#nst-multiscale input").uncheck()
-    page.locator("#nst-run").click()
-    expect(page.locator("#nst-status")).to_contain_text("Done", timeout=600_000)
-    expect(page.locator("#nst-download a").first).to_be_visible(timeout=20_000)
-    expect(page.locator("#nst-masks")).to_contain_text("painted-mask-1", timeout=20_000)
-    result = _fetch_image(page, page.locator("#nst-download a").first)
-    mask = _fetch_image(page, page.locator("#nst-masks a").first).convert("L")
-    if shot is not None:
-        page.locator("#nst-result").scroll_into_view_if_needed()
-        page.wait_for_timeout(800)
-        top = page.locator("#nst-content").bounding_box()["y"]
-        bottom = editor.bounding_box()["y"] + editor.bounding_box()["height"]
-        page.screenshot(
-            path=str(shot),
-            full_page=True,
-            clip={"x": 0, "y": max(0, top - 10), "width": 1280, "height": bottom - top + 20},
-        )
-    return result, mask
-
-
 def test_a_painted_stroke_keeps_the_photo_outside_it(browser, url, shots):
     """Issue 14: paint a stroke on the content image, run, and the result is painted inside the
     stroke and the photo outside it; the run goes into this visit's gallery."""
@@ -304,9 +230,9 @@ def test_the_gallery_keeps_this_visits_runs_to_pick_and_compare(browser, url, sh
         page.locator("#nst-style input[type=file]").set_input_files(str(examples / "starry_night.jpg"))
         expect(page.locator("#nst-style img")).to_be_visible(timeout=20_000)
         page.locator("#nst-advanced").get_by_text("Advanced").click()
-        _set_number(page, "nst-size", 64)
+        set_number(page, "nst-size", 64)
         for steps in (3, 6):
-            _set_number(page, "nst-steps", steps)
+            set_number(page, "nst-steps", steps)
             page.locator("#nst-run").click()
             expect(page.locator("#nst-status")).to_contain_text(f"Done · {steps} steps", timeout=120_000)
             expect(page.locator("#nst-gallery")).to_contain_text(f"{steps} steps", timeout=20_000)
