@@ -12,13 +12,10 @@ import platform
 
 
 def cpu_name() -> str:
-    """The CPU's model name (Linux's /proc/cpuinfo), else what :mod:`platform` knows."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    except OSError:
-        name = ""
-    return name or platform.processor() or platform.machine() or "unknown"
+    """The CPU's model name, as nst's calibration cache names the machine."""
+    from nst.cpu import processor_name
+
+    return processor_name()
 
 
 def describe() -> str:

@@ -16,20 +16,11 @@ from pathlib import Path
 import pytest
 
 from bench.regions import paint_and_run, set_number  # the same browser steps as the bench's
+from bench.server import CHROMIUM, CHROMIUM_ARGS
 
 from .support.app_server import served
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
