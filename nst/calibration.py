@@ -16,6 +16,7 @@ from PIL import Image
 
 from . import calibration_cache, costs, cpu
 from . import images as im
+from .contention import CpuShare
 from .costmodel import CostModel
 from .device import autocast_dtype, dtype_name, resolve_device
 from .inputs import RunInputs
@@ -72,6 +73,7 @@ def calibrate(device: torch.device | str = "auto", precision: str = "auto", *, c
 
 def _time_steps(dev: torch.device, precision: str, key: tuple[str, str]) -> CostModel:
     """:func:`calibrate`'s timing: the model measured, remembered and stored."""
+    share = CpuShare()
     t = time.perf_counter()
     load_model(DEFAULT.weights, DEFAULT.pooling, str(dev))
     setup = time.perf_counter() - t
@@ -93,7 +95,10 @@ def _time_steps(dev: torch.device, precision: str, key: tuple[str, str]) -> Cost
     step_fit = costs.line(m1, s1, m2, s2)
     scale_fit = costs.line(m1, o1, m2, o2)
     model = CostModel(step=step_fit, scale=scale_fit, finish=(0.02, f2 / m2), setup=setup, measured=True)
-    costs.measured(dev, key[1], model)
+    if share.had_the_cpu(dev):
+        costs.measured(dev, key[1], model)
+    else:  # a busy moment: good for this process's estimates, not for the machine's cache
+        costs.remember_cost(dev.type, key[1], model)
     cpu.release_threads()  # runs may come on other threads (an app's)
     return model
 

@@ -159,6 +159,8 @@ def learn(
     old: CostModel,
     timings: dict[int, tuple[float, float, list[float]]],
     finish: float,
+    *,
+    keep: bool = True,
 ) -> None:
     """Refine the process's cost model from a finished run's own timings.
 
@@ -172,6 +174,9 @@ def learn(
         old: the cost model the run planned with.
         timings: per scale: its megapixels, its targets' seconds, each step's seconds.
         finish: the seconds the result took.
+        keep: whether the timings may stand for the machine (taken with the CPU to itself,
+            :mod:`nst.contention`): then the machine's cache keeps them too; otherwise they
+            hold for this process only.
     """
     rows = []
     for mpx, targets, times in timings.values():
@@ -189,9 +194,13 @@ def learn(
         step, scale = (old.step[0] * k, old.step[1] * k), (old.scale[0] * k2, old.scale[1] * k2)
     m_out = rows[-1][0]
     finish_fit = (0.02, max(0.0, finish - 0.02) / m_out)
-    # Into the machine's cache too: a calibration taken at a busy moment would otherwise
-    # mislead every later dry run until measured again.
-    measured(device, dtype, CostModel(step=step, scale=scale, finish=finish_fit, setup=old.setup, measured=True))
+    model = CostModel(step=step, scale=scale, finish=finish_fit, setup=old.setup, measured=True)
+    # Into the machine's cache too when the run had the CPU: a calibration taken at a busy
+    # moment would otherwise mislead every later dry run until measured again.
+    if keep:
+        measured(device, dtype, model)
+    else:
+        remember_cost(device.type, dtype, model)
 
 
 def line(x1: float, y1: float, x2: float, y2: float) -> tuple[float, float]:

@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from .contention import CpuShare
 from .cpu import release_threads
 from .settings import LIMITS, SettingsError
 
@@ -149,7 +150,8 @@ def _cpu_bf16_pays() -> bool:
     AVX512-BF16 but no AMX 1.5× slower, and CPUs without either ~4× slower (oneDNN
     emulates it). There the convolution probe decides (bf16 when at least 1.25× faster),
     once per machine: the answer is kept in the calibration cache, so a busy moment cannot
-    make two processes (a dry run and its run, say) run in different precisions.
+    make two processes (a dry run and its run, say) run in different precisions. A probe
+    that did not have the CPU to itself (:mod:`nst.contention`) decides for its process only.
     """
     if _amx():
         return True
@@ -160,8 +162,10 @@ def _cpu_bf16_pays() -> bool:
         kept = calibration_cache.load_choice(cpu, "precision")
         if kept in ("bf16", "fp32"):
             return kept == "bf16"
+        share = CpuShare()
         pays = _cpu_seconds_per_gflop(torch.bfloat16) < 0.8 * _cpu_seconds_per_gflop(None)
-        calibration_cache.store_choice(cpu, "precision", "bf16" if pays else "fp32")
+        if share.had_the_cpu():  # at a busy moment either precision can lose: decide for this process only
+            calibration_cache.store_choice(cpu, "precision", "bf16" if pays else "fp32")
     return pays
 
 

@@ -29,6 +29,7 @@ from PIL import Image
 
 from . import color, costs, cpu
 from . import images as im
+from .contention import CpuShare
 from .costmodel import CostModel
 from .device import autocast_dtype, dtype_name
 from .errors import DivergedError, Error, OutOfMemoryError, is_out_of_memory
@@ -107,6 +108,7 @@ class Run:
         self.inputs, self.s = inputs, inputs.settings
         self.stop, self.preview_seconds, self.preview_size = stop, preview_seconds, preview_size
         self.t0 = time.perf_counter()
+        self.cpu_share = CpuShare()  # whether its timings may stand for the machine (nst.contention)
         # Set up by setup(): the network, its precision, the recipe, the costs, the generator.
         self.model: Any = None
         self.amp: torch.dtype | None = None
@@ -401,7 +403,14 @@ class Run:
         recipe = self.recipe if not stopped else {**self.recipe, "steps_done": self.step}
         result.info[RECIPE_KEY] = json.dumps(recipe)  # written by nst.save_png (and the CLI and app)
         if not stopped:
-            costs.learn(inputs.device, dtype_name(self.amp), self.cost, self.timings, time.perf_counter() - t_finish)
+            costs.learn(
+                inputs.device,
+                dtype_name(self.amp),
+                self.cost,
+                self.timings,
+                time.perf_counter() - t_finish,
+                keep=self.cpu_share.had_the_cpu(inputs.device),
+            )
         if self.deadline is not None and not stopped and self.step < s.steps:
             # What the limit left in the end (a busy machine can cut more than the plan did).
             kept = limit_note(s.steps, s.size, self.step, max(inputs.plan[index].wh))

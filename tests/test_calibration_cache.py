@@ -6,7 +6,7 @@ import torch
 
 import nst
 from nst import calibration_cache as cc
-from nst import calibration, costs, pipeline
+from nst import calibration, contention, costs, pipeline
 from nst.schedule import CostModel
 
 from .support.paths import EXAMPLES
@@ -119,6 +119,7 @@ def test_calibrate_takes_the_cached_costs_without_timing(cache_dir, monkeypatch)
 
 @pytest.mark.slow
 def test_calibrate_times_once_and_keeps_it(cache_dir, monkeypatch):
+    monkeypatch.setattr(contention, "SHARE_MIN", 0.0)  # the timing had the CPU (a busy one: below)
     model = pipeline.calibrate(CPU)
     assert model.measured and model.step_seconds(0.1) > 0
     precision = costs.precision_name("auto", CPU)
@@ -154,12 +155,15 @@ def test_choices_and_cost_models_share_the_file_without_losing_each_other(cache_
     assert cc.load(CPU, "fp32") == MODEL
 
 
-def test_a_finished_run_refreshes_the_machines_costs(cache_dir):
-    """A calibration taken at a busy moment would mislead every later dry run: each finished
-    run keeps the costs it measured, for the next process."""
-    precision = costs.precision_name("auto", CPU)
-    slow = CostModel(step=(5.0, 50.0), scale=(5.0, 50.0), finish=(1.0, 1.0), setup=1.25, measured=True)
-    cc.store(CPU, precision, slow)
+def test_calibrate_at_a_busy_moment_keeps_its_timing_for_the_process_only(cache_dir, monkeypatch):
+    monkeypatch.setattr(contention, "SHARE_MIN", 2.0)  # no process gets twice its threads' time
+    monkeypatch.setattr(calibration, "CALIBRATION_SIZES", (64, 96))
+    model = pipeline.calibrate(CPU)
+    assert model.measured and costs.current_cost(CPU) == model
+    assert cc.load(CPU, costs.precision_name("auto", CPU)) is None
+
+
+def _run_at_64(cache_dir):
     nst.stylize_image(
         EXAMPLES / "chelsea.jpg",
         EXAMPLES / "starry_night.jpg",
@@ -169,6 +173,27 @@ def test_a_finished_run_refreshes_the_machines_costs(cache_dir):
         device="cpu",
         keep_faces=False,
     )
+
+
+def test_a_finished_run_at_a_busy_moment_leaves_the_machines_costs(cache_dir, monkeypatch):
+    """A busy machine's pace holds for the process (the app's next estimate), not for the machine."""
+    precision = costs.precision_name("auto", CPU)
+    slow = CostModel(step=(5.0, 50.0), scale=(5.0, 50.0), finish=(1.0, 1.0), setup=1.25, measured=True)
+    cc.store(CPU, precision, slow)
+    monkeypatch.setattr(contention, "SHARE_MIN", 2.0)
+    _run_at_64(cache_dir)
+    assert cc.load(CPU, precision) == slow
+    assert costs._MEASURED[("cpu", precision)].step_seconds(0.01) < slow.step_seconds(0.01)
+
+
+def test_a_finished_run_refreshes_the_machines_costs(cache_dir, monkeypatch):
+    """A calibration taken at a busy moment would mislead every later dry run: each finished
+    run with the CPU to itself keeps the costs it measured, for the next process."""
+    monkeypatch.setattr(contention, "SHARE_MIN", 0.0)
+    precision = costs.precision_name("auto", CPU)
+    slow = CostModel(step=(5.0, 50.0), scale=(5.0, 50.0), finish=(1.0, 1.0), setup=1.25, measured=True)
+    cc.store(CPU, precision, slow)
+    _run_at_64(cache_dir)
     kept = cc.load(CPU, precision)
     assert kept is not None and kept.step_seconds(0.01) < slow.step_seconds(0.01)  # 5.5 s a step at 64 px: no
     assert kept == costs._MEASURED[("cpu", precision)]

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from nst import contention
 from nst import device as dev
 from nst.settings import SettingsError
 
@@ -42,6 +43,7 @@ def fresh_choice(monkeypatch, tmp_path):
     """No AMX, an empty calibration cache, and no answer kept in this process."""
     monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(dev, "_amx", lambda: False)
+    monkeypatch.setattr(contention, "SHARE_MIN", 0.0)  # the probe had the CPU (a busy one: below)
     dev._cpu_bf16_pays.cache_clear()
     yield tmp_path
     dev._cpu_bf16_pays.cache_clear()
@@ -71,6 +73,21 @@ def test_the_measured_precision_is_kept_per_machine(monkeypatch, fresh_choice):
     monkeypatch.setattr(dev, "_cpu_seconds_per_gflop", {None: 0.004, torch.bfloat16: 0.006}.get)
     assert dev.autocast_dtype("auto", torch.device("cpu")) is None
     assert calibration_cache.load_choice(torch.device("cpu"), "precision") == "fp32"
+
+
+def test_a_probe_at_a_busy_moment_decides_for_its_process_only(monkeypatch, fresh_choice):
+    from nst import calibration_cache
+
+    monkeypatch.setattr(contention, "SHARE_MIN", 2.0)  # no process gets twice its threads' time
+    monkeypatch.setattr(dev, "_cpu_seconds_per_gflop", {None: 0.004, torch.bfloat16: 0.006}.get)
+    assert dev.autocast_dtype("auto", torch.device("cpu")) is None
+    assert calibration_cache.load_choice(torch.device("cpu"), "precision") is None
+    # The next process, with the CPU to itself, measures again and keeps its answer.
+    dev._cpu_bf16_pays.cache_clear()
+    monkeypatch.setattr(contention, "SHARE_MIN", 0.0)
+    monkeypatch.setattr(dev, "_cpu_seconds_per_gflop", {None: 0.004, torch.bfloat16: 0.002}.get)
+    assert dev.autocast_dtype("auto", torch.device("cpu")) is torch.bfloat16
+    assert calibration_cache.load_choice(torch.device("cpu"), "precision") == "bf16"
 
 
 def test_amx_takes_bf16_without_timing(monkeypatch, fresh_choice):
