@@ -42,7 +42,7 @@ from .objective import Objective
 from .recipe import RECIPE_KEY, make_recipe
 from .schedule import ScalePlan
 from .settings import LIMITS
-from .steps import Stopped, closure_of, finite, initial_image, limit_step, make_optimizer, resize
+from .steps import Stopped, closure_of, finite, initial_image, limit_step, make_optimizer, resize, upsample
 from .tiles import TiledObjective
 from .tilegrid import MemoryPlan
 from .timelimit import BUDGET_MARGIN, Deadline, fit_plan, fit_steps, limit_note
@@ -272,6 +272,8 @@ class Run:
         objective.check = self.check
         if self.image is None:
             image = initial_image(s, c, st[0], self.gen)
+        elif s.init == "content":  # the content's detail, where the smaller scale had none
+            image = upsample(self.image.detach(), c)
         else:
             image = resize(self.image.detach(), c.shape[-2:])
         del c, st, ms, cw, fs

@@ -17,7 +17,17 @@ from .objective import Objective
 from .settings import Settings
 from .tiles import TiledObjective, tv_into_grad
 
-__all__ = ["MAX_STEP_RMS", "Stopped", "closure_of", "finite", "initial_image", "limit_step", "make_optimizer", "resize"]
+__all__ = [
+    "MAX_STEP_RMS",
+    "Stopped",
+    "closure_of",
+    "finite",
+    "initial_image",
+    "limit_step",
+    "make_optimizer",
+    "resize",
+    "upsample",
+]
 
 # The longest L-BFGS step, as the RMS change of the pixels (in [0, 1]). Without a line
 # search, L-BFGS's early curvature guesses at a new scale now and then step far too
@@ -53,6 +63,28 @@ def resize(x: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Tensor:
     if tuple(x.shape[-2:]) == tuple(hw):
         return x.clone()
     return torch.nn.functional.interpolate(x, size=tuple(hw), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def upsample(image: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """A scale's result carried to the next, larger scale: ``image`` at ``content``'s size, its
+    finest band (what the smaller size could not hold) taken from ``content``.
+
+    Resized alone, the result of a smaller scale is blurred at the larger one: the steps
+    there would first spend themselves on sharpening it, and a run cut short (a time limit)
+    ends blurred, with no strokes at the output's scale. The content's own detail is the
+    best start for that band, as the content is the start of the first scale
+    (``init="content"``); the steps then paint it over.
+
+    Args:
+        image: the smaller scale's result, ``(1, 3, h, w)``.
+        content: the content at the larger scale, ``(1, 3, H, W)``, in the network's colours.
+    """
+    hw = content.shape[-2:]
+    if tuple(image.shape[-2:]) == tuple(hw):
+        return image.clone()
+    small = torch.nn.functional.interpolate(content, size=tuple(image.shape[-2:]), mode="bicubic", antialias=True)
+    detail = content - resize(small.clamp(0, 1), hw)
+    return (resize(image, hw) + detail).clamp(0, 1)
 
 
 def make_optimizer(s: Settings, image: torch.Tensor, history: int = 20, lean: bool = False) -> torch.optim.Optimizer:

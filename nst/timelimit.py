@@ -17,6 +17,8 @@ from .schedule import ScalePlan, estimate_seconds, long_side, plan_run, STEP_DEC
 
 __all__ = [
     "BUDGET_MARGIN",
+    "FINISH_STEPS",
+    "MIN_COARSE_STEPS",
     "MIN_PAINTED_STEPS",
     "MIN_WORKING_SIZE",
     "Deadline",
@@ -29,9 +31,15 @@ __all__ = [
 # A time limit keeps this fraction of its budget for what the plan cannot foresee
 # (a busy machine, the final encoding).
 BUDGET_MARGIN = 0.9
-# Fewer steps than this leave the photo under a faint texture: a time limit that allows no
-# more at the output size lowers the working size instead (see fit_plan).
-MIN_PAINTED_STEPS = 40
+# A time limit's plan ends with at least this many steps at the output size, when they fit:
+# fewer leave the strokes of a smaller scale, enlarged (see fit_plan).
+FINISH_STEPS = 5
+# The fewest steps a working size's scales keep before the finishing pass: fewer do not
+# settle the composition and palette.
+MIN_COARSE_STEPS = 8
+# Fewer steps than this are "too few to paint much" (limit_note): less than the smallest
+# plan with a finishing pass.
+MIN_PAINTED_STEPS = FINISH_STEPS + MIN_COARSE_STEPS
 # The smallest working size a time limit lowers a run to (px, long side).
 MIN_WORKING_SIZE = 128
 
@@ -77,13 +85,20 @@ def fit_steps(remaining: list[ScalePlan], cost: CostModel, budget: float, ratio:
     """Steps for the current scale, and its share of ``budget``, so that all ``remaining``
     scales (the current one first, its targets already computed) fit in ``budget`` seconds.
 
-    Every remaining scale is cut by the same factor, so that a run cut short still ends
-    at the output size. ``ratio`` is measured time over the model's, so far in the run.
+    The output size's steps are the last to give way: while the earlier scales can make
+    room for them, they are cut (alike) and the finishing steps kept, as :func:`fit_plan`
+    plans them; then every scale is cut alike, so that a run cut short still ends at the
+    output size. ``ratio`` is measured time over the model's, so far in the run.
     """
     later = sum(ratio * cost.scale_seconds(sc.mpx) for sc in remaining[1:])
     later += ratio * cost.finish_seconds(remaining[-1].mpx)
     work = [ratio * sc.steps * cost.step_seconds(sc.mpx) for sc in remaining]
-    factor = min(1.0, max(0.0, budget * BUDGET_MARGIN - later) / max(sum(work), 1e-9))
+    room = max(0.0, budget * BUDGET_MARGIN - later)
+    if len(remaining) > 1 and room - work[-1] >= ratio * cost.step_seconds(remaining[0].mpx):
+        factor = min(1.0, (room - work[-1]) / max(sum(work[:-1]), 1e-9))
+        steps = max(1, int(remaining[0].steps * factor))
+        return steps, work[0] * factor / max(room, 1e-9)
+    factor = min(1.0, room / max(sum(work), 1e-9))
     return max(1, int(remaining[0].steps * factor)), work[0] / max(sum(work), 1e-9)
 
 
@@ -142,12 +157,19 @@ def fit_plan(
 ) -> FittedPlan:
     """The plan of a run that must end within ``budget`` seconds (its scales, steps and result).
 
-    In order of preference: the whole plan; the plan with fewer steps, every scale cut alike
-    (the same scales, so the result is made at the output size); when that leaves fewer than
-    :data:`MIN_PAINTED_STEPS`, a smaller working size (by √2 at a time, so fewer and cheaper
-    scales), upsampled to the output size at the end: a painted image somewhat softer, rather
-    than the photo under a faint texture. When not even that fits, the smallest working size
-    with the steps that fit (at least one).
+    In order of preference:
+
+    1. the whole plan;
+    2. the plan with fewer steps, every scale cut alike, while its output size keeps at
+       least :data:`FINISH_STEPS`;
+    3. a working size and a finishing pass: the plan up to the largest smaller size where
+       its coarse scales keep :data:`MIN_COARSE_STEPS`, then :data:`FINISH_STEPS` (fewer
+       when they do not fit) at the output size. Coarse steps are cheap and settle the
+       composition and palette; the finishing steps paint strokes at the output's scale,
+       over the photo's own detail (:func:`nst.steps.upsample`). Upsampled instead, a
+       result has no strokes at the output's scale (bench/quality_per_second.py);
+    4. when not even one step at the output size fits, the working size alone, upsampled
+       to the output size at the end.
 
     Args:
         content_wh: the content image's size.
@@ -160,25 +182,48 @@ def fit_plan(
     if estimate_seconds(full, cost) <= budget:
         return FittedPlan(full)
     cut = _most_steps(content_wh, size, steps, cost, budget, **kw)
-    need = min(steps, MIN_PAINTED_STEPS)
-    if cut is not None and sum(sc.steps for sc in cut) >= need:
+    finish = min(steps, FINISH_STEPS)
+    if cut is not None and cut[-1].steps >= finish and (len(cut) == len(full) or len(full) == 1):
         return FittedPlan(cut, limit_note(steps, size, sum(sc.steps for sc in cut), size))
-    working, smallest = size, cut
-    floor = max(MIN_WORKING_SIZE, min_side)
-    while round(working / math.sqrt(2)) >= floor:
+    out = full[-1].wh
+    sizes = _working_sizes(content_wh, size, min_side)
+    for k in range(finish, 0, -1):
+        # The output scale's targets, steps and result (the coarse part's own estimate also
+        # counts a result at its size: a little to spare).
+        room = (
+            budget - cost.scale_seconds(_mpx(out)) - k * cost.step_seconds(_mpx(out)) - cost.finish_seconds(_mpx(out))
+        )
+        for working in sizes:
+            coarse = _most_steps(content_wh, working, steps - k, cost, room, **kw)
+            if coarse is not None and sum(sc.steps for sc in coarse) >= min(MIN_COARSE_STEPS, steps - k):
+                plan = [*coarse, ScalePlan(out, k)]
+                return FittedPlan(plan, limit_note(steps, size, sum(sc.steps for sc in plan), size))
+    if cut is not None and len(full) == 1:  # a single-scale plan: the steps that fit
+        return FittedPlan(cut, limit_note(steps, size, sum(sc.steps for sc in cut), size))
+    for working in sizes:
+        plan = _most_steps(content_wh, working, steps, cost, budget, **kw)
+        if plan is not None:
+            return FittedPlan(plan, limit_note(steps, size, sum(sc.steps for sc in plan), max(plan[-1].wh)))
+    # Nothing fits: the cheapest plan there is, one step at the smallest working size.
+    working = sizes[-1] if sizes else size
+    plan = plan_run(content_wh, working, 1, **kw)  # type: ignore[arg-type]
+    return FittedPlan(plan, limit_note(steps, size, 1, max(plan[-1].wh)))
+
+
+def _mpx(wh: tuple[int, int]) -> float:
+    return wh[0] * wh[1] / 1e6
+
+
+def _working_sizes(content_wh: tuple[int, int], size: int, min_side: int) -> list[int]:
+    """The sizes below ``size`` a plan may work at (long sides, px): ``size`` divided by √2
+    at a time, largest first, down to :data:`MIN_WORKING_SIZE` and what the layers need."""
+    sizes, working = [], size
+    while round(working / math.sqrt(2)) >= max(MIN_WORKING_SIZE, min_side):
         working = round(working / math.sqrt(2))
         if min(long_side(content_wh, working)) < min_side:
             break
-        plan = _most_steps(content_wh, working, steps, cost, budget, **kw)
-        if plan is None:
-            continue
-        smallest = plan
-        if sum(sc.steps for sc in plan) >= need:
-            break
-    if smallest is None:  # nothing fits: the cheapest plan there is, one step at the floor
-        smallest = plan_run(content_wh, working, 1, **kw)  # type: ignore[arg-type]
-    kept = sum(sc.steps for sc in smallest)
-    return FittedPlan(smallest, limit_note(steps, size, kept, max(smallest[-1].wh)))
+        sizes.append(working)
+    return sizes
 
 
 def limit_note(steps: int, size: int, kept: int, working: int) -> str:

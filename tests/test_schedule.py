@@ -3,7 +3,7 @@ import pytest
 from nst.eta import Eta
 from nst.costmodel import CostModel
 from nst.schedule import ScalePlan, estimate_seconds, format_seconds, plan_run, plan_scales
-from nst.timelimit import MIN_PAINTED_STEPS, fit_plan, fit_steps, limit_note
+from nst.timelimit import FINISH_STEPS, MIN_COARSE_STEPS, MIN_PAINTED_STEPS, fit_plan, fit_steps, limit_note
 
 
 def test_single_scale_when_small_or_off():
@@ -121,6 +121,7 @@ def test_plan_run_takes_the_decay_of_its_scales():
 
 # A 2-core CPU's costs at about the measured rate (0.4 s per megapixel-step in bf16).
 CPU_COST = CostModel(step=(0.01, 0.4), scale=(0.1, 0.8), finish=(0.02, 0.3), setup=1.0)
+WH = (640, 480)  # at 512 px: (512, 384); lowered by √2 at a time: 362, 256, 181, 128 px
 
 
 def test_a_plan_that_fits_is_left_as_it_is():
@@ -138,26 +139,6 @@ def test_a_time_limit_cuts_every_scale_alike_and_says_how_many_steps_it_kept():
     # The most that fits: one step more does not.
     assert estimate_seconds(plan_run((640, 480), 512, fitted.steps + 1), CPU_COST) > budget
     assert fitted.note == f"kept {fitted.steps} of the plan's 200 steps"
-
-
-def test_a_limit_too_short_to_paint_at_the_size_lowers_the_working_size():
-    out = plan_run((640, 480), 512, 200)[-1].wh
-    budget = 20 * CPU_COST.step_seconds(out[0] * out[1] / 1e6)  # about 20 steps at the output size
-    fitted = fit_plan((640, 480), 512, 200, CPU_COST, budget)
-    assert estimate_seconds(fitted.plan, CPU_COST) <= budget
-    assert max(fitted.plan[-1].wh) < 512  # a smaller working size, upsampled at the end
-    assert fitted.steps >= MIN_PAINTED_STEPS  # enough steps to paint
-    working = max(fitted.plan[-1].wh)
-    assert (
-        fitted.note == f"too short for 200 steps at 512 px: {fitted.steps} steps at {working} px, upsampled to 512 px"
-    )
-
-
-def test_when_nothing_fits_the_cheapest_plan_is_one_step_at_the_smallest_size():
-    fitted = fit_plan((640, 480), 512, 200, CPU_COST, budget=0.001)
-    assert fitted.steps == 1 and max(fitted.plan[-1].wh) >= 128 and max(fitted.plan[-1].wh) < 512
-    working = max(fitted.plan[-1].wh)
-    assert fitted.note == f"too short for 200 steps at 512 px: 1 step at {working} px, upsampled to 512 px"
 
 
 def test_a_small_step_count_is_never_raised_by_the_fitting():
@@ -275,16 +256,6 @@ def test_most_steps_plans_with_the_given_scales():
     assert _most_steps((640, 480), 1024, 200, CPU_COST, estimate_seconds(halving, CPU_COST), decay=0.5) == halving
 
 
-def test_limit_note_at_exactly_the_steps_that_paint():
-    assert limit_note(200, 256, MIN_PAINTED_STEPS, 256) == f"kept {MIN_PAINTED_STEPS} of the plan's 200 steps"
-    assert limit_note(200, 256, MIN_PAINTED_STEPS - 1, 256).endswith(", too few to paint much")
-    assert limit_note(30, 256, 29, 256) == "kept 29 of the plan's 30 steps, too few to paint much"
-    assert limit_note(30, 256, 30, 256) == "kept 30 of the plan's 30 steps"
-
-
-WH = (640, 480)  # at 512 px: (512, 384); lowered by √2 at a time: 362, 256, 181, 128 px
-
-
 def test_fit_plan_keeps_a_plan_that_fits_to_the_last_bit_and_its_options():
     full = plan_run(WH, 512, 200)
     assert fit_plan(WH, 512, 200, CPU_COST, estimate_seconds(full, CPU_COST)) == fit_plan(WH, 512, 200, CPU_COST, 1e9)
@@ -294,40 +265,6 @@ def test_fit_plan_keeps_a_plan_that_fits_to_the_last_bit_and_its_options():
     # A content one pixel high still gets its coarse scales: the default min_side is 1.
     thin = plan_run((2000, 1), 512, 200)
     assert len(thin) > 1 and fit_plan((2000, 1), 512, 200, CPU_COST, 1e9).plan == thin
-
-
-def test_fit_plan_at_exactly_the_steps_that_paint_keeps_the_output_size():
-    budget = estimate_seconds(plan_run(WH, 512, MIN_PAINTED_STEPS), CPU_COST)
-    fitted = fit_plan(WH, 512, 200, CPU_COST, budget)
-    assert fitted.plan == plan_run(WH, 512, MIN_PAINTED_STEPS)
-    assert fitted.note == f"kept {MIN_PAINTED_STEPS} of the plan's 200 steps"
-
-
-def test_fit_plan_lowers_by_sqrt2_and_stops_at_the_first_size_that_paints():
-    budget = estimate_seconds(plan_run(WH, 362, MIN_PAINTED_STEPS), CPU_COST)  # 40 steps fit at 362 px
-    assert estimate_seconds(plan_run(WH, 512, MIN_PAINTED_STEPS), CPU_COST) > budget
-    fitted = fit_plan(WH, 512, 200, CPU_COST, budget)
-    assert fitted.plan == plan_run(WH, 362, MIN_PAINTED_STEPS)  # not more steps at 256 px
-    assert fitted.note == "too short for 200 steps at 512 px: 40 steps at 362 px, upsampled to 512 px"
-
-
-def test_fit_plan_goes_past_sizes_where_nothing_fits_down_to_128_px():
-    # One step at 512 or 362 px costs more than 5 steps at 128 px:
-    budget = estimate_seconds(plan_run(WH, 128, 5), CPU_COST)
-    assert estimate_seconds(plan_run(WH, 362, 1), CPU_COST) > budget
-    fitted = fit_plan(WH, 512, 200, CPU_COST, budget)
-    assert fitted.plan == plan_run(WH, 128, 5)  # the smallest size, 128 px, with the most steps
-    assert fitted.note == "too short for 200 steps at 512 px: 5 steps at 128 px, upsampled to 512 px"
-    assert fit_plan(WH, 512, 200, CPU_COST, 0.001).plan == plan_run(WH, 128, 1)
-
-
-def test_fit_plan_lowers_no_further_than_the_deepest_layer_allows():
-    # min_side 96: 128 px is (128, 96), still deep enough; it is where 40 steps fit.
-    budget = estimate_seconds(plan_run(WH, 128, 40, min_side=96), CPU_COST)
-    assert fit_plan(WH, 512, 200, CPU_COST, budget, min_side=96).plan == plan_run(WH, 128, 40, min_side=96)
-    # min_side 100: 128 px is too small, so the plan stays at 181 px, as short as it must be.
-    fitted = fit_plan(WH, 512, 200, CPU_COST, budget, min_side=100)
-    assert max(fitted.plan[-1].wh) == 181 and fitted.steps >= 1
 
 
 @pytest.mark.parametrize(
@@ -392,14 +329,6 @@ def test_cost_model_and_estimate_by_value():
     assert estimate_seconds(plan, COST, setup=True, time_limit=5) == pytest.approx(7.0)
 
 
-def test_fit_plan_cuts_and_lowers_single_scale_plans_as_single_scales():
-    one = lambda size, n: plan_run(WH, size, n, multiscale=False)  # noqa: E731
-    budget = estimate_seconds(one(512, 100), CPU_COST)
-    assert fit_plan(WH, 512, 200, CPU_COST, budget, multiscale=False).plan == one(512, 100)
-    budget = estimate_seconds(one(362, MIN_PAINTED_STEPS), CPU_COST)
-    assert fit_plan(WH, 512, 200, CPU_COST, budget, multiscale=False).plan == one(362, MIN_PAINTED_STEPS)
-
-
 def test_cost_model_prior_and_measured(monkeypatch):
     import nst.costs
     from nst.costs import cost_model, remember_cost
@@ -418,3 +347,108 @@ def test_the_first_scale_aims_at_128_px_at_least():
     # (0.77× of 128, the lowest it can be); 400 px aims at 192 px (200 is within 1.09×).
     assert [sc.size for sc in plan_scales(198, 100)] == [99, 140, 198]
     assert [sc.size for sc in plan_scales(400, 100)] == [200, 283, 400]
+
+
+OUT = (512, 384)
+
+
+def _steps_at(plan, wh):
+    return sum(sc.steps for sc in plan if sc.wh == wh)
+
+
+def test_a_short_limit_cuts_the_scales_alike_while_the_output_keeps_its_finishing_steps():
+    budget = 40 * CPU_COST.step_seconds(OUT[0] * OUT[1] / 1e6)  # about 40 steps at the output size
+    fitted = fit_plan(WH, 512, 200, CPU_COST, budget)
+    assert estimate_seconds(fitted.plan, CPU_COST) <= budget
+    assert [sc.wh for sc in fitted.plan] == [sc.wh for sc in plan_run(WH, 512, 200)]  # every scale, to the output
+    assert fitted.plan == plan_run(WH, 512, fitted.steps) and fitted.plan[-1].steps >= FINISH_STEPS
+    assert estimate_seconds(plan_run(WH, 512, fitted.steps + 1), CPU_COST) > budget  # the most that fit
+
+
+def test_a_shorter_limit_works_at_a_smaller_size_then_finishes_at_the_output_size():
+    # Cut alike, the output would keep fewer than FINISH_STEPS: a working size's scales
+    # take the coarse steps, and the output size its finishing pass.
+    budget = 12 * CPU_COST.step_seconds(OUT[0] * OUT[1] / 1e6)
+    assert plan_run(WH, 512, 200)[-1].wh == OUT
+    fitted = fit_plan(WH, 512, 200, CPU_COST, budget)
+    assert estimate_seconds(fitted.plan, CPU_COST) <= budget
+    *coarse, last = fitted.plan
+    assert last == ScalePlan(OUT, FINISH_STEPS)
+    working = max(coarse[-1].wh)
+    assert working < 512 and coarse == plan_run(WH, working, sum(sc.steps for sc in coarse))
+    assert sum(sc.steps for sc in coarse) >= MIN_COARSE_STEPS
+    assert fitted.note == f"kept {fitted.steps} of the plan's 200 steps"
+    # The largest working size that keeps MIN_COARSE_STEPS: one √2 larger does not.
+    room = budget - CPU_COST.scale_seconds(0.196608) - FINISH_STEPS * CPU_COST.step_seconds(0.196608)
+    room -= CPU_COST.finish_seconds(0.196608)
+    larger = round(working * 2**0.5)
+    if larger < 512:
+        assert estimate_seconds(plan_run(WH, larger, MIN_COARSE_STEPS), CPU_COST) > room
+
+
+def test_finishing_steps_give_way_one_by_one_before_the_output_size_does():
+    # Room for the coarse steps and 2 finishing steps, not 3.
+    out_step = CPU_COST.step_seconds(0.196608)
+    base = estimate_seconds(plan_run(WH, 128, MIN_COARSE_STEPS), CPU_COST) + CPU_COST.scale_seconds(0.196608)
+    base += CPU_COST.finish_seconds(0.196608)
+    fitted = fit_plan(WH, 512, 200, CPU_COST, base + 2.5 * out_step)
+    assert fitted.plan[-1] == ScalePlan(OUT, 2)
+    assert max(fitted.plan[-2].wh) < 512 and sum(sc.steps for sc in fitted.plan[:-1]) >= MIN_COARSE_STEPS
+
+
+def test_when_not_one_finishing_step_fits_the_working_size_is_upsampled():
+    # Less than the targets and one step at 512 px: the most steps that fit at the
+    # largest working size where any fit, upsampled at the end.
+    budget = estimate_seconds(plan_run(WH, 362, 3), CPU_COST)
+    fitted = fit_plan(WH, 512, 200, CPU_COST, budget)
+    assert fitted.plan == plan_run(WH, 362, 3)
+    assert fitted.note == "too short for 200 steps at 512 px: 3 steps at 362 px, upsampled to 512 px"
+
+
+def test_when_nothing_fits_the_cheapest_plan_is_one_step_at_the_smallest_size():
+    fitted = fit_plan(WH, 512, 200, CPU_COST, budget=0.001)
+    assert fitted.plan == plan_run(WH, 128, 1)
+    assert fitted.note == "too short for 200 steps at 512 px: 1 step at 128 px, upsampled to 512 px"
+
+
+def test_fit_plan_works_no_smaller_than_the_deepest_layer_allows():
+    budget = 12 * CPU_COST.step_seconds(0.196608)
+    for min_side in (1, 96, 100):
+        fitted = fit_plan(WH, 512, 200, CPU_COST, budget, min_side=min_side)
+        assert min(min(sc.wh) for sc in fitted.plan) >= min_side
+        assert fitted.plan[-1].wh == OUT
+    assert min(fit_plan(WH, 512, 200, CPU_COST, 0.001, min_side=100).plan[-1].wh) >= 100
+
+
+def test_fit_plan_cuts_and_lowers_single_scale_plans_as_single_scales():
+    one = lambda size, n: plan_run(WH, size, n, multiscale=False)  # noqa: E731
+    budget = estimate_seconds(one(512, 100), CPU_COST)
+    assert fit_plan(WH, 512, 200, CPU_COST, budget, multiscale=False).plan == one(512, 100)
+    budget = estimate_seconds(one(512, 3), CPU_COST)  # few steps, still at the output size
+    assert fit_plan(WH, 512, 200, CPU_COST, budget, multiscale=False).plan == one(512, 3)
+    budget = estimate_seconds(one(362, 2), CPU_COST)
+    assert fit_plan(WH, 512, 200, CPU_COST, budget, multiscale=False).plan == one(362, 2)
+
+
+def test_limit_note_says_too_few_below_the_smallest_finished_plan():
+    assert MIN_PAINTED_STEPS == FINISH_STEPS + MIN_COARSE_STEPS
+    assert limit_note(200, 256, MIN_PAINTED_STEPS, 256) == f"kept {MIN_PAINTED_STEPS} of the plan's 200 steps"
+    assert limit_note(200, 256, MIN_PAINTED_STEPS - 1, 256).endswith(", too few to paint much")
+    assert limit_note(10, 256, 9, 256) == "kept 9 of the plan's 10 steps, too few to paint much"
+    assert limit_note(10, 256, 10, 256) == "kept 10 of the plan's 10 steps"
+
+
+def test_fit_steps_keeps_the_finishing_steps_while_the_earlier_scales_can_give_way():
+    from nst.timelimit import BUDGET_MARGIN
+
+    plan = [ScalePlan((181, 136), 20), ScalePlan((362, 272), 6), ScalePlan(OUT, FINISH_STEPS)]
+    work = [sc.steps * COST.step_seconds(sc.mpx) for sc in plan]
+    later = sum(COST.scale_seconds(sc.mpx) for sc in plan[1:]) + COST.finish_seconds(plan[-1].mpx)
+    # Room for the finishing steps and half the earlier ones: the earlier ones are cut alike.
+    budget = (later + work[-1] + 0.5 * sum(work[:-1])) / BUDGET_MARGIN
+    steps, share = fit_steps(plan, COST, budget)
+    assert steps == int(20 * 0.5) and 0 < share < 1
+    # Not even the finishing steps and a step here: every scale is cut alike.
+    budget = (later + 0.5 * work[-1]) / BUDGET_MARGIN
+    steps, _ = fit_steps(plan, COST, budget)
+    assert steps == max(1, int(20 * 0.5 * work[-1] / sum(work)))
