@@ -272,7 +272,7 @@ class Run:
         objective.check = self.check
         if self.image is None:
             image = initial_image(s, c, st[0], self.gen)
-        elif s.init == "content":  # the content's detail, where the smaller scale had none
+        elif s.init in ("content", "palette"):  # the content's detail, where the smaller scale had none
             image = upsample(self.image.detach(), c)
         else:
             image = resize(self.image.detach(), c.shape[-2:])

@@ -111,7 +111,12 @@ class Settings:
         "luminance (transfer luminance only), match (recolour the style to the content first)",
         COLOR_MODES,
     )
-    init: str = _opt("content", "starting image", ("content", "noise", "style"))
+    init: str = _opt(
+        "palette",
+        "starting image: palette (the photo in the painting's colours; the photo itself under a "
+        "colour mode), content (the photo), noise or style",
+        ("palette", "content", "noise", "style"),
+    )
     optimizer: str = _opt("lbfgs", "optimiser of the pixels", ("lbfgs", "adam"))
     learning_rate: float | None = _opt(None, "step size (default: 1 for L-BFGS, 0.02 for Adam)")
     seed: int = _opt(0, "random seed; the same seed gives the same image on the same device")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from . import color
 from .lbfgs import LBFGS, LeanLBFGS
 from .losses import tv_loss
 from .objective import Objective
@@ -41,7 +42,8 @@ class Stopped(Exception):
 
 
 def initial_image(s: Settings, content: torch.Tensor, style: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """The first scale's starting image, as ``s.init`` says: the content, the style, or noise.
+    """The first scale's starting image, as ``s.init`` says: the content, the content in the
+    style's colours, the style, or noise.
 
     Args:
         s: the run's settings.
@@ -49,7 +51,11 @@ def initial_image(s: Settings, content: torch.Tensor, style: torch.Tensor, gen: 
         style: the first style at the first scale.
         gen: the run's random generator (noise draws from it).
     """
-    if s.init == "content":
+    if s.init == "palette" and s.preserve_color == "none":
+        # The photo recoloured to the painting's mean and covariance: a short run's first
+        # steps go to strokes, not to repainting every pixel's colour.
+        return color.match_color(content, style).clamp(0, 1)
+    if s.init in ("content", "palette"):  # a colour mode keeps the photo's colours: its own start
         return content.clone()
     if s.init == "style":
         return resize(style, content.shape[-2:])

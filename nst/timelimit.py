@@ -33,13 +33,13 @@ __all__ = [
 BUDGET_MARGIN = 0.9
 # A time limit's plan ends with at least this many steps at the output size, when they fit:
 # fewer leave the strokes of a smaller scale, enlarged (see fit_plan).
-FINISH_STEPS = 5
+FINISH_STEPS = 7
 # The fewest steps a working size's scales keep before the finishing pass: fewer do not
 # settle the composition and palette.
 MIN_COARSE_STEPS = 8
-# Fewer steps than this are "too few to paint much" (limit_note): less than the smallest
-# plan with a finishing pass.
-MIN_PAINTED_STEPS = FINISH_STEPS + MIN_COARSE_STEPS
+# Fewer steps than this are "too few to paint much" (limit_note): no room for the coarse
+# steps and a few finishing ones.
+MIN_PAINTED_STEPS = MIN_COARSE_STEPS + 3
 # The smallest working size a time limit lowers a run to (px, long side).
 MIN_WORKING_SIZE = 128
 
@@ -201,13 +201,12 @@ def fit_plan(
     if cut is not None and len(full) == 1:  # a single-scale plan: the steps that fit
         return FittedPlan(cut, limit_note(steps, size, sum(sc.steps for sc in cut), size))
     for working in sizes:
-        plan = _most_steps(content_wh, working, steps, cost, budget, **kw)
-        if plan is not None:
-            return FittedPlan(plan, limit_note(steps, size, sum(sc.steps for sc in plan), max(plan[-1].wh)))
+        smaller = _most_steps(content_wh, working, steps, cost, budget, **kw)
+        if smaller is not None:
+            return FittedPlan(smaller, limit_note(steps, size, sum(sc.steps for sc in smaller), max(smaller[-1].wh)))
     # Nothing fits: the cheapest plan there is, one step at the smallest working size.
-    working = sizes[-1] if sizes else size
-    plan = plan_run(content_wh, working, 1, **kw)  # type: ignore[arg-type]
-    return FittedPlan(plan, limit_note(steps, size, 1, max(plan[-1].wh)))
+    cheapest = plan_run(content_wh, sizes[-1] if sizes else size, 1, **kw)  # type: ignore[arg-type]
+    return FittedPlan(cheapest, limit_note(steps, size, 1, max(cheapest[-1].wh)))
 
 
 def _mpx(wh: tuple[int, int]) -> float:

@@ -147,7 +147,7 @@ def test_a_small_step_count_is_never_raised_by_the_fitting():
 
 
 def test_limit_note_says_too_few_to_paint_at_the_output_size():
-    assert limit_note(200, 256, 12, 256) == "kept 12 of the plan's 200 steps, too few to paint much"
+    assert limit_note(200, 256, 10, 256) == "kept 10 of the plan's 200 steps, too few to paint much"
     assert limit_note(200, 256, 120, 256) == "kept 120 of the plan's 200 steps"
 
 
@@ -368,7 +368,10 @@ def test_a_short_limit_cuts_the_scales_alike_while_the_output_keeps_its_finishin
 def test_a_shorter_limit_works_at_a_smaller_size_then_finishes_at_the_output_size():
     # Cut alike, the output would keep fewer than FINISH_STEPS: a working size's scales
     # take the coarse steps, and the output size its finishing pass.
-    budget = 12 * CPU_COST.step_seconds(OUT[0] * OUT[1] / 1e6)
+    out_mpx = OUT[0] * OUT[1] / 1e6
+    finish = CPU_COST.scale_seconds(out_mpx) + FINISH_STEPS * CPU_COST.step_seconds(out_mpx)
+    budget = estimate_seconds(plan_run(WH, 256, 2 * MIN_COARSE_STEPS), CPU_COST) + finish
+    budget += CPU_COST.finish_seconds(out_mpx)
     assert plan_run(WH, 512, 200)[-1].wh == OUT
     fitted = fit_plan(WH, 512, 200, CPU_COST, budget)
     assert estimate_seconds(fitted.plan, CPU_COST) <= budget
@@ -379,8 +382,7 @@ def test_a_shorter_limit_works_at_a_smaller_size_then_finishes_at_the_output_siz
     assert sum(sc.steps for sc in coarse) >= MIN_COARSE_STEPS
     assert fitted.note == f"kept {fitted.steps} of the plan's 200 steps"
     # The largest working size that keeps MIN_COARSE_STEPS: one √2 larger does not.
-    room = budget - CPU_COST.scale_seconds(0.196608) - FINISH_STEPS * CPU_COST.step_seconds(0.196608)
-    room -= CPU_COST.finish_seconds(0.196608)
+    room = budget - finish - CPU_COST.finish_seconds(out_mpx)
     larger = round(working * 2**0.5)
     if larger < 512:
         assert estimate_seconds(plan_run(WH, larger, MIN_COARSE_STEPS), CPU_COST) > room
@@ -431,7 +433,7 @@ def test_fit_plan_cuts_and_lowers_single_scale_plans_as_single_scales():
 
 
 def test_limit_note_says_too_few_below_the_smallest_finished_plan():
-    assert MIN_PAINTED_STEPS == FINISH_STEPS + MIN_COARSE_STEPS
+    assert MIN_PAINTED_STEPS == MIN_COARSE_STEPS + 3
     assert limit_note(200, 256, MIN_PAINTED_STEPS, 256) == f"kept {MIN_PAINTED_STEPS} of the plan's 200 steps"
     assert limit_note(200, 256, MIN_PAINTED_STEPS - 1, 256).endswith(", too few to paint much")
     assert limit_note(10, 256, 9, 256) == "kept 9 of the plan's 10 steps, too few to paint much"
@@ -445,9 +447,9 @@ def test_fit_steps_keeps_the_finishing_steps_while_the_earlier_scales_can_give_w
     work = [sc.steps * COST.step_seconds(sc.mpx) for sc in plan]
     later = sum(COST.scale_seconds(sc.mpx) for sc in plan[1:]) + COST.finish_seconds(plan[-1].mpx)
     # Room for the finishing steps and half the earlier ones: the earlier ones are cut alike.
-    budget = (later + work[-1] + 0.5 * sum(work[:-1])) / BUDGET_MARGIN
+    budget = (later + work[-1] + 0.505 * sum(work[:-1])) / BUDGET_MARGIN
     steps, share = fit_steps(plan, COST, budget)
-    assert steps == int(20 * 0.5) and 0 < share < 1
+    assert steps == 10 and 0 < share < 1
     # Not even the finishing steps and a step here: every scale is cut alike.
     budget = (later + 0.5 * work[-1]) / BUDGET_MARGIN
     steps, _ = fit_steps(plan, COST, budget)
