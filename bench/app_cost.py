@@ -137,6 +137,30 @@ def cli_run(root: Path, args: list[str]) -> dict[str, Any]:
     return {"wall_s": wall, "threads": threads, "cpu_s": sum(g["user_s"] + g["system_s"] for g in threads)}
 
 
+def medians(pairs: list[dict[str, Any]]) -> dict[str, float]:
+    """The pairs' medians: wall times, their ratio, the first preview, CPU seconds."""
+    return {
+        "cli_s": statistics.median(x["cli"]["wall_s"] for x in pairs),
+        "app_s": statistics.median(x["app"]["real"] for x in pairs),
+        "ratio": statistics.median(x["ratio"] for x in pairs),
+        "first_preview_s": statistics.median(x["app"]["first"] for x in pairs),
+        "cli_cpu_s": statistics.median(x["cli"]["cpu_s"] for x in pairs),
+        "app_cpu_s": statistics.median(x["app"]["cpu_s"] for x in pairs),
+    }
+
+
+def write_record(out: Path, a: argparse.Namespace, root: Path, pairs: list[dict[str, Any]]) -> None:
+    """The record so far: the machine, the run, the medians and every pair."""
+    record = {
+        "machine": describe(),
+        "checkout": str(root),
+        "run": {"content": a.content, "style": a.style, "size": a.size, "steps": a.steps},
+        "medians": medians(pairs),
+        "pairs": pairs,
+    }
+    out.write_text(json.dumps(record, indent=1))
+
+
 def main(argv: list[str] | None = None) -> None:
     import httpx
     from gradio_client import Client
@@ -157,7 +181,8 @@ def main(argv: list[str] | None = None) -> None:
     wrapper = tmp / "named_app.py"
     wrapper.write_text(NAMED_APP.format(root=str(root), app=str(root / "app.py")))
     cli_args = [a.content, a.style, "--size", str(a.size), "--steps", str(a.steps), "-o", str(tmp / "cli.png")]
-    pairs = []
+    out = Path(a.out or in_folder(RECORDS, f"app-cost-{tag()}.json"))
+    pairs: list[dict[str, Any]] = []
     no_cap = {"NST_RUN_SECONDS": str(24 * 3600)}
     with serve(tmp / "server", app=wrapper, env_extra=no_cap) as (url, server), httpx.Client() as http:
         client = Client(url, verbose=False, download_files=False)
@@ -174,7 +199,17 @@ def main(argv: list[str] | None = None) -> None:
             pairs.append(
                 {"cli": cli, "app": app, "ratio": app["real"] / cli["wall_s"], "load": [load, os.getloadavg()[0]]}
             )
-            print(json.dumps({"pair": i + 1, "app_s": round(app["real"], 1), "ratio": round(pairs[-1]["ratio"], 3)}))
+            print(
+                json.dumps(
+                    {
+                        "pair": i + 1,
+                        "app_s": round(app["real"], 1),
+                        "ratio": round(pairs[-1]["ratio"], 3),
+                        "first_preview_s": round(app["first"], 2),
+                    }
+                )
+            )
+            write_record(out, a, root, pairs)  # after every pair: a run cut short keeps what it measured
             for side in ("cli", "app"):
                 for g in pairs[-1][side]["threads"][:6]:
                     print(
@@ -183,14 +218,7 @@ def main(argv: list[str] | None = None) -> None:
                         flush=True,
                     )
         client.close()
-    med = {
-        "cli_s": statistics.median(x["cli"]["wall_s"] for x in pairs),
-        "app_s": statistics.median(x["app"]["real"] for x in pairs),
-        "ratio": statistics.median(x["ratio"] for x in pairs),
-        "first_preview_s": statistics.median(x["app"]["first"] for x in pairs),
-        "cli_cpu_s": statistics.median(x["cli"]["cpu_s"] for x in pairs),
-        "app_cpu_s": statistics.median(x["app"]["cpu_s"] for x in pairs),
-    }
+    med = medians(pairs)
     print("\n| pair | CLI | app | app / CLI | first preview | CPU s: CLI, app server, client | load |")
     print("|---|---|---|---|---|---|---|")
     for i, x in enumerate(pairs, 1):
@@ -203,15 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         f"| median | {med['cli_s']:.1f} s | {med['app_s']:.1f} s | **{med['ratio']:.2f}×** | "
         f"{med['first_preview_s']:.2f} s | {med['cli_cpu_s']:.0f}, {med['app_cpu_s']:.0f} | |"
     )
-    out = Path(a.out or in_folder(RECORDS, f"app-cost-{tag()}.json"))
-    record = {
-        "machine": describe(),
-        "checkout": str(root),
-        "run": {"content": a.content, "style": a.style, "size": a.size, "steps": a.steps},
-        "medians": med,
-        "pairs": pairs,
-    }
-    out.write_text(json.dumps(record, indent=1))
+    write_record(out, a, root, pairs)
     print(f"record: {out}")
 
 
