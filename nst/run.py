@@ -52,6 +52,12 @@ from .weights import load_model
 
 __all__ = ["Run", "run_events"]
 
+# Previews of at least this many pixels give the heap back (see Run.preview): from about
+# 75 MB of temporaries (~37 bytes a pixel). The app's 512 px previews did too, and each trim
+# made the next step fault its working set in again: the app's run cost ~1.4× the CLI's CPU
+# (docs/performance.md, "The app against the CLI").
+TRIM_AFTER_PREVIEW = 2**21
+
 
 def run_events(
     inputs: RunInputs,
@@ -360,10 +366,11 @@ class Run:
         preview = self.render(image, wh)
         preview.info[RECIPE_KEY] = json.dumps({**self.recipe, "steps_done": self.step})
         self.next_preview = time.perf_counter() + (self.preview_seconds or 0.0)
-        if self.inputs.device.type == "cpu":
-            # A preview at the output size is several image-sized temporaries; the heap keeps
-            # them (nst.cpu.keep_memory), and the next step's pass would be stacked on their
-            # holes: given back.
+        if self.inputs.device.type == "cpu" and wh[0] * wh[1] >= TRIM_AFTER_PREVIEW:
+            # A large preview is several image-sized temporaries (0.35 GB at 3072 px); the
+            # heap keeps them (nst.cpu.keep_memory), and the next step's pass would be
+            # stacked on their holes: given back. A small one is not worth it: giving the
+            # heap back makes the next step fault its whole working set in again.
             cpu.return_memory()
         return preview
 

@@ -52,7 +52,10 @@ MAX_GPU_SECONDS = 300  # the longest reservation one run asks for
 # weights' copy), the first call's calibration, the result's transfer.
 GPU_MARGIN = 10
 MIN_GPU_SECONDS = GPU_MARGIN + 5  # less than this is not worth a run
-PREVIEW_SECONDS, PREVIEW_SIZE = 0.5, 512  # previews by time, at display size
+# Previews by time (the first at step 1), at display size. Each one is a render on the
+# run's thread and, in the server, a file copied into Gradio's cache, an update and a
+# download, which take a core from torch's two threads on a 2-core CPU: one a second, not two.
+PREVIEW_SECONDS, PREVIEW_SIZE = 1.0, 512
 # Before the first GPU call, the GPU's pace is not known here (on ZeroGPU this process has no
 # GPU, and must not touch CUDA): nst's prior for a CUDA GPU in bf16 (a step of ~12 ms per
 # megapixel), with a wider margin (see `reservation`).

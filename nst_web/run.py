@@ -66,7 +66,7 @@ def stylize(
     blended by `style_blend`; `masks` are greyscale mask files, one per style image in order
     (white: that style here; where no mask is white the photo is kept); `keep` is a greyscale
     mask file (white: keep the photo's structure there, as over faces with `keep_faces`). Yields (image,
-    status, loss curve, before/after pair, PNG): previews twice a second, then the result
+    status, loss curve, before/after pair, PNG): a preview every second, then the result
     with its full-resolution PNG (also on Stop).
     """
     values = dict(locals())

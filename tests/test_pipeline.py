@@ -180,11 +180,15 @@ def test_a_cpu_run_gives_the_heap_back_between_scales(content_path, style_path, 
     assert seen == [(k, count) for k in range(1, count + 1)] + ["finish", (count, count)]
 
 
-def test_a_cpu_run_gives_the_heap_back_after_each_preview(content_path, style_path, monkeypatch):
-    """A preview at the output size is several image-sized temporaries the heap would keep
-    (0.35 GB at 3072 px) under the next step's pass."""
+@pytest.mark.parametrize("large", [True, False])
+def test_a_cpu_run_gives_the_heap_back_after_each_large_preview(content_path, style_path, monkeypatch, large):
+    """A large preview is several image-sized temporaries the heap would keep (0.35 GB at
+    3072 px) under the next step's pass: given back. A small one (the app's, 512 px every
+    0.5 s) is not: each trim made the next step fault its working set in again."""
     import nst.run
 
+    if large:  # 96 px previews stand for large ones
+        monkeypatch.setattr(nst.run, "TRIM_AFTER_PREVIEW", 1)
     calls: list[int] = []
     monkeypatch.setattr(nst.run.cpu, "return_memory", lambda: calls.append(step[0]))
     step = [0]
@@ -196,7 +200,7 @@ def test_a_cpu_run_gives_the_heap_back_after_each_preview(content_path, style_pa
     # Each preview's call came before its event was seen (so under the previous step's
     # number), then one after the scale and one at the end of the run.
     assert previews == [2, 4]  # the last step's event is the result
-    assert calls == [1, 3, 5, 6]
+    assert calls == ([1, 3] if large else []) + [5, 6]
 
 
 def test_time_limit_is_kept(content_path, style_path):
