@@ -151,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     # Parse (heavy imports after it, so that --help is instant).
     args = build_parser().parse_args(argv)
     overrides = settings_given(args)
+    args.video = _is_clip(args.content)
+    if args.video and args.output == "out.png":  # the default output, for a clip
+        args.output = "out.mp4"
     # Check the files it will write, before any work; a dry run too: it foretells the
     # command, refusal included.
     problem = output_as_style(args) or check_files(args)
@@ -165,7 +168,20 @@ def main(argv: list[str] | None = None) -> int:
         overrides.pop("size", None)  # the factor sets it
     # Prepare, run, write.
     with _ctrl_c_stops() as stop, _warnings_as_lines():
+        if args.video:
+            from .cli_video import run_video
+
+            return run_video(args, overrides, stop, _process_seconds())
+        if any(getattr(args, k) is not None for k in ("fps", "start", "duration")):
+            return _fail("--fps, --start and --duration are for a clip; the content is not one")
         return _run(args, overrides, stop)
+
+
+def _is_clip(path: str) -> bool:
+    """Whether the content is a clip, by its content (nst.videoio.is_video)."""
+    from .videoio import is_video
+
+    return is_video(path)
 
 
 @contextlib.contextmanager

@@ -199,14 +199,20 @@ def frames(path: str | Path, info: ClipInfo, times: list[float]) -> Iterator[Ima
     if not times:
         return
     decoded = _animation(Path(path)) if info.animated_image else _decoded(Path(path), info, times[0])
-    k, prev = 0, None
+    k, prev, last = 0, None, 0.0
     for t, img in decoded:
         while k < len(times) and times[k] < t - 1e-6:
             yield prev if prev is not None else img  # before the first frame: the first frame
             k += 1
         if k >= len(times):
             return
-        prev = img
+        prev, last = img, t
+    if k < len(times) and not info.animated_image and times[-1] > last + 2 / info.rate:
+        # The decoder ran out long before the length the header states: a file cut short.
+        raise VideoError(
+            f"the clip {_name(Path(path))} ends at {last:.2f} s, before the {info.duration:.2f} s "
+            "its header states: the file is cut short or corrupt"
+        )
     while prev is not None and k < len(times):  # the last frame lasts to the clip's end
         yield prev
         k += 1
