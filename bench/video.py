@@ -16,6 +16,7 @@ Measured on the shared clip (``../shared/videos/big_buck_bunny.mp4``):
 Frame-by-frame styling runs ``steps`` on every frame from the content, as a photo; its first
 frame is the consistent method's first (the same run). Writes ``bench/records/video-<tag>.json``
 and ``docs/images/video-strip.png`` (rows: source, consistent, frame by frame).
+``--memory``: the peak memory of a 10 s clip against a 2 s clip (``video-memory-<tag>.json``).
 """
 
 from __future__ import annotations
@@ -74,8 +75,36 @@ def flow_methods(source: list[Image.Image]) -> dict[str, dict[str, float]]:
     return out
 
 
+def peak_rss(seconds: float, folder: Path) -> float:
+    """Peak resident memory (MB) of a fresh process styling a ``seconds``-long synthetic clip
+    (128×96 at 10 fps, taken at 5 fps, 64 px, 2 steps then 1 per frame)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, sys; from pathlib import Path; import nst; from bench import clips; "
+        f"c = clips.write_clip(Path({str(folder)!r}) / 'm{seconds:g}.mp4', {round(seconds * 10)}, (128, 96), 10); "
+        f"[e for e in nst.stylize_video(c, {str(EXAMPLES / 'starry_night.jpg')!r}, Path({str(folder)!r}) / 'o{seconds:g}.mp4', "
+        "fps=5, size=64, steps=2, frame_steps=1, keep_faces=False)]; "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def memory(records: Path) -> None:
+    """``--memory``: peak memory of a 10 s clip against a 2 s clip at the same size."""
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    peaks = {f"{s:g}s": peak_rss(s, SCRATCH) for s in (2.0, 10.0)}
+    record = {"machine": machine.describe(), "peak_rss_mb": peaks, "ratio": peaks["10s"] / peaks["2s"]}
+    out = in_folder(records, f"video-memory-{machine.tag()}.json")
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--memory", action="store_true", help="only the peak memory of a 10 s clip against a 2 s clip")
     p.add_argument("--clip", type=Path, default=CLIP)
     p.add_argument("--style", type=Path, default=EXAMPLES / "starry_night.jpg")
     p.add_argument("--size", type=int, default=96)
@@ -87,6 +116,9 @@ def main() -> None:
     p.add_argument("--temporal-weight", type=float, default=nst.DEFAULT.temporal_weight)
     output_options(p)
     args = p.parse_args()
+    if args.memory:
+        memory(args.records or RECORDS)
+        return
     settings = dict(size=args.size, steps=args.steps, frame_steps=args.frame_steps)
     settings["temporal_weight"] = args.temporal_weight
     SCRATCH.mkdir(parents=True, exist_ok=True)
