@@ -214,14 +214,11 @@ class PreparedVideo:
                     break
                 run = self.first if not done else prepare(frame, *self._args(), **self._later_overrides())
                 if deadline is not None:
-                    left = deadline - time.perf_counter()
-                    if left <= 0:
+                    run.time_cap = self._share(deadline - time.perf_counter(), done)
+                    if run.time_cap <= 0:
                         stopped, note = True, f"time limit {s.time_limit:g} s"
                         break
-                    # This frame's share of the time left: the first frame's plan is worth
-                    # about `steps / frame_steps` later frames.
-                    weight = (s.steps / s.frame_steps) if not done else 1.0
-                    run.time_cap = left * weight / (weight + (n - done - 1))
+                t_frame = time.perf_counter()
                 warm = temporal = None
                 grey = fl.grey(run.output)
                 if prev_grey is not None and prev_raw is not None:
@@ -242,8 +239,8 @@ class PreparedVideo:
                 prev_grey, prev_raw = grey, frun.raw
                 done += 1
                 if done > 1:  # the later frames' pace (the first frame takes its full plan)
-                    per_frame = (time.perf_counter() - t0) / done if per_frame is None else per_frame
-                    per_frame = 0.7 * per_frame + 0.3 * (last.elapsed + 0.05)
+                    took = time.perf_counter() - t_frame
+                    per_frame = took if per_frame is None else 0.7 * per_frame + 0.3 * took
                 preview = last.image if preview_size is None else _shrunk(last.image, preview_size)
                 yield VideoProgress(
                     frame=done, frames=n, image=preview, elapsed=time.perf_counter() - t0,
@@ -254,20 +251,31 @@ class PreparedVideo:
                 writer.close()
             partial.unlink(missing_ok=True)
             raise
-        written = writer.close()
+        yield self._final(writer.close(), partial, out, stopped, note, t0)
+
+    def _share(self, left: float, done: int) -> float:
+        """The seconds of ``left`` that frame ``done`` (from 0) may take: its share of the frames
+        left, the first frame's plan counting as ``steps / frame_steps`` later frames."""
+        s = self.settings
+        weight = (s.steps / s.frame_steps) if not done else 1.0
+        return max(0.0, left) * weight / (weight + (self.frame_count - done - 1))
+
+    def _final(
+        self, written: int, partial: Path, out: Path, stopped: bool, note: str | None, t0: float
+    ) -> VideoProgress:
+        """The last event: the clip moved to ``out`` (none written: removed), and what cut it short."""
+        final = None
         if written == 0:
             partial.unlink(missing_ok=True)
-            final = None
             note = (note + "; " if note else "") + "no frame was finished: nothing written"
         else:
             partial.replace(out)
             final = out
             if stopped:
-                note = (
-                    note + ": " if note else "stopped: "
-                ) + f"kept the {written} frame{'s' if written != 1 else ''} done"
-        yield VideoProgress(
-            frame=written, frames=n, elapsed=time.perf_counter() - t0, eta=0.0, done=True,
+                kept = f"kept the {written} frame{'s' if written != 1 else ''} done"
+                note = (note + ": " if note else "stopped: ") + kept
+        return VideoProgress(
+            frame=written, frames=self.frame_count, elapsed=time.perf_counter() - t0, eta=0.0, done=True,
             stopped=stopped, note=note, output=final, rate=self.rate,
         )  # fmt: skip
 

@@ -77,7 +77,12 @@ def stylize_clip(
         raise nst_error(exc, clip, style) from None
     stop = _SessionStop(getattr(request, "session_hash", None))
     out = tempfile.NamedTemporaryFile(prefix="clip-", suffix=".mp4", dir=results_dir(), delete=False).name
-    yield None, f"Preparing… {run.frame_count} frames at {run.rate:g} fps, {s.size} px, on the {machine.label()}", None
+    about = nst.format_seconds(run.estimate(calibrated=False))  # the whole clip, from the costs known
+    yield (
+        None,
+        f"Preparing… {run.frame_count} frames at {run.rate:g} fps, {s.size} px, about {about} on the {machine.label()}",
+        None,
+    )
     last_yield = 0.0
     try:
         with previews() as preview:

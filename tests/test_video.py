@@ -144,3 +144,16 @@ def test_the_cli_writes_an_mp4_and_refuses_bad_clips(tmp_path, style_path, capsy
     assert main([str(clip), str(style_path), "-o", str(tmp_path / "x.png")]) == 2
     assert "must be a .mp4 or .gif file" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4", "voice.mp4"]
+
+
+def test_an_animated_gif_is_a_clip_and_a_gif_can_be_written(tmp_path, style_path):
+    from PIL import Image
+
+    frames = [Image.fromarray(clips.frame_at(i, 64, 48)) for i in range(3)]
+    gif = tmp_path / "anim.webp"  # an animated GIF, whatever its name says
+    frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:], duration=200, loop=0)
+    out = tmp_path / "out.gif"
+    last = list(nst.stylize_video(gif, style_path, out, **TINY))[-1]
+    assert last.done and last.frame == 3 and last.rate == pytest.approx(5.0)
+    with Image.open(out) as img:
+        assert img.format == "GIF" and img.n_frames == 3
