@@ -56,7 +56,8 @@ class VideoProgress:
         image: the frame just finished (a preview of the result), else None.
         step: the current frame's latest :class:`~nst.Progress` (its steps and losses), else None.
         elapsed: seconds since the run started.
-        eta: seconds until the whole clip is done, from the pace so far (None before the first frame).
+        eta: seconds until the whole clip is done: the current frame's ETA, then the later
+            frames' pace (planned from the costs known until one is measured).
         done: True on the last event; ``output`` is then written.
         stopped: the run was stopped (``stop=`` or the time limit): the clip has the frames finished.
         note: one line when the clip was cut short (stopped, time limit, a corrupt file), else None.
@@ -157,9 +158,11 @@ class PreparedVideo:
 
     def estimate(self, calibrated: bool = True) -> float:
         """Expected seconds of the whole clip: the first frame's plan, then ``frame_steps`` per later frame."""
-        first = self.first.estimate(calibrated=calibrated)
-        later = prepare(self.first.content, *self._args(), **self._later_overrides()).estimate(calibrated=calibrated)
-        return first + later * (self.frame_count - 1)
+        return self.first.estimate(calibrated=calibrated) + self._later_seconds(calibrated) * (self.frame_count - 1)
+
+    def _later_seconds(self, calibrated: bool) -> float:
+        """Expected seconds of one later frame (``frame_steps`` at the output size)."""
+        return prepare(self.first.content, *self._args(), **self._later_overrides()).estimate(calibrated=calibrated)
 
     def _later_overrides(self) -> dict[str, Any]:
         return {
@@ -193,7 +196,9 @@ class PreparedVideo:
         partial = out.with_name(f".{out.stem}.partial{out.suffix}")
         writer = ClipWriter(partial, self.rate, self.path if self.info.audio else None, self.start)
         deadline = None if s.time_limit is None else self.started + s.time_limit
-        done, note, stopped, per_frame = 0, None, False, None
+        done, note, stopped, measured = 0, None, False, False
+        # The later frames' pace: planned from the costs known, then measured (an average).
+        per_frame = self._later_seconds(calibrated=False)
         prev_grey: np.ndarray | None = None
         prev_raw: torch.Tensor | None = None
         try:
@@ -240,11 +245,11 @@ class PreparedVideo:
                 done += 1
                 if done > 1:  # the later frames' pace (the first frame takes its full plan)
                     took = time.perf_counter() - t_frame
-                    per_frame = took if per_frame is None else 0.7 * per_frame + 0.3 * took
+                    per_frame, measured = (0.7 * per_frame + 0.3 * took if measured else took), True
                 preview = last.image if preview_size is None else _shrunk(last.image, preview_size)
                 yield VideoProgress(
                     frame=done, frames=n, image=preview, elapsed=time.perf_counter() - t0,
-                    eta=None if per_frame is None else per_frame * (n - done), rate=self.rate,
+                    eta=per_frame * (n - done), rate=self.rate,
                 )  # fmt: skip
         except BaseException:
             with contextlib.suppress(Exception):
@@ -300,10 +305,8 @@ def _warped(
     return target.clone(), (target, mask, weight)
 
 
-def _eta(per_frame: float | None, left: int, event: Progress) -> float | None:
-    """Seconds to the end: this frame's own ETA, then the later frames' pace."""
-    if per_frame is None:
-        return None if event.eta is None else event.eta
+def _eta(per_frame: float, left: int, event: Progress) -> float:
+    """Seconds to the end: this frame's own ETA, then ``per_frame`` for each frame after it."""
     return (event.eta or 0.0) + per_frame * max(0, left - 1)
 
 

@@ -157,3 +157,11 @@ def test_an_animated_gif_is_a_clip_and_a_gif_can_be_written(tmp_path, style_path
     assert last.done and last.frame == 3 and last.rate == pytest.approx(5.0)
     with Image.open(out) as img:
         assert img.format == "GIF" and img.n_frames == 3
+
+
+def test_the_eta_covers_the_whole_clip_from_the_first_frame(tmp_path, style_path):
+    clip = clips.write_clip(tmp_path / "in.mp4", 4, fps=10)
+    events = list(nst.stylize_video(clip, style_path, tmp_path / "o.mp4", **TINY))
+    first = [e for e in events if e.frame == 0 and e.step is not None and not e.step.done]
+    assert first and all(e.eta is not None and e.eta > (e.step.eta or 0) for e in first)  # later frames counted
+    assert events[-1].eta == 0
