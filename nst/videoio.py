@@ -140,7 +140,7 @@ def probe(path: str | Path, what: str = "clip") -> ClipInfo:
             duration = c.duration / 1_000_000
         else:
             duration = (v.frames or 0) / rate
-        rotation = 0
+        _check_size(ClipInfo(w, h, rate, duration), p, what)  # before a frame of it is decoded
         # The rotation is in the first frame's side data (the display matrix): one frame decoded.
         try:
             first = next(c.decode(v))

@@ -124,8 +124,11 @@ def test_no_frames(tmp_path):
 def test_huge_frames_are_refused_before_decoding(tmp_path, monkeypatch):
     clip = clips.write_clip(tmp_path / "a.mp4", 2, size=(64, 48))
     monkeypatch.setattr(v, "MAX_FRAME_PIXELS", 64 * 48 - 1)
+    decoded = []
+    monkeypatch.setattr(av.container.InputContainer, "decode", lambda *a, **k: decoded.append(1) or iter(()))
     with pytest.raises(v.VideoError, match=r"frames of 64×48 px, more than the"):
         v.probe(clip)
+    assert not decoded
 
 
 def test_a_file_cut_halfway_yields_its_frames_then_says_so(tmp_path):
