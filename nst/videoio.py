@@ -91,9 +91,15 @@ def is_video(path: str | Path) -> bool:
 
     try:
         with av.open(str(p)) as c:
-            return bool(c.streams.video) or bool(c.streams.audio)
+            return not _still_format(c.format.name) and (bool(c.streams.video) or bool(c.streams.audio))
     except Exception:  # av.FFmpegError and OSError: not a container either
         return False
+
+
+def _still_format(name: str) -> bool:
+    """Whether FFmpeg read the file as a still image or text (``image2``, ``png_pipe``, ``tty``…):
+    an image Pillow refused (too large, odd metadata) is an image to refuse as one, not a clip."""
+    return any(n in ("image2", "tty") or n.endswith("_pipe") for n in name.split(","))
 
 
 def _name(path: Path) -> str:
@@ -125,6 +131,8 @@ def probe(path: str | Path, what: str = "clip") -> ClipInfo:
     except Exception:
         raise VideoError(f"the {what} {_name(p)} is not a video nst can read") from None
     with c:
+        if _still_format(c.format.name):
+            raise VideoError(f"the {what} {_name(p)} is a still image, not a video")
         if not c.streams.video:
             if c.streams.audio:
                 raise VideoError(f"the {what} {_name(p)} has only audio, no video track")

@@ -108,6 +108,13 @@ def test_not_a_video(tmp_path):
         v.probe(text)
 
 
+def test_a_still_image_is_not_a_clip(tmp_path):
+    still = tmp_path / "still.mp4"
+    Image.new("RGB", (8, 8)).save(still, format="PNG")
+    with pytest.raises(v.VideoError, match="'still.mp4' is a still image, not a video"):
+        v.probe(still)
+
+
 def test_audio_only(tmp_path):
     with pytest.raises(v.VideoError, match="has only audio, no video track"):
         v.probe(clips.write_audio_only(tmp_path / "a.mp4"))
