@@ -16,6 +16,7 @@ The page (its layout: ``nst_web/page.py``; each handler in the module of its con
     │ Advanced: size, colour, loss, … masks,   │
     │   keep mask, settings from a PNG         │
     │ Examples · What the controls do          │
+    │ Video: clip · Run on the clip · frames   │
     └──────────────────────────────────────────┘
     This visit's results: gallery · Compare A / B
 
@@ -24,7 +25,8 @@ Events (→ handler; every one guarded in a queue group or marked cheap: ``nst_w
     Run     → run.pressed → painting.painted_masks → painting.painted_keep
               → run.stylize (/stylize, "gpu") → visit.add_result
     Upscale → run.upscale (/upscale, "gpu") → visit.add_result
-    Stop    → run.pressed(stop)
+    Run on the clip → run.pressed → video.stylize_clip (/stylize_clip, "gpu")
+    Stop    → run.pressed(stop)   (a run's, or a clip's: it keeps the frames done)
     content, steps, size      → hints.estimate_text (/estimate)
     content, Keep faces       → hints.faces_found ("light");  content → painting.paint_on
     settings PNG              → settings.load_recipe;  gallery pick → visit.pick_result

@@ -1285,3 +1285,178 @@ def write_tiff(
     ifd = struct.pack(bo + "H", len(tags)) + entries + struct.pack(bo + "I", 0)
     Path(path).write_bytes(head + data + ifd + extra)
     return Path(path)
+
+
+# --- Clips ---------------------------------------------------------------------------------
+# Bad clips, through nst.stylize_video and `python -m nst CLIP STYLE -o OUT.mp4`: each gets one
+# line (a message) and leaves no file, or a result (a clip, upright, at the sampled rate), or
+# a shorter clip with a note (a file cut halfway: the frames done are kept, and it says so).
+
+VIDEO_QUICK = {"size": 64, "steps": 1, "frame_steps": 1, "keep_faces": False}
+
+
+@dataclass
+class VideoCase:
+    """One kind of bad clip.
+
+    Attributes:
+        name: a short identifier.
+        what: what is sent, in words.
+        write: writes the clip into a folder and returns its path.
+        expect: "message", "result" or "shorter" (a clip of fewer frames than asked, with a note).
+        match: a regular expression the message (or the note) must match (case-insensitive).
+        params: what is asked with it (fps, start, duration, ...).
+        size: the frame size (w, h) a result must have.
+    """
+
+    name: str
+    what: str
+    write: Callable[[Path], Path]
+    expect: str
+    match: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    size: tuple[int, int] | None = None
+
+
+def _text_clip(folder: Path) -> Path:
+    path = folder / "notes.mp4"
+    path.write_text("this is not a video\n")
+    return path
+
+
+def _header_only(folder: Path) -> Path:
+    from bench import clips
+
+    whole = clips.write_clip(folder / "whole.mkv", 30, (96, 64), codec="mpeg4")
+    path = folder / "header.mkv"
+    path.write_bytes(whole.read_bytes()[:600])
+    whole.unlink()
+    return path
+
+
+def _huge_frame(folder: Path) -> Path:
+    import av
+
+    path = folder / "huge.mkv"
+    with av.open(str(path), "w") as c:  # one flat 4160×2200 frame (9.2 Mpx): small as a file
+        v = c.add_stream("mpeg4", rate=1)
+        v.width, v.height, v.pix_fmt = 4160, 2200, "yuv420p"
+        for p in v.encode(av.VideoFrame.from_ndarray(np.zeros((2200, 4160, 3), np.uint8), format="rgb24")):
+            c.mux(p)
+        for p in v.encode(None):
+            c.mux(p)
+    return path
+
+
+def video_cases() -> list[VideoCase]:
+    """The bad clips, each with its writer and what it must give."""
+    from bench import clips
+
+    return [
+        VideoCase("clip-not-a-video", "a text file named .mp4", _text_clip, "message", r"not (a video|an image)"),
+        VideoCase(
+            "clip-audio-only",
+            "an MP4 with only an audio track",
+            lambda d: clips.write_audio_only(d / "voice.mp4"),
+            "message",
+            r"only audio, no video track",
+        ),
+        VideoCase("clip-no-frames", "a Matroska header and no frame", _header_only, "message", r"no frames"),
+        VideoCase("clip-huge-frame", "one 4160×2200 frame", _huge_frame, "message", r"4160×2200 px, more than the"),
+        VideoCase(
+            "clip-too-long",
+            "a clip of 121 s",
+            lambda d: clips.write_clip(d / "long.mkv", 121, (64, 48), fps=1, codec="mpeg4"),
+            "message",
+            r"at most 120 s of a clip",
+        ),
+        VideoCase(
+            "clip-rotated",
+            "a 64×48 clip with rotation metadata (90°)",
+            lambda d: clips.write_clip(d / "turned.mp4", 3, rotation=90),
+            "result",
+            size=(48, 64),
+        ),
+        VideoCase(
+            "clip-variable-rate",
+            "frames at 0, 0.1, 0.15, 0.5 and 0.55 s",
+            lambda d: clips.write_clip(d / "vfr.mp4", 5, times=[0, 0.1, 0.15, 0.5, 0.55]),
+            "result",
+            params={"fps": 5},
+            size=(64, 48),
+        ),
+        VideoCase(
+            "clip-cut-halfway",
+            "a Matroska clip cut after 70% of its bytes",
+            lambda d: clips.write_truncated(d / "cut.mkv"),
+            "shorter",
+            r"cut short or corrupt.*kept the \d+ frames done",
+            params={"fps": 5},
+        ),
+    ]
+
+
+def try_video(case: VideoCase, clip: Path, style: Path, out_dir: Path, surface: str) -> Outcome:
+    """The clip through ``surface`` ("api": nst.stylize_video, "cli": nst.cli.main) into
+    ``out_dir/out.mp4``: a message, a result (``text``: the note, if any) or a crash."""
+    import nst
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = out_dir / "out.mp4"
+    t0 = time.perf_counter()
+    if surface == "api":
+        try:
+            last = list(nst.stylize_video(clip, style, output, **case.params, **VIDEO_QUICK))[-1]
+        except nst.Error as exc:
+            return Outcome("message", str(exc), "api", time.perf_counter() - t0)
+        except Exception as exc:
+            return Outcome("crash", f"{type(exc).__name__}: {exc}", "api", time.perf_counter() - t0)
+        text = last.note or ""
+    else:
+        from nst.cli import main
+
+        argv = [str(clip), str(style), "-o", str(output), "--size", "64", "--steps", "1", "--frame-steps", "1"]
+        argv += ["--no-keep-faces", *(w for k, v in case.params.items() for w in (f"--{k}", str(v)))]
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                code = main(argv)
+        except Exception as exc:
+            return Outcome("crash", f"{type(exc).__name__}: {exc}", "cli", time.perf_counter() - t0)
+        lines = [ln for ln in err.getvalue().replace("\r", "\n").splitlines() if ln.strip().startswith("nst:")]
+        text = lines[-1] if lines else ""
+        if code == 2:
+            return Outcome("message", text, "cli", time.perf_counter() - t0)
+        if code not in (0, 1) or "Traceback" in err.getvalue():
+            return Outcome("crash", f"exit code {code}: {err.getvalue()[-2000:]}", "cli", time.perf_counter() - t0)
+    if not output.is_file():
+        return Outcome("crash", f"no clip written ({text})", surface, time.perf_counter() - t0)
+    import av
+
+    with av.open(str(output)) as c:
+        s = c.streams.video[0]
+        return Outcome("result", text, surface, time.perf_counter() - t0, size=(s.width, s.height))
+
+
+def judge_video(case: VideoCase, outcome: Outcome, out_dir: Path) -> str | None:
+    """Why ``outcome`` is not acceptable for ``case``, or None."""
+    left = sorted(p.name for p in out_dir.iterdir()) if out_dir.is_dir() else []
+    if outcome.kind == "crash":
+        return f"{case.name}: crashed: {outcome.text}"
+    if case.expect == "message":
+        if outcome.kind != "message":
+            return f"{case.name}: expected a message, got a {outcome.kind}"
+        if "\n" in outcome.text or not re.search(case.match, outcome.text, re.I):
+            return f"{case.name}: message {outcome.text!r} does not match {case.match!r} on one line"
+        if any(w in outcome.text for w in GENERIC):
+            return f"{case.name}: message {outcome.text!r} is generic"
+        return f"{case.name}: left {left} behind" if left else None
+    if outcome.kind != "result":
+        return f"{case.name}: expected a clip, got a {outcome.kind}: {outcome.text!r}"
+    if left != ["out.mp4"]:
+        return f"{case.name}: left {left}, not out.mp4 alone"
+    if case.size is not None and outcome.size != case.size:
+        return f"{case.name}: frames of {outcome.size}, not {case.size}"
+    if case.expect == "shorter" and not re.search(case.match, outcome.text, re.I):
+        return f"{case.name}: the note {outcome.text!r} does not say the clip was cut short ({case.match!r})"
+    return None

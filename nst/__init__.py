@@ -4,6 +4,8 @@
     >>> result = nst.stylize_image("photo.jpg", "painting.jpg", steps=200, size=512)
     >>> for event in nst.stylize("photo.jpg", "painting.jpg"):
     ...     print(event.step, event.losses["total"], event.eta)
+    >>> for event in nst.stylize_video("clip.mp4", "painting.jpg", "out.mp4", size=256, duration=3):
+    ...     print(f"frame {event.frame} of {event.frames}")
 
 Every error nst raises on purpose is an :class:`nst.Error`.
 """
@@ -31,6 +33,8 @@ from .schedule import estimate_seconds, format_seconds
 from .settings import DEFAULT, LIMITS, STRENGTHS, FieldInfo, Settings, field_info, field_names, strength
 from .upscale import prepare_upscale, upscale, upscale_image
 from .vgg import LAYER_NAMES, VGG19Features
+from .video import PreparedVideo, VideoProgress, is_video, prepare_video, stylize_video
+from .videoio import MAX_CLIP_SECONDS, VideoError
 from .weights import load_model, load_weights
 
 __all__ = [
@@ -86,4 +90,11 @@ __all__ = [
     "stylize_image",
     "upscale",
     "upscale_image",
+    "MAX_CLIP_SECONDS",
+    "PreparedVideo",
+    "VideoError",
+    "VideoProgress",
+    "is_video",
+    "prepare_video",
+    "stylize_video",
 ]

@@ -151,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     # Parse (heavy imports after it, so that --help is instant).
     args = build_parser().parse_args(argv)
     overrides = settings_given(args)
+    args.video = _is_clip(args.content)
+    if args.video and args.output == "out.png":  # the default output, for a clip
+        args.output = "out.mp4"
+    if not args.video and Path(args.output).suffix.lower() in (".mp4", ".gif"):
+        return _fail(_not_a_clip(args.content))  # a clip was meant: say why it is not one
     # Check the files it will write, before any work; a dry run too: it foretells the
     # command, refusal included.
     problem = output_as_style(args) or check_files(args)
@@ -165,7 +170,31 @@ def main(argv: list[str] | None = None) -> int:
         overrides.pop("size", None)  # the factor sets it
     # Prepare, run, write.
     with _ctrl_c_stops() as stop, _warnings_as_lines():
+        if args.video:
+            from .cli_video import run_video
+
+            return run_video(args, overrides, stop, _process_seconds())
+        if any(getattr(args, k) is not None for k in ("fps", "start", "duration")):
+            return _fail("--fps, --start and --duration are for a clip; the content is not one")
         return _run(args, overrides, stop)
+
+
+def _not_a_clip(path: str) -> str:
+    """Why the content, given with a clip's output, is not a clip nst can read."""
+    from .videoio import VideoError, probe
+
+    try:
+        probe(path, "content")
+    except VideoError as exc:
+        return f"{exc}; an .mp4 or .gif output is for a clip"
+    return f"the content {Path(path).name!r} is a still image; an .mp4 or .gif output is for a clip"
+
+
+def _is_clip(path: str) -> bool:
+    """Whether the content is a clip, by its content (nst.videoio.is_video)."""
+    from .videoio import is_video
+
+    return is_video(path)
 
 
 @contextlib.contextmanager

@@ -150,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural style transfer (Gatys et al.) on a frozen VGG19.",
         allow_abbrev=False,  # --step is a typo, not --steps
     )
-    parser.add_argument("content", help="content image (its layout is kept)")
+    parser.add_argument(
+        "content", help="content image (its layout is kept), or a clip (MP4, WebM, MOV, animated GIF/WebP)"
+    )
     parser.add_argument("style", nargs="+", help="style image(s) (their look is taken; several are blended)")
     parser.add_argument(
         "--mask",
@@ -171,8 +173,19 @@ def build_parser() -> argparse.ArgumentParser:
         "kept (a face the detector missed, text, a logo), as faces are with --keep-faces",
     )
     parser.add_argument(
-        "-o", "--output", default="out.png", metavar="OUT.png", help="output PNG, with its recipe (default: out.png)"
+        "-o",
+        "--output",
+        default="out.png",
+        metavar="OUT.png",
+        help="output PNG, with its recipe (default: out.png); for a clip, .mp4 (H.264, with its audio) or .gif "
+        "(default: out.mp4)",
     )
+    for flag, what in (
+        ("--fps", "a clip: frames per second taken (default: the clip's own, at most 24)"),
+        ("--start", "a clip: seconds into it where the frames start (default: 0)"),
+        ("--duration", "a clip: seconds of it to style (default: to its end)"),
+    ):
+        parser.add_argument(flag, type=float, default=None, metavar=flag[2:].upper()[0], help=what)
     parser.add_argument(
         "--recipe",
         action=_RecipeAction,
@@ -244,6 +257,10 @@ _NOT_SETTINGS = (
     "recipe_settings",
     "recipe_named",
     "upscale",
+    "fps",
+    "start",
+    "duration",
+    "video",
 )
 
 

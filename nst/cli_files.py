@@ -44,7 +44,10 @@ def check_files(args: argparse.Namespace) -> str | None:
     a pipe; a missing or read-only folder. Replacing an earlier result is allowed.
     """
     output = Path(args.output)
-    if output.suffix.lower() != ".png":
+    if getattr(args, "video", False):
+        if output.suffix.lower() not in (".mp4", ".gif"):
+            return f"the content is a clip: the output must be a .mp4 or .gif file, not {args.output!r}"
+    elif output.suffix.lower() != ".png":
         return f"the output must be a .png file, not {args.output!r}"
     if args.save_every < 0:
         return "--save-every must be 0 or more"

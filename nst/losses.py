@@ -19,6 +19,7 @@ __all__ = [
     "GramStyleLoss",
     "GuidedGramStyleLoss",
     "SlicedWassersteinStyleLoss",
+    "TemporalLoss",
     "NORMALIZATIONS",
     "gram_matrix",
     "pair_scales",
@@ -180,6 +181,34 @@ class FaceStructureLoss(nn.Module):
         cores, times ``λ / (2 · H·W · scale)``."""
         d = structure_of(image_tile, self.sigma)[..., crop[0], crop[1]] - self.target[..., core[0], core[1]]
         return (self.mask[..., core[0], core[1]] * d.pow(2)).sum()
+
+
+class TemporalLoss(nn.Module):
+    """``J_temporal = λ · mean(c · (G − W)²)``: video's temporal cost (Ruder et al. 2016, eq. 7).
+
+    ``W`` is the previous frame's result warped onto this frame by the optical flow, ``c`` the
+    flows' consistency (:func:`nst.flow.consistency`: 0 where disoccluded or on a motion
+    boundary). Like ``keep_faces``' term (:class:`FaceStructureLoss`), a per-pixel weighted
+    distance on the image itself, added to J as it is: the other terms are unit-free (per-pair
+    normalisation), and pixels are in [0, 1], so one ``λ`` holds alike at any size.
+
+    Args:
+        target: ``W``, ``(1, 3, H, W)`` in [0, 1].
+        mask: ``c``, ``(1, 1, H, W)`` in [0, 1].
+        weight: ``λ``.
+    """
+
+    target: torch.Tensor
+    mask: torch.Tensor
+
+    def __init__(self, target: torch.Tensor, mask: torch.Tensor, weight: float) -> None:
+        super().__init__()
+        self.lam = weight
+        self.register_buffer("target", target.detach().float())
+        self.register_buffer("mask", mask.detach().float())
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.lam * (self.mask * (image - self.target).pow(2)).mean()
 
 
 class GramStyleLoss(nn.Module):

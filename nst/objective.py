@@ -14,6 +14,7 @@ from .losses import (
     ContentLoss,
     FaceStructureLoss,
     GramStyleLoss,
+    TemporalLoss,
     GuidedGramStyleLoss,
     SlicedWassersteinStyleLoss,
     pair_scales,
@@ -105,6 +106,8 @@ class Objective:
         self.model = model
         self.s = s
         self.faces = faces
+        # [video] The temporal cost (nst.losses.TemporalLoss), set by a frame's run, else None.
+        self.temporal: TemporalLoss | None = None
         # Called after every layer, forward and back (see VGG19Features.iter_features):
         # the pipeline's stop= check.
         self.check: Callable[[], None] | None = None
@@ -250,6 +253,9 @@ class Objective:
         if self.faces is not None:
             terms["faces"] = self.faces(image)
             total = total + terms["faces"]
+        if self.temporal is not None:
+            terms["temporal"] = self.temporal(image)
+            total = total + terms["temporal"]
         terms["total"] = total
         return total, terms
 

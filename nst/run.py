@@ -64,6 +64,7 @@ def run_events(
     stop: threading.Event | None = None,
     preview_seconds: float | None = None,
     preview_size: int | None = None,
+    run: Run | None = None,
 ) -> Iterator[Progress]:
     """Run ``inputs``: :class:`Run`'s events; a device's out-of-memory becomes :class:`OutOfMemoryError`.
 
@@ -73,10 +74,11 @@ def run_events(
         preview_seconds: a preview at the first step, then at most this often (None: every
             ``preview_every`` steps).
         preview_size: the long side of previews, at most.
+        run: the :class:`Run` of ``inputs`` to use (a video's frame: nst.video.FrameRun), else a new one.
     """
     oom = False
     try:
-        yield from Run(inputs, stop, preview_seconds, preview_size).events()
+        yield from (run or Run(inputs, stop, preview_seconds, preview_size)).events()
     except Error:
         raise
     except Exception as exc:

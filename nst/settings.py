@@ -136,6 +136,14 @@ class Settings:
         "find faces in the content image and keep their eyes, nose and mouth in place "
         "(more content weight there); no face found: no change",
     )
+    temporal_weight: float = _opt(
+        100.0,
+        "video: weight of the temporal cost, the pixels that the optical flow follows held to the previous "
+        "frame's result (relative to the normalised cost; 0: each frame on its own, but still started from it)",
+    )
+    frame_steps: int = _opt(
+        40, "video: steps of every frame after the first (which takes steps), started from the previous result"
+    )
     max_memory: float | None = _opt(
         None,
         "working memory of a run in GB; scales that need more are optimised in tiles that fit "
@@ -190,6 +198,8 @@ class Settings:
                 raise SettingsError("style_blend must have a positive weight")
         style_scale = _float(s.style_scale, "style_scale", 0.1, 4.0)
         tv_weight = _float(s.tv_weight, "tv_weight", 0.0, 1e6)
+        temporal_weight = _float(s.temporal_weight, "temporal_weight", 0.0, 1e6)
+        frame_steps = _int(s.frame_steps, "frame_steps", 1, LIMITS.max_steps)
         lr = None if s.learning_rate is None else _float(s.learning_rate, "learning_rate", 1e-6, 1e3)
         if lr == 0:
             raise SettingsError("learning_rate must be positive")
@@ -217,6 +227,8 @@ class Settings:
             style_blend=blend,
             style_scale=style_scale,
             tv_weight=tv_weight,
+            temporal_weight=temporal_weight,
+            frame_steps=frame_steps,
             preview_every=preview,
             seed=seed,
             time_limit=time_limit,

@@ -21,6 +21,7 @@ import nst
 from nst import STRENGTHS, strength
 
 from . import brush, budgets, door, gradio_patches, hints, machine, painting, queue, run, settings, uploads
+from . import video as video_section
 from . import visit as visit_results
 from .door import guarded
 from .gallery import Gallery
@@ -192,6 +193,7 @@ def build_demo() -> gr.Blocks:
                 examples_here = gr.Column()
                 with gr.Accordion("What the controls do", open=False):
                     gr.Markdown(help_text)
+                video_section.section(style, controls)  # a clip with the same painting and controls
             with gr.Column(scale=1, min_width=320):
                 result = gr.Image(
                     label="Result (live preview)",

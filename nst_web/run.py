@@ -252,6 +252,11 @@ def _limited(ev: nst.Progress) -> str:
 _stopping: set[str] = set()
 
 
+def stop_pressed(session: str) -> bool:
+    """Whether ``session`` pressed Stop since it pressed Run (a clip's run reads it: nst_web.video)."""
+    return session in _stopping
+
+
 def pressed(stop: bool) -> Any:
     """The handler of Run (``stop`` False: the session's run goes on) or Stop (True)."""
 

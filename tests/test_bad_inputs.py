@@ -88,3 +88,20 @@ def test_pickled_code_never_ran(bad_case_dir, bad_cases, content_path, style_pat
     data = pickle.dumps({"conv1_1.weight": Payload()})
     pickle.loads(data)
     assert marker.exists()
+
+
+VIDEO_CASES = {c.name: c for c in bi.video_cases()}
+
+
+@pytest.mark.parametrize("surface", ["api", "cli"])
+@pytest.mark.parametrize("name", VIDEO_CASES)
+def test_bad_clips(name, surface, style_path, tmp_path):
+    # Each bad clip: one line and no file left, or a clip (upright, the frames asked), or a
+    # shorter clip that says it was cut short.
+    case = VIDEO_CASES[name]
+    source = tmp_path / "in"
+    source.mkdir()
+    clip = case.write(source)
+    out_dir = tmp_path / "out"
+    outcome = bi.try_video(case, clip, style_path, out_dir, surface)
+    assert bi.judge_video(case, outcome, out_dir) is None

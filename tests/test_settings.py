@@ -285,10 +285,10 @@ _LAYER_NAMES = "valid names are conv1_1 ... conv5_4, relu1_1 ... relu5_4 and poo
         ({"seed": "1e999999999"}, "seed must be between 0 and 9223372036854775807, not 1e999999999"),
         (
             {"colour": 1, "bogus": 2},
-            "unknown setting bogus, colour; known: content_layer, device, init, keep_faces, "
+            "unknown setting bogus, colour; known: content_layer, device, frame_steps, init, keep_faces, "
             "learning_rate, max_memory, multiscale, normalization, optimizer, pooling, precision, preserve_color, "
             "preview_every, seed, size, steps, style_blend, style_layer_weights, style_layers, style_loss, style_scale, "
-            "style_weight, time_limit, tv_weight, weights",
+            "style_weight, temporal_weight, time_limit, tv_weight, weights",
         ),
         (
             {"bogus": 1, "colour": 2},

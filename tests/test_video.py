@@ -1,0 +1,167 @@
+"""nst.video: a clip styled frame by frame (the first with the full plan, the later ones warped
+from the previous result with the temporal cost), stop and a corrupt file keeping the frames
+done, errors leaving nothing behind, and the command line. Tiny runs: 64 px, a few steps."""
+
+from __future__ import annotations
+
+import threading
+
+import av
+import numpy as np
+import pytest
+import torch
+
+import nst
+from bench import clips
+from nst import video
+from nst.cli import main
+from nst.losses import TemporalLoss
+
+TINY = {"size": 64, "steps": 3, "frame_steps": 2, "keep_faces": False}
+
+
+def _frames_and_rate(path) -> tuple[int, float, bool]:
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        n = sum(1 for _ in c.decode(s))
+        return n, float(s.average_rate), bool(c.streams.audio)
+
+
+def test_a_clip_is_styled_frame_by_frame_with_its_audio(tmp_path, style_path):
+    clip = clips.write_clip(tmp_path / "in.mp4", 8, fps=10, audio=True)
+    out = tmp_path / "out.mp4"
+    events = list(nst.stylize_video(clip, style_path, out, fps=5, **TINY))
+    finished = [e for e in events if e.image is not None]
+    assert [(e.frame, e.frames) for e in finished] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert any(e.step is not None and e.step.losses.get("temporal") is not None for e in events)  # later frames
+    last = events[-1]
+    assert last.done and not last.stopped and last.note is None and last.output == out
+    assert _frames_and_rate(out) == (4, 5.0, True)
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_later_frames_start_from_the_previous_result(tmp_path, style_path, monkeypatch):
+    clip = clips.write_clip(tmp_path / "in.mp4", 3, fps=10)
+    warms = []
+    init = video.FrameRun.__init__
+
+    def spy(self, inputs, stop, warm=None, temporal=None):
+        warms.append((warm, temporal))
+        init(self, inputs, stop, warm, temporal)
+
+    monkeypatch.setattr(video.FrameRun, "__init__", spy)
+    results = [e.image for e in nst.stylize_video(clip, style_path, tmp_path / "o.mp4", **TINY) if e.image]
+    assert warms[0] == (None, None) and all(w is not None and t is not None for w, t in warms[1:])
+    # The warped start is the previous result moved by the flow: close to it (the clip moves 2 px a frame).
+    prev = np.asarray(results[0], np.float32) / 255
+    start = warms[1][0][0].permute(1, 2, 0).numpy()
+    assert np.abs(start - prev)[:, 8:].mean() < 0.12
+
+
+def test_the_temporal_cost_counts_consistent_pixels_only():
+    target = torch.zeros(1, 3, 4, 4)
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., :2] = 1
+    loss = TemporalLoss(target, mask, 10.0)
+    image = torch.zeros(1, 3, 4, 4)
+    image[..., 2:] = 1  # differs only where the mask is 0
+    assert float(loss(image)) == 0
+    image[..., 0] = 0.5
+    assert float(loss(image)) == pytest.approx(10 * 0.25 * 4 * 3 / 48)
+
+
+def test_stop_keeps_the_frames_done_as_a_shorter_clip(tmp_path, style_path):
+    clip = clips.write_clip(tmp_path / "in.mp4", 6, fps=10)
+    out = tmp_path / "out.mp4"
+    stop = threading.Event()
+    last = None
+    for e in nst.stylize_video(clip, style_path, out, stop=stop, **TINY):
+        if e.frame == 2 and e.image is not None:
+            stop.set()
+        last = e
+    assert last is not None and last.done and last.stopped and last.frame == 2
+    assert "kept the 2 frames done" in last.note
+    assert _frames_and_rate(out)[0] == 2
+
+
+def test_a_file_corrupt_halfway_keeps_what_was_done_and_says_so(tmp_path, style_path):
+    clip = clips.write_truncated(tmp_path / "cut.mkv")
+    out = tmp_path / "out.mp4"
+    events = list(nst.stylize_video(clip, style_path, out, fps=5, **TINY))
+    last = events[-1]
+    assert last.done and last.output == out and "cut short or corrupt" in last.note and "kept the" in last.note
+    assert 2 <= _frames_and_rate(out)[0] < last.frames
+
+
+def test_an_error_halfway_leaves_nothing_behind(tmp_path, style_path, monkeypatch):
+    clip = clips.write_clip(tmp_path / "in.mp4", 4, fps=10)
+    out = tmp_path / "out.mp4"
+
+    def broken(*args, **kwargs):
+        raise nst.DivergedError("the optimisation diverged")
+
+    events = nst.stylize_video(clip, style_path, out, **TINY)
+    next(e for e in events if e.image is not None)  # the first frame is written
+    monkeypatch.setattr(video, "_warped", broken)
+    with pytest.raises(nst.DivergedError):
+        list(events)
+    assert list(tmp_path.iterdir()) == [clip]
+
+
+def test_a_clip_longer_than_the_cap_names_the_cap(tmp_path, style_path):
+    clip = clips.write_clip(tmp_path / "in.mp4", 20, fps=10)
+    with pytest.raises(nst.VideoError, match="at most 1.5 s of a clip"):
+        nst.prepare_video(clip, style_path, max_seconds=1.5, **TINY)
+    assert nst.prepare_video(clip, style_path, max_seconds=1.5, duration=1.0, **TINY).frame_count == 10
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"fps": 0}, "fps must be at least 0.1"),
+        ({"fps": 100}, "fps must be at most 60"),
+        ({"start": 9}, "past the clip's end"),
+        ({"duration": "long"}, "duration must be a number of seconds"),
+    ],
+)
+def test_bad_timing_is_one_line(tmp_path, style_path, kwargs, message):
+    clip = clips.write_clip(tmp_path / "in.mp4", 4, fps=10)
+    with pytest.raises(nst.Error, match=message):
+        nst.prepare_video(clip, style_path, **kwargs, **TINY)
+
+
+def test_the_cli_writes_an_mp4_and_refuses_bad_clips(tmp_path, style_path, capsys):
+    clip = clips.write_clip(tmp_path / "in.mp4", 6, fps=10, audio=True)
+    out = tmp_path / "out.mp4"
+    argv = [str(clip), str(style_path), "-o", str(out), "--size", "64", "--steps", "2", "--frame-steps", "1"]
+    assert main([*argv, "--fps", "5", "--duration", "0.4", "--no-keep-faces"]) == 0
+    assert _frames_and_rate(out) == (2, 5.0, True)
+    assert main([*argv, "--start", "5"]) == 2
+    assert "past the clip's end" in capsys.readouterr().err
+    audio = clips.write_audio_only(tmp_path / "voice.mp4")
+    assert main([str(audio), str(style_path), "-o", str(tmp_path / "v.mp4")]) == 2
+    assert "has only audio, no video track" in capsys.readouterr().err
+    assert main([str(clip), str(style_path), "-o", str(tmp_path / "x.png")]) == 2
+    assert "must be a .mp4 or .gif file" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4", "voice.mp4"]
+
+
+def test_an_animated_gif_is_a_clip_and_a_gif_can_be_written(tmp_path, style_path):
+    from PIL import Image
+
+    frames = [Image.fromarray(clips.frame_at(i, 64, 48)) for i in range(3)]
+    gif = tmp_path / "anim.webp"  # an animated GIF, whatever its name says
+    frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:], duration=200, loop=0)
+    out = tmp_path / "out.gif"
+    last = list(nst.stylize_video(gif, style_path, out, **TINY))[-1]
+    assert last.done and last.frame == 3 and last.rate == pytest.approx(5.0)
+    with Image.open(out) as img:
+        assert img.format == "GIF" and img.n_frames == 3
+
+
+def test_the_eta_covers_the_whole_clip_from_the_first_frame(tmp_path, style_path):
+    clip = clips.write_clip(tmp_path / "in.mp4", 4, fps=10)
+    events = list(nst.stylize_video(clip, style_path, tmp_path / "o.mp4", **TINY))
+    first = [e for e in events if e.frame == 0 and e.step is not None and not e.step.done]
+    assert first and all(e.eta is not None and e.eta > (e.step.eta or 0) for e in first)  # later frames counted
+    assert events[-1].eta == 0
