@@ -20,9 +20,9 @@ import torch
 __all__ = ["SHARE_MIN", "CpuShare"]
 
 # Below this share of its threads' time a timing says more about the other programs than
-# about the machine. A CPU run alone gets 0.8-1.0 (its Python work is one thread of two);
-# with one other busy program on the cores it gets about half.
-SHARE_MIN = 0.65
+# about the machine: alone, a run's threads wait for a core a few percent of the time; beside
+# one other busy program, about half.
+SHARE_MIN = 0.8
 
 
 def _usable_cores() -> int:
@@ -41,8 +41,32 @@ def _usable_cores() -> int:
     return cores
 
 
+def _run_delay() -> int | None:
+    """Nanoseconds this process's threads have waited, runnable, for a core (Linux's
+    schedstat, summed over the live threads), or None where the kernel does not say."""
+    total = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+        except (OSError, ValueError, IndexError):  # a thread that ended meanwhile
+            continue
+    return total
+
+
 class CpuShare:
-    """The CPU time a process got since this object was made, over what its threads could use.
+    """How much of the time its threads wanted a core this process got, since it was made.
+
+    Where Linux says how long each thread waited, runnable, for a core (schedstat), the
+    share is 1 less that wait over wall seconds × threads: other programs' demand, measured
+    directly (a process that sleeps got all it asked for). Elsewhere it is the process's CPU
+    seconds over wall seconds × threads. Spinning OpenMP workers make CPU time a poor
+    witness on a busy machine (they burn CPU while they wait for a sibling that is not
+    running), which the wait does not suffer from.
 
     Args:
         threads: the compute threads the timed work runs on (torch's intra-op threads by
@@ -53,11 +77,15 @@ class CpuShare:
         self.threads = max(1, min(threads or torch.get_num_threads(), _usable_cores()))
         self.wall = time.perf_counter()
         self.cpu = time.process_time()
+        self.delay = _run_delay()
 
     def share(self) -> float:
-        """CPU seconds over wall seconds × threads since the start (1: every thread ran throughout)."""
-        wall = time.perf_counter() - self.wall
-        return (time.process_time() - self.cpu) / max(wall * self.threads, 1e-9)
+        """The share of its threads' time the process got since the start (1: all it wanted)."""
+        wall = max((time.perf_counter() - self.wall) * self.threads, 1e-9)
+        now = _run_delay() if self.delay is not None else None
+        if self.delay is not None and now is not None:
+            return max(0.0, 1.0 - max(0, now - self.delay) / 1e9 / wall)
+        return (time.process_time() - self.cpu) / wall
 
     def had_the_cpu(self, device: torch.device | str = "cpu") -> bool:
         """Whether the timing since the start may stand for this machine: on a GPU always (its
