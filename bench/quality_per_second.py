@@ -6,9 +6,10 @@
 For each pair, pastiche runs 100 steps once, saving its image every 5 steps (its
 ``--workspace``): each saved image's time is its file's, from the process's start, so one
 run gives pastiche at 10, 25, 50 and 100 steps. Then nst runs with ``--time-limit`` at each
-fraction of pastiche's 100-step wall time, less nst's own start-up (a process that only
-imports nst and loads the network), so that nst's whole process takes that fraction. Both
-run as subprocesses; their wall times include start-up. Quality is the reference
+fraction of pastiche's 100-step wall time (the issue's definition; the CLI's limit counts
+from its own start, so Python's start-up comes on top; ``--strict`` takes nst's start-up off
+each limit, so that its whole process takes the fraction). Both run as subprocesses; the
+wall times, start-up included, are what the curve plots. Quality is the reference
 evaluator's (bench/quality.py ``Judge``): c+s, the content distance plus the style
 distance at the output's size, lower is better.
 
@@ -70,10 +71,18 @@ def pastiche_curve(content: Path, style: Path, size: int, out: Path, judge: Judg
 
 
 def nst_curve(
-    content: Path, style: Path, size: int, wall: float, fractions: list[float], out: Path, judge: Judge
+    content: Path,
+    style: Path,
+    size: int,
+    wall: float,
+    fractions: list[float],
+    out: Path,
+    judge: Judge,
+    startup: float = 0.0,
 ) -> list[dict]:
-    """nst under a time limit at each of the fractions of ``wall`` (pastiche's 100 steps)."""
-    startup = run_measured([sys.executable, "-c", "import nst, torch; nst.load_model()"])["wall_s"]
+    """nst under a time limit at each of the fractions of ``wall`` (pastiche's 100 steps): the
+    limit is that fraction (the CLI's limit counts from its start), with ``startup`` seconds
+    taken off it (0: the issue's definition; the whole process then runs a little longer)."""
     points = []
     for fraction in fractions:
         limit = max(0.5, fraction * wall - startup)
@@ -159,6 +168,11 @@ def main() -> None:
     p.add_argument("--pairs", nargs="+", default=PAIRS, metavar="CONTENT:STYLE", help="image stems")
     p.add_argument("--fractions", nargs="+", type=float, default=FRACTIONS, help="of pastiche's 100-step time")
     p.add_argument("--size", type=int, default=SIZE)
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="take nst's start-up off each limit, so its whole process fits the fraction",
+    )
     p.add_argument("--out", type=Path, default=SCRATCH / "quality-per-second", help="each run's images")
     output_options(p)
     args = p.parse_args()
@@ -175,7 +189,10 @@ def main() -> None:
             f"{pair}: pastiche "
             + ", ".join(f"{q['steps']} steps {q['wall_s']:.0f} s c+s {q['quality']:.3f}" for q in past)
         )
-        ours = nst_curve(content, style, args.size, past[-1]["wall_s"], args.fractions, out, judge)
+        startup = 0.0
+        if args.strict:  # nst's own start-up (a process that only imports nst and loads the network)
+            startup = run_measured([sys.executable, "-c", "import nst, torch; nst.load_model()"])["wall_s"]
+        ours = nst_curve(content, style, args.size, past[-1]["wall_s"], args.fractions, out, judge, startup)
         rows.append({"pair": pair, "size": args.size, "load": [load, os.getloadavg()], "pastiche": past, "nst": ours})
         pictures(rows[-1], in_folder(args.pictures, f"quality-per-second-{pair.replace(':', '-')}.png"))
     plot(rows, in_folder(args.pictures, "quality-per-second.png"))
