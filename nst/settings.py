@@ -112,10 +112,10 @@ class Settings:
         COLOR_MODES,
     )
     init: str = _opt(
-        "palette",
-        "starting image: palette (the photo in the painting's colours; the photo itself under a "
-        "colour mode), content (the photo), noise or style",
-        ("palette", "content", "noise", "style"),
+        "content",
+        "starting image: content (the photo), palette (the photo in the painting's colours; the "
+        "photo itself under a colour mode), noise or style",
+        ("content", "palette", "noise", "style"),
     )
     optimizer: str = _opt("lbfgs", "optimiser of the pixels", ("lbfgs", "adam"))
     learning_rate: float | None = _opt(None, "step size (default: 1 for L-BFGS, 0.02 for Adam)")

@@ -154,11 +154,13 @@ def test_field_info_describes_each_setting():
     init = field_info("init")
     assert (init.name, init.default, init.kind, init.choices) == (
         "init",
-        "palette",
+        "content",
         str,
-        ("palette", "content", "noise", "style"),
+        ("content", "palette", "noise", "style"),
     )
-    assert init.help == "starting image" and not init.many and not init.optional and not init.log_scale
+    assert (
+        init.help.startswith("starting image: content") and not init.many and not init.optional and not init.log_scale
+    )
     layers = field_info("style_layers")
     assert layers.default == DEFAULT.style_layers and type(layers.default) is tuple
     assert layers.many and layers.kind is str and layers.ui_choices == RELU_LAYERS and layers.choices is None
@@ -211,7 +213,7 @@ def test_weights_and_layers_by_value():
         ({"content_layer": 5}, "content_layer must be one layer's name, such as relu4_2, not 5"),
         ({"device": ""}, "device must be a name such as auto, cpu or cuda"),
         ({"weights": ""}, "weights must be embedded, torchvision, hf:OWNER/REPO/FILE or a path"),
-        ({"init": "zeros"}, "init must be one of palette, content, noise, style, not 'zeros'"),
+        ({"init": "zeros"}, "init must be one of content, palette, noise, style, not 'zeros'"),
         ({"multiscale": 2}, "multiscale must be true or false, not 2"),
     ]:
         with pytest.raises(SettingsError, match=f"^{re.escape(message)}$"):
@@ -240,7 +242,7 @@ def test_strength_words_change_halfway_on_a_log_scale():
 def test_help_text_and_choices_of_a_setting():
     from nst.settings import choices, help_text
 
-    assert help_text("init").startswith("starting image: palette") and choices("pooling") == ("max", "avg")
+    assert help_text("init").startswith("starting image: content") and choices("pooling") == ("max", "avg")
     assert choices("steps") is None
 
 
@@ -422,7 +424,7 @@ def test_5000_digits_as_text_are_a_short_message_too(name, value):
         ({"style_layer_weights": [HUGE] * 5}, "style_layer_weights must be a finite number, not a 5001-digit one"),
         ({"style_blend": [1, HUGE]}, "style_blend must be a finite number, not a 5001-digit one"),
         ({"multiscale": HUGE}, "multiscale must be true or false, not a 5001-digit number"),
-        ({"init": HUGE}, "init must be one of palette, content, noise, style, not a 5001-digit number"),
+        ({"init": HUGE}, "init must be one of content, palette, noise, style, not a 5001-digit number"),
         ({"content_layer": HUGE}, "content_layer must be one layer's name, such as relu4_2, not a 5001-digit number"),
         (
             {"style_layers": ["relu1_1", HUGE]},
