@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -74,13 +75,7 @@ def write_clip(
             c.mux(p)
         if a is not None:
             n = round(16000 * frames / fps)
-            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 16000)).astype(np.float32)[None]
-            af = av.AudioFrame.from_ndarray(tone, format="flt", layout="mono")
-            af.sample_rate, af.pts = 16000, 0
-            for p in a.encode(af):
-                c.mux(p)
-            for p in a.encode(None):
-                c.mux(p)
+            _mux_audio(c, a, (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 16000)).astype(np.float32))
     return path
 
 
@@ -91,14 +86,18 @@ def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
     with av.open(str(path), "w", format="mp4") as c:
         a = c.add_stream("aac", rate=16000)
         a.layout = "mono"
-        n = round(16000 * seconds)
-        af = av.AudioFrame.from_ndarray(np.zeros((1, n), np.float32), format="flt", layout="mono")
-        af.sample_rate, af.pts = 16000, 0
-        for p in a.encode(af):
-            c.mux(p)
-        for p in a.encode(None):
-            c.mux(p)
+        _mux_audio(c, a, np.zeros(round(16000 * seconds), np.float32))
     return path
+
+
+def _mux_audio(container: Any, stream: Any, samples: np.ndarray) -> None:
+    """Encode mono 16 kHz ``samples`` into ``stream`` and mux them (then flush the encoder)."""
+    import av
+
+    frame = av.AudioFrame.from_ndarray(samples[None], format="flt", layout="mono")
+    frame.sample_rate, frame.pts = 16000, 0
+    for p in [*stream.encode(frame), *stream.encode(None)]:
+        container.mux(p)
 
 
 def write_truncated(path: Path, frames: int = 30, keep: float = 0.7, size: tuple[int, int] = (96, 64)) -> Path:

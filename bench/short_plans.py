@@ -27,6 +27,8 @@ import json
 import time
 from pathlib import Path
 
+from PIL import Image
+
 import nst
 from nst import run as nrun
 from nst.costmodel import CostModel
@@ -79,7 +81,7 @@ def shaped(name: str, wh: tuple[int, int], budget: float) -> list[ScalePlan] | N
     return best
 
 
-def run_plan(content: Path, style: Path, plan: list[ScalePlan]) -> nst.Image.Image:
+def run_plan(content: Path, style: Path, plan: list[ScalePlan]) -> Image.Image:
     """``plan`` run to the end: the run's own fitting is given this plan, and no deadline is near."""
     real = nrun.fit_plan
     nrun.fit_plan = lambda *a, **k: FittedPlan(plan)  # type: ignore[assignment]

@@ -183,23 +183,20 @@ def fit_plan(
         return FittedPlan(full)
     cut = _most_steps(content_wh, size, steps, cost, budget, **kw)
     finish = min(steps, FINISH_STEPS)
-    if cut is not None and cut[-1].steps >= finish and (len(cut) == len(full) or len(full) == 1):
+    # A single-scale plan keeps its one scale: the steps that fit at the output size.
+    if cut is not None and (len(full) == 1 or cut[-1].steps >= finish and len(cut) == len(full)):
         return FittedPlan(cut, limit_note(steps, size, sum(sc.steps for sc in cut), size))
-    out = full[-1].wh
     sizes = _working_sizes(content_wh, size, min_side)
-    for k in range(finish, 0, -1):
+    out = full[-1]
+    for k in range(finish, 0, -1) if len(full) > 1 else ():
         # The output scale's targets, steps and result (the coarse part's own estimate also
         # counts a result at its size: a little to spare).
-        room = (
-            budget - cost.scale_seconds(_mpx(out)) - k * cost.step_seconds(_mpx(out)) - cost.finish_seconds(_mpx(out))
-        )
+        room = budget - cost.scale_seconds(out.mpx) - k * cost.step_seconds(out.mpx) - cost.finish_seconds(out.mpx)
         for working in sizes:
             coarse = _most_steps(content_wh, working, steps - k, cost, room, **kw)
             if coarse is not None and sum(sc.steps for sc in coarse) >= min(MIN_COARSE_STEPS, steps - k):
-                plan = [*coarse, ScalePlan(out, k)]
+                plan = [*coarse, ScalePlan(out.wh, k)]
                 return FittedPlan(plan, limit_note(steps, size, sum(sc.steps for sc in plan), size))
-    if cut is not None and len(full) == 1:  # a single-scale plan: the steps that fit
-        return FittedPlan(cut, limit_note(steps, size, sum(sc.steps for sc in cut), size))
     for working in sizes:
         smaller = _most_steps(content_wh, working, steps, cost, budget, **kw)
         if smaller is not None:
@@ -207,10 +204,6 @@ def fit_plan(
     # Nothing fits: the cheapest plan there is, one step at the smallest working size.
     cheapest = plan_run(content_wh, sizes[-1] if sizes else size, 1, **kw)  # type: ignore[arg-type]
     return FittedPlan(cheapest, limit_note(steps, size, 1, max(cheapest[-1].wh)))
-
-
-def _mpx(wh: tuple[int, int]) -> float:
-    return wh[0] * wh[1] / 1e6
 
 
 def _working_sizes(content_wh: tuple[int, int], size: int, min_side: int) -> list[int]:

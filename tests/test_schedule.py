@@ -430,6 +430,10 @@ def test_fit_plan_cuts_and_lowers_single_scale_plans_as_single_scales():
     assert fit_plan(WH, 512, 200, CPU_COST, budget, multiscale=False).plan == one(512, 3)
     budget = estimate_seconds(one(362, 2), CPU_COST)
     assert fit_plan(WH, 512, 200, CPU_COST, budget, multiscale=False).plan == one(362, 2)
+    # Room for a working size's coarse steps and a finishing pass: still one scale, as asked.
+    # (Fewer than FINISH_STEPS fit at 512 px, and 8 coarse steps and one there would.)
+    budget = estimate_seconds(one(512, 6), CPU_COST)
+    assert fit_plan(WH, 512, 200, CPU_COST, budget, multiscale=False).plan == one(512, 6)
 
 
 def test_limit_note_says_too_few_below_the_smallest_finished_plan():
