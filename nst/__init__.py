@@ -33,7 +33,7 @@ from .schedule import estimate_seconds, format_seconds
 from .settings import DEFAULT, LIMITS, STRENGTHS, FieldInfo, Settings, field_info, field_names, strength
 from .upscale import prepare_upscale, upscale, upscale_image
 from .vgg import LAYER_NAMES, VGG19Features
-from .video import PreparedVideo, VideoProgress, is_video, prepare_video, stylize_video
+from .video import PreparedVideo, VideoCarry, VideoProgress, VideoWriter, is_video, prepare_video, stylize_video
 from .videoio import MAX_CLIP_SECONDS, VideoError
 from .weights import load_model, load_weights
 
@@ -93,7 +93,9 @@ __all__ = [
     "MAX_CLIP_SECONDS",
     "PreparedVideo",
     "VideoError",
+    "VideoCarry",
     "VideoProgress",
+    "VideoWriter",
     "is_video",
     "prepare_video",
     "stylize_video",

@@ -41,7 +41,16 @@ from .steps import resize
 from .tiles import TiledObjective
 from .videoio import MAX_CLIP_SECONDS, ClipInfo, ClipWriter, VideoError, frames, is_video, probe, sample_times
 
-__all__ = ["FrameRun", "PreparedVideo", "VideoProgress", "prepare_video", "stylize_video", "is_video"]
+__all__ = [
+    "VideoCarry",
+    "FrameRun",
+    "PreparedVideo",
+    "VideoWriter",
+    "VideoProgress",
+    "prepare_video",
+    "stylize_video",
+    "is_video",
+]
 
 OUTPUT_SUFFIXES = (".mp4", ".gif")
 
@@ -63,6 +72,8 @@ class VideoProgress:
         note: one line when the clip was cut short (stopped, time limit, a corrupt file), else None.
         output: the file written, on the last event (None if no frame was finished).
         rate: the output's frames per second.
+        carry: on a finished frame's event of :meth:`PreparedVideo.segment`, what the next
+            frame needs (:meth:`PreparedVideo.events` gives None).
     """
 
     frame: int
@@ -76,6 +87,7 @@ class VideoProgress:
     note: str | None = None
     output: Path | None = None
     rate: float = 0.0
+    carry: VideoCarry | None = None
 
 
 class FrameRun(Run):
@@ -101,19 +113,26 @@ class FrameRun(Run):
         self.raw: torch.Tensor | None = None
 
     def begin_scale(self, index, scale):  # type: ignore[no-untyped-def]  # Run.begin_scale's
-        if self.warm is not None and self.image is None:
-            self.image = self.warm.to(self.inputs.device)  # resized to the scale by Run.begin_scale
-        content_img, objective = super().begin_scale(index, scale)
+        content_img, objective = super().begin_scale(index, scale)  # self.image: the frame's own start
+        device = self.inputs.device
+        assert self.image is not None
+        hw = self.image.shape[-2:]
+        if self.warm is not None and index == 0:
+            # The pixels the flow follows start from the previous result; the others (uncovered
+            # as things move, or on a motion boundary) from the frame's own start, not from
+            # whatever the warp dragged there.
+            warm = resize(self.warm, hw).to(device)
+            if self.temporal is not None:
+                mask = resize_mask(self.temporal[1], hw).to(device)
+                warm = mask * warm + (1 - mask) * self.image.detach()
+            self.image = warm.detach().requires_grad_(True)
         if self.temporal is not None and self.temporal[2] > 0:
             if isinstance(objective, TiledObjective):
                 raise SettingsError(
                     "video frames this large are optimised in tiles, which have no temporal cost; lower size"
                 )
             target, mask, weight = self.temporal
-            hw = self.image.shape[-2:] if self.image is not None else target.shape[-2:]
-            objective.temporal = TemporalLoss(
-                resize(target, hw).to(self.inputs.device), resize_mask(mask, hw).to(self.inputs.device), weight
-            )
+            objective.temporal = TemporalLoss(resize(target, hw).to(device), resize_mask(mask, hw).to(device), weight)
         return content_img, objective
 
     def finish(self, index: int, stopped: bool) -> Progress:
@@ -162,7 +181,12 @@ class PreparedVideo:
 
     def _later_seconds(self, calibrated: bool) -> float:
         """Expected seconds of one later frame (``frame_steps`` at the output size)."""
-        return prepare(self.first.content, *self._args(), **self._later_overrides()).estimate(calibrated=calibrated)
+        return self.later().estimate(calibrated=calibrated)
+
+    def later(self) -> PreparedRun:
+        """A later frame's run as planned (``frame_steps`` at the output size), with the first
+        frame standing in for it: for estimates."""
+        return prepare(self.first.content, *self._args(), **self._later_overrides())
 
     def _later_overrides(self) -> dict[str, Any]:
         return {
@@ -192,100 +216,190 @@ class PreparedVideo:
         return self._events(out, stop, preview_size)
 
     def _events(self, out: Path, stop: threading.Event | None, preview_size: int | None) -> Iterator[VideoProgress]:
+        t0 = time.perf_counter()
+        with self.writer(out) as clip:
+            seconds = None if self.settings.time_limit is None else self.started + self.settings.time_limit - t0
+            for ev in self.segment(stop=stop, seconds=seconds):
+                if ev.done:
+                    clip.end(ev.stopped, ev.note)
+                elif ev.carry is not None and ev.image is not None:
+                    clip.write(ev.image)
+                    yield dataclasses.replace(ev, image=_shrunk(ev.image, preview_size), carry=None)
+                else:
+                    yield ev
+        assert clip.final is not None
+        yield clip.final
+
+    def writer(self, out: str | Path) -> VideoWriter:
+        """A :class:`VideoWriter` of this clip's frames into ``out`` (.mp4 or .gif): for a front
+        end that styles the clip in parts (:meth:`segment`), in another process or several calls."""
+        return VideoWriter(self, _output_path(out))
+
+    def segment(
+        self,
+        carry: VideoCarry | None = None,
+        count: int | None = None,
+        *,
+        stop: threading.Event | None = None,
+        seconds: float | None = None,
+    ) -> Iterator[VideoProgress]:
+        """Style ``count`` frames from ``carry.done`` on (None: to the clip's end), without
+        writing them: a clip styled in parts, each part given the last one's :class:`VideoCarry`,
+        is the clip styled whole.
+
+        Yields each step's event (``step``), then, as each frame is finished, an event with
+        the frame at full size (``image``) and the :class:`VideoCarry` for the next; the last event
+        has ``done`` (``stopped`` and ``note`` if the part was cut short).
+
+        Args:
+            carry: what the frame before hands on (None: the clip's start).
+            count: frames to style, at most.
+            stop: once set, the frame under way is dropped and the part ends.
+            seconds: the time these frames may take (None: no limit); each frame takes its share.
+        """
         s, n, t0 = self.settings, self.frame_count, time.perf_counter()
-        partial = out.with_name(f".{out.stem}.partial{out.suffix}")
-        writer = ClipWriter(partial, self.rate, self.path if self.info.audio else None, self.start)
-        deadline = None if s.time_limit is None else self.started + s.time_limit
-        done, note, stopped, measured = 0, None, False, False
-        # The later frames' pace: planned from the costs known, then measured (an average).
-        per_frame = self._later_seconds(calibrated=False)
-        prev_grey: np.ndarray | None = None
-        prev_raw: torch.Tensor | None = None
-        try:
-            source = frames(self.path, self.info, self.times)
-            while done < n:
-                try:
-                    frame = next(source, None)  # the first frame too: the decoder moves past it
-                except VideoError as exc:
-                    if not done:
-                        raise
-                    note = f"{exc}; kept the {done} frame{'s' if done != 1 else ''} done"
+        carry = carry or VideoCarry()
+        end = n if count is None else min(n, carry.done + count)
+        note, stopped = None, False
+        # The later frames' pace: measured (carried), else planned from the costs known.
+        per_frame = carry.pace if carry.pace is not None else self._later_seconds(calibrated=False)
+        source = frames(self.path, self.info, self.times[carry.done : end])
+        while carry.done < end:
+            try:
+                frame = next(source, None)  # the first frame too: the decoder moves past it
+            except VideoError as exc:
+                if not carry.done:
+                    raise
+                note = f"{exc}; kept the {carry.done} frame{'s' if carry.done != 1 else ''} done"
+                break
+            if frame is None:
+                note = f"the clip ended after {carry.done} frames"
+                break
+            if stop is not None and stop.is_set():
+                stopped = True
+                break
+            run = self.first if not carry.done else prepare(frame, *self._args(), **self._later_overrides())
+            if seconds is not None:
+                run.time_cap = self._share(t0 + seconds - time.perf_counter(), carry.done, end)
+                if run.time_cap <= 0:
+                    stopped, note = True, f"time limit {s.time_limit:g} s" if s.time_limit else "out of time"
                     break
-                if frame is None:
-                    note = f"the clip ended after {done} frames"
-                    break
-                if stop is not None and stop.is_set():
-                    stopped = True
-                    break
-                run = self.first if not done else prepare(frame, *self._args(), **self._later_overrides())
-                if deadline is not None:
-                    run.time_cap = self._share(deadline - time.perf_counter(), done)
-                    if run.time_cap <= 0:
-                        stopped, note = True, f"time limit {s.time_limit:g} s"
-                        break
-                t_frame = time.perf_counter()
-                warm = temporal = None
-                grey = fl.grey(run.output)
-                if prev_grey is not None and prev_raw is not None:
-                    warm, temporal = _warped(prev_raw, prev_grey, grey, s.temporal_weight)
-                frun = FrameRun(run, stop, warm, temporal)
-                last = None
-                for event in run_events(run, stop, None, None, run=frun):
-                    last = event
-                    yield VideoProgress(
-                        frame=done, frames=n, step=event, elapsed=time.perf_counter() - t0,
-                        eta=_eta(per_frame, n - done, event), rate=self.rate,
-                    )  # fmt: skip
-                assert last is not None and last.image is not None
-                if last.stopped:
-                    stopped = True
-                    break
-                writer.write(last.image)
-                prev_grey, prev_raw = grey, frun.raw
-                done += 1
-                if done > 1:  # the later frames' pace (the first frame takes its full plan)
-                    took = time.perf_counter() - t_frame
-                    per_frame, measured = (0.7 * per_frame + 0.3 * took if measured else took), True
-                preview = last.image if preview_size is None else _shrunk(last.image, preview_size)
+            t_frame = time.perf_counter()
+            grey = fl.grey(run.output)
+            warm = temporal = None
+            if carry.grey is not None and carry.raw is not None:
+                warm, temporal = _warped(carry.raw, carry.grey, grey, s.temporal_weight)
+            frun = FrameRun(run, stop, warm, temporal)
+            last = None
+            for event in run_events(run, stop, None, None, run=frun):
+                last = event
                 yield VideoProgress(
-                    frame=done, frames=n, image=preview, elapsed=time.perf_counter() - t0,
-                    eta=per_frame * (n - done), rate=self.rate,
+                    frame=carry.done, frames=n, step=event, elapsed=self._elapsed(), rate=self.rate,
+                    eta=_eta(per_frame, n - carry.done, event),
                 )  # fmt: skip
-        except BaseException:
-            with contextlib.suppress(Exception):
-                writer.close()
-            partial.unlink(missing_ok=True)
-            raise
-        yield self._final(writer.close(), partial, out, stopped, note, t0)
-
-    def _share(self, left: float, done: int) -> float:
-        """The seconds of ``left`` that frame ``done`` (from 0) may take: its share of the frames
-        left, the first frame's plan counting as ``steps / frame_steps`` later frames."""
-        s = self.settings
-        weight = (s.steps / s.frame_steps) if not done else 1.0
-        return max(0.0, left) * weight / (weight + (self.frame_count - done - 1))
-
-    def _final(
-        self, written: int, partial: Path, out: Path, stopped: bool, note: str | None, t0: float
-    ) -> VideoProgress:
-        """The last event: the clip moved to ``out`` (none written: removed), and what cut it short."""
-        final = None
-        if written == 0:
-            partial.unlink(missing_ok=True)
-            note = (note + "; " if note else "") + "no frame was finished: nothing written"
-        else:
-            partial.replace(out)
-            final = out
-            if stopped:
-                kept = f"kept the {written} frame{'s' if written != 1 else ''} done"
-                note = (note + ": " if note else "stopped: ") + kept
-        return VideoProgress(
-            frame=written, frames=self.frame_count, elapsed=time.perf_counter() - t0, eta=0.0, done=True,
-            stopped=stopped, note=note, output=final, rate=self.rate,
+            assert last is not None and last.image is not None
+            if last.stopped:
+                stopped = True
+                break
+            if carry.done:  # the later frames' pace (the first frame takes its full plan)
+                took = time.perf_counter() - t_frame
+                per_frame = took if carry.pace is None else 0.7 * carry.pace + 0.3 * took
+            carry = VideoCarry(carry.done + 1, grey, frun.raw, per_frame if carry.done else carry.pace)
+            yield VideoProgress(
+                frame=carry.done, frames=n, image=last.image, elapsed=self._elapsed(),
+                eta=per_frame * (n - carry.done), rate=self.rate, carry=carry,
+            )  # fmt: skip
+        yield VideoProgress(
+            frame=carry.done, frames=n, elapsed=self._elapsed(), eta=0.0 if carry.done == n else None, done=True,
+            stopped=stopped, note=note, rate=self.rate,
         )  # fmt: skip
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def weight(self, start: int, end: int) -> float:
+        """Frames ``start`` to ``end - 1`` in later frames' time: the first frame's plan counts
+        as ``steps / frame_steps`` later frames. A time limit is shared among frames by weight."""
+        s = self.settings
+        first = (s.steps / s.frame_steps) if start == 0 and end > 0 else 0.0
+        return first + max(0, end - max(start, 1))
+
+    def _share(self, left: float, done: int, end: int) -> float:
+        """The seconds of ``left`` that frame ``done`` may take: its share of frames up to ``end``."""
+        return max(0.0, left) * self.weight(done, done + 1) / self.weight(done, end)
 
     def _args(self) -> tuple[Any, ...]:
         return (self.styles, self.settings)
+
+
+class VideoWriter:
+    """A clip's frames, written as they come (:meth:`write`); a context manager. On leaving,
+    the clip is moved to its place (no frame written: nothing is), and :attr:`final` is the
+    run's last event (the file, and what cut the clip short, as :meth:`end` said); on an error,
+    nothing is left behind. The file is written beside its place under a hidden name.
+
+    Args:
+        video: the run whose clip this is (its rate, and the audio of its part of the source).
+        out: where the clip goes (``.mp4`` or ``.gif``).
+    """
+
+    def __init__(self, video: PreparedVideo, out: Path) -> None:
+        self.video, self.out = video, out
+        self.partial = out.with_name(f".{out.stem}.partial{out.suffix}")
+        self.stopped: bool = False
+        self.note: str | None = None
+        self.final: VideoProgress | None = None
+        self._clip = ClipWriter(self.partial, video.rate, video.path if video.info.audio else None, video.start)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def write(self, image: Image.Image) -> None:
+        """Add a finished frame."""
+        self._clip.write(image)
+
+    def end(self, stopped: bool, note: str | None) -> None:
+        """Say why the clip ends where it does (a segment's last event's ``stopped`` and ``note``)."""
+        self.stopped, self.note = stopped, note
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if kind is not None:
+            with contextlib.suppress(Exception):
+                self._clip.close()
+            self.partial.unlink(missing_ok=True)
+            return
+        written, note, final = self._clip.close(), self.note, None
+        if written == 0:
+            self.partial.unlink(missing_ok=True)
+            note = (note + "; " if note else "") + "no frame was finished: nothing written"
+        else:
+            self.partial.replace(self.out)
+            final = self.out
+            if self.stopped:
+                kept = f"kept the {written} frame{'s' if written != 1 else ''} done"
+                note = (note + ": " if note else "stopped: ") + kept
+        self.final = VideoProgress(
+            frame=written, frames=self.video.frame_count, elapsed=self.video._elapsed(), eta=0.0, done=True,
+            stopped=self.stopped, note=note, output=final, rate=self.video.rate,
+        )  # fmt: skip
+
+
+@dataclass
+class VideoCarry:
+    """What a finished frame hands the next (:meth:`PreparedVideo.segment`); it pickles, so the
+    parts of a clip can be styled in other processes.
+
+    Attributes:
+        done: frames finished.
+        grey: the last frame, grey (its flow to the next), else None.
+        raw: the last frame's optimised image, ``(1, 3, H, W)`` on the CPU, else None.
+        pace: seconds a later frame took (an average), else None (none measured yet).
+    """
+
+    done: int = 0
+    grey: np.ndarray | None = None
+    raw: torch.Tensor | None = None
+    pace: float | None = None
 
 
 def _warped(
@@ -310,8 +424,8 @@ def _eta(per_frame: float, left: int, event: Progress) -> float:
     return (event.eta or 0.0) + per_frame * max(0, left - 1)
 
 
-def _shrunk(img: Image.Image, longest: int) -> Image.Image:
-    if max(img.size) <= longest:
+def _shrunk(img: Image.Image, longest: int | None) -> Image.Image:
+    if longest is None or max(img.size) <= longest:
         return img
     k = longest / max(img.size)
     return img.resize((max(1, round(img.width * k)), max(1, round(img.height * k))), Image.Resampling.LANCZOS)

@@ -44,7 +44,7 @@ from nst import CostModel, estimate_seconds, format_seconds, remember_cost
 
 from .background import in_thread
 
-__all__ = ["ON_ZERO_GPU", "RunStop", "Notice", "events", "prepare", "reservation"]
+__all__ = ["ON_ZERO_GPU", "RunStop", "Notice", "clip_events", "clip_part", "events", "prepare", "reservation"]
 
 ON_ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
 MAX_GPU_SECONDS = 300  # the longest reservation one run asks for
@@ -250,3 +250,155 @@ def _slim(run: nst.PreparedRun) -> nst.PreparedRun:
     # The faces are in the content's pixels: they follow it to its new size.
     faces = [f.scaled(content.width / run.content.width) for f in run.faces]
     return replace(run, content=content, styles=styles, masks=masks, keep=keep, faces=faces)
+
+
+# --- A clip: its frames in parts, a GPU call each on ZeroGPU --------------------------------
+
+
+def _clip_duration(video: nst.PreparedVideo, carry: Any, count: Any, stop: Any, seconds: int | None, *a: Any) -> int:
+    return seconds or MIN_GPU_SECONDS
+
+
+@spaces.GPU(duration=_clip_duration)
+def _clip_on_gpu(
+    video: nst.PreparedVideo,
+    carry: nst.VideoCarry | None,
+    count: int | None,
+    stop: Any,
+    seconds: int | None,
+    left: float | None,
+    pace: Measured | None = None,
+) -> Iterator[Any]:
+    """``count`` frames of the clip from ``carry`` on (None: all), where the GPU is: the
+    segment's events (:meth:`nst.PreparedVideo.segment`), then the cost model; an error as
+    :class:`Failed`. ``seconds``: the reservation on ZeroGPU (None elsewhere); ``left``: the
+    seconds these frames may take (None: no limit); ``pace``: as :func:`_on_gpu`'s."""
+    t0 = time.monotonic()
+    try:
+        if seconds is not None:
+            if pace is not None and not nst.is_measured("cuda", pace.dtype):
+                remember_cost("cuda", pace.dtype, pace.cost)
+            nst.calibrate(video.first.device, video.settings.precision)
+            budget = max(1.0, seconds - GPU_MARGIN - (time.monotonic() - t0))
+            left = budget if left is None else min(left, budget)
+        yield from video.segment(carry, count, stop=stop, seconds=left)
+    except Exception as exc:
+        yield Failed(_portable(exc))
+        return
+    yield Measured(
+        nst.precision_name(video.settings.precision, video.first.device),
+        nst.current_cost(video.first.device, video.settings.precision),
+    )
+
+
+def clip_events(
+    video: nst.PreparedVideo, stop: RunStop, beat: float, seconds: float | None = None
+) -> Iterator[nst.VideoProgress | Notice | None]:
+    """A clip's events (:meth:`nst.PreparedVideo.segment`'s, the frames unwritten) on a thread
+    of its own, heard at least every ``beat`` s (None between); ``seconds``: the whole clip's
+    time limit. Setting ``stop`` or closing this ends the run within a layer.
+
+    On ZeroGPU a clip is styled in parts, each a GPU call of at most :data:`MAX_GPU_SECONDS`
+    (:func:`clip_part`), each part started from the last one's :class:`nst.VideoCarry`: a clip
+    longer than one call is the same clip. A quota that runs out between parts ends the clip
+    with the frames done.
+
+    Raises:
+        nst's errors as nst raised them; ``gr.Error`` for ZeroGPU's refusals of the first part.
+    """
+    return in_thread(lambda stop: _clip_stream(video, stop, seconds), beat, stop)
+
+
+def clip_part(video: nst.PreparedVideo, carry: nst.VideoCarry, budget: float, later: float) -> tuple[int, int]:
+    """The frames from ``carry.done`` on that one GPU call of ``budget`` s fits, at least one,
+    and the seconds to reserve for them: each frame's estimate at the GPU's pace (``later``:
+    a later frame's, else measured on the GPU: ``carry.pace``), with :func:`reservation`'s
+    margins.
+
+    Args:
+        video: the clip's run.
+        carry: where the part starts.
+        budget: the longest call, seconds.
+        later: a later frame's estimated seconds at the GPU's pace, when none was measured.
+    """
+    cost = _pace.cost if _pace is not None else ASSUMED_PACE
+    factor = 1.5 if _pace is not None else 3.0
+    first = estimate_seconds(video.first.work_plan(), cost)
+    per_frame = carry.pace if carry.pace is not None else later
+    count, total = 0, 0.0
+    for k in range(carry.done, video.frame_count):
+        t = factor * (first if k == 0 else per_frame)
+        if count and GPU_MARGIN + total + t > budget:
+            break
+        count, total = count + 1, total + t
+    return count, int(min(budget, max(MIN_GPU_SECONDS, GPU_MARGIN + total)))
+
+
+def _clip_stream(video: nst.PreparedVideo, stop: RunStop, seconds: float | None) -> Iterator[Any]:
+    if not ON_ZERO_GPU:
+        gen = _clip_on_gpu(video, None, None, stop, None, seconds)
+        yield from _received(gen, gen)
+        return
+    deadline = None if seconds is None else time.monotonic() + seconds
+    video, carry, n = _slim_video(video), nst.VideoCarry(), video.frame_count
+    later = video.later().work_plan()
+    while True:
+        cost = _pace.cost if _pace is not None else ASSUMED_PACE
+        count, reserve = clip_part(video, carry, MAX_GPU_SECONDS, estimate_seconds(later, cost))
+        try:
+            gen, first = _clip_call(video, carry, count, stop, reserve, deadline)
+        except gr.Error as exc:
+            left = _quota_left(exc)
+            if left is None:
+                raise
+            if left < MIN_GPU_SECONDS:
+                if not carry.done:
+                    raise gr.Error(
+                        f"This clip needs about {format_seconds(reserve)} of GPU time and your ZeroGPU quota has "
+                        f"{left} s left today. Choose a shorter part or a smaller size, or come back later.",
+                        print_exception=False,
+                    ) from None
+                yield nst.VideoProgress(
+                    frame=carry.done, frames=n, done=True, stopped=True, rate=video.rate,
+                    note=f"your ZeroGPU quota ran out ({left} s left)",
+                )  # fmt: skip
+                return
+            yield Notice(f"Your ZeroGPU quota has {left} s left: the clip is cut to fit it")
+            count, reserve = clip_part(video, carry, left, estimate_seconds(later, cost))
+            gen, first = _clip_call(video, carry, count, stop, reserve, deadline)
+        end, before = None, carry.done
+        for item in _received(itertools.chain([first], gen), gen):
+            if isinstance(item, nst.VideoProgress) and item.carry is not None:
+                carry = item.carry
+            if isinstance(item, nst.VideoProgress) and item.done:
+                end = item  # the part's end: the clip's, or the next part's start
+                continue
+            yield item
+        if end is None:  # the call ended without its last event: the handler says stopped
+            return
+        if carry.done >= n or carry.done == before or stop.is_set() or (end.note and not end.stopped):
+            yield end  # the clip's end: all done, nothing more done, Stop, a clip cut short
+            return
+        if end.stopped and deadline is not None and time.monotonic() >= deadline:
+            yield end  # the clip's time limit (not only this call's)
+            return
+
+
+def _clip_call(
+    video: nst.PreparedVideo, carry: nst.VideoCarry, count: int, stop: RunStop, reserve: int, deadline: float | None
+) -> tuple[Iterator[Any], Any]:
+    """One part's GPU call, scheduled (ZeroGPU refuses here, before anything runs), and its first event."""
+    left = None
+    if deadline is not None:  # this part's share of the clip's time left
+        n = video.frame_count
+        left = (
+            (deadline - time.monotonic()) * video.weight(carry.done, carry.done + count) / video.weight(carry.done, n)
+        )
+    gen = _clip_on_gpu(video, carry, count, stop.remote(), reserve, left, _pace)
+    return gen, next(gen)
+
+
+def _slim_video(video: nst.PreparedVideo) -> nst.PreparedVideo:
+    """``video`` with its images at the sizes its frames use (see :func:`_slim`)."""
+    first = _slim(video.first)
+    return replace(video, first=first, styles=first.styles, masks=first.masks, keep=first.keep)

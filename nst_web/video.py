@@ -13,8 +13,8 @@ run fits a visitor's wait on the device, and the whole clip is under the app's t
 from __future__ import annotations
 
 import tempfile
-import threading
 import time
+from contextlib import closing
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +22,7 @@ import gradio as gr
 
 import nst
 
-from . import budgets, machine, uploads
+from . import budgets, gpu, machine, uploads
 from .door import guarded
 from .parts import failure, nst_error, previews, results_dir
 from .run import pressed, stop_pressed
@@ -32,18 +32,6 @@ from .settings import checked
 CLIP_SECONDS = {"cpu": 4.0, "cuda": 10.0, "mps": 4.0}
 FRAME_SIZE = {"cpu": 256, "cuda": 512, "mps": 256}
 YIELD_EVERY = 0.5  # seconds between status updates while a frame is under way
-
-
-class _SessionStop:
-    """The page's Stop for this session, as nst's ``stop`` (anything with ``is_set()``)."""
-
-    def __init__(self, session: str | None) -> None:
-        self.session, self.event = session, threading.Event()
-
-    def is_set(self) -> bool:
-        if self.session is not None and stop_pressed(self.session):
-            self.event.set()
-        return self.event.is_set()
 
 
 def stylize_clip(
@@ -75,7 +63,8 @@ def stylize_clip(
         run = nst.prepare_video(clip, style, s, max_seconds=seconds)
     except nst.Error as exc:
         raise nst_error(exc, clip, style) from None
-    stop = _SessionStop(getattr(request, "session_hash", None))
+    session = getattr(request, "session_hash", None)
+    stop = gpu.RunStop()
     out = tempfile.NamedTemporaryFile(prefix="clip-", suffix=".mp4", dir=results_dir(), delete=False).name
     about = nst.format_seconds(run.estimate(calibrated=False))  # the whole clip, from the costs known
     yield (
@@ -83,28 +72,47 @@ def stylize_clip(
         f"Preparing… {run.frame_count} frames at {run.rate:g} fps, {s.size} px, about {about} on the {machine.label()}",
         None,
     )
-    last_yield = 0.0
+    last_yield, notes = 0.0, []
     try:
-        with previews() as preview:
-            for ev in run.events(out, stop=stop, preview_size=s.size):
+        # Written here, styled where the GPU is (on ZeroGPU in parts, a call each: nst_web.gpu).
+        with (
+            run.writer(out) as clip,
+            previews() as preview,
+            closing(gpu.clip_events(run, stop, YIELD_EVERY, s.time_limit)) as events,
+        ):
+            for ev in events:
+                if session is not None and stop_pressed(session):
+                    stop.set()  # the frame under way is dropped; the clip keeps the frames done
+                if isinstance(ev, gpu.Notice):
+                    notes.append(ev.text)
+                    yield gr.skip(), f"⚠️ {ev.text}", gr.skip()
+                    continue
                 now = time.monotonic()
-                if ev.done:
+                if ev is not None and ev.done:
+                    clip.end(ev.stopped, ev.note)
                     break
-                if ev.image is not None:
+                if ev is not None and ev.carry is not None and ev.image is not None:
+                    clip.write(ev.image)
                     last_yield = now
                     yield preview(ev.image), _status(ev), gr.skip()
                 elif now - last_yield >= YIELD_EVERY:
                     last_yield = now
-                    yield gr.skip(), _status(ev), gr.skip()
+                    yield gr.skip(), _status(ev) if ev is not None else gr.skip(), gr.skip()
+            else:  # the run ended without its last event (stopped): the frames done
+                clip.end(True, None)
     except nst.Error as exc:
         raise nst_error(exc) from None
+    except gr.Error:
+        raise
     except Exception as exc:  # never a dead worker, a traceback or a bare "Error"
         raise failure(exc) from None
-    if ev.output is None:
-        yield gr.skip(), f"**Stopped** before the first frame was finished: {ev.note}", None
+    ev = clip.final
+    if ev is None or ev.output is None:
+        yield gr.skip(), f"**Stopped** before the first frame was finished: {ev.note if ev else ''}", None
         return
+    note = " · ".join([*notes, *([ev.note] if ev.note else [])])
     done = f"**Done** · {ev.frame} frames at {ev.rate:g} fps in {nst.format_seconds(ev.elapsed)}"
-    yield gr.skip(), done + (f" · {ev.note}" if ev.note else ""), str(ev.output)
+    yield gr.skip(), done + (f" · {note}" if note else ""), str(ev.output)
 
 
 def _status(ev: nst.VideoProgress) -> str:

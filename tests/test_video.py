@@ -165,3 +165,54 @@ def test_the_eta_covers_the_whole_clip_from_the_first_frame(tmp_path, style_path
     first = [e for e in events if e.frame == 0 and e.step is not None and not e.step.done]
     assert first and all(e.eta is not None and e.eta > (e.step.eta or 0) for e in first)  # later frames counted
     assert events[-1].eta == 0
+
+
+def test_a_clip_styled_in_parts_is_the_clip_styled_whole(tmp_path, style_path):
+    """What a front end that splits a clip over calls or processes relies on: each part
+    starts from the last one's carry, which pickles."""
+    import pickle
+
+    clip = clips.write_clip(tmp_path / "in.mp4", 5, fps=10)
+    run = nst.prepare_video(clip, style_path, **TINY)
+    whole = [np.asarray(e.image) for e in run.segment() if e.carry is not None]
+    parts, carry, calls = [], None, 0
+    while carry is None or carry.done < run.frame_count:
+        calls += 1
+        for e in run.segment(carry, 2):
+            if e.carry is not None:
+                parts.append(np.asarray(e.image))
+                carry = pickle.loads(pickle.dumps(e.carry))
+        assert e.done and not e.stopped and e.note is None
+    assert calls == 3 and len(parts) == len(whole) == 5
+    for a, b in zip(whole, parts, strict=True):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_pixels_the_flow_cannot_follow_start_from_the_frame_itself(tmp_path, style_path, monkeypatch):
+    """Uncovered pixels (mask 0) start as the frame's own start (the photo), not as what the
+    warp dragged there; the others as the warped previous result."""
+    clip = clips.write_clip(tmp_path / "in.mp4", 2, fps=10)
+    seen = []
+    begin = video.FrameRun.begin_scale
+
+    def spy(self, index, scale):
+        content_img, objective = begin(self, index, scale)
+        if self.warm is not None:
+            seen.append((self.image.detach().clone(), self.warm, self.temporal[1], content_img))
+        return content_img, objective
+
+    def warped(prev_raw, prev_grey, grey, weight):
+        h, w = grey.shape
+        target = torch.full((1, 3, h, w), 0.25)
+        mask = torch.ones(1, 1, h, w)
+        mask[..., : w // 2] = 0  # the left half uncovered
+        return target.clone(), (target, mask, weight)
+
+    monkeypatch.setattr(video.FrameRun, "begin_scale", spy)
+    monkeypatch.setattr(video, "_warped", warped)
+    list(nst.stylize_video(clip, style_path, tmp_path / "o.mp4", **TINY))
+    ((start, warm, mask, content_img),) = seen
+    w = start.shape[-1]
+    photo = torch.from_numpy(np.asarray(content_img, np.float32) / 255).permute(2, 0, 1)
+    assert torch.allclose(start[0, :, :, w // 2 :], warm[0, :, :, w // 2 :])
+    assert torch.allclose(start[0, :, :, : w // 2], photo[:, :, : w // 2], atol=1 / 255)

@@ -84,3 +84,10 @@ def test_a_run_larger_than_the_quota_left_is_planned_to_fit(emulated):
     assert r["requests"][-1] <= r["quota"], r  # the run that ran asked for what was left
     assert any("quota" in s for s in r["statuses"]), r
     assert "Done" in r["statuses"][-1], r
+
+
+def test_a_clip_longer_than_one_call_is_styled_over_several(emulated):
+    r = part(emulated, "clip")
+    assert len(r["requests"]) == r["frames"] == 4, r  # a call per frame, each part from the last one's carry
+    assert r["audio"], r
+    assert "Done" in r["statuses"][-1] and "4 frames" in r["statuses"][-1], r

@@ -392,6 +392,35 @@ def _quota(app: Any) -> dict[str, Any]:
     return {**result, "requests": SCHEDULER.requests[before:], "quota": quota}
 
 
+def _clip(app: Any) -> dict[str, Any]:
+    """A clip longer than one GPU call: the calls are made so short that each holds one frame."""
+    from pathlib import Path
+
+    import av
+
+    from bench import clips
+    from nst_web import gpu as app_gpu
+    from nst_web import video as app_video
+
+    clip = clips.write_clip(Path(tempfile.mkdtemp(prefix="zerogpu-clip-")) / "in.mp4", 4, fps=10, audio=True)
+    before, saved = len(SCHEDULER.requests), (app_gpu.MAX_GPU_SECONDS, app_gpu.GPU_MARGIN)
+    app_gpu.MAX_GPU_SECONDS = app_gpu.GPU_MARGIN = app_gpu.MIN_GPU_SECONDS  # room for a frame a call
+    try:
+        out = list(app_video.stylize_clip(str(clip), STYLE, 5, None, False, 64, request=_Request("clip")))
+    finally:
+        app_gpu.MAX_GPU_SECONDS, app_gpu.GPU_MARGIN = saved
+    result = out[-1][2]
+    with av.open(result) as c:
+        frames, audio = sum(1 for _ in c.decode(c.streams.video[0])), bool(c.streams.audio)
+    return {"statuses": [str(o[1]) for o in out], "requests": SCHEDULER.requests[before:], "frames": frames,
+            "audio": audio, "previews": sum(1 for o in out if isinstance(o[0], str))}  # fmt: skip
+
+
+def scenario_clip(app: Any) -> dict[str, Any]:
+    """The clip's check alone (``python -m tests.support.zerogpu clip``)."""
+    return {"clip": _clip(app)}
+
+
 def scenario_all(app: Any) -> dict[str, Any]:
     """Every check, in one process (one worker, as on a Space): the first run measures the
     emulated GPU's pace, which the later reservations use."""
@@ -403,6 +432,7 @@ def scenario_all(app: Any) -> dict[str, Any]:
         ("close", lambda: _close(app)),
         ("oom", lambda: _oom(app)),
         ("quota", lambda: _quota(app)),
+        ("clip", lambda: _clip(app)),
     ):
         t = time.monotonic()
         try:
