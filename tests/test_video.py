@@ -216,3 +216,27 @@ def test_pixels_the_flow_cannot_follow_start_from_the_frame_itself(tmp_path, sty
     photo = torch.from_numpy(np.asarray(content_img, np.float32) / 255).permute(2, 0, 1)
     assert torch.allclose(start[0, :, :, w // 2 :], warm[0, :, :, w // 2 :])
     assert torch.allclose(start[0, :, :, : w // 2], photo[:, :, : w // 2], atol=1 / 255)
+
+
+def test_one_mask_applies_to_every_frame(tmp_path, style_path):
+    """A style mask white on the left only: every frame keeps the photo on the right, and is
+    painted on the left."""
+    from PIL import Image
+
+    clip = clips.write_clip(tmp_path / "in.mp4", 3, size=(64, 48), fps=10)
+    mask = np.zeros((48, 64), np.uint8)
+    mask[:, :32] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    settings = {**TINY, "steps": 6, "frame_steps": 8, "temporal_weight": 0}  # later frames on their own
+    run = nst.prepare_video(clip, style_path, masks=[tmp_path / "mask.png"], **settings)
+    results = [np.asarray(e.image, np.float32) / 255 for e in run.segment() if e.carry is not None]
+    photos = [np.asarray(f, np.float32) / 255 for f in video.frames(clip, run.info, run.times)]
+    assert len(results) == len(photos) == 3
+    for result, photo in zip(results, photos, strict=True):
+        photo = (
+            np.asarray(Image.fromarray((photo * 255).astype(np.uint8)).resize(result.shape[1::-1]), np.float32) / 255
+        )
+        w = result.shape[1]
+        kept = np.abs(result - photo)[:, w // 2 + 4 :].mean()
+        painted = np.abs(result - photo)[:, : w // 2 - 4].mean()
+        assert kept < 0.05 and painted > 2 * kept, (kept, painted)
