@@ -47,7 +47,7 @@ from .tiles import TiledObjective
 from .tilegrid import MemoryPlan
 from .timelimit import BUDGET_MARGIN, Deadline, fit_plan, fit_steps, limit_note
 from .vgg import deepest, min_input_size
-from .weightmaps import FaceStructure, content_weight, face_structure, region_maps
+from .weightmaps import FaceStructure, content_weight, face_structure, photo_map, region_maps
 from .weights import load_model
 
 __all__ = ["Run", "run_events"]
@@ -127,6 +127,8 @@ class Run:
         # [regions] The masks at the output size, (1, 1, H, W) each, and their union.
         self.masks: list[torch.Tensor] | None = None
         self.union: torch.Tensor | None = None
+        # Where the result is the photo itself (outside the painted regions, a keep mask's white), or None.
+        self.photo: torch.Tensor | None = None
         # [faces] The content cost's weight per pixel at the output size (1, 1, H, W), or None.
         self.content_weight: torch.Tensor | None = None
         # [faces] What keep_faces keeps: the faces' structure (nst.weightmaps.face_structure), or None.
@@ -169,6 +171,7 @@ class Run:
             **where,
         )
         self.masks, self.union = region_maps(inputs.masks, inputs.output.size)
+        self.photo = photo_map(self.masks, inputs.blend, inputs.keep, inputs.output.size)
         self.content_weight = content_weight(inputs.output.size, inputs.content.width, inputs.faces, inputs.keep)
         self.faces = face_structure(inputs.output.size, inputs.content.width, inputs.faces)
         if self.stop is not None:
@@ -279,7 +282,8 @@ class Run:
             )
         objective.check = self.check
         if self.image is None:
-            image = initial_image(s, c, st[0], self.gen)
+            photo = None if self.photo is None else resize_mask(self.photo, c.shape[-2:]).to(device)
+            image = initial_image(s, c, st[0], self.gen, photo)
         elif s.init in ("content", "palette"):  # the content's detail, where the smaller scale had none
             image = upsample(self.image.detach(), c)
         else:
@@ -406,9 +410,9 @@ class Run:
         inputs, s = self.inputs, self.s
         if self.image is None:  # stopped before the first scale had an image: the start image
             c = im.to_tensor(inputs.output, inputs.device)
-            self.image = initial_image(
-                s, c, resize(im.to_tensor(inputs.styles[0], inputs.device), c.shape[-2:]), self.gen
-            )
+            style = resize(im.to_tensor(inputs.styles[0], inputs.device), c.shape[-2:])
+            photo = None if self.photo is None else self.photo.to(inputs.device)
+            self.image = initial_image(s, c, style, self.gen, photo)
         t_finish = time.perf_counter()
         result = self.render(self.image, inputs.output.size)
         recipe = self.recipe if not stopped else {**self.recipe, "steps_done": self.step}

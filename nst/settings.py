@@ -112,7 +112,7 @@ class Settings:
         COLOR_MODES,
     )
     init: str = _opt(
-        "content",
+        "palette",
         "starting image: content (the photo), palette (the photo in the painting's colours; the "
         "photo itself under a colour mode), noise or style",
         ("content", "palette", "noise", "style"),

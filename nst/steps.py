@@ -41,7 +41,13 @@ class Stopped(Exception):
     """Raised inside a step (by the objective's layer check) once the run's stop is set."""
 
 
-def initial_image(s: Settings, content: torch.Tensor, style: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def initial_image(
+    s: Settings,
+    content: torch.Tensor,
+    style: torch.Tensor,
+    gen: torch.Generator,
+    photo: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The first scale's starting image, as ``s.init`` says: the content, the content in the
     style's colours, the style, or noise.
 
@@ -50,11 +56,16 @@ def initial_image(s: Settings, content: torch.Tensor, style: torch.Tensor, gen: 
         content: the content at the first scale.
         style: the first style at the first scale.
         gen: the run's random generator (noise draws from it).
+        photo: where the result is to be the photo itself, ``(1, 1, H, W)`` in [0, 1] at the
+            scale's size (:func:`nst.weightmaps.photo_map`), else None: ``palette`` starts
+            those pixels from the photo.
     """
     if s.init == "palette" and s.preserve_color == "none":
         # The photo recoloured to the painting's mean and covariance: a short run's first
-        # steps go to strokes, not to repainting every pixel's colour.
-        return color.match_color(content, style).clamp(0, 1)
+        # steps go to strokes, not to repainting every pixel's colour. Where the photo is
+        # kept (a keep mask, outside the regions), the photo.
+        start = color.match_color(content, style).clamp(0, 1)
+        return start if photo is None else photo * content + (1 - photo) * start
     if s.init in ("content", "palette"):  # a colour mode keeps the photo's colours: its own start
         return content.clone()
     if s.init == "style":

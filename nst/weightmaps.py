@@ -44,6 +44,7 @@ __all__ = [
     "face_structure",
     "face_structure_map",
     "load_keep_mask",
+    "photo_map",
     "region_maps",
 ]
 
@@ -234,3 +235,25 @@ def region_maps(
         return None, None
     tensors = [mask_tensor(m, output_wh) for m in masks]
     return tensors, torch.stack(tensors).sum(0).clamp(0, 1)
+
+
+def photo_map(
+    masks: list[torch.Tensor] | None, blend: Sequence[float], keep: Image.Image | None, output_wh: tuple[int, int]
+) -> torch.Tensor | None:
+    """Where the result is to be the photo itself, ``(1, 1, H, W)`` in [0, 1] at the output
+    size, or None (nowhere): outside every region of a style with strength (a region whose
+    style's weight is 0 gets no style), and where the keep mask is white.
+
+    Args:
+        masks: the regions' masks (:func:`region_maps`), or None.
+        blend: each style's weight, in the masks' order.
+        keep: the keep mask, as given (greyscale, in the content's frame), or None.
+        output_wh: the result's ``(width, height)``.
+    """
+    maps = []
+    if masks is not None:
+        painted = [m for m, w in zip(masks, blend, strict=False) if w > 0]
+        maps.append(1 - torch.stack(painted).sum(0).clamp(0, 1) if painted else torch.ones_like(masks[0]))
+    if keep is not None:
+        maps.append(mask_tensor(keep, output_wh))
+    return torch.stack(maps).amax(0) if maps else None

@@ -146,7 +146,9 @@ def test_bad_settings_fail_before_any_work(content_path, style_path):
 
 
 def test_multiscale_run_ends_at_the_output_size(content_path, style_path):
-    events = list(nst.stylize(content_path, style_path, steps=10, size=192, multiscale=True, preview_every=1))
+    events = list(
+        nst.stylize(content_path, style_path, steps=10, size=192, multiscale=True, preview_every=1, init="content")
+    )
     scales = {e.scale for e in events}
     assert len(scales) >= 2 and events[-1].scale[0] == events[-1].scale[1]
     assert events[0].size[0] < 192 and events[-1].image.size == fitted(192)

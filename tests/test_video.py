@@ -210,7 +210,7 @@ def test_pixels_the_flow_cannot_follow_start_from_the_frame_itself(tmp_path, sty
 
     monkeypatch.setattr(video.FrameRun, "begin_scale", spy)
     monkeypatch.setattr(video, "_warped", warped)
-    list(nst.stylize_video(clip, style_path, tmp_path / "o.mp4", **TINY))
+    list(nst.stylize_video(clip, style_path, tmp_path / "o.mp4", init="content", **TINY))  # its start: the photo
     ((start, warm, mask, content_img),) = seen
     w = start.shape[-1]
     photo = torch.from_numpy(np.asarray(content_img, np.float32) / 255).permute(2, 0, 1)

@@ -129,3 +129,16 @@ def test_keep_faces_keeps_the_faces_structure_and_only_the_faces():
     corner = (384, 384, 128, 128)
     assert _structure_error(on, photo, corner, sigma) > 0.8 * _structure_error(off, photo, corner, sigma)
     assert on.size == off.size
+
+
+def test_the_photo_map_is_outside_the_painted_regions_and_under_the_keep_mask():
+    left = torch.zeros(1, 1, 4, 8)
+    left[..., :4] = 1
+    right = 1 - left
+    assert weightmaps.photo_map(None, [1.0], None, (8, 4)) is None
+    # A region whose style has no weight is the photo's; so is the space outside every region.
+    assert torch.equal(weightmaps.photo_map([left, right], [1.0, 0.0], None, (8, 4)), right)
+    assert torch.equal(weightmaps.photo_map([left], [1.0], None, (8, 4)), right)
+    keep = Image.fromarray(np.pad(np.full((4, 2), 255, np.uint8), ((0, 0), (0, 6))))
+    both = weightmaps.photo_map([left, right], [1.0, 1.0], keep, (8, 4))
+    assert torch.equal(both[0, 0, :, :2], torch.ones(4, 2)) and float(both[..., 2:].max()) == 0
