@@ -40,6 +40,7 @@ from .memory import memory_plans
 from .losses import FaceStructureLoss
 from .objective import Objective
 from .recipe import RECIPE_KEY, make_recipe
+from .render import Render, fit
 from .schedule import ScalePlan
 from .settings import LIMITS
 from .steps import Stopped, closure_of, finite, initial_image, limit_step, make_optimizer, resize, upsample
@@ -137,8 +138,8 @@ class Run:
         self.deadline: Deadline | None = None
         self.note: str | None = None
         self.eta: Eta | None = None
-        # The photo at the output size, where the colour modes or regions need it.
-        self.out_tensor: torch.Tensor | None = None
+        # The image as shown (the colour modes' chroma, the regions' photo): made by events().
+        self.render: Render | None = None
         # Carried from one scale to the next.
         self.image: torch.Tensor | None = None
         self.step = 0
@@ -222,8 +223,8 @@ class Run:
         inputs, s = self.inputs, self.s
         # The photo at the output size: the chroma source of swap and luminance modes and what
         # regional runs keep outside the masks; not held otherwise (an image-sized buffer).
-        if s.preserve_color in ("swap", "luminance") or inputs.masks is not None:
-            self.out_tensor = im.to_tensor(inputs.output)
+        needs_photo = s.preserve_color in ("swap", "luminance") or inputs.masks is not None
+        self.render = Render(s.preserve_color, im.to_tensor(inputs.output) if needs_photo else None, self.union)
         if inputs.start is not None:  # an upscale: the first scale starts from this image, resized
             self.image = im.to_tensor(inputs.start, inputs.device)
             if s.preserve_color == "luminance":  # the network sees grey images in this mode
@@ -368,7 +369,8 @@ class Run:
             return None
         # Previews carry the recipe with the steps done, should the run be stopped here.
         out = self.inputs.output.size
-        wh = out if self.preview_size is None else _fit(out, self.preview_size)
+        wh = out if self.preview_size is None else fit(out, self.preview_size)
+        assert self.render is not None
         preview = self.render(image, wh)
         preview.info[RECIPE_KEY] = json.dumps({**self.recipe, "steps_done": self.step})
         self.next_preview = time.perf_counter() + (self.preview_seconds or 0.0)
@@ -414,6 +416,7 @@ class Run:
             photo = None if self.photo is None else self.photo.to(inputs.device)
             self.image = initial_image(s, c, style, self.gen, photo)
         t_finish = time.perf_counter()
+        assert self.render is not None
         result = self.render(self.image, inputs.output.size)
         recipe = self.recipe if not stopped else {**self.recipe, "steps_done": self.step}
         result.info[RECIPE_KEY] = json.dumps(recipe)  # written by nst.save_png (and the CLI and app)
@@ -434,43 +437,3 @@ class Run:
         final.total = self.step if not stopped else inputs.total_steps
         self.image = None
         return final
-
-    def render(self, x: torch.Tensor, wh: tuple[int, int]) -> Image.Image:
-        """The image as shown, at ``wh`` (the output size, or a preview's), with the content's
-        chroma if the colour mode asks for it, and (regional runs) the photo where no mask is white."""
-        x = x.detach()
-        if tuple(x.shape[-2:]) != (wh[1], wh[0]):
-            # Antialiased when shrinking (a preview below the optimised size), bicubic when growing.
-            smaller = wh[1] < x.shape[-2]
-            x = torch.nn.functional.interpolate(
-                x,
-                size=(wh[1], wh[0]),
-                mode="bilinear" if smaller else "bicubic",
-                align_corners=False,
-                antialias=smaller,
-            ).clamp(0, 1)
-        x = x.cpu()
-        if self.s.preserve_color in ("swap", "luminance"):
-            assert self.out_tensor is not None
-            x = color.swap_chroma(x, _at(self.out_tensor, wh))
-        if self.union is not None:
-            # [regions] Where no mask is white the result is the photo.
-            assert self.out_tensor is not None
-            u = _at(self.union, wh)
-            x = u * x + (1 - u) * _at(self.out_tensor, wh)
-        return im.to_pil(x)
-
-
-def _fit(wh: tuple[int, int], longest: int) -> tuple[int, int]:
-    """``wh`` shrunk (never enlarged) so that its long side is at most ``longest``."""
-    if max(wh) <= longest:
-        return wh
-    k = longest / max(wh)
-    return max(1, round(wh[0] * k)), max(1, round(wh[1] * k))
-
-
-def _at(x: torch.Tensor, wh: tuple[int, int]) -> torch.Tensor:
-    """``x`` (made at the output size) at ``wh``: itself, or antialiased to a preview's size."""
-    if tuple(x.shape[-2:]) == (wh[1], wh[0]):
-        return x
-    return torch.nn.functional.interpolate(x, size=(wh[1], wh[0]), mode="bilinear", align_corners=False, antialias=True)
