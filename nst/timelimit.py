@@ -20,6 +20,7 @@ __all__ = [
     "FINISH_STEPS",
     "MIN_COARSE_STEPS",
     "MIN_PAINTED_STEPS",
+    "SETTLED_COARSE_STEPS",
     "MIN_WORKING_SIZE",
     "Deadline",
     "FittedPlan",
@@ -34,12 +35,15 @@ BUDGET_MARGIN = 0.9
 # A time limit's plan ends with at least this many steps at the output size, when they fit:
 # fewer leave the strokes of a smaller scale, enlarged (see fit_plan).
 FINISH_STEPS = 7
-# The fewest steps a working size's scales keep before the finishing pass: fewer do not
-# settle the composition and palette.
-MIN_COARSE_STEPS = 8
-# Fewer steps than this are "too few to paint much" (limit_note): no room for the coarse
-# steps and a few finishing ones.
-MIN_PAINTED_STEPS = MIN_COARSE_STEPS + 3
+# Before the finishing pass, a working size's scales keep at least MIN_COARSE_STEPS (fewer
+# do not settle the composition and palette); of the working sizes that keep them, the
+# largest with SETTLED_COARSE_STEPS, else the smallest (the most steps). A finishing step
+# gains more than coarse steps do beyond those (docs/performance.md, "Short limits").
+MIN_COARSE_STEPS = 3
+SETTLED_COARSE_STEPS = 8
+# Fewer steps than this are "too few to paint much" (limit_note): no room for settled
+# coarse steps and a few finishing ones.
+MIN_PAINTED_STEPS = SETTLED_COARSE_STEPS + 3
 # The smallest working size a time limit lowers a run to (px, long side).
 MIN_WORKING_SIZE = 128
 
@@ -162,12 +166,14 @@ def fit_plan(
     1. the whole plan;
     2. the plan with fewer steps, every scale cut alike, while its output size keeps at
        least :data:`FINISH_STEPS`;
-    3. a working size and a finishing pass: the plan up to the largest smaller size where
-       its coarse scales keep :data:`MIN_COARSE_STEPS`, then :data:`FINISH_STEPS` (fewer
-       when they do not fit) at the output size. Coarse steps are cheap and settle the
-       composition and palette; the finishing steps paint strokes at the output's scale,
-       over the photo's own detail (:func:`nst.steps.upsample`). Upsampled instead, a
-       result has no strokes at the output's scale (bench/quality_per_second.py);
+    3. a working size and a finishing pass: the most finishing steps at the output size,
+       :data:`FINISH_STEPS` at most, that leave a smaller size room for
+       :data:`MIN_COARSE_STEPS`; the plan up to the largest such size that keeps
+       :data:`SETTLED_COARSE_STEPS`, else up to the smallest, then those steps at the
+       output size. Coarse steps are cheap and settle the composition and palette; the
+       finishing steps paint strokes at the output's scale, over the photo's own detail
+       (:func:`nst.steps.upsample`). Upsampled instead, a result has no strokes at the
+       output's scale (bench/quality_per_second.py, bench/short_plans.py);
     4. when not even one step at the output size fits, the working size alone, upsampled
        to the output size at the end.
 
@@ -192,11 +198,12 @@ def fit_plan(
         # The output scale's targets, steps and result (the coarse part's own estimate also
         # counts a result at its size: a little to spare).
         room = budget - cost.scale_seconds(out.mpx) - k * cost.step_seconds(out.mpx) - cost.finish_seconds(out.mpx)
-        for working in sizes:
-            coarse = _most_steps(content_wh, working, steps - k, cost, room, **kw)
-            if coarse is not None and sum(sc.steps for sc in coarse) >= min(MIN_COARSE_STEPS, steps - k):
-                plan = [*coarse, ScalePlan(out.wh, k)]
-                return FittedPlan(plan, limit_note(steps, size, sum(sc.steps for sc in plan), size))
+        fits = [c for c in (_most_steps(content_wh, w, steps - k, cost, room, **kw) for w in sizes) if c is not None]
+        fits = [c for c in fits if _total(c) >= min(MIN_COARSE_STEPS, steps - k)]  # largest size first
+        if fits:
+            settled = [c for c in fits if _total(c) >= min(SETTLED_COARSE_STEPS, steps - k)]
+            plan = [*(settled[0] if settled else fits[-1]), ScalePlan(out.wh, k)]
+            return FittedPlan(plan, limit_note(steps, size, _total(plan), size))
     for working in sizes:
         smaller = _most_steps(content_wh, working, steps, cost, budget, **kw)
         if smaller is not None:
@@ -204,6 +211,10 @@ def fit_plan(
     # Nothing fits: the cheapest plan there is, one step at the smallest working size.
     cheapest = plan_run(content_wh, sizes[-1] if sizes else size, 1, **kw)  # type: ignore[arg-type]
     return FittedPlan(cheapest, limit_note(steps, size, 1, max(cheapest[-1].wh)))
+
+
+def _total(plan: list[ScalePlan]) -> int:
+    return sum(sc.steps for sc in plan)
 
 
 def _working_sizes(content_wh: tuple[int, int], size: int, min_side: int) -> list[int]:

@@ -3,7 +3,15 @@ import pytest
 from nst.eta import Eta
 from nst.costmodel import CostModel
 from nst.schedule import ScalePlan, estimate_seconds, format_seconds, plan_run, plan_scales
-from nst.timelimit import FINISH_STEPS, MIN_COARSE_STEPS, MIN_PAINTED_STEPS, fit_plan, fit_steps, limit_note
+from nst.timelimit import (
+    FINISH_STEPS,
+    MIN_COARSE_STEPS,
+    MIN_PAINTED_STEPS,
+    SETTLED_COARSE_STEPS,
+    fit_plan,
+    fit_steps,
+    limit_note,
+)
 
 
 def test_single_scale_when_small_or_off():
@@ -370,7 +378,7 @@ def test_a_shorter_limit_works_at_a_smaller_size_then_finishes_at_the_output_siz
     # take the coarse steps, and the output size its finishing pass.
     out_mpx = OUT[0] * OUT[1] / 1e6
     finish = CPU_COST.scale_seconds(out_mpx) + FINISH_STEPS * CPU_COST.step_seconds(out_mpx)
-    budget = estimate_seconds(plan_run(WH, 256, 2 * MIN_COARSE_STEPS), CPU_COST) + finish
+    budget = estimate_seconds(plan_run(WH, 256, 2 * SETTLED_COARSE_STEPS), CPU_COST) + finish
     budget += CPU_COST.finish_seconds(out_mpx)
     assert plan_run(WH, 512, 200)[-1].wh == OUT
     fitted = fit_plan(WH, 512, 200, CPU_COST, budget)
@@ -379,13 +387,26 @@ def test_a_shorter_limit_works_at_a_smaller_size_then_finishes_at_the_output_siz
     assert last == ScalePlan(OUT, FINISH_STEPS)
     working = max(coarse[-1].wh)
     assert working < 512 and coarse == plan_run(WH, working, sum(sc.steps for sc in coarse))
-    assert sum(sc.steps for sc in coarse) >= MIN_COARSE_STEPS
+    assert sum(sc.steps for sc in coarse) >= SETTLED_COARSE_STEPS
     assert fitted.note == f"kept {fitted.steps} of the plan's 200 steps"
-    # The largest working size that keeps MIN_COARSE_STEPS: one √2 larger does not.
+    # The largest working size that keeps SETTLED_COARSE_STEPS: one √2 larger does not.
     room = budget - finish - CPU_COST.finish_seconds(out_mpx)
     larger = round(working * 2**0.5)
     if larger < 512:
-        assert estimate_seconds(plan_run(WH, larger, MIN_COARSE_STEPS), CPU_COST) > room
+        assert estimate_seconds(plan_run(WH, larger, SETTLED_COARSE_STEPS), CPU_COST) > room
+
+
+def test_finishing_steps_come_before_settled_coarse_steps():
+    # Room for every finishing step and a few coarse steps at the smallest size, not for
+    # SETTLED_COARSE_STEPS there: the finishing steps stay, the coarse ones give way.
+    out_mpx = OUT[0] * OUT[1] / 1e6
+    finish = CPU_COST.scale_seconds(out_mpx) + FINISH_STEPS * CPU_COST.step_seconds(out_mpx)
+    finish += CPU_COST.finish_seconds(out_mpx)
+    budget = finish + estimate_seconds(plan_run(WH, 128, (MIN_COARSE_STEPS + SETTLED_COARSE_STEPS) // 2), CPU_COST)
+    fitted = fit_plan(WH, 512, 200, CPU_COST, budget)
+    *coarse, last = fitted.plan
+    assert last == ScalePlan(OUT, FINISH_STEPS)
+    assert max(coarse[-1].wh) == 128 and MIN_COARSE_STEPS <= sum(sc.steps for sc in coarse) < SETTLED_COARSE_STEPS
 
 
 def test_finishing_steps_give_way_one_by_one_before_the_output_size_does():
@@ -437,7 +458,7 @@ def test_fit_plan_cuts_and_lowers_single_scale_plans_as_single_scales():
 
 
 def test_limit_note_says_too_few_below_the_smallest_finished_plan():
-    assert MIN_PAINTED_STEPS == MIN_COARSE_STEPS + 3
+    assert MIN_PAINTED_STEPS == SETTLED_COARSE_STEPS + 3
     assert limit_note(200, 256, MIN_PAINTED_STEPS, 256) == f"kept {MIN_PAINTED_STEPS} of the plan's 200 steps"
     assert limit_note(200, 256, MIN_PAINTED_STEPS - 1, 256).endswith(", too few to paint much")
     assert limit_note(10, 256, 9, 256) == "kept 9 of the plan's 10 steps, too few to paint much"
