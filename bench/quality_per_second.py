@@ -7,8 +7,9 @@ For each pair, pastiche runs 100 steps once, saving its image every 5 steps (its
 ``--workspace``): each saved image's time is its file's, from the process's start, so one
 run gives pastiche at 10, 25, 50 and 100 steps. Then nst runs with ``--time-limit`` at each
 fraction of pastiche's 100-step wall time (the issue's definition; the CLI's limit counts
-from its own start, so Python's start-up comes on top; ``--strict`` takes nst's start-up off
-each limit, so that its whole process takes the fraction). Both run as subprocesses; the
+from the process's start, Python's start-up and imports included, so the whole process
+takes the fraction; ``--strict`` also takes nst's start-up off each limit, which counts it
+twice: the first record's reading). Both run as subprocesses; the
 wall times, start-up included, are what the curve plots. Quality is the reference
 evaluator's (bench/quality.py ``Judge``): c+s, the content distance plus the style
 distance at the output's size, lower is better.
@@ -172,7 +173,7 @@ def main() -> None:
     p.add_argument(
         "--strict",
         action="store_true",
-        help="take nst's start-up off each limit, so its whole process fits the fraction",
+        help="also take nst's start-up off each limit (the first record's reading; counts the start-up twice)",
     )
     p.add_argument("--out", type=Path, default=SCRATCH / "quality-per-second", help="each run's images")
     output_options(p)
