@@ -242,12 +242,14 @@ def _decoded(p: Path, info: ClipInfo, start: float) -> Iterator[tuple[float, Ima
     with av.open(str(p)) as c:
         v = c.streams.video[0]
         v.thread_type = "AUTO"
+        base = 0.0  # where decoding starts, for frames without a timestamp
         if start > 0 and v.time_base is not None:
             c.seek(int(start / v.time_base), stream=v, backward=True)  # the key frame before it
+            base = start
         n = 0
         try:
             for frame in c.decode(v):
-                t = float(frame.time if frame.time is not None else n / info.rate)
+                t = float(frame.time if frame.time is not None else base + n / info.rate)
                 n += 1
                 img = frame.to_image()
                 if info.rotation:

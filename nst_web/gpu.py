@@ -266,19 +266,26 @@ def _clip_on_gpu(
     count: int | None,
     stop: Any,
     seconds: int | None,
-    left: float | None,
+    deadline: float | None,
     pace: Measured | None = None,
 ) -> Iterator[Any]:
     """``count`` frames of the clip from ``carry`` on (None: all), where the GPU is: the
     segment's events (:meth:`nst.PreparedVideo.segment`), then the cost model; an error as
-    :class:`Failed`. ``seconds``: the reservation on ZeroGPU (None elsewhere); ``left``: the
-    seconds these frames may take (None: no limit); ``pace``: as :func:`_on_gpu`'s."""
+    :class:`Failed`. ``seconds``: the reservation on ZeroGPU (None elsewhere); ``deadline``:
+    when the whole clip must end (``time.monotonic()``, the same clock in a forked worker;
+    None: no limit), of which this part takes its frames' share; ``pace``: as :func:`_on_gpu`'s."""
     t0 = time.monotonic()
     try:
         if seconds is not None:
             if pace is not None and not nst.is_measured("cuda", pace.dtype):
                 remember_cost("cuda", pace.dtype, pace.cost)
             nst.calibrate(video.first.device, video.settings.precision)
+        done, n = (carry.done if carry else 0), video.frame_count
+        end = n if count is None else min(n, done + count)
+        left = None
+        if deadline is not None:  # this part's share of the clip's time left
+            left = (deadline - time.monotonic()) * video.weight(done, end) / video.weight(done, n)
+        if seconds is not None:
             budget = max(1.0, seconds - GPU_MARGIN - (time.monotonic() - t0))
             left = budget if left is None else min(left, budget)
         yield from video.segment(carry, count, stop=stop, seconds=left)
@@ -335,66 +342,87 @@ def clip_part(video: nst.PreparedVideo, carry: nst.VideoCarry, budget: float, la
 
 
 def _clip_stream(video: nst.PreparedVideo, stop: RunStop, seconds: float | None) -> Iterator[Any]:
+    deadline = None if seconds is None else time.monotonic() + seconds
     if not ON_ZERO_GPU:
-        gen = _clip_on_gpu(video, None, None, stop, None, seconds)
+        gen = _clip_on_gpu(video, None, None, stop, None, deadline)
         yield from _received(gen, gen)
         return
-    deadline = None if seconds is None else time.monotonic() + seconds
     video, carry, n = _slim_video(video), nst.VideoCarry(), video.frame_count
-    later = video.later().work_plan()
+    later, budget, retried, refused = video.later().work_plan(), float(MAX_GPU_SECONDS), False, False
     while True:
         cost = _pace.cost if _pace is not None else ASSUMED_PACE
-        count, reserve = clip_part(video, carry, MAX_GPU_SECONDS, estimate_seconds(later, cost))
+        count, reserve = clip_part(video, carry, budget, estimate_seconds(later, cost))
+        if retried:  # the last part did nothing in its reservation: twice that
+            reserve = int(min(budget, 2 * reserve))
+        before, end = carry.done, None
         try:
             gen, first = _clip_call(video, carry, count, stop, reserve, deadline)
         except gr.Error as exc:
             left = _quota_left(exc)
-            if left is None:
-                raise
-            if left < MIN_GPU_SECONDS:
+            if left is None or left < MIN_GPU_SECONDS:
                 if not carry.done:
+                    if left is None:
+                        raise
                     raise gr.Error(
                         f"This clip needs about {format_seconds(reserve)} of GPU time and your ZeroGPU quota has "
                         f"{left} s left today. Choose a shorter part or a smaller size, or come back later.",
                         print_exception=False,
                     ) from None
-                yield nst.VideoProgress(
-                    frame=carry.done, frames=n, done=True, stopped=True, rate=video.rate,
-                    note=f"your ZeroGPU quota ran out ({left} s left)",
-                )  # fmt: skip
+                why = str(exc.message) if left is None else f"your ZeroGPU quota ran out ({left} s left)"
+                yield _cut(video, carry, why)
                 return
-            yield Notice(f"Your ZeroGPU quota has {left} s left: the clip is cut to fit it")
-            count, reserve = clip_part(video, carry, left, estimate_seconds(later, cost))
-            gen, first = _clip_call(video, carry, count, stop, reserve, deadline)
-        end, before = None, carry.done
-        for item in _received(itertools.chain([first], gen), gen):
-            if isinstance(item, nst.VideoProgress) and item.carry is not None:
-                carry = item.carry
-            if isinstance(item, nst.VideoProgress) and item.done:
-                end = item  # the part's end: the clip's, or the next part's start
-                continue
-            yield item
+            if refused:  # refused twice in a row, though planned for what was left
+                yield _cut(video, carry, f"ZeroGPU refused the next part ({left} s of quota left)")
+                return
+            if budget == MAX_GPU_SECONDS:  # said once: later parts are planned for what is left
+                yield Notice(f"Your ZeroGPU quota has {left} s left: the clip is cut to fit it")
+            budget, refused = float(left), True
+            continue
+        refused = False
+        try:
+            for item in _received(itertools.chain([first], gen), gen):
+                if isinstance(item, nst.VideoProgress) and item.carry is not None:
+                    carry = item.carry
+                if isinstance(item, nst.VideoProgress) and item.done:
+                    end = item  # the part's end: the clip's, or the next part's start
+                    continue
+                yield item
+        except Exception as exc:  # a later part failed: the clip keeps the frames done
+            if not carry.done:
+                raise
+            yield _cut(video, carry, f"{exc}")
+            return
         if end is None:  # the call ended without its last event: the handler says stopped
             return
-        if carry.done >= n or carry.done == before or stop.is_set() or (end.note and not end.stopped):
-            yield end  # the clip's end: all done, nothing more done, Stop, a clip cut short
+        if stop.is_set() or carry.done >= n or (end.note and not end.stopped):
+            # The clip's end: Stop (also between parts), all done, a clip cut short.
+            yield replace(end, stopped=end.stopped or (stop.is_set() and carry.done < n))
             return
-        if end.stopped and deadline is not None and time.monotonic() >= deadline:
-            yield end  # the clip's time limit (not only this call's)
+        per_frame = carry.pace if carry.pace is not None else estimate_seconds(later, cost)
+        if end.stopped and deadline is not None and deadline - time.monotonic() < per_frame:
+            yield end  # the clip's time limit (not only this call's): no room for another frame
             return
+        if carry.done == before:
+            if retried:
+                yield _cut(video, carry, "no frame fitted in a GPU call")
+                return
+            retried = True
+        else:
+            retried = False
+
+
+def _cut(video: nst.PreparedVideo, carry: nst.VideoCarry, why: str) -> nst.VideoProgress:
+    """The last event of a clip cut short after ``carry.done`` frames, saying why."""
+    return nst.VideoProgress(
+        frame=carry.done, frames=video.frame_count, done=True, stopped=True, note=why, rate=video.rate
+    )
 
 
 def _clip_call(
     video: nst.PreparedVideo, carry: nst.VideoCarry, count: int, stop: RunStop, reserve: int, deadline: float | None
 ) -> tuple[Iterator[Any], Any]:
     """One part's GPU call, scheduled (ZeroGPU refuses here, before anything runs), and its first event."""
-    left = None
-    if deadline is not None:  # this part's share of the clip's time left
-        n = video.frame_count
-        left = (
-            (deadline - time.monotonic()) * video.weight(carry.done, carry.done + count) / video.weight(carry.done, n)
-        )
-    gen = _clip_on_gpu(video, carry, count, stop.remote(), reserve, left, _pace)
+    gen = _clip_on_gpu(video, carry, count, stop.remote(), reserve, deadline, _pace)
     return gen, next(gen)
 
 
