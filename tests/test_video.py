@@ -240,3 +240,53 @@ def test_one_mask_applies_to_every_frame(tmp_path, style_path):
         kept = np.abs(result - photo)[:, w // 2 + 4 :].mean()
         painted = np.abs(result - photo)[:, : w // 2 - 4].mean()
         assert kept < 0.05 and painted > 2 * kept, (kept, painted)
+
+
+def _photo_clip(path, photo, frames: int = 3, side: int = 256):
+    """A clip of ``photo`` (square, ``side`` px) moving 2 px right a frame."""
+    from PIL import Image
+
+    img = np.asarray(Image.open(photo).convert("RGB").resize((side, side)))
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=10)
+        v.width, v.height, v.pix_fmt = side, side, "yuv420p"
+        for i in range(frames):
+            for packet in v.encode(
+                av.VideoFrame.from_ndarray(np.ascontiguousarray(np.roll(img, 2 * i, 1)), format="rgb24")
+            ):
+                c.mux(packet)
+        for packet in v.encode():
+            c.mux(packet)
+    return path
+
+
+def test_faces_are_found_in_each_frame(tmp_path, style_path, monkeypatch):
+    from tests.support.paths import ROOT
+
+    clip = _photo_clip(tmp_path / "face.mp4", ROOT / "examples" / "astronaut.jpg")
+    frames = []  # each frame's run, as its FrameRun gets it
+    init = video.FrameRun.__init__
+
+    def spy(self, inputs, *args, **kwargs):
+        frames.append(inputs)
+        init(self, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(video.FrameRun, "__init__", spy)
+    list(nst.stylize_video(clip, style_path, tmp_path / "o.mp4", **{**TINY, "keep_faces": True}))
+    assert len(frames) == 3 and all(len(r.faces) == 1 for r in frames)
+    xs = [r.faces[0].box[0] for r in frames]
+    assert xs[0] < xs[-1]  # found where the face is in that frame (it moves right)
+
+
+def test_a_colour_mode_applies_to_every_frame(tmp_path, style_path):
+    from nst.color import rgb_to_ycbcr
+
+    clip = clips.write_clip(tmp_path / "in.mp4", 3, size=(64, 48), fps=10)
+    run = nst.prepare_video(clip, style_path, preserve_color="swap", **TINY)
+    results = [e.image for e in run.segment() if e.carry is not None]
+    photos = list(video.frames(clip, run.info, run.times))
+    assert len(results) == 3
+    for result, photo in zip(results, photos, strict=True):
+        a = torch.from_numpy(np.asarray(result, np.float32) / 255).permute(2, 0, 1)[None]
+        b = torch.from_numpy(np.asarray(photo.resize(result.size), np.float32) / 255).permute(2, 0, 1)[None]
+        assert float((rgb_to_ycbcr(a)[0, 1:] - rgb_to_ycbcr(b)[0, 1:]).abs().mean()) < 0.01
