@@ -167,12 +167,12 @@ def test_a_cpu_run_gives_the_heap_back_between_scales(content_path, style_path, 
     are too small for the next scale's (and the result's at the output size), so they are
     handed back after every scale, the last one before the result is made."""
     import nst.run
-    from nst.run import Run
+    from nst.render import Render
 
     seen: list[object] = []
     monkeypatch.setattr(nst.run.cpu, "return_memory", lambda: seen.append(last[-1]))
-    render = Run.render
-    monkeypatch.setattr(Run, "render", lambda *a, **k: seen.append("finish") or render(*a, **k))
+    render = Render.__call__
+    monkeypatch.setattr(Render, "__call__", lambda *a, **k: seen.append("finish") or render(*a, **k))
     last = [(0, 0)]
     for e in nst.stylize(content_path, style_path, steps=10, size=192, multiscale=True, preview_every=0, device="cpu"):
         last.append(e.scale)
