@@ -154,7 +154,7 @@ def test_field_info_describes_each_setting():
     init = field_info("init")
     assert (init.name, init.default, init.kind, init.choices) == (
         "init",
-        "content",
+        "palette",
         str,
         ("content", "palette", "noise", "style"),
     )
