@@ -35,6 +35,7 @@ from .inputs import Progress
 from .losses import TemporalLoss
 from .masks import resize_mask
 from .pipeline import PreparedRun, prepare
+from .render import fit
 from .run import Run, run_events
 from .settings import DEFAULT, Settings
 from .steps import resize
@@ -425,10 +426,8 @@ def _eta(per_frame: float, left: int, event: Progress) -> float:
 
 
 def _shrunk(img: Image.Image, longest: int | None) -> Image.Image:
-    if longest is None or max(img.size) <= longest:
-        return img
-    k = longest / max(img.size)
-    return img.resize((max(1, round(img.width * k)), max(1, round(img.height * k))), Image.Resampling.LANCZOS)
+    wh = img.size if longest is None else fit(img.size, longest)
+    return img if wh == img.size else img.resize(wh, Image.Resampling.LANCZOS)
 
 
 def _output_path(output: str | Path) -> Path:

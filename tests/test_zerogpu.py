@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -20,16 +21,22 @@ from .support.paths import ROOT
 
 @pytest.fixture(scope="module")
 def emulated() -> dict:
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "tests.support.zerogpu", "all"],
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=900,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
+        start_new_session=True,  # its GPU workers too are ended below, should it hang
     )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, f"the emulation gave no result (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    try:
+        stdout, stderr = proc.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+    lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, f"the emulation gave no result (rc {proc.returncode}):\n{stdout[-3000:]}\n{stderr[-3000:]}"
     return json.loads(lines[-1][len("RESULT ") :])
 
 
