@@ -75,7 +75,7 @@ def run_events(
         preview_seconds: a preview at the first step, then at most this often (None: every
             ``preview_every`` steps).
         preview_size: the long side of previews, at most.
-        run: the :class:`Run` of ``inputs`` to use (a video's frame: nst.video.FrameRun), else a new one.
+        run: the :class:`Run` of ``inputs`` to use (a video's frame: nst.frame_run.FrameRun), else a new one.
     """
     oom = False
     try:

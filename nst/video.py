@@ -14,7 +14,6 @@ frame or two, whatever the clip's length. Where this departs from the paper: doc
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import threading
@@ -24,23 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from PIL import Image
 
 from . import flow as fl
 from . import images as im
 from .errors import SettingsError
+from .frame_run import FrameRun, warped
 from .inputs import Progress
-from .losses import TemporalLoss
-from .masks import resize_mask
 from .pipeline import PreparedRun, prepare
 from .render import fit
-from .run import Run, run_events
+from .run import run_events
 from .settings import DEFAULT, Settings
-from .steps import resize
-from .tiles import TiledObjective
-from .videoio import MAX_CLIP_SECONDS, ClipInfo, ClipWriter, VideoError, frames, is_video, probe, sample_times
+from .video_output import VideoCarry, VideoProgress, VideoWriter, output_path
+from .videoio import MAX_CLIP_SECONDS, ClipInfo, VideoError, frames, is_video, probe, sample_times
 
 __all__ = [
     "VideoCarry",
@@ -52,93 +47,6 @@ __all__ = [
     "stylize_video",
     "is_video",
 ]
-
-OUTPUT_SUFFIXES = (".mp4", ".gif")
-
-
-@dataclass(kw_only=True)
-class VideoProgress:
-    """One event of a video run.
-
-    Attributes:
-        frame: frames finished so far.
-        frames: frames the run takes (the clip sampled at its rate).
-        image: the frame just finished (a preview of the result), else None.
-        step: the current frame's latest :class:`~nst.Progress` (its steps and losses), else None.
-        elapsed: seconds since the run started.
-        eta: seconds until the whole clip is done: the current frame's ETA, then the later
-            frames' pace (planned from the costs known until one is measured).
-        done: True on the last event; ``output`` is then written.
-        stopped: the run was stopped (``stop=`` or the time limit): the clip has the frames finished.
-        note: one line when the clip was cut short (stopped, time limit, a corrupt file), else None.
-        output: the file written, on the last event (None if no frame was finished).
-        rate: the output's frames per second.
-        carry: on a finished frame's event of :meth:`PreparedVideo.segment`, what the next
-            frame needs (:meth:`PreparedVideo.events` gives None).
-    """
-
-    frame: int
-    frames: int
-    image: Image.Image | None = None
-    step: Progress | None = None
-    elapsed: float = 0.0
-    eta: float | None = None
-    done: bool = False
-    stopped: bool = False
-    note: str | None = None
-    output: Path | None = None
-    rate: float = 0.0
-    carry: VideoCarry | None = None
-
-
-class FrameRun(Run):
-    """A frame's :class:`~nst.run.Run`: started from ``warm`` (the previous result, warped), with
-    the temporal cost on; it keeps its optimised image (``raw``), which the next frame warps.
-
-    Args:
-        inputs: the frame's run, checked and planned.
-        stop: as :class:`Run`'s.
-        warm: ``(1, 3, H, W)`` in [0, 1], the image to start from, else None (the first frame).
-        temporal: ``(target, mask, weight)`` of :class:`~nst.losses.TemporalLoss`, else None.
-    """
-
-    def __init__(
-        self,
-        inputs: PreparedRun,
-        stop: threading.Event | None,
-        warm: torch.Tensor | None = None,
-        temporal: tuple[torch.Tensor, torch.Tensor, float] | None = None,
-    ) -> None:
-        super().__init__(inputs, stop)
-        self.warm, self.temporal = warm, temporal
-        self.raw: torch.Tensor | None = None
-
-    def begin_scale(self, index, scale):  # type: ignore[no-untyped-def]  # Run.begin_scale's
-        content_img, objective = super().begin_scale(index, scale)  # self.image: the frame's own start
-        device = self.inputs.device
-        assert self.image is not None
-        hw = self.image.shape[-2:]
-        if self.warm is not None and index == 0:
-            # The pixels the flow follows start from the previous result; the others (uncovered
-            # as things move, or on a motion boundary) from the frame's own start, not from
-            # whatever the warp dragged there.
-            warm = resize(self.warm, hw).to(device)
-            if self.temporal is not None:
-                mask = resize_mask(self.temporal[1], hw).to(device)
-                warm = mask * warm + (1 - mask) * self.image.detach()
-            self.image = warm.detach().requires_grad_(True)
-        if self.temporal is not None and self.temporal[2] > 0:
-            if isinstance(objective, TiledObjective):
-                raise SettingsError(
-                    "video frames this large are optimised in tiles, which have no temporal cost; lower size"
-                )
-            target, mask, weight = self.temporal
-            objective.temporal = TemporalLoss(resize(target, hw).to(device), resize_mask(mask, hw).to(device), weight)
-        return content_img, objective
-
-    def finish(self, index: int, stopped: bool) -> Progress:
-        self.raw = None if self.image is None else self.image.detach().cpu().clone()
-        return super().finish(index, stopped)
 
 
 @dataclass
@@ -213,7 +121,7 @@ class PreparedVideo:
             stop: once set, the frame under way is dropped and the clip ends with the frames done.
             preview_size: the long side of each finished frame's preview, at most.
         """
-        out = _output_path(output)
+        out = output_path(output)
         return self._events(out, stop, preview_size)
 
     def _events(self, out: Path, stop: threading.Event | None, preview_size: int | None) -> Iterator[VideoProgress]:
@@ -234,7 +142,10 @@ class PreparedVideo:
     def writer(self, out: str | Path) -> VideoWriter:
         """A :class:`VideoWriter` of this clip's frames into ``out`` (.mp4 or .gif): for a front
         end that styles the clip in parts (:meth:`segment`), in another process or several calls."""
-        return VideoWriter(self, _output_path(out))
+        return VideoWriter(
+            output_path(out), rate=self.rate, frames=self.frame_count, start=self.start,
+            audio=self.path if self.info.audio else None, elapsed=self._elapsed,
+        )  # fmt: skip
 
     def segment(
         self,
@@ -289,7 +200,7 @@ class PreparedVideo:
             grey = fl.grey(run.output)
             warm = temporal = None
             if carry.grey is not None and carry.raw is not None:
-                warm, temporal = _warped(carry.raw, carry.grey, grey, s.temporal_weight)
+                warm, temporal = warped(carry.raw, carry.grey, grey, s.temporal_weight)
             frun = FrameRun(run, stop, warm, temporal)
             last = None
             for event in run_events(run, stop, None, None, run=frun):
@@ -333,93 +244,6 @@ class PreparedVideo:
         return (self.styles, self.settings)
 
 
-class VideoWriter:
-    """A clip's frames, written as they come (:meth:`write`); a context manager. On leaving,
-    the clip is moved to its place (no frame written: nothing is), and :attr:`final` is the
-    run's last event (the file, and what cut the clip short, as :meth:`end` said); on an error,
-    nothing is left behind. The file is written beside its place under a hidden name.
-
-    Args:
-        video: the run whose clip this is (its rate, and the audio of its part of the source).
-        out: where the clip goes (``.mp4`` or ``.gif``).
-    """
-
-    def __init__(self, video: PreparedVideo, out: Path) -> None:
-        self.video, self.out = video, out
-        self.partial = out.with_name(f".{out.stem}.partial{out.suffix}")
-        self.stopped: bool = False
-        self.note: str | None = None
-        self.final: VideoProgress | None = None
-        self._clip = ClipWriter(self.partial, video.rate, video.path if video.info.audio else None, video.start)
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def write(self, image: Image.Image) -> None:
-        """Add a finished frame."""
-        self._clip.write(image)
-
-    def end(self, stopped: bool, note: str | None) -> None:
-        """Say why the clip ends where it does (a segment's last event's ``stopped`` and ``note``)."""
-        self.stopped, self.note = stopped, note
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
-        if kind is not None:
-            with contextlib.suppress(Exception):
-                self._clip.close()
-            self.partial.unlink(missing_ok=True)
-            return
-        written, note, final = self._clip.close(), self.note, None
-        if written == 0:
-            self.partial.unlink(missing_ok=True)
-            note = (note + "; " if note else "") + "no frame was finished: nothing written"
-        else:
-            self.partial.replace(self.out)
-            final = self.out
-            if self.stopped:
-                kept = f"kept the {written} frame{'s' if written != 1 else ''} done"
-                note = (note + ": " if note else "stopped: ") + kept
-        self.final = VideoProgress(
-            frame=written, frames=self.video.frame_count, elapsed=self.video._elapsed(), eta=0.0, done=True,
-            stopped=self.stopped, note=note, output=final, rate=self.video.rate,
-        )  # fmt: skip
-
-
-@dataclass
-class VideoCarry:
-    """What a finished frame hands the next (:meth:`PreparedVideo.segment`); it pickles, so the
-    parts of a clip can be styled in other processes.
-
-    Attributes:
-        done: frames finished.
-        grey: the last frame, grey (its flow to the next), else None.
-        raw: the last frame's optimised image, ``(1, 3, H, W)`` on the CPU, else None.
-        pace: seconds a later frame took (an average), else None (none measured yet).
-    """
-
-    done: int = 0
-    grey: np.ndarray | None = None
-    raw: torch.Tensor | None = None
-    pace: float | None = None
-
-
-def _warped(
-    prev_raw: torch.Tensor, prev_grey: np.ndarray, grey: np.ndarray, weight: float
-) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, float]]:
-    """The previous result warped onto this frame (the start), and the temporal cost's target and mask."""
-    backward = fl.flow(grey, prev_grey)
-    forward = fl.flow(prev_grey, grey)
-    h, w = grey.shape
-    raw = resize(prev_raw, (h, w))  # the optimised image is at the output size already
-    hwc = raw[0].permute(1, 2, 0).numpy().astype(np.float32)
-    warped = fl.warp(hwc, backward)
-    if warped.ndim == 2:
-        warped = warped[..., None]
-    target = torch.from_numpy(np.ascontiguousarray(warped)).permute(2, 0, 1)[None].clamp(0, 1).contiguous()
-    mask = torch.from_numpy(fl.consistency(backward, forward))[None, None]
-    return target.clone(), (target, mask, weight)
-
-
 def _eta(per_frame: float, left: int, event: Progress) -> float:
     """Seconds to the end: this frame's own ETA, then ``per_frame`` for each frame after it."""
     return (event.eta or 0.0) + per_frame * max(0, left - 1)
@@ -428,15 +252,6 @@ def _eta(per_frame: float, left: int, event: Progress) -> float:
 def _shrunk(img: Image.Image, longest: int | None) -> Image.Image:
     wh = img.size if longest is None else fit(img.size, longest)
     return img if wh == img.size else img.resize(wh, Image.Resampling.LANCZOS)
-
-
-def _output_path(output: str | Path) -> Path:
-    out = Path(output)
-    if out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise SettingsError(f"a video's output must be a .mp4 or .gif file, not {str(output)!r}")
-    if not out.parent.is_dir():
-        raise SettingsError(f"the output folder {str(out.parent)!r} does not exist")
-    return out
 
 
 def _seconds(value: Any, name: str, low: float, allow_none: bool = True) -> float | None:
@@ -545,5 +360,5 @@ def stylize_video(
         >>> for event in nst.stylize_video("clip.mp4", "painting.jpg", "out.mp4", size=256, duration=3):
         ...     print(f"frame {event.frame} of {event.frames}")
     """
-    out = _output_path(output)
+    out = output_path(output)
     return prepare_video(content, style, settings, **kwargs).events(out, stop=stop, preview_size=preview_size)

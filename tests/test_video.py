@@ -17,7 +17,7 @@ from nst import video
 from nst.cli import main
 from nst.losses import TemporalLoss
 
-TINY = {"size": 64, "steps": 3, "frame_steps": 2, "keep_faces": False}
+from tests.support.clips import TINY
 
 
 def _frames_and_rate(path) -> tuple[int, float, bool]:
@@ -38,24 +38,6 @@ def test_a_clip_is_styled_frame_by_frame_with_its_audio(tmp_path, style_path):
     assert last.done and not last.stopped and last.note is None and last.output == out
     assert _frames_and_rate(out) == (4, 5.0, True)
     assert not list(tmp_path.glob(".*partial*"))
-
-
-def test_later_frames_start_from_the_previous_result(tmp_path, style_path, monkeypatch):
-    clip = clips.write_clip(tmp_path / "in.mp4", 3, fps=10)
-    warms = []
-    init = video.FrameRun.__init__
-
-    def spy(self, inputs, stop, warm=None, temporal=None):
-        warms.append((warm, temporal))
-        init(self, inputs, stop, warm, temporal)
-
-    monkeypatch.setattr(video.FrameRun, "__init__", spy)
-    results = [e.image for e in nst.stylize_video(clip, style_path, tmp_path / "o.mp4", **TINY) if e.image]
-    assert warms[0] == (None, None) and all(w is not None and t is not None for w, t in warms[1:])
-    # The warped start is the previous result moved by the flow: close to it (the clip moves 2 px a frame).
-    prev = np.asarray(results[0], np.float32) / 255
-    start = warms[1][0][0].permute(1, 2, 0).numpy()
-    assert np.abs(start - prev)[:, 8:].mean() < 0.12
 
 
 def test_the_temporal_cost_counts_consistent_pixels_only():
@@ -102,7 +84,7 @@ def test_an_error_halfway_leaves_nothing_behind(tmp_path, style_path, monkeypatc
 
     events = nst.stylize_video(clip, style_path, out, **TINY)
     next(e for e in events if e.image is not None)  # the first frame is written
-    monkeypatch.setattr(video, "_warped", broken)
+    monkeypatch.setattr(video, "warped", broken)
     with pytest.raises(nst.DivergedError):
         list(events)
     assert list(tmp_path.iterdir()) == [clip]
@@ -186,36 +168,6 @@ def test_a_clip_styled_in_parts_is_the_clip_styled_whole(tmp_path, style_path):
     assert calls == 3 and len(parts) == len(whole) == 5
     for a, b in zip(whole, parts, strict=True):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
-
-
-def test_pixels_the_flow_cannot_follow_start_from_the_frame_itself(tmp_path, style_path, monkeypatch):
-    """Uncovered pixels (mask 0) start as the frame's own start (the photo), not as what the
-    warp dragged there; the others as the warped previous result."""
-    clip = clips.write_clip(tmp_path / "in.mp4", 2, fps=10)
-    seen = []
-    begin = video.FrameRun.begin_scale
-
-    def spy(self, index, scale):
-        content_img, objective = begin(self, index, scale)
-        if self.warm is not None:
-            seen.append((self.image.detach().clone(), self.warm, self.temporal[1], content_img))
-        return content_img, objective
-
-    def warped(prev_raw, prev_grey, grey, weight):
-        h, w = grey.shape
-        target = torch.full((1, 3, h, w), 0.25)
-        mask = torch.ones(1, 1, h, w)
-        mask[..., : w // 2] = 0  # the left half uncovered
-        return target.clone(), (target, mask, weight)
-
-    monkeypatch.setattr(video.FrameRun, "begin_scale", spy)
-    monkeypatch.setattr(video, "_warped", warped)
-    list(nst.stylize_video(clip, style_path, tmp_path / "o.mp4", init="content", **TINY))  # its start: the photo
-    ((start, warm, mask, content_img),) = seen
-    w = start.shape[-1]
-    photo = torch.from_numpy(np.asarray(content_img, np.float32) / 255).permute(2, 0, 1)
-    assert torch.allclose(start[0, :, :, w // 2 :], warm[0, :, :, w // 2 :])
-    assert torch.allclose(start[0, :, :, : w // 2], photo[:, :, : w // 2], atol=1 / 255)
 
 
 def test_one_mask_applies_to_every_frame(tmp_path, style_path):
