@@ -93,6 +93,11 @@ def fit_steps(remaining: list[ScalePlan], cost: CostModel, budget: float, ratio:
     room for them, they are cut (alike) and the finishing steps kept, as :func:`fit_plan`
     plans them; then every scale is cut alike, so that a run cut short still ends at the
     output size. ``ratio`` is measured time over the model's, so far in the run.
+
+    The share is the part of ``budget`` the current scale may take: while the output size
+    keeps its steps, all of it but the later scales' expected time (over the margin), so
+    that a generous limit's slack is this scale's and a scale slower than its estimate is
+    not cut while the limit is far; cut alike, its part of the work.
     """
     later = sum(ratio * cost.scale_seconds(sc.mpx) for sc in remaining[1:])
     later += ratio * cost.finish_seconds(remaining[-1].mpx)
@@ -101,7 +106,8 @@ def fit_steps(remaining: list[ScalePlan], cost: CostModel, budget: float, ratio:
     if len(remaining) > 1 and room - work[-1] >= ratio * cost.step_seconds(remaining[0].mpx):
         factor = min(1.0, (room - work[-1]) / max(sum(work[:-1]), 1e-9))
         steps = max(1, int(remaining[0].steps * factor))
-        return steps, work[0] * factor / max(room, 1e-9)
+        after = later + factor * sum(work[1:-1]) + work[-1]  # what the later scales are expected to take
+        return steps, max(0.0, 1.0 - after / BUDGET_MARGIN / max(budget, 1e-9))
     factor = min(1.0, room / max(sum(work), 1e-9))
     return max(1, int(remaining[0].steps * factor)), work[0] / max(sum(work), 1e-9)
 

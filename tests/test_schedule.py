@@ -73,6 +73,26 @@ def test_fit_steps_cuts_every_scale_alike_to_the_budget():
     assert fit_steps(plan, COST, 0.01) == (1, pytest.approx(work[0] / sum(work)))
 
 
+def test_a_generous_limit_gives_its_slack_to_the_current_scale():
+    """Far from the deadline, a scale slower than its estimate keeps its steps: its share is the
+    budget less the later scales' expected time (over the margin), not its own estimate."""
+    from nst.timelimit import BUDGET_MARGIN
+
+    plan = plan_run((640, 480), 512, 300)
+    work = [sc.steps * COST.step_seconds(sc.mpx) for sc in plan]
+    later = sum(COST.scale_seconds(sc.mpx) for sc in plan[1:]) + COST.finish_seconds(plan[-1].mpx)
+    budget = estimate_seconds(plan, COST) * 10
+    steps, share = fit_steps(plan, COST, budget)
+    assert steps == plan[0].steps
+    assert share * budget == pytest.approx(budget - (later + sum(work[1:])) / BUDGET_MARGIN)
+    assert share * budget > 5 * work[0]
+    # Tight, with the finishing steps kept: the scale's cut steps' time, over the margin.
+    budget = (later + work[-1] + 0.5 * sum(work[:-1])) / BUDGET_MARGIN
+    steps, share = fit_steps(plan, COST, budget)
+    assert steps == int(plan[0].steps * 0.5)
+    assert share * budget == pytest.approx(0.5 * work[0] / BUDGET_MARGIN)
+
+
 @pytest.mark.parametrize(
     "steps, cost, budget, ratio",
     [
