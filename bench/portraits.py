@@ -73,7 +73,7 @@ PAINTINGS = [
 ]
 # The face method's constants (nst.weightmaps) a variant may set: the content weight over
 # the face and its features at the content layer, and the structure term's weight, map and scale.
-_METHOD = ("FACE_WEIGHT", "FEATURE_WEIGHT", "STRUCTURE_WEIGHT", "STRUCTURE_OVAL", "STRUCTURE_SIGMA")
+_METHOD = ("FACE_WEIGHT", "FEATURE_WEIGHT", "STRUCTURE_WEIGHT", "STRUCTURE_OVAL", "STRUCTURE_SIGMA", "STRUCTURE_GATE")
 # Images without a face, for the detectors' false faces.
 NO_FACES = [EXAMPLES / n for n in ("chelsea.jpg", "coffee.jpg", "starry_night.jpg", "shipwreck.jpg", "mosaic.jpg")] + [
     SHARED / "tubingen.jpg",

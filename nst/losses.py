@@ -121,10 +121,7 @@ def structure_of(image: torch.Tensor, sigma: float) -> torch.Tensor:
     Edges are replicated, so a tile whose box reaches the image's border gets what the whole
     image gets, and inside, a halo of ``structure_radius(sigma)`` px is enough.
     """
-    r = structure_radius(sigma)
-    x = torch.arange(-r, r + 1, dtype=torch.float32, device=image.device)
-    g = torch.exp(-0.5 * (x / sigma) ** 2)
-    g = g / g.sum()
+    r, x, g = _gaussian(sigma, image.device)
     # ∇²(g⊗g) = g''⊗g + g⊗g'', g'' = g·(x² − σ²)/σ⁴; times σ² (scale-normalised), zero mean.
     d2 = g * (x * x - sigma * sigma) / sigma**2
     d2 = d2 - g * d2.sum() / g.sum()
@@ -134,6 +131,23 @@ def structure_of(image: torch.Tensor, sigma: float) -> torch.Tensor:
     gy, gx = g.view(1, 1, -1, 1), g.view(1, 1, 1, -1)
     dy, dx = d2.view(1, 1, -1, 1), d2.view(1, 1, 1, -1)
     return conv(conv(y, dy), gx) + conv(conv(y, gy), dx)
+
+
+def _gaussian(sigma: float, device: torch.device) -> tuple[int, torch.Tensor, torch.Tensor]:
+    """A Gaussian's half-width, its taps' offsets and its (normalised) taps."""
+    r = structure_radius(sigma)
+    x = torch.arange(-r, r + 1, dtype=torch.float32, device=device)
+    g = torch.exp(-0.5 * (x / sigma) ** 2)
+    return r, x, g / g.sum()
+
+
+def structure_energy(structure: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The local energy of a structure map (:func:`structure_of`): its square, blurred by a
+    Gaussian of ``sigma`` px (edges replicated), ``(1, 1, H, W)``."""
+    r, _, g = _gaussian(sigma, structure.device)
+    e = torch.nn.functional.pad(structure.pow(2), (r, r, r, r), mode="replicate")
+    conv = torch.nn.functional.conv2d
+    return conv(conv(e, g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1))
 
 
 def structure_radius(sigma: float) -> int:
@@ -152,24 +166,35 @@ class FaceStructureLoss(nn.Module):
     Laplacian is on the whole RGB image (after a 4×4 average pool), with one weight; ours is
     on the luminance alone, a Gaussian's Laplacian at the face's scale, and on the face only.
 
+    With ``gate`` > 0 the map keeps its weight only where the photo has structure: ``m`` is
+    multiplied by ``min(1, E / (gate · Ē))``, ``E`` the photo's local structure energy
+    (:func:`structure_energy` at 2σ), ``Ē`` its mean under ``m``. The eyes', nose's and
+    mouth's edges stay; flat skin, which has none to keep, is free to take the painting's
+    texture (a mosaic's tiles, a painting's strokes) as the rest of the picture does.
+
     Args:
         content: the photo ``(1, 3, H, W)`` in [0, 1], at this scale.
         mask: ``m``, ``(1, 1, H, W)`` ≥ 0.
         sigma: the scale, in pixels of this image.
         weight: ``λ``.
+        gate: the energy, relative to ``Ē``, above which a pixel keeps its whole weight; 0: off.
     """
 
     target: torch.Tensor
     mask: torch.Tensor
 
-    def __init__(self, content: torch.Tensor, mask: torch.Tensor, sigma: float, weight: float) -> None:
+    def __init__(
+        self, content: torch.Tensor, mask: torch.Tensor, sigma: float, weight: float, gate: float = 0.0
+    ) -> None:
         super().__init__()
-        target = structure_of(content, sigma)
+        target = structure_of(content, sigma).detach()
         mask = mask.detach().float()
         self.sigma, self.lam = sigma, weight
-        self.register_buffer("target", target.detach())
-        self.register_buffer("mask", mask)
         self.scale = max(float((mask * target.pow(2)).sum() / mask.sum().clamp_min(1e-12)), 1e-12)
+        if gate > 0:
+            mask = mask * (structure_energy(target, 2 * sigma) / (gate * self.scale)).clamp(max=1.0)
+        self.register_buffer("target", target)
+        self.register_buffer("mask", mask)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         d = structure_of(image, self.sigma) - self.target

@@ -268,7 +268,11 @@ class Run:
         # [regions] The masks at this scale's size (area-averaged: no ringing, same mass).
         ms = None if self.masks is None else [resize_mask(m, c.shape[-2:]).to(device) for m in self.masks]
         cw = None if self.content_weight is None else resize_mask(self.content_weight, c.shape[-2:]).to(device)
-        fs = None if self.faces is None else FaceStructureLoss(c, *self.faces.at(c.shape), self.faces.weight).to(device)
+        fs = (
+            None
+            if self.faces is None
+            else FaceStructureLoss(c, *self.faces.at(c.shape), self.faces.weight, self.faces.gate).to(device)
+        )
         memory = self._memory(index)
         objective: Objective | TiledObjective
         if memory is not None and memory.tiled:

@@ -37,6 +37,7 @@ __all__ = [
     "KEEP_WEIGHT",
     "STRUCTURE_OVAL",
     "STRUCTURE_SIGMA",
+    "STRUCTURE_GATE",
     "STRUCTURE_WEIGHT",
     "FaceStructure",
     "content_weight",
@@ -67,6 +68,7 @@ KEEP_WEIGHT = 8.0
 STRUCTURE_WEIGHT = 10.0
 STRUCTURE_OVAL = 0.3
 STRUCTURE_SIGMA = 1 / 48
+STRUCTURE_GATE = 8.0
 
 
 def load_keep_mask(src: Any, content: Image.Image) -> Image.Image:
@@ -171,11 +173,14 @@ class FaceStructure:
         mask: the pixels' weights, ``(1, 1, H, W)`` at the output size, 0 outside faces.
         sigma: the structure's scale in the output's pixels.
         weight: the term's weight λ.
+        gate: where the photo's structure energy is below this part of its mean under the
+            mask, the weight falls with it (flat skin is free to take texture); 0: off.
     """
 
     mask: torch.Tensor
     sigma: float
     weight: float
+    gate: float = 0.0
 
     def at(self, hw: tuple[int, int] | torch.Size) -> tuple[torch.Tensor, float]:
         """The mask (area-averaged) and the scale at an image of ``hw`` (the same framing)."""
@@ -217,7 +222,7 @@ def face_structure(output_wh: tuple[int, int], content_width: int, faces: list[F
     m = face_structure_map(output_wh, scaled)
     assert m is not None
     sigma = STRUCTURE_SIGMA * min(f.box[2] for f in scaled)
-    return FaceStructure(torch.from_numpy(m)[None, None], sigma, STRUCTURE_WEIGHT)
+    return FaceStructure(torch.from_numpy(m)[None, None], sigma, STRUCTURE_WEIGHT, STRUCTURE_GATE)
 
 
 def region_maps(

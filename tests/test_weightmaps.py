@@ -76,6 +76,25 @@ def test_structure_is_the_luminances_so_colour_and_brightness_are_free():
     assert structure_of(c, 1.5).shape == (1, 1, *c.shape[-2:]) and structure_radius(1.5) == 5
 
 
+def test_the_gate_frees_flat_skin_and_keeps_the_features_edges():
+    """With a gate, texture drawn where the photo is flat costs nothing; the same texture over
+    the photo's edges costs as without the gate."""
+    c = torch.full((1, 3, 64, 96), 0.6)
+    c[..., 20:44, 10:40] = 0.2  # a dark feature on the left; the right half is flat
+    m = torch.ones(1, 1, 64, 96)
+    stripes = torch.zeros_like(c)
+    stripes[..., ::4, :] = 0.3  # a texture over everything
+    plain, gated = FaceStructureLoss(c, m, 1.5, 10.0), FaceStructureLoss(c, m, 1.5, 10.0, gate=0.5)
+    flat = c.clone()
+    flat[..., 60:] += stripes[..., 60:]  # texture on the flat part only
+    edge = c.clone()
+    edge[..., :48] += stripes[..., :48]  # texture over the feature
+    assert float(plain(flat)) > 0.01 and float(gated(flat)) < 1e-4 * float(plain(flat))
+    assert float(gated(edge)) > 0.3 * float(plain(edge)) > 0
+    assert float(gated(c)) == 0.0 and gated.scale == plain.scale
+    assert float(gated.mask.max()) == 1.0 and float(gated.mask[..., 32, 80]) < 1e-3
+
+
 def test_the_faces_term_in_tiles_is_the_whole_images():
     s = nst.DEFAULT.replace(size=128)
     model = load_model("embedded", "max", "cpu").truncated("relu5_1")
@@ -110,12 +129,14 @@ def _structure_error(result: Image.Image, photo: Image.Image, box: tuple[int, in
     b = structure_of(im.to_tensor(photo.resize(result.size, Image.Resampling.LANCZOS)), sigma)[
         ..., y : y + h, x : x + w
     ]
-    return float((a - b).pow(2).mean() / b.pow(2).mean())
+    edges = b.pow(2) >= b.pow(2).mean()  # where the photo has structure to keep (flat skin may take texture)
+    return float((a - b)[edges].pow(2).mean() / b[edges].pow(2).mean())
 
 
 def test_keep_faces_keeps_the_faces_structure_and_only_the_faces():
     # Fails if the term is gone (the face's structure as far as without keep_faces) or
-    # spread over the whole image (the corner's structure kept too).
+    # spread over the whole image (the corner's structure kept too). Measured where the
+    # photo has structure: the features' edges, not the flat skin the gate leaves free.
     photo = Image.open(ASTRONAUT).convert("RGB")
     style = EXAMPLES / "starry_night.jpg"
     run = nst.prepare(photo, style, steps=12, size=128, keep_faces=True)
@@ -129,6 +150,27 @@ def test_keep_faces_keeps_the_faces_structure_and_only_the_faces():
     corner = (384, 384, 128, 128)
     assert _structure_error(on, photo, corner, sigma) > 0.8 * _structure_error(off, photo, corner, sigma)
     assert on.size == off.size
+
+
+def test_a_run_gates_the_faces_term_by_the_photos_structure(monkeypatch):
+    """The run's faces term gets the gate (flat skin free to take texture), not the bare map."""
+    from nst import run as run_module
+
+    made = []
+
+    class Spy(FaceStructureLoss):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(run_module, "FaceStructureLoss", Spy)
+    nst.stylize_image(ASTRONAUT, EXAMPLES / "starry_night.jpg", steps=2, size=96, keep_faces=True, multiscale=False)
+    assert weightmaps.STRUCTURE_GATE > 0 and made
+    fs = made[0]
+    prepared = nst.prepare(ASTRONAUT, EXAMPLES / "starry_night.jpg", size=96)
+    bare = weightmaps.face_structure(prepared.output.size, prepared.content.width, prepared.faces)
+    assert bare is not None and bare.gate == weightmaps.STRUCTURE_GATE
+    assert float(fs.mask.sum()) < 0.7 * float(bare.mask.sum())  # the flat skin's weight is gone
 
 
 def test_the_photo_map_is_outside_the_painted_regions_and_under_the_keep_mask():
