@@ -24,6 +24,11 @@ __all__ = ["SHARE_MIN", "CpuShare"]
 # one other busy program, about half.
 SHARE_MIN = 0.8
 
+# torch's own thread count when nst was imported: a process that runs on fewer (a benchmark
+# splitting the cores between processes, ``torch.set_num_threads(1)``) times a slower machine
+# than the one the cache speaks for, however much of its one core it got.
+_DEFAULT_THREADS = torch.get_num_threads()
+
 
 def _usable_cores() -> int:
     """The cores this process may use: its CPU affinity, capped by a container's CPU quota
@@ -90,10 +95,11 @@ class CpuShare:
 
     def had_the_cpu(self, device: torch.device | str = "cpu") -> bool:
         """Whether the timing since the start may stand for this machine: on a GPU always (its
-        work is not the CPU's), on the CPU when the share is at least :data:`SHARE_MIN`.
+        work is not the CPU's), on the CPU when the share is at least :data:`SHARE_MIN` and
+        torch ran on its usual number of threads.
 
         Args:
             device: where the timed work computed.
         """
         kind = device.type if isinstance(device, torch.device) else str(device).split(":")[0]
-        return kind != "cpu" or self.share() >= SHARE_MIN
+        return kind != "cpu" or (self.share() >= SHARE_MIN and torch.get_num_threads() >= _DEFAULT_THREADS)

@@ -47,6 +47,15 @@ def test_the_bar_is_the_setting(monkeypatch):
     assert not share.had_the_cpu("cpu")
 
 
+def test_a_timing_on_fewer_threads_than_torchs_own_does_not_stand_for_the_machine(monkeypatch):
+    monkeypatch.setattr(contention, "_run_delay", lambda: 0)
+    monkeypatch.setattr(contention, "SHARE_MIN", 0.0)
+    share = CpuShare()
+    assert share.had_the_cpu("cpu")
+    monkeypatch.setattr(contention, "_DEFAULT_THREADS", torch.get_num_threads() + 1)  # as after set_num_threads(n - 1)
+    assert not share.had_the_cpu("cpu") and share.had_the_cpu("cuda")
+
+
 def test_a_containers_cpu_quota_caps_the_cores(monkeypatch, tmp_path):
     quota = tmp_path / "cpu.max"
     quota.write_text("200000 100000\n")
