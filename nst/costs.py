@@ -12,6 +12,7 @@ to :func:`remember_cost` and the cache.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -38,6 +39,12 @@ _MEASURED: dict[tuple[str, str], CostModel] = {}
 # has at least this many times the pixels of its smallest: closer scales leave the line's
 # slope to noise.
 _FIT_SPREAD = 1.5
+
+# How far one run may move a measured model's coefficient (either way). A run's times are
+# of its own sizes, often small (a short limit's coarse scales), where fixed costs and any
+# hiccup (a page fault, another program's moment) weigh most: a line through them can be
+# off tenfold at 512 px. A machine that really changed gets there over a few runs.
+LEARN_BOUND = 1.5
 
 
 def remember_cost(device: str, dtype: str, model: CostModel) -> None:
@@ -194,6 +201,8 @@ def learn(
         step, scale = (old.step[0] * k, old.step[1] * k), (old.scale[0] * k2, old.scale[1] * k2)
     m_out = rows[-1][0]
     finish_fit = (0.02, max(0.0, finish - 0.02) / m_out)
+    if old.measured:  # a prior (a timed convolution) is replaced whole; a measurement moves by steps
+        step, scale, finish_fit = _bounded(step, old.step), _bounded(scale, old.scale), _bounded(finish_fit, old.finish)
     model = CostModel(step=step, scale=scale, finish=finish_fit, setup=old.setup, measured=True)
     # Into the machine's cache too when the run had the CPU: a calibration taken at a busy
     # moment would otherwise mislead every later dry run until measured again.
@@ -201,6 +210,14 @@ def learn(
         measured(device, dtype, model)
     else:
         remember_cost(device.type, dtype, model)
+
+
+def _bounded(new: tuple[float, float], old: tuple[float, float]) -> tuple[float, float]:
+    """``new``'s coefficients, each within :data:`LEARN_BOUND` times ``old``'s (where that is > 0)."""
+    return cast(
+        tuple[float, float],
+        tuple(min(max(n, o / LEARN_BOUND), o * LEARN_BOUND) if o > 0 else n for n, o in zip(new, old, strict=True)),
+    )
 
 
 def line(x1: float, y1: float, x2: float, y2: float) -> tuple[float, float]:
