@@ -168,9 +168,10 @@ class FaceStructureLoss(nn.Module):
 
     With ``gate`` > 0 the map keeps its weight only where the photo has structure: ``m`` is
     multiplied by ``min(1, E / (gate · Ē))``, ``E`` the photo's local structure energy
-    (:func:`structure_energy` at 2σ), ``Ē`` its mean under ``m``. The eyes', nose's and
-    mouth's edges stay; flat skin, which has none to keep, is free to take the painting's
-    texture (a mosaic's tiles, a painting's strokes) as the rest of the picture does.
+    (:func:`structure_energy` at 2σ), ``Ē`` its mean under ``m``, except under ``features``
+    (the eyes, nose and mouth), which keep theirs: the features stay whole, and flat skin,
+    which has no structure to keep, is free to take the painting's texture (a mosaic's
+    tiles, a painting's strokes) as the rest of the picture does.
 
     Args:
         content: the photo ``(1, 3, H, W)`` in [0, 1], at this scale.
@@ -178,13 +179,20 @@ class FaceStructureLoss(nn.Module):
         sigma: the scale, in pixels of this image.
         weight: ``λ``.
         gate: the energy, relative to ``Ē``, above which a pixel keeps its whole weight; 0: off.
+        features: weights ``(1, 1, H, W)`` the gate leaves as they are (at most ``m``), else None.
     """
 
     target: torch.Tensor
     mask: torch.Tensor
 
     def __init__(
-        self, content: torch.Tensor, mask: torch.Tensor, sigma: float, weight: float, gate: float = 0.0
+        self,
+        content: torch.Tensor,
+        mask: torch.Tensor,
+        sigma: float,
+        weight: float,
+        gate: float = 0.0,
+        features: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         target = structure_of(content, sigma).detach()
@@ -192,7 +200,8 @@ class FaceStructureLoss(nn.Module):
         self.sigma, self.lam = sigma, weight
         self.scale = max(float((mask * target.pow(2)).sum() / mask.sum().clamp_min(1e-12)), 1e-12)
         if gate > 0:
-            mask = mask * (structure_energy(target, 2 * sigma) / (gate * self.scale)).clamp(max=1.0)
+            gated = mask * (structure_energy(target, 2 * sigma) / (gate * self.scale)).clamp(max=1.0)
+            mask = gated if features is None else torch.maximum(gated, features.detach().float().to(mask.device))
         self.register_buffer("target", target)
         self.register_buffer("mask", mask)
 

@@ -271,7 +271,9 @@ class Run:
         fs = (
             None
             if self.faces is None
-            else FaceStructureLoss(c, *self.faces.at(c.shape), self.faces.weight, self.faces.gate).to(device)
+            else FaceStructureLoss(
+                c, *self.faces.at(c.shape), self.faces.weight, self.faces.gate, self.faces.features_at(c.shape)
+            ).to(device)
         )
         memory = self._memory(index)
         objective: Objective | TiledObjective

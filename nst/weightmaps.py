@@ -175,35 +175,47 @@ class FaceStructure:
         weight: the term's weight λ.
         gate: where the photo's structure energy is below this part of its mean under the
             mask, the weight falls with it (flat skin is free to take texture); 0: off.
+        features: the eyes', nose's and mouth's own weights (part of ``mask``), which the
+            gate leaves whole, else None.
     """
 
     mask: torch.Tensor
     sigma: float
     weight: float
     gate: float = 0.0
+    features: torch.Tensor | None = None
 
     def at(self, hw: tuple[int, int] | torch.Size) -> tuple[torch.Tensor, float]:
         """The mask (area-averaged) and the scale at an image of ``hw`` (the same framing)."""
-        k = hw[-1] / self.mask.shape[-1]
-        m = (
-            self.mask
-            if tuple(self.mask.shape[-2:]) == tuple(hw[-2:])
-            else torch.nn.functional.interpolate(self.mask, size=tuple(hw[-2:]), mode="area")
-        )
-        return m, max(0.6, self.sigma * k)
+        return _area(self.mask, hw), max(0.6, self.sigma * hw[-1] / self.mask.shape[-1])
+
+    def features_at(self, hw: tuple[int, int] | torch.Size) -> torch.Tensor | None:
+        """The features' weights (area-averaged) at an image of ``hw``, else None."""
+        return None if self.features is None else _area(self.features, hw)
+
+
+def _area(m: torch.Tensor, hw: tuple[int, int] | torch.Size) -> torch.Tensor:
+    same = tuple(m.shape[-2:]) == tuple(hw[-2:])
+    return m if same else torch.nn.functional.interpolate(m, size=tuple(hw[-2:]), mode="area")
 
 
 def face_structure_map(wh: tuple[int, int], faces: Sequence[Face]) -> np.ndarray | None:
     """The structure term's weight at each pixel, ``(H, W)`` float32: STRUCTURE_OVAL over
     each face's oval, up to 1 at the centre of its eyes, nose and mouth; None without faces."""
+    maps = _structure_maps(wh, faces)
+    return None if maps is None else np.maximum(*maps)
+
+
+def _structure_maps(wh: tuple[int, int], faces: Sequence[Face]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The faces' ovals (times STRUCTURE_OVAL) and their features' blobs, ``(H, W)`` each."""
     if not faces:
         return None
     w, h = wh
-    m = np.zeros((h, w), np.float32)
+    oval, features = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
     for f in faces:
         face, feats = _face_maps((h, w), f)
-        m = np.maximum(m, np.maximum(STRUCTURE_OVAL * face, feats))
-    return m
+        oval, features = np.maximum(oval, STRUCTURE_OVAL * face), np.maximum(features, feats)
+    return oval, features
 
 
 def face_structure(output_wh: tuple[int, int], content_width: int, faces: list[Face]) -> FaceStructure | None:
@@ -219,10 +231,11 @@ def face_structure(output_wh: tuple[int, int], content_width: int, faces: list[F
         return None
     k = output_wh[0] / content_width
     scaled = [f.scaled(k) for f in faces]
-    m = face_structure_map(output_wh, scaled)
-    assert m is not None
+    maps = _structure_maps(output_wh, scaled)
+    assert maps is not None
+    oval, features = (torch.from_numpy(x)[None, None] for x in maps)
     sigma = STRUCTURE_SIGMA * min(f.box[2] for f in scaled)
-    return FaceStructure(torch.from_numpy(m)[None, None], sigma, STRUCTURE_WEIGHT, STRUCTURE_GATE)
+    return FaceStructure(torch.maximum(oval, features), sigma, STRUCTURE_WEIGHT, STRUCTURE_GATE, features)
 
 
 def region_maps(

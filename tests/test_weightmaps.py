@@ -93,6 +93,12 @@ def test_the_gate_frees_flat_skin_and_keeps_the_features_edges():
     assert float(gated(edge)) > 0.3 * float(plain(edge)) > 0
     assert float(gated(c)) == 0.0 and gated.scale == plain.scale
     assert float(gated.mask.max()) == 1.0 and float(gated.mask[..., 32, 80]) < 1e-3
+    # The features' own weights are not gated: a feature's flat surroundings are kept too.
+    features = torch.zeros(1, 1, 64, 96)
+    features[..., 52:] = 1  # the flat texture's structure (from column 60, the kernel 5 px wide) is all under it
+    exempt = FaceStructureLoss(c, m, 1.5, 10.0, gate=0.5, features=features)
+    assert float(exempt(flat)) == pytest.approx(float(plain(flat)), rel=1e-6)
+    assert float(gated(edge)) <= float(exempt(edge)) <= float(plain(edge))
 
 
 def test_the_faces_term_in_tiles_is_the_whole_images():
