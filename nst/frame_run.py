@@ -81,9 +81,9 @@ def warped(
     h, w = grey.shape
     raw = resize(prev_raw, (h, w))  # the optimised image is at the output size already
     hwc = raw[0].permute(1, 2, 0).numpy().astype(np.float32)
-    warped = fl.warp(hwc, backward)
-    if warped.ndim == 2:
-        warped = warped[..., None]
-    target = torch.from_numpy(np.ascontiguousarray(warped)).permute(2, 0, 1)[None].clamp(0, 1).contiguous()
+    moved = fl.warp(hwc, backward)
+    if moved.ndim == 2:
+        moved = moved[..., None]
+    target = torch.from_numpy(np.ascontiguousarray(moved)).permute(2, 0, 1)[None].clamp(0, 1).contiguous()
     mask = torch.from_numpy(fl.consistency(backward, forward))[None, None]
     return target.clone(), (target, mask, weight)

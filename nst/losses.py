@@ -24,6 +24,7 @@ __all__ = [
     "gram_matrix",
     "pair_scales",
     "region_scale",
+    "structure_energy",
     "structure_of",
     "tv_loss",
 ]
