@@ -43,7 +43,19 @@ from .recipe import RECIPE_KEY, make_recipe
 from .render import Render, fit
 from .schedule import ScalePlan
 from .settings import LIMITS
-from .steps import Stopped, closure_of, finite, initial_image, limit_step, make_optimizer, resize, upsample
+from .steps import (
+    Curvature,
+    Stopped,
+    closure_of,
+    curvature_of,
+    finite,
+    first_step,
+    initial_image,
+    limit_step,
+    make_optimizer,
+    resize,
+    upsample,
+)
 from .tiles import TiledObjective
 from .tilegrid import MemoryPlan
 from .timelimit import BUDGET_MARGIN, Deadline, fit_plan, fit_steps, limit_note
@@ -142,6 +154,8 @@ class Run:
         self.render: Render | None = None
         # Carried from one scale to the next.
         self.image: torch.Tensor | None = None
+        # L-BFGS's curvature at the end of the last scale: the length of the next scale's first step.
+        self.curvature: Curvature | None = None
         self.step = 0
         self.losses: dict[str, float] = {}
         self.next_preview = 0.0
@@ -310,9 +324,13 @@ class Run:
             return scale.steps, None
         assert self.eta is not None
         left = self.deadline.left()
-        steps_here, share = fit_steps(self.inputs.work_plan()[index:], self.cost, left, self.eta.pace)
+        spare = self.s.steps - self.inputs.total_steps  # the steps a limit took out of the plan
+        steps_here, share = fit_steps(self.inputs.work_plan()[index:], self.cost, left, self.eta.pace, spare)
         scale_deadline = time.perf_counter() + left * share
         self.eta.replan(index, steps_here)
+        if steps_here > scale.steps:  # the last scale, where more steps fit than the plan gave it
+            plan = [*self.inputs.plan[:index], ScalePlan(scale.wh, steps_here), *self.inputs.plan[index + 1 :]]
+            self.inputs = dataclasses.replace(self.inputs, plan=plan)
         return steps_here, scale_deadline
 
     def optimise_scale(self, index: int, scale: ScalePlan) -> Generator[Progress, None, bool]:
@@ -330,7 +348,7 @@ class Run:
         )
         steps_here, scale_deadline = self._time_share(index, scale)
         closure, last = closure_of(objective, optimizer, image, s.tv_weight)
-        total = inputs.total_steps
+        total = self.inputs.total_steps  # after _time_share, which may give the last scale more steps
         times = self.timings.setdefault(index, (inputs.work_plan()[index].mpx, time.perf_counter() - t_scale, []))[2]
         for done_here in range(1, steps_here + 1):
             t_step = time.perf_counter()
@@ -341,7 +359,10 @@ class Run:
                 # the last whole step left it.
                 return True
             if s.optimizer == "lbfgs":
+                if done_here == 1:
+                    first_step(optimizer, image, self.curvature)
                 limit_step(optimizer, image)
+                self.curvature = curvature_of(optimizer, image) or self.curvature
             # The box constraint 0 ≤ pixel ≤ 1, by projection after each step. Without it L-BFGS
             # leaves pixels outside [0, 1] for good, which show clipped, as bright speckles
             # (`python bench/trials.py range` compares the two on the objective alone).
@@ -435,10 +456,11 @@ class Run:
                 time.perf_counter() - t_finish,
                 keep=self.cpu_share.had_the_cpu(inputs.device),
             )
-        if self.deadline is not None and not stopped and self.step < s.steps:
-            # What the limit left in the end (a busy machine can cut more than the plan did).
+        if self.deadline is not None and not stopped and self.note is not None:
+            # What the limit left in the end: a busy machine can cut more than the plan did,
+            # and the last scale can take back steps the plan cut (nst.timelimit.fit_steps).
             kept = limit_note(s.steps, s.size, self.step, max(inputs.plan[index].wh))
-            self.note = f"{self.deadline.name}: {kept}"
+            self.note = f"{self.deadline.name}: {kept}" if self.step < s.steps else None
         final = self.progress(index, inputs.output.size, 0, result, done=True, stopped=stopped)
         final.total = self.step if not stopped else inputs.total_steps
         self.image = None

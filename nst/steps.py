@@ -1,13 +1,15 @@
 """One optimisation step and what it needs: the optimiser, the closure that evaluates J, the
-trust region on L-BFGS's step, and the starting image.
+length of L-BFGS's first step and the trust region on every step, and the starting image.
 
-The run (:mod:`nst.run`) calls these once per scale (the optimiser, the closure) and once
-per step (:func:`limit_step`); they know nothing of scales, time or previews.
+The run (:mod:`nst.run`) calls these once per scale (the optimiser, the closure, the
+curvature it carries to the next scale) and once per step (:func:`first_step`,
+:func:`limit_step`); they know nothing of time or previews.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -19,7 +21,11 @@ from .settings import Settings
 from .tiles import TiledObjective, tv_into_grad
 
 __all__ = [
+    "FIRST_STEP_RMS",
     "MAX_STEP_RMS",
+    "Curvature",
+    "curvature_of",
+    "first_step",
     "Stopped",
     "closure_of",
     "finite",
@@ -218,6 +224,63 @@ def limit_step(optimizer: torch.optim.Optimizer, image: torch.Tensor) -> None:
             factor = MAX_STEP_RMS / rms
             image.sub_(d.view_as(image), alpha=t * (1 - factor))
             state["t"] = state["t"] * factor
+
+
+# L-BFGS's first step at the first scale, as the RMS change of the pixels: about what its
+# later steps take there. torch's own first step is the gradient scaled to an L1 norm of 1,
+# a change of about 1e-6 a pixel at 128 px: one evaluation spent on a curvature pair alone,
+# a quarter of a short limit's steps at the output size (docs/performance.md, "The first step").
+FIRST_STEP_RMS = 0.01
+
+
+@dataclass(frozen=True)
+class Curvature:
+    """L-BFGS's scale of the inverse Hessian at the end of a scale (``H_diag``: the last
+    curvature pair's ``s·y / y·y``), and the values it was measured over.
+
+    J is divided by its first value at every scale, and most of its terms are means over
+    positions, so a pixel's share of J (and of its curvature) goes as one over the
+    pixels: at ``n`` values, the inverse Hessian's scale is about ``h · n / values``.
+    """
+
+    h: float
+    values: int
+
+    def at(self, values: int) -> float:
+        """The scale carried to an image of ``values`` values."""
+        return self.h * values / self.values
+
+
+def curvature_of(optimizer: torch.optim.Optimizer, image: torch.Tensor) -> Curvature | None:
+    """What L-BFGS learnt of the curvature over ``image``, or None before its second step
+    (its first pair) or with another optimiser."""
+    state = optimizer.state.get(image, {})
+    if int(state.get("n_iter", 0)) < 2 or "H_diag" not in state:
+        return None
+    return Curvature(float(state["H_diag"]), image.numel())
+
+
+def first_step(optimizer: torch.optim.Optimizer, image: torch.Tensor, carried: Curvature | None) -> None:
+    """Give L-BFGS's first step at a scale a useful length, in place (before :func:`limit_step`).
+
+    The first step is along the gradient ``d = -g``; torch takes it with the length
+    ``t = 1/‖g‖₁``, which moves nothing. Here it is ``-H·g`` with the curvature the previous
+    scale ended with (``carried``, moved to this size), else :data:`FIRST_STEP_RMS`; L-BFGS
+    is told the length taken, so its first curvature pair is the step actually made.
+    """
+    state = optimizer.state[image]
+    if "d" not in state:
+        return
+    with torch.no_grad():
+        d, t = state["d"], float(state["t"])
+        if carried is not None:
+            want = carried.at(image.numel())
+        else:
+            want = FIRST_STEP_RMS * d.numel() ** 0.5 / max(float(torch.linalg.vector_norm(d)), 1e-30)
+        if not finite(want) or want <= 0 or t <= 0:
+            return
+        image.add_(d.view_as(image), alpha=want - t)
+        state["t"] = state["t"] * (want / t)
 
 
 def finite(x: float) -> bool:
