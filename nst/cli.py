@@ -45,8 +45,15 @@ def _fail(message: str) -> int:
     return 2
 
 
-# Seconds a time limit keeps for what follows the result: writing the PNG and the process's exit.
-SAVE_SECONDS = 0.3
+# Seconds a time limit keeps for what follows the result, writing the PNG and the process's
+# exit: a fixed part, and a part per megapixel of the PNG (zlib's, about 0.3 s a megapixel on
+# a 2-core cloud CPU; docs/performance.md, "The first step").
+SAVE_SECONDS = (0.05, 0.4)
+
+
+def _save_seconds(wh: tuple[int, int]) -> float:
+    """Seconds kept for writing a ``wh`` result and exiting (:data:`SAVE_SECONDS`)."""
+    return SAVE_SECONDS[0] + SAVE_SECONDS[1] * wh[0] * wh[1] / 1e6
 
 
 def _process_seconds() -> float:
@@ -104,7 +111,7 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
             s.size,
             s.steps,
             cost,
-            (s.time_limit - before - cost.setup - SAVE_SECONDS) * BUDGET_MARGIN,
+            (s.time_limit - before - cost.setup - _save_seconds(run.output.size)) * BUDGET_MARGIN,
             multiscale=s.multiscale,
             min_side=min_input_size([s.content_layer, *s.style_layers]),
         )
@@ -139,7 +146,7 @@ def _dry_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         else f"measured in {time.perf_counter() - t:.1f} s, kept in {calibration_cache.cache_path()}"
     )
     print(f"cost: {cost.step[1]:.3g} s per megapixel-step + {cost.step[0]:.3g} s per step ({where})")
-    seconds = before + estimate_seconds(work_plan(plan, memory), cost, setup=True) + SAVE_SECONDS
+    seconds = before + estimate_seconds(work_plan(plan, memory), cost, setup=True) + _save_seconds(run.output.size)
     if s.time_limit is not None:
         seconds = min(seconds, s.time_limit)
     print(f"estimated seconds: {seconds:.0f}")
@@ -249,7 +256,7 @@ def _run(args: argparse.Namespace, overrides: dict[str, Any], stop: threading.Ev
             return _dry_run(args, overrides)
         run = _prepare(args, overrides)
         # A time limit is the whole command's: from the process's start, with the PNG's writing kept.
-        run.started, run.reserve = time.perf_counter() - _process_seconds(), SAVE_SECONDS
+        run.started, run.reserve = time.perf_counter() - _process_seconds(), _save_seconds(run.output.size)
         existed = output.exists()
         for event in run.events(stop=stop):
             shown.event(event)

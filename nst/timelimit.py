@@ -85,9 +85,16 @@ class Deadline:
         return self.at - time.perf_counter()
 
 
-def fit_steps(remaining: list[ScalePlan], cost: CostModel, budget: float, ratio: float = 1.0) -> tuple[int, float]:
+def fit_steps(
+    remaining: list[ScalePlan], cost: CostModel, budget: float, ratio: float = 1.0, spare: int = 0
+) -> tuple[int, float]:
     """Steps for the current scale, and its share of ``budget``, so that all ``remaining``
     scales (the current one first, its targets already computed) fit in ``budget`` seconds.
+
+    The last scale takes every step that fits before the deadline, up to its planned steps
+    and the ``spare`` ones (the run's steps that a limit took out of its plan): it keeps no
+    margin, since nothing comes after it but the result, and the run stops it before a step
+    that would overrun anyway.
 
     The output size's steps are the last to give way: while the earlier scales can make
     room for them, they are cut (alike) and the finishing steps kept, as :func:`fit_plan`
@@ -99,6 +106,10 @@ def fit_steps(remaining: list[ScalePlan], cost: CostModel, budget: float, ratio:
     that a generous limit's slack is this scale's and a scale slower than its estimate is
     not cut while the limit is far; cut alike, its part of the work.
     """
+    if len(remaining) == 1:
+        step = ratio * cost.step_seconds(remaining[0].mpx)
+        fit = int((budget - ratio * cost.finish_seconds(remaining[0].mpx)) / max(step, 1e-9))
+        return max(1, min(fit, remaining[0].steps + max(0, spare))), 1.0
     later = sum(ratio * cost.scale_seconds(sc.mpx) for sc in remaining[1:])
     later += ratio * cost.finish_seconds(remaining[-1].mpx)
     work = [ratio * sc.steps * cost.step_seconds(sc.mpx) for sc in remaining]

@@ -239,17 +239,22 @@ def test_a_short_time_limit_still_ends_with_steps_at_the_output_size(content_pat
     from nst import costs
 
     # Costs as if a step were 1000 s per megapixel: in the limit's 600 s, about 25 steps fit
-    # over the plan's two scales (136 and 192 px), far from its 200.
+    # over the plan's two scales (136 and 192 px), far from its 60.
     monkeypatch.setattr(costs, "_MEASURED", {})
     slow = nst.CostModel(step=(0.0, 1000.0), scale=(0.0, 0.0), finish=(0.0, 0.0), setup=0.0, measured=True)
     costs.remember_cost("cpu", costs.precision_name("auto", "cpu"), slow)
-    events = list(nst.stylize(content_path, style_path, steps=200, size=192, time_limit=600, device="cpu"))
+    events = list(nst.stylize(content_path, style_path, steps=60, size=192, time_limit=600, device="cpu"))
     final = events[-1]
     at_output = [e for e in events[:-1] if e.size == fitted(192)]
     assert final.image.size == fitted(192) and len(at_output) >= FINISH_STEPS  # painted at the output size
     assert any(max(e.size) < 192 for e in events[:-1])  # after coarser steps
-    assert MIN_PAINTED_STEPS <= final.step < 200
-    assert final.note == f"time limit 600 s: kept {final.step} of the plan's 200 steps"
+    planned = events[0].total
+    assert MIN_PAINTED_STEPS <= planned < 60
+    assert events[0].note == f"time limit 600 s: kept {planned} of the plan's 60 steps"
+    # The steps took milliseconds, not the model's seconds: the last scale took back the
+    # steps the plan had cut (it keeps no margin, nst.timelimit.fit_steps), and then nothing
+    # was cut.
+    assert final.step == final.total == 60 and final.note is None
     # Painted, not the photo: the result is far from the content image.
     photo = np.asarray(Image.open(content_path).convert("RGB").resize(final.image.size), dtype=np.float32)
     assert np.abs(np.asarray(final.image, dtype=np.float32) - photo).mean() > 10

@@ -73,6 +73,23 @@ def test_fit_steps_cuts_every_scale_alike_to_the_budget():
     assert fit_steps(plan, COST, 0.01) == (1, pytest.approx(work[0] / sum(work)))
 
 
+def test_the_last_scale_takes_every_step_that_fits_without_the_margin_up_to_its_spare_steps():
+    """Nothing but the result follows the last scale: it keeps no margin, and may take the
+    steps a limit took out of the plan (``spare``) where they fit; the run's per-step check
+    is what stops it before the deadline."""
+    from nst.timelimit import BUDGET_MARGIN
+
+    last = [ScalePlan((512, 384), 4)]
+    step, finish = COST.step_seconds(last[0].mpx), COST.finish_seconds(last[0].mpx)
+    budget = finish + 6.5 * step  # six steps and a half
+    assert int((budget * BUDGET_MARGIN - finish) / step) < 6  # with the margin, not six
+    assert fit_steps(last, COST, budget) == (4, 1.0)  # no spare steps: the plan's
+    assert fit_steps(last, COST, budget, spare=10) == (6, 1.0)  # six fit, of 4 + 10
+    assert fit_steps(last, COST, budget, spare=1) == (5, 1.0)  # the plan's and its one spare
+    assert fit_steps(last, COST, budget, ratio=2.0, spare=10) == (3, 1.0)  # at half the pace, three
+    assert fit_steps(last, COST, 0.0, spare=10) == (1, 1.0)  # at least one
+
+
 def test_a_generous_limit_gives_its_slack_to_the_current_scale():
     """Far from the deadline, a scale slower than its estimate keeps its steps: its share is the
     budget less the later scales' expected time (over the margin), not its own estimate."""
