@@ -327,11 +327,28 @@ class Run:
         spare = self.s.steps - self.inputs.total_steps  # the steps a limit took out of the plan
         steps_here, share = fit_steps(self.inputs.work_plan()[index:], self.cost, left, self.eta.pace, spare)
         scale_deadline = time.perf_counter() + left * share
-        self.eta.replan(index, steps_here)
-        if steps_here > scale.steps:  # the last scale, where more steps fit than the plan gave it
-            plan = [*self.inputs.plan[:index], ScalePlan(scale.wh, steps_here), *self.inputs.plan[index + 1 :]]
-            self.inputs = dataclasses.replace(self.inputs, plan=plan)
+        self._set_steps(index, steps_here)
         return steps_here, scale_deadline
+
+    def _set_steps(self, index: int, steps: int) -> None:
+        """Scale ``index`` takes ``steps`` in all: the ETA's plan, and the run's where the last
+        scale takes back steps a limit cut (so that the run's total counts them)."""
+        assert self.eta is not None
+        self.eta.replan(index, steps)
+        old = self.inputs.plan[index]
+        if steps > old.steps:
+            plan = [*self.inputs.plan[:index], ScalePlan(old.wh, steps), *self.inputs.plan[index + 1 :]]
+            self.inputs = dataclasses.replace(self.inputs, plan=plan)
+
+    def _another_fits(self, index: int, dt: float, scale_deadline: float | None) -> bool:
+        """Whether the last scale, its steps done, takes one more: under a deadline that the
+        next step (as long as the last) meets, while the limit's plan left some of the run's steps out."""
+        return (
+            scale_deadline is not None
+            and index == len(self.inputs.plan) - 1
+            and self.inputs.total_steps < self.s.steps
+            and time.perf_counter() + dt <= scale_deadline
+        )
 
     def optimise_scale(self, index: int, scale: ScalePlan) -> Generator[Progress, None, bool]:
         """Phase 2 for one scale: targets, then its steps. Returns True if the run was stopped."""
@@ -348,9 +365,10 @@ class Run:
         )
         steps_here, scale_deadline = self._time_share(index, scale)
         closure, last = closure_of(objective, optimizer, image, s.tv_weight)
-        total = self.inputs.total_steps  # after _time_share, which may give the last scale more steps
         times = self.timings.setdefault(index, (inputs.work_plan()[index].mpx, time.perf_counter() - t_scale, []))[2]
-        for done_here in range(1, steps_here + 1):
+        done_here = 0
+        while done_here < steps_here:
+            done_here += 1
             t_step = time.perf_counter()
             try:
                 optimizer.step(closure)  # type: ignore[arg-type]  # torch types the closure as returning float; it returns J
@@ -375,7 +393,10 @@ class Run:
             self.losses = {k: float(v.detach()) for k, v in last.items()}
             if not all(map(finite, self.losses.values())):
                 raise DivergedError("the optimisation diverged (non-finite loss); lower style_weight or learning_rate")
-            if self.step >= total:
+            if done_here == steps_here and self._another_fits(index, dt, scale_deadline):
+                steps_here += 1  # the estimate's rounding left a step's time before the deadline
+                self._set_steps(index, steps_here)
+            if self.step >= self.inputs.total_steps:
                 return False
             if self.stop is not None and self.stop.is_set():
                 return True

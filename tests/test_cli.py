@@ -86,6 +86,38 @@ def test_an_error_line_from_a_real_process(tmp_path, style_path):
     assert proc.stderr == "nst: error: the content image 'missing.jpg' does not exist\n"
 
 
+def test_the_command_ends_without_teardown_yet_flushes_its_output_and_runs_exit_handlers(
+    tmp_path, content_path, style_path
+):
+    """``console`` leaves the interpreter's teardown out (it counts in a time limit): what was
+    printed to a pipe still arrives, the exit handlers still run, and the status is the command's."""
+    handler, torn = tmp_path / "handler-ran", tmp_path / "torn-down"
+    script = (
+        "import atexit, pathlib, sys\n"
+        f"atexit.register(pathlib.Path({str(handler)!r}).write_text, 'yes')\n"
+        # An object the interpreter's teardown would delete (clearing __main__'s globals).
+        f"class Torn:\n    def __del__(self): pathlib.Path({str(torn)!r}).write_text('yes')\n"
+        "kept = Torn()\n"
+        "from nst.cli import console\n"
+        f"sys.argv = ['nst', {str(content_path)!r}, {str(style_path)!r}, '--size', '64', '--steps', '2', '--dry-run']\n"
+        "console()\n"
+        "print('not reached')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("estimated seconds:")  # flushed, though piped
+    assert "not reached" not in proc.stdout  # the process ended in console()
+    assert handler.read_text() == "yes"
+    assert not torn.exists()  # no teardown
+
+
 def test_ctrl_c_saves_the_image_as_it_was_with_exit_code_1(tmp_path, content_path, style_path):
     """The README's Ctrl-C: SIGINT to a real process stops the run within a layer and saves."""
     import signal

@@ -260,6 +260,26 @@ def test_a_short_time_limit_still_ends_with_steps_at_the_output_size(content_pat
     assert np.abs(np.asarray(final.image, dtype=np.float32) - photo).mean() > 10
 
 
+def test_the_last_scale_takes_another_step_while_the_next_one_meets_the_deadline(content_path, style_path, monkeypatch):
+    """Where the estimate rounds the last scale's steps down, the run still takes a step the
+    deadline has room for (as long as the last one took), up to the steps the limit cut."""
+    from nst import costs
+    from nst import run as nrun
+
+    monkeypatch.setattr(costs, "_MEASURED", {})
+    slow = nst.CostModel(step=(0.0, 1000.0), scale=(0.0, 0.0), finish=(0.0, 0.0), setup=0.0, measured=True)
+    costs.remember_cost("cpu", costs.precision_name("auto", "cpu"), slow)
+    # Every scale told to take its planned steps, as an estimate rounded down would.
+    monkeypatch.setattr(nrun, "fit_steps", lambda remaining, *a, **k: (remaining[0].steps, 1.0))
+    events = list(nst.stylize(content_path, style_path, steps=40, size=192, time_limit=600, device="cpu"))
+    planned, final = events[0].total, events[-1]
+    assert planned < 40 and final.step == 40 and final.note is None
+    # The steps taken back went to the output size: the coarser scale kept fewer than the plan.
+    coarse = [e for e in events[:-1] if max(e.size) < 192]
+    at_output = [e for e in events[:-1] if e.size == fitted(192)]
+    assert 0 < len(coarse) < planned and len(coarse) + len(at_output) + 1 == 40  # the last step: the result
+
+
 def test_style_blend_one_zero_equals_the_first_style(content_path, style_path, other_style_path):
     other = other_style_path
     kw = dict(steps=3, size=64)
