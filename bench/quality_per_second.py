@@ -5,7 +5,8 @@
 
 For each pair, pastiche runs 100 steps once, saving its image every 5 steps (its
 ``--workspace``): each saved image's time is its file's, from the process's start, so one
-run gives pastiche at 10, 25, 50 and 100 steps. Then nst runs with ``--time-limit`` at each
+run gives pastiche at 10, 25, 50 and 100 steps (``--pastiche-from`` takes them from an earlier
+record of the same machine instead). Then nst runs with ``--time-limit`` at each
 fraction of pastiche's 100-step wall time (the issue's definition; the CLI's limit counts
 from the process's start, Python's start-up and imports included, so the whole process
 takes the fraction; ``--strict`` also takes nst's start-up off each limit, which counts it
@@ -176,8 +177,18 @@ def main() -> None:
         help="also take nst's start-up off each limit (the first record's reading; counts the start-up twice)",
     )
     p.add_argument("--out", type=Path, default=SCRATCH / "quality-per-second", help="each run's images")
+    p.add_argument(
+        "--pastiche-from",
+        type=Path,
+        metavar="RECORD",
+        help="take pastiche's points (and its images, which must still be there) from this record of "
+        "this bench on the same machine instead of running pastiche again",
+    )
     output_options(p)
     args = p.parse_args()
+    earlier = {}
+    if args.pastiche_from is not None:
+        earlier = {r["pair"]: r["pastiche"] for r in json.loads(args.pastiche_from.read_text())["rows"]}
     rows = []
     for pair in args.pairs:
         c, s = pair.split(":")
@@ -186,7 +197,12 @@ def main() -> None:
         out.mkdir(parents=True, exist_ok=True)
         judge = Judge(content, style, args.size)
         load = os.getloadavg()
-        past = pastiche_curve(content, style, args.size, out, judge)
+        if pair in earlier and all(Path(q["image"]).is_file() for q in earlier[pair]):
+            past = earlier[pair]
+        elif args.pastiche_from is not None:
+            raise SystemExit(f"{args.pastiche_from} has no pastiche points for {pair}, or its images are gone")
+        else:
+            past = pastiche_curve(content, style, args.size, out, judge)
         print(
             f"{pair}: pastiche "
             + ", ".join(f"{q['steps']} steps {q['wall_s']:.0f} s c+s {q['quality']:.3f}" for q in past)
@@ -199,6 +215,8 @@ def main() -> None:
         pictures(rows[-1], in_folder(args.pictures, f"quality-per-second-{pair.replace(':', '-')}.png"))
     plot(rows, in_folder(args.pictures, "quality-per-second.png"))
     record = {"machine": describe(), "rows": rows}
+    if args.pastiche_from is not None:
+        record["pastiche_from"] = args.pastiche_from.name
     in_folder(args.records, f"quality-per-second-{tag()}.json").write_text(json.dumps(record, indent=1))
     for r in rows:
         base = r["pastiche"][-1]["quality"]
