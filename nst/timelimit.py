@@ -101,10 +101,12 @@ def fit_steps(
     plans them; then every scale is cut alike, so that a run cut short still ends at the
     output size. ``ratio`` is measured time over the model's, so far in the run.
 
-    The share is the part of ``budget`` the current scale may take: while the output size
-    keeps its steps, all of it but the later scales' expected time (over the margin), so
-    that a generous limit's slack is this scale's and a scale slower than its estimate is
-    not cut while the limit is far; cut alike, its part of the work.
+    The earlier scales keep :data:`BUDGET_MARGIN` of what the output size's steps leave; the
+    output size's steps keep none (as the last scale, see below). The share is the part of
+    ``budget`` the current scale may take: while the output size keeps its steps, all of it
+    but the later scales' expected time (the earlier ones' over the margin), so that a
+    generous limit's slack is this scale's and a scale slower than its estimate is not cut
+    while the limit is far; cut alike, its part of the work.
     """
     if len(remaining) == 1:
         step = ratio * cost.step_seconds(remaining[0].mpx)
@@ -113,12 +115,15 @@ def fit_steps(
     later = sum(ratio * cost.scale_seconds(sc.mpx) for sc in remaining[1:])
     later += ratio * cost.finish_seconds(remaining[-1].mpx)
     work = [ratio * sc.steps * cost.step_seconds(sc.mpx) for sc in remaining]
-    room = max(0.0, budget * BUDGET_MARGIN - later)
-    if len(remaining) > 1 and room - work[-1] >= ratio * cost.step_seconds(remaining[0].mpx):
-        factor = min(1.0, (room - work[-1]) / max(sum(work[:-1]), 1e-9))
+    # The earlier scales keep the margin; the output size's steps do not (as the last scale).
+    coarse = max(0.0, budget - later - work[-1]) * BUDGET_MARGIN
+    if len(remaining) > 1 and coarse >= ratio * cost.step_seconds(remaining[0].mpx):
+        factor = min(1.0, coarse / max(sum(work[:-1]), 1e-9))
         steps = max(1, int(remaining[0].steps * factor))
-        after = later + factor * sum(work[1:-1]) + work[-1]  # what the later scales are expected to take
-        return steps, max(0.0, 1.0 - after / BUDGET_MARGIN / max(budget, 1e-9))
+        # What the later scales are expected to take (the earlier ones over the margin).
+        after = later + work[-1] + factor * sum(work[1:-1]) / BUDGET_MARGIN
+        return steps, max(0.0, 1.0 - after / max(budget, 1e-9))
+    room = max(0.0, budget * BUDGET_MARGIN - later)
     factor = min(1.0, room / max(sum(work), 1e-9))
     return max(1, int(remaining[0].steps * factor)), work[0] / max(sum(work), 1e-9)
 
@@ -212,9 +217,12 @@ def fit_plan(
     sizes = _working_sizes(content_wh, size, min_side)
     out = full[-1]
     for k in range(finish, 0, -1) if len(full) > 1 else ():
-        # The output scale's targets, steps and result (the coarse part's own estimate also
-        # counts a result at its size: a little to spare).
-        room = budget - cost.scale_seconds(out.mpx) - k * cost.step_seconds(out.mpx) - cost.finish_seconds(out.mpx)
+        # The output scale's targets, steps and result, without the margin ``budget`` keeps
+        # (the run stops the last scale before a step that would overrun: fit_steps); the
+        # coarse part keeps it. (Its own estimate also counts a result at its size: a little to spare.)
+        whole = budget / BUDGET_MARGIN
+        fixed = cost.scale_seconds(out.mpx) + k * cost.step_seconds(out.mpx) + cost.finish_seconds(out.mpx)
+        room = (whole - fixed) * BUDGET_MARGIN
         fits = [c for c in (_most_steps(content_wh, w, steps - k, cost, room, **kw) for w in sizes) if c is not None]
         fits = [c for c in fits if _total(c) >= min(MIN_COARSE_STEPS, steps - k)]  # largest size first
         if fits:

@@ -4,6 +4,7 @@ from nst.eta import Eta
 from nst.costmodel import CostModel
 from nst.schedule import ScalePlan, estimate_seconds, format_seconds, plan_run, plan_scales
 from nst.timelimit import (
+    BUDGET_MARGIN,
     FINISH_STEPS,
     MIN_COARSE_STEPS,
     MIN_PAINTED_STEPS,
@@ -92,7 +93,7 @@ def test_the_last_scale_takes_every_step_that_fits_without_the_margin_up_to_its_
 
 def test_a_generous_limit_gives_its_slack_to_the_current_scale():
     """Far from the deadline, a scale slower than its estimate keeps its steps: its share is the
-    budget less the later scales' expected time (over the margin), not its own estimate."""
+    budget less the later scales' expected time (the earlier ones' over the margin), not its own estimate."""
     from nst.timelimit import BUDGET_MARGIN
 
     plan = plan_run((640, 480), 512, 300)
@@ -101,10 +102,11 @@ def test_a_generous_limit_gives_its_slack_to_the_current_scale():
     budget = estimate_seconds(plan, COST) * 10
     steps, share = fit_steps(plan, COST, budget)
     assert steps == plan[0].steps
-    assert share * budget == pytest.approx(budget - (later + sum(work[1:])) / BUDGET_MARGIN)
+    # The later scales' expected time comes off: the output size's as it is, the others' over the margin.
+    assert share * budget == pytest.approx(budget - later - work[-1] - sum(work[1:-1]) / BUDGET_MARGIN)
     assert share * budget > 5 * work[0]
     # Tight, with the finishing steps kept: the scale's cut steps' time, over the margin.
-    budget = (later + work[-1] + 0.5 * sum(work[:-1])) / BUDGET_MARGIN
+    budget = later + work[-1] + 0.5 * sum(work[:-1]) / BUDGET_MARGIN
     steps, share = fit_steps(plan, COST, budget)
     assert steps == int(plan[0].steps * 0.5)
     assert share * budget == pytest.approx(0.5 * work[0] / BUDGET_MARGIN)
@@ -439,7 +441,9 @@ def test_finishing_steps_come_before_settled_coarse_steps():
     out_mpx = OUT[0] * OUT[1] / 1e6
     finish = CPU_COST.scale_seconds(out_mpx) + FINISH_STEPS * CPU_COST.step_seconds(out_mpx)
     finish += CPU_COST.finish_seconds(out_mpx)
-    budget = finish + estimate_seconds(plan_run(WH, 128, (MIN_COARSE_STEPS + SETTLED_COARSE_STEPS) // 2), CPU_COST)
+    # (The budget keeps the margin; the finishing steps do not, the coarse ones do.)
+    budget = BUDGET_MARGIN * finish
+    budget += estimate_seconds(plan_run(WH, 128, (MIN_COARSE_STEPS + SETTLED_COARSE_STEPS) // 2), CPU_COST)
     fitted = fit_plan(WH, 512, 200, CPU_COST, budget)
     *coarse, last = fitted.plan
     assert last == ScalePlan(OUT, FINISH_STEPS)
@@ -451,7 +455,8 @@ def test_finishing_steps_give_way_one_by_one_before_the_output_size_does():
     out_step = CPU_COST.step_seconds(0.196608)
     base = estimate_seconds(plan_run(WH, 128, MIN_COARSE_STEPS), CPU_COST) + CPU_COST.scale_seconds(0.196608)
     base += CPU_COST.finish_seconds(0.196608)
-    fitted = fit_plan(WH, 512, 200, CPU_COST, base + 2.5 * out_step)
+    coarse = estimate_seconds(plan_run(WH, 128, MIN_COARSE_STEPS), CPU_COST)
+    fitted = fit_plan(WH, 512, 200, CPU_COST, coarse + BUDGET_MARGIN * (base - coarse + 2.5 * out_step))
     assert fitted.plan[-1] == ScalePlan(OUT, 2)
     assert max(fitted.plan[-2].wh) < 512 and sum(sc.steps for sc in fitted.plan[:-1]) >= MIN_COARSE_STEPS
 
@@ -509,7 +514,7 @@ def test_fit_steps_keeps_the_finishing_steps_while_the_earlier_scales_can_give_w
     work = [sc.steps * COST.step_seconds(sc.mpx) for sc in plan]
     later = sum(COST.scale_seconds(sc.mpx) for sc in plan[1:]) + COST.finish_seconds(plan[-1].mpx)
     # Room for the finishing steps and half the earlier ones: the earlier ones are cut alike.
-    budget = (later + work[-1] + 0.505 * sum(work[:-1])) / BUDGET_MARGIN
+    budget = later + work[-1] + 0.505 * sum(work[:-1]) / BUDGET_MARGIN
     steps, share = fit_steps(plan, COST, budget)
     assert steps == 10 and 0 < share < 1
     # Not even the finishing steps and a step here: every scale is cut alike.
