@@ -127,6 +127,8 @@ class Run:
         preview_size: int | None = None,
     ) -> None:
         self.inputs, self.s = inputs, inputs.settings
+        # The plan's steps before a time limit fitted it (an upscale's: only its finer scales').
+        self.planned_steps = inputs.total_steps
         self.stop, self.preview_seconds, self.preview_size = stop, preview_seconds, preview_size
         self.t0 = time.perf_counter()
         self.cpu_share = CpuShare()  # whether its timings may stand for the machine (nst.contention)
@@ -324,7 +326,7 @@ class Run:
             return scale.steps, None
         assert self.eta is not None
         left = self.deadline.left()
-        spare = self.s.steps - self.inputs.total_steps  # the steps a limit took out of the plan
+        spare = self.planned_steps - self.inputs.total_steps  # the steps a limit took out of the plan
         steps_here, share = fit_steps(self.inputs.work_plan()[index:], self.cost, left, self.eta.pace, spare)
         scale_deadline = time.perf_counter() + left * share
         self._set_steps(index, steps_here)
@@ -346,7 +348,7 @@ class Run:
         return (
             scale_deadline is not None
             and index == len(self.inputs.plan) - 1
-            and self.inputs.total_steps < self.s.steps
+            and self.inputs.total_steps < self.planned_steps
             and time.perf_counter() + dt <= scale_deadline
         )
 
@@ -477,11 +479,11 @@ class Run:
                 time.perf_counter() - t_finish,
                 keep=self.cpu_share.had_the_cpu(inputs.device),
             )
-        if self.deadline is not None and not stopped and self.note is not None:
+        if self.deadline is not None and not stopped and (self.note is not None or self.step < self.planned_steps):
             # What the limit left in the end: a busy machine can cut more than the plan did,
             # and the last scale can take back steps the plan cut (nst.timelimit.fit_steps).
             kept = limit_note(s.steps, s.size, self.step, max(inputs.plan[index].wh))
-            self.note = f"{self.deadline.name}: {kept}" if self.step < s.steps else None
+            self.note = f"{self.deadline.name}: {kept}" if self.step < self.planned_steps else None
         final = self.progress(index, inputs.output.size, 0, result, done=True, stopped=stopped)
         final.total = self.step if not stopped else inputs.total_steps
         self.image = None

@@ -260,6 +260,21 @@ def test_a_short_time_limit_still_ends_with_steps_at_the_output_size(content_pat
     assert np.abs(np.asarray(final.image, dtype=np.float32) - photo).mean() > 10
 
 
+def test_a_plan_that_fitted_but_ran_out_of_time_says_what_it_kept(content_path, style_path, monkeypatch):
+    """The model said the whole plan fits (a step in a microsecond); the clock cut it: the
+    result's note says so, though the plan's did not."""
+    from nst import costs
+
+    monkeypatch.setattr(costs, "_MEASURED", {})
+    fast = nst.CostModel(step=(0.0, 1e-6), scale=(0.0, 0.0), finish=(0.0, 0.0), setup=0.0, measured=True)
+    costs.remember_cost("cpu", costs.precision_name("auto", "cpu"), fast)
+    events = list(nst.stylize(content_path, style_path, steps=2000, size=96, time_limit=4, preview_every=0))
+    final = events[-1]
+    assert events[0].note is None and events[0].total == 2000  # the plan fitted
+    assert final.done and final.step < 2000
+    assert final.note.startswith(f"time limit 4 s: kept {final.step} of the plan's 2000 steps")
+
+
 def test_the_last_scale_takes_another_step_while_the_next_one_meets_the_deadline(content_path, style_path, monkeypatch):
     """Where the estimate rounds the last scale's steps down, the run still takes a step the
     deadline has room for (as long as the last one took), up to the steps the limit cut."""

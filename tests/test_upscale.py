@@ -46,6 +46,15 @@ def test_the_api_doubles_a_result_starting_from_it(small_result, content_path, s
     assert d_up < d_fresh
 
 
+def test_an_upscale_under_a_time_limit_takes_its_own_steps_not_the_whole_runs(small_result, content_path, style_path):
+    """Its plan is the finer scales' steps, fewer than the settings' ``steps``: a far deadline
+    gives its last scale none of the others (those are no steps a limit cut)."""
+    run = nst.prepare_upscale(small_result, content_path, style_path, 2, time_limit=600)
+    assert run.total_steps < run.settings.steps
+    *_, last = run.events()
+    assert last.done and last.step == run.total_steps and last.note is None
+
+
 @pytest.mark.parametrize(
     "factor, message", [(1.0, "between 1.25 and 4"), (5, "between 1.25 and 4"), ("big", "must be a number")]
 )
