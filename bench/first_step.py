@@ -22,8 +22,6 @@ Writes bench/records/first-step-<machine>.json.
 from __future__ import annotations
 
 import argparse
-import json
-import time
 
 import nst
 from nst import run as nrun
@@ -31,11 +29,10 @@ from nst.schedule import plan_run
 from nst.steps import first_step
 from nst.timelimit import fit_plan
 
-from .images import SCRATCH, in_folder, output_options
-from .machine import describe, tag
+from .images import SCRATCH, output_options
 from .quality import Judge
 from .quality_per_second import PAIRS, find
-from .short_plans import IDLE, SIZE, run_plan
+from .short_plans import IDLE, SIZE, measured, write_record
 
 VARIANTS = {
     "torch": lambda optimizer, image, carried: None,
@@ -66,25 +63,14 @@ def main() -> None:
         for name, plan in plans.items():
             for variant in args.variants:
                 nrun.first_step = VARIANTS[variant]  # type: ignore[assignment]
-                t = time.perf_counter()
                 image = out / f"{c}-{s}-{name.replace(' ', '')}-{variant}.png"
                 try:
-                    run_plan(content, style, plan).save(image)
+                    rows.append(
+                        measured(content, style, plan, image, judge, pair=pair, plan_name=name, variant=variant)
+                    )
                 finally:
                     nrun.first_step = first_step
-                row = {
-                    "pair": pair,
-                    "plan_name": name,
-                    "plan": [(max(sc.wh), sc.steps) for sc in plan],
-                    "variant": variant,
-                    "wall_s": round(time.perf_counter() - t, 1),
-                    **{k: round(v, 4) for k, v in judge(image).items()},
-                }
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-    in_folder(args.records, f"first-step-{tag()}.json").write_text(
-        json.dumps({"machine": describe(), "cost_model": IDLE.__dict__, "rows": rows}, indent=1)
-    )
+    write_record(args.records, "first-step", rows)
 
 
 if __name__ == "__main__":

@@ -113,21 +113,30 @@ def main() -> None:
                 if plan is None:
                     print(f"{pair} {budget:g} s {name}: does not fit")
                     continue
-                t = time.perf_counter()
                 image = out / f"{c}-{s}-{budget:g}-{name}.png"
-                run_plan(content, style, plan).save(image)
-                row = {
-                    "pair": pair,
-                    "budget_s": budget,
-                    "shape": name,
-                    "plan": [(max(sc.wh), sc.steps) for sc in plan],
-                    "modelled_s": round(estimate_seconds(plan, IDLE), 2),
-                    "wall_s": round(time.perf_counter() - t, 1),
-                    **{k: round(v, 3) for k, v in judge(image).items()},
-                }
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-    in_folder(args.records, f"short-plans-{tag()}.json").write_text(
+                fields = {"budget_s": budget, "shape": name, "modelled_s": round(estimate_seconds(plan, IDLE), 2)}
+                rows.append(measured(content, style, plan, image, judge, pair=pair, **fields))
+    write_record(args.records, "short-plans", rows)
+
+
+def measured(content: Path, style: Path, plan: list[ScalePlan], image: Path, judge: Judge, **fields: object) -> dict:
+    """``plan`` run to its end into ``image``, and its row: ``fields``, the plan, the wall time
+    and the judge's distances (printed as it comes)."""
+    t = time.perf_counter()
+    run_plan(content, style, plan).save(image)
+    row = {
+        **fields,
+        "plan": [(max(sc.wh), sc.steps) for sc in plan],
+        "wall_s": round(time.perf_counter() - t, 1),
+        **{k: round(v, 4) for k, v in judge(image).items()},
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def write_record(folder: Path, name: str, rows: list[dict]) -> None:
+    """The rows as ``<name>-<machine>.json``, with the machine and the cost model that fitted the plans."""
+    in_folder(folder, f"{name}-{tag()}.json").write_text(
         json.dumps({"machine": describe(), "cost_model": IDLE.__dict__, "rows": rows}, indent=1)
     )
 

@@ -49,7 +49,7 @@ def _fail(message: str) -> int:
 
 # Seconds a time limit keeps for what follows the result, writing the PNG and the process's
 # exit: a fixed part, and a part per megapixel of the PNG (zlib's, about 0.3 s a megapixel on
-# a 2-core cloud CPU; docs/performance.md, "The first step").
+# a 2-core cloud CPU; docs/performance.md, "The last scale keeps no margin").
 SAVE_SECONDS = (0.05, 0.4)
 
 

@@ -368,45 +368,49 @@ class Run:
         steps_here, scale_deadline = self._time_share(index, scale)
         closure, last = closure_of(objective, optimizer, image, s.tv_weight)
         times = self.timings.setdefault(index, (inputs.work_plan()[index].mpx, time.perf_counter() - t_scale, []))[2]
-        done_here = 0
-        while done_here < steps_here:
-            done_here += 1
-            t_step = time.perf_counter()
-            try:
-                optimizer.step(closure)  # type: ignore[arg-type]  # torch types the closure as returning float; it returns J
-            except Stopped:
-                # The closure runs before L-BFGS or Adam moves the pixels: the image is as
-                # the last whole step left it.
-                return True
-            if s.optimizer == "lbfgs":
-                if done_here == 1:
-                    first_step(optimizer, image, self.curvature)
-                limit_step(optimizer, image)
-                self.curvature = curvature_of(optimizer, image) or self.curvature
-            # The box constraint 0 ≤ pixel ≤ 1, by projection after each step. Without it L-BFGS
-            # leaves pixels outside [0, 1] for good, which show clipped, as bright speckles
-            # (`python bench/trials.py range` compares the two on the objective alone).
-            with torch.no_grad():
-                image.clamp_(0, 1)
-            self.step += 1
-            dt = time.perf_counter() - t_step
-            self.eta.step_done(index, dt, first=done_here == 1)
-            times.append(dt)
-            self.losses = {k: float(v.detach()) for k, v in last.items()}
-            if not all(map(finite, self.losses.values())):
-                raise DivergedError("the optimisation diverged (non-finite loss); lower style_weight or learning_rate")
-            if done_here == steps_here and self._another_fits(index, dt, scale_deadline):
-                steps_here += 1  # the estimate's rounding left a step's time before the deadline
-                self._set_steps(index, steps_here)
-            if self.step >= self.inputs.total_steps:
-                return False
-            if self.stop is not None and self.stop.is_set():
-                return True
-            # Move on (or finish) when the next step would overrun this scale's time.
-            if scale_deadline is not None and time.perf_counter() + dt > scale_deadline:
-                return False
-            yield self.progress(index, content_img.size, done_here, self.preview(image))
-        return False
+        try:
+            done_here = 0
+            while done_here < steps_here:
+                done_here += 1
+                t_step = time.perf_counter()
+                try:
+                    optimizer.step(closure)  # type: ignore[arg-type]  # torch types the closure as returning float; it returns J
+                except Stopped:
+                    # The closure runs before L-BFGS or Adam moves the pixels: the image is as
+                    # the last whole step left it.
+                    return True
+                if s.optimizer == "lbfgs":
+                    if done_here == 1:
+                        first_step(optimizer, image, self.curvature)
+                    limit_step(optimizer, image)
+                # The box constraint 0 ≤ pixel ≤ 1, by projection after each step. Without it L-BFGS
+                # leaves pixels outside [0, 1] for good, which show clipped, as bright speckles
+                # (`python bench/trials.py range` compares the two on the objective alone).
+                with torch.no_grad():
+                    image.clamp_(0, 1)
+                self.step += 1
+                dt = time.perf_counter() - t_step
+                self.eta.step_done(index, dt, first=done_here == 1)
+                times.append(dt)
+                self.losses = {k: float(v.detach()) for k, v in last.items()}
+                if not all(map(finite, self.losses.values())):
+                    raise DivergedError(
+                        "the optimisation diverged (non-finite loss); lower style_weight or learning_rate"
+                    )
+                if done_here == steps_here and self._another_fits(index, dt, scale_deadline):
+                    steps_here += 1  # the estimate's rounding left a step's time before the deadline
+                    self._set_steps(index, steps_here)
+                if self.step >= self.inputs.total_steps:
+                    return False
+                if self.stop is not None and self.stop.is_set():
+                    return True
+                # Move on (or finish) when the next step would overrun this scale's time.
+                if scale_deadline is not None and time.perf_counter() + dt > scale_deadline:
+                    return False
+                yield self.progress(index, content_img.size, done_here, self.preview(image))
+            return False
+        finally:  # the curvature L-BFGS ended with, however the scale ended: the next scale's first step
+            self.curvature = curvature_of(optimizer, image) or self.curvature
 
     def preview(self, image: torch.Tensor) -> Image.Image | None:
         """A preview of ``image`` where one is due (by time or by steps), else None."""

@@ -117,7 +117,7 @@ def fit_steps(
     work = [ratio * sc.steps * cost.step_seconds(sc.mpx) for sc in remaining]
     # The earlier scales keep the margin; the output size's steps do not (as the last scale).
     coarse = max(0.0, budget - later - work[-1]) * BUDGET_MARGIN
-    if len(remaining) > 1 and coarse >= ratio * cost.step_seconds(remaining[0].mpx):
+    if coarse >= ratio * cost.step_seconds(remaining[0].mpx):
         factor = min(1.0, coarse / max(sum(work[:-1]), 1e-9))
         steps = max(1, int(remaining[0].steps * factor))
         # What the later scales are expected to take (the earlier ones over the margin).
@@ -217,12 +217,12 @@ def fit_plan(
     sizes = _working_sizes(content_wh, size, min_side)
     out = full[-1]
     for k in range(finish, 0, -1) if len(full) > 1 else ():
-        # The output scale's targets, steps and result, without the margin ``budget`` keeps
-        # (the run stops the last scale before a step that would overrun: fit_steps); the
-        # coarse part keeps it. (Its own estimate also counts a result at its size: a little to spare.)
-        whole = budget / BUDGET_MARGIN
-        fixed = cost.scale_seconds(out.mpx) + k * cost.step_seconds(out.mpx) + cost.finish_seconds(out.mpx)
-        room = (whole - fixed) * BUDGET_MARGIN
+        # The output scale's targets, steps and result come off the whole time left (budget
+        # over the margin: the run stops the last scale before a step that would overrun,
+        # fit_steps); the coarse part keeps the margin of the rest. (Its own estimate also
+        # counts a result at its size: a little to spare.)
+        out_seconds = cost.scale_seconds(out.mpx) + k * cost.step_seconds(out.mpx) + cost.finish_seconds(out.mpx)
+        room = budget - BUDGET_MARGIN * out_seconds
         fits = [c for c in (_most_steps(content_wh, w, steps - k, cost, room, **kw) for w in sizes) if c is not None]
         fits = [c for c in fits if _total(c) >= min(MIN_COARSE_STEPS, steps - k)]  # largest size first
         if fits:
